@@ -1,0 +1,1 @@
+"""Enclave: the code of one regional deployment (packaged into the Lambda function)."""

@@ -1,0 +1,119 @@
+"""The one hierarchy of Enclave's errors; ``chalicelib.http`` maps it to HTTP in one place.
+
+Messages must never carry personal data: they reach clients and logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class EnclaveError(Exception):
+    """Base of every error Enclave reports to a caller."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.details}}
+
+
+class BadRequest(EnclaveError):
+    status, code = 400, "bad_request"
+
+
+class MalformedJson(BadRequest):
+    code = "malformed_json"
+
+
+class Unauthenticated(EnclaveError):
+    status, code = 401, "unauthenticated"
+
+
+class Forbidden(EnclaveError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(EnclaveError):
+    status, code = 404, "not_found"
+
+
+class Conflict(EnclaveError):
+    status, code = 409, "conflict"
+
+
+class LegalHoldActive(Conflict):
+    code = "legal_hold_active"
+
+
+class Gone(EnclaveError):
+    status, code = 410, "erased"
+
+
+class PayloadTooLarge(EnclaveError):
+    status, code = 413, "payload_too_large"
+
+
+class ResidencyMisdirected(EnclaveError):
+    """The tenant's data lives in another region: the body points to its endpoint."""
+
+    status, code = 421, "residency_misdirected"
+
+    def __init__(self, home_region: str, endpoint: str) -> None:
+        super().__init__(
+            f"this tenant is served by its home region {home_region}; send the request to {endpoint}",
+            home_region=home_region,
+            endpoint=endpoint,
+        )
+
+
+class ValidationFailed(EnclaveError):
+    """Field values are well-formed JSON but not acceptable; ``fields`` lists each problem."""
+
+    status, code = 422, "validation_failed"
+
+    def __init__(self, fields: list[dict[str, str]], message: str = "some fields are invalid") -> None:
+        super().__init__(message, fields=fields)
+
+
+class ResidencyViolation(EnclaveError):
+    """A write of personal data to a region the tenant's jurisdiction does not allow (a bug, not input)."""
+
+    status, code = 500, "residency_violation"
+
+
+class IntegrityError(EnclaveError):
+    """Stored ciphertext failed authentication: it was altered or moved to another record."""
+
+    status, code = 500, "integrity_error"
+
+
+class Throttled(EnclaveError):
+    status, code = 429, "throttled"
+
+    def __init__(self, message: str = "too many requests; retry later", retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(EnclaveError):
+    status, code = 503, "service_unavailable"
+
+    def __init__(self, message: str = "a dependency is unavailable; retry later", retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PolicyFileError(RuntimeError):
+    """A file under policies/ is missing or invalid; start-up must stop (not an HTTP error)."""
+
+    def __init__(self, path: str, field: str, problem: str) -> None:
+        super().__init__(f"{path}: field {field!r}: {problem}")
+        self.path = path
+        self.field = field
+        self.problem = problem

@@ -1,0 +1,1 @@
+"""Application services: one use case each, composed of domain rules and adapters."""

@@ -1,0 +1,151 @@
+"""Typed settings of one regional deployment, read once from the environment.
+
+This is the only module that reads ``os.environ``. Chalice puts each stage's
+``environment_variables`` (``.chalice/config.json``) into the environment; the local platform
+adds the emulator's endpoint and the Cognito pool ids it created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""Folder holding app.py; in Lambda /var/task, where vendor/ puts policies/ too."""
+
+REGIONS: tuple[str, ...] = ("ap-southeast-1", "ap-southeast-2", "eu-west-2", "us-east-1")
+"""The four regional deployments, in the order of the local ports (base + 1 .. base + 4)."""
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a usable deployment."""
+
+
+class CognitoPool(BaseModel):
+    """One regional user pool and the app client whose ID tokens the API accepts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pool_id: str
+    client_id: str
+
+
+class Settings(BaseModel):
+    """Everything a regional deployment needs to know about where it runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str = "dev"
+    region: str
+    directory_region: str
+    directory_table: str = "enclave-directory"
+    idempotency_table: str = "enclave-idempotency"
+    data_table_prefix: str = "enclave-data"
+    audit_table_prefix: str = "enclave-audit"
+    kms_key_alias: str = "alias/enclave-data"
+    signing_key_alias: str = "alias/enclave-audit-signing"
+    export_bucket_prefix: str = "enclave-exports"
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    cognito_pools: dict[str, CognitoPool] = Field(default_factory=dict)
+    jwks_url_template: str | None = None
+    """Where to fetch a pool's JWKS; ``{issuer}`` and ``{pool_id}`` are filled in.
+    Unset: ``{issuer}/.well-known/jwks.json`` as in AWS."""
+    aws_endpoint_url: str | None = None
+    policy_dir: Path = PROJECT_ROOT / "policies"
+    log_level: str = "INFO"
+
+    def endpoint_of(self, region: str) -> str:
+        """Public base URL of the deployment serving ``region``."""
+        return self.endpoints.get(region, f"https://api.{region}.enclave.example")
+
+    def issuer_of(self, region: str) -> str:
+        return f"https://cognito-idp.{region}.amazonaws.com/{self.cognito_pools[region].pool_id}"
+
+    def jwks_url(self, region: str) -> str:
+        issuer = self.issuer_of(region)
+        template = self.jwks_url_template or "{issuer}/.well-known/jwks.json"
+        return template.format(issuer=issuer, pool_id=self.cognito_pools[region].pool_id)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from ``ENCLAVE_*`` variables; fail with the variable's name."""
+        region = environ.get("ENCLAVE_REGION") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise SettingsError("ENCLAVE_REGION (or AWS_REGION) must name the deployment's region")
+        values: dict[str, object] = {
+            "region": region,
+            "directory_region": environ.get("ENCLAVE_DIRECTORY_REGION") or region,
+        }
+        plain = {
+            "stage": "ENCLAVE_STAGE",
+            "directory_table": "ENCLAVE_DIRECTORY_TABLE",
+            "idempotency_table": "ENCLAVE_IDEMPOTENCY_TABLE",
+            "data_table_prefix": "ENCLAVE_DATA_TABLE_PREFIX",
+            "audit_table_prefix": "ENCLAVE_AUDIT_TABLE_PREFIX",
+            "kms_key_alias": "ENCLAVE_KMS_KEY_ALIAS",
+            "signing_key_alias": "ENCLAVE_SIGNING_KEY_ALIAS",
+            "export_bucket_prefix": "ENCLAVE_EXPORT_BUCKET_PREFIX",
+            "jwks_url_template": "ENCLAVE_JWKS_URL_TEMPLATE",
+            "aws_endpoint_url": "AWS_ENDPOINT_URL",
+            "policy_dir": "ENCLAVE_POLICY_DIR",
+            "log_level": "ENCLAVE_LOG_LEVEL",
+        }
+        values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
+        for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):
+            if environ.get(var):
+                try:
+                    values[field] = json.loads(environ[var])
+                except ValueError as exc:
+                    raise SettingsError(f"{var} is not valid JSON: {exc}") from None
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(f"invalid settings: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings.from_environ(os.environ)
+
+
+class LocalPlatformSettings(BaseModel):
+    """Ports and paths of the local development platform (``make run``) and its CLI."""
+
+    model_config = ConfigDict(frozen=True)
+
+    moto_port: int = 5000
+    port_base: int = 8000
+    host: str = "127.0.0.1"
+    state_dir: Path = PROJECT_ROOT / ".enclave"
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    def port_of(self, region: str) -> int:
+        return self.port_base + 1 + REGIONS.index(region)
+
+    def endpoint_of(self, region: str) -> str:
+        return f"http://{self.host}:{self.port_of(region)}"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> LocalPlatformSettings:
+        values: dict[str, object] = {}
+        for field, var in (("moto_port", "ENCLAVE_MOTO_PORT"), ("port_base", "ENCLAVE_PORT_BASE"),
+                           ("state_dir", "ENCLAVE_STATE_DIR")):
+            if environ.get(var):
+                values[field] = environ[var]
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(f"invalid local platform settings: {exc}") from None
+
+
+def load_local_settings() -> LocalPlatformSettings:
+    return LocalPlatformSettings.from_environ(os.environ)
