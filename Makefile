@@ -1,0 +1,36 @@
+# Enclave: `make run` starts the local platform, `make test` runs every check. Both set themselves up.
+VENV := .venv
+PY := $(VENV)/bin/python
+REQS_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQS_HASH)
+PYTEST_ARGS ?=
+
+.PHONY: venv run test lint unit bench package clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+## run: start the emulator and the four regional endpoints (Ctrl-C stops them)
+run: venv
+	$(PY) -m devtools.platform
+
+## lint: ruff and mypy (strict)
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## test: lint, then every test (unit, integration on moto in-process, end-to-end on the local platform)
+test: lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## bench: benchmarks, each figure next to a baseline measured in the same run
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .enclave

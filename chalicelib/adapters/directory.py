@@ -1,0 +1,57 @@
+"""The tenant directory: non-personal tenant metadata in a DynamoDB (global) table.
+
+In AWS each deployment reads its local replica; locally the emulator has no global tables, so
+the region the directory lives in is a setting. Either way this is the one code path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.dynamo_errors import error_code, translated
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.tenants import Tenant
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class TenantDirectory:
+    """Reads and writes directory entries; never sees personal data."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def add(self, tenant: Tenant) -> None:
+        item = {
+            "tenant_id": {"S": tenant.tenant_id},
+            "name": {"S": tenant.name},
+            "kind": {"S": tenant.kind.value},
+            "jurisdiction": {"S": tenant.jurisdiction},
+            "home_region": {"S": tenant.home_region},
+            "created_at": {"S": tenant.to_json()["created_at"]},
+        }
+        try:
+            with translated("the tenant directory"):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(tenant_id)",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise Conflict("a tenant with this id exists already") from None
+            raise
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        with translated("the tenant directory"):
+            response = self._client.get_item(
+                TableName=self._table, Key={"tenant_id": {"S": tenant_id}}, ConsistentRead=False
+            )
+        item = response.get("Item")
+        if item is None:
+            return None
+        return Tenant.model_validate({name: value["S"] for name, value in item.items() if "S" in value})

@@ -1,0 +1,214 @@
+"""The HTTP edge: route registration, request parsing, authentication and error mapping.
+
+Every view goes through ``Api.route``: it bounds the body, parses JSON (400), validates it with the
+route's pydantic model (422 listing the fields), authenticates the bearer token (401), and maps
+every ``EnclaveError`` to the one error shape of API.md. Chalice's REST middleware does not see
+exceptions raised in views, so this is the one place errors become HTTP. Each route's metadata is
+kept for the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chalice.app import Chalice, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.domain.errors import (
+    EnclaveError,
+    MalformedJson,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Throttled,
+    Unauthenticated,
+    ValidationFailed,
+)
+from chalicelib.logs import logger
+
+if TYPE_CHECKING:
+    from chalicelib.domain.identity import Principal
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """What the OpenAPI document says about one route."""
+
+    path: str
+    method: str
+    summary: str
+    status: int
+    body: type[BaseModel] | None
+    public: bool
+    query: tuple[str, ...]
+    roles: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+@dataclass
+class RequestContext:
+    """What a view needs to know about the request it serves."""
+
+    request_id: str
+    principal_or_none: Principal | None
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    extra_log_keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def principal(self) -> Principal:
+        if self.principal_or_none is None:
+            raise Unauthenticated("a bearer token is required")
+        return self.principal_or_none
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class Authenticator(Protocol):
+    """Anything that turns a bearer token into a principal (``CognitoTokenVerifier``)."""
+
+    def verify(self, token: str) -> Principal: ...
+
+
+class Api:
+    """Wraps a Chalice app: registers views with parsing, authentication and error mapping."""
+
+    def __init__(self, app: Chalice, authenticator: Callable[[], Authenticator]) -> None:
+        self.app = app
+        self.specs: list[RouteSpec] = []
+        self._authenticator = authenticator
+
+    def route(self, path: str, method: str, *, summary: str, status: int = 200,
+              body: type[BaseModel] | None = None, public: bool = False, query: tuple[str, ...] = (),
+              roles: tuple[str, ...] = (), tags: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Any]:
+        spec = RouteSpec(path, method, summary, status, body, public, query, roles, tags)
+        self.specs.append(spec)
+
+        def register(view: Callable[..., Any]) -> Any:
+            @functools.wraps(view)
+            def handler(**params: str) -> Response:
+                return self._serve(spec, view, params)
+
+            return self.app.route(path, methods=[method])(handler)
+
+        return register
+
+    def _serve(self, spec: RouteSpec, view: Callable[..., Any], params: dict[str, str]) -> Response:
+        request = self.app.current_request
+        assert request is not None  # set by Chalice before any view runs
+        request_id = str((request.context or {}).get("requestId") or uuid.uuid4())
+        started = time.perf_counter()
+        logger.thread_safe_append_keys(request_id=request_id, route=f"{spec.method} {spec.path}")
+        try:
+            response = self._dispatch(spec, view, params, request, request_id)
+        finally:
+            logger.thread_safe_remove_keys(["tenant_id", "role", "sub"])
+        logger.info("request served", extra={
+            "status": response.status_code, "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+        return response
+
+    def _dispatch(self, spec: RouteSpec, view: Callable[..., Any], params: dict[str, str],
+                  request: Any, request_id: str) -> Response:
+        try:
+            ctx = self._context(spec, request, request_id)
+            args: list[Any] = [ctx]
+            if spec.body is not None:
+                args.append(parse_body(request.raw_body, spec.body))
+            result = view(*args, **params)
+            return json_response(spec.status, result, request_id)
+        except EnclaveError as err:
+            if err.status >= 500:
+                logger.error("request failed", extra={"error_code": err.code})
+            return error_response(err, request_id)
+        except Exception as exc:  # the last line of defence: never a stack trace to the caller
+            logger.error("unhandled error", extra={"error_type": type(exc).__name__})
+            return error_response(EnclaveError("an internal error occurred"), request_id)
+
+    def _context(self, spec: RouteSpec, request: Any, request_id: str) -> RequestContext:
+        headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+        raw = request.raw_body or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body exceeds {MAX_BODY_BYTES} bytes")
+        principal = None
+        authorization = headers.get("authorization")
+        if authorization or not spec.public:
+            principal = self._authenticate(authorization)
+            logger.thread_safe_append_keys(role=principal.role.value, sub=principal.sub,
+                                           **({"tenant_id": params_tenant(request)} if params_tenant(request)
+                                              else {}))
+        return RequestContext(request_id, principal, dict(request.query_params or {}), headers)
+
+    def _authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthenticated("a bearer token is required")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        return self._authenticator().verify(token.strip())
+
+
+def params_tenant(request: Any) -> str | None:
+    value = (request.uri_params or {}).get("tenant_id")
+    return str(value) if value else None
+
+
+def parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
+    """The body as ``model``: 400 for malformed JSON, 422 listing each invalid field."""
+    if not raw:
+        raise MalformedJson("a JSON body is required")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedJson("the body is not valid JSON") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise MalformedJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    if not isinstance(data, dict):
+        raise ValidationFailed([{"field": "(body)", "message": "the body must be a JSON object"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """pydantic's errors without the offending input (which may be personal data)."""
+    return [
+        {"field": ".".join(str(part) for part in error["loc"]) or "(body)", "message": error["msg"]}
+        for error in exc.errors(include_input=False, include_url=False)
+    ]
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def json_response(status: int, body: Any, request_id: str, headers: Mapping[str, str] | None = None) -> Response:
+    if isinstance(body, Response):
+        return body
+    return Response(body=json.dumps(body, separators=(",", ":"), default=str), status_code=status,
+                    headers={**JSON_HEADERS, "X-Request-Id": request_id, **(headers or {})})
+
+
+def error_response(err: EnclaveError, request_id: str) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(err, Throttled | ServiceUnavailable):
+        headers["Retry-After"] = str(err.retry_after)
+    body = err.body()
+    body["error"]["request_id"] = request_id
+    return json_response(err.status, body, request_id, headers)

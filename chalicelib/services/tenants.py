@@ -1,0 +1,45 @@
+"""Onboarding tenants and reading their directory entries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from chalicelib.domain.identity import Principal
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.tenants import Tenant, TenantCreate
+from chalicelib.services.access import AccessControl
+
+
+class WritableDirectory(Protocol):
+    def add(self, tenant: Tenant) -> None: ...
+
+    def get(self, tenant_id: str) -> Tenant | None: ...
+
+
+class TenantService:
+    def __init__(self, directory: WritableDirectory, jurisdictions: JurisdictionCatalog,
+                 access: AccessControl, clock: Callable[[], datetime]) -> None:
+        self._directory = directory
+        self._jurisdictions = jurisdictions
+        self._access = access
+        self._clock = clock
+
+    def onboard(self, principal: Principal, request: TenantCreate) -> Tenant:
+        home_region = self._jurisdictions.get(request.jurisdiction).home_region
+        self._access.onboarding(principal, home_region)
+        tenant = Tenant(
+            tenant_id=new_id("tnt"),
+            name=request.name,
+            kind=request.kind,
+            jurisdiction=request.jurisdiction,
+            home_region=home_region,
+            created_at=self._clock(),
+        )
+        self._directory.add(tenant)
+        return tenant
+
+    def read(self, principal: Principal, tenant_id: str) -> Tenant:
+        return self._access.tenant(principal, tenant_id, "tenant.read", resident=False)

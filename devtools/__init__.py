@@ -1,0 +1,1 @@
+"""Developer tooling: the local platform (``make run``) and its resource provisioning. Not deployed."""

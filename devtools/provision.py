@@ -1,0 +1,91 @@
+"""Creates Enclave's AWS resources in the emulator, from the same definitions the deployment uses.
+
+Used by ``make run`` (moto server over HTTP) and by the tests (in-process ``mock_aws``): tables from
+``deploy.tables``, per-jurisdiction tables in each jurisdiction's home region (moto has no global
+tables, so no replicas are pretended), the regional KMS data and signing keys, the export buckets
+and one Cognito user pool per region with the five role groups and ``custom:tenant_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.adapters.aws import AwsClients
+from chalicelib.adapters.cognito_admin import create_user_pool, find_user_pool
+from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.settings import REGIONS, CognitoPool, Settings
+from deploy.tables import TABLES, TableDef, create_table_kwargs
+
+
+@dataclass
+class Provisioned:
+    """What was created, for the settings of the regional endpoints."""
+
+    cognito_pools: dict[str, CognitoPool] = field(default_factory=dict)
+    data_key_ids: dict[str, str] = field(default_factory=dict)
+    signing_key_ids: dict[str, str] = field(default_factory=dict)
+
+
+def provision(clients: AwsClients, settings: Settings, jurisdictions: JurisdictionCatalog,
+              regions: tuple[str, ...] = REGIONS) -> Provisioned:
+    """Create every resource of every region; safe to run twice against the same emulator."""
+    result = Provisioned()
+    for table in TABLES:
+        for region, jurisdiction in _placements(table, settings, jurisdictions, regions):
+            _create_table(clients, region, table, jurisdiction)
+    for region in regions:
+        result.data_key_ids[region] = _ensure_key(clients, region, settings.kms_key_alias, signing=False)
+        result.signing_key_ids[region] = _ensure_key(clients, region, settings.signing_key_alias, signing=True)
+        _ensure_bucket(clients, region, f"{settings.export_bucket_prefix}-{region}")
+        result.cognito_pools[region] = ensure_user_pool(clients, region)
+    return result
+
+
+def _placements(table: TableDef, settings: Settings, jurisdictions: JurisdictionCatalog,
+                regions: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    if table.scope == "global":
+        return [(settings.directory_region, None)]
+    if table.scope == "regional":
+        return [(region, None) for region in regions]
+    return [(policy.home_region, policy.code) for policy in jurisdictions.all() if policy.home_region in regions]
+
+
+def _create_table(clients: AwsClients, region: str, table: TableDef, jurisdiction: str | None) -> None:
+    client = clients.dynamodb(region)
+    kwargs = create_table_kwargs(table, jurisdiction)
+    if kwargs["TableName"] in client.list_tables()["TableNames"]:
+        return
+    client.create_table(**kwargs)
+    if table.ttl_attribute:
+        client.update_time_to_live(TableName=kwargs["TableName"], TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": table.ttl_attribute})
+
+
+def _ensure_key(clients: AwsClients, region: str, alias: str, *, signing: bool) -> str:
+    kms = clients.kms(region)
+    for existing in kms.list_aliases()["Aliases"]:
+        if existing["AliasName"] == alias and "TargetKeyId" in existing:
+            return str(existing["TargetKeyId"])
+    spec: dict[str, Any] = (
+        {"KeyUsage": "SIGN_VERIFY", "KeySpec": "ECC_NIST_P256"} if signing
+        else {"KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT"}
+    )
+    key_id = kms.create_key(Description=f"Enclave {alias} ({region})", **spec)["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    return str(key_id)
+
+
+def _ensure_bucket(clients: AwsClients, region: str, bucket: str) -> None:
+    s3 = clients.s3(region)
+    if any(b["Name"] == bucket for b in s3.list_buckets().get("Buckets", [])):
+        return
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+
+
+def ensure_user_pool(clients: AwsClients, region: str) -> CognitoPool:
+    cognito = clients.cognito(region)
+    return find_user_pool(cognito, region) or create_user_pool(cognito, region)

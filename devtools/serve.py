@@ -1,0 +1,59 @@
+"""Serves the Chalice app of one region on localhost, as ``chalice local`` would.
+
+``python -m devtools.serve --stage dev --port 8003`` with ENCLAVE_REGION etc. in the environment.
+It differs from ``chalice local`` in one way that the deployed API also has (a gateway response in
+the template): an unknown route is a 404 in Enclave's error shape, not API Gateway's 403.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+from typing import Any
+
+from chalice.cli.factory import CLIFactory
+from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway, create_local_server
+
+from chalicelib.settings import PROJECT_ROOT
+
+NOT_FOUND = json.dumps({"error": {"code": "not_found", "message": "no such route"}}).encode()
+
+
+class EnclaveGateway(LocalGateway):
+    def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        try:
+            return super().handle_request(method, path, headers, body)
+        except ForbiddenError:
+            return {"statusCode": 404, "headers": {"Content-Type": "application/json"},
+                    "multiValueHeaders": {}, "body": NOT_FOUND.decode()}
+
+
+class EnclaveRequestHandler(ChaliceRequestHandler):
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
+        self.local_gateway = EnclaveGateway(app_object, config)
+        super(ChaliceRequestHandler, self).__init__(request, client_address, server)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Access lines carry paths with query strings (e-mail look-ups): the app logs requests itself."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    factory = CLIFactory(str(PROJECT_ROOT), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name=args.stage)
+    os.environ.update(config.environment_variables)
+    app = factory.load_chalice_app(config.environment_variables)
+    server = create_local_server(app, config, args.host, args.port)
+    server.server.RequestHandlerClass = functools.partial(EnclaveRequestHandler, app_object=app, config=config)
+    print(f"serving {os.environ.get('ENCLAVE_REGION')} on http://{args.host}:{args.port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
