@@ -1,0 +1,289 @@
+"""Jurisdiction law packs: the schema of ``policies/jurisdictions/*.json`` and the catalog of them.
+
+Each file is declarative data: every rule carries its ``rule`` text, the ``sources`` that back it and a
+``confidence`` (``"unconfirmed"`` where no primary source backed the value, so a compliance officer
+can review it). This module only validates and queries that data; reading the files is
+``chalicelib.adapters.policy_files``'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from chalicelib.domain.errors import NotFound, ValidationFailed
+
+JURISDICTION_CODES: tuple[str, ...] = ("AU", "PH", "UK", "US")
+"""The jurisdictions a tenant may choose; each needs a policy file."""
+
+Confidence = Literal["confirmed", "unconfirmed"]
+Unit = Literal["days", "working_days", "months"]
+RequestType = Literal["access", "rectification", "erasure", "restriction"]
+RecordType = Literal["learner", "results", "consents", "requests", "audit"]
+Party = Literal["regulator", "individuals"]
+BreachAction = Literal["notify", "assess"]
+RetentionStart = Literal["learner_left", "request_closed", "event_recorded"]
+LawfulBasis = Literal[
+    "consent", "contract", "public_task", "legal_obligation", "legitimate_interests",
+    "primary_purpose", "ferpa_school_official",
+]
+VerificationMethod = Literal[
+    "signed_form", "school_official", "id_document", "credit_card_check", "video_call",
+    "knowledge_based_questions",
+]
+
+REQUEST_TYPES: tuple[str, ...] = get_args(RequestType)
+RECORD_TYPES: tuple[str, ...] = get_args(RecordType)
+STANDARD_PURPOSES: tuple[str, ...] = (
+    "core_education", "analytics", "marketing", "research", "third_party_sharing",
+)
+"""Purposes every jurisdiction must define; a file may add more."""
+
+Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Source = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+Region = Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
+PurposeName = Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
+Count = Annotated[int, Strict(), Field(ge=1, le=36500)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CitedRule(_Frozen):
+    """What every rule carries: its text, its sources and how sure the research is of it."""
+
+    rule: Text
+    sources: tuple[Source, ...] = Field(min_length=1)
+    confidence: Confidence
+    note: Text | None = None
+
+
+class Residency(CitedRule):
+    home_region: Region
+    replica_regions: tuple[Region, ...] = ()
+
+    @field_validator("replica_regions")
+    @classmethod
+    def _distinct_replicas(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("replica regions must be distinct")
+        if info.data.get("home_region") in value:
+            raise ValueError("the home region must not be listed among the replica regions")
+        return value
+
+
+class GuardianVerification(CitedRule):
+    methods: tuple[VerificationMethod, ...] = Field(min_length=1)
+
+
+class Purpose(CitedRule):
+    lawful_basis: LawfulBasis
+    alternative_bases: tuple[LawfulBasis, ...] = ()
+    requires_consent: Annotated[bool, Strict()]
+
+    @model_validator(mode="after")
+    def _consent_matches_basis(self) -> Purpose:
+        if self.requires_consent != (self.lawful_basis == "consent"):
+            raise ValueError("requires_consent must be true exactly when the lawful basis is consent")
+        return self
+
+
+class Consent(CitedRule):
+    """The consent age (this rule's text and sources), guardian checks and purposes."""
+
+    age: Annotated[int, Strict(), Field(ge=0, le=21)]
+    guardian_verification: GuardianVerification
+    purposes: dict[PurposeName, Purpose]
+
+    @field_validator("purposes")
+    @classmethod
+    def _standard_purposes(cls, value: dict[str, Purpose]) -> dict[str, Purpose]:
+        missing = [name for name in STANDARD_PURPOSES if name not in value]
+        if missing:
+            raise ValueError(f"missing purposes: {', '.join(missing)}")
+        return value
+
+
+class Deadline(_Frozen):
+    """A period counted from a day of receipt (see ``deadlines.request_due_at``)."""
+
+    amount: Annotated[int, Strict(), Field(ge=1, le=1000)]
+    unit: Unit
+
+
+class RequestRule(CitedRule, Deadline):
+    statutory: Annotated[bool, Strict()]
+    """False where the law grants no such right and the deadline is the platform's own commitment."""
+    extension: Deadline | None = None
+
+
+class Requests(_Frozen):
+    access: RequestRule
+    rectification: RequestRule
+    erasure: RequestRule
+    restriction: RequestRule
+
+
+class BreachRule(CitedRule):
+    party: Party
+    action: BreachAction
+    within_hours: Annotated[int, Strict(), Field(ge=1, le=8760)] | None
+    """Hours after discovery; null where the law says "as soon as practicable" or "without undue delay"."""
+
+
+class RetentionRule(CitedRule):
+    days: Count
+    after: RetentionStart
+
+
+class Retention(_Frozen):
+    learner: RetentionRule
+    results: RetentionRule
+    consents: RetentionRule
+    requests: RetentionRule
+    audit: RetentionRule
+
+    @model_validator(mode="after")
+    def _evidence_outlives_data(self) -> Retention:
+        longest = max(self.learner.days, self.results.days)
+        if self.consents.days < longest or self.audit.days < longest:
+            raise ValueError("consents and audit must be kept at least as long as learner data and results")
+        return self
+
+
+class JurisdictionPolicy(_Frozen):
+    """One jurisdiction's law pack, exactly as its policy file states it."""
+
+    code: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}$")]
+    name: Text
+    laws: tuple[Text, ...] = Field(min_length=1)
+    regulator: Text
+    policy_version: Annotated[str, Strict(), StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    residency: Residency
+    consent: Consent
+    requests: Requests
+    breach: tuple[BreachRule, ...] = Field(min_length=1)
+    retention: Retention
+
+    @field_validator("breach")
+    @classmethod
+    def _one_rule_per_duty(cls, value: tuple[BreachRule, ...]) -> tuple[BreachRule, ...]:
+        duties = [(rule.party, rule.action) for rule in value]
+        if len(set(duties)) != len(duties):
+            raise ValueError("at most one rule per party and action")
+        return value
+
+    @property
+    def home_region(self) -> str:
+        return self.residency.home_region
+
+    @property
+    def allowed_regions(self) -> frozenset[str]:
+        """Regions this jurisdiction's personal data may live in: home plus replicas."""
+        return frozenset((self.residency.home_region, *self.residency.replica_regions))
+
+    def allows_region(self, region: str) -> bool:
+        return region in self.allowed_regions
+
+    @property
+    def consent_age(self) -> int:
+        return self.consent.age
+
+    def purpose(self, name: str) -> Purpose:
+        """The purpose's lawful basis and consent rule; ValidationFailed for an unknown purpose."""
+        found = self.consent.purposes.get(name)
+        if found is None:
+            message = f"unknown purpose; expected one of {', '.join(sorted(self.consent.purposes))}"
+            raise ValidationFailed([{"field": "purpose", "message": message}])
+        return found
+
+    def request_deadline(self, request_type: str) -> RequestRule:
+        """The deadline of a data-subject request type; ValidationFailed for an unknown type."""
+        if request_type not in REQUEST_TYPES:
+            message = f"unknown request type; expected one of {', '.join(REQUEST_TYPES)}"
+            raise ValidationFailed([{"field": "type", "message": message}])
+        rule: RequestRule = getattr(self.requests, request_type)
+        return rule
+
+    def retention_rule(self, record_type: str) -> RetentionRule:
+        """How long a record type is kept; ValidationFailed for an unknown record type."""
+        if record_type not in RECORD_TYPES:
+            message = f"unknown record type; expected one of {', '.join(RECORD_TYPES)}"
+            raise ValidationFailed([{"field": "record_type", "message": message}])
+        rule: RetentionRule = getattr(self.retention, record_type)
+        return rule
+
+    def sources(self) -> list[str]:
+        """Every source any rule cites, sorted, without repeats."""
+        return sorted({source for rule in _cited_rules(self) for source in rule.sources})
+
+    def public_view(self) -> dict[str, Any]:
+        """The policy in force as JSON-able data (GET /v1/jurisdictions/{code}): summary, then the file."""
+        file = self.model_dump(mode="json")
+        summary = {
+            "code": self.code,
+            "home_region": self.home_region,
+            "replica_regions": list(self.residency.replica_regions),
+            "allowed_regions": sorted(self.allowed_regions),
+            "consent_age": self.consent_age,
+        }
+        return {**summary, **file, "sources": self.sources()}
+
+
+def _cited_rules(model: BaseModel) -> Iterator[CitedRule]:
+    if isinstance(model, CitedRule):
+        yield model
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, dict):
+            value = tuple(value.values())
+        children = value if isinstance(value, tuple) else (value,)
+        for child in children:
+            if isinstance(child, BaseModel):
+                yield from _cited_rules(child)
+
+
+class JurisdictionCatalog:
+    """The law packs in force, by code."""
+
+    def __init__(self, policies: Mapping[str, JurisdictionPolicy]) -> None:
+        for code, policy in policies.items():
+            if code != policy.code:
+                raise ValueError(f"catalog key {code} holds the policy of {policy.code}")
+        homes = [policy.home_region for policy in policies.values()]
+        if len(set(homes)) != len(homes):
+            raise ValueError("two jurisdictions share a home region")
+        self._policies = MappingProxyType(dict(policies))
+        self._by_region = MappingProxyType({policy.home_region: policy for policy in policies.values()})
+
+    def get(self, code: str) -> JurisdictionPolicy:
+        policy = self._policies.get(code)
+        if policy is None:
+            raise NotFound("no such jurisdiction")
+        return policy
+
+    def all(self) -> list[JurisdictionPolicy]:
+        return [self._policies[code] for code in self.codes()]
+
+    def codes(self) -> list[str]:
+        return sorted(self._policies)
+
+    def by_region(self, region: str) -> JurisdictionPolicy:
+        """The jurisdiction whose home region this is; NotFound for any other region."""
+        policy = self._by_region.get(region)
+        if policy is None:
+            raise NotFound("no jurisdiction has this home region")
+        return policy
