@@ -12,10 +12,12 @@ from typing import Any
 from chalice.app import Chalice
 
 from chalicelib.composition import container
+from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate
 from chalicelib.domain.tenants import TenantCreate
 from chalicelib.http import Api, RequestContext
 from chalicelib.logs import bind_deployment
 from chalicelib.openapi import build_document
+from chalicelib.services.context import Caller
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []
@@ -65,3 +67,53 @@ def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
            roles=(*ADMINS, "compliance_officer", *TENANT_ROLES), tags=("tenants",))
 def get_tenant(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().tenants.read(ctx.principal, tenant_id).to_json()
+
+
+def caller(ctx: RequestContext) -> Caller:
+    return Caller(ctx.principal, ctx.request_id)
+
+
+LEARNERS = "/v1/tenants/{tenant_id}/learners"
+LEARNER = LEARNERS + "/{learner_id}"
+
+
+@api.route(LEARNERS, "POST", summary="Enrol a learner (every personal field encrypted)", status=201,
+           body=LearnerCreate, roles=TENANT_ROLES, tags=("learners",))
+def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> dict[str, Any]:
+    return container().learners.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
+
+
+@api.route(LEARNERS, "GET", summary="Find learners by exact e-mail (blind index)", query=("email",),
+           roles=TENANT_ROLES, tags=("learners",))
+def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().learners.find_by_email(caller(ctx), tenant_id, ctx.query.get("email"))
+
+
+@api.route(LEARNER, "GET", summary="A learner, decrypted", roles=(*TENANT_ROLES, "regional_admin"),
+           tags=("learners",))
+def get_learner(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().learners.read(caller(ctx), tenant_id, learner_id)
+
+
+@api.route(LEARNER, "PATCH", summary="Rectify a learner", body=LearnerPatch, roles=("tenant_admin",),
+           tags=("learners",))
+def update_learner(ctx: RequestContext, body: LearnerPatch, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().learners.update(caller(ctx), tenant_id, learner_id, body)
+
+
+@api.route(LEARNER, "DELETE", summary="Erase a learner by crypto-shredding; returns the receipt",
+           roles=("tenant_admin", "regional_admin"), tags=("learners",))
+def erase_learner(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().learners.erase(caller(ctx), tenant_id, learner_id)
+
+
+@api.route(LEARNER + "/results", "POST", summary="Record an assessment result", status=201, body=ResultCreate,
+           roles=TENANT_ROLES, tags=("learners",))
+def add_result(ctx: RequestContext, body: ResultCreate, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().learners.add_result(caller(ctx), tenant_id, learner_id, body)
+
+
+@api.route(LEARNER + "/results", "GET", summary="A learner's assessment results", roles=TENANT_ROLES,
+           tags=("learners",))
+def list_results(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().learners.results(caller(ctx), tenant_id, learner_id)

@@ -21,7 +21,14 @@ from chalicelib.settings import Settings, load_settings
 if TYPE_CHECKING:
     from chalicelib.adapters.cedar_authz import CedarAuthorizer
     from chalicelib.adapters.directory import TenantDirectory
+    from chalicelib.adapters.audit_store import AuditStore
+    from chalicelib.adapters.data_store import DataStore
+    from chalicelib.adapters.idempotency import IdempotencyStore
+    from chalicelib.adapters.kms_signer import KmsCheckpointSigner
+    from chalicelib.domain.crypto import Keyring
     from chalicelib.services.access import AccessControl
+    from chalicelib.services.keys import TenantKeyService
+    from chalicelib.services.learners import LearnerService
     from chalicelib.services.tenants import TenantService
 
 
@@ -71,6 +78,54 @@ class Container:
         from chalicelib.services.tenants import TenantService
 
         return TenantService(self.directory, self.jurisdictions, self.access, self.clock)
+
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        from chalicelib.adapters.kms import KmsDataKeyProvider
+        from chalicelib.domain.crypto import Keyring
+
+        provider = KmsDataKeyProvider(self.clients.kms(self.settings.region), self.settings.kms_key_alias)
+        return Keyring(provider)
+
+    @cached_property
+    def data_store(self) -> DataStore:
+        from chalicelib.adapters.data_store import DataStore
+
+        return DataStore(self.clients.dynamodb(self.settings.region), self.settings.region,
+                         self.settings.data_table, self.jurisdictions)
+
+    @cached_property
+    def audit_store(self) -> AuditStore:
+        from chalicelib.adapters.audit_store import AuditStore
+
+        return AuditStore(self.clients.dynamodb(self.settings.region), self.settings.audit_table,
+                          self.settings.region, self.clock)
+
+    @cached_property
+    def signer(self) -> KmsCheckpointSigner:
+        from chalicelib.adapters.kms_signer import KmsCheckpointSigner
+
+        return KmsCheckpointSigner(self.clients.kms(self.settings.region), self.settings.signing_key_alias)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        from chalicelib.adapters.idempotency import IdempotencyStore
+
+        return IdempotencyStore(self.clients.dynamodb(self.settings.region), self.settings.idempotency_table)
+
+    @cached_property
+    def tenant_keys(self) -> TenantKeyService:
+        from chalicelib.services.keys import TenantKeyService
+
+        return TenantKeyService(self.keyring, self.data_store)
+
+    @cached_property
+    def learners(self) -> LearnerService:
+        from chalicelib.services.learners import LearnerService
+
+        return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotency,
+                              self.clock)
 
 
 _current: Container | None = None

@@ -59,6 +59,16 @@ class Settings(BaseModel):
     policy_dir: Path = PROJECT_ROOT / "policies"
     log_level: str = "INFO"
 
+    def data_table(self, jurisdiction: str) -> str:
+        return f"{self.data_table_prefix}-{jurisdiction.lower()}"
+
+    def audit_table(self, jurisdiction: str) -> str:
+        return f"{self.audit_table_prefix}-{jurisdiction.lower()}"
+
+    @property
+    def export_bucket(self) -> str:
+        return f"{self.export_bucket_prefix}-{self.region}"
+
     def endpoint_of(self, region: str) -> str:
         """Public base URL of the deployment serving ``region``."""
         return self.endpoints.get(region, f"https://api.{region}.enclave.example")

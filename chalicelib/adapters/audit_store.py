@@ -1,0 +1,225 @@
+"""The audit trail's storage: a hash chain per tenant, appended in the same transaction as the change.
+
+Items of the jurisdiction's audit table (``pk`` = ``TENANT#<id>``):
+- ``HEAD``: the chain's last ``seq`` and ``hash``; every append is conditional on it, so concurrent
+  writers never fork the chain or lose an event (a lost race re-reads the head and retries).
+- ``EVT#<seq>``: one event, stored as the exact JSON that is exported (``event``), plus ``tenant_id``
+  and ``at`` for the time index.
+- ``CKP#<seq>``: a signed checkpoint of the head at that event.
+
+``commit`` writes the head update, the event and the caller's data changes in one
+TransactWriteItems: no change without its event, no event without its change.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.dynamo_errors import error_code, translated
+from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, seal
+from chalicelib.domain.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+HEAD = "HEAD"
+MAX_ATTEMPTS = 50
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def event_sk(seq: int) -> str:
+    return f"EVT#{seq:012d}"
+
+
+class ChangeRejected(Exception):  # noqa: N818 - a signal to the repository, not an error name
+    """A condition of one of the caller's changes failed; nothing was written."""
+
+    def __init__(self, index: int, code: str) -> None:
+        super().__init__(f"change {index} rejected: {code}")
+        self.index = index
+        self.code = code
+
+
+class AuditStore:
+    """Appends events to per-tenant hash chains and reads them back in order."""
+
+    def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str], region: str,
+                 clock: Callable[[], datetime]) -> None:
+        self._client = client
+        self._table_for = table_for
+        self._region = region
+        self._clock = clock
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft,
+               changes: Sequence[TransactWriteItemTypeDef] = ()) -> dict[str, Any]:
+        """Append ``draft`` to the tenant's chain together with ``changes``; return the sealed event."""
+        table = self._table_for(jurisdiction)
+        with self._lock_for(tenant_id):
+            for _ in range(MAX_ATTEMPTS):
+                seq, prev_hash = self._head(tenant_id, table)
+                event = seal(draft, tenant_id=tenant_id, seq=seq + 1, prev_hash=prev_hash,
+                             at=self._clock(), region=self._region)
+                if self._try_write(table, tenant_id, seq, event, changes):
+                    self._heads[tenant_id] = (event["seq"], event["hash"])
+                    return event
+                self._heads.pop(tenant_id, None)  # another writer moved the head: re-read it
+        raise ServiceUnavailable("the audit trail is busy; retry later")
+
+    def _lock_for(self, tenant_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(tenant_id, threading.Lock())
+
+    def _head(self, tenant_id: str, table: str) -> tuple[int, str]:
+        cached = self._heads.get(tenant_id)
+        if cached is not None:
+            return cached
+        with translated("the audit trail"):
+            item = self._client.get_item(TableName=table, ConsistentRead=True,
+                                         Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}}).get("Item")
+        head = (int(item["seq"]["N"]), item["hash"]["S"]) if item else (0, GENESIS_HASH)
+        self._heads[tenant_id] = head
+        return head
+
+    def _try_write(self, table: str, tenant_id: str, seq: int, event: dict[str, Any],
+                   changes: Sequence[TransactWriteItemTypeDef]) -> bool:
+        items: list[TransactWriteItemTypeDef] = [self._head_update(table, tenant_id, seq, event),
+                                                 self._event_put(table, tenant_id, event), *changes]
+        try:
+            with translated("the audit trail"):
+                self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            return self._resolve_cancel(reasons)
+        return True
+
+    @staticmethod
+    def _resolve_cancel(reasons: list[str]) -> bool:
+        """False when the chain head moved (retry); raise when one of the caller's changes failed."""
+        for index, code in enumerate(reasons[2:]):
+            if code not in ("None", ""):
+                raise ChangeRejected(index, code)
+        if any(code == "ConditionalCheckFailed" for code in reasons[:2]):
+            return False
+        if any(code in ("TransactionConflict", "ThrottlingError") for code in reasons):
+            return False
+        raise ServiceUnavailable("the audit trail could not be written; retry later")
+
+    @staticmethod
+    def _head_update(table: str, tenant_id: str, seq: int, event: dict[str, Any]) -> TransactWriteItemTypeDef:
+        condition = "attribute_not_exists(pk)" if seq == 0 else "#seq = :prev"
+        values: dict[str, Any] = {":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]}}
+        if seq:
+            values[":prev"] = {"N": str(seq)}
+        return {"Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}},
+            "UpdateExpression": "SET #seq = :seq, #hash = :hash",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#seq": "seq", "#hash": "hash", **({} if seq else {})},
+            "ExpressionAttributeValues": values,
+        }}
+
+    @staticmethod
+    def _event_put(table: str, tenant_id: str, event: dict[str, Any]) -> TransactWriteItemTypeDef:
+        return {"Put": {
+            "TableName": table,
+            "Item": {
+                "pk": {"S": tenant_pk(tenant_id)},
+                "sk": {"S": event_sk(event["seq"])},
+                "tenant_id": {"S": tenant_id},
+                "at": {"S": event["at"]},
+                "event": {"S": json.dumps(event, separators=(",", ":"), ensure_ascii=False)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
+
+    def head(self, tenant_id: str, jurisdiction: str) -> tuple[int, str]:
+        """The stored head (consistent read), bypassing the cache."""
+        self._heads.pop(tenant_id, None)
+        return self._head(tenant_id, self._table_for(jurisdiction))
+
+    def events(self, tenant_id: str, jurisdiction: str, first_seq: int = 1,
+               last_seq: int | None = None) -> Iterator[dict[str, Any]]:
+        """Events in ``seq`` order, page by page (constant memory)."""
+        upper = event_sk(last_seq) if last_seq is not None else "EVT#~"
+        yield from self._query(self._table_for(jurisdiction), {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": event_sk(first_seq)},
+                                          ":hi": {"S": upper}},
+        })
+
+    def seq_range(self, tenant_id: str, jurisdiction: str, start: str, end: str) -> tuple[int, int] | None:
+        """First and last ``seq`` of the events with ``start <= at < end`` (a contiguous stretch of the chain)."""
+        table = self._table_for(jurisdiction)
+        base: dict[str, Any] = {
+            "TableName": table, "IndexName": "by_time", "Limit": 1,
+            "KeyConditionExpression": "tenant_id = :t AND #at BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#at": "at"},
+            "ExpressionAttributeValues": {":t": {"S": tenant_id}, ":lo": {"S": start}, ":hi": {"S": end}},
+        }
+        with translated("the audit trail"):
+            first = self._client.query(**base, ScanIndexForward=True).get("Items", [])
+            last = self._client.query(**base, ScanIndexForward=False).get("Items", [])
+        if not first:
+            return None
+        last_event = json.loads(last[0]["event"]["S"])
+        last_seq = int(last_event["seq"])
+        if last_event["at"] >= end:  # BETWEEN is inclusive; ``to`` is exclusive
+            last_seq -= 1
+        first_seq = int(json.loads(first[0]["event"]["S"])["seq"])
+        return (first_seq, last_seq) if last_seq >= first_seq else None
+
+    def put_checkpoint(self, jurisdiction: str, checkpoint: dict[str, Any]) -> None:
+        with translated("the audit trail"):
+            self._client.put_item(TableName=self._table_for(jurisdiction), Item={
+                "pk": {"S": tenant_pk(checkpoint["tenant_id"])},
+                "sk": {"S": f"CKP#{int(checkpoint['seq']):012d}"},
+                "checkpoint": {"S": json.dumps(checkpoint, separators=(",", ":"))},
+            })
+
+    def checkpoints(self, tenant_id: str, jurisdiction: str, first_seq: int = 1,
+                    last_seq: int | None = None) -> list[dict[str, Any]]:
+        upper = f"CKP#{last_seq:012d}" if last_seq is not None else "CKP#~"
+        found: list[dict[str, Any]] = []
+        start_key: dict[str, Any] | None = None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": self._table_for(jurisdiction),
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)},
+                                              ":lo": {"S": f"CKP#{first_seq:012d}"}, ":hi": {"S": upper}}}
+            if start_key:
+                params["ExclusiveStartKey"] = start_key
+            with translated("the audit trail"):
+                page = self._client.query(**params)
+            found += [json.loads(item["checkpoint"]["S"]) for item in page.get("Items", [])]
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                return found
+
+    def _query(self, table: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        start_key: dict[str, Any] | None = None
+        while True:
+            page_params = {"TableName": table, **params, **({"ExclusiveStartKey": start_key} if start_key else {})}
+            with translated("the audit trail"):
+                page = self._client.query(**page_params)
+            for item in page.get("Items", []):
+                yield json.loads(item["event"]["S"])
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                return

@@ -1,0 +1,199 @@
+"""The personal-data table of a jurisdiction: items, key records and look-ups, all ciphertext.
+
+Layout (``pk`` = ``TENANT#<tenant_id>``):
+- ``TKEY#<version>``: a wrapped tenant key (KMS blob).
+- ``L#<learner_id>#K``: the wrapped learner key (deleting it crypto-shreds the learner).
+- ``L#<learner_id>#P``: the profile, field envelopes only; ``lookup_pk`` = ``<tenant>#email#<blind index>``
+  puts it on the ``by_lookup`` index; after erasure a tombstone without either.
+- ``L#<learner_id>#R#<result_id>``: an assessment result (envelopes).
+- ``L#<learner_id>#C#<at>#<consent_id>``: a consent decision (F4).
+
+The store refuses to touch a table of a jurisdiction whose policy does not allow this region: no
+code path can write a tenant's personal data where its law does not allow it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters.dynamo_errors import translated
+from chalicelib.domain.crypto import WrappedLearnerKey, WrappedTenantKey
+from chalicelib.domain.errors import ResidencyViolation
+from chalicelib.domain.jurisdictions import JurisdictionCatalog
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def profile_sk(learner_id: str) -> str:
+    return f"L#{learner_id}#P"
+
+
+def learner_key_sk(learner_id: str) -> str:
+    return f"L#{learner_id}#K"
+
+
+def result_sk(learner_id: str, result_id: str) -> str:
+    return f"L#{learner_id}#R#{result_id}"
+
+
+def lookup_pk(tenant_id: str, field: str, token: str) -> str:
+    return f"{tenant_id}#{field}#{token}"
+
+
+class DataStore:
+    """DynamoDB access to one region's personal-data tables."""
+
+    def __init__(self, client: DynamoDBClient, region: str, table_for: Callable[[str], str],
+                 jurisdictions: JurisdictionCatalog) -> None:
+        self._client = client
+        self._region = region
+        self._table_for = table_for
+        self._jurisdictions = jurisdictions
+
+    def table(self, jurisdiction: str) -> str:
+        """The jurisdiction's table here, if its law allows this region (else a ResidencyViolation)."""
+        if not self._jurisdictions.get(jurisdiction).allows_region(self._region):
+            raise ResidencyViolation(f"{jurisdiction} personal data may not be stored in {self._region}")
+        return self._table_for(jurisdiction)
+
+    # -- tenant keys -------------------------------------------------------------------------------
+
+    def tenant_keys(self, jurisdiction: str, tenant_id: str) -> list[WrappedTenantKey]:
+        items = self._query(jurisdiction, tenant_id, "TKEY#", "TKEY#~")
+        return [WrappedTenantKey(tenant_id, int(item["version"]["N"]), item["blob"]["B"]) for item in items]
+
+    def add_tenant_key(self, jurisdiction: str, record: WrappedTenantKey) -> bool:
+        """Store a new tenant key version; False when that version exists already (a concurrent writer)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translated("the data store"):
+                self._client.put_item(
+                    TableName=self.table(jurisdiction),
+                    Item={"pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": f"TKEY#{record.version:04d}"},
+                          "version": {"N": str(record.version)}, "blob": {"B": record.blob}},
+                    ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # -- learners ----------------------------------------------------------------------------------
+
+    def learner_items(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, dict[str, Any]]:
+        """The learner's key and profile items (one query), by kind ``K`` / ``P``."""
+        items = self._query(jurisdiction, tenant_id, learner_key_sk(learner_id), profile_sk(learner_id))
+        return {item["sk"]["S"].rsplit("#", 1)[-1]: item for item in items}
+
+    def everything_about(self, jurisdiction: str, tenant_id: str, learner_id: str) -> list[dict[str, Any]]:
+        """Every item held on the learner (profile, key, results, consents)."""
+        return self._query(jurisdiction, tenant_id, f"L#{learner_id}#", f"L#{learner_id}#~")
+
+    def find_by_lookup(self, jurisdiction: str, tenant_id: str, field: str, tokens: list[str]) -> list[str]:
+        """Learner ids whose ``field`` blind index equals one of ``tokens`` (exact matches only)."""
+        found: list[str] = []
+        for token in tokens:
+            with translated("the data store"):
+                page = self._client.query(
+                    TableName=self.table(jurisdiction), IndexName="by_lookup",
+                    KeyConditionExpression="lookup_pk = :k",
+                    ExpressionAttributeValues={":k": {"S": lookup_pk(tenant_id, field, token)}})
+            found += [item["lookup_sk"]["S"] for item in page.get("Items", [])]
+        return list(dict.fromkeys(found))
+
+    def learner_key_put(self, jurisdiction: str, record: WrappedLearnerKey) -> TransactWriteItemTypeDef:
+        return {"Put": {"TableName": self.table(jurisdiction), "Item": {
+            "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": learner_key_sk(record.learner_id)},
+            "key_version": {"N": str(record.key_version)},
+            "tenant_key_version": {"N": str(record.tenant_key_version)},
+            "fingerprint": {"S": record.fingerprint}, "blob": {"B": record.blob},
+        }, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
+                    email_token: str, meta: dict[str, Any], *, expected_version: int | None = None
+                    ) -> TransactWriteItemTypeDef:
+        """The profile item; new (``expected_version`` None) or replacing exactly that version."""
+        item: dict[str, Any] = {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
+            "fields": {"S": json.dumps(envelopes, separators=(",", ":"), sort_keys=True)},
+            "lookup_pk": {"S": lookup_pk(tenant_id, "email", email_token)}, "lookup_sk": {"S": learner_id},
+            "version": {"N": str(meta["version"])},
+            "created_at": {"S": meta["created_at"]}, "updated_at": {"S": meta["updated_at"]},
+        }
+        put: Any = {"TableName": self.table(jurisdiction), "Item": item}
+        if expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#v = :v AND attribute_not_exists(erased_at)"
+            put["ExpressionAttributeNames"] = {"#v": "version"}
+            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        return {"Put": put}
+
+    def tombstone_put(self, jurisdiction: str, tenant_id: str, learner_id: str, erased_at: str,
+                      fingerprint: str) -> TransactWriteItemTypeDef:
+        return {"Put": {"TableName": self.table(jurisdiction), "Item": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
+            "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint},
+        }, "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at)"}}
+
+    def learner_key_delete(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
+        return {"Delete": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}},
+            "ConditionExpression": "attribute_exists(pk)"}}
+
+    def learner_exists_check(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
+        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at)"}}
+
+    def record_put(self, jurisdiction: str, tenant_id: str, sk: str, envelopes: dict[str, str],
+                   attributes: dict[str, str]) -> TransactWriteItemTypeDef:
+        """A learner's sub-record (result, consent): envelopes plus non-personal attributes."""
+        item: dict[str, Any] = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk},
+                                "fields": {"S": json.dumps(envelopes, separators=(",", ":"), sort_keys=True)}}
+        item.update({name: {"S": value} for name, value in attributes.items()})
+        return {"Put": {"TableName": self.table(jurisdiction), "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def records(self, jurisdiction: str, tenant_id: str, learner_id: str, kind: str) -> list[dict[str, Any]]:
+        prefix = f"L#{learner_id}#{kind}#"
+        return self._query(jurisdiction, tenant_id, prefix, prefix + "~")
+
+    def _query(self, jurisdiction: str, tenant_id: str, low: str, high: str) -> list[dict[str, Any]]:
+        return list(self._paged(self.table(jurisdiction), tenant_id, low, high))
+
+    def _paged(self, table: str, tenant_id: str, low: str, high: str) -> Iterator[dict[str, Any]]:
+        start_key: dict[str, Any] | None = None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": table, "ConsistentRead": True,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low}, ":hi": {"S": high}},
+            }
+            if start_key:
+                params["ExclusiveStartKey"] = start_key
+            with translated("the data store"):
+                page = self._client.query(**params)
+            yield from page.get("Items", [])
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                return
+
+
+def wrapped_learner_key(tenant_id: str, learner_id: str, item: dict[str, Any]) -> WrappedLearnerKey:
+    return WrappedLearnerKey(tenant_id, learner_id, int(item["key_version"]["N"]),
+                             int(item["tenant_key_version"]["N"]), item["fingerprint"]["S"], item["blob"]["B"])
+
+
+def envelopes_of(item: dict[str, Any]) -> dict[str, str]:
+    fields: dict[str, str] = json.loads(item["fields"]["S"])
+    return fields

@@ -1,0 +1,270 @@
+"""Learner records: enrol, read, look up by e-mail, rectify, erase (crypto-shredding), results.
+
+Every operation resolves the tenant through ``AccessControl`` (404/403/421 first), encrypts or
+decrypts with the learner's key, and commits its audit event in the same DynamoDB transaction as
+its change (reads: the answer is returned only once the event is stored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
+from chalicelib.adapters.data_store import DataStore, envelopes_of, result_sk, wrapped_learner_key
+from chalicelib.adapters.idempotency import MAX_KEY_LENGTH, IdempotencyStore
+from chalicelib.domain.audit import format_at
+from chalicelib.domain.crypto import LearnerKey, PlainFields
+from chalicelib.domain.errors import BadRequest, Conflict, Gone, IntegrityError, NotFound
+from chalicelib.domain.ids import new_id, require_id
+from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate, result_view
+from chalicelib.domain.tenants import Tenant
+from chalicelib.logs import logger
+from chalicelib.services.access import AccessControl
+from chalicelib.services.context import Caller
+from chalicelib.services.keys import TenantKeyService
+
+PITR_WINDOW = timedelta(days=35)
+PROFILE = "learner"
+
+
+def learner_resource(tenant_id: str, learner_id: str) -> str:
+    return f"tenants/{tenant_id}/learners/{learner_id}"
+
+
+class LearnerService:
+    def __init__(self, access: AccessControl, store: DataStore, keys: TenantKeyService, audit: AuditStore,
+                 idempotency: IdempotencyStore, clock: Callable[[], datetime],
+                 holds: Callable[[Tenant, str], bool] | None = None) -> None:
+        self._access = access
+        self._store = store
+        self._keys = keys
+        self._audit = audit
+        self._idempotency = idempotency
+        self._clock = clock
+        self._holds = holds or (lambda tenant, learner_id: False)
+
+    # -- enrol ---------------------------------------------------------------------------------
+
+    def create(self, caller: Caller, tenant_id: str, body: LearnerCreate,
+               idempotency_key: str | None = None) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.create")
+        keys = self._keys.keys_for(tenant)
+        scope, fingerprint = self._idempotency_scope(caller, tenant, "learners", body, idempotency_key)
+        if scope:
+            replay = self._replay(caller, tenant, scope, fingerprint)
+            if replay is not None:
+                return replay
+        learner_id = new_id("lrn")
+        learner_key, wrapped = keys.new_learner_key(learner_id)
+        now = format_at(self._clock())
+        fields = body.personal_fields()
+        meta = {"version": 1, "created_at": now, "updated_at": now}
+        changes = [
+            self._store.learner_key_put(tenant.jurisdiction, wrapped),
+            self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id,
+                                    learner_key.cipher.encrypt_record(PROFILE, fields),
+                                    keys.blind_index("email", body.email), meta),
+        ]
+        if scope:
+            changes.append(self._idempotency.claim(scope, learner_id, fingerprint))
+        draft = caller.draft("learner.create", learner_resource(tenant.tenant_id, learner_id),
+                             learner_id=learner_id, fields=sorted(fields))
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
+        except ChangeRejected:
+            replay = self._replay(caller, tenant, scope, fingerprint) if scope else None
+            if replay is None:
+                raise Conflict("the learner could not be created; retry") from None
+            return replay
+        return learner_view(learner_id, fields, meta)
+
+    def _idempotency_scope(self, caller: Caller, tenant: Tenant, route: str, body: Any,
+                           key: str | None) -> tuple[str, str]:
+        if key is None:
+            return "", ""
+        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+            raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)
+        scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00{route}\x00{key}".encode()).hexdigest()
+        return f"{tenant.tenant_id}#{scope_hash}", fingerprint
+
+    def _replay(self, caller: Caller, tenant: Tenant, scope: str, fingerprint: str) -> dict[str, Any] | None:
+        found = self._idempotency.find(scope)
+        if found is None:
+            return None
+        resource_id, stored = found
+        if stored != fingerprint:
+            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
+        return self.read(caller, tenant.tenant_id, resource_id)
+
+    # -- read ----------------------------------------------------------------------------------
+
+    def read(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.read")
+        require_id(learner_id, "lrn", "learner")
+        view = self._decrypted(caller, tenant, learner_id)
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("learner.read", learner_resource(tenant.tenant_id, learner_id),
+                                        learner_id=learner_id))
+        return view
+
+    def find_by_email(self, caller: Caller, tenant_id: str, email: str | None) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.list")
+        if not email or len(email) > 254:
+            raise BadRequest("the email query parameter is required (at most 254 characters)")
+        keys = self._keys.keys_for(tenant)
+        ids = self._store.find_by_lookup(tenant.jurisdiction, tenant.tenant_id, "email",
+                                         keys.blind_index_all("email", email.strip().lower()))
+        items = []
+        for learner_id in ids:
+            try:
+                items.append(self._decrypted(caller, tenant, learner_id))
+            except (NotFound, Gone):
+                continue
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("learner.search", f"tenants/{tenant.tenant_id}/learners",
+                                        matches=len(items), learner_ids=[i["learner_id"] for i in items]))
+        return {"items": items}
+
+    def _load(self, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], LearnerKey | None]:
+        items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        profile = items.get("P")
+        if profile is None:
+            raise NotFound("no such learner")
+        if "erased_at" in profile:
+            raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
+        key_item = items.get("K")
+        if key_item is None:
+            raise IntegrityError("the learner's key is missing")
+        return profile, self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, key_item))
+
+    def _decrypted(self, caller: Caller, tenant: Tenant, learner_id: str) -> dict[str, Any]:
+        profile, key = self._load(tenant, learner_id)
+        assert key is not None
+        try:
+            plain = key.cipher.decrypt_record(PROFILE, envelopes_of(profile))
+        except IntegrityError:
+            self._alert(caller, tenant, learner_id)
+            raise
+        return learner_view(learner_id, plain, _meta(profile))
+
+    def _alert(self, caller: Caller, tenant: Tenant, learner_id: str) -> None:
+        logger.critical("ciphertext failed authentication", extra={"alert": "integrity", "learner_id": learner_id})
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("learner.read", learner_resource(tenant.tenant_id, learner_id),
+                                        outcome="integrity_error", learner_id=learner_id))
+
+    # -- rectify -------------------------------------------------------------------------------
+
+    def update(self, caller: Caller, tenant_id: str, learner_id: str, patch: LearnerPatch) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.update")
+        require_id(learner_id, "lrn", "learner")
+        profile, key = self._load(tenant, learner_id)
+        assert key is not None
+        meta = _meta(profile)
+        if patch.expected_version is not None and patch.expected_version != meta["version"]:
+            raise Conflict("the learner changed since you read it", current_version=meta["version"])
+        plain: dict[str, Any] = dict(key.cipher.decrypt_record(PROFILE, envelopes_of(profile)))
+        changes = patch.changes()
+        plain.update(changes)
+        new_meta = {**meta, "version": meta["version"] + 1, "updated_at": format_at(self._clock())}
+        keys = self._keys.keys_for(tenant)
+        put = self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id,
+                                      key.cipher.encrypt_record(PROFILE, plain),
+                                      keys.blind_index("email", str(plain["email"])), new_meta,
+                                      expected_version=meta["version"])
+        draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
+                             learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
+        except ChangeRejected:
+            raise Conflict("the learner changed since you read it; read it again and retry") from None
+        return learner_view(learner_id, plain, new_meta)
+
+    # -- erase ---------------------------------------------------------------------------------
+
+    def erase(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.erase")
+        require_id(learner_id, "lrn", "learner")
+        return self.shred(caller, tenant, learner_id, "learner.erase")
+
+    def shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str) -> dict[str, Any]:
+        """Destroy the learner's key (crypto-shredding) and leave a tombstone; audited as ``action``."""
+        from chalicelib.domain.errors import LegalHoldActive
+
+        items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        profile, key_item = items.get("P"), items.get("K")
+        if profile is None:
+            raise NotFound("no such learner")
+        if "erased_at" in profile:
+            raise Gone("this learner was erased already", erased_at=profile["erased_at"]["S"])
+        if self._holds(tenant, learner_id):
+            raise LegalHoldActive("a legal hold blocks the erasure of this learner")
+        fingerprint = key_item["fingerprint"]["S"] if key_item else ""
+        erased = self._clock()
+        changes = [self._store.tombstone_put(tenant.jurisdiction, tenant.tenant_id, learner_id, format_at(erased),
+                                             fingerprint)]
+        if key_item is not None:
+            changes.append(self._store.learner_key_delete(tenant.jurisdiction, tenant.tenant_id, learner_id))
+        draft = caller.draft(action, learner_resource(tenant.tenant_id, learner_id), learner_id=learner_id,
+                             key_fingerprint=fingerprint)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
+        except ChangeRejected:
+            raise Conflict("the learner changed during erasure; retry") from None
+        return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": True,
+                "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + PITR_WINDOW)}
+
+    # -- results -------------------------------------------------------------------------------
+
+    def add_result(self, caller: Caller, tenant_id: str, learner_id: str, body: ResultCreate) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "result.create")
+        require_id(learner_id, "lrn", "learner")
+        _, key = self._load(tenant, learner_id)
+        assert key is not None
+        result_id = new_id("res")
+        fields = body.personal_fields()
+        now = format_at(self._clock())
+        put = self._store.record_put(tenant.jurisdiction, tenant.tenant_id, result_sk(learner_id, result_id),
+                                     key.cipher.encrypt_record(f"result:{result_id}", fields),
+                                     {"recorded_at": now, "record_id": result_id})
+        check = self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        draft = caller.draft("result.create", f"{learner_resource(tenant.tenant_id, learner_id)}/results/{result_id}",
+                             learner_id=learner_id, result_id=result_id)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check])
+        except ChangeRejected:
+            raise Gone("this learner was erased") from None
+        return result_view(result_id, fields, now)
+
+    def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
+        require_id(learner_id, "lrn", "learner")
+        _, key = self._load(tenant, learner_id)
+        assert key is not None
+        items = [self._result(key, item) for item in self._store.records(tenant.jurisdiction, tenant.tenant_id,
+                                                                          learner_id, "R")]
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("result.read", f"{learner_resource(tenant.tenant_id, learner_id)}/results",
+                                        learner_id=learner_id, count=len(items)))
+        return {"items": sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))}
+
+    @staticmethod
+    def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
+        result_id = item["record_id"]["S"]
+        plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
+        return result_view(result_id, dict(plain), item["recorded_at"]["S"])
+
+
+def _meta(profile: dict[str, Any]) -> dict[str, Any]:
+    return {"version": int(profile["version"]["N"]), "created_at": profile["created_at"]["S"],
+            "updated_at": profile["updated_at"]["S"]}
+
+
+def learner_view(learner_id: str, plain: PlainFields | dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    return {"learner_id": learner_id, **plain, **meta}
