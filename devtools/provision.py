@@ -31,15 +31,28 @@ def provision(clients: AwsClients, settings: Settings, jurisdictions: Jurisdicti
               regions: tuple[str, ...] = REGIONS) -> Provisioned:
     """Create every resource of every region; safe to run twice against the same emulator."""
     result = Provisioned()
-    for table in TABLES:
-        for region, jurisdiction in _placements(table, settings, jurisdictions, regions):
-            _create_table(clients, region, table, jurisdiction)
+    create_tables(clients, settings, jurisdictions, regions)
     for region in regions:
         result.data_key_ids[region] = _ensure_key(clients, region, settings.kms_key_alias, signing=False)
         result.signing_key_ids[region] = _ensure_key(clients, region, settings.signing_key_alias, signing=True)
         _ensure_bucket(clients, region, f"{settings.export_bucket_prefix}-{region}")
         result.cognito_pools[region] = ensure_user_pool(clients, region)
     return result
+
+
+def create_tables(clients: AwsClients, settings: Settings, jurisdictions: JurisdictionCatalog,
+                  regions: tuple[str, ...] = REGIONS) -> None:
+    for table in TABLES:
+        for region, jurisdiction in _placements(table, settings, jurisdictions, regions):
+            _create_table(clients, region, table, jurisdiction)
+
+
+def drop_tables(clients: AwsClients, regions: tuple[str, ...] = REGIONS) -> None:
+    """Delete every table (tests start modules from empty tables: moto copies whole tables per transaction)."""
+    for region in regions:
+        client = clients.dynamodb(region)
+        for name in client.list_tables()["TableNames"]:
+            client.delete_table(TableName=name)
 
 
 def _placements(table: TableDef, settings: Settings, jurisdictions: JurisdictionCatalog,

@@ -36,7 +36,7 @@ from chalicelib.adapters.cognito_jwt import StaticKeySource  # noqa: E402
 from chalicelib.adapters.policy_files import load_jurisdictions  # noqa: E402
 from chalicelib.domain.jurisdictions import JurisdictionCatalog  # noqa: E402
 from chalicelib.settings import PROJECT_ROOT, REGIONS, Settings  # noqa: E402
-from devtools.provision import Provisioned, provision  # noqa: E402
+from devtools.provision import Provisioned, create_tables, drop_tables, provision  # noqa: E402
 
 DIRECTORY_REGION = "us-east-1"
 MOTO_JWKS_DIR = Path(moto.cognitoidp.__file__).parent / "resources"
@@ -63,6 +63,17 @@ def emulated() -> Iterator[Emulated]:
         jurisdictions = load_jurisdictions(PROJECT_ROOT / "policies" / "jurisdictions")
         settings = Settings(region=DIRECTORY_REGION, directory_region=DIRECTORY_REGION)
         yield Emulated(clients, provision(clients, settings, jurisdictions), jurisdictions)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_tables(request: pytest.FixtureRequest) -> None:
+    """Each test module starts from empty tables, so the emulator's per-transaction table copies stay small."""
+    if "emulated" not in request.fixturenames:
+        return
+    emulated: Emulated = request.getfixturevalue("emulated")
+    drop_tables(emulated.clients)
+    create_tables(emulated.clients, Settings(region=DIRECTORY_REGION, directory_region=DIRECTORY_REGION),
+                  emulated.jurisdictions)
 
 
 def regional_settings(region: str, provisioned: Provisioned) -> Settings:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
+from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.tenants import Tenant
 
@@ -19,11 +20,17 @@ if TYPE_CHECKING:
 
 
 class TenantDirectory:
-    """Reads and writes directory entries; never sees personal data."""
+    """Reads and writes directory entries; never sees personal data.
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    Entries found are cached for ``ttl_seconds`` (a tenant's home region never changes, so a warm
+    request needs no directory read); unknown ids are not cached, so a new tenant is seen at once.
+    """
+
+    def __init__(self, client: DynamoDBClient, table_name: str, ttl_seconds: float = 300.0,
+                 max_entries: int = 4096) -> None:
         self._client = client
         self._table = table_name
+        self._cache: TtlCache[str, Tenant] = TtlCache(max_entries, ttl_seconds)
 
     def add(self, tenant: Tenant) -> None:
         item = {
@@ -47,6 +54,15 @@ class TenantDirectory:
             raise
 
     def get(self, tenant_id: str) -> Tenant | None:
+        cached = self._cache.get(tenant_id)
+        if cached is not None:
+            return cached
+        tenant = self._read(tenant_id)
+        if tenant is not None:
+            self._cache.put(tenant_id, tenant)
+        return tenant
+
+    def _read(self, tenant_id: str) -> Tenant | None:
         with translated("the tenant directory"):
             response = self._client.get_item(
                 TableName=self._table, Key={"tenant_id": {"S": tenant_id}}, ConsistentRead=False
