@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice
+from chalice.app import Chalice, Response
 
 from chalicelib.composition import container
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate
@@ -17,6 +17,7 @@ from chalicelib.domain.tenants import TenantCreate
 from chalicelib.http import Api, RequestContext
 from chalicelib.logs import bind_deployment
 from chalicelib.openapi import build_document
+from chalicelib.services.audit import AuditExportCreate
 from chalicelib.services.context import Caller
 
 app = Chalice(app_name="enclave")
@@ -117,3 +118,27 @@ def add_result(ctx: RequestContext, body: ResultCreate, tenant_id: str, learner_
            tags=("learners",))
 def list_results(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
     return container().learners.results(caller(ctx), tenant_id, learner_id)
+
+
+AUDITORS = ("compliance_officer", "platform_admin")
+AUDIT = "/v1/tenants/{tenant_id}/audit"
+
+
+@api.route(AUDIT, "GET", summary="Audit events of a time range, oldest first (NDJSON with manifest, or CSV)",
+           query=("from", "to", "format"), roles=AUDITORS, tags=("audit",))
+def read_audit(ctx: RequestContext, tenant_id: str) -> Response:
+    export = container().audit.stream(caller(ctx), tenant_id, dict(ctx.query))
+    return Response(body="".join(export.lines), status_code=200,
+                    headers={"Content-Type": export.content_type, "X-Request-Id": ctx.request_id})
+
+
+@api.route(AUDIT + "/exports", "POST", summary="Export an audit range to the regional bucket (presigned URL)",
+           status=201, body=AuditExportCreate, roles=AUDITORS, tags=("audit",))
+def export_audit(ctx: RequestContext, body: AuditExportCreate, tenant_id: str) -> dict[str, Any]:
+    return container().audit.export(caller(ctx), tenant_id, body)
+
+
+@api.route(AUDIT + "/verify", "GET", summary="Verify the tenant's whole chain and its signed checkpoints",
+           roles=AUDITORS, tags=("audit",))
+def verify_audit(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().audit.verify(caller(ctx), tenant_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.adapters.cognito_jwt import CognitoTokenVerifier, JwksKeySource, SigningKeySource
@@ -19,14 +19,16 @@ from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.cedar_authz import CedarAuthorizer
-    from chalicelib.adapters.directory import TenantDirectory
     from chalicelib.adapters.audit_store import AuditStore
+    from chalicelib.adapters.cedar_authz import CedarAuthorizer
     from chalicelib.adapters.data_store import DataStore
+    from chalicelib.adapters.directory import TenantDirectory
+    from chalicelib.adapters.export_bucket import ExportBucket
     from chalicelib.adapters.idempotency import IdempotencyStore
     from chalicelib.adapters.kms_signer import KmsCheckpointSigner
     from chalicelib.domain.crypto import Keyring
     from chalicelib.services.access import AccessControl
+    from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
     from chalicelib.services.tenants import TenantService
@@ -100,7 +102,29 @@ class Container:
         from chalicelib.adapters.audit_store import AuditStore
 
         return AuditStore(self.clients.dynamodb(self.settings.region), self.settings.audit_table,
-                          self.settings.region, self.clock)
+                          self.settings.region, self.clock, after_commit=self._after_commit)
+
+    def _after_commit(self, jurisdiction: str, event: dict[str, Any]) -> None:
+        self.checkpointer.after_commit(jurisdiction, event)
+
+    @cached_property
+    def checkpointer(self) -> Checkpointer:
+        from chalicelib.services.audit import Checkpointer
+
+        return Checkpointer(self.audit_store, self.signer, self.clock, self.settings.checkpoint_every)
+
+    @cached_property
+    def export_bucket(self) -> ExportBucket:
+        from chalicelib.adapters.export_bucket import ExportBucket
+
+        return ExportBucket(self.clients.s3(self.settings.region), self.settings.export_bucket,
+                            self.settings.kms_key_alias)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        from chalicelib.services.audit import AuditService
+
+        return AuditService(self.access, self.audit_store, self.checkpointer, self.export_bucket, self.clock)
 
     @cached_property
     def signer(self) -> KmsCheckpointSigner:

@@ -50,6 +50,7 @@ class Settings(BaseModel):
     kms_key_alias: str = "alias/enclave-data"
     signing_key_alias: str = "alias/enclave-audit-signing"
     export_bucket_prefix: str = "enclave-exports"
+    checkpoint_every: int = Field(default=100, ge=1)
     endpoints: dict[str, str] = Field(default_factory=dict)
     cognito_pools: dict[str, CognitoPool] = Field(default_factory=dict)
     jwks_url_template: str | None = None
@@ -104,6 +105,7 @@ class Settings(BaseModel):
             "aws_endpoint_url": "AWS_ENDPOINT_URL",
             "policy_dir": "ENCLAVE_POLICY_DIR",
             "log_level": "ENCLAVE_LOG_LEVEL",
+            "checkpoint_every": "ENCLAVE_CHECKPOINT_EVERY",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):

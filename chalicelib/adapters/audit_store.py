@@ -41,7 +41,7 @@ def event_sk(seq: int) -> str:
     return f"EVT#{seq:012d}"
 
 
-class ChangeRejected(Exception):  # noqa: N818 - a signal to the repository, not an error name
+class ChangeRejected(Exception):
     """A condition of one of the caller's changes failed; nothing was written."""
 
     def __init__(self, index: int, code: str) -> None:
@@ -54,7 +54,10 @@ class AuditStore:
     """Appends events to per-tenant hash chains and reads them back in order."""
 
     def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str], region: str,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 after_commit: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        """``after_commit(jurisdiction, event)`` runs after each append (periodic checkpoints)."""
+        self._after_commit = after_commit
         self._client = client
         self._table_for = table_for
         self._region = region
@@ -74,9 +77,13 @@ class AuditStore:
                              at=self._clock(), region=self._region)
                 if self._try_write(table, tenant_id, seq, event, changes):
                     self._heads[tenant_id] = (event["seq"], event["hash"])
-                    return event
+                    break
                 self._heads.pop(tenant_id, None)  # another writer moved the head: re-read it
-        raise ServiceUnavailable("the audit trail is busy; retry later")
+            else:
+                raise ServiceUnavailable("the audit trail is busy; retry later")
+        if self._after_commit is not None:
+            self._after_commit(jurisdiction, event)
+        return event
 
     def _lock_for(self, tenant_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -130,7 +137,7 @@ class AuditStore:
             "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}},
             "UpdateExpression": "SET #seq = :seq, #hash = :hash",
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#seq": "seq", "#hash": "hash", **({} if seq else {})},
+            "ExpressionAttributeNames": {"#seq": "seq", "#hash": "hash"},
             "ExpressionAttributeValues": values,
         }}
 

@@ -177,7 +177,8 @@ class DataStore:
             params: dict[str, Any] = {
                 "TableName": table, "ConsistentRead": True,
                 "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-                "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low}, ":hi": {"S": high}},
+                "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
+                                              ":hi": {"S": high}},
             }
             if start_key:
                 params["ExclusiveStartKey"] = start_key
