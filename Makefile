@@ -34,3 +34,13 @@ bench: venv
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .enclave
+	rm -rf .chalice/deployments
+
+## package: SAM template (sam.json) and deployment.zip of one prod stage into build/$(STAGE)/ (STAGE=prod-euw2)
+package: venv
+	@test -n "$(STAGE)" || { echo "usage: make package STAGE=prod-apse1|prod-apse2|prod-euw2|prod-use1" >&2; exit 2; }
+	$(PY) -m deploy.iam --check
+	$(PY) -m deploy.render $(STAGE) build/$(STAGE)/resources.json
+	REGION=$$($(PY) -m deploy.stages region $(STAGE)) && \
+	AWS_DEFAULT_REGION=$$REGION $(VENV)/bin/chalice package --stage $(STAGE) --pkg-format cloudformation \
+		--merge-template build/$(STAGE)/resources.json build/$(STAGE)/

@@ -37,6 +37,7 @@ from chalicelib.adapters.policy_files import load_jurisdictions  # noqa: E402
 from chalicelib.domain.jurisdictions import JurisdictionCatalog  # noqa: E402
 from chalicelib.settings import PROJECT_ROOT, REGIONS, Settings  # noqa: E402
 from devtools.provision import Provisioned, create_tables, drop_tables, provision  # noqa: E402
+from tests import emulator  # noqa: E402
 
 DIRECTORY_REGION = "us-east-1"
 MOTO_JWKS_DIR = Path(moto.cognitoidp.__file__).parent / "resources"
@@ -58,6 +59,7 @@ class Emulated:
 
 @pytest.fixture(scope="session")
 def emulated() -> Iterator[Emulated]:
+    emulator.install()
     with moto.mock_aws():
         clients = AwsClients()
         jurisdictions = load_jurisdictions(PROJECT_ROOT / "policies" / "jurisdictions")

@@ -42,7 +42,8 @@ def test_enrol_read_and_find_by_email(api: dict[str, RegionalApi], uk_school: di
     assert learner["learner_id"].startswith("lrn_")
     assert learner["email"] == "alice.liddell@example.org"
     assert learner["guardian"] == ALICE["guardian"]
-    status, read = eu.call("GET", f"{learners_path(uk_school['tenant_id'])}/{learner['learner_id']}", uk_school["staff"])
+    path = f"{learners_path(uk_school['tenant_id'])}/{learner['learner_id']}"
+    status, read = eu.call("GET", path, uk_school["staff"])
     assert status == 200
     assert read == learner
     for spelling in ("alice.liddell@example.org", "ALICE.LIDDELL@EXAMPLE.ORG", " Alice.Liddell@example.org"):
@@ -86,7 +87,7 @@ def test_idempotent_enrolment_creates_one_learner(api: dict[str, RegionalApi], u
     status, found = eu.call("GET", f"{learners_path(uk_school['tenant_id'])}?email=retry@example.org",
                             uk_school["staff"])
     assert len(found["items"]) == 1
-    status, body_conflict = eu.call("POST", learners_path(uk_school["tenant_id"]), uk_school["staff"],
+    status, _body_conflict = eu.call("POST", learners_path(uk_school["tenant_id"]), uk_school["staff"],
                                     {**body, "given_name": "Other"}, headers={"Idempotency-Key": "enrol-42"})
     assert status == 409
 
@@ -101,7 +102,7 @@ def test_rectification_is_versioned_and_conflicts_are_409(api: dict[str, Regiona
     assert updated["family_name"] == "Hargreaves"
     assert updated["version"] == 2
     assert updated["given_name"] == "Alice"
-    status, body = eu.call("PATCH", path, uk_school["admin"], {"family_name": "Stale", "expected_version": 1})
+    status, _body = eu.call("PATCH", path, uk_school["admin"], {"family_name": "Stale", "expected_version": 1})
     assert status == 409
     assert eu.call("PATCH", path, uk_school["staff"], {"family_name": "X"})[0] == 403
     assert eu.call("PATCH", path, uk_school["admin"], {})[0] == 422
@@ -125,7 +126,7 @@ def test_concurrent_rectifications_never_lose_an_update(api: dict[str, RegionalA
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == [200, 409, 409, 409]
-    status, read = eu.call("GET", path, uk_school["staff"])
+    _status, read = eu.call("GET", path, uk_school["staff"])
     assert read["version"] == 2
 
 

@@ -3,24 +3,26 @@
 Every KMS failure becomes a domain error whose message names only the operation and the AWS error
 code, never a key, a blob or plaintext:
 
-* throttling (ThrottlingException, LimitExceededException, ...)     -> ``Throttled`` (429, Retry-After)
-* blob or context that does not match (InvalidCiphertextException,
-  IncorrectKeyException, AccessDeniedException)                     -> ``IntegrityError``
-* KMS unreachable or failing (KMSInternalException, DependencyTimeout-
-  Exception, connection errors), key disabled or missing            -> ``ServiceUnavailable`` (503)
-* anything else (a bug: validation errors, ...)                     -> ``EnclaveError`` (500)
+* throttling (ThrottlingException, LimitExceededException, ...): ``Throttled`` (429, Retry-After);
+* a blob or context that does not match (InvalidCiphertextException, IncorrectKeyException,
+  AccessDeniedException): ``IntegrityError`` (500);
+* KMS failing or unreachable (KMSInternalException, DependencyTimeoutException, connection errors
+  and timeouts), or the key disabled or missing: ``ServiceUnavailable`` (503, Retry-After);
+* anything else (a bug, such as a ValidationException): ``EnclaveError`` (500).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, NoReturn, Protocol, cast
+from typing import TYPE_CHECKING, NoReturn
 
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from chalicelib.domain.errors import EnclaveError, IntegrityError, ServiceUnavailable, Throttled
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
 
 THROTTLING_CODES = frozenset({
     "ThrottlingException", "Throttling", "LimitExceededException", "RequestLimitExceeded",
@@ -37,16 +39,6 @@ KEY_UNUSABLE_CODES = frozenset({"DisabledException", "KMSInvalidStateException",
 KEY_BYTES = 32
 
 
-class _KmsCalls(Protocol):
-    """The two KMS operations used (a boto3 KMS client has them)."""
-
-    def generate_data_key(self, *, KeyId: str, KeySpec: Literal["AES_256"],
-                          EncryptionContext: Mapping[str, str]) -> Mapping[str, Any]: ...
-
-    def decrypt(self, *, CiphertextBlob: bytes, KeyId: str,
-                EncryptionContext: Mapping[str, str]) -> Mapping[str, Any]: ...
-
-
 def _retry_after(exc: ClientError, default: int) -> int:
     headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     value = headers.get("retry-after", "")
@@ -54,19 +46,19 @@ def _retry_after(exc: ClientError, default: int) -> int:
 
 
 def raise_domain_error(exc: ClientError, operation: str) -> NoReturn:
-    """Translate a KMS ``ClientError`` (see the module docstring) and raise it."""
+    """Raise the domain error of a KMS ``ClientError`` (see the module docstring); AWS's message is dropped."""
     code = exc.response.get("Error", {}).get("Code", "Unknown")
     if code in THROTTLING_CODES:
-        raise Throttled(f"the key service is throttling {operation}; retry later",
+        raise Throttled(f"KMS {operation} is throttled ({code}); retry later",
                         retry_after=_retry_after(exc, 1)) from exc
     if code in INTEGRITY_CODES:
-        raise IntegrityError(f"the key service refused to {operation} a stored key ({code})") from exc
+        raise IntegrityError(f"KMS {operation} refused the stored key or its context ({code})") from exc
     if code in UNAVAILABLE_CODES:
-        raise ServiceUnavailable(f"the key service is unavailable ({code}); retry later",
+        raise ServiceUnavailable(f"KMS {operation} is unavailable ({code}); retry later",
                                  retry_after=_retry_after(exc, 2)) from exc
     if code in KEY_UNUSABLE_CODES:
-        raise ServiceUnavailable(f"the regional key is not usable ({code})", retry_after=30) from exc
-    raise EnclaveError(f"key service call {operation} failed ({code})") from exc
+        raise ServiceUnavailable(f"the regional KMS key is not usable ({code})", retry_after=30) from exc
+    raise EnclaveError(f"KMS {operation} failed ({code})") from exc
 
 
 class KmsDataKeyProvider:
@@ -76,8 +68,8 @@ class KmsDataKeyProvider:
     Decrypt names the key too, so a blob of another key is refused rather than silently accepted.
     """
 
-    def __init__(self, client: BaseClient, key_id: str) -> None:
-        self._client = cast(_KmsCalls, client)
+    def __init__(self, client: KMSClient, key_id: str) -> None:
+        self._client = client
         self.key_id = key_id
 
     def generate_data_key(self, context: Mapping[str, str]) -> tuple[bytes, bytes]:
@@ -85,9 +77,9 @@ class KmsDataKeyProvider:
             response = self._client.generate_data_key(
                 KeyId=self.key_id, KeySpec="AES_256", EncryptionContext=dict(context))
         except ClientError as exc:
-            raise_domain_error(exc, "generate a data key")
+            raise_domain_error(exc, "GenerateDataKey")
         except (BotoConnectionError, HTTPClientError) as exc:
-            raise ServiceUnavailable("the key service cannot be reached; retry later") from exc
+            raise ServiceUnavailable("KMS cannot be reached; retry later") from exc
         plaintext, blob = response["Plaintext"], response["CiphertextBlob"]
         if not isinstance(plaintext, bytes) or len(plaintext) != KEY_BYTES or not isinstance(blob, bytes):
             raise EnclaveError("the key service returned an unexpected data key")
@@ -98,9 +90,9 @@ class KmsDataKeyProvider:
             response = self._client.decrypt(
                 CiphertextBlob=wrapped, KeyId=self.key_id, EncryptionContext=dict(context))
         except ClientError as exc:
-            raise_domain_error(exc, "decrypt")
+            raise_domain_error(exc, "Decrypt")
         except (BotoConnectionError, HTTPClientError) as exc:
-            raise ServiceUnavailable("the key service cannot be reached; retry later") from exc
+            raise ServiceUnavailable("KMS cannot be reached; retry later") from exc
         plaintext = response["Plaintext"]
         if not isinstance(plaintext, bytes) or len(plaintext) != KEY_BYTES:
             raise IntegrityError("the key service returned a key of unexpected length")

@@ -1,26 +1,46 @@
-"""Entry point of ``python -m chalicelib.cli``: dispatches to the sub-commands (imported lazily)."""
+"""``python -m chalicelib.cli``: the top-level parser; subcommands are imported only when chosen.
+
+Each subcommand module has ``add_parser(subparsers)``, which adds its parser and sets ``handler``
+(``args -> int`` exit code) as a default. ``audit verify`` must work with nothing but a file, so
+``token`` (which talks to the emulator through boto3) is imported only when it is the one asked for.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    from chalicelib.cli import token
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The parser; the module of ``token`` is imported only when ``command`` is ``token``."""
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Enclave command line tools.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{audit,token}")
+    from chalicelib.cli import audit
 
-    token.add_parser(subparsers)
-    try:
-        from chalicelib.cli import audit
-    except ImportError:
-        pass
+    audit.add_parser(subparsers)
+    if command == "token":
+        from chalicelib.cli import token
+
+        token.add_parser(subparsers)
     else:
-        audit.add_parser(subparsers)
-    args = parser.parse_args(argv)
-    code: int = args.handler(args)
-    return code
+        subparsers.add_parser("token", help="sign in a user of the local platform and print an ID token")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; its exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list[0] if args_list else None)
+    args = parser.parse_args(args_list)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.error(f"{args.command}: choose a subcommand (see --help)")
+    try:
+        code = handler(args)
+    except KeyboardInterrupt:
+        return 130
+    return 0 if code is None else int(code)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ floats) whose serialization is ASCII, the C ``json`` encoder with sorted keys an
 writes the same bytes: ASCII keys sort the same by code point as by UTF-16 unit; both escape exactly
 ``"``, ``\\``, ``\\b \\f \\n \\r \\t`` (short forms) and other control characters (``\\u00xx``, lower-case
 hex) and nothing else; integers, ``true``, ``false``, ``null`` print alike. Everything else (floats,
-non-ASCII, subclasses, tuples) takes the ``rfc8785`` path. ``tests/test_audit_chain.py`` checks the
-byte equality on generated data.
+non-ASCII, subclasses, tuples) takes the ``rfc8785`` path. Faster still, an NDJSON line in exactly
+the form ``event_line`` writes is checked without parsing (see ``_FAST_EVENT``). Tests in
+``tests/test_audit_chain.py`` check both against ``rfc8785`` on generated and mutated data.
 """
 
 from __future__ import annotations
@@ -168,17 +169,17 @@ def seal(
         raise AuditFormatError("seq must be a positive integer")
     if not is_hash(prev_hash) or (seq == 1 and prev_hash != GENESIS_HASH):
         raise AuditFormatError("prev_hash must be 64 lower-case hex digits (64 zeros at seq 1)")
-    try:  # a deep copy through canonical JSON: the event holds exactly what is hashed
-        details = json.loads(canonical_bytes(dict(draft.details)))
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise AuditFormatError("details must be a JSON object of strings, integers, booleans") from exc
     event: dict[str, Any] = {
         "tenant_id": tenant_id, "seq": seq, "prev_hash": prev_hash, "hash": "",
         "at": format_at(at), "region": region, "actor": {"sub": draft.actor_sub, "role": draft.actor_role},
         "action": draft.action, "resource": draft.resource, "outcome": draft.outcome,
-        "request_id": draft.request_id, "details": details,
+        "request_id": draft.request_id, "details": {},
     }
-    event["hash"] = event_hash(event)
+    try:  # details are copied through canonical JSON: the event holds what a reader of the export sees
+        event["details"] = json.loads(canonical_bytes(dict(draft.details)))
+        event["hash"] = event_hash(event)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise AuditFormatError("details must be a JSON object of strings, integers, booleans, lists") from exc
     return event
 
 
@@ -418,7 +419,8 @@ class ChainVerifier:
     Give it the manifest, feed the events (``feed`` for objects, ``feed_line`` for NDJSON lines),
     then call ``finish``. It stops at the first problem: from then on ``feed*`` only count events and
     return False. ``trusted_keys`` (PEM) pins the signing keys; without it the manifest's own
-    ``public_keys`` are believed, so compare ``VerifyResult.keys`` with the published keys.
+    ``public_keys`` are believed, so compare ``VerifyResult.keys`` with the published keys (a trusted
+    key that is not a PEM P-256 public key raises ``AuditFormatError``).
     """
 
     def __init__(self, manifest: Mapping[str, Any], trusted_keys: Iterable[str] | None = None) -> None:
@@ -427,6 +429,7 @@ class ChainVerifier:
         self._problem: dict[str, Any] | None = None
         self._keys_used: dict[str, str] = {}
         self._keys: dict[str, ec.EllipticCurvePublicKey | None] = {}
+        self._canonical_details: set[bytes] = set()
         self._trusted = None if trusted_keys is None else _fingerprints(trusted_keys)
         try:
             self._m = _parse_manifest(manifest)
@@ -456,7 +459,7 @@ class ChainVerifier:
             self.reject("the event is not a JSON object")
             return False
         body = {key: value for key, value in event.items() if key != "hash"}
-        return self._accept(body, event.get("hash"), None)
+        return self._accept(body, event.get("hash"), _digest(body, None))
 
     def feed_line(self, line: str | bytes) -> bool:
         """Check the next NDJSON line (UTF-8 JSON object, trailing newline allowed)."""
@@ -464,6 +467,9 @@ class ChainVerifier:
             self._count += 1
             return False
         try:
+            fast = _fast_line(line if isinstance(line, bytes) else line.encode("utf-8"), self._canonical_details)
+            if fast is not None:
+                return self._accept_fields(*fast)
             event, plain = _parse_json(line.decode("utf-8") if isinstance(line, bytes) else line)
         except (ValueError, RecursionError):
             self.reject("the line is not valid UTF-8 JSON")
@@ -472,7 +478,7 @@ class ChainVerifier:
             self.reject("the line is not a JSON object")
             return False
         claimed = event.pop("hash", None)
-        return self._accept(event, claimed, plain)
+        return self._accept(event, claimed, _digest(event, plain))
 
     def finish(self) -> VerifyResult:
         """The verdict, after the end-of-export checks (count, head, checkpoint at the last event)."""
@@ -488,28 +494,35 @@ class ChainVerifier:
             self._problem = {"seq": seq, "reason": reason}
         return False
 
-    def _accept(self, body: dict[str, Any], claimed: object, plain: bool | None) -> bool:
+    def _accept(self, body: Mapping[str, Any], claimed: object, digest: str | None) -> bool:
+        return self._accept_fields(body.get("tenant_id"), body.get("seq"), body.get("prev_hash"), claimed, digest)
+
+    def _accept_fields(self, tenant_id: object, seq: object, prev_hash: object, claimed: object,
+                       digest: str | None) -> bool:
+        """Check one event given its chain fields and the digest of its canonical body (None: none)."""
         self._count += 1
-        seq = body.get("seq")
         if type(seq) is not int:
             return self._fail(self._expected, "seq is missing or not an integer")
-        reason = self._position_problem(body, seq) or _hash_problem(body, claimed, plain)
+        reason = self._position_problem(tenant_id, seq, prev_hash)
+        if reason is None and digest != claimed:
+            reason = "the event cannot be canonicalized (RFC 8785)" if digest is None else (
+                "hash does not match the event's content")
         if reason is not None:
             return self._fail(seq, reason)
-        self._head = claimed  # type: ignore[assignment]  # equal to a computed hex digest
+        self._head = digest  # type: ignore[assignment]  # == claimed, and not None
         self._expected = seq + 1
         checkpoints = self._m.checkpoints.get(seq)
         reason = None if checkpoints is None else self._checkpoints_problem(seq, checkpoints)
         return True if reason is None else self._fail(seq, reason)
 
-    def _position_problem(self, body: Mapping[str, Any], seq: int) -> str | None:
-        if body.get("tenant_id") != self._m.tenant_id:
+    def _position_problem(self, tenant_id: object, seq: int, prev_hash: object) -> str | None:
+        if tenant_id != self._m.tenant_id:
             return "the event belongs to another tenant"
         if seq != self._expected:
             return self._order_problem(seq)
         if seq > self._m.last_seq:
             return f"the event lies after the manifest's last_seq {self._m.last_seq}"
-        if body.get("prev_hash") != self._head:
+        if prev_hash != self._head:
             where = "the manifest's anchor" if self._count == 1 else f"the hash of seq {seq - 1}"
             return f"prev_hash does not match {where}"
         return None
@@ -569,14 +582,61 @@ class ChainVerifier:
             self._fail(m.last_seq, "no signed checkpoint at the last event")
 
 
-def _hash_problem(body: dict[str, Any], claimed: object, plain: bool | None) -> str | None:
+def _digest(body: Mapping[str, Any], plain: bool | None) -> str | None:
+    """SHA-256 (hex) of the canonical JSON of an event's body; None when it has none."""
     try:
-        data = _canonical_bytes(body, plain)
+        return hashlib.sha256(_canonical_bytes(body, plain)).hexdigest()
     except (ValueError, TypeError, RecursionError):
-        return "the event cannot be canonicalized (RFC 8785)"
-    if hashlib.sha256(data).hexdigest() != claimed:
-        return "hash does not match the event's content"
-    return None
+        return None
+
+
+# The event shape as ``event_line`` writes it, for lines in exactly that form (ASCII, no escapes
+# outside ``details``). Such a line is the RFC 8785 form of its own parse: members in sorted order,
+# strings of printable ASCII (written raw by JCS), seq a canonical integer, and ``details`` checked
+# separately to be canonical. So the canonical body is the line minus its ``"hash":"…",`` member,
+# and no parsing or re-serialization is needed. Any other line takes the general path.
+_RAW = r'"[^"\\\x00-\x1f]*"'
+_FAST_EVENT = re.compile((
+    r'\{"action":' + _RAW + r',"actor":\{"role":' + _RAW + r',"sub":' + _RAW + r'\},"at":' + _RAW
+    + r',"details":(\{.*?\}),"hash":"([0-9a-f]{64})","outcome":' + _RAW + r',"prev_hash":"([0-9a-f]{64})"'
+    + r',"region":' + _RAW + r',"request_id":' + _RAW + r',"resource":' + _RAW
+    + r',"seq":([1-9][0-9]{0,15}),"tenant_id":"([^"\\\x00-\x1f]*)"\}'
+).encode("ascii"))
+_FAST_MAX = 8192  # longer lines take the general path (bounds the regex's backtracking on crafted lines)
+_DETAILS_CACHE = 4096
+
+
+def _fast_line(data: bytes, canonical_details: set[bytes]) -> tuple[str, int, str, str, str] | None:
+    """``(tenant_id, seq, prev_hash, hash, digest of the body)`` of a line in the exact exported
+    form, or None (then parse it). ``canonical_details`` remembers details texts found canonical."""
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    match = _FAST_EVENT.fullmatch(data, 0, end) if end <= _FAST_MAX and data.isascii() else None
+    if match is None:
+        return None
+    details, claimed, prev_hash, seq_text, tenant_id = match.groups()
+    seq = int(seq_text)
+    if seq > MAX_SAFE_INT or not _is_canonical_object(details, canonical_details):
+        return None
+    body = data[: match.start(2) - 8] + data[match.end(2) + 2: end]  # without '"hash":"<64 hex>",'
+    return (tenant_id.decode("ascii"), seq, prev_hash.decode("ascii"), claimed.decode("ascii"),
+            hashlib.sha256(body).hexdigest())
+
+
+def _is_canonical_object(data: bytes, known: set[bytes]) -> bool:
+    """Whether the ASCII ``data`` is the canonical JSON of a plain JSON object."""
+    if data in known:
+        return True
+    text = data.decode("ascii")
+    try:
+        value = _PLAIN_DECODER.decode(text)
+    except (_NotPlain, ValueError, RecursionError):
+        return False
+    if type(value) is not dict or _ENCODER.encode(value) != text:
+        return False
+    if len(known) >= _DETAILS_CACHE:
+        known.clear()
+    known.add(data)
+    return True
 
 
 def _fingerprints(pems: Iterable[str]) -> set[str]:

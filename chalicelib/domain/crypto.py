@@ -16,9 +16,20 @@ Key hierarchy::
 * A learner (subject) key is 32 random bytes, wrapped by its tenant key's wrap key with associated
   data binding tenant, learner, learner key version, tenant key version and the key's fingerprint;
   only its wrapped form (``WrappedLearnerKey``) is stored. Deleting that record shreds the learner.
-* A field envelope is ``v1.<learner key version>.<b64url nonce>.<b64url ciphertext+tag>``; its AAD
-  binds format version, key version, tenant, learner, record type and field name, so an envelope
-  moved to another field, record, learner or tenant fails with ``IntegrityError``.
+* A field envelope is ``v1.<learner key version>.<b64url(nonce ‖ ciphertext+tag)>`` (unpadded,
+  canonical; the 12-byte random nonce is the first 16 characters of the last part). Its AAD binds
+  format version, key version, tenant, learner, record type and field name, so an envelope moved to
+  another field, record, learner or tenant fails with ``IntegrityError`` (whose message holds no
+  plaintext).
+* A blind index token is ``<tenant key version>.<b64url(HMAC-SHA256(index key, field, value)[:16])>``
+  over the normalised value (NFC, stripped; e-mail addresses lower-cased). Store the newest
+  version's token; look up with every version's token (``blind_index_all``), so records indexed
+  before a rotation are still found.
+* Rotation adds a tenant key version (``Keyring.rotate``); new learner keys are wrapped by the newest,
+  every loaded version still unwraps, ``rewrap`` moves a learner key record to the newest version
+  (its field envelopes stay valid: the learner key itself does not change).
+* Crypto-shredding: delete every copy of the learner's ``WrappedLearnerKey``; ``verify_shredded``
+  then shows that no remaining key opens the learner's remaining ciphertexts (erasure receipt).
 
 Typical use (the repository supplies the stored records)::
 
@@ -44,7 +55,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, NoReturn, Protocol, SupportsIndex, TypeVar
+from typing import Generic, NoReturn, Protocol, SupportsIndex, TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -68,7 +79,8 @@ _FINGERPRINT_MSG = b"enclave/v1/key-fingerprint"
 _AAD_CACHE_MAX = 256
 
 _TO_URL = bytes.maketrans(b"+/", b"-_")
-_FROM_URL = bytes.maketrans(b"-_", b"+/")
+_FROM_URL = bytes.maketrans(b"-_+/", b"+/!!")
+"""b64url to standard base64; ``+`` and ``/`` become invalid so strict decoding refuses them."""
 _PAD = (b"", b"", b"==", b"=")
 _B64URL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _CANONICAL_LAST: tuple[frozenset[int], ...] = (_B64URL, frozenset(), frozenset(b"AQgw"), frozenset(b"AEIMQUYcgkosw048"))
@@ -114,7 +126,7 @@ def b64url_encode(data: bytes) -> bytes:
 def b64url_decode(text: bytes) -> bytes:
     """Inverse of ``b64url_encode``; ``ValueError`` for anything but its canonical output."""
     rem = len(text) % 4
-    if not text or text[-1] not in _CANONICAL_LAST[rem]:
+    if text and text[-1] not in _CANONICAL_LAST[rem]:
         raise ValueError("not canonical base64url")
     try:
         return binascii.a2b_base64(text.translate(_FROM_URL) + _PAD[rem], strict_mode=True)
@@ -400,22 +412,26 @@ class FieldCipher(_Secret):
             out[name] = (header + body.translate(_TO_URL).rstrip(b"=")).decode("ascii")
         return out
 
-    def _open_all(self, record_type: str, envelopes: Mapping[str, str]) -> dict[str, str]:
+    def _open_all(self, record_type: str, envelopes: Mapping[str, str], nest: bool) -> PlainFields:
         aads, decrypt, header = self._aad_table(record_type), self._aead.decrypt, self._header
-        skip, out = len(header), {}
+        skip = len(header)
+        out: PlainFields = {}
         for name, envelope in envelopes.items():
             try:
-                raw = envelope.encode("ascii")
-                if not raw.startswith(header):
+                body = envelope.encode("ascii").removeprefix(header)
+                if len(body) + skip != len(envelope):
                     raise ValueError("other format or key version")
-                body = raw[skip:]
                 rem = len(body) % 4
                 if body[-1] not in _CANONICAL_LAST[rem]:
                     raise ValueError("not canonical base64url")
                 sealed = binascii.a2b_base64(body.translate(_FROM_URL) + _PAD[rem], strict_mode=True)
-                out[name] = decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aads[name]).decode()
+                plain = decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aads[name]).decode()
             except (ValueError, AttributeError, IndexError, InvalidTag) as exc:
                 raise self._failure(record_type, name, envelope, exc) from None
+            if nest and "." in name:
+                _nest(out, name, plain)
+            else:
+                out[name] = plain
         return out
 
     def _failure(self, record_type: str, name: str, envelope: str, exc: Exception) -> IntegrityError:
@@ -435,7 +451,7 @@ class FieldCipher(_Secret):
 
     def decrypt_field(self, record_type: str, field_name: str, envelope: str) -> str:
         """The plaintext, or ``IntegrityError`` if the envelope was altered, moved or is not ours."""
-        return self._open_all(record_type, {field_name: envelope})[field_name]
+        return cast(str, self._open_all(record_type, {field_name: envelope}, nest=False)[field_name])
 
     def encrypt_record(self, record_type: str, fields: PersonalFields) -> dict[str, str]:
         """Envelopes of every personal field, nested mappings flattened (``guardian.email``)."""
@@ -443,11 +459,19 @@ class FieldCipher(_Secret):
 
     def decrypt_record(self, record_type: str, envelopes: Mapping[str, str]) -> PlainFields:
         """Inverse of ``encrypt_record``: ``IntegrityError`` on the first field that fails."""
-        return unflatten_fields(self._open_all(record_type, envelopes))
+        return self._open_all(record_type, envelopes, nest=True)
 
     def __repr__(self) -> str:
         return f"FieldCipher(tenant_id={self.tenant_id!r}, learner_id={self.learner_id!r}, " \
                f"key_version={self.key_version})"
+
+
+def _nest(out: PlainFields, name: str, value: str) -> None:
+    head, _, sub = name.partition(".")
+    group = out.setdefault(head, {})
+    if not isinstance(group, dict) or "." in sub:
+        raise ValueError(f"field {name!r} clashes with another field")
+    group[sub] = value
 
 
 def flatten_fields(fields: PersonalFields) -> dict[str, str]:
@@ -470,14 +494,10 @@ def unflatten_fields(flat: Mapping[str, str]) -> PlainFields:
     """Inverse of ``flatten_fields``."""
     out: PlainFields = {}
     for name, value in flat.items():
-        if "." not in name:
+        if "." in name:
+            _nest(out, name, value)
+        else:
             out[name] = value
-            continue
-        head, _, sub = name.partition(".")
-        group = out.setdefault(head, {})
-        if not isinstance(group, dict) or "." in sub:
-            raise ValueError(f"field {name!r} clashes with another field")
-        group[sub] = value
     return out
 
 
@@ -531,7 +551,7 @@ class TenantKey(_Secret):
             raise IntegrityError("learner key record belongs to another tenant key")
         try:
             return self._wrap.decrypt(record.blob[:NONCE_BYTES], record.blob[NONCE_BYTES:], record.aad())
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: a blob too short to hold a nonce
             raise IntegrityError("learner key record failed authentication") from None
 
     def unwrap(self, record: WrappedLearnerKey) -> LearnerKey:
@@ -552,9 +572,10 @@ class TenantKeys:
     __slots__ = ("_by_version", "newest", "tenant_id")
 
     def __init__(self, keys: Iterable[TenantKey]) -> None:
-        by_version = {key.version: key for key in keys}
-        if not by_version or len({key.tenant_id for key in by_version.values()}) != 1:
-            raise ValueError("TenantKeys needs at least one key, all of one tenant")
+        loaded = list(keys)
+        by_version = {key.version: key for key in loaded}
+        if not loaded or len(by_version) != len(loaded) or len({key.tenant_id for key in loaded}) != 1:
+            raise ValueError("TenantKeys needs at least one key, all of one tenant, each version once")
         self._by_version = by_version
         self.newest = by_version[max(by_version)]
         self.tenant_id = self.newest.tenant_id

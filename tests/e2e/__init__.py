@@ -1,0 +1,1 @@
+"""End-to-end tests against the running local platform (``make run``)."""

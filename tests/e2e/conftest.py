@@ -1,0 +1,130 @@
+"""The local platform, started the way ``make run`` starts it, once for the session, on free ports.
+
+Ports are picked at random below the kernel's ephemeral range (where outgoing connections take
+their source ports) and probed by binding, so a developer's ``make run`` on 5000/8001-8004 and
+parallel runs do not clash. Tokens come from ``python -m chalicelib.cli token`` run as a
+subprocess against this platform, which exercises the CLI as a developer uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib.adapters.aws import AwsClients
+from chalicelib.settings import PROJECT_ROOT, REGIONS, LocalPlatformSettings
+from devtools.platform import PlatformError, RunningPlatform, start
+
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+DEFAULT_PORTS = {5000, 8001, 8002, 8003, 8004}  # a developer's `make run`
+HOST = "127.0.0.1"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def ports_of(local: LocalPlatformSettings) -> list[int]:
+    return [local.moto_port, *(local.port_of(region) for region in REGIONS)]
+
+
+def free_local_settings(avoid: set[int] | None = None) -> LocalPlatformSettings:
+    """Settings whose emulator port and four endpoint ports are all free (and not in ``avoid``)."""
+    avoid = (avoid or set()) | DEFAULT_PORTS
+    rng = random.Random()
+    for _ in range(200):
+        local = LocalPlatformSettings(moto_port=rng.randrange(20000, 30000), port_base=rng.randrange(20000, 30000))
+        ports = ports_of(local)
+        if len(set(ports)) == len(ports) and not avoid & set(ports) and all(map(port_is_free, ports)):
+            return local
+    raise RuntimeError("found no five free local ports between 20000 and 30000")
+
+
+def cli_environment(local: LocalPlatformSettings) -> dict[str, str]:
+    env = {**os.environ, "ENCLAVE_MOTO_PORT": str(local.moto_port), "ENCLAVE_PORT_BASE": str(local.port_base)}
+    env.pop("AWS_ENDPOINT_URL", None)
+    return env
+
+
+def run_cli(local: LocalPlatformSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chalicelib.cli", *args], capture_output=True, text=True,
+                          env=cli_environment(local), cwd=PROJECT_ROOT, timeout=60, check=False)
+
+
+@dataclass
+class Platform:
+    """A running local platform and how to talk to it."""
+
+    local: LocalPlatformSettings
+    running: RunningPlatform
+    startup_seconds: float
+    _tokens: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _session: requests.Session = field(default_factory=requests.Session)
+
+    def url(self, region: str) -> str:
+        return self.local.endpoint_of(region)
+
+    def emulator(self) -> AwsClients:
+        """boto3 clients of the platform's emulator (to inspect or add resources)."""
+        return AwsClients(endpoint_url=self.local.emulator_url, emulator_credentials=True)
+
+    def token(self, role: str, tenant: str | None = None, region: str | None = None) -> str:
+        """An ID token from ``python -m chalicelib.cli token`` (stdout must hold exactly the JWT)."""
+        args = ["token", "--role", role, *(["--tenant", tenant] if tenant else []),
+                *(["--region", region] if region else [])]
+        key = tuple(args)
+        if key not in self._tokens:
+            result = run_cli(self.local, *args)
+            assert result.returncode == 0, result.stderr
+            assert JWT_SHAPE.fullmatch(result.stdout.rstrip("\n")), "stdout must hold the token alone"
+            assert result.stdout.count("\n") == 1
+            assert result.stderr.strip(), "the CLI says what it did on stderr"
+            assert result.stdout.strip() not in result.stderr
+            self._tokens[key] = result.stdout.strip()
+        return self._tokens[key]
+
+    def call(self, region: str, method: str, path: str, token: str | None = None, *, body: Any = None,
+             headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        all_headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+        response = self._session.request(method, self.url(region) + path, headers=all_headers,
+                                         data=None if body is None else json.dumps(body),
+                                         timeout=30)
+        try:
+            payload = response.json() if response.content else None
+        except ValueError:
+            payload = response.text
+        return response.status_code, payload
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[Platform]:
+    began = time.monotonic()
+    for attempt in range(2):  # another process may take a probed port before the platform binds it
+        local = free_local_settings()
+        try:
+            running = start(local)
+            break
+        except PlatformError:
+            if attempt:
+                raise
+    try:
+        yield Platform(local, running, time.monotonic() - began)
+    finally:
+        running.stop()
