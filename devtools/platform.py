@@ -135,13 +135,21 @@ def banner(local: LocalPlatformSettings) -> str:
     return "\n".join(lines)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     local = load_local_settings()
+    signal.signal(signal.SIGTERM, _interrupt)  # during start-up: unwind, and start() stops what it began
     try:
         platform = start(local)
     except PlatformError as exc:
         print(f"make run: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("stopped during start-up", file=sys.stderr)
+        return 130
     stopping = False
 
     def _stop(signum: int, frame: FrameType | None) -> None:

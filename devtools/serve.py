@@ -24,10 +24,17 @@ NOT_FOUND = json.dumps({"error": {"code": "not_found", "message": "no such route
 class EnclaveGateway(LocalGateway):
     def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
         try:
-            return super().handle_request(method, path, headers, body)
+            response = super().handle_request(method, path, headers, body)
         except ForbiddenError:
-            return {"statusCode": 404, "headers": {"Content-Type": "application/json"},
-                    "multiValueHeaders": {}, "body": NOT_FOUND.decode()}
+            return _not_found()
+        if response.get("statusCode") == 405 and "MethodNotAllowedError" in str(response.get("body")):
+            return _not_found()  # as the deployed API's gateway response answers an unknown method
+        return response
+
+
+def _not_found() -> dict[str, Any]:
+    return {"statusCode": 404, "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {},
+            "body": NOT_FOUND.decode()}
 
 
 class EnclaveRequestHandler(ChaliceRequestHandler):

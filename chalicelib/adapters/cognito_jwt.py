@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import jwt
 from jwt import PyJWK
 
-from chalicelib.domain.errors import Unauthenticated
+from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
 from chalicelib.domain.identity import Principal, Role
 
 ALLOWED_ALGORITHMS = ("RS256",)
@@ -46,6 +46,8 @@ class JwksKeySource:
                 self._clients[region] = client
         try:
             return client.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError:
+            raise ServiceUnavailable("the identity provider's keys could not be fetched; retry later") from None
         except jwt.PyJWKClientError:
             raise Unauthenticated("the token's signing key is unknown") from None
 
