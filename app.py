@@ -12,12 +12,12 @@ from typing import Any
 from chalice.app import Chalice, Response
 
 from chalicelib.composition import container
+from chalicelib.domain.audit_exports import AuditExportCreate
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate
 from chalicelib.domain.tenants import TenantCreate
 from chalicelib.http import Api, RequestContext
 from chalicelib.logs import bind_deployment
 from chalicelib.openapi import build_document
-from chalicelib.services.audit import AuditExportCreate
 from chalicelib.services.context import Caller
 
 app = Chalice(app_name="enclave")

@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import AwsClients
-from chalicelib.adapters.cognito_jwt import CognitoTokenVerifier, JwksKeySource, SigningKeySource
 from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.settings import Settings, load_settings
@@ -21,6 +20,7 @@ from chalicelib.settings import Settings, load_settings
 if TYPE_CHECKING:
     from chalicelib.adapters.audit_store import AuditStore
     from chalicelib.adapters.cedar_authz import CedarAuthorizer
+    from chalicelib.adapters.cognito_jwt import CognitoTokenVerifier, SigningKeySource
     from chalicelib.adapters.data_store import DataStore
     from chalicelib.adapters.directory import TenantDirectory
     from chalicelib.adapters.export_bucket import ExportBucket
@@ -53,6 +53,8 @@ class Container:
 
     @cached_property
     def verifier(self) -> CognitoTokenVerifier:
+        from chalicelib.adapters.cognito_jwt import CognitoTokenVerifier, JwksKeySource
+
         keys = self._key_source or JwksKeySource(self.settings.jwks_url)
         return CognitoTokenVerifier(self.settings.cognito_pools, keys)
 

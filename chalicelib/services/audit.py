@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.export_bucket import MAX_PRESIGN_SECONDS, ExportBucket
@@ -26,6 +24,7 @@ from chalicelib.domain.audit import (
     ndjson_lines,
     verify_chain,
 )
+from chalicelib.domain.audit_exports import AuditExportCreate, Format
 from chalicelib.domain.errors import EnclaveError, PayloadTooLarge, ValidationFailed
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
@@ -35,18 +34,7 @@ from chalicelib.services.context import Caller
 
 MAX_INLINE_EVENTS = 10_000
 EPOCH = "0000-01-01T00:00:00.000000Z"
-Format = Literal["ndjson", "csv"]
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
-
-
-class AuditExportCreate(BaseModel):
-    """Body of ``POST .../audit/exports``."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    from_: str | None = Field(default=None, alias="from", max_length=40)
-    to: str | None = Field(default=None, max_length=40)
-    format: Format = "ndjson"
 
 
 @dataclass(frozen=True)
