@@ -39,7 +39,7 @@ def create_user_pool(cognito: CognitoIdentityProviderClient, region: str) -> Cog
     """A pool with the five role groups, ``custom:tenant_id`` and a password-auth app client."""
     pool_id = cognito.create_user_pool(
         PoolName=POOL_NAME.format(region=region),
-        Schema=[{"Name": "tenant_id", "AttributeDataType": "String", "Mutable": True,
+        Schema=[{"Name": "tenant_id", "AttributeDataType": "String", "Mutable": False,
                  "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "64"}}],
     )["UserPool"]["Id"]
     for group in ROLE_GROUPS:
