@@ -145,6 +145,19 @@ class DataStore:
             "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint},
         }, "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at)"}}
 
+    def learner_key_items(self, jurisdiction: str, tenant_id: str) -> Iterator[dict[str, Any]]:
+        """Every stored learner key record of the tenant (for the re-wrap job), page by page."""
+        return (item for item in self._paged(self.table(jurisdiction), tenant_id, "L#", "L#~")
+                if item["sk"]["S"].endswith("#K"))
+
+    def learner_key_replace(self, jurisdiction: str, record: WrappedLearnerKey,
+                            previous_tenant_key_version: int) -> TransactWriteItemTypeDef:
+        """The key record re-wrapped, only if it is still wrapped by the previous version (and not shredded)."""
+        put = self.learner_key_put(jurisdiction, record)["Put"]
+        return {"Put": {"TableName": put["TableName"], "Item": put["Item"],
+                        "ConditionExpression": "attribute_exists(pk) AND tenant_key_version = :old",
+                        "ExpressionAttributeValues": {":old": {"N": str(previous_tenant_key_version)}}}}
+
     def learner_key_delete(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
         return {"Delete": {"TableName": self.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}},

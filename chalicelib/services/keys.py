@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
-from chalicelib.adapters.data_store import DataStore
+from chalicelib.adapters.data_store import DataStore, wrapped_learner_key
 from chalicelib.domain.crypto import Keyring, LearnerKey, TenantKeys, TtlCache, WrappedLearnerKey
 from chalicelib.domain.errors import IntegrityError
 from chalicelib.domain.tenants import Tenant
@@ -39,6 +40,30 @@ class TenantKeyService:
         if not self._store.add_tenant_key(tenant.jurisdiction, record):
             raise IntegrityError("a concurrent rotation created this key version first; retry")
         return self._reload(tenant)
+
+    def rewrap_all(self, tenant: Tenant, commit: Callable[[list[Any], int], None], batch: int = 40) -> int:
+        """Move every learner key still wrapped by an older tenant key version to the newest one.
+
+        ``commit(changes, count)`` writes one batch of conditional puts together with its audit event
+        (one transaction); a learner erased or re-wrapped meanwhile fails its condition and is skipped
+        on the next run. Field ciphertexts are untouched: the learner keys themselves do not change.
+        Returns how many learner keys were moved.
+        """
+        keys = self._reload(tenant)
+        moved, pending = 0, []
+        for item in self._store.learner_key_items(tenant.jurisdiction, tenant.tenant_id):
+            record = wrapped_learner_key(tenant.tenant_id, item["sk"]["S"].split("#")[1], item)
+            if not keys.needs_rewrap(record):
+                continue
+            pending.append(self._store.learner_key_replace(tenant.jurisdiction, keys.rewrap(record),
+                                                           record.tenant_key_version))
+            if len(pending) == batch:
+                commit(pending, len(pending))
+                moved, pending = moved + len(pending), []
+        if pending:
+            commit(pending, len(pending))
+            moved += len(pending)
+        return moved
 
     def _reload(self, tenant: Tenant) -> TenantKeys:
         keys = self._load(tenant)
