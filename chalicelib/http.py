@@ -29,7 +29,7 @@ from chalicelib.domain.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from chalicelib.logs import logger
+from chalicelib.logs import REQUEST_ID, logger
 
 if TYPE_CHECKING:
     from chalicelib.domain.identity import Principal
@@ -52,6 +52,7 @@ class RouteSpec:
     query: tuple[str, ...]
     roles: tuple[str, ...]
     tags: tuple[str, ...]
+    media_types: tuple[str, ...] = ("application/json",)  # of the success response
 
 
 @dataclass
@@ -90,8 +91,9 @@ class Api:
 
     def route(self, path: str, method: str, *, summary: str, status: int = 200,
               body: type[BaseModel] | None = None, public: bool = False, query: tuple[str, ...] = (),
-              roles: tuple[str, ...] = (), tags: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Any]:
-        spec = RouteSpec(path, method, summary, status, body, public, query, roles, tags)
+              roles: tuple[str, ...] = (), tags: tuple[str, ...] = (),
+              media_types: tuple[str, ...] = ("application/json",)) -> Callable[[Callable[..., Any]], Any]:
+        spec = RouteSpec(path, method, summary, status, body, public, query, roles, tags, media_types)
         self.specs.append(spec)
 
         def register(view: Callable[..., Any]) -> Any:
@@ -108,6 +110,7 @@ class Api:
         assert request is not None  # set by Chalice before any view runs
         request_id = str((request.context or {}).get("requestId") or uuid.uuid4())
         started = time.perf_counter()
+        REQUEST_ID.set(request_id)
         logger.thread_safe_append_keys(request_id=request_id, route=f"{spec.method} {spec.path}")
         try:
             response = self._dispatch(spec, view, params, request, request_id)

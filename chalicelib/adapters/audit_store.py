@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, seal
-from chalicelib.domain.errors import ServiceUnavailable
+from chalicelib.domain.errors import ServiceUnavailable, Throttled
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,6 +39,14 @@ def tenant_pk(tenant_id: str) -> str:
 
 def event_sk(seq: int) -> str:
     return f"EVT#{seq:012d}"
+
+
+def audit_write_failed() -> None:
+    """Count a failed audit append (CloudWatch EMF metric ``Enclave/AuditWriteFailures``, alarmed on)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name="AuditWriteFailures", unit=MetricUnit.Count, value=1, namespace="Enclave") as metric:
+        metric.add_dimension(name="service", value="enclave")
 
 
 class ChangeRejected(Exception):
@@ -70,6 +78,17 @@ class AuditStore:
                changes: Sequence[TransactWriteItemTypeDef] = ()) -> dict[str, Any]:
         """Append ``draft`` to the tenant's chain together with ``changes``; return the sealed event."""
         table = self._table_for(jurisdiction)
+        try:
+            event = self._append(tenant_id, table, draft, changes)
+        except (ServiceUnavailable, Throttled):
+            audit_write_failed()
+            raise
+        if self._after_commit is not None:
+            self._after_commit(jurisdiction, event)
+        return event
+
+    def _append(self, tenant_id: str, table: str, draft: AuditEventDraft,
+                changes: Sequence[TransactWriteItemTypeDef]) -> dict[str, Any]:
         with self._lock_for(tenant_id):
             for _ in range(MAX_ATTEMPTS):
                 seq, prev_hash = self._head(tenant_id, table)
@@ -81,8 +100,6 @@ class AuditStore:
                 self._heads.pop(tenant_id, None)  # another writer moved the head: re-read it
             else:
                 raise ServiceUnavailable("the audit trail is busy; retry later")
-        if self._after_commit is not None:
-            self._after_commit(jurisdiction, event)
         return event
 
     def _lock_for(self, tenant_id: str) -> threading.Lock:

@@ -27,7 +27,10 @@ class Authorizer(Protocol):
 
 class AccessControl:
     def __init__(self, directory: Directory, authorizer: Authorizer, region: str,
-                 endpoint_of: Callable[[str], str]) -> None:
+                 endpoint_of: Callable[[str], str],
+                 on_denied: Callable[[Principal, Tenant, str, str], None] | None = None) -> None:
+        """``on_denied(principal, tenant, action, reason)`` records a refused attempt on a tenant homed here."""
+        self._on_denied = on_denied
         self._directory = directory
         self._authorizer = authorizer
         self._region = region
@@ -40,7 +43,10 @@ class AccessControl:
         if tenant is None:
             raise NotFound("no such tenant")
         if not self._authorizer.is_allowed(principal, action, TenantResource(tenant_id, tenant.home_region)):
-            if not is_related(principal, tenant):
+            related = is_related(principal, tenant)
+            if self._on_denied is not None and tenant.home_region == self._region:
+                self._on_denied(principal, tenant, action, "forbidden" if related else "not_found")
+            if not related:
                 raise NotFound("no such tenant")
             raise Forbidden(f"your role may not perform {action} on this tenant")
         if resident:
@@ -52,6 +58,10 @@ class AccessControl:
         if not self._authorizer.is_allowed(principal, "tenant.create", TenantResource("new", home_region)):
             raise Forbidden("your role may not onboard tenants in this jurisdiction")
         self.require_home(home_region)
+
+    def permits(self, principal: Principal, action: str, tenant: Tenant) -> bool:
+        """Whether ``principal`` may also do ``action`` on a tenant already resolved by ``tenant()``."""
+        return self._authorizer.is_allowed(principal, action, TenantResource(tenant.tenant_id, tenant.home_region))
 
     def region(self, principal: Principal, action: str) -> None:
         if not self._authorizer.is_allowed(principal, action, RegionResource(self._region)):
