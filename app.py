@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, Response
+from chalice.app import Chalice, Rate, Response
 
 from chalicelib.composition import container
 from chalicelib.domain.audit_exports import AuditExportCreate
+from chalicelib.domain.consents import ConsentCreate
+from chalicelib.domain.holds import HoldCreate
+from chalicelib.domain.incidents import IncidentCreate
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate
+from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
+from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
 from chalicelib.http import Api, RequestContext
 from chalicelib.logs import bind_deployment
@@ -120,12 +125,63 @@ def list_results(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[s
     return container().learners.results(caller(ctx), tenant_id, learner_id)
 
 
+@api.route(LEARNER + "/results/research-share", "POST",
+           summary="A de-identified extract of the learner's results for research; 403 without research consent",
+           roles=TENANT_ROLES, tags=("consents",))
+def share_results_for_research(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().research.share(caller(ctx), tenant_id, learner_id)
+
+
+@api.route(LEARNER + "/consents", "POST", summary="Record a consent decision (append-only)", status=201,
+           body=ConsentCreate, roles=TENANT_ROLES, tags=("consents",))
+def record_consent(ctx: RequestContext, body: ConsentCreate, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().consents.record(caller(ctx), tenant_id, learner_id, body)
+
+
+@api.route(LEARNER + "/consents", "GET", summary="Current consent per purpose and the history, oldest first",
+           roles=(*TENANT_ROLES, "compliance_officer"), tags=("consents",))
+def consent_history(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().consents.history(caller(ctx), tenant_id, learner_id)
+
+
+REQUESTS = "/v1/tenants/{tenant_id}/requests"
+REQUEST_HANDLERS = ("tenant_admin", "regional_admin")
+
+
+@api.route(REQUESTS, "POST", summary="Record a data-subject request with its statutory due date; access, erasure "
+           "and restriction are fulfilled at once", status=201, body=RequestCreate, roles=REQUEST_HANDLERS,
+           tags=("requests",))
+def create_request(ctx: RequestContext, body: RequestCreate, tenant_id: str) -> dict[str, Any]:
+    return container().requests.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
+
+
+@api.route(REQUESTS + "/{request_id}", "GET", summary="A data-subject request's status (a fulfilled access "
+           "request carries a fresh download_url)", roles=(*REQUEST_HANDLERS, "compliance_officer"),
+           tags=("requests",))
+def get_request(ctx: RequestContext, tenant_id: str, request_id: str) -> dict[str, Any]:
+    return container().requests.get(caller(ctx), tenant_id, request_id)
+
+
+@api.route(REQUESTS + "/{request_id}/fulfil", "POST", summary="Fulfil an open request (rectification done, or a "
+           "retry) or reject it with a reason", body=RequestClose, roles=REQUEST_HANDLERS, tags=("requests",))
+def close_request(ctx: RequestContext, body: RequestClose, tenant_id: str, request_id: str) -> dict[str, Any]:
+    return container().requests.close(caller(ctx), tenant_id, request_id, body)
+
+
+@api.route("/v1/requests", "GET", summary="Open requests of this region past or near their due date",
+           query=("overdue", "due_soon", "due_within_days"), roles=("regional_admin", "compliance_officer"),
+           tags=("requests",))
+def overdue_requests(ctx: RequestContext) -> dict[str, Any]:
+    include_due_soon, due_within = overdue_query(ctx.query)
+    return container().requests.overdue(caller(ctx), include_due_soon, due_within)
+
 AUDITORS = ("compliance_officer", "platform_admin")
 AUDIT = "/v1/tenants/{tenant_id}/audit"
 
 
 @api.route(AUDIT, "GET", summary="Audit events of a time range, oldest first (NDJSON with manifest, or CSV)",
-           query=("from", "to", "format"), roles=AUDITORS, tags=("audit",))
+           query=("from", "to", "format"), roles=AUDITORS, tags=("audit",),
+           media_types=("application/x-ndjson", "text/csv"))
 def read_audit(ctx: RequestContext, tenant_id: str) -> Response:
     export = container().audit.stream(caller(ctx), tenant_id, dict(ctx.query))
     return Response(body="".join(export.lines), status_code=200,
@@ -142,3 +198,50 @@ def export_audit(ctx: RequestContext, body: AuditExportCreate, tenant_id: str) -
            roles=AUDITORS, tags=("audit",))
 def verify_audit(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().audit.verify(caller(ctx), tenant_id)
+
+
+HOLDS = "/v1/tenants/{tenant_id}/legal-holds"
+
+
+@api.route(HOLDS, "POST", summary="Place a legal hold on a learner or (no learner_id) the whole tenant; blocks "
+           "erasure and retention", status=201, body=HoldCreate, roles=ADMINS, tags=("retention",))
+def place_hold(ctx: RequestContext, body: HoldCreate, tenant_id: str) -> dict[str, Any]:
+    return container().holds.place(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
+
+
+@api.route(HOLDS, "GET", summary="The tenant's legal holds (active=true: only those in force)", query=("active",),
+           roles=(*ADMINS, "compliance_officer"), tags=("retention",))
+def list_holds(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().holds.list_holds(caller(ctx), tenant_id, ctx.query.get("active"))
+
+
+@api.route(HOLDS + "/{hold_id}", "DELETE", summary="Lift a legal hold (it stays on record with lifted_at)",
+           roles=ADMINS, tags=("retention",))
+def lift_hold(ctx: RequestContext, tenant_id: str, hold_id: str) -> dict[str, Any]:
+    return container().holds.lift(caller(ctx), tenant_id, hold_id)
+
+
+@api.route(LEARNER + "/departure", "PUT", summary="Record the day a learner left (null: still enrolled); "
+           "retention periods count from it", body=DepartureUpdate, roles=("tenant_admin",), tags=("retention",))
+def record_departure(ctx: RequestContext, body: DepartureUpdate, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().retention.record_departure(caller(ctx), tenant_id, learner_id, body)
+
+
+@api.route("/v1/retention/sweep", "POST", summary="Sweep this region's expired learner records now "
+           "(dry_run=true: report only)", query=("dry_run",), roles=ADMINS, tags=("retention",))
+def retention_sweep(ctx: RequestContext) -> dict[str, Any]:
+    return container().retention.sweep(caller(ctx), ctx.query.get("dry_run"))
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="retention",
+              description="Daily retention sweep of the tenants homed in this region")
+def retention(event: Any) -> dict[str, Any]:
+    request_id = getattr(getattr(event, "context", None), "aws_request_id", None)
+    return container().retention.scheduled(request_id if isinstance(request_id, str) else None)
+
+
+@api.route("/v1/incidents", "POST", summary="Record a suspected breach: each jurisdiction's notification "
+           "deadlines and the affected learners from the audit trail", status=201, body=IncidentCreate,
+           roles=ADMINS, tags=("incidents",))
+def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]:
+    return container().incidents.create(caller(ctx), body)

@@ -24,13 +24,22 @@ if TYPE_CHECKING:
     from chalicelib.adapters.data_store import DataStore
     from chalicelib.adapters.directory import TenantDirectory
     from chalicelib.adapters.export_bucket import ExportBucket
+    from chalicelib.adapters.governance_store import GovernanceStore
     from chalicelib.adapters.idempotency import IdempotencyStore
     from chalicelib.adapters.kms_signer import KmsCheckpointSigner
     from chalicelib.domain.crypto import Keyring
+    from chalicelib.domain.identity import Principal
+    from chalicelib.domain.tenants import Tenant
     from chalicelib.services.access import AccessControl
     from chalicelib.services.audit import AuditService, Checkpointer
+    from chalicelib.services.consents import ConsentService
+    from chalicelib.services.holds import HoldService
+    from chalicelib.services.incidents import IncidentService
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
+    from chalicelib.services.requests import RequestService
+    from chalicelib.services.research import ResearchShareService
+    from chalicelib.services.retention import RetentionService
     from chalicelib.services.tenants import TenantService
 
 
@@ -75,7 +84,21 @@ class Container:
     def access(self) -> AccessControl:
         from chalicelib.services.access import AccessControl
 
-        return AccessControl(self.directory, self.authorizer, self.settings.region, self.settings.endpoint_of)
+        return AccessControl(self.directory, self.authorizer, self.settings.region, self.settings.endpoint_of,
+                             on_denied=self._record_denial)
+
+    def _record_denial(self, principal: Principal, tenant: Tenant, action: str, reason: str) -> None:
+        """A refused attempt goes into the target tenant's audit trail (the refusal stands even if that fails)."""
+        from chalicelib.domain.errors import EnclaveError
+        from chalicelib.logs import REQUEST_ID, logger
+        from chalicelib.services.context import Caller
+
+        draft = Caller(principal, REQUEST_ID.get() or "-").draft(action, f"tenants/{tenant.tenant_id}",
+                                                                 outcome="denied", reason=reason)
+        try:
+            self.audit_store.commit(tenant.tenant_id, tenant.jurisdiction, draft)
+        except EnclaveError:
+            logger.error("a refused attempt could not be audited", extra={"action": action})
 
     @cached_property
     def tenants(self) -> TenantService:
@@ -151,7 +174,59 @@ class Container:
         from chalicelib.services.learners import LearnerService
 
         return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotency,
+                              self.clock, holds=self.holds.is_held)
+
+    @cached_property
+    def governance_store(self) -> GovernanceStore:
+        from chalicelib.adapters.governance_store import GovernanceStore
+
+        return GovernanceStore(self.clients.dynamodb(self.settings.region), self.data_store)
+
+    @cached_property
+    def holds(self) -> HoldService:
+        from chalicelib.services.holds import HoldService
+
+        return HoldService(self.access, self.governance_store, self.data_store, self.tenant_keys, self.audit_store,
+                           self.idempotency, self.clock)
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        from chalicelib.services.retention import RetentionService
+
+        return RetentionService(self.access, self.directory, self.jurisdictions, self.data_store,
+                                self.governance_store, self.holds, self.learners, self.audit_store, self.clock,
+                                self.settings.region)
+
+    @cached_property
+    def incidents(self) -> IncidentService:
+        from chalicelib.services.incidents import IncidentService
+
+        return IncidentService(self.access, self.jurisdictions, self.audit_store, self.clock, self.settings.region,
+                               self.settings.endpoint_of)
+
+    @cached_property
+    def consents(self) -> ConsentService:
+        from chalicelib.services.consents import ConsentService
+
+        return ConsentService(self.access, self.data_store, self.learners, self.audit_store, self.jurisdictions,
                               self.clock)
+
+    @cached_property
+    def research(self) -> ResearchShareService:
+        from chalicelib.services.research import ResearchShareService
+
+        return ResearchShareService(self.access, self.consents, self.learners, self.tenant_keys, self.data_store,
+                                    self.audit_store)
+
+    @cached_property
+    def requests(self) -> RequestService:
+        from chalicelib.adapters.request_store import RequestStore
+        from chalicelib.services.requests import RequestService
+
+        store = RequestStore(self.clients.dynamodb(self.settings.region), self.data_store)
+        return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
+                              self.idempotency, self.export_bucket, self.learners, self.jurisdictions,
+                              self.settings.region, self.clock)
 
 
 _current: Container | None = None

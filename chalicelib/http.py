@@ -27,6 +27,7 @@ from chalicelib.domain.errors import (
     ServiceUnavailable,
     Throttled,
     Unauthenticated,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from chalicelib.logs import REQUEST_ID, logger
@@ -101,7 +102,9 @@ class Api:
             def handler(**params: str) -> Response:
                 return self._serve(spec, view, params)
 
-            return self.app.route(path, methods=[method])(handler)
+            # every media type reaches the view, so a wrong one is refused in Enclave's error shape
+            # (Chalice's own 415 has another), and only where a JSON body is read
+            return self.app.route(path, methods=[method], content_types=["*/*"])(handler)
 
         return register
 
@@ -126,6 +129,7 @@ class Api:
             ctx = self._context(spec, request, request_id)
             args: list[Any] = [ctx]
             if spec.body is not None:
+                require_json(ctx.header("content-type"))
                 args.append(parse_body(request.raw_body, spec.body))
             result = view(*args, **params)
             return json_response(spec.status, result, request_id)
@@ -165,13 +169,47 @@ def params_tenant(request: Any) -> str | None:
     return str(value) if value else None
 
 
+def require_json(content_type: str | None) -> None:
+    """415 unless the body is sent as JSON (``application/json``, ``application/*+json``; none: JSON)."""
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType("send the body as application/json")
+
+
+class _NotJson(ValueError):
+    """Text ``json`` would accept that is not JSON (RFC 8259) or is ambiguous."""
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in members:  # parsers disagree on which repeat wins: refuse rather than guess
+            raise _NotJson("the body repeats a member name")
+        members[name] = value
+    return members
+
+
+def _constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
 def parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
-    """The body as ``model``: 400 for malformed JSON, 422 listing each invalid field."""
+    """The body as ``model``: 400 for malformed JSON, 422 listing each invalid field.
+
+    The bytes must be UTF-8 (``json.loads`` of bytes would also take UTF-16/32 and encoded lone
+    surrogates); nesting too deep for the parser, repeated member names and NaN/Infinity are 400.
+    """
     if not raw:
         raise MalformedJson("a JSON body is required")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_members, parse_constant=_constant)
+    except _NotJson as exc:
+        raise MalformedJson(str(exc)) from None
+    except RecursionError:
+        raise MalformedJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, integers of more than 4300 digits
         raise MalformedJson("the body is not valid JSON") from None
     if _depth(data) > MAX_JSON_DEPTH:
         raise MalformedJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels")

@@ -27,6 +27,7 @@ ERROR_SCHEMA = {
 }
 _ERROR_STATUSES = {"400": "malformed request", "401": "unauthenticated", "403": "forbidden",
                    "404": "not found", "409": "conflict", "410": "erased", "413": "body too large",
+                   "415": "body not sent as JSON",
                    "421": "served by another region", "422": "invalid fields",
                    "429": "throttled", "503": "unavailable"}
 
@@ -37,7 +38,7 @@ def build_document(specs: list[RouteSpec], title: str, version: str, server_url:
     for spec in specs:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, schemas)
     document: dict[str, Any] = {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",  # 3.1: its schemas are JSON Schema 2020-12, which pydantic generates
         "info": {"title": title, "version": version},
         "paths": paths,
         "components": {
@@ -63,7 +64,8 @@ def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
         "operationId": _operation_id(spec),
         "parameters": parameters,
         "responses": {
-            str(spec.status): {"description": "success", "content": {"application/json": {"schema": {}}}},
+            str(spec.status): {"description": "success",
+                               "content": {media_type: {"schema": {}} for media_type in spec.media_types}},
             **{code: {"description": text, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Error"}}}} for code, text in _ERROR_STATUSES.items()},
         },

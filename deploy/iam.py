@@ -42,7 +42,8 @@ SIGNING_ALGORITHM = "ECDSA_SHA_256"
 TABLE_ACTIONS: dict[str, list[str]] = {
     # Exactly the operations the table adapters perform (``missing_grants`` checks the code against
     # this): add an action here when an adapter starts using it, then run ``python -m deploy.iam``.
-    "TenantDirectory": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    # Scan: the daily retention sweep lists the tenants homed in its region (a filter on home_region).
+    "TenantDirectory": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
     "IdempotencyRecords": ["dynamodb:GetItem", "dynamodb:PutItem"],
     "HomeJurisdictionPersonalData": ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem",
                                      "dynamodb:Query"],
@@ -196,6 +197,8 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "directory.py": ("TenantDirectory",),
     "idempotency.py": ("IdempotencyRecords",),
     "data_store.py": ("HomeJurisdictionPersonalData",),
+    "request_store.py": ("HomeJurisdictionPersonalData",),
+    "governance_store.py": ("HomeJurisdictionPersonalData",),
     "audit_store.py": ("HomeJurisdictionAuditTrail",),
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),

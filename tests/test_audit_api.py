@@ -241,3 +241,23 @@ def test_erasure_keeps_the_trail_verifiable(api: dict[str, RegionalApi], trail: 
     _status, body = api["eu-west-2"].call("GET", f"/v1/tenants/{trail['tenant_id']}/audit/verify", trail["officer"])
     assert body["valid"] is True
     assert body["events"] >= 6
+
+
+def test_refused_attempts_are_recorded_in_the_target_tenants_trail(
+        api: dict[str, RegionalApi], trail: dict[str, Any], onboard: Any, token: TokenFactory) -> None:
+    eu = api["eu-west-2"]
+    intruder = onboard("UK")
+    probe = token("tenant_staff", intruder["tenant_id"], "eu-west-2")
+    path = f"/v1/tenants/{trail['tenant_id']}/learners/{trail['learner_id']}"
+    assert eu.call("GET", path, probe)[0] == 404
+    staff = token("tenant_staff", trail["tenant_id"], "eu-west-2")
+    assert eu.call("DELETE", path, staff)[0] == 403
+    events, _ = ndjson(get_audit(eu, trail)[1])
+    denied = [e for e in events if e["outcome"] == "denied"]
+    assert [(e["action"], e["details"]["reason"], e["actor"]["role"]) for e in denied] == [
+        ("learner.read", "not_found", "tenant_staff"), ("learner.erase", "forbidden", "tenant_staff")]
+    assert all(e["request_id"] and e["request_id"] != "-" for e in denied)
+    # refused in another region: as unknown there too (no residency hint for outsiders), and not written
+    # to a trail that lives in eu-west-2
+    assert api["us-east-1"].call("GET", path, probe)[0] == 404
+    assert len([e for e in ndjson(get_audit(eu, trail)[1])[0] if e["outcome"] == "denied"]) == 2

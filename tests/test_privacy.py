@@ -215,7 +215,10 @@ def test_warm_reads_make_no_kms_calls(emulated: Emulated, token: TokenFactory) -
     reader = RegionalApi(cold)
     calls: list[str] = []
     events = emulated.clients.kms("eu-west-2").meta.events
-    counter = events.register("before-call.kms", lambda model, **_: calls.append(model.name))
+    def counter(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    events.register("before-call.kms", counter)
     try:
         for i in range(1000):
             assert reader.call("GET", f"{path}/{ids[i % 100]}", staff)[0] == 200

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 HEAD = "HEAD"
 MAX_ATTEMPTS = 50
+_CANCELLED_BY_THROTTLING = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -133,14 +134,23 @@ class AuditStore:
 
     @staticmethod
     def _resolve_cancel(reasons: list[str]) -> bool:
-        """False when the chain head moved (retry); raise when one of the caller's changes failed."""
+        """False when the chain head moved or another transaction got in the way (retry); ChangeRejected
+        when a condition of one of the caller's changes failed; Throttled when DynamoDB shed the load.
+
+        DynamoDB gives throttling and conflicts as reasons on whichever item they hit, the caller's
+        changes included: those are transient, not a refusal of the change (F6 fault tests)."""
         for index, code in enumerate(reasons[2:]):
-            if code not in ("None", ""):
+            if code == "ConditionalCheckFailed":
                 raise ChangeRejected(index, code)
         if any(code == "ConditionalCheckFailed" for code in reasons[:2]):
             return False
-        if any(code in ("TransactionConflict", "ThrottlingError") for code in reasons):
+        if any(code in _CANCELLED_BY_THROTTLING for code in reasons):
+            raise Throttled("the audit trail is throttled; retry later", retry_after=1)
+        if any(code == "TransactionConflict" for code in reasons):
             return False
+        for index, code in enumerate(reasons[2:]):
+            if code not in ("None", ""):
+                raise ChangeRejected(index, code)
         raise ServiceUnavailable("the audit trail could not be written; retry later")
 
     @staticmethod

@@ -6,7 +6,7 @@ the region the directory lives in is a setting. Either way this is the one code 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -61,6 +61,25 @@ class TenantDirectory:
         if tenant is not None:
             self._cache.put(tenant_id, tenant)
         return tenant
+
+    def in_region(self, home_region: str) -> list[Tenant]:
+        """Every tenant homed in ``home_region``: a filtered scan (one small item per tenant; for daily jobs)."""
+        found: list[Tenant] = []
+        start_key: dict[str, Any] | None = None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": self._table, "FilterExpression": "home_region = :r",
+                "ExpressionAttributeValues": {":r": {"S": home_region}},
+            }
+            if start_key:
+                params["ExclusiveStartKey"] = start_key
+            with translated("the tenant directory"):
+                page = self._client.scan(**params)
+            found += [Tenant.model_validate({name: value["S"] for name, value in item.items() if "S" in value})
+                      for item in page.get("Items", [])]
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                return found
 
     def _read(self, tenant_id: str) -> Tenant | None:
         with translated("the tenant directory"):

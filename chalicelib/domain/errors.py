@@ -39,6 +39,12 @@ class Forbidden(EnclaveError):
     status, code = 403, "forbidden"
 
 
+class ConsentRequired(Forbidden):
+    """The operation rests on consent and the learner's current decision for that purpose is not a grant."""
+
+    code = "consent_required"
+
+
 class NotFound(EnclaveError):
     status, code = 404, "not_found"
 
@@ -51,12 +57,24 @@ class LegalHoldActive(Conflict):
     code = "legal_hold_active"
 
 
+class ProcessingRestricted(Conflict):
+    """The learner's processing is restricted (a data-subject request): only storage, access and erasure."""
+
+    code = "processing_restricted"
+
+
 class Gone(EnclaveError):
     status, code = 410, "erased"
 
 
 class PayloadTooLarge(EnclaveError):
     status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(EnclaveError):
+    """A body sent as something other than JSON."""
+
+    status, code = 415, "unsupported_media_type"
 
 
 class ResidencyMisdirected(EnclaveError):

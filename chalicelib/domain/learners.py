@@ -7,22 +7,19 @@ normalised to lower case so look-ups are case-insensitive.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.text import clean_text
+
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_CONTROL = {"Cc", "Cf", "Cs", "Co", "Cn"}
 MAX_AGE_YEARS = 120
 
 
 def _clean_text(value: str) -> str:
-    value = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) in _CONTROL for ch in value):
-        raise ValueError("must not contain control or invisible formatting characters")
-    return value
+    return clean_text(value)  # NFC, trimmed, nothing invisible (joiners between letters excepted)
 
 
 def _email(value: str) -> str:

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from chalicelib.domain.text import clean_text
 
 
 class TenantKind(StrEnum):
@@ -15,7 +17,8 @@ class TenantKind(StrEnum):
 
 
 JurisdictionCode = Annotated[str, StringConstraints(pattern=r"^(PH|AU|UK|US)$")]
-TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                       AfterValidator(clean_text)]
 
 
 class TenantCreate(BaseModel):

@@ -18,7 +18,7 @@ from chalicelib.adapters.data_store import DataStore, envelopes_of, result_sk, w
 from chalicelib.adapters.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey, PlainFields
-from chalicelib.domain.errors import BadRequest, Conflict, Gone, IntegrityError, NotFound
+from chalicelib.domain.errors import BadRequest, Conflict, Gone, IntegrityError, NotFound, ProcessingRestricted
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate, result_view
 from chalicelib.domain.tenants import Tenant
@@ -124,7 +124,7 @@ class LearnerService:
         for learner_id in ids:
             try:
                 items.append(self._decrypted(caller, tenant, learner_id))
-            except (NotFound, Gone):
+            except (NotFound, Gone, ProcessingRestricted):
                 continue
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("learner.search", f"tenants/{tenant.tenant_id}/learners",
@@ -138,6 +138,9 @@ class LearnerService:
             raise NotFound("no such learner")
         if "erased_at" in profile:
             raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
+        if "restricted_at" in profile:  # a restriction request: storage only (access and erasure bypass _load)
+            raise ProcessingRestricted("processing of this learner is restricted",
+                                       restricted_at=profile["restricted_at"]["S"])
         key_item = items.get("K")
         if key_item is None:
             raise IntegrityError("the learner's key is missing")
@@ -253,6 +256,22 @@ class LearnerService:
                            caller.draft("result.read", f"{learner_resource(tenant.tenant_id, learner_id)}/results",
                                         learner_id=learner_id, count=len(items)))
         return {"items": sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))}
+
+    # -- for other services: decrypted, with no audit event of their own (the caller audits the use) --
+
+    def profile(self, tenant: Tenant, learner_id: str) -> dict[str, Any]:
+        """The learner's decrypted personal fields; 404 unknown, 410 erased."""
+        profile, key = self._load(tenant, learner_id)
+        assert key is not None
+        return dict(key.cipher.decrypt_record(PROFILE, envelopes_of(profile)))
+
+    def result_list(self, tenant: Tenant, learner_id: str) -> list[dict[str, Any]]:
+        """The learner's decrypted results, oldest first; 404 unknown, 410 erased."""
+        _, key = self._load(tenant, learner_id)
+        assert key is not None
+        items = [self._result(key, item)
+                 for item in self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")]
+        return sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))
 
     @staticmethod
     def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:

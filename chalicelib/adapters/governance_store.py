@@ -1,0 +1,146 @@
+"""Legal holds and learner departures in the jurisdiction's personal-data table.
+
+Items (``pk`` = ``TENANT#<tenant_id>``, the same partition as the tenant's learners):
+
+- ``H#<hold_id>``: a legal hold. Non-personal attributes (``hold_id``, ``tenant_id``, ``learner_id``
+  when it covers one learner, ``category``, ``placed_at``/``placed_by``, ``lifted_at``/``lifted_by``)
+  plus the encrypted reason (``fields``) and the hold's own wrapped subject key. Whether a learner
+  is held is one query of the ``H#`` range (lifted holds are filtered out by DynamoDB).
+- ``L#<learner_id>#D``: the learner's departure (``left_on``, a date), the reference time of the
+  retention rules whose ``after`` is ``learner_left``. It sits on the ``by_lookup`` index under
+  ``lookup_pk`` = ``<tenant_id>#departed`` with ``lookup_sk`` = ``<left_on>#<learner_id>``, so the
+  sweep finds every learner who left on or before a day with one range query per tenant.
+
+All residency checks go through ``DataStore.table``: this adapter can no more write a tenant's data
+to a region its law forbids than the data store can.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters.data_store import DataStore, tenant_pk
+from chalicelib.adapters.dynamo_errors import translated
+from chalicelib.domain.crypto import WrappedLearnerKey
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+HOLD_PREFIX = "H#"
+DEPARTED = "departed"
+
+
+def hold_sk(hold_id: str) -> str:
+    return f"{HOLD_PREFIX}{hold_id}"
+
+
+def departure_sk(learner_id: str) -> str:
+    return f"L#{learner_id}#D"
+
+
+def departed_lookup_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#{DEPARTED}"
+
+
+class GovernanceStore:
+    def __init__(self, client: DynamoDBClient, data: DataStore) -> None:
+        self._client = client
+        self._data = data
+
+    # -- legal holds -------------------------------------------------------------------------------
+
+    def hold_put(self, jurisdiction: str, tenant_id: str, attributes: dict[str, str], envelopes: dict[str, str],
+                 key: WrappedLearnerKey) -> TransactWriteItemTypeDef:
+        """A new hold item: non-personal ``attributes``, the reason's envelopes and its wrapped key."""
+        item: dict[str, Any] = {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": hold_sk(attributes["hold_id"])},
+            "fields": {"S": json.dumps(envelopes, separators=(",", ":"), sort_keys=True)},
+            "key_version": {"N": str(key.key_version)}, "tenant_key_version": {"N": str(key.tenant_key_version)},
+            "fingerprint": {"S": key.fingerprint}, "blob": {"B": key.blob},
+        }
+        item.update({name: {"S": value} for name, value in attributes.items()})
+        return {"Put": {"TableName": self._data.table(jurisdiction), "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def hold_lift(self, jurisdiction: str, item: dict[str, Any], lifted_at: str,
+                  lifted_by: str) -> TransactWriteItemTypeDef:
+        """The hold item again with ``lifted_at``; only if it exists and is still active."""
+        lifted = {**item, "lifted_at": {"S": lifted_at}, "lifted_by": {"S": lifted_by}}
+        return {"Put": {"TableName": self._data.table(jurisdiction), "Item": lifted,
+                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(lifted_at)"}}
+
+    def hold(self, jurisdiction: str, tenant_id: str, hold_id: str) -> dict[str, Any] | None:
+        items = list(self._range(jurisdiction, tenant_id, hold_sk(hold_id), hold_sk(hold_id)))
+        return items[0] if items else None
+
+    def holds(self, jurisdiction: str, tenant_id: str) -> list[dict[str, Any]]:
+        return list(self._range(jurisdiction, tenant_id, HOLD_PREFIX, HOLD_PREFIX + "~"))
+
+    def active_holds(self, jurisdiction: str, tenant_id: str) -> list[str | None]:
+        """The learner id of each active hold (``None`` for a whole-tenant hold); one query."""
+        items = self._range(jurisdiction, tenant_id, HOLD_PREFIX, HOLD_PREFIX + "~",
+                            FilterExpression="attribute_not_exists(lifted_at)",
+                            ProjectionExpression="learner_id")
+        return [item["learner_id"]["S"] if "learner_id" in item else None for item in items]
+
+    # -- departures ------------------------------------------------------------------------------
+
+    def departure_put(self, jurisdiction: str, tenant_id: str, learner_id: str, left_on: str,
+                      recorded_at: str) -> TransactWriteItemTypeDef:
+        return {"Put": {"TableName": self._data.table(jurisdiction), "Item": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": departure_sk(learner_id)},
+            "learner_id": {"S": learner_id}, "left_on": {"S": left_on}, "recorded_at": {"S": recorded_at},
+            "lookup_pk": {"S": departed_lookup_pk(tenant_id)}, "lookup_sk": {"S": f"{left_on}#{learner_id}"},
+        }}}
+
+    def record_delete(self, jurisdiction: str, tenant_id: str, sk: str) -> TransactWriteItemTypeDef:
+        """Delete one item of the tenant (a departure, an expired record); no-op when already gone."""
+        return {"Delete": {"TableName": self._data.table(jurisdiction),
+                           "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk}}}}
+
+    def departed(self, jurisdiction: str, tenant_id: str, on_or_before: str) -> list[tuple[str, str]]:
+        """``(learner_id, left_on)`` of every learner who left on or before ``on_or_before`` (YYYY-MM-DD)."""
+        table = self._data.table(jurisdiction)
+        found: list[tuple[str, str]] = []
+        start_key: dict[str, Any] | None = None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": table, "IndexName": "by_lookup",
+                "KeyConditionExpression": "lookup_pk = :k AND lookup_sk <= :hi",
+                "ExpressionAttributeValues": {":k": {"S": departed_lookup_pk(tenant_id)},
+                                              ":hi": {"S": f"{on_or_before}#~"}},
+            }
+            if start_key:
+                params["ExclusiveStartKey"] = start_key
+            with translated("the data store"):
+                page = self._client.query(**params)
+            found += [(item["learner_id"]["S"], item["left_on"]["S"]) for item in page.get("Items", [])]
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                return found
+
+    # -- shared ------------------------------------------------------------------------------------
+
+    def _range(self, jurisdiction: str, tenant_id: str, low: str, high: str,
+               **extra: Any) -> Iterator[dict[str, Any]]:
+        table = self._data.table(jurisdiction)
+        start_key: dict[str, Any] | None = None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": table, "ConsistentRead": True,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
+                                              ":hi": {"S": high}},
+                **extra,
+            }
+            if start_key:
+                params["ExclusiveStartKey"] = start_key
+            with translated("the data store"):
+                page = self._client.query(**params)
+            yield from page.get("Items", [])
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                return

@@ -1,0 +1,179 @@
+"""Legal holds: place, lift, list, and the check that erasure and retention ask before destroying.
+
+Every operation resolves the tenant through ``AccessControl`` first (404/403/421) and commits its
+audit event in the same transaction as its change. The hold's reason is encrypted with a subject key
+of the hold's own (``TenantKeys.new_learner_key(hold_id)``: random, wrapped by the tenant key with
+associated data naming tenant and hold), so the free text is never stored in plaintext and cannot be
+moved to another record.
+
+Known limit: the hold check and an erasure are two steps (DynamoDB cannot condition a write on "no
+item in this key range"), so a hold placed in the same instant as an erasure may come too late for
+that erasure; the audit trail shows both in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
+from chalicelib.adapters.data_store import DataStore, envelopes_of
+from chalicelib.adapters.governance_store import GovernanceStore
+from chalicelib.adapters.idempotency import MAX_KEY_LENGTH, IdempotencyStore
+from chalicelib.domain.audit import format_at
+from chalicelib.domain.crypto import WrappedLearnerKey
+from chalicelib.domain.errors import BadRequest, Conflict, Gone, NotFound
+from chalicelib.domain.holds import HOLD_RECORD, HoldCreate, hold_view
+from chalicelib.domain.ids import new_id, require_id
+from chalicelib.domain.tenants import Tenant
+from chalicelib.services.access import AccessControl
+from chalicelib.services.context import Caller
+from chalicelib.services.keys import TenantKeyService
+
+
+def holds_resource(tenant_id: str) -> str:
+    return f"tenants/{tenant_id}/legal-holds"
+
+
+class HoldService:
+    def __init__(self, access: AccessControl, store: GovernanceStore, data: DataStore, keys: TenantKeyService,
+                 audit: AuditStore, idempotency: IdempotencyStore, clock: Callable[[], datetime]) -> None:
+        self._access = access
+        self._store = store
+        self._data = data
+        self._keys = keys
+        self._audit = audit
+        self._idempotency = idempotency
+        self._clock = clock
+
+    # -- the check erasure and retention ask ---------------------------------------------------------
+
+    def is_held(self, tenant: Tenant, learner_id: str) -> bool:
+        """Whether an active hold covers ``learner_id`` (a hold on the learner or on the whole tenant)."""
+        return any(held in (None, learner_id) for held in self._store.active_holds(tenant.jurisdiction,
+                                                                                    tenant.tenant_id))
+
+    def active(self, tenant: Tenant) -> tuple[bool, frozenset[str]]:
+        """``(whole tenant held, learners held one by one)``, in one query."""
+        held = self._store.active_holds(tenant.jurisdiction, tenant.tenant_id)
+        return None in held, frozenset(h for h in held if h is not None)
+
+    # -- place -------------------------------------------------------------------------------------
+
+    def place(self, caller: Caller, tenant_id: str, body: HoldCreate,
+              idempotency_key: str | None = None) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.create")
+        keys = self._keys.keys_for(tenant)
+        scope, fingerprint = self._idempotency_scope(caller, tenant, body, idempotency_key)
+        if scope:
+            replay = self._replay(tenant, scope, fingerprint)
+            if replay is not None:
+                return replay
+        if body.learner_id is not None:
+            self._require_learner(tenant, body.learner_id)
+        hold_id = new_id("hld")
+        hold_key, wrapped = keys.new_learner_key(hold_id)
+        envelopes = hold_key.cipher.encrypt_record(HOLD_RECORD, {"reason": body.reason})
+        placed_at = format_at(self._clock())
+        attributes = {"hold_id": hold_id, "tenant_id": tenant.tenant_id, "category": body.category,
+                      "placed_at": placed_at, "placed_by": caller.principal.sub}
+        if body.learner_id is not None:
+            attributes["learner_id"] = body.learner_id
+        changes = [self._store.hold_put(tenant.jurisdiction, tenant.tenant_id, attributes, envelopes, wrapped)]
+        if body.learner_id is not None:
+            changes.append(self._data.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id))
+        if scope:
+            changes.append(self._idempotency.claim(scope, hold_id, fingerprint))
+        draft = caller.draft("legal_hold.create", f"{holds_resource(tenant.tenant_id)}/{hold_id}",
+                             hold_id=hold_id, scope=body.scope, category=body.category,
+                             **({"learner_id": body.learner_id} if body.learner_id else {}))
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
+        except ChangeRejected as exc:
+            replay = self._replay(tenant, scope, fingerprint) if scope else None
+            if replay is not None:
+                return replay
+            if body.learner_id is not None and exc.index == 1:
+                raise Gone("this learner was erased") from None
+            raise Conflict("the hold could not be placed; retry") from None
+        item = {name: {"S": value} for name, value in attributes.items()}
+        return hold_view(item, body.reason)
+
+    def _require_learner(self, tenant: Tenant, learner_id: str) -> None:
+        profile = self._data.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P")
+        if profile is None:
+            raise NotFound("no such learner")
+        if "erased_at" in profile:
+            raise Gone("this learner was erased; there is nothing left to hold", erased_at=profile["erased_at"]["S"])
+
+    def _idempotency_scope(self, caller: Caller, tenant: Tenant, body: HoldCreate,
+                           key: str | None) -> tuple[str, str]:
+        if key is None:
+            return "", ""
+        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+            raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)  # keyed: the reason is personal
+        scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00legal-holds\x00{key}".encode()).hexdigest()
+        return f"{tenant.tenant_id}#{scope_hash}", fingerprint
+
+    def _replay(self, tenant: Tenant, scope: str, fingerprint: str) -> dict[str, Any] | None:
+        found = self._idempotency.find(scope)
+        if found is None:
+            return None
+        hold_id, stored = found
+        if stored != fingerprint:
+            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
+        item = self._store.hold(tenant.jurisdiction, tenant.tenant_id, hold_id)
+        if item is None:
+            raise NotFound("no such legal hold")
+        return hold_view(item, self._reason(tenant, item))
+
+    # -- lift --------------------------------------------------------------------------------------
+
+    def lift(self, caller: Caller, tenant_id: str, hold_id: str) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.delete")
+        require_id(hold_id, "hld", "legal hold")
+        item = self._store.hold(tenant.jurisdiction, tenant.tenant_id, hold_id)
+        if item is None:
+            raise NotFound("no such legal hold")
+        if "lifted_at" in item:
+            raise Conflict("this legal hold was lifted already", lifted_at=item["lifted_at"]["S"])
+        lifted_at = format_at(self._clock())
+        put = self._store.hold_lift(tenant.jurisdiction, item, lifted_at, caller.principal.sub)
+        details: dict[str, Any] = {"hold_id": hold_id, "scope": "learner" if "learner_id" in item else "tenant"}
+        if "learner_id" in item:
+            details["learner_id"] = item["learner_id"]["S"]
+        draft = caller.draft("legal_hold.delete", f"{holds_resource(tenant.tenant_id)}/{hold_id}", **details)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
+        except ChangeRejected:
+            raise Conflict("this legal hold changed meanwhile (lifted already?); read it again") from None
+        lifted = {**item, "lifted_at": {"S": lifted_at}, "lifted_by": {"S": caller.principal.sub}}
+        return hold_view(lifted, self._reason(tenant, item))
+
+    # -- list --------------------------------------------------------------------------------------
+
+    def list_holds(self, caller: Caller, tenant_id: str, active_only: str | None = None) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.read")
+        if active_only not in (None, "true", "false"):
+            raise BadRequest("active must be true or false")
+        items = self._store.holds(tenant.jurisdiction, tenant.tenant_id)
+        if active_only == "true":
+            items = [item for item in items if "lifted_at" not in item]
+        views = sorted((hold_view(item, self._reason(tenant, item)) for item in items),
+                       key=lambda view: (view["placed_at"] or "", view["hold_id"] or ""))
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("legal_hold.read", holds_resource(tenant.tenant_id), count=len(views),
+                                        hold_ids=[view["hold_id"] for view in views]))
+        return {"items": views}
+
+    def _reason(self, tenant: Tenant, item: dict[str, Any]) -> str:
+        hold_id = item["hold_id"]["S"]
+        record = WrappedLearnerKey(tenant.tenant_id, hold_id, int(item["key_version"]["N"]),
+                                   int(item["tenant_key_version"]["N"]), item["fingerprint"]["S"], item["blob"]["B"])
+        key = self._keys.unwrap(tenant, record)
+        return str(key.cipher.decrypt_record(HOLD_RECORD, envelopes_of(item))["reason"])

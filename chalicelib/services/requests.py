@@ -1,0 +1,425 @@
+"""Data-subject requests: record them with their statutory due date, fulfil them, list what is overdue.
+
+Creation and fulfilment are two audited transactions: ``request.create`` stores the open request
+(with its Idempotency-Key claim), then access, erasure and restriction are fulfilled at once and
+``request.fulfil`` closes it. When fulfilment cannot happen now (a legal hold, the bucket
+unavailable), the request stays open, the answer says why (``fulfilment_error``) and
+``POST .../requests/{id}/fulfil`` retries; the overdue listing keeps it in sight meanwhile.
+
+- **access**: a JSON package of everything held on the learner (the profile decrypted, results,
+  consents, any other record under the learner, the requests about them and every audit event that
+  names them, with other learners' ids blanked) is written to the regional export bucket (SSE-KMS);
+  ``GET .../requests/{id}`` hands out a fresh presigned URL (15 minutes) to roles with
+  ``request.download`` while the bucket keeps the object (``PACKAGE_LIFETIME``).
+- **erasure**: ``LearnerService.shred`` (crypto-shredding, legal holds honoured); its receipt is kept.
+- **restriction**: the profile gets ``restricted_at``; ``LearnerService`` then refuses reads, updates,
+  results and consent-gated work with 409 ``processing_restricted``, while storage, access and erasure
+  requests go on.
+- **rectification**: stays open; the tenant corrects the learner with ``PATCH .../learners/{id}`` and
+  closes the request with ``POST .../fulfil``, which records the versions written since receipt as
+  evidence (409 when there are none: reject it instead, e.g. ``no_change_needed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
+from chalicelib.adapters.data_store import DataStore, envelopes_of, wrapped_learner_key
+from chalicelib.adapters.export_bucket import MAX_PRESIGN_SECONDS, ExportBucket
+from chalicelib.adapters.idempotency import MAX_KEY_LENGTH, IdempotencyStore
+from chalicelib.adapters.request_store import RequestStore
+from chalicelib.domain.audit import format_at
+from chalicelib.domain.crypto import LearnerKey
+from chalicelib.domain.errors import (
+    BadRequest,
+    Conflict,
+    EnclaveError,
+    Gone,
+    IntegrityError,
+    NotFound,
+)
+from chalicelib.domain.ids import new_id, require_id
+from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.learners import result_view
+from chalicelib.domain.requests import (
+    AUTO_FULFILLED,
+    DUE_SOON,
+    PACKAGE_LIFETIME,
+    DataSubjectRequest,
+    RequestClose,
+    RequestCreate,
+    received_moment,
+    urgency,
+)
+from chalicelib.domain.tenants import Tenant
+from chalicelib.logs import logger
+from chalicelib.services.access import AccessControl
+from chalicelib.services.context import Caller
+from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.learners import PROFILE, LearnerService, learner_view
+
+PACKAGE_FORMAT = "enclave.access-package/1"
+OTHER_LEARNER = "lrn_[another learner]"
+LEARNER_ID = re.compile(r"lrn_[a-z2-7]{26}")
+_NOT_DATA = frozenset({"pk", "sk", "fields", "lookup_pk", "lookup_sk", "blob"})
+
+
+def requests_resource(tenant_id: str, request_id: str | None = None) -> str:
+    base = f"tenants/{tenant_id}/requests"
+    return f"{base}/{request_id}" if request_id else base
+
+
+class RequestService:
+    def __init__(self, access: AccessControl, store: DataStore, requests: RequestStore, keys: TenantKeyService,
+                 audit: AuditStore, idempotency: IdempotencyStore, bucket: ExportBucket, learners: LearnerService,
+                 jurisdictions: JurisdictionCatalog, region: str, clock: Callable[[], datetime],
+                 due_soon: timedelta = DUE_SOON) -> None:
+        self._access = access
+        self._store = store
+        self._requests = requests
+        self._keys = keys
+        self._audit = audit
+        self._idempotency = idempotency
+        self._bucket = bucket
+        self._learners = learners
+        self._jurisdictions = jurisdictions
+        self._region = region
+        self._clock = clock
+        self._due_soon = due_soon
+
+    # -- create --------------------------------------------------------------------------------
+
+    def create(self, caller: Caller, tenant_id: str, body: RequestCreate,
+               idempotency_key: str | None = None) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.create")
+        now = self._clock()
+        received = received_moment(body.received_at, now)
+        scope, fingerprint = self._idempotency_scope(caller, tenant, body, idempotency_key)
+        if scope:
+            replay = self._replay(caller, tenant, scope, fingerprint)
+            if replay is not None:
+                return replay
+        self._live_profile(tenant, body.learner_id)
+        policy = self._jurisdictions.get(tenant.jurisdiction)
+        request = DataSubjectRequest.new(new_id("req"), tenant.tenant_id, tenant.home_region, body.learner_id,
+                                         body.type, received, now, policy)
+        changes = [self._requests.put(request, new=True),
+                   self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id)]
+        if scope:
+            changes.append(self._idempotency.claim(scope, request.request_id, fingerprint))
+        draft = caller.draft("request.create", requests_resource(tenant.tenant_id, request.request_id),
+                             request_id=request.request_id, learner_id=request.learner_id, type=request.type,
+                             received_at=format_at(request.received_at), due_at=format_at(request.due_at))
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
+        except ChangeRejected:
+            replay = self._replay(caller, tenant, scope, fingerprint) if scope else None
+            if replay is None:
+                raise Gone("this learner was erased") from None
+            return replay
+        return self._fulfil_now(caller, tenant, request)
+
+    def _fulfil_now(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> dict[str, Any]:
+        """Fulfil an auto-fulfilled type; a failure leaves the request open and is reported, not raised."""
+        if request.type not in AUTO_FULFILLED:
+            return self._view(caller, tenant, request)
+        try:
+            request = self._fulfil(caller, tenant, request)
+        except EnclaveError as err:
+            logger.warning("data-subject request left open",
+                           extra={"dsr_id": request.request_id, "error_code": err.code})
+            view = self._view(caller, tenant, request)
+            view["fulfilment_error"] = {"code": err.code, "message": err.message}
+            return view
+        return self._view(caller, tenant, request)
+
+    def _live_profile(self, tenant: Tenant, learner_id: str) -> dict[str, Any]:
+        profile = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P")
+        if profile is None:
+            raise NotFound("no such learner")
+        if "erased_at" in profile:
+            raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
+        return profile
+
+    def _idempotency_scope(self, caller: Caller, tenant: Tenant, body: RequestCreate,
+                           key: str | None) -> tuple[str, str]:
+        """As ``LearnerService``: a keyed fingerprint of the body as sent (``received_at`` not defaulted)."""
+        if key is None:
+            return "", ""
+        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+            raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)
+        scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00requests\x00{key}".encode()).hexdigest()
+        return f"{tenant.tenant_id}#{scope_hash}", fingerprint
+
+    def _replay(self, caller: Caller, tenant: Tenant, scope: str, fingerprint: str) -> dict[str, Any] | None:
+        found = self._idempotency.find(scope)
+        if found is None:
+            return None
+        request_id, stored = found
+        if stored != fingerprint:
+            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
+        return self.get(caller, tenant.tenant_id, request_id)
+
+    # -- read ----------------------------------------------------------------------------------
+
+    def get(self, caller: Caller, tenant_id: str, request_id: str) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.read")
+        request = self._load(tenant, request_id)
+        view = self._view(caller, tenant, request)
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction, caller.draft(
+            "request.read", requests_resource(tenant.tenant_id, request_id), request_id=request_id,
+            learner_id=request.learner_id, download_url_issued="download_url" in view))
+        return view
+
+    def _load(self, tenant: Tenant, request_id: str) -> DataSubjectRequest:
+        require_id(request_id, "req", "request")
+        request = self._requests.get(tenant.jurisdiction, tenant.tenant_id, request_id)
+        if request is None:
+            raise NotFound("no such request")
+        return request
+
+    def _view(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> dict[str, Any]:
+        view = request.to_json()
+        view.pop("region")
+        now = self._clock()
+        if request.is_open:
+            view["urgency"] = urgency(request.due_at, now, self._due_soon)
+            if request.type == "rectification":
+                view["next_step"] = ("correct the learner with PATCH .../learners/{learner_id}, then close this "
+                                     "request with POST .../requests/{request_id}/fulfil")
+        package = request.outcome.get("package")
+        if package and request.fulfilled_at is not None:
+            expires = request.fulfilled_at + PACKAGE_LIFETIME
+            if now >= expires:
+                view["package_expired_at"] = format_at(expires)
+            elif self._access.permits(caller.principal, "request.download", tenant):
+                view["download_url"] = self._bucket.presigned_get(package["key"])
+                view["download_expires_at"] = format_at(min(now + timedelta(seconds=MAX_PRESIGN_SECONDS), expires))
+        return view
+
+    # -- fulfil --------------------------------------------------------------------------------
+
+    def close(self, caller: Caller, tenant_id: str, request_id: str, body: RequestClose) -> dict[str, Any]:
+        """``POST .../fulfil``: fulfil an open request (retry, or rectification done) or reject it."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.fulfil")
+        request = self._load(tenant, request_id)
+        if not request.is_open:
+            raise Conflict(f"this request is {request.status} already", reason="request_closed")
+        if body.outcome == "rejected":
+            assert body.reason is not None
+            request = self._commit_close(caller, tenant, request.rejected(self._clock(), body.reason))
+        else:
+            request = self._fulfil(caller, tenant, request)
+        return self._view(caller, tenant, request)
+
+    def _fulfil(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
+        if request.type == "access":
+            return self._fulfil_access(caller, tenant, request)
+        if request.type == "erasure":
+            return self._fulfil_erasure(caller, tenant, request)
+        if request.type == "restriction":
+            return self._fulfil_restriction(caller, tenant, request)
+        return self._fulfil_rectification(caller, tenant, request)
+
+    def _commit_close(self, caller: Caller, tenant: Tenant, closed: DataSubjectRequest,
+                      extra: list[Any] | None = None, **details: Any) -> DataSubjectRequest:
+        draft = caller.draft("request.fulfil" if closed.status == "fulfilled" else "request.reject",
+                             requests_resource(tenant.tenant_id, closed.request_id), request_id=closed.request_id,
+                             learner_id=closed.learner_id, type=closed.type, status=closed.status,
+                             **({"reason": closed.rejection_reason} if closed.rejection_reason else {}), **details)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
+                               [self._requests.put(closed, new=False), *(extra or [])])
+        except ChangeRejected as exc:
+            if exc.index == 0:
+                raise Conflict("this request was closed meanwhile", reason="request_closed") from None
+            raise Conflict("the learner changed meanwhile; retry") from None
+        return closed
+
+    def _fulfil_access(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
+        now = self._clock()
+        package = self._package(tenant, request, now)
+        key = f"requests/{tenant.tenant_id}/{request.request_id}/access-package.json"
+        size = self._bucket.upload_lines(key, [json.dumps(package, ensure_ascii=False, indent=1) + "\n"],
+                                         "application/json")
+        contents = package["contents"]
+        closed = request.fulfilled(now, package={"key": key, "bytes": size, "contents": contents})
+        return self._commit_close(caller, tenant, closed, package_bytes=size, **contents)
+
+    def _fulfil_erasure(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
+        try:
+            receipt = self._learners.shred(caller, tenant, request.learner_id, "learner.erase")
+        except Gone as gone:  # erased already (an earlier attempt, or another path): the duty is done
+            receipt = {"learner_id": request.learner_id, "erased_at": gone.details.get("erased_at"),
+                       "key_destroyed": True}
+        return self._commit_close(caller, tenant, request.fulfilled(self._clock(), receipt=receipt))
+
+    def _fulfil_restriction(self, caller: Caller, tenant: Tenant,
+                            request: DataSubjectRequest) -> DataSubjectRequest:
+        profile = self._live_profile(tenant, request.learner_id)
+        now = self._clock()
+        if "restricted_at" in profile:
+            closed = request.fulfilled(now, restricted_at=profile["restricted_at"]["S"])
+            return self._commit_close(caller, tenant, closed)
+        closed = request.fulfilled(now, restricted_at=format_at(now))
+        mark = self._requests.restrict_profile(tenant.jurisdiction, profile, format_at(now), request.request_id)
+        return self._commit_close(caller, tenant, closed, [mark])
+
+    def _fulfil_rectification(self, caller: Caller, tenant: Tenant,
+                              request: DataSubjectRequest) -> DataSubjectRequest:
+        received = format_at(request.received_at)
+        versions = [event["details"].get("version") for event in self._audit.events(tenant.tenant_id,
+                                                                                  tenant.jurisdiction)
+                    if event["action"] == "learner.update" and event["outcome"] == "success"
+                    and event["details"].get("learner_id") == request.learner_id and event["at"] >= received]
+        if not versions:
+            raise Conflict("no rectification of this learner was recorded since the request was received: "
+                           "PATCH the learner first, or reject the request", reason="rectification_not_recorded")
+        return self._commit_close(caller, tenant, request.fulfilled(self._clock(), rectified_versions=versions))
+
+    # -- the access package --------------------------------------------------------------------
+
+    def _package(self, tenant: Tenant, request: DataSubjectRequest, now: datetime) -> dict[str, Any]:
+        """Everything held on the learner, decrypted; nothing about anyone else."""
+        learner_id = request.learner_id
+        items = self._store.everything_about(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            by_kind.setdefault(item["sk"]["S"].split("#")[2], []).append(item)
+        profiles, keys = by_kind.pop("P", []), by_kind.pop("K", [])
+        if not profiles or "erased_at" in profiles[0]:
+            raise Gone("this learner was erased")
+        if not keys:
+            raise IntegrityError("the learner's key is missing")
+        profile = profiles[0]
+        key = self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, keys[0]))
+        meta = {"version": int(profile["version"]["N"]), "created_at": profile["created_at"]["S"],
+                "updated_at": profile["updated_at"]["S"]}
+        if "restricted_at" in profile:
+            meta["restricted_at"] = profile["restricted_at"]["S"]
+        results = sorted((self._result(key, item) for item in by_kind.pop("R", [])),
+                         key=lambda r: (r["taken_on"], r["recorded_at"]))
+        consents = sorted((_renamed(self._record(key, "consent", item), "record_id", "consent_id")
+                           for item in by_kind.pop("C", [])), key=lambda c: str(c.get("at", "")))
+        other = [self._record(key, kind, item) for kind, group in sorted(by_kind.items()) for item in group]
+        requests = [_blank_others(r.to_json(), learner_id)
+                    for r in self._requests.about_learner(tenant.jurisdiction, tenant.tenant_id, learner_id)]
+        events = [_blank_others(event, learner_id) for event in self._events_about(tenant, learner_id)]
+        policy = self._jurisdictions.get(tenant.jurisdiction)
+        rule = policy.request_deadline("access")
+        return {
+            "format": PACKAGE_FORMAT, "generated_at": format_at(now), "request_id": request.request_id,
+            "tenant_id": tenant.tenant_id, "jurisdiction": tenant.jurisdiction, "learner_id": learner_id,
+            "right": {"rule": rule.rule, "sources": list(rule.sources)},
+            "contents": {"results": len(results), "consents": len(consents), "other_records": len(other),
+                         "requests": len(requests), "audit_events": len(events)},
+            "profile": learner_view(learner_id, key.cipher.decrypt_record(PROFILE, envelopes_of(profile)), meta),
+            "results": results, "consents": consents, "other_records": other,
+            "requests": requests, "audit_events": events,
+        }
+
+    @staticmethod
+    def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
+        result_id = item["record_id"]["S"]
+        plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
+        return result_view(result_id, dict(plain), item["recorded_at"]["S"])
+
+    @staticmethod
+    def _record(key: LearnerKey, kind: str, item: dict[str, Any]) -> dict[str, Any]:
+        """A sub-record of any kind: its stored attributes, and its encrypted fields decrypted.
+
+        The record type bound into the ciphertexts is ``<kind>:<record_id>`` (as results do) or
+        ``<kind>``; a record readable under neither is a fault, not something to leave out silently.
+        """
+        record = {name: _plain(value) for name, value in item.items() if name not in _NOT_DATA}
+        envelopes = envelopes_of(item) if "fields" in item else {}
+        if not envelopes:
+            return record
+        record_id = record.get("record_id") or item["sk"]["S"].rsplit("#", 1)[-1]
+        for record_type in (str(record.get("record_type", "")), f"{kind}:{record_id}", kind):
+            if not record_type:
+                continue
+            try:
+                return {**record, **key.cipher.decrypt_record(record_type, envelopes)}
+            except IntegrityError:
+                continue
+        raise IntegrityError("a record held on the learner could not be decrypted for the access package")
+
+    def _events_about(self, tenant: Tenant, learner_id: str) -> Iterator[dict[str, Any]]:
+        """The tenant's audit events whose resource or details name the learner (a scan of the chain)."""
+        for event in self._audit.events(tenant.tenant_id, tenant.jurisdiction):
+            if learner_id in event.get("resource", "") or learner_id in json.dumps(event.get("details", {})):
+                yield event
+
+    # -- overdue -------------------------------------------------------------------------------
+
+    def overdue(self, caller: Caller, include_due_soon: bool = True,
+                due_within: timedelta | None = None) -> dict[str, Any]:
+        """Open requests of this deployment's region past ``due_at`` (and, by default, due soon)."""
+        self._access.region(caller.principal, "request.list_overdue")
+        now = self._clock()
+        soon = (self._due_soon if due_within is None else due_within) if include_due_soon else timedelta(0)
+        try:
+            policy = self._jurisdictions.by_region(self._region)
+        except NotFound:
+            found: list[DataSubjectRequest] = []
+        else:
+            found = [r for r in self._requests.open_due_by(policy.code, self._region, format_at(now + soon))
+                     if r.is_open and urgency(r.due_at, now, soon) != "on_time"]
+        by_tenant: dict[str, list[DataSubjectRequest]] = {}
+        for request in found:
+            by_tenant.setdefault(request.tenant_id, []).append(request)
+        for tenant_id, group in by_tenant.items():  # each tenant's chain records that its requests were listed
+            self._audit.commit(tenant_id, group[0].jurisdiction, caller.draft(
+                "request.list_overdue", requests_resource(tenant_id), count=len(group),
+                request_ids=[r.request_id for r in group], learner_ids=sorted({r.learner_id for r in group})))
+        items = []
+        for request in found:
+            view = request.to_json()
+            view["urgency"] = urgency(request.due_at, now, soon)
+            items.append(view)
+        return {"region": self._region, "as_of": format_at(now), "due_soon_days": soon.days, "items": items}
+
+
+_SCALARS: dict[str, Callable[[Any], Any]] = {
+    "S": str, "BOOL": bool, "SS": sorted, "NS": sorted,
+    "N": lambda text: int(float(text)) if float(text).is_integer() else float(text),
+}
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    """A DynamoDB attribute value as JSON (binary values are not data about a person: left out)."""
+    kind, inner = next(iter(value.items()))
+    if kind == "L":
+        return [_plain(v) for v in inner]
+    if kind == "M":
+        return {k: _plain(v) for k, v in inner.items()}
+    convert = _SCALARS.get(kind)
+    return convert(inner) if convert else None
+
+
+def _renamed(record: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """A consent as the consents API names its id (stored as ``record_id``)."""
+    if old in record:
+        record[new] = record.pop(old)
+    return record
+
+
+def _blank_others(value: Any, learner_id: str) -> Any:
+    """``value`` with every learner id other than ``learner_id`` blanked (an audit event of a search may
+    name several learners; the package is about one)."""
+    if isinstance(value, str):
+        return LEARNER_ID.sub(lambda m: m.group(0) if m.group(0) == learner_id else OTHER_LEARNER, value)
+    if isinstance(value, list):
+        return [_blank_others(v, learner_id) for v in value]
+    if isinstance(value, dict):
+        return {k: _blank_others(v, learner_id) for k, v in value.items()}
+    return value

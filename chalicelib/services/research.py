@@ -1,0 +1,67 @@
+"""Sharing a learner's results for research: an operation gated by the consent ledger.
+
+The extract is de-identified: no name, e-mail, birth date, guardian or programme, and no learner id.
+The subject is a keyed pseudonym, the tenant's blind index of the learner id under the label
+``research_subject``: stable for one learner while the tenant key version stays the same, not
+computable by the recipient, and only the tenant can link it back. It changes when the tenant key
+rotates (a new version prefix), which also breaks linkage across the rotation. The pseudonym is never
+written to the audit trail, so audit readers cannot link extracts to learners either.
+
+Whether the purpose needs consent is the law pack's call (``research`` rests on consent in every
+jurisdiction today). The decision is evaluated when the request arrives; a withdrawal committed
+later applies from the next request. Refusals are audited with outcome ``denied``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
+from chalicelib.adapters.data_store import DataStore
+from chalicelib.domain.errors import ConsentRequired, Gone
+from chalicelib.domain.ids import require_id
+from chalicelib.services.access import AccessControl
+from chalicelib.services.consents import ConsentService
+from chalicelib.services.context import Caller
+from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.learners import LearnerService, learner_resource
+
+ACTION = "result.share_research"
+PURPOSE = "research"
+PSEUDONYM_LABEL = "research_subject"
+SHARED_FIELDS = ("assessment", "score", "max_score", "taken_on")
+
+
+class ResearchShareService:
+    def __init__(self, access: AccessControl, consents: ConsentService, learners: LearnerService,
+                 keys: TenantKeyService, store: DataStore, audit: AuditStore) -> None:
+        self._access = access
+        self._consents = consents
+        self._learners = learners
+        self._keys = keys
+        self._store = store
+        self._audit = audit
+
+    def share(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
+        tenant = self._access.tenant(caller.principal, tenant_id, ACTION)
+        require_id(learner_id, "lrn", "learner")
+        self._consents.require_live(tenant, learner_id)
+        resource = f"{learner_resource(tenant.tenant_id, learner_id)}/results/research-share"
+        try:
+            self._consents.require(tenant, learner_id, PURPOSE)
+        except ConsentRequired:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                               caller.draft(ACTION, resource, outcome="denied", learner_id=learner_id,
+                                            purpose=PURPOSE, reason="consent_required"))
+            raise
+        results = [{name: result[name] for name in SHARED_FIELDS}
+                   for result in self._learners.result_list(tenant, learner_id)]
+        subject = self._keys.keys_for(tenant).blind_index(PSEUDONYM_LABEL, learner_id)
+        check = self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                               caller.draft(ACTION, resource, learner_id=learner_id, purpose=PURPOSE,
+                                            count=len(results)), [check])
+        except ChangeRejected:
+            raise Gone("this learner was erased") from None
+        return {"subject": subject, "purpose": PURPOSE, "results": results}
