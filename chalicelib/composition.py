@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.holds import HoldService
+    from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.incidents import IncidentService
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
@@ -164,6 +165,12 @@ class Container:
         return IdempotencyStore(self.clients.dynamodb(self.settings.region), self.settings.idempotency_table)
 
     @cached_property
+    def idempotent(self) -> Idempotency:
+        from chalicelib.services.idempotency import Idempotency
+
+        return Idempotency(self.idempotency, self.tenant_keys)
+
+    @cached_property
     def tenant_keys(self) -> TenantKeyService:
         from chalicelib.services.keys import TenantKeyService
 
@@ -173,7 +180,7 @@ class Container:
     def learners(self) -> LearnerService:
         from chalicelib.services.learners import LearnerService
 
-        return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotency,
+        return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotent,
                               self.clock, holds=self.holds.is_held)
 
     @cached_property
@@ -187,7 +194,7 @@ class Container:
         from chalicelib.services.holds import HoldService
 
         return HoldService(self.access, self.governance_store, self.data_store, self.tenant_keys, self.audit_store,
-                           self.idempotency, self.clock)
+                           self.idempotent, self.clock)
 
     @cached_property
     def retention(self) -> RetentionService:
@@ -226,7 +233,12 @@ class Container:
         store = RequestStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
                               self.idempotency, self.export_bucket, self.learners, self.jurisdictions,
-                              self.settings.region, self.clock)
+                              self.settings.region, self.clock, self._package_url)
+
+    def _package_url(self, tenant_id: str, request_id: str) -> str:
+        """Where this deployment serves an access package (``GET .../requests/{id}/package``)."""
+        base = self.settings.endpoint_of(self.settings.region).rstrip("/")
+        return f"{base}/v1/tenants/{tenant_id}/requests/{request_id}/package"
 
 
 _current: Container | None = None

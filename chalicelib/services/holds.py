@@ -13,8 +13,6 @@ that erasure; the audit trail shows both in order.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -22,7 +20,6 @@ from typing import Any
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of
 from chalicelib.adapters.governance_store import GovernanceStore
-from chalicelib.adapters.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import WrappedLearnerKey
 from chalicelib.domain.errors import BadRequest, Conflict, Gone, NotFound
@@ -31,6 +28,7 @@ from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
+from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 
 
@@ -40,7 +38,7 @@ def holds_resource(tenant_id: str) -> str:
 
 class HoldService:
     def __init__(self, access: AccessControl, store: GovernanceStore, data: DataStore, keys: TenantKeyService,
-                 audit: AuditStore, idempotency: IdempotencyStore, clock: Callable[[], datetime]) -> None:
+                 audit: AuditStore, idempotency: Idempotency, clock: Callable[[], datetime]) -> None:
         self._access = access
         self._store = store
         self._data = data
@@ -67,11 +65,10 @@ class HoldService:
               idempotency_key: str | None = None) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.create")
         keys = self._keys.keys_for(tenant)
-        scope, fingerprint = self._idempotency_scope(caller, tenant, body, idempotency_key)
-        if scope:
-            replay = self._replay(tenant, scope, fingerprint)
-            if replay is not None:
-                return replay
+        scope = self._idempotency.scope(caller, tenant, "legal-holds", body, idempotency_key)
+        earlier = self._idempotency.earlier(scope)
+        if earlier is not None:
+            return self._existing(tenant, earlier)
         if body.learner_id is not None:
             self._require_learner(tenant, body.learner_id)
         hold_id = new_id("hld")
@@ -85,17 +82,16 @@ class HoldService:
         changes = [self._store.hold_put(tenant.jurisdiction, tenant.tenant_id, attributes, envelopes, wrapped)]
         if body.learner_id is not None:
             changes.append(self._data.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id))
-        if scope:
-            changes.append(self._idempotency.claim(scope, hold_id, fingerprint))
+        changes += self._idempotency.claims(scope, hold_id)
         draft = caller.draft("legal_hold.create", f"{holds_resource(tenant.tenant_id)}/{hold_id}",
                              hold_id=hold_id, scope=body.scope, category=body.category,
                              **({"learner_id": body.learner_id} if body.learner_id else {}))
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected as exc:
-            replay = self._replay(tenant, scope, fingerprint) if scope else None
-            if replay is not None:
-                return replay
+            earlier = self._idempotency.earlier(scope)  # a concurrent retry won the claim
+            if earlier is not None:
+                return self._existing(tenant, earlier)
             if body.learner_id is not None and exc.index == 1:
                 raise Gone("this learner was erased") from None
             raise Conflict("the hold could not be placed; retry") from None
@@ -109,24 +105,7 @@ class HoldService:
         if "erased_at" in profile:
             raise Gone("this learner was erased; there is nothing left to hold", erased_at=profile["erased_at"]["S"])
 
-    def _idempotency_scope(self, caller: Caller, tenant: Tenant, body: HoldCreate,
-                           key: str | None) -> tuple[str, str]:
-        if key is None:
-            return "", ""
-        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-            raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
-        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)  # keyed: the reason is personal
-        scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00legal-holds\x00{key}".encode()).hexdigest()
-        return f"{tenant.tenant_id}#{scope_hash}", fingerprint
-
-    def _replay(self, tenant: Tenant, scope: str, fingerprint: str) -> dict[str, Any] | None:
-        found = self._idempotency.find(scope)
-        if found is None:
-            return None
-        hold_id, stored = found
-        if stored != fingerprint:
-            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
+    def _existing(self, tenant: Tenant, hold_id: str) -> dict[str, Any]:
         item = self._store.hold(tenant.jurisdiction, tenant.tenant_id, hold_id)
         if item is None:
             raise NotFound("no such legal hold")

@@ -7,15 +7,12 @@ its change (reads: the answer is returned only once the event is stored).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, result_sk, wrapped_learner_key
-from chalicelib.adapters.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey, PlainFields
 from chalicelib.domain.errors import BadRequest, Conflict, Gone, IntegrityError, NotFound, ProcessingRestricted
@@ -25,6 +22,7 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
+from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 
 PITR_WINDOW = timedelta(days=35)
@@ -37,7 +35,7 @@ def learner_resource(tenant_id: str, learner_id: str) -> str:
 
 class LearnerService:
     def __init__(self, access: AccessControl, store: DataStore, keys: TenantKeyService, audit: AuditStore,
-                 idempotency: IdempotencyStore, clock: Callable[[], datetime],
+                 idempotency: Idempotency, clock: Callable[[], datetime],
                  holds: Callable[[Tenant, str], bool] | None = None) -> None:
         self._access = access
         self._store = store
@@ -53,11 +51,10 @@ class LearnerService:
                idempotency_key: str | None = None) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.create")
         keys = self._keys.keys_for(tenant)
-        scope, fingerprint = self._idempotency_scope(caller, tenant, "learners", body, idempotency_key)
-        if scope:
-            replay = self._replay(caller, tenant, scope, fingerprint)
-            if replay is not None:
-                return replay
+        scope = self._idempotency.scope(caller, tenant, "learners", body, idempotency_key)
+        earlier = self._idempotency.earlier(scope)
+        if earlier is not None:
+            return self.read(caller, tenant.tenant_id, earlier)
         learner_id = new_id("lrn")
         learner_key, wrapped = keys.new_learner_key(learner_id)
         now = format_at(self._clock())
@@ -68,39 +65,18 @@ class LearnerService:
             self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id,
                                     learner_key.cipher.encrypt_record(PROFILE, fields),
                                     keys.blind_index("email", body.email), meta),
+            *self._idempotency.claims(scope, learner_id),
         ]
-        if scope:
-            changes.append(self._idempotency.claim(scope, learner_id, fingerprint))
         draft = caller.draft("learner.create", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(fields))
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
-            replay = self._replay(caller, tenant, scope, fingerprint) if scope else None
-            if replay is None:
+            earlier = self._idempotency.earlier(scope)  # a concurrent retry won the claim
+            if earlier is None:
                 raise Conflict("the learner could not be created; retry") from None
-            return replay
+            return self.read(caller, tenant.tenant_id, earlier)
         return learner_view(learner_id, fields, meta)
-
-    def _idempotency_scope(self, caller: Caller, tenant: Tenant, route: str, body: Any,
-                           key: str | None) -> tuple[str, str]:
-        if key is None:
-            return "", ""
-        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-            raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
-        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)
-        scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00{route}\x00{key}".encode()).hexdigest()
-        return f"{tenant.tenant_id}#{scope_hash}", fingerprint
-
-    def _replay(self, caller: Caller, tenant: Tenant, scope: str, fingerprint: str) -> dict[str, Any] | None:
-        found = self._idempotency.find(scope)
-        if found is None:
-            return None
-        resource_id, stored = found
-        if stored != fingerprint:
-            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
-        return self.read(caller, tenant.tenant_id, resource_id)
 
     # -- read ----------------------------------------------------------------------------------
 
