@@ -162,6 +162,13 @@ def get_request(ctx: RequestContext, tenant_id: str, request_id: str) -> dict[st
     return container().requests.get(caller(ctx), tenant_id, request_id)
 
 
+@api.route(REQUESTS + "/{request_id}/package", "GET", summary="A fulfilled access request's package, decrypted "
+           "with the learner's key (410 once expired or the learner erased)", roles=REQUEST_HANDLERS,
+           tags=("requests",))
+def download_package(ctx: RequestContext, tenant_id: str, request_id: str) -> dict[str, Any]:
+    return container().requests.download(caller(ctx), tenant_id, request_id)
+
+
 @api.route(REQUESTS + "/{request_id}/fulfil", "POST", summary="Fulfil an open request (rectification done, or a "
            "retry) or reject it with a reason", body=RequestClose, roles=REQUEST_HANDLERS, tags=("requests",))
 def close_request(ctx: RequestContext, body: RequestClose, tenant_id: str, request_id: str) -> dict[str, Any]:

@@ -232,7 +232,7 @@ class Container:
 
         store = RequestStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
-                              self.idempotency, self.export_bucket, self.learners, self.jurisdictions,
+                              self.idempotent, self.export_bucket, self.learners, self.jurisdictions,
                               self.settings.region, self.clock, self._package_url)
 
     def _package_url(self, tenant_id: str, request_id: str) -> str:

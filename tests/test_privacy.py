@@ -76,7 +76,8 @@ def _text(item: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def enrolled(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, dict[str, Any]]:
-    """One tenant per jurisdiction, each with a learner of distinctive values and a result."""
+    """One tenant per jurisdiction, each with a learner of distinctive values, a result and a fulfilled
+    access request (whose package is in the regional bucket)."""
     out: dict[str, dict[str, Any]] = {}
     for code, region in HOME.items():
         admin = token("platform_admin", region=region)
@@ -92,6 +93,11 @@ def enrolled(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, dict
                                 {"assessment": f"Essay by {DISTINCT[code][0]}", "score": 7, "max_score": 10,
                                  "taken_on": "2026-09-01"})[0] == 201
         assert api[region].call("GET", path, staff)[0] == 200
+        admin_of_tenant = token("tenant_admin", tenant["tenant_id"], region)
+        status, request = api[region].call("POST", f"/v1/tenants/{tenant['tenant_id']}/requests", admin_of_tenant,
+                                           {"learner_id": learner["learner_id"], "type": "access"})
+        assert status == 201
+        assert request["status"] == "fulfilled", request  # the access package now sits in the bucket
         out[code] = {"tenant": tenant, "learner": learner, "staff": staff, "region": region}
     return out
 

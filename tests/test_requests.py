@@ -163,16 +163,24 @@ def test_received_at_defaults_to_now_and_must_be_plausible(
 
 # -- access --------------------------------------------------------------------------------------
 
-def _download(emulated: Emulated, url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _download(api: RegionalApi, url: str, token: str) -> dict[str, Any]:
+    """The package behind ``download_url``: a route of this deployment's API, called with ``token``."""
     parsed = urllib.parse.urlparse(url)
-    assert int(urllib.parse.parse_qs(parsed.query).get("X-Amz-Expires", ["900"])[0]) <= 900
-    host_bucket = parsed.netloc.split(".s3")[0] if ".s3" in parsed.netloc else ""
-    path = parsed.path.lstrip("/")
-    bucket, key = (host_bucket, path) if host_bucket else tuple(path.split("/", 1))
-    s3 = emulated.clients.s3(UK)
-    head = s3.head_object(Bucket=bucket, Key=urllib.parse.unquote(key))
-    body = s3.get_object(Bucket=bucket, Key=urllib.parse.unquote(key))["Body"].read()
-    return json.loads(body), dict(head)
+    assert f"{parsed.scheme}://{parsed.netloc}" == api.container.settings.endpoint_of(UK)
+    assert not parsed.query
+    status, package = api.call("GET", parsed.path, token)
+    assert status == 200, package
+    assert isinstance(package, dict)
+    return package
+
+
+def _stored(emulated: Emulated, api: RegionalApi, tenant_id: str, request_id: str) -> list[tuple[str, bytes, str]]:
+    """``(key, raw bytes, server-side encryption)`` of every bucket object kept for the request."""
+    s3, bucket = emulated.clients.s3(UK), api.container.settings.export_bucket
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"requests/{tenant_id}/{request_id}/").get("Contents", [])
+    return [(obj["Key"], s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(),
+             s3.head_object(Bucket=bucket, Key=obj["Key"]).get("ServerSideEncryption", ""))
+            for obj in listed]
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -216,8 +224,8 @@ def test_an_access_package_holds_everything_on_the_learner_and_nothing_else(
     assert request["status"] == "fulfilled"
     assert request["fulfilled_at"]
     assert "download_url" in request
-    package, head = _download(emulated, request["download_url"])
-    assert head["ServerSideEncryption"] == "aws:kms"
+    assert request["download_url"].endswith(f"{s.requests}/{request['request_id']}/package")
+    package = _download(eu, request["download_url"], s.admin)
 
     assert package["learner_id"] == alice
     assert package["request_id"] == request["request_id"]
@@ -247,11 +255,105 @@ def test_an_access_package_holds_everything_on_the_learner_and_nothing_else(
     assert status == 200
     assert seen["status"] == "fulfilled"
     assert "download_url" in seen
-    assert _download(emulated, seen["download_url"])[0] == package
+    assert _download(eu, seen["download_url"], token("regional_admin", region=UK)) == package
     status, seen = eu.call("GET", f"{s.requests}/{request['request_id']}", token("compliance_officer", region=UK))
     assert status == 200
     assert seen["status"] == "fulfilled"
     assert "download_url" not in seen  # status only: the package is personal data
+
+
+def test_the_stored_package_is_sealed_with_the_learners_key(
+        api: dict[str, RegionalApi], school: Callable[[RegionalApi, str], School], emulated: Emulated,
+        containers: dict[str, composition.Container]) -> None:
+    eu = api[UK]
+    s = school(eu, "UK")
+    learner_id = s.enrol(person("Sigillata"))
+    assert eu.call("POST", f"{s.learners}/{learner_id}/results", s.staff,
+                   {"assessment": "EssaySigillata", "score": 4, "max_score": 5, "taken_on": "2026-02-02"})[0] == 201
+    status, request = s.request(learner_id, "access")
+    assert status == 201, request
+    stored = _stored(emulated, eu, s.tenant_id, request["request_id"])
+    assert len(stored) == 1
+    _, raw, encryption = stored[0]
+    assert encryption == "aws:kms"
+    values = ["GivenSigillata", "FamilySigillata", "mail.sigillata@school.test", "2012-05-04", "20120504",
+              "GuardianSigillata", "g.sigillata@home.test", "ProgrammeSigillata", "EssaySigillata"]
+    for value in values:
+        for variant in {value, value.lower(), value.upper()}:
+            assert variant.encode() not in raw, variant
+    text = json.dumps(_download(eu, request["download_url"], s.admin), ensure_ascii=False)
+    assert all(value in text for value in values if value != "20120504")
+    downloads = [e for e in containers[UK].audit_store.events(s.tenant_id, "UK") if e["action"] == "request.download"]
+    assert [(e["outcome"], e["details"]["request_id"], e["details"]["learner_id"]) for e in downloads] == [
+        ("success", request["request_id"], learner_id)]
+    assert not [v for v in values if v.lower() in json.dumps(downloads).lower()]
+
+
+def test_erasing_the_learner_shreds_their_package(
+        api: dict[str, RegionalApi], school: Callable[[RegionalApi, str], School], emulated: Emulated) -> None:
+    eu = api[UK]
+    s = school(eu, "UK")
+    learner_id = s.enrol(person("Oblivia"))
+    status, request = s.request(learner_id, "access")
+    assert status == 201, request
+    assert _download(eu, request["download_url"], s.admin)["learner_id"] == learner_id
+    assert eu.call("DELETE", f"{s.learners}/{learner_id}", s.admin)[0] == 200
+    package = urllib.parse.urlparse(request["download_url"]).path
+    status, body = eu.call("GET", package, s.admin)
+    assert status == 410, body
+    assert (body["error"]["reason"], body["error"]["message"]) == (
+        "learner_erased", "the package was shredded with the learner")
+    assert _stored(emulated, eu, s.tenant_id, request["request_id"])  # the object is there, and unreadable
+
+
+def test_only_request_handlers_download_a_live_access_package(
+        api: dict[str, RegionalApi], school: Callable[[RegionalApi, str], School], token: TokenFactory,
+        emulated: Emulated) -> None:
+    eu = api[UK]
+    s, other = school(eu, "UK"), school(eu, "UK")
+    learner_id = s.enrol(person("Custodia"))
+    status, request = s.request(learner_id, "access")
+    assert status == 201, request
+    package = f"{s.requests}/{request['request_id']}/package"
+    officer = token("compliance_officer", region=UK)
+    status, seen = eu.call("GET", f"{s.requests}/{request['request_id']}", officer)
+    assert status == 200
+    assert "download_url" not in seen
+    assert "download_expires_at" not in seen
+    assert eu.call("GET", package, officer)[0] == 403
+    assert eu.call("GET", package, s.staff)[0] == 403
+    assert eu.call("GET", package, other.admin)[0] == 404
+    assert eu.call("GET", f"{other.requests}/{request['request_id']}/package", other.admin)[0] == 404
+    assert eu.call("GET", f"{s.requests}/req_{'c' * 26}/package", s.admin)[0] == 404
+    status, body = api["us-east-1"].call("GET", package, token("platform_admin", region="us-east-1"))
+    assert (status, body["error"]["home_region"]) == (421, UK)
+    status, rectification = s.request(learner_id, "rectification")
+    assert status == 201
+    assert eu.call("GET", f"{s.requests}/{rectification['request_id']}/package", s.admin)[0] == 409
+    # the object gone from the bucket (its lifecycle rule ran): 410
+    for key, _, _ in _stored(emulated, eu, s.tenant_id, request["request_id"]):
+        emulated.clients.s3(UK).delete_object(Bucket=eu.container.settings.export_bucket, Key=key)
+    status, body = eu.call("GET", package, s.admin)
+    assert (status, body["error"]["reason"]) == (410, "package_expired")
+
+
+def test_an_access_package_expires_with_its_lifetime(
+        clocked: Callable[[str], tuple[RegionalApi, Clock]], school: Callable[[RegionalApi, str], School]) -> None:
+    eu, clock = clocked(UK)
+    clock.set("2026-04-01T10:00:00+00:00")
+    s = school(eu, "UK")
+    status, request = s.request(s.enrol(person("Caduca")), "access")
+    assert status == 201, request
+    assert request["download_expires_at"] == "2026-04-08T10:00:00.000000Z"
+    clock.now += PACKAGE_LIFETIME - timedelta(seconds=1)
+    assert _download(eu, request["download_url"], s.admin)["request_id"] == request["request_id"]
+    clock.now += timedelta(seconds=1)
+    status, seen = eu.call("GET", f"{s.requests}/{request['request_id']}", s.admin)
+    assert status == 200
+    assert "download_url" not in seen
+    assert seen["package_expired_at"] == "2026-04-08T10:00:00.000000Z"
+    status, body = eu.call("GET", f"{s.requests}/{request['request_id']}/package", s.admin)
+    assert (status, body["error"]["reason"]) == (410, "package_expired")
 
 
 def test_the_package_lives_as_long_as_the_bucket_keeps_exports() -> None:
@@ -310,7 +412,7 @@ def test_a_restricted_learner_is_stored_but_not_processed(
     status, access = s.request(learner_id, "access")
     assert status == 201, access
     assert access["status"] == "fulfilled"
-    package, _ = _download(emulated, access["download_url"])
+    package = _download(eu, access["download_url"], s.admin)
     assert package["profile"]["given_name"] == "GivenRestrepo"
     assert package["profile"]["restricted_at"] == request["outcome"]["restricted_at"]
     assert [r["assessment"] for r in package["results"]] == ["MathsRestrepo"]
@@ -463,4 +565,4 @@ def test_a_request_whose_fulfilment_fails_stays_open_and_the_retry_fulfils_it(
     status, done = eu.call("POST", f"{s.requests}/{request['request_id']}/fulfil", s.admin, {})
     assert status == 200, done
     assert done["status"] == "fulfilled"
-    assert _download(emulated, done["download_url"])[0]["profile"]["given_name"] == "GivenRetry"
+    assert _download(eu, done["download_url"], s.admin)["profile"]["given_name"] == "GivenRetry"

@@ -14,7 +14,8 @@ _THROTTLING = {
     "ThrottlingException",
     "RequestLimitExceeded",
 }
-_UNAVAILABLE = {"InternalServerError", "ServiceUnavailable"}
+_UNAVAILABLE = {"InternalServerError", "ServiceUnavailable",
+                "TransactionInProgressException"}  # botocore's retry (same ClientRequestToken) while the first runs
 
 
 def error_code(exc: ClientError) -> str:

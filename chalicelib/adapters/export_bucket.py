@@ -1,4 +1,4 @@
-"""The regional export bucket: streamed uploads (SSE-KMS) and short-lived presigned downloads.
+"""The regional export bucket: streamed uploads (SSE-KMS), reads and short-lived presigned downloads.
 
 Uploads go through a multipart upload fed from an iterator, so an export of any size is written
 in constant memory (one part buffered at a time).
@@ -62,6 +62,21 @@ class ExportBucket:
         etag = self._client.upload_part(Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number,
                                         Body=data)["ETag"]
         return {"ETag": etag, "PartNumber": number}
+
+    def get_text(self, key: str) -> str | None:
+        """The object at ``key`` as UTF-8 text, or None when there is none (expired by the lifecycle rule)."""
+        try:
+            body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
+            try:
+                return body.read().decode("utf-8")
+            finally:
+                body.close()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise ServiceUnavailable("the export bucket is unavailable; retry later") from None
+        except BotoCoreError:
+            raise ServiceUnavailable("the export bucket is unavailable; retry later") from None
 
     def presigned_get(self, key: str, seconds: int = MAX_PRESIGN_SECONDS) -> str:
         url: str = self._client.generate_presigned_url(

@@ -8,9 +8,16 @@ unavailable), the request stays open, the answer says why (``fulfilment_error``)
 
 - **access**: a JSON package of everything held on the learner (the profile decrypted, results,
   consents, any other record under the learner, the requests about them and every audit event that
-  names them, with other learners' ids blanked) is written to the regional export bucket (SSE-KMS);
-  ``GET .../requests/{id}`` hands out a fresh presigned URL (15 minutes) to roles with
-  ``request.download`` while the bucket keeps the object (``PACKAGE_LIFETIME``).
+  names them, with other learners' ids blanked) is sealed with the learner's own key
+  (``encrypt_field("access_package:<request_id>", "package", ...)``: AES-GCM bound to tenant,
+  learner, request and field) and that envelope alone is written to the regional export bucket
+  (SSE-KMS on top), so no personal value is ever stored there in plaintext. ``GET .../requests/{id}``
+  gives roles with ``request.download`` a ``download_url`` on this deployment's API,
+  ``GET .../requests/{id}/package``, which checks the caller, reads the object, unwraps the learner's
+  key, decrypts, audits ``request.download`` and answers the package, while the bucket keeps the
+  object (``PACKAGE_LIFETIME``). Consequence: erasing the learner destroys the only key that opens
+  the package, so every copy of it (the object, replicas, backups, anything downloaded raw from the
+  bucket) is crypto-shredded with them; the route then answers 410.
 - **erasure**: ``LearnerService.shred`` (crypto-shredding, legal holds honoured); its receipt is kept.
 - **restriction**: the profile gets ``restricted_at``; ``LearnerService`` then refuses reads, updates,
   results and consent-gated work with 409 ``processing_restricted``, while storage, access and erasure
@@ -22,7 +29,6 @@ unavailable), the request stays open, the answer says why (``fulfilment_error``)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -31,13 +37,11 @@ from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, wrapped_learner_key
-from chalicelib.adapters.export_bucket import MAX_PRESIGN_SECONDS, ExportBucket
-from chalicelib.adapters.idempotency import MAX_KEY_LENGTH, IdempotencyStore
+from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey
 from chalicelib.domain.errors import (
-    BadRequest,
     Conflict,
     EnclaveError,
     Gone,
@@ -61,10 +65,14 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
+from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 from chalicelib.services.learners import PROFILE, LearnerService, learner_view
 
 PACKAGE_FORMAT = "enclave.access-package/1"
+PACKAGE_RECORD = "access_package"
+"""Record type bound into the package envelope (``access_package:<request_id>``, field ``package``)."""
+PACKAGE_SUFFIX = ".v1.enc"
 OTHER_LEARNER = "lrn_[another learner]"
 LEARNER_ID = re.compile(r"lrn_[a-z2-7]{26}")
 _NOT_DATA = frozenset({"pk", "sk", "fields", "lookup_pk", "lookup_sk", "blob"})
@@ -77,9 +85,10 @@ def requests_resource(tenant_id: str, request_id: str | None = None) -> str:
 
 class RequestService:
     def __init__(self, access: AccessControl, store: DataStore, requests: RequestStore, keys: TenantKeyService,
-                 audit: AuditStore, idempotency: IdempotencyStore, bucket: ExportBucket, learners: LearnerService,
+                 audit: AuditStore, idempotency: Idempotency, bucket: ExportBucket, learners: LearnerService,
                  jurisdictions: JurisdictionCatalog, region: str, clock: Callable[[], datetime],
-                 due_soon: timedelta = DUE_SOON) -> None:
+                 package_url: Callable[[str, str], str], due_soon: timedelta = DUE_SOON) -> None:
+        """``package_url(tenant_id, request_id)`` is the package route's absolute URL on this deployment."""
         self._access = access
         self._store = store
         self._requests = requests
@@ -91,6 +100,7 @@ class RequestService:
         self._jurisdictions = jurisdictions
         self._region = region
         self._clock = clock
+        self._package_url = package_url
         self._due_soon = due_soon
 
     # -- create --------------------------------------------------------------------------------
@@ -100,26 +110,25 @@ class RequestService:
         tenant = self._access.tenant(caller.principal, tenant_id, "request.create")
         now = self._clock()
         received = received_moment(body.received_at, now)
-        scope, fingerprint = self._idempotency_scope(caller, tenant, body, idempotency_key)
-        if scope:
-            replay = self._replay(caller, tenant, scope, fingerprint)
-            if replay is not None:
-                return replay
+        scope = self._idempotency.scope(caller, tenant, "requests", body, idempotency_key)
+        earlier = self._idempotency.earlier(scope)
+        if earlier is not None:
+            return self.get(caller, tenant.tenant_id, earlier)
         self._live_profile(tenant, body.learner_id)
         policy = self._jurisdictions.get(tenant.jurisdiction)
         request = DataSubjectRequest.new(new_id("req"), tenant.tenant_id, tenant.home_region, body.learner_id,
                                          body.type, received, now, policy)
         changes = [self._requests.put(request, new=True),
                    self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id)]
-        if scope:
-            changes.append(self._idempotency.claim(scope, request.request_id, fingerprint))
+        changes += self._idempotency.claims(scope, request.request_id)
         draft = caller.draft("request.create", requests_resource(tenant.tenant_id, request.request_id),
                              request_id=request.request_id, learner_id=request.learner_id, type=request.type,
                              received_at=format_at(request.received_at), due_at=format_at(request.due_at))
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
-            replay = self._replay(caller, tenant, scope, fingerprint) if scope else None
+            earlier = self._idempotency.earlier(scope)  # a concurrent retry won the claim
+            replay = self.get(caller, tenant.tenant_id, earlier) if earlier else None
             if replay is None:
                 raise Gone("this learner was erased") from None
             return replay
@@ -146,27 +155,6 @@ class RequestService:
         if "erased_at" in profile:
             raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
         return profile
-
-    def _idempotency_scope(self, caller: Caller, tenant: Tenant, body: RequestCreate,
-                           key: str | None) -> tuple[str, str]:
-        """As ``LearnerService``: a keyed fingerprint of the body as sent (``received_at`` not defaulted)."""
-        if key is None:
-            return "", ""
-        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-            raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
-        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)
-        scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00requests\x00{key}".encode()).hexdigest()
-        return f"{tenant.tenant_id}#{scope_hash}", fingerprint
-
-    def _replay(self, caller: Caller, tenant: Tenant, scope: str, fingerprint: str) -> dict[str, Any] | None:
-        found = self._idempotency.find(scope)
-        if found is None:
-            return None
-        request_id, stored = found
-        if stored != fingerprint:
-            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
-        return self.get(caller, tenant.tenant_id, request_id)
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -201,9 +189,51 @@ class RequestService:
             if now >= expires:
                 view["package_expired_at"] = format_at(expires)
             elif self._access.permits(caller.principal, "request.download", tenant):
-                view["download_url"] = self._bucket.presigned_get(package["key"])
-                view["download_expires_at"] = format_at(min(now + timedelta(seconds=MAX_PRESIGN_SECONDS), expires))
+                view["download_url"] = self._package_url(tenant.tenant_id, request.request_id)
+                view["download_expires_at"] = format_at(expires)
         return view
+
+    # -- download ------------------------------------------------------------------------------
+
+    def download(self, caller: Caller, tenant_id: str, request_id: str) -> dict[str, Any]:
+        """``GET .../requests/{id}/package``: the access package, decrypted with the learner's key."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.download")
+        request = self._load(tenant, request_id)
+        package = request.outcome.get("package")
+        if request.type != "access" or request.status != "fulfilled" or not package or request.fulfilled_at is None:
+            raise Conflict("this request has no access package", reason="no_package")
+        resource = requests_resource(tenant.tenant_id, request_id) + "/package"
+        ids = {"request_id": request_id, "learner_id": request.learner_id}
+        expires = request.fulfilled_at + PACKAGE_LIFETIME
+        if self._clock() >= expires or not str(package["key"]).endswith(PACKAGE_SUFFIX):
+            self._refused(caller, tenant, resource, "package_expired", **ids)
+            raise Gone("the access package has expired; record a new access request",
+                       reason="package_expired", package_expired_at=format_at(expires))
+        items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, request.learner_id)
+        profile, key_item = items.get("P"), items.get("K")
+        if profile is None or "erased_at" in profile or key_item is None:
+            self._refused(caller, tenant, resource, "learner_erased", **ids)
+            raise Gone("the package was shredded with the learner", reason="learner_erased")
+        envelope = self._bucket.get_text(str(package["key"]))
+        if envelope is None:
+            self._refused(caller, tenant, resource, "package_expired", **ids)
+            raise Gone("the access package has expired; record a new access request",
+                       reason="package_expired", package_expired_at=format_at(expires))
+        key = self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, request.learner_id, key_item))
+        try:
+            text = key.cipher.decrypt_field(f"{PACKAGE_RECORD}:{request_id}", "package", envelope.strip())
+        except IntegrityError:
+            logger.critical("ciphertext failed authentication", extra={"alert": "integrity", "dsr_id": request_id})
+            self._refused(caller, tenant, resource, "integrity_error", **ids)
+            raise
+        body: dict[str, Any] = json.loads(text)
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("request.download", resource, **ids, package_bytes=len(envelope)))
+        return body
+
+    def _refused(self, caller: Caller, tenant: Tenant, resource: str, outcome: str, **ids: str) -> None:
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("request.download", resource, outcome=outcome, **ids))
 
     # -- fulfil --------------------------------------------------------------------------------
 
@@ -246,10 +276,11 @@ class RequestService:
 
     def _fulfil_access(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         now = self._clock()
-        package = self._package(tenant, request, now)
-        key = f"requests/{tenant.tenant_id}/{request.request_id}/access-package.json"
-        size = self._bucket.upload_lines(key, [json.dumps(package, ensure_ascii=False, indent=1) + "\n"],
-                                         "application/json")
+        package, learner_key = self._package(tenant, request, now)
+        sealed = learner_key.cipher.encrypt_field(f"{PACKAGE_RECORD}:{request.request_id}", "package",
+                                                  json.dumps(package, ensure_ascii=False, separators=(",", ":")))
+        key = f"requests/{tenant.tenant_id}/{request.request_id}/access-package{PACKAGE_SUFFIX}"
+        size = self._bucket.upload_lines(key, [sealed], "text/plain")
         contents = package["contents"]
         closed = request.fulfilled(now, package={"key": key, "bytes": size, "contents": contents})
         return self._commit_close(caller, tenant, closed, package_bytes=size, **contents)
@@ -287,8 +318,10 @@ class RequestService:
 
     # -- the access package --------------------------------------------------------------------
 
-    def _package(self, tenant: Tenant, request: DataSubjectRequest, now: datetime) -> dict[str, Any]:
-        """Everything held on the learner, decrypted; nothing about anyone else."""
+    def _package(self, tenant: Tenant, request: DataSubjectRequest,
+                 now: datetime) -> tuple[dict[str, Any], LearnerKey]:
+        """Everything held on the learner, decrypted; nothing about anyone else. With the learner's key,
+        which seals it."""
         learner_id = request.learner_id
         items = self._store.everything_about(tenant.jurisdiction, tenant.tenant_id, learner_id)
         by_kind: dict[str, list[dict[str, Any]]] = {}
@@ -324,7 +357,7 @@ class RequestService:
             "profile": learner_view(learner_id, key.cipher.decrypt_record(PROFILE, envelopes_of(profile)), meta),
             "results": results, "consents": consents, "other_records": other,
             "requests": requests, "audit_events": events,
-        }
+        }, key
 
     @staticmethod
     def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
