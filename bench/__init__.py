@@ -1,1 +1,4 @@
-"""Benchmarks of Enclave's hot paths; each module exposes ``run() -> list[dict]`` and prints when run."""
+"""Benchmarks of Enclave against baselines measured alongside; each module exposes ``run() -> list[dict]``.
+
+``python -m bench`` (``make bench``) runs them all and writes ``bench/results.md``.
+"""

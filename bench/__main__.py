@@ -1,0 +1,227 @@
+"""``make bench`` (``python -m bench``): every benchmark, one report, each figure beside its baseline.
+
+Runs, in order: cold start (plus the import profile and the libraries' share), AWS calls per route,
+throughput under load, field encryption, audit verification, export memory. Prints the report as
+markdown and writes it to ``bench/results.md``. ``--quick`` runs every benchmark at small sizes (a
+check that they work, figures meaningless, no file written); ``--only cold_start,calls`` runs some.
+
+Everything is measured on this machine in this run: timings are ratios to a baseline measured
+alongside (interleaved), as medians with min-max over repetitions, never a single time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import markdown_table
+
+Rows = list[dict[str, object]]
+RESULTS = Path(__file__).resolve().parent / "results.md"
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    about: str
+    goal: str
+    measure: Callable[[bool], list[tuple[str, Rows]]]
+    verdict: Callable[[list[tuple[str, Rows]]], tuple[str, str]]
+
+
+def _cold_start(quick: bool) -> list[tuple[str, Rows]]:
+    from bench import bench_cold_start
+
+    return [
+        ("Fresh processes, interleaved; ratios are to the bare app's medians",
+         bench_cold_start.run(processes=2 if quick else 11)),
+        ("What each layer adds to a fresh process's CPU time: the libraries the first authenticated request needs, "
+         "then Enclave's modules it uses, then the rest of `import app`",
+         bench_cold_start.dependency_costs(repeats=1 if quick else 5)),
+        ('`python -X importtime -c "import app"`: self time per package, biggest first (median of 3)',
+         bench_cold_start.import_profile(top=12, repeats=1 if quick else 3)),
+    ]
+
+
+def _cold_start_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
+    enclave = next(row for row in tables[0][1] if row["variant"] == "enclave")
+    wall, inside, cpu = (float(str(enclave[k])) for k in ("wall_ratio", "in_process_ratio", "cpu_ratio"))
+    met = wall <= 1.5 and inside <= 1.5
+    aim = wall <= 1.3 and inside <= 1.3
+    return ("met" if met else "MISSED",
+            f"enclave/bare: whole process {wall:.2f}x, in-process {inside:.2f}x (CPU {cpu:.2f}x); goal <= 1.5x "
+            f"{'met' if met else 'missed'}, aim 1.3x {'met' if aim else 'not reached'}")
+
+
+def _calls(quick: bool) -> list[tuple[str, Rows]]:
+    from bench import bench_calls
+
+    return [("Second request of each kind on a warm container (eu-west-2, moto in process)", bench_calls.run())]
+
+
+def _calls_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
+    rows = tables[0][1]
+    verdicts = [str(row["verdict"]) for row in rows]
+    missed = [str(row["route"]) for row in rows if row["verdict"] == "MISSED"]
+    kms_warm = [str(row["route"]) for row in rows if row.get("kind") in ("read", "write") and row.get("kms")]
+    text = (f"{verdicts.count('met')} routes meet their goal, {len(missed)} miss it, "
+            f"{verdicts.count('not measured')} not measured; KMS calls on warm reads/writes: "
+            f"{', '.join(kms_warm) or 'none'}")
+    return ("met" if not missed and "not measured" not in verdicts else "MISSED", text)
+
+
+def _load(quick: bool) -> list[tuple[str, Rows]]:
+    from bench import bench_load
+
+    if quick:
+        return [("2 clients (quick)", bench_load.run(clients=2, requests=20, rounds=1, tenants=1, seed_learners=1))]
+    return [
+        ("8 clients on 4 tenants, 5 alternating rounds (the servers wait on each other more than on the CPU)",
+         bench_load.run(clients=8, requests=300, rounds=5, tenants=4, seed_learners=4)),
+        ("16 clients on 8 tenants, 3 alternating rounds (the machine's two cores saturated)",
+         bench_load.run(clients=16, requests=480, rounds=3, tenants=8, seed_learners=3)),
+    ]
+
+
+def _load_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
+    parts, met = [], True
+    for _, rows in tables:
+        enclave = next(row for row in rows if row["variant"] == "enclave")
+        bare = next(row for row in rows if row["variant"] == "bare")
+        ratio, errors = float(str(enclave["ratio_to_bare"])), int(str(enclave["errors"])) + int(str(bare["errors"]))
+        met = met and ratio >= 0.7 and int(str(enclave["errors"])) == 0
+        cpu = ""
+        if isinstance(enclave["server_cpu_ms_per_req"], float) and isinstance(bare["server_cpu_ms_per_req"], float):
+            cpu = (f", server CPU per request {enclave['server_cpu_ms_per_req']:.2f} vs "
+                   f"{bare['server_cpu_ms_per_req']:.2f} ms")
+        parts.append(f"{enclave['clients']} clients: enclave at {ratio:.1%} of bare throughput, {errors} errors{cpu}")
+    return ("met" if met else "MISSED", "; ".join(parts) + " (goal >= 70%, 0 errors)")
+
+
+def _encryption(quick: bool) -> list[tuple[str, Rows]]:
+    from bench import bench_encryption
+
+    rows = bench_encryption.run(records=200, repeats=3) if quick else bench_encryption.run(records=3_000, repeats=9)
+    return [("Encrypt + decrypt of a learner's six fields, in process", rows)]
+
+
+def _ratio_verdict(variant: str, goal: float, what: str) -> Callable[[list[tuple[str, Rows]]], tuple[str, str]]:
+    def verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
+        row = next(row for row in tables[0][1] if row["variant"] == variant)
+        ratio = float(str(row["ratio_to_raw"]))
+        return ("met" if ratio >= goal else "MISSED", f"{variant} at {ratio:.0%} of {what} (goal >= {goal:.0%})")
+    return verdict
+
+
+def _verify(quick: bool) -> list[tuple[str, Rows]]:
+    from bench import bench_audit_verify
+
+    rows = bench_audit_verify.run(events=2_000, repeats=1) if quick else bench_audit_verify.run(events=100_000,
+                                                                                                  repeats=3)
+    return [("Verification of an exported chain (checkpoint every 10,000 events), in process", rows)]
+
+
+def _export_memory(quick: bool) -> list[tuple[str, Rows]]:
+    from bench import bench_export_memory
+
+    rows = bench_export_memory.run(events=5_000 if quick else 1_000_000)
+    return [("A child process streams the NDJSON export to /dev/null; baseline: its RSS after imports", rows)]
+
+
+def _export_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
+    row = tables[0][1][0]
+    peak, baseline = float(str(row["peak_rss_mb"])), float(str(row["baseline_rss_mb"]))
+    return ("met" if row["meets_goal"] else "MISSED",
+            f"peak RSS {peak:.0f} MB for {int(str(row['events'])):,} events, {peak - baseline:.1f} MB over the "
+            f"process's baseline (goal < 200 MB)")
+
+
+SECTIONS = (
+    Section("cold_start", "1. Cold start",
+            "Fresh processes import `app` and serve one authenticated `GET /v1/tenants/{id}` through the Lambda "
+            "handler (an API Gateway proxy event) against the emulator; baseline: a bare Chalice + boto3 app "
+            "(`bench/bare/app.py`) doing one GetItem for the same event.",
+            "at most 1.5x the bare app (aim 1.3x)", _cold_start, _cold_start_verdict),
+    Section("calls", "2. AWS calls per request",
+            "botocore `before-call` hooks count every AWS call of each route's second request.",
+            "a write = 1 DynamoDB round trip including its audit event; a read = 1 read + 1 audit append; "
+            "0 KMS calls warm", _calls, _calls_verdict),
+    Section("load", "3. Throughput under load",
+            "Concurrent keep-alive clients against the local platform's eu-west-2 endpoint (`devtools.serve`); "
+            "baseline: the same load on the bare app under `chalice local` doing the same data calls without "
+            "encryption, authorization or audit; one emulator for both.",
+            "at least 70% of the bare app's throughput, 0 errors", _load, _load_verdict),
+    Section("encryption", "4a. Field encryption (F2)",
+            "`FieldCipher.encrypt_record`/`decrypt_record`; baseline: raw AES-GCM on the same six fields.",
+            "record_helper at least 50% of raw AES-GCM", _encryption,
+            _ratio_verdict("record_helper", 0.5, "raw AES-GCM")),
+    Section("verify", "4b. Audit chain verification (F3)",
+            "`ChainVerifier` over an NDJSON export; baseline: raw SHA-256 over the same canonical bytes.",
+            "verify_lines at least 50% of raw SHA-256", _verify, _ratio_verdict("verify_lines", 0.5, "raw SHA-256")),
+    Section("export_memory", "4c. Audit export memory (F3)",
+            "Peak RSS of streaming an NDJSON export; baseline: the same process's RSS before the export.",
+            "peak below 200 MB", _export_memory, _export_verdict),
+)
+
+
+def _machine() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=False, timeout=10).stdout.strip() or "unknown"
+    except OSError:
+        commit = "unknown"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit} (plus uncommitted changes), Python "
+            f"{platform.python_version()}, {os.cpu_count()} CPUs, load average {load} at start")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the benchmarks run, not figures")
+    parser.add_argument("--only", help="comma-separated section keys: " + ",".join(s.key for s in SECTIONS))
+    parser.add_argument("--output", type=Path, help=f"where to write the markdown report (default {RESULTS.name}; "
+                        "--quick writes none unless asked)")
+    args = parser.parse_args(argv)
+    wanted = set(args.only.split(",")) if args.only else {s.key for s in SECTIONS}
+    unknown = wanted - {s.key for s in SECTIONS}
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    began = time.monotonic()
+    parts = ["# Benchmarks (`make bench`)", "", _machine(), ""]
+    summary: list[dict[str, object]] = []
+    for section in SECTIONS:
+        if section.key not in wanted:
+            continue
+        print(f"running {section.title} ...", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        tables = section.measure(args.quick)
+        status, text = section.verdict(tables)
+        seconds = time.monotonic() - started
+        summary.append({"benchmark": section.title, "goal": section.goal, "result": text, "status": status})
+        parts += [f"## {section.title}", "", section.about, "", f"Goal: {section.goal}. **{status}**: {text}.", ""]
+        for caption, rows in tables:
+            parts += [f"{caption}:", "", markdown_table(rows), ""]
+        parts += [f"({seconds:.0f} s)", ""]
+    parts[4:4] = ["## Summary", "", markdown_table(summary, ["benchmark", "goal", "status", "result"]), ""]
+    note = " (--quick: figures meaningless)" if args.quick else ""
+    parts.append(f"Whole run: {time.monotonic() - began:.0f} s{note}.")
+    report = "\n".join(parts) + "\n"
+    print(report)
+    output = args.output or (None if args.quick else RESULTS)
+    if output is not None:
+        output.write_text(report, encoding="utf-8")
+        print(f"written to {output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

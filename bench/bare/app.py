@@ -1,0 +1,128 @@
+"""The benchmarks' baseline: a bare Chalice + boto3 app, no authentication, authorization, encryption or audit.
+
+Same URL shapes, the same tables of the same emulator and the same data calls as Enclave's routes
+(``bench.bench_calls`` lists Enclave's), minus the audit append and the learner's key item:
+
+* ``GET /v1/tenants/{tenant_id}``: one GetItem on the directory (the cold-start baseline);
+* ``POST /v1/tenants/{tenant_id}/learners``: one conditional PutItem of the plaintext profile;
+* ``GET /v1/tenants/{tenant_id}/learners/{learner_id}``: one Query of the learner's items, as Enclave
+  reads the key and profile items together;
+* ``POST .../learners/{learner_id}/results``: that Query (the learner must exist), then one PutItem;
+* ``GET .../results``: that Query, then one Query of the results.
+
+Configured by ``BARE_DIRECTORY_TABLE``/``BARE_DIRECTORY_REGION`` and ``BARE_DATA_TABLE``/
+``BARE_DATA_REGION``; ``AWS_ENDPOINT_URL`` points boto3 at the emulator.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import uuid
+from typing import Any
+
+import boto3
+from chalice.app import Chalice, Response
+
+app = Chalice(app_name="bare")
+
+
+@functools.cache
+def dynamodb(region: str) -> Any:
+    return boto3.client("dynamodb", region_name=region)
+
+
+def _directory() -> tuple[Any, str]:
+    return dynamodb(os.environ.get("BARE_DIRECTORY_REGION", "us-east-1")), os.environ.get(
+        "BARE_DIRECTORY_TABLE", "enclave-directory")
+
+
+def _data() -> tuple[Any, str]:
+    return dynamodb(os.environ.get("BARE_DATA_REGION", "eu-west-2")), os.environ.get(
+        "BARE_DATA_TABLE", "enclave-data-uk")
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(body=json.dumps(body, separators=(",", ":")), status_code=status,
+                    headers={"Content-Type": "application/json"})
+
+
+def _body() -> dict[str, Any]:
+    request = app.current_request
+    raw = request.raw_body if request is not None else b""
+    data = json.loads(raw or b"{}")
+    return data if isinstance(data, dict) else {}
+
+
+@app.route("/v1/tenants/{tenant_id}", methods=["GET"])
+def get_tenant(tenant_id: str) -> Response:
+    client, table = _directory()
+    item = client.get_item(TableName=table, Key={"tenant_id": {"S": tenant_id}}).get("Item")
+    if item is None:
+        return _json(404, {"error": {"code": "not_found", "message": "no such tenant"}})
+    return _json(200, {name: value.get("S") for name, value in item.items()})
+
+
+@app.route("/v1/tenants/{tenant_id}/learners", methods=["POST"])
+def create_learner(tenant_id: str) -> Response:
+    fields = {name: json.dumps(value) for name, value in _body().items()}
+    learner_id = "lrn_" + uuid.uuid4().hex
+    client, table = _data()
+    client.put_item(TableName=table, Item={
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"L#{learner_id}#P"},
+        **{name: {"S": value} for name, value in fields.items()},
+    }, ConditionExpression="attribute_not_exists(pk)")
+    return _json(201, {"learner_id": learner_id, **{name: json.loads(value) for name, value in fields.items()}})
+
+
+def _profile(tenant_id: str, learner_id: str) -> dict[str, Any] | None:
+    """The learner's profile item: one Query over its items, as Enclave's ``DataStore.learner_items``."""
+    client, table = _data()
+    items = client.query(TableName=table, KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                         ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_id}"},
+                                                    ":lo": {"S": f"L#{learner_id}#K"},
+                                                    ":hi": {"S": f"L#{learner_id}#P"}}).get("Items", [])
+    return next((item for item in items if item["sk"]["S"].endswith("#P")), None)
+
+
+def _not_found() -> Response:
+    return _json(404, {"error": {"code": "not_found", "message": "no such learner"}})
+
+
+@app.route("/v1/tenants/{tenant_id}/learners/{learner_id}", methods=["GET"])
+def get_learner(tenant_id: str, learner_id: str) -> Response:
+    item = _profile(tenant_id, learner_id)
+    if item is None:
+        return _not_found()
+    fields = {name: json.loads(value["S"]) for name, value in item.items() if name not in ("pk", "sk")}
+    return _json(200, {"learner_id": learner_id, **fields})
+
+
+@app.route("/v1/tenants/{tenant_id}/learners/{learner_id}/results", methods=["POST"])
+def add_result(tenant_id: str, learner_id: str) -> Response:
+    if _profile(tenant_id, learner_id) is None:
+        return _not_found()
+    fields = {name: json.dumps(value) for name, value in _body().items()}
+    result_id = "res_" + uuid.uuid4().hex
+    client, table = _data()
+    client.put_item(TableName=table, Item={
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"L#{learner_id}#R#{result_id}"},
+        **{name: {"S": value} for name, value in fields.items()},
+    })
+    return _json(201, {"result_id": result_id, **{name: json.loads(value) for name, value in fields.items()}})
+
+
+@app.route("/v1/tenants/{tenant_id}/learners/{learner_id}/results", methods=["GET"])
+def list_results(tenant_id: str, learner_id: str) -> Response:
+    if _profile(tenant_id, learner_id) is None:
+        return _not_found()
+    client, table = _data()
+    items = client.query(TableName=table, KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                         ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_id}"},
+                                                    ":lo": {"S": f"L#{learner_id}#R#"},
+                                                    ":hi": {"S": f"L#{learner_id}#R#~"}}).get("Items", [])
+    results = [{"result_id": item["sk"]["S"].rsplit("#", 1)[1],
+                **{name: json.loads(value["S"]) for name, value in item.items() if name not in ("pk", "sk")}}
+               for item in items]
+    return _json(200, {"items": results})

@@ -1,0 +1,445 @@
+"""AWS calls per request, route by route, on a warm container: counted through botocore's event hooks.
+
+In process, on moto (``mock_aws``, with the test suite's faithful transactions): the eu-west-2
+deployment (``Container`` as the tests build it: real Cognito ID tokens, the emulator's JWKS) serves
+each route through the Chalice test client. Every botocore client the container creates gets a
+``before-call`` hook that records ``(service, operation)``: one entry per API call (a retry would be
+counted by ``before-send``; the emulator does not throttle). Each scenario makes its request twice
+on fresh resources of one warm tenant (a second learner, a second hold, ...) and the table shows the
+second: the warm path, directory entry, tenant keys and audit head cached by the first.
+
+Goals: a write is one DynamoDB round trip including its audit event; a read is one read plus one
+audit append; no KMS call on a warm container. Rows name the calls, so a miss says where it comes from.
+
+Run ``python -m bench.bench_calls``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from chalicelib.adapters.aws import AwsClients
+from chalicelib.settings import REGIONS, Settings
+
+REGION = "eu-west-2"
+JURISDICTION = "UK"
+DIRECTORY_REGION = "us-east-1"
+DYNAMO_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
+DYNAMO_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+LEARNER = {"given_name": "Ada", "family_name": "Byron", "email": "ada.byron@example.org",
+           "date_of_birth": "2010-12-10", "guardian": {"name": "Anne Byron", "email": "anne@example.org"}}
+RESULT = {"assessment": "Algebra", "score": 17, "max_score": 20, "taken_on": "2026-03-02"}
+
+
+class CountingClients(AwsClients):
+    """``AwsClients`` whose every client records its API calls in ``calls`` (and what each touched in
+    ``details``: table, key range or transaction items, from the call's parameters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+        self.details: list[str] = []
+        self._pending = ""
+
+    def _create(self, service: str, region: str) -> Any:
+        client = super()._create(service, region)
+        client.meta.events.register("before-parameter-build", self._describe)
+        client.meta.events.register("before-call", self._record)
+        return client
+
+    def _describe(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self._pending = describe(model.name, params)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append((model.service_model.service_name, model.name))
+        self.details.append(self._pending)
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.details.clear()
+
+
+ELIDED = ((re.compile(r"\b[a-z]{3}_[a-z2-7]{26}\b"), "*"),  # ids
+          (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z"), "<time>"), (re.compile(r"\d{4}-\d\d-\d\d"), "<date>"),
+          (re.compile(r"#\d{12}"), "#<seq>"), (re.compile(r"#[\w.-]{16,}"), "#<token>"))  # seqs, blind indexes
+
+
+def _elide(value: str) -> str:
+    for pattern, replacement in ELIDED:
+        value = pattern.sub(replacement, value)
+    return value
+
+
+def _table(name: str) -> str:
+    """``enclave-data-uk`` -> ``data``: the table's role, not its jurisdiction."""
+    parts = name.split("-")
+    return parts[1] if len(parts) > 1 and parts[0] == "enclave" else name
+
+
+def describe(operation: str, params: dict[str, Any]) -> str:
+    """A short account of what one DynamoDB call touched (ids elided), for the table's last column."""
+    if operation == "TransactWriteItems":
+        items = Counter(f"{kind}:{_table(op['TableName'])}" for item in params.get("TransactItems", [])
+                        for kind, op in item.items())
+        return "Transact[" + ", ".join(k + (f" x{n}" if n > 1 else "") for k, n in sorted(items.items())) + "]"
+    table = _table(str(params.get("TableName", params.get("Bucket", ""))))
+    if "IndexName" in params:
+        table += "." + str(params["IndexName"])
+    if operation == "Query":
+        values = [v.get("S", "") for k, v in params.get("ExpressionAttributeValues", {}).items()
+                  if k not in (":pk", ":t") and isinstance(v, dict)]
+        span = "..".join(_elide(v) for v in values if v and not v.startswith("TENANT#"))
+        return f"Query({table}{' ' + span if span else ''})"
+    return f"{operation}({table})" if table else operation
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    role: str
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    expect: int = 200
+
+
+@dataclass
+class Scenario:
+    """A route, whether it is a read or a write of tenant data (or neither), and how to make a request."""
+
+    method: str
+    path: str
+    kind: str  # "read", "write" or "platform"
+    make: Callable[[Harness], Request]
+
+
+class Harness:
+    """The eu-west-2 deployment in process, one warm UK tenant, and the calls of the last request."""
+
+    def __init__(self, settings: Settings, clients: CountingClients, setup: AwsClients, pools: dict[str, Any],
+                 container: Any) -> None:
+        from chalice.test import Client
+
+        import app as app_module
+
+        self.settings = settings
+        self.clients = clients
+        self._setup = setup
+        self._pools = pools
+        self.container = container
+        self._client = Client(app_module.app)
+        self.specs = app_module.api.specs
+        self._tokens: dict[tuple[str, str | None], str] = {}
+        self.tenant_id = self.call(Request("POST", "/v1/tenants", "platform_admin",
+                                           {"name": "Bench School", "kind": "school", "jurisdiction": JURISDICTION},
+                                           expect=201))["tenant_id"]
+
+    def token(self, role: str) -> str:
+        from chalicelib.adapters.cognito_admin import sign_in
+
+        tenant = self.tenant_id if role in ("tenant_admin", "tenant_staff") else None
+        key = (role, tenant)
+        if key not in self._tokens:
+            username = "-".join(p for p in ("bench", role, tenant) if p)
+            self._tokens[key] = sign_in(self._setup.cognito(REGION), self._pools[REGION], username, role, tenant)
+        return self._tokens[key]
+
+    def call(self, request: Request) -> Any:
+        from chalicelib import composition
+
+        composition.use(self.container)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token(request.role)}",
+                   **request.headers}
+        body = json.dumps(request.body).encode() if request.body is not None else b""
+        response = self._client.http.request(request.method, request.path, headers=headers, body=body)
+        text = response.body.decode() if isinstance(response.body, bytes) else response.body
+        if response.status_code != request.expect:
+            raise RuntimeError(f"{request.method} {request.path} answered {response.status_code}: {text[:300]}")
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return text
+
+    # -- fresh resources (set-up calls, not counted) --------------------------------------------
+
+    @property
+    def learners(self) -> str:
+        return f"/v1/tenants/{self.tenant_id}/learners"
+
+    def new_learner(self) -> str:
+        return str(self.call(Request("POST", self.learners, "tenant_staff", LEARNER, expect=201))["learner_id"])
+
+    def new_learner_with_result(self) -> str:
+        learner_id = self.new_learner()
+        self.call(Request("POST", f"{self.learners}/{learner_id}/results", "tenant_staff", RESULT, expect=201))
+        return learner_id
+
+    def new_consenting_learner(self) -> str:
+        learner_id = self.new_learner_with_result()
+        self.call(Request("POST", f"{self.learners}/{learner_id}/consents", "tenant_staff",
+                          {"purpose": "research", "decision": "granted", "given_by": "learner"}, expect=201))
+        return learner_id
+
+    def new_request(self, rectified: bool = False) -> str:
+        """An open rectification request (``rectified``: the learner was rectified since, so it can be fulfilled)."""
+        learner_id = self.new_learner()
+        created = self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/requests", "tenant_admin",
+                                    {"learner_id": learner_id, "type": "rectification"}, expect=201))
+        if rectified:
+            self.call(Request("PATCH", f"{self.learners}/{learner_id}", "tenant_admin", {"family_name": "King"}))
+        return str(created["request_id"])
+
+    def new_access_request(self) -> str:
+        """An access request, fulfilled at once: its package waits in the bucket."""
+        created = self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/requests", "tenant_admin",
+                                    {"learner_id": self.new_learner_with_result(), "type": "access"}, expect=201))
+        return str(created["request_id"])
+
+    def new_hold(self) -> str:
+        created = self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/legal-holds", "platform_admin",
+                                    {"reason": "bench", "category": "other", "learner_id": self.new_learner()},
+                                    expect=201))
+        return str(created["hold_id"])
+
+
+def _scenarios() -> list[Scenario]:
+    def tenant(h: Harness) -> str:
+        return f"/v1/tenants/{h.tenant_id}"
+
+    today = datetime.now(UTC).date()
+    return [
+        Scenario("GET", "/v1/health", "platform", lambda h: Request("GET", "/v1/health", "platform_admin")),
+        Scenario("GET", "/v1/openapi.json", "platform", lambda h: Request("GET", "/v1/openapi.json", "platform_admin")),
+        Scenario("GET", "/v1/jurisdictions", "platform",
+                 lambda h: Request("GET", "/v1/jurisdictions", "tenant_staff")),
+        Scenario("GET", "/v1/jurisdictions/{code}", "platform",
+                 lambda h: Request("GET", "/v1/jurisdictions/UK", "tenant_staff")),
+        Scenario("POST", "/v1/tenants", "directory", lambda h: Request(
+            "POST", "/v1/tenants", "platform_admin", {"name": "Other School", "kind": "school", "jurisdiction": "UK"},
+            expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}", "directory",
+                 lambda h: Request("GET", tenant(h), "tenant_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/learners", "write",
+                 lambda h: Request("POST", h.learners, "tenant_staff", LEARNER, expect=201)),
+        Scenario("POST", "/v1/tenants/{tenant_id}/learners (Idempotency-Key)", "write", lambda h: Request(
+            "POST", h.learners, "tenant_staff", LEARNER, {"Idempotency-Key": os.urandom(8).hex()}, expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/learners/{learner_id}", "read",
+                 lambda h: Request("GET", f"{h.learners}/{h.new_learner()}", "tenant_staff")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/learners (?email=)", "read", lambda h: Request(
+            "GET", f"{h.learners}?email={_unique_email(h)}", "tenant_staff")),
+        Scenario("PATCH", "/v1/tenants/{tenant_id}/learners/{learner_id}", "write", lambda h: Request(
+            "PATCH", f"{h.learners}/{h.new_learner()}", "tenant_admin", {"programme": "Year 10"})),
+        Scenario("DELETE", "/v1/tenants/{tenant_id}/learners/{learner_id}", "write",
+                 lambda h: Request("DELETE", f"{h.learners}/{h.new_learner()}", "tenant_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/learners/{learner_id}/results", "write",
+                 lambda h: Request("POST", f"{h.learners}/{h.new_learner()}/results", "tenant_staff", RESULT,
+                                   expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/learners/{learner_id}/results", "read",
+                 lambda h: Request("GET", f"{h.learners}/{h.new_learner_with_result()}/results", "tenant_staff")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/learners/{learner_id}/consents", "write", lambda h: Request(
+            "POST", f"{h.learners}/{h.new_learner()}/consents", "tenant_staff",
+            {"purpose": "analytics", "decision": "granted", "given_by": "learner"}, expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/learners/{learner_id}/consents", "read",
+                 lambda h: Request("GET", f"{h.learners}/{h.new_consenting_learner()}/consents", "tenant_staff")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/learners/{learner_id}/results/research-share", "read",
+                 lambda h: Request("POST", f"{h.learners}/{h.new_consenting_learner()}/results/research-share",
+                                   "tenant_staff")),
+        Scenario("PUT", "/v1/tenants/{tenant_id}/learners/{learner_id}/departure", "write", lambda h: Request(
+            "PUT", f"{h.learners}/{h.new_learner()}/departure", "tenant_admin",
+            {"left_on": (today - timedelta(days=30)).isoformat()})),
+        Scenario("POST", "/v1/tenants/{tenant_id}/requests", "write", lambda h: Request(
+            "POST", f"{tenant(h)}/requests", "tenant_admin", {"learner_id": h.new_learner(), "type": "rectification"},
+            expect=201)),
+        Scenario("POST", "/v1/tenants/{tenant_id}/requests (access: fulfilled at once)", "write", lambda h: Request(
+            "POST", f"{tenant(h)}/requests", "tenant_admin", {"learner_id": h.new_learner_with_result(),
+                                                              "type": "access"}, expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/requests/{request_id}/package", "read",
+                 lambda h: Request("GET", f"{tenant(h)}/requests/{h.new_access_request()}/package", "tenant_admin")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/requests/{request_id}", "read",
+                 lambda h: Request("GET", f"{tenant(h)}/requests/{h.new_request()}", "tenant_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/requests/{request_id}/fulfil", "write",
+                 lambda h: Request("POST", f"{tenant(h)}/requests/{h.new_request(rectified=True)}/fulfil",
+                                   "tenant_admin", {})),
+        Scenario("GET", "/v1/requests", "batch",
+                 lambda h: Request("GET", "/v1/requests?overdue=true", "regional_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/legal-holds", "write", lambda h: Request(
+            "POST", f"{tenant(h)}/legal-holds", "platform_admin",
+            {"reason": "bench", "category": "other", "learner_id": h.new_learner()}, expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/legal-holds", "read",
+                 lambda h: Request("GET", f"{tenant(h)}/legal-holds", "platform_admin")),
+        Scenario("DELETE", "/v1/tenants/{tenant_id}/legal-holds/{hold_id}", "write",
+                 lambda h: Request("DELETE", f"{tenant(h)}/legal-holds/{h.new_hold()}", "platform_admin")),
+        Scenario("POST", "/v1/retention/sweep", "batch",
+                 lambda h: Request("POST", "/v1/retention/sweep?dry_run=true", "platform_admin")),
+        Scenario("POST", "/v1/incidents", "batch", lambda h: Request(
+            "POST", "/v1/incidents", "platform_admin",
+            {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [h.tenant_id], "summary": "bench"},
+            expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/audit", "audit",
+                 lambda h: Request("GET", f"{tenant(h)}/audit", "compliance_officer")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/audit/verify", "audit",
+                 lambda h: Request("GET", f"{tenant(h)}/audit/verify", "compliance_officer")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/audit/exports", "audit",
+                 lambda h: Request("POST", f"{tenant(h)}/audit/exports", "compliance_officer", {}, expect=201)),
+    ]
+
+
+def _unique_email(h: Harness) -> str:
+    """A learner with an e-mail of its own, so the look-up finds exactly one."""
+    email = f"find.{os.urandom(4).hex()}@example.org"
+    h.call(Request("POST", h.learners, "tenant_staff", {**LEARNER, "email": email}, expect=201))
+    return email
+
+
+def _route_key(method: str, path: str) -> tuple[str, str]:
+    return method, path.split(" (", maxsplit=1)[0].split("?", maxsplit=1)[0]
+
+
+GOALS = {
+    "write": "1 DynamoDB call (change + audit event), 0 KMS",
+    "read": "1 read + 1 audit append, 0 KMS",
+    "directory": "<= 1 DynamoDB call, 0 KMS (directory entry: no personal data, no audit event)",
+    "audit": "chain reads + 1 audit append; <= 1 KMS Sign (the signed checkpoint an export carries)",
+    "batch": "none: proportional to what it scans (admin operation)",
+    "platform": "0 AWS calls",
+}
+
+
+def _goal(kind: str, counts: Counter[tuple[str, str]]) -> tuple[str, str]:
+    """(goal, verdict) for a request of ``kind`` that made ``counts`` calls."""
+    dynamo_reads = sum(n for (s, op), n in counts.items() if s == "dynamodb" and op in DYNAMO_READS)
+    transactions = counts[("dynamodb", "TransactWriteItems")]
+    dynamo_writes = sum(n for (s, op), n in counts.items() if s == "dynamodb" and op in DYNAMO_WRITES)
+    kms = sum(n for (s, _), n in counts.items() if s == "kms")
+    other = sum(counts.values()) - dynamo_reads - dynamo_writes - kms
+    if kind == "write":
+        met = dynamo_reads + dynamo_writes == 1 and kms == 0 and not other
+    elif kind == "read":
+        met = dynamo_reads <= 1 and dynamo_writes == 1 and transactions == 1 and kms == 0 and not other
+    elif kind == "directory":
+        met = dynamo_reads + dynamo_writes <= 1 and kms == 0 and not other
+    elif kind == "audit":
+        met = transactions == 1 and kms <= counts[("kms", "Sign")] <= 1
+    elif kind == "batch":
+        return GOALS[kind], "n/a"
+    else:
+        met = sum(counts.values()) == 0
+    return GOALS[kind], "met" if met else "MISSED"
+
+
+@contextmanager
+def _deployment() -> Iterator[Harness]:
+    """The eu-west-2 deployment on a freshly provisioned in-process emulator."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        os.environ.setdefault(name, "testing")
+    os.environ.setdefault("ENCLAVE_REGION", REGION)
+    import moto
+    import moto.cognitoidp
+
+    from chalicelib.adapters.cognito_jwt import StaticKeySource
+    from chalicelib.adapters.policy_files import load_jurisdictions
+    from chalicelib.composition import Container
+    from chalicelib.settings import PROJECT_ROOT
+    from devtools.provision import provision
+
+    importlib.import_module("tests.emulator").install()  # the test suite's faithful transactions
+    saved = {name: os.environ.pop(name, None) for name in ("AWS_ENDPOINT_URL",)}
+    try:
+        with moto.mock_aws():
+            setup = AwsClients()
+            jurisdictions = load_jurisdictions(PROJECT_ROOT / "policies" / "jurisdictions")
+            provisioned = provision(setup, Settings(region=DIRECTORY_REGION, directory_region=DIRECTORY_REGION),
+                                    jurisdictions, (REGION,))
+            settings = Settings(stage="bench", region=REGION, directory_region=DIRECTORY_REGION,
+                                endpoints={r: f"https://{r}.enclave.test" for r in REGIONS},
+                                cognito_pools=provisioned.cognito_pools)
+            jwks_file = Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-public.json.gz"
+            with gzip.open(jwks_file, "rt") as handle:
+                keys = StaticKeySource(json.load(handle))
+            clients = CountingClients()
+            container = Container(settings, clients=clients, key_source=keys, jurisdictions=jurisdictions)
+            yield Harness(settings, clients, setup, provisioned.cognito_pools, container)
+    finally:
+        for name, value in saved.items():
+            if value is not None:
+                os.environ[name] = value
+
+
+def _sustained(harness: Harness, reads: int = 200) -> dict[str, object]:
+    """``reads`` warm learner reads in a row: the signed checkpoints every ``checkpoint_every`` events show."""
+    path = f"{harness.learners}/{harness.new_learner()}"
+    harness.call(Request("GET", path, "tenant_staff"))
+    harness.clients.clear()
+    for _ in range(reads):
+        harness.call(Request("GET", path, "tenant_staff"))
+    counts = Counter(harness.clients.calls)
+    kms = sum(n for (s, _), n in counts.items() if s == "kms")
+    dynamodb = sum(n for (s, _), n in counts.items() if s == "dynamodb")
+    return {"route": f"GET /v1/tenants/{{tenant_id}}/learners/{{learner_id}} x{reads} in a row", "kind": "sustained",
+            "dynamodb": dynamodb, "kms": kms, "s3": 0, "calls": _format_calls(counts),
+            "goal": f"per read: 2 DynamoDB, 0 KMS (plus a signed checkpoint every "
+                    f"{harness.settings.checkpoint_every} events)",
+            "verdict": f"{dynamodb / reads:.2f} DynamoDB and {kms / reads:.3f} KMS calls per read"}
+
+
+def _format_calls(counts: Counter[tuple[str, str]]) -> str:
+    names = {"dynamodb": "ddb", "kms": "kms", "s3": "s3"}
+    return ", ".join(f"{names.get(s, s)}.{op}" + (f" x{n}" if n > 1 else "") for (s, op), n in sorted(counts.items())
+                     ) or "-"
+
+
+def run() -> list[dict[str, object]]:
+    """One row per route: the warm request's calls by service, the goal for its kind, met or missed."""
+    rows: list[dict[str, object]] = []
+    with _deployment() as harness:
+        routes = {(spec.method, spec.path) for spec in harness.specs}
+        covered: set[tuple[str, str]] = set()
+        for scenario in _scenarios():
+            key = _route_key(scenario.method, scenario.path)
+            if key not in routes:
+                continue  # a route of another version of the API
+            covered.add(key)
+            try:
+                harness.call(scenario.make(harness))  # the first of its kind
+                request = scenario.make(harness)  # set-up calls of the second happen here, uncounted
+                harness.clients.clear()
+                harness.call(request)
+            except Exception as exc:  # a scenario out of date with its route: say so, keep the table
+                rows.append({"route": f"{scenario.method} {scenario.path}", "kind": scenario.kind,
+                             "dynamodb": "", "kms": "", "s3": "", "calls": f"scenario failed: {exc}"[:160],
+                             "goal": "", "verdict": "not measured"})
+                continue
+            counts = Counter(harness.clients.calls)
+            goal, verdict = _goal(scenario.kind, counts)
+            details = Counter(d for (service, _), d in zip(harness.clients.calls, harness.clients.details,
+                                                           strict=True) if service == "dynamodb")
+            rows.append({
+                "route": f"{scenario.method} {scenario.path}", "kind": scenario.kind,
+                "dynamodb": sum(n for (s, _), n in counts.items() if s == "dynamodb"),
+                "kms": sum(n for (s, _), n in counts.items() if s == "kms"),
+                "s3": sum(n for (s, _), n in counts.items() if s == "s3"),
+                "calls": _format_calls(counts), "goal": goal, "verdict": verdict,
+                "dynamodb_detail": ", ".join(d + (f" x{n}" if n > 1 else "") for d, n in details.items()),
+            })
+        for method, path in sorted(routes - covered):
+            rows.append({"route": f"{method} {path}", "kind": "?", "dynamodb": "", "kms": "", "s3": "",
+                         "calls": "no scenario in bench_calls", "goal": "", "verdict": "not measured"})
+        rows.append(_sustained(harness))
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.common import markdown_table
+
+    print(markdown_table(run()))

@@ -1,0 +1,82 @@
+"""The benchmarks still run: each one's ``run()`` at the smallest sizes, checked for the shape of its rows.
+
+Never a timing: a figure's size depends on the machine; these only prove the benchmark code works
+against today's app (routes, settings, emulator), so ``make bench`` cannot rot between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import bench_audit_verify, bench_cold_start, bench_encryption, bench_export_memory, bench_load
+from chalicelib.settings import PROJECT_ROOT
+
+
+def test_cold_start_serves_the_event_in_both_apps_and_profiles_the_import() -> None:
+    rows = bench_cold_start.run(processes=1)
+    assert [row["variant"] for row in rows] == ["bare", "enclave"]
+    for row in rows:
+        assert row["processes"] == 1
+        assert {"wall_ms", "wall_ratio", "in_process_ms", "in_process_ratio", "cpu_ratio", "import_ms",
+                "first_request_ms"} <= row.keys()
+    stages = bench_cold_start.dependency_costs(repeats=1)
+    assert len(stages) == len(bench_cold_start.STAGES)
+    assert all({"stage", "cpu_ms", "wall_ms"} <= row.keys() for row in stages)
+    profile = bench_cold_start.import_profile(top=5, repeats=1)
+    assert len(profile) == 5
+    assert all({"package", "self_ms", "share"} <= row.keys() for row in profile)
+
+
+def test_calls_are_counted_for_every_route_of_the_app() -> None:
+    """In a child process: the benchmark runs its own in-process emulator and installs its own container."""
+    script = "import json; from bench import bench_calls; print(json.dumps(bench_calls.run()))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    import app
+
+    routes = {f"{spec.method} {spec.path}" for spec in app.api.specs}
+    measured = {row["route"].split(" (")[0] for row in rows if row["verdict"] != "not measured"}
+    assert routes <= measured | {row["route"] for row in rows}, "every route has a row"
+    unmeasured = [row for row in rows if row["verdict"] == "not measured"]
+    assert not unmeasured, f"add or fix a Scenario in bench/bench_calls.py for: {unmeasured}"
+    learner_read = next(row for row in rows if row["route"] == "GET /v1/tenants/{tenant_id}/learners/{learner_id}")
+    assert {"dynamodb", "kms", "calls", "goal", "verdict"} <= learner_read.keys()
+
+
+def test_load_runs_both_servers_without_errors() -> None:
+    rows = bench_load.run(clients=2, requests=6, rounds=1, tenants=1, seed_learners=1)
+    assert [row["variant"] for row in rows] == ["bare", "enclave"]
+    for row in rows:
+        assert row["requests"] == 6
+        assert row["errors"] == 0, row["first_errors"]
+        assert {"req_per_s", "ratio_to_bare", "p50_ms", "p95_ms", "p99_ms"} <= row.keys()
+
+
+def test_in_process_benchmarks_give_one_row_per_variant() -> None:
+    encryption = bench_encryption.run(records=20, repeats=2)
+    assert [row["variant"] for row in encryption] == ["raw_aesgcm", "record_helper", "record_helper_with_unwrap"]
+    verify = bench_audit_verify.run(events=200, repeats=1)
+    assert [row["variant"] for row in verify] == ["raw_sha256", "verify_lines", "verify_file",
+                                                  "verify_lines_general", "verify_lines_rfc8785"]
+    memory = bench_export_memory.run(events=500)
+    assert len(memory) == 1
+    assert memory[0]["events"] == 500
+    assert {"peak_rss_mb", "baseline_rss_mb", "meets_goal"} <= memory[0].keys()
+
+
+def test_the_report_is_assembled_and_written(tmp_path: Path) -> None:
+    output = tmp_path / "results.md"
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "encryption,verify,export_memory",
+                           "--output", str(output)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = output.read_text()
+    assert report.startswith("# Benchmarks")
+    assert report.count("\n## ") == 4  # the summary and three sections
+    assert "4a. Field encryption" in report
+    assert "| benchmark | goal | status | result |" in report
