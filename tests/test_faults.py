@@ -109,16 +109,26 @@ class _RawBody:
         yield self._body
 
 
-def send_fails_once(code: str) -> Handler:
-    """A before-send handler: the first request gets ``code`` back over the wire, later ones go through."""
+def send_fails_once(failure: str | BaseException, status: int = 400, *, applied: bool = False) -> Handler:
+    """A before-send handler: the first request gets the error code ``failure`` back over the wire (or
+    raises it, as a timed-out connection does), later ones go through to the emulator.
+
+    ``applied``: the emulator still receives the first request and applies it (its answer is lost);
+    otherwise the request is pointed away from the emulator first, so nothing of it happens. (Every
+    before-send handler is called, the emulator's included; the most specific, this one, answers.)
+    """
     sent = {"n": 0}
 
     def handler(request: Any, **_: Any) -> AWSResponse | None:
         sent["n"] += 1
         if sent["n"] > 1:
             return None
-        body = json.dumps({"__type": code, "message": "injected"}).encode()
-        return AWSResponse(request.url, 400, {"content-type": "application/x-amz-json-1.1"}, _RawBody(body))
+        if not applied:
+            request.url = "https://nowhere.invalid/"
+        if isinstance(failure, BaseException):
+            raise failure
+        body = json.dumps({"__type": failure, "message": "injected"}).encode()
+        return AWSResponse(request.url, status, {"content-type": "application/x-amz-json-1.0"}, _RawBody(body))
 
     handler.sent = sent  # type: ignore[attr-defined]
     return handler
@@ -126,6 +136,35 @@ def send_fails_once(code: str) -> Handler:
 
 def timeout(endpoint: str = "https://aws.invalid/") -> ReadTimeoutError:
     return ReadTimeoutError(endpoint_url=endpoint, error="injected")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def idempotent_transactions() -> Iterator[None]:
+    """The emulator made to honour TransactWriteItems' ClientRequestToken as DynamoDB does (moto 5.2.5
+    ignores it): a repeat of a token it applied, with the same items, is answered with success and
+    applies nothing; with other items it is IdempotentParameterMismatchException."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.transact_write_items
+    applied: dict[str, str] = {}
+
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        items = json.dumps(self.body["TransactItems"], sort_keys=True, default=repr)  # binary values too
+        if token in applied:
+            if applied[token] != items:
+                raise JsonRESTError("IdempotentParameterMismatchException", "another request used this token")
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        result = original(self)
+        if token:
+            applied[token] = items
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DynamoHandler, "transact_write_items", transact_write_items)
+        yield
 
 
 # --- the platform under test --------------------------------------------------------------------
@@ -213,9 +252,9 @@ def cold_api(emulated: Emulated) -> RegionalApi:
     return RegionalApi(container)
 
 
-def assert_retry_later(status: int, body: Any, headers_status: int | tuple[int, ...] = (429, 503)) -> None:
-    expected = headers_status if isinstance(headers_status, tuple) else (headers_status,)
-    assert status in expected, body
+def assert_retry_later(status: int, body: Any, expected: int | tuple[int, ...] = (429, 503)) -> None:
+    """429/503 in the error shape, with nothing personal in it (Retry-After is checked by the callers)."""
+    assert status in (expected if isinstance(expected, tuple) else (expected,)), body
     assert set(body) == {"error"}, body
     assert isinstance(body["error"]["code"], str)
     assert isinstance(body["error"]["message"], str)
@@ -277,6 +316,17 @@ def test_a_transient_kms_throttle_is_retried_by_botocore_unnoticed(uk: Uk, cold_
     assert handler.sent["n"] == 2, "botocore retried the throttled Decrypt once"  # type: ignore[attr-defined]
     assert status == 200, body
     assert sum(e["action"] == "learner.read" for e in uk.events()) == 1
+    uk.assert_consistent()
+
+
+@pytest.mark.parametrize("failure", ["ProvisionedThroughputExceededException", "timeout"])
+def test_a_transient_dynamodb_failure_is_retried_by_botocore_unnoticed(uk: Uk, failure: str) -> None:
+    handler = send_fails_once(timeout() if failure == "timeout" else failure)
+    with injected(uk.dynamodb, "before-send.dynamodb.TransactWriteItems", handler):
+        status, body = uk.create()
+    assert handler.sent["n"] == 2  # type: ignore[attr-defined]
+    assert status == 201, body
+    assert len(uk.items()) == 2  # one learner: its profile and its key
     uk.assert_consistent()
 
 
@@ -414,6 +464,27 @@ def test_a_write_that_timed_out_after_applying_is_whole_and_its_retry_returns_it
     assert status == 201, body
     assert len(uk.items()) == 2
     assert body["learner_id"] in uk.items()[0]["sk"]["S"]
+    uk.assert_consistent()
+
+
+@pytest.mark.parametrize(("operation", "action"), [
+    ("create", "learner.create"), ("add-result", "result.create"), ("erase", "learner.erase"), ("read", "learner.read"),
+])
+def test_a_write_whose_answer_was_lost_is_retried_by_botocore_without_a_second_write(
+        uk: Uk, operation: str, action: str) -> None:
+    """DynamoDB applied the transaction, then the answer was a 500: botocore retries the same request
+    with the same ClientRequestToken (botocore fills one in for every TransactWriteItems call), DynamoDB
+    answers it with success, and the change and its event exist once. (Without the token the retry
+    would fail its conditions and the caller would hear "conflict" for a write that happened.)"""
+    learner_id = uk.created()
+    method, path, token, body = _operations(uk, learner_id)[operation]
+    before = sum(e["action"] == action for e in uk.events())
+    handler = send_fails_once("InternalServerError", 500, applied=True)
+    with injected(uk.dynamodb, "before-send.dynamodb.TransactWriteItems", handler):
+        status, answer = uk.api.call(method, path, token, body)
+    assert handler.sent["n"] == 2  # type: ignore[attr-defined]
+    assert status == SUCCESS.get(operation, 200), answer
+    assert sum(e["action"] == action for e in uk.events()) == before + 1
     uk.assert_consistent()
 
 

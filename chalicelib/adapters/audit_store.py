@@ -14,7 +14,9 @@ TransactWriteItems: no change without its event, no event without its change.
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,11 @@ def event_sk(seq: int) -> str:
     return f"EVT#{seq:012d}"
 
 
+def jittered_backoff(attempt: int) -> None:
+    """Full-jitter exponential backoff (1 ms base, 50 ms cap), so racing writers do not retry in step."""
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311 - not cryptographic
+
+
 def audit_write_failed() -> None:
     """Count a failed audit append (CloudWatch EMF metric ``Enclave/AuditWriteFailures``, alarmed on)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -64,9 +71,12 @@ class AuditStore:
 
     def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str], region: str,
                  clock: Callable[[], datetime],
-                 after_commit: Callable[[str, dict[str, Any]], None] | None = None) -> None:
-        """``after_commit(jurisdiction, event)`` runs after each append (periodic checkpoints)."""
+                 after_commit: Callable[[str, dict[str, Any]], None] | None = None,
+                 backoff: Callable[[int], None] | None = None) -> None:
+        """``after_commit(jurisdiction, event)`` runs after each append (periodic checkpoints);
+        ``backoff(attempt)`` waits before retrying a lost race (default: full jitter, capped)."""
         self._after_commit = after_commit
+        self._backoff = backoff or jittered_backoff
         self._client = client
         self._table_for = table_for
         self._region = region
@@ -91,7 +101,9 @@ class AuditStore:
     def _append(self, tenant_id: str, table: str, draft: AuditEventDraft,
                 changes: Sequence[TransactWriteItemTypeDef]) -> dict[str, Any]:
         with self._lock_for(tenant_id):
-            for _ in range(MAX_ATTEMPTS):
+            for attempt in range(MAX_ATTEMPTS):
+                if attempt:
+                    self._backoff(attempt)
                 seq, prev_hash = self._head(tenant_id, table)
                 event = seal(draft, tenant_id=tenant_id, seq=seq + 1, prev_hash=prev_hash,
                              at=self._clock(), region=self._region)
