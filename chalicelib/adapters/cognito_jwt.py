@@ -8,13 +8,16 @@ Any failure is ``Unauthenticated`` with a message that names the check, never th
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import jwt
 from jwt import PyJWK
 
+from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
 from chalicelib.domain.identity import Principal, Role
 
@@ -76,9 +79,14 @@ class PoolRef(Protocol):
 class CognitoTokenVerifier:
     """Turns a bearer token into a verified ``Principal``."""
 
-    def __init__(self, pools: Mapping[str, PoolRef], keys: SigningKeySource, leeway_seconds: int = 30) -> None:
+    def __init__(self, pools: Mapping[str, PoolRef], keys: SigningKeySource, leeway_seconds: int = 30, *,
+                 clock: Callable[[], float] = time.time, cache_size: int = 1024) -> None:
         self._keys = keys
         self._leeway = leeway_seconds
+        self._clock = clock
+        # Verified tokens, by SHA-256 of the whole token (signature included), until they expire:
+        # a client's next request skips the RS256 check. Cognito ID tokens cannot be revoked anyway.
+        self._verified: TtlCache[bytes, tuple[Principal, float]] = TtlCache(cache_size, 3600.0)
         self._issuers = {
             f"https://cognito-idp.{region}.amazonaws.com/{pool.pool_id}": (region, pool.client_id)
             for region, pool in pools.items()
@@ -87,11 +95,17 @@ class CognitoTokenVerifier:
     def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthenticated("the token is too large")
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._verified.get(digest)
+        if cached is not None and self._clock() < cached[1] + self._leeway:
+            return cached[0]
         kid = self._checked_kid(token)
         region, client_id = self._issuer_of(token)
         key = self._keys.key_for(region, kid)
         claims = self._decode(token, key, client_id)
-        return self._principal(claims, region)
+        principal = self._principal(claims, region)
+        self._verified.put(digest, (principal, float(claims["exp"])))
+        return principal
 
     @staticmethod
     def _checked_kid(token: str) -> str:

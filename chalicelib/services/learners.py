@@ -51,10 +51,8 @@ class LearnerService:
                idempotency_key: str | None = None) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.create")
         keys = self._keys.keys_for(tenant)
+        # No read before the write: the claim rides in the transaction, and a retry finds out on cancel.
         scope = self._idempotency.scope(caller, tenant, "learners", body, idempotency_key)
-        earlier = self._idempotency.earlier(scope)
-        if earlier is not None:
-            return self.read(caller, tenant.tenant_id, earlier)
         learner_id = new_id("lrn")
         learner_key, wrapped = keys.new_learner_key(learner_id)
         now = format_at(self._clock())
@@ -72,7 +70,7 @@ class LearnerService:
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
-            earlier = self._idempotency.earlier(scope)  # a concurrent retry won the claim
+            earlier = self._idempotency.earlier(scope)  # a retry: an earlier request holds the claim
             if earlier is None:
                 raise Conflict("the learner could not be created; retry") from None
             return self.read(caller, tenant.tenant_id, earlier)
