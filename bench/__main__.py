@@ -157,7 +157,8 @@ SECTIONS = (
             "0 KMS calls warm", _calls, _calls_verdict),
     Section("load", "3. Throughput under load",
             "Concurrent keep-alive clients against the local platform's eu-west-2 endpoint (`devtools.serve`); "
-            "baseline: the same load on the bare app under `chalice local` doing the same data calls without "
+            "baseline: the same load on the bare app served by the same local server "
+            "(`devtools.serve --project-dir bench/bare`) doing the same data calls without "
             "encryption, authorization or audit; one emulator for both.",
             "at least 70% of the bare app's throughput, 0 errors", _load, _load_verdict),
     Section("encryption", "4a. Field encryption (F2)",

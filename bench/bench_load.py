@@ -1,11 +1,12 @@
-"""Throughput under load: concurrent keep-alive clients on Enclave's local endpoint vs a bare ``chalice local`` app.
+"""Throughput under load: concurrent keep-alive clients on Enclave's local endpoint vs a bare app on the same server.
 
 Both servers run as the local platform runs them, against one emulator (``bench.emulator``,
 provisioned by ``devtools.provision``):
 
 * ``enclave``: the eu-west-2 endpoint, ``python -m devtools.serve`` with the environment
   ``devtools.platform`` gives it (the platform's other three regions idle and are not started);
-* ``bare``: ``chalice local`` serving ``bench/bare/app.py``: the same routes doing their data calls
+* ``bare``: the same local server (``devtools.serve --project-dir bench/bare``) serving
+  ``bench/bare/app.py``: the same routes doing their data calls
   (one PutItem, GetItem or Query each) without authentication, authorization, encryption or audit.
 
 The same workload runs against each: ``clients`` threads, each with one keep-alive
@@ -29,7 +30,6 @@ import http.client
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -183,11 +183,6 @@ def phase(server: Server, emulator_pid: int, tenants: dict[str, list[str]], clie
             "errors": outcome.errors, "server_cpu_ms": cpu[0], "emulator_cpu_ms": cpu[1]}
 
 
-def _chalice() -> str:
-    beside = Path(sys.executable).parent / "chalice"
-    return str(beside) if beside.exists() else (shutil.which("chalice") or "chalice")
-
-
 @contextmanager
 def servers(emulated: Emulator) -> Iterator[tuple[Server, Server]]:
     """The Enclave eu-west-2 endpoint and the bare app, each on a free port; stopped at exit."""
@@ -204,9 +199,9 @@ def servers(emulated: Emulator) -> Iterator[tuple[Server, Server]]:
             env=enclave_env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port))
         port = free_port()
         started.append(Server("bare", subprocess.Popen(
-            [_chalice(), "--project-dir", str(BARE_DIR), "local", "--host", HOST, "--port", str(port),
-             "--stage", "dev", "--no-autoreload"],
-            env=bare_env, cwd=BARE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port))
+            [sys.executable, "-m", "devtools.serve", "--project-dir", str(BARE_DIR), "--stage", "dev",
+             "--host", HOST, "--port", str(port)],
+            env=bare_env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port))
         wait_for(f"http://{HOST}:{started[0].port}/v1/health", "the Enclave endpoint", started[0].process)
         wait_for(f"http://{HOST}:{started[1].port}/v1/tenants/none", "the bare app", started[1].process)
         yield started[0], started[1]

@@ -38,6 +38,9 @@ def _not_found() -> dict[str, Any]:
 
 
 class EnclaveRequestHandler(ChaliceRequestHandler):
+    # Chalice writes headers and body separately: with Nagle's algorithm and delayed ACKs every
+    # keep-alive response waited ~40 ms for the client's ACK.
+    disable_nagle_algorithm = True
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
         self.local_gateway = EnclaveGateway(app_object, config)
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
@@ -51,14 +54,17 @@ def main() -> None:
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--project-dir", default=str(PROJECT_ROOT),
+                        help="the Chalice project to serve (default: Enclave; the benchmarks serve their baseline)")
     args = parser.parse_args()
-    factory = CLIFactory(str(PROJECT_ROOT), environ=os.environ)
+    factory = CLIFactory(args.project_dir, environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=args.stage)
     os.environ.update(config.environment_variables)
     app = factory.load_chalice_app(config.environment_variables)
     server = create_local_server(app, config, args.host, args.port)
     server.server.RequestHandlerClass = functools.partial(EnclaveRequestHandler, app_object=app, config=config)
-    print(f"serving {os.environ.get('ENCLAVE_REGION')} on http://{args.host}:{args.port}", flush=True)
+    print(f"serving {config.app_name} ({os.environ.get('ENCLAVE_REGION', '-')}) on http://{args.host}:{args.port}",
+          flush=True)
     server.serve_forever()
 
 
