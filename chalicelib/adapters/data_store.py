@@ -94,6 +94,21 @@ class DataStore:
         items = self._query(jurisdiction, tenant_id, learner_key_sk(learner_id), profile_sk(learner_id))
         return {item["sk"]["S"].rsplit("#", 1)[-1]: item for item in items}
 
+    def learner_items_with(self, jurisdiction: str, tenant_id: str, learner_id: str,
+                           kind: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """The key and profile items and every ``kind`` record of the learner, in one query (the sort keys
+        ``L#<id>#C#…``, ``#K``, ``#P`` and ``#R#…`` are neighbours, so one range covers them)."""
+        low = min(f"L#{learner_id}#{kind}#", learner_key_sk(learner_id))
+        high = max(f"L#{learner_id}#{kind}#~", profile_sk(learner_id))
+        own, records = {}, []
+        for item in self._query(jurisdiction, tenant_id, low, high):
+            sk = item["sk"]["S"]
+            if sk.startswith(f"L#{learner_id}#{kind}#"):
+                records.append(item)
+            elif sk in (learner_key_sk(learner_id), profile_sk(learner_id)):
+                own[sk.rsplit("#", 1)[-1]] = item
+        return own, records
+
     def everything_about(self, jurisdiction: str, tenant_id: str, learner_id: str) -> list[dict[str, Any]]:
         """Every item held on the learner (profile, key, results, consents)."""
         return self._query(jurisdiction, tenant_id, f"L#{learner_id}#", f"L#{learner_id}#~")

@@ -119,8 +119,9 @@ class ConsentService:
     def history(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "consent.read")
         require_id(learner_id, "lrn", "learner")
-        self.require_live(tenant, learner_id)
-        records = in_order(self.ledger(tenant, learner_id))
+        own, items = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "C")
+        _require_live(own.get("P"))
+        records = in_order([_record(item) for item in items])
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("consent.read", consents_resource(tenant.tenant_id, learner_id),
                                         learner_id=learner_id, count=len(records)))
@@ -136,11 +137,7 @@ class ConsentService:
 
     def require_live(self, tenant: Tenant, learner_id: str) -> None:
         """NotFound for an unknown learner, Gone for an erased one; reads no personal field."""
-        profile = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P")
-        if profile is None:
-            raise NotFound("no such learner")
-        if "erased_at" in profile:
-            raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
+        _require_live(self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"))
 
     def require(self, tenant: Tenant, learner_id: str, purpose: str) -> None:
         """ConsentRequired (403) unless processing for ``purpose`` is permitted now: a purpose resting on
@@ -159,3 +156,10 @@ def _record(item: dict[str, Any]) -> ConsentRecord:
     return ConsentRecord(consent_id=text("record_id"), purpose=text("purpose"), decision=text("decision"),
                          given_by=text("given_by"), verification=None if verification is None else verification["S"],
                          lawful_basis=text("lawful_basis"), policy_version=text("policy_version"), at=text("at"))
+
+
+def _require_live(profile: dict[str, Any] | None) -> None:
+    if profile is None:
+        raise NotFound("no such learner")
+    if "erased_at" in profile:
+        raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])

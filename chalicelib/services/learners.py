@@ -106,7 +106,12 @@ class LearnerService:
         return {"items": items}
 
     def _load(self, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], LearnerKey | None]:
-        items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        return self._checked(tenant, learner_id, self._store.learner_items(tenant.jurisdiction, tenant.tenant_id,
+                                                                           learner_id))
+
+    def _checked(self, tenant: Tenant, learner_id: str,
+                 items: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], LearnerKey | None]:
+        """The live profile and the unwrapped key of the learner's ``K``/``P`` items (else 404/410/409)."""
         profile = items.get("P")
         if profile is None:
             raise NotFound("no such learner")
@@ -222,10 +227,10 @@ class LearnerService:
     def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
         require_id(learner_id, "lrn", "learner")
-        _, key = self._load(tenant, learner_id)
+        own, records = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")
+        _, key = self._checked(tenant, learner_id, own)
         assert key is not None
-        items = [self._result(key, item) for item in self._store.records(tenant.jurisdiction, tenant.tenant_id,
-                                                                          learner_id, "R")]
+        items = [self._result(key, item) for item in records]
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("result.read", f"{learner_resource(tenant.tenant_id, learner_id)}/results",
                                         learner_id=learner_id, count=len(items)))
