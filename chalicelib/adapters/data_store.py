@@ -197,9 +197,14 @@ class DataStore:
         return self._query(jurisdiction, tenant_id, prefix, prefix + "~")
 
     def _query(self, jurisdiction: str, tenant_id: str, low: str, high: str) -> list[dict[str, Any]]:
-        return list(self._paged(self.table(jurisdiction), tenant_id, low, high))
+        return list(self.items_between(jurisdiction, tenant_id, low, high))
 
-    def _paged(self, table: str, tenant_id: str, low: str, high: str) -> Iterator[dict[str, Any]]:
+    def items_between(self, jurisdiction: str, tenant_id: str, low: str, high: str,
+                      **extra: Any) -> Iterator[dict[str, Any]]:
+        """The tenant's items with ``low <= sk <= high``, page by page (consistent reads)."""
+        return self._paged(self.table(jurisdiction), tenant_id, low, high, **extra)
+
+    def _paged(self, table: str, tenant_id: str, low: str, high: str, **extra: Any) -> Iterator[dict[str, Any]]:
         start_key: dict[str, Any] | None = None
         while True:
             params: dict[str, Any] = {
@@ -207,6 +212,7 @@ class DataStore:
                 "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
                 "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
                                               ":hi": {"S": high}},
+                **extra,
             }
             if start_key:
                 params["ExclusiveStartKey"] = start_key

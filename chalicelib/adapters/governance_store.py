@@ -126,21 +126,4 @@ class GovernanceStore:
 
     def _range(self, jurisdiction: str, tenant_id: str, low: str, high: str,
                **extra: Any) -> Iterator[dict[str, Any]]:
-        table = self._data.table(jurisdiction)
-        start_key: dict[str, Any] | None = None
-        while True:
-            params: dict[str, Any] = {
-                "TableName": table, "ConsistentRead": True,
-                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-                "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
-                                              ":hi": {"S": high}},
-                **extra,
-            }
-            if start_key:
-                params["ExclusiveStartKey"] = start_key
-            with translated("the data store"):
-                page = self._client.query(**params)
-            yield from page.get("Items", [])
-            start_key = page.get("LastEvaluatedKey")
-            if not start_key:
-                return
+        return self._data.items_between(jurisdiction, tenant_id, low, high, **extra)
