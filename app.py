@@ -113,6 +113,12 @@ def erase_learner(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[
     return container().learners.erase(caller(ctx), tenant_id, learner_id)
 
 
+@api.route(LEARNER + "/restriction", "DELETE", summary="Lift a restriction of processing (set by a request)",
+           roles=("tenant_admin", "regional_admin"), tags=("learners",))
+def lift_restriction(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return container().learners.lift_restriction(caller(ctx), tenant_id, learner_id)
+
+
 @api.route(LEARNER + "/results", "POST", summary="Record an assessment result", status=201, body=ResultCreate,
            roles=TENANT_ROLES, tags=("learners",))
 def add_result(ctx: RequestContext, body: ResultCreate, tenant_id: str, learner_id: str) -> dict[str, Any]:

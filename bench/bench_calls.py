@@ -206,6 +206,12 @@ class Harness:
                                     {"learner_id": self.new_learner_with_result(), "type": "access"}, expect=201))
         return str(created["request_id"])
 
+    def new_restricted_learner(self) -> str:
+        learner_id = self.new_learner()
+        self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/requests", "tenant_admin",
+                          {"learner_id": learner_id, "type": "restriction"}, expect=201))
+        return learner_id
+
     def new_hold(self) -> str:
         created = self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/legal-holds", "platform_admin",
                                     {"reason": "bench", "category": "other", "learner_id": self.new_learner()},
@@ -255,6 +261,8 @@ def _scenarios() -> list[Scenario]:
         Scenario("POST", "/v1/tenants/{tenant_id}/learners/{learner_id}/results/research-share", "read",
                  lambda h: Request("POST", f"{h.learners}/{h.new_consenting_learner()}/results/research-share",
                                    "tenant_staff")),
+        Scenario("DELETE", "/v1/tenants/{tenant_id}/learners/{learner_id}/restriction", "write", lambda h: Request(
+            "DELETE", f"{h.learners}/{h.new_restricted_learner()}/restriction", "tenant_admin")),
         Scenario("PUT", "/v1/tenants/{tenant_id}/learners/{learner_id}/departure", "write", lambda h: Request(
             "PUT", f"{h.learners}/{h.new_learner()}/departure", "tenant_admin",
             {"left_on": (today - timedelta(days=30)).isoformat()})),

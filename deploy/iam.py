@@ -45,8 +45,9 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # Scan: the daily retention sweep lists the tenants homed in its region (a filter on home_region).
     "TenantDirectory": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
     "IdempotencyRecords": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    # UpdateItem: lifting a restriction of processing removes the mark from a profile.
     "HomeJurisdictionPersonalData": ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem",
-                                     "dynamodb:Query"],
+                                     "dynamodb:Query", "dynamodb:UpdateItem"],
     # Append-only: no DeleteItem. UpdateItem moves a tenant's chain head forward.
     "HomeJurisdictionAuditTrail": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
 }

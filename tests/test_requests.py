@@ -423,6 +423,26 @@ def test_a_restricted_learner_is_stored_but_not_processed(
     assert eu.call("GET", path, s.staff)[0] == 410
 
 
+def test_lifting_a_restriction_resumes_processing(
+        api: dict[str, RegionalApi], school: Callable[[RegionalApi, str], School], token: TokenFactory) -> None:
+    eu = api[UK]
+    s = school(eu, "UK")
+    learner_id = s.enrol(person("Lifted"))
+    path = f"{s.learners}/{learner_id}"
+    assert eu.call("DELETE", f"{path}/restriction", s.admin)[0] == 409  # nothing to lift yet
+    status, request = s.request(learner_id, "restriction")
+    assert request["status"] == "fulfilled"
+    assert eu.call("GET", path, s.staff)[0] == 409
+    assert eu.call("DELETE", f"{path}/restriction", s.staff)[0] == 403
+    status, lifted = eu.call("DELETE", f"{path}/restriction", s.admin)
+    assert status == 200, lifted
+    assert lifted["restricted_at"] == request["outcome"]["restricted_at"]
+    assert eu.call("GET", path, s.staff)[0] == 200
+    officer = token("compliance_officer", region=UK)
+    status, text = eu.call("GET", f"/v1/tenants/{s.tenant_id}/audit/verify", officer)
+    assert text["valid"] is True
+
+
 # -- overdue -------------------------------------------------------------------------------------
 
 def test_overdue_lists_open_requests_of_the_callers_region_only(

@@ -173,6 +173,13 @@ class DataStore:
                         "ConditionExpression": "attribute_exists(pk) AND tenant_key_version = :old",
                         "ExpressionAttributeValues": {":old": {"N": str(previous_tenant_key_version)}}}}
 
+    def unrestrict_update(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
+        """Lift a restriction of processing: only a restricted, not erased profile."""
+        return {"Update": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "UpdateExpression": "REMOVE restricted_at, restricted_by",
+            "ConditionExpression": "attribute_exists(restricted_at) AND attribute_not_exists(erased_at)"}}
+
     def learner_key_delete(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
         return {"Delete": {"TableName": self.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}},

@@ -202,6 +202,27 @@ class LearnerService:
         return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": True,
                 "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + PITR_WINDOW)}
 
+    def lift_restriction(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
+        """End a restriction of processing (the data subject's grounds no longer apply); audited."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.unrestrict")
+        require_id(learner_id, "lrn", "learner")
+        profile = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P")
+        if profile is None:
+            raise NotFound("no such learner")
+        if "erased_at" in profile:
+            raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
+        if "restricted_at" not in profile:
+            raise Conflict("processing of this learner is not restricted", reason="not_restricted")
+        lifted_at = format_at(self._clock())
+        draft = caller.draft("learner.unrestrict", learner_resource(tenant.tenant_id, learner_id),
+                             learner_id=learner_id, restricted_at=profile["restricted_at"]["S"])
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
+                               [self._store.unrestrict_update(tenant.jurisdiction, tenant.tenant_id, learner_id)])
+        except ChangeRejected:
+            raise Conflict("the learner changed meanwhile; read it again") from None
+        return {"learner_id": learner_id, "restricted_at": profile["restricted_at"]["S"], "lifted_at": lifted_at}
+
     # -- results -------------------------------------------------------------------------------
 
     def add_result(self, caller: Caller, tenant_id: str, learner_id: str, body: ResultCreate) -> dict[str, Any]:
