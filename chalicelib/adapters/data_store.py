@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo_errors import translated
 from chalicelib.domain.crypto import WrappedLearnerKey, WrappedTenantKey
-from chalicelib.domain.errors import ResidencyViolation
+from chalicelib.domain.errors import Gone, NotFound, ResidencyViolation
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 
 if TYPE_CHECKING:
@@ -229,6 +229,15 @@ class DataStore:
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 return
+
+
+def live_profile(profile: dict[str, Any] | None, erased: str = "this learner was erased") -> dict[str, Any]:
+    """The learner's profile item, if it exists and is not a tombstone (else NotFound / Gone)."""
+    if profile is None:
+        raise NotFound("no such learner")
+    if "erased_at" in profile:
+        raise Gone(erased, erased_at=profile["erased_at"]["S"])
+    return profile
 
 
 def wrapped_learner_key(tenant_id: str, learner_id: str, item: dict[str, Any]) -> WrappedLearnerKey:

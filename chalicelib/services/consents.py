@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore
+from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.consents import (
     ConsentCreate,
@@ -42,7 +42,7 @@ from chalicelib.domain.consents import (
     in_order,
     is_permitted,
 )
-from chalicelib.domain.errors import ConsentRequired, Gone, NotFound, ValidationFailed
+from chalicelib.domain.errors import ConsentRequired, Gone, ValidationFailed
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.tenants import Tenant
@@ -120,7 +120,7 @@ class ConsentService:
         tenant = self._access.tenant(caller.principal, tenant_id, "consent.read")
         require_id(learner_id, "lrn", "learner")
         own, items = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "C")
-        _require_live(own.get("P"))
+        live_profile(own.get("P"))
         records = in_order([_record(item) for item in items])
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("consent.read", consents_resource(tenant.tenant_id, learner_id),
@@ -137,7 +137,7 @@ class ConsentService:
 
     def require_live(self, tenant: Tenant, learner_id: str) -> None:
         """NotFound for an unknown learner, Gone for an erased one; reads no personal field."""
-        _require_live(self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"))
+        live_profile(self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"))
 
     def require(self, tenant: Tenant, learner_id: str, purpose: str) -> None:
         """ConsentRequired (403) unless processing for ``purpose`` is permitted now: a purpose resting on
@@ -157,9 +157,3 @@ def _record(item: dict[str, Any]) -> ConsentRecord:
                          given_by=text("given_by"), verification=None if verification is None else verification["S"],
                          lawful_basis=text("lawful_basis"), policy_version=text("policy_version"), at=text("at"))
 
-
-def _require_live(profile: dict[str, Any] | None) -> None:
-    if profile is None:
-        raise NotFound("no such learner")
-    if "erased_at" in profile:
-        raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, envelopes_of
+from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile
 from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import WrappedLearnerKey
@@ -99,11 +99,8 @@ class HoldService:
         return hold_view(item, body.reason)
 
     def _require_learner(self, tenant: Tenant, learner_id: str) -> None:
-        profile = self._data.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P")
-        if profile is None:
-            raise NotFound("no such learner")
-        if "erased_at" in profile:
-            raise Gone("this learner was erased; there is nothing left to hold", erased_at=profile["erased_at"]["S"])
+        live_profile(self._data.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"),
+                     "this learner was erased; there is nothing left to hold")
 
     def _existing(self, tenant: Tenant, hold_id: str) -> dict[str, Any]:
         item = self._store.hold(tenant.jurisdiction, tenant.tenant_id, hold_id)

@@ -12,10 +12,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, envelopes_of, result_sk, wrapped_learner_key
+from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, result_sk, wrapped_learner_key
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey, PlainFields
-from chalicelib.domain.errors import BadRequest, Conflict, Gone, IntegrityError, NotFound, ProcessingRestricted
+from chalicelib.domain.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    IntegrityError,
+    LegalHoldActive,
+    NotFound,
+    ProcessingRestricted,
+)
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate, result_view
 from chalicelib.domain.tenants import Tenant
@@ -112,11 +120,7 @@ class LearnerService:
     def _checked(self, tenant: Tenant, learner_id: str,
                  items: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], LearnerKey | None]:
         """The live profile and the unwrapped key of the learner's ``K``/``P`` items (else 404/410/409)."""
-        profile = items.get("P")
-        if profile is None:
-            raise NotFound("no such learner")
-        if "erased_at" in profile:
-            raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
+        profile = live_profile(items.get("P"))
         if "restricted_at" in profile:  # a restriction request: storage only (access and erasure bypass _load)
             raise ProcessingRestricted("processing of this learner is restricted",
                                        restricted_at=profile["restricted_at"]["S"])
@@ -177,14 +181,9 @@ class LearnerService:
 
     def shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str) -> dict[str, Any]:
         """Destroy the learner's key (crypto-shredding) and leave a tombstone; audited as ``action``."""
-        from chalicelib.domain.errors import LegalHoldActive
-
         items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
-        profile, key_item = items.get("P"), items.get("K")
-        if profile is None:
-            raise NotFound("no such learner")
-        if "erased_at" in profile:
-            raise Gone("this learner was erased already", erased_at=profile["erased_at"]["S"])
+        live_profile(items.get("P"), "this learner was erased already")
+        key_item = items.get("K")
         if self._holds(tenant, learner_id):
             raise LegalHoldActive("a legal hold blocks the erasure of this learner")
         fingerprint = key_item["fingerprint"]["S"] if key_item else ""
@@ -206,11 +205,7 @@ class LearnerService:
         """End a restriction of processing (the data subject's grounds no longer apply); audited."""
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.unrestrict")
         require_id(learner_id, "lrn", "learner")
-        profile = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P")
-        if profile is None:
-            raise NotFound("no such learner")
-        if "erased_at" in profile:
-            raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
+        profile = live_profile(self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"))
         if "restricted_at" not in profile:
             raise Conflict("processing of this learner is not restricted", reason="not_restricted")
         lifted_at = format_at(self._clock())

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, envelopes_of, wrapped_learner_key
+from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, wrapped_learner_key
 from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.audit import format_at
@@ -149,12 +149,7 @@ class RequestService:
         return self._view(caller, tenant, request)
 
     def _live_profile(self, tenant: Tenant, learner_id: str) -> dict[str, Any]:
-        profile = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P")
-        if profile is None:
-            raise NotFound("no such learner")
-        if "erased_at" in profile:
-            raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
-        return profile
+        return live_profile(self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"))
 
     # -- read ----------------------------------------------------------------------------------
 

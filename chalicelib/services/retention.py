@@ -40,7 +40,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore
+from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.adapters.governance_store import GovernanceStore, departure_sk
 from chalicelib.domain.audit import AuditEventDraft, format_at
 from chalicelib.domain.deadlines import iso_utc
@@ -148,11 +148,7 @@ class RetentionService:
         if body.left_on is not None and body.left_on.year < 1900:
             raise ValidationFailed([{"field": "left_on", "message": "must be in 1900 or later"}])
         items = self._data.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
-        profile = items.get("P")
-        if profile is None:
-            raise NotFound("no such learner")
-        if "erased_at" in profile:
-            raise Gone("this learner was erased", erased_at=profile["erased_at"]["S"])
+        live_profile(items.get("P"))
         j, tid = tenant.jurisdiction, tenant.tenant_id
         change = (self._store.record_delete(j, tid, departure_sk(learner_id)) if body.left_on is None
                   else self._store.departure_put(j, tid, learner_id, body.left_on.isoformat(), format_at(now)))
