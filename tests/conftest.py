@@ -8,8 +8,11 @@ every pool with one fixed key) and installed before each call through ``Regional
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -141,6 +144,30 @@ def token(emulated: Emulated) -> TokenFactory:
         return cache[key]
 
     return issue
+
+
+@contextlib.contextmanager
+def capture_logs() -> Iterator[io.StringIO]:
+    """Everything the app logs meanwhile, as formatted (JSON) lines.
+
+    Powertools' handler keeps the stdout object it found at import, which pytest's per-test capture
+    (capsys/capfd) does not see; this adds a second handler with the same formatter."""
+    from chalicelib.logs import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.name).addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logging.getLogger(logger.name).removeHandler(handler)
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    with capture_logs() as stream:
+        yield stream
 
 
 HOME = {"PH": "ap-southeast-1", "AU": "ap-southeast-2", "UK": "eu-west-2", "US": "us-east-1"}
