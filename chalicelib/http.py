@@ -30,6 +30,7 @@ from chalicelib.domain.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from chalicelib.domain.ids import is_valid_id
 from chalicelib.logs import REQUEST_ID, logger
 
 if TYPE_CHECKING:
@@ -117,10 +118,10 @@ class Api:
         logger.thread_safe_append_keys(request_id=request_id, route=f"{spec.method} {spec.path}")
         try:
             response = self._dispatch(spec, view, params, request, request_id)
+            logger.info("request served", extra={  # with the caller's role and tenant, not only on errors
+                "status": response.status_code, "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
         finally:
             logger.thread_safe_remove_keys(["tenant_id", "role", "sub"])
-        logger.info("request served", extra={
-            "status": response.status_code, "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
         return response
 
     def _dispatch(self, spec: RouteSpec, view: Callable[..., Any], params: dict[str, str],
@@ -150,9 +151,9 @@ class Api:
         authorization = headers.get("authorization")
         if authorization or not spec.public:
             principal = self._authenticate(authorization)
+            tenant_id = params_tenant(request)
             logger.thread_safe_append_keys(role=principal.role.value, sub=principal.sub,
-                                           **({"tenant_id": params_tenant(request)} if params_tenant(request)
-                                              else {}))
+                                           **({"tenant_id": tenant_id} if tenant_id else {}))
         return RequestContext(request_id, principal, dict(request.query_params or {}), headers)
 
     def _authenticate(self, authorization: str | None) -> Principal:
@@ -165,8 +166,10 @@ class Api:
 
 
 def params_tenant(request: Any) -> str | None:
-    value = (request.uri_params or {}).get("tenant_id")
-    return str(value) if value else None
+    """The path's tenant id for the log context, only when well-formed: a path segment is caller input
+    and could carry anything (an e-mail pasted into a URL), which must not reach a log line."""
+    value = str((request.uri_params or {}).get("tenant_id") or "")
+    return value if is_valid_id(value, "tnt") else None
 
 
 def require_json(content_type: str | None) -> None:

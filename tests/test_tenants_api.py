@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -153,3 +154,27 @@ def test_jurisdictions_are_served_from_the_law_packs(api: dict[str, RegionalApi]
     status, body = api["ap-southeast-1"].call("GET", "/v1/jurisdictions/XX", staff_token)
     assert status == 404
     assert_error(body, "not_found")
+
+
+def test_caller_input_in_a_path_never_reaches_the_logs(api: dict[str, RegionalApi], token: TokenFactory,
+                                                       captured_logs: io.StringIO) -> None:
+    status, _ = api["eu-west-2"].call("GET", "/v1/tenants/pasted.by.mistake@example.org",
+                                      token("platform_admin"))
+    assert status == 404
+    logs = captured_logs.getvalue()
+    assert "request served" in logs  # the request was logged...
+    assert "pasted.by.mistake" not in logs  # ...without the path's content
+
+
+def test_request_lines_carry_region_tenant_and_role(api: dict[str, RegionalApi], token: TokenFactory,
+                                                    onboard: Any, captured_logs: io.StringIO) -> None:
+    import json
+
+    tenant = onboard("UK")
+    staff = token("tenant_staff", tenant["tenant_id"], "eu-west-2")
+    assert api["eu-west-2"].call("GET", f"/v1/tenants/{tenant['tenant_id']}", staff)[0] == 200
+    served = [json.loads(line) for line in captured_logs.getvalue().splitlines() if "request served" in line]
+    line = served[-1]
+    assert (line["tenant_id"], line["role"], line["status"]) == (tenant["tenant_id"], "tenant_staff", 200)
+    assert line["request_id"]
+    assert line["region"]
