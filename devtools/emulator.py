@@ -18,7 +18,8 @@ touched), not O(table)):
 4. Server only: keep-alive connections (werkzeug's development server closes the connection after
    every response; AWS keeps connections open, and botocore reuses them).
 
-``python -m devtools.emulator --port N`` serves it (what ``make run`` and the benchmarks start).
+``python -m devtools.emulator --port N [--state FILE]`` serves it (what ``make run`` and the
+benchmarks start); with ``--state``, the data survives restarts (``devtools.persistence``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from __future__ import annotations
 import argparse
 import inspect
 import io
+import signal
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from moto.dynamodb.comparisons import get_filter_expression
@@ -41,7 +44,9 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
+
+from devtools.persistence import Store
 
 EMULATOR_LOCK = threading.RLock()
 
@@ -155,9 +160,12 @@ def partition_queries() -> None:
     Table.query = query  # type: ignore[method-assign]
 
 
-def serialised(app: WsgiApp) -> WsgiApp:
+def serialised(app: WsgiApp, store: Store | None = None) -> WsgiApp:
+    """One request at a time (DynamoDB applies each atomically); each write counts as a change to save."""
     def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with EMULATOR_LOCK:
+            if store is not None and environ.get("REQUEST_METHOD") != "GET":
+                store.changes += 1
             return list(app(environ, start_response))
 
     return call
@@ -199,10 +207,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state", type=Path, help="keep the state in this file (loaded on start, saved "
+                        "periodically and on SIGINT/SIGTERM); without it, nothing is kept")
+    parser.add_argument("--fresh", action="store_true", help="start empty, ignoring the saved state")
+    parser.add_argument("--snapshot-seconds", type=float, default=5.0)
     args = parser.parse_args()
     install()
-    app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, serialised(app), threaded=True, request_handler=KeepAliveHandler)
+    store = Store(args.state, EMULATOR_LOCK, args.snapshot_seconds) if args.state else None
+    if store is not None:
+        if args.fresh:
+            store.discard()
+        store.load()
+    server = make_server(args.host, args.port, serialised(DomainDispatcherApplication(create_backend_app), store),
+                         threaded=True, request_handler=KeepAliveHandler)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    threading.Thread(target=server.serve_forever, name="emulator", daemon=True).start()
+    if store is not None:
+        store.start()
+    stopping.wait()
+    server.shutdown()
+    if store is not None:
+        store.stop()
 
 
 if __name__ == "__main__":
