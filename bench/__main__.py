@@ -145,6 +145,21 @@ def _export_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
             f"process's baseline (goal < 200 MB)")
 
 
+def _growth(quick: bool) -> list[tuple[str, Rows]]:
+    from bench import bench_growth
+
+    learners = int(os.environ.get("ENCLAVE_BENCH_GROWTH_LEARNERS", "500" if quick else "20000"))
+    return [(f"One tenant on the local platform, sequential requests, at 100 and at {learners:,} learners",
+             bench_growth.run(learners=learners))]
+
+
+def _growth_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
+    rows = tables[0][1]
+    met = all(row["meets_goal"] for row in rows)
+    text = ", ".join(f"{row['operation']} at {float(str(row['ratio'])):.0%}" for row in rows)
+    return ("met" if met else "MISSED", f"{text} of the rate at 100 learners (goal >= 80%)")
+
+
 SECTIONS = (
     Section("cold_start", "1. Cold start",
             "Fresh processes import `app` and serve one authenticated `GET /v1/tenants/{id}` through the Lambda "
@@ -171,6 +186,11 @@ SECTIONS = (
     Section("export_memory", "4c. Audit export memory (F3)",
             "Peak RSS of streaming an NDJSON export; baseline: the same process's RSS before the export.",
             "peak below 200 MB", _export_memory, _export_verdict),
+    Section("growth", "5. A growing tenant on the local platform (F8)",
+            "Enrolment and read rate (sequential, over HTTP) on `make run`'s platform when one tenant holds 100 "
+            "learners and when it holds 20,000 (`ENCLAVE_BENCH_GROWTH_LEARNERS` for another size); baseline: "
+            "the rate at 100 learners, same run.",
+            "each rate at 20,000 learners at least 80% of its rate at 100", _growth, _growth_verdict),
 )
 
 

@@ -361,7 +361,7 @@ def _deployment() -> Iterator[Harness]:
     from chalicelib.settings import PROJECT_ROOT
     from devtools.provision import provision
 
-    importlib.import_module("tests.emulator").install()  # the test suite's faithful transactions
+    importlib.import_module("devtools.emulator").install()  # the faithful emulator (one module for all)
     saved = {name: os.environ.pop(name, None) for name in ("AWS_ENDPOINT_URL",)}
     try:
         with moto.mock_aws():

@@ -2,7 +2,7 @@
 
 Each process (``bench/cold_child.py``) imports an app and calls its Lambda handler ``app.app(event,
 context)`` once with the same API Gateway proxy event: ``GET /v1/tenants/{id}`` with a real Cognito
-ID token, against the AWS emulator over HTTP (``bench.emulator``, provisioned by
+ID token, against the AWS emulator over HTTP (``devtools.emulator``, provisioned by
 ``devtools.provision``). Variants, interleaved (one of each per round, alternating which goes first):
 
 * ``bare``: ``bench/bare/app.py``, Chalice + boto3, one GetItem on the directory, no token check;

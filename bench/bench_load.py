@@ -1,6 +1,6 @@
 """Throughput under load: concurrent keep-alive clients on Enclave's local endpoint vs a bare app on the same server.
 
-Both servers run as the local platform runs them, against one emulator (``bench.emulator``,
+Both servers run as the local platform runs them, against one emulator (``devtools.emulator``,
 provisioned by ``devtools.provision``):
 
 * ``enclave``: the eu-west-2 endpoint, ``python -m devtools.serve`` with the environment

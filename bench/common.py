@@ -1,6 +1,6 @@
 """What the benchmarks share: statistics over repetitions, free ports, and an AWS emulator over HTTP.
 
-The emulator is ``python -m bench.emulator``: moto's server with the two faithfulness fixes the test
+The emulator is ``python -m devtools.emulator``: moto's server with the two faithfulness fixes the test
 suite uses (``tests.emulator``): transactions that do not copy whole tables, and each request applied
 atomically. Without them a TransactWriteItems in moto costs time proportional to the table's size and
 concurrent requests can corrupt moto's dicts: both would be measured as Enclave's cost, since
@@ -111,9 +111,9 @@ class Emulator:
 
 @contextmanager
 def emulator(regions: tuple[str, ...] | None = None) -> Iterator[Emulator]:
-    """Start ``bench.emulator`` on a free port, provision it like the local platform, stop it at exit."""
+    """Start ``devtools.emulator`` on a free port, provision it like the local platform, stop it at exit."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.emulator", "--host", HOST, "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "devtools.emulator", "--host", HOST, "--port", str(port)],
                                env=base_environment(), cwd=PROJECT_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -135,6 +135,13 @@ class LocalPlatformSettings(BaseModel):
     port_base: int = 8000
     host: str = "127.0.0.1"
     state_dir: Path = PROJECT_ROOT / ".enclave"
+    fresh: bool = False  # start the emulator empty (ENCLAVE_FRESH=1), overwriting the saved state
+    snapshot_seconds: float = 5.0  # how much a SIGKILL can lose: the emulator saves this often
+
+    @property
+    def emulator_state_file(self) -> Path:
+        """The emulator's saved state (DynamoDB, KMS, Cognito, S3): loaded by ``make run``."""
+        return self.state_dir / "emulator.pickle"
 
     @property
     def emulator_url(self) -> str:
@@ -150,7 +157,8 @@ class LocalPlatformSettings(BaseModel):
     def from_environ(cls, environ: Mapping[str, str]) -> LocalPlatformSettings:
         values: dict[str, object] = {}
         for field, var in (("moto_port", "ENCLAVE_MOTO_PORT"), ("port_base", "ENCLAVE_PORT_BASE"),
-                           ("state_dir", "ENCLAVE_STATE_DIR")):
+                           ("state_dir", "ENCLAVE_STATE_DIR"), ("fresh", "ENCLAVE_FRESH"),
+                           ("snapshot_seconds", "ENCLAVE_SNAPSHOT_SECONDS")):
             if environ.get(var):
                 values[field] = environ[var]
         try:

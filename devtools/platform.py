@@ -1,9 +1,10 @@
 """The whole local platform in one command (``make run``).
 
-Starts the embedded AWS emulator (moto server), creates every region's resources from the
-deployment's definitions, starts one API endpoint per region (``devtools.serve``, the Chalice app
-with the dev stage's settings and that region's), prints how to call them, and stays in the
-foreground; Ctrl-C (or SIGTERM) stops every process it started. A port in use fails fast.
+Starts the embedded AWS emulator (``devtools.emulator``: moto's server, costing O(items touched)),
+creates every region's resources from the deployment's definitions, starts one API endpoint per
+region (``devtools.serve``, the Chalice app with the dev stage's settings and that region's),
+prints how to call them, and stays in the foreground; Ctrl-C (or SIGTERM) stops every process it
+started. A port in use fails fast.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class RunningPlatform:
                 process.terminate()
         for process in [*self.endpoints.values(), self.emulator]:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=60 if process is self.emulator else 10)  # the emulator saves its state
             except subprocess.TimeoutExpired:
                 process.kill()
 
@@ -66,7 +67,9 @@ def start(local: LocalPlatformSettings) -> RunningPlatform:
     base_env = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": DIRECTORY_REGION, "PYTHONUNBUFFERED": "1"}
     base_env.pop("AWS_ENDPOINT_URL", None)
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", local.host, "-p", str(local.moto_port)],
+        [sys.executable, "-m", "devtools.emulator", "--host", local.host, "--port", str(local.moto_port),
+         "--state", str(local.emulator_state_file), "--snapshot-seconds", str(local.snapshot_seconds),
+         *(["--fresh"] if local.fresh else [])],
         env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     platform = RunningPlatform(local, emulator, {})
     try:

@@ -15,9 +15,11 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,12 +47,17 @@ def ports_of(local: LocalPlatformSettings) -> list[int]:
     return [local.moto_port, *(local.port_of(region) for region in REGIONS)]
 
 
-def free_local_settings(avoid: set[int] | None = None) -> LocalPlatformSettings:
-    """Settings whose emulator port and four endpoint ports are all free (and not in ``avoid``)."""
+def free_local_settings(avoid: set[int] | None = None, state_dir: Path | None = None) -> LocalPlatformSettings:
+    """Settings whose emulator port and four endpoint ports are all free (and not in ``avoid``).
+
+    The data folder is a new temporary one (never the developer's ``.enclave/``) unless given.
+    """
+    state_dir = state_dir or Path(tempfile.mkdtemp(prefix="enclave-e2e-"))
     avoid = (avoid or set()) | DEFAULT_PORTS
     rng = random.Random()
     for _ in range(200):
-        local = LocalPlatformSettings(moto_port=rng.randrange(20000, 30000), port_base=rng.randrange(20000, 30000))
+        local = LocalPlatformSettings(moto_port=rng.randrange(20000, 30000), port_base=rng.randrange(20000, 30000),
+                                      state_dir=state_dir)
         ports = ports_of(local)
         if len(set(ports)) == len(ports) and not avoid & set(ports) and all(map(port_is_free, ports)):
             return local
@@ -58,7 +65,8 @@ def free_local_settings(avoid: set[int] | None = None) -> LocalPlatformSettings:
 
 
 def cli_environment(local: LocalPlatformSettings) -> dict[str, str]:
-    env = {**os.environ, "ENCLAVE_MOTO_PORT": str(local.moto_port), "ENCLAVE_PORT_BASE": str(local.port_base)}
+    env = {**os.environ, "ENCLAVE_MOTO_PORT": str(local.moto_port), "ENCLAVE_PORT_BASE": str(local.port_base),
+           "ENCLAVE_STATE_DIR": str(local.state_dir), "ENCLAVE_FRESH": "1" if local.fresh else "0"}
     env.pop("AWS_ENDPOINT_URL", None)
     return env
 
