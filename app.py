@@ -14,9 +14,10 @@ from chalice.app import Chalice, Rate, Response
 from chalicelib.composition import container
 from chalicelib.domain.audit_exports import AuditExportCreate
 from chalicelib.domain.consents import ConsentCreate
+from chalicelib.domain.errors import Withdrawn
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
-from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate
+from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
 from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
@@ -24,6 +25,7 @@ from chalicelib.http import Api, RequestContext
 from chalicelib.logs import bind_deployment
 from chalicelib.openapi import build_document
 from chalicelib.services.context import Caller
+from chalicelib.services.learners import SEARCH_ROUTE
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []
@@ -89,10 +91,18 @@ def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> 
     return container().learners.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
 
 
-@api.route(LEARNERS, "GET", summary="Find learners by exact e-mail (blind index)", query=("email",),
-           roles=TENANT_ROLES, tags=("learners",))
+@api.route(LEARNERS, "GET", summary="Learners of the tenant (?email= is withdrawn: 410, use the search route)",
+           query=("email",), roles=TENANT_ROLES, tags=("learners",))
 def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
-    return container().learners.find_by_email(caller(ctx), tenant_id, ctx.query.get("email"))
+    if "email" in ctx.query:  # refused before anything is looked up: a URL reaches traces and access logs
+        raise Withdrawn(f"the e-mail look-up moved into a body: {SEARCH_ROUTE}", replacement=SEARCH_ROUTE)
+    return container().learners.listing(caller(ctx), tenant_id)
+
+
+@api.route(LEARNERS + "/search", "POST", summary="Find learners by exact e-mail (blind index, re-checked)",
+           body=LearnerSearch, roles=TENANT_ROLES, tags=("learners",))
+def search_learners(ctx: RequestContext, body: LearnerSearch, tenant_id: str) -> dict[str, Any]:
+    return container().learners.search(caller(ctx), tenant_id, body)
 
 
 @api.route(LEARNER, "GET", summary="A learner, decrypted", roles=(*TENANT_ROLES, "regional_admin"),

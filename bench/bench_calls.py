@@ -242,8 +242,10 @@ def _scenarios() -> list[Scenario]:
             "POST", h.learners, "tenant_staff", LEARNER, {"Idempotency-Key": os.urandom(8).hex()}, expect=201)),
         Scenario("GET", "/v1/tenants/{tenant_id}/learners/{learner_id}", "read",
                  lambda h: Request("GET", f"{h.learners}/{h.new_learner()}", "tenant_staff")),
-        Scenario("GET", "/v1/tenants/{tenant_id}/learners (?email=)", "read", lambda h: Request(
-            "GET", f"{h.learners}?email={_unique_email(h)}", "tenant_staff")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/learners (?email=, withdrawn: 410)", "directory", lambda h: Request(
+            "GET", f"{h.learners}?email=find%40example.org", "tenant_staff", expect=410)),
+        Scenario("POST", "/v1/tenants/{tenant_id}/learners/search", "read", lambda h: Request(
+            "POST", f"{h.learners}/search", "tenant_staff", {"email": _unique_email(h)})),
         Scenario("PATCH", "/v1/tenants/{tenant_id}/learners/{learner_id}", "write", lambda h: Request(
             "PATCH", f"{h.learners}/{h.new_learner()}", "tenant_admin", {"programme": "Year 10"})),
         Scenario("DELETE", "/v1/tenants/{tenant_id}/learners/{learner_id}", "write",

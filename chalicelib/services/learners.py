@@ -25,7 +25,7 @@ from chalicelib.domain.errors import (
     ProcessingRestricted,
 )
 from chalicelib.domain.ids import new_id, require_id
-from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate, result_view
+from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate, result_view
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
@@ -35,6 +35,7 @@ from chalicelib.services.keys import TenantKeyService
 
 PITR_WINDOW = timedelta(days=35)
 PROFILE = "learner"
+SEARCH_ROUTE = "POST /v1/tenants/{tenant_id}/learners/search"
 
 
 def learner_resource(tenant_id: str, learner_id: str) -> str:
@@ -95,23 +96,30 @@ class LearnerService:
                                         learner_id=learner_id))
         return view
 
-    def find_by_email(self, caller: Caller, tenant_id: str, email: str | None) -> dict[str, Any]:
-        tenant = self._access.tenant(caller.principal, tenant_id, "learner.list")
-        if not email or len(email) > 254:
-            raise BadRequest("the email query parameter is required (at most 254 characters)")
+    def search(self, caller: Caller, tenant_id: str, body: LearnerSearch) -> dict[str, Any]:
+        """Learners whose e-mail is ``body.email`` (already normalised): the blind index proposes, the
+        decrypted address decides (after a rectification the index can lag behind the profile)."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.search")
         keys = self._keys.keys_for(tenant)
         ids = self._store.find_by_lookup(tenant.jurisdiction, tenant.tenant_id, "email",
-                                         keys.blind_index_all("email", email.strip().lower()))
+                                         keys.blind_index_all("email", body.email))
         items = []
         for learner_id in ids:
             try:
-                items.append(self._decrypted(caller, tenant, learner_id))
+                view = self._decrypted(caller, tenant, learner_id)
             except (NotFound, Gone, ProcessingRestricted):
                 continue
+            if str(view.get("email", "")).lower() == body.email:
+                items.append(view)
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("learner.search", f"tenants/{tenant.tenant_id}/learners",
                                         matches=len(items), learner_ids=[i["learner_id"] for i in items]))
         return {"items": items}
+
+    def listing(self, caller: Caller, tenant_id: str) -> dict[str, Any]:
+        """``GET .../learners`` without a query (the paged list is F9's); authorizes, then 400 as before."""
+        self._access.tenant(caller.principal, tenant_id, "learner.list")
+        raise BadRequest(f"to find a learner by e-mail, use {SEARCH_ROUTE}")
 
     def _load(self, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], LearnerKey | None]:
         return self._checked(tenant, learner_id, self._store.learner_items(tenant.jurisdiction, tenant.tenant_id,
