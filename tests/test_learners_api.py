@@ -274,3 +274,33 @@ def test_no_route_takes_a_personal_value_in_its_path_or_query(api: dict[str, Reg
               for name in (*re.findall(r"{(\w+)}", spec.path), *spec.query)}
     assert names
     assert {entry for entry in names - withdrawn if entry[2] not in ALLOWED_PATH_AND_QUERY_NAMES} == set()
+
+
+def test_idempotency_records_hold_nothing_derived_from_personal_fields(
+        api: dict[str, RegionalApi], uk_school: dict[str, Any], emulated: Emulated) -> None:
+    """A fingerprint of the personal fields would outlive the learner's erasure (it is keyed by the tenant)."""
+    eu = api["eu-west-2"]
+    first = enrol(eu, uk_school, {**ALICE, "email": "fp-one@example.org"}, headers={"Idempotency-Key": "fp-1"})
+    enrol(eu, uk_school, {**ALICE, "given_name": "Edith", "email": "fp-two@example.org",
+                          "guardian": {"name": "Other Person", "email": "other@example.org"}},
+          headers={"Idempotency-Key": "fp-2"})
+    dynamodb = emulated.clients.dynamodb("eu-west-2")
+    table = next(t for t in dynamodb.list_tables()["TableNames"] if "idempotency" in t)
+    records = [item for item in dynamodb.scan(TableName=table)["Items"]
+               if item["key"]["S"].startswith(uk_school["tenant_id"])]
+    assert len(records) == 2
+    assert len({item["fingerprint"]["S"] for item in records}) == 1  # the bodies differ only in personal fields
+    # a retry with other personal values is still refused: compared with the stored record, decrypted
+    status, body = eu.call("POST", learners_path(uk_school["tenant_id"]), uk_school["staff"],
+                           {**ALICE, "email": "fp-one@example.org", "family_name": "Changed"},
+                           headers={"Idempotency-Key": "fp-1"})
+    assert (status, body["error"]["code"]) == (409, "conflict")
+    assert body["error"]["reason"] == "idempotency_key_reused"
+    assert enrol(eu, uk_school, {**ALICE, "email": "fp-one@example.org"},
+                 headers={"Idempotency-Key": "fp-1"})["learner_id"] == first["learner_id"]
+    # once the learner is erased, a replay finds nothing to compare with: 410, not a match on a stale digest
+    assert eu.call("DELETE", f"{learners_path(uk_school['tenant_id'])}/{first['learner_id']}",
+                   uk_school["admin"])[0] == 200
+    status, body = eu.call("POST", learners_path(uk_school["tenant_id"]), uk_school["staff"],
+                           {**ALICE, "email": "fp-one@example.org"}, headers={"Idempotency-Key": "fp-1"})
+    assert status == 410, body

@@ -65,10 +65,10 @@ class HoldService:
               idempotency_key: str | None = None) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.create")
         keys = self._keys.keys_for(tenant)
-        scope = self._idempotency.scope(caller, tenant, "legal-holds", body, idempotency_key)
+        scope = self._idempotency.scope(caller, tenant, "legal-holds", body, idempotency_key, ("reason",))
         earlier = self._idempotency.earlier(scope)
         if earlier is not None:
-            return self._existing(tenant, earlier)
+            return self._existing(tenant, earlier, body.reason)
         if body.learner_id is not None:
             self._require_learner(tenant, body.learner_id)
         hold_id = new_id("hld")
@@ -91,7 +91,7 @@ class HoldService:
         except ChangeRejected as exc:
             earlier = self._idempotency.earlier(scope)  # a concurrent retry won the claim
             if earlier is not None:
-                return self._existing(tenant, earlier)
+                return self._existing(tenant, earlier, body.reason)
             if body.learner_id is not None and exc.index == 1:
                 raise Gone("this learner was erased") from None
             raise Conflict("the hold could not be placed; retry") from None
@@ -102,11 +102,14 @@ class HoldService:
         live_profile(self._data.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"),
                      "this learner was erased; there is nothing left to hold")
 
-    def _existing(self, tenant: Tenant, hold_id: str) -> dict[str, Any]:
+    def _existing(self, tenant: Tenant, hold_id: str, reason: str) -> dict[str, Any]:
+        """The hold an earlier request with this key placed; 409 if its (decrypted) reason differs."""
         item = self._store.hold(tenant.jurisdiction, tenant.tenant_id, hold_id)
         if item is None:
             raise NotFound("no such legal hold")
-        return hold_view(item, self._reason(tenant, item))
+        stored = self._reason(tenant, item)
+        self._idempotency.same_personal({"reason": stored}, {"reason": reason})
+        return hold_view(item, stored)
 
     # -- lift --------------------------------------------------------------------------------------
 

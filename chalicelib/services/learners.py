@@ -25,7 +25,14 @@ from chalicelib.domain.errors import (
     ProcessingRestricted,
 )
 from chalicelib.domain.ids import new_id, require_id
-from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate, result_view
+from chalicelib.domain.learners import (
+    PERSONAL_FIELDS,
+    LearnerCreate,
+    LearnerPatch,
+    LearnerSearch,
+    ResultCreate,
+    result_view,
+)
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
@@ -61,7 +68,7 @@ class LearnerService:
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.create")
         keys = self._keys.keys_for(tenant)
         # No read before the write: the claim rides in the transaction, and a retry finds out on cancel.
-        scope = self._idempotency.scope(caller, tenant, "learners", body, idempotency_key)
+        scope = self._idempotency.scope(caller, tenant, "learners", body, idempotency_key, PERSONAL_FIELDS)
         learner_id = new_id("lrn")
         learner_key, wrapped = keys.new_learner_key(learner_id)
         now = format_at(self._clock())
@@ -82,6 +89,7 @@ class LearnerService:
             earlier = self._idempotency.earlier(scope)  # a retry: an earlier request holds the claim
             if earlier is None:
                 raise Conflict("the learner could not be created; retry") from None
+            self._idempotency.same_personal(self._plain(caller, tenant, earlier), fields)
             return self.read(caller, tenant.tenant_id, earlier)
         return learner_view(learner_id, fields, meta)
 
@@ -138,14 +146,20 @@ class LearnerService:
         return profile, self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, key_item))
 
     def _decrypted(self, caller: Caller, tenant: Tenant, learner_id: str) -> dict[str, Any]:
+        profile, plain = self._opened(caller, tenant, learner_id)
+        return learner_view(learner_id, plain, _meta(profile))
+
+    def _plain(self, caller: Caller, tenant: Tenant, learner_id: str) -> PlainFields:
+        return self._opened(caller, tenant, learner_id)[1]
+
+    def _opened(self, caller: Caller, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], PlainFields]:
         profile, key = self._load(tenant, learner_id)
         assert key is not None
         try:
-            plain = key.cipher.decrypt_record(PROFILE, envelopes_of(profile))
+            return profile, key.cipher.decrypt_record(PROFILE, envelopes_of(profile))
         except IntegrityError:
             self._alert(caller, tenant, learner_id)
             raise
-        return learner_view(learner_id, plain, _meta(profile))
 
     def _alert(self, caller: Caller, tenant: Tenant, learner_id: str) -> None:
         logger.critical("ciphertext failed authentication", extra={"alert": "integrity", "learner_id": learner_id})
