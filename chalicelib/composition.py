@@ -181,7 +181,7 @@ class Container:
         from chalicelib.services.learners import LearnerService
 
         return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotent,
-                              self.clock, holds=self.holds.is_held)
+                              self.clock, holds=self.holds.is_held, hold_guards=self.holds.erasure_guards)
 
     @cached_property
     def governance_store(self) -> GovernanceStore:

@@ -6,6 +6,12 @@ Items (``pk`` = ``TENANT#<tenant_id>``, the same partition as the tenant's learn
   when it covers one learner, ``category``, ``placed_at``/``placed_by``, ``lifted_at``/``lifted_by``)
   plus the encrypted reason (``fields``) and the hold's own wrapped subject key. Whether a learner
   is held is one query of the ``H#`` range (lifted holds are filtered out by DynamoDB).
+- ``HM#<learner_id>`` and ``HM#tenant``: hold markers, ``active`` = the number of active holds on that
+  learner (on the whole tenant). Placing a hold adds 1 and lifting it subtracts 1 in the hold's own
+  transaction; an erasure's transaction ConditionChecks both markers (none, or ``active`` <= 0), so a
+  hold and an erasure committed in the same instant are ordered by DynamoDB: whichever commits second
+  sees the other (the hold's transaction also checks the learner is not erased). Holds placed before
+  the markers existed carry no ``marked`` attribute and never touch a marker.
 - ``L#<learner_id>#D``: the learner's departure (``left_on``, a date), the reference time of the
   retention rules whose ``after`` is ``learner_left``. It sits on the ``by_lookup`` index under
   ``lookup_pk`` = ``<tenant_id>#departed`` with ``lookup_sk`` = ``<left_on>#<learner_id>``, so the
@@ -30,11 +36,17 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 HOLD_PREFIX = "H#"
+MARKER_PREFIX = "HM#"
 DEPARTED = "departed"
 
 
 def hold_sk(hold_id: str) -> str:
     return f"{HOLD_PREFIX}{hold_id}"
+
+
+def hold_marker_sk(learner_id: str | None) -> str:
+    """The marker of holds on ``learner_id``, or (None) on the whole tenant."""
+    return f"{MARKER_PREFIX}{learner_id or 'tenant'}"
 
 
 def departure_sk(learner_id: str) -> str:
@@ -71,6 +83,20 @@ class GovernanceStore:
         lifted = {**item, "lifted_at": {"S": lifted_at}, "lifted_by": {"S": lifted_by}}
         return {"Put": {"TableName": self._data.table(jurisdiction), "Item": lifted,
                         "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(lifted_at)"}}
+
+    def hold_marker_add(self, jurisdiction: str, tenant_id: str, learner_id: str | None,
+                        delta: int) -> TransactWriteItemTypeDef:
+        """Count a hold placed (+1) or lifted (-1) on the learner's (or the tenant's) marker."""
+        return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": hold_marker_sk(learner_id)}},
+            "UpdateExpression": "ADD active :d", "ExpressionAttributeValues": {":d": {"N": str(delta)}}}}
+
+    def no_hold_check(self, jurisdiction: str, tenant_id: str, learner_id: str | None) -> TransactWriteItemTypeDef:
+        """A condition an erasure's transaction carries: no active hold counted on this marker."""
+        return {"ConditionCheck": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": hold_marker_sk(learner_id)}},
+            "ConditionExpression": "attribute_not_exists(pk) OR active <= :zero",
+            "ExpressionAttributeValues": {":zero": {"N": "0"}}}}
 
     def hold(self, jurisdiction: str, tenant_id: str, hold_id: str) -> dict[str, Any] | None:
         items = list(self._range(jurisdiction, tenant_id, hold_sk(hold_id), hold_sk(hold_id)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, result_sk, wrapped_learner_key
@@ -40,6 +40,9 @@ from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
 PITR_WINDOW = timedelta(days=35)
 PROFILE = "learner"
 SEARCH_ROUTE = "POST /v1/tenants/{tenant_id}/learners/search"
@@ -52,7 +55,8 @@ def learner_resource(tenant_id: str, learner_id: str) -> str:
 class LearnerService:
     def __init__(self, access: AccessControl, store: DataStore, keys: TenantKeyService, audit: AuditStore,
                  idempotency: Idempotency, clock: Callable[[], datetime],
-                 holds: Callable[[Tenant, str], bool] | None = None) -> None:
+                 holds: Callable[[Tenant, str], bool] | None = None,
+                 hold_guards: Callable[[Tenant, str], list[TransactWriteItemTypeDef]] | None = None) -> None:
         self._access = access
         self._store = store
         self._keys = keys
@@ -60,6 +64,7 @@ class LearnerService:
         self._idempotency = idempotency
         self._clock = clock
         self._holds = holds or (lambda tenant, learner_id: False)
+        self._hold_guards = hold_guards or (lambda tenant, learner_id: [])
 
     # -- enrol ---------------------------------------------------------------------------------
 
@@ -214,11 +219,15 @@ class LearnerService:
                                              fingerprint)]
         if key_item is not None:
             changes.append(self._store.learner_key_delete(tenant.jurisdiction, tenant.tenant_id, learner_id))
+        guards = self._hold_guards(tenant, learner_id)  # a hold placed since the check above: seen here
+        changes += guards
         draft = caller.draft(action, learner_resource(tenant.tenant_id, learner_id), learner_id=learner_id,
                              key_fingerprint=fingerprint)
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
-        except ChangeRejected:
+        except ChangeRejected as exc:
+            if exc.index >= len(changes) - len(guards):
+                raise LegalHoldActive("a legal hold blocks the erasure of this learner") from None
             raise Conflict("the learner changed during erasure; retry") from None
         return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": True,
                 "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + PITR_WINDOW)}
