@@ -267,4 +267,10 @@ def retention(event: Any) -> dict[str, Any]:
            "deadlines and the affected learners from the audit trail", status=201, body=IncidentCreate,
            roles=ADMINS, tags=("incidents",))
 def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]:
-    return container().incidents.create(caller(ctx), body)
+    return container().incidents.create(caller(ctx), body, ctx.header("Idempotency-Key"))
+
+
+@api.route("/v1/incidents/{incident_id}", "GET", summary="A recorded incident, as its POST answered it "
+           "(404 unless the caller may act on every tenant it names)", roles=ADMINS, tags=("incidents",))
+def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:
+    return container().incidents.get(caller(ctx), incident_id)

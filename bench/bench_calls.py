@@ -218,6 +218,12 @@ class Harness:
                                     expect=201))
         return str(created["hold_id"])
 
+    def new_incident(self) -> str:
+        created = self.call(Request("POST", "/v1/incidents", "platform_admin", {
+            "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [self.tenant_id], "summary": "bench"},
+            expect=201))
+        return str(created["incident_id"])
+
 
 def _scenarios() -> list[Scenario]:
     def tenant(h: Harness) -> str:
@@ -296,6 +302,12 @@ def _scenarios() -> list[Scenario]:
             "POST", "/v1/incidents", "platform_admin",
             {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [h.tenant_id], "summary": "bench"},
             expect=201)),
+        Scenario("POST", "/v1/incidents (Idempotency-Key)", "batch", lambda h: Request(
+            "POST", "/v1/incidents", "platform_admin",
+            {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [h.tenant_id], "summary": "bench"},
+            {"Idempotency-Key": os.urandom(8).hex()}, expect=201)),
+        Scenario("GET", "/v1/incidents/{incident_id}", "read",
+                 lambda h: Request("GET", f"/v1/incidents/{h.new_incident()}", "platform_admin")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit", "audit",
                  lambda h: Request("GET", f"{tenant(h)}/audit", "compliance_officer")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit/verify", "audit",

@@ -206,10 +206,12 @@ class Container:
 
     @cached_property
     def incidents(self) -> IncidentService:
+        from chalicelib.adapters.incident_store import IncidentStore
         from chalicelib.services.incidents import IncidentService
 
+        store = IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return IncidentService(self.access, self.jurisdictions, self.audit_store, self.clock, self.settings.region,
-                               self.settings.endpoint_of)
+                               self.settings.endpoint_of, store, self.idempotent)
 
     @cached_property
     def consents(self) -> ConsentService:
