@@ -21,7 +21,7 @@ from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearc
 from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
-from chalicelib.http import Api, RequestContext
+from chalicelib.http import Api, RequestContext, json_response
 from chalicelib.logs import bind_deployment
 from chalicelib.openapi import build_document
 from chalicelib.services.context import Caller
@@ -75,6 +75,14 @@ def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
            roles=(*ADMINS, "compliance_officer", *TENANT_ROLES), tags=("tenants",))
 def get_tenant(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().tenants.read(ctx.principal, tenant_id).to_json()
+
+
+@api.route("/v1/tenants/{tenant_id}", "DELETE", summary="Offboard a tenant in two steps: 202 with the date it "
+           "can be confirmed; ?confirm=<offboarding_id> then exports, shreds every learner and tombstones the entry",
+           query=("confirm",), status=202, roles=("platform_admin",), tags=("tenants",))
+def offboard_tenant(ctx: RequestContext, tenant_id: str) -> Response:
+    status, body = container().offboarding.offboard(caller(ctx), tenant_id, ctx.query.get("confirm"))
+    return json_response(status, body, ctx.request_id)
 
 
 def caller(ctx: RequestContext) -> Caller:

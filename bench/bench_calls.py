@@ -218,6 +218,13 @@ class Harness:
                                     expect=201))
         return str(created["hold_id"])
 
+    def other_tenant(self) -> str:
+        """A tenant of its own (offboarding one must not touch the benchmark's tenant)."""
+        created = self.call(Request("POST", "/v1/tenants", "platform_admin",
+                                    {"name": "Leaving School", "kind": "school", "jurisdiction": JURISDICTION},
+                                    expect=201))
+        return str(created["tenant_id"])
+
     def new_incident(self) -> str:
         created = self.call(Request("POST", "/v1/incidents", "platform_admin", {
             "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [self.tenant_id], "summary": "bench"},
@@ -242,6 +249,8 @@ def _scenarios() -> list[Scenario]:
             expect=201)),
         Scenario("GET", "/v1/tenants/{tenant_id}", "directory",
                  lambda h: Request("GET", tenant(h), "tenant_admin")),
+        Scenario("DELETE", "/v1/tenants/{tenant_id} (request offboarding)", "write", lambda h: Request(
+            "DELETE", f"/v1/tenants/{h.other_tenant()}", "platform_admin", expect=202)),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners", "write",
                  lambda h: Request("POST", h.learners, "tenant_staff", LEARNER, expect=201)),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners (Idempotency-Key)", "write", lambda h: Request(

@@ -43,7 +43,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # Exactly the operations the table adapters perform (``missing_grants`` checks the code against
     # this): add an action here when an adapter starts using it, then run ``python -m deploy.iam``.
     # Scan: the daily retention sweep lists the tenants homed in its region (a filter on home_region).
-    "TenantDirectory": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
+    # UpdateItem: offboarding tombstones a tenant's entry.
+    "TenantDirectory": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
     "IdempotencyRecords": ["dynamodb:GetItem", "dynamodb:PutItem"],
     # UpdateItem: lifting a restriction of processing removes the mark from a profile; hold markers.
     # GetItem: a recorded incident by its id.

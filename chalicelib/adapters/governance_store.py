@@ -12,6 +12,8 @@ Items (``pk`` = ``TENANT#<tenant_id>``, the same partition as the tenant's learn
   hold and an erasure committed in the same instant are ordered by DynamoDB: whichever commits second
   sees the other (the hold's transaction also checks the learner is not erased). Holds placed before
   the markers existed carry no ``marked`` attribute and never touch a marker.
+- ``OFFBOARD``: a requested offboarding of the tenant (``offboarding_id``, ``requested_at``,
+  ``confirmable_at``, ``requested_by``; ``keys_destroyed_at`` once confirmed). Identifiers and times only.
 - ``L#<learner_id>#D``: the learner's departure (``left_on``, a date), the reference time of the
   retention rules whose ``after`` is ``learner_left``. It sits on the ``by_lookup`` index under
   ``lookup_pk`` = ``<tenant_id>#departed`` with ``lookup_sk`` = ``<left_on>#<learner_id>``, so the
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 HOLD_PREFIX = "H#"
 MARKER_PREFIX = "HM#"
+OFFBOARD = "OFFBOARD"
 DEPARTED = "departed"
 
 
@@ -111,6 +114,29 @@ class GovernanceStore:
                             FilterExpression="attribute_not_exists(lifted_at)",
                             ProjectionExpression="learner_id")
         return [item["learner_id"]["S"] if "learner_id" in item else None for item in items]
+
+    # -- offboarding ------------------------------------------------------------------------------
+
+    def offboarding(self, jurisdiction: str, tenant_id: str) -> dict[str, str] | None:
+        items = list(self._range(jurisdiction, tenant_id, OFFBOARD, OFFBOARD))
+        return {name: value["S"] for name, value in items[0].items() if "S" in value} if items else None
+
+    def offboarding_put(self, jurisdiction: str, tenant_id: str,
+                        attributes: dict[str, str]) -> TransactWriteItemTypeDef:
+        """The pending offboarding; only when none is recorded yet."""
+        item = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD},
+                **{name: {"S": value} for name, value in attributes.items()}}
+        return {"Put": {"TableName": self._data.table(jurisdiction), "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def offboarding_confirm(self, jurisdiction: str, tenant_id: str, offboarding_id: str,
+                            at: str) -> TransactWriteItemTypeDef:
+        """Mark the pending offboarding confirmed (its keys about to be destroyed); only once."""
+        return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD}},
+            "UpdateExpression": "SET keys_destroyed_at = :at",
+            "ConditionExpression": "offboarding_id = :id AND attribute_not_exists(keys_destroyed_at)",
+            "ExpressionAttributeValues": {":at": {"S": at}, ":id": {"S": offboarding_id}}}}
 
     # -- departures ------------------------------------------------------------------------------
 

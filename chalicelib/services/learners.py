@@ -285,6 +285,11 @@ class LearnerService:
 
     # -- for other services: decrypted, with no audit event of their own (the caller audits the use) --
 
+    def learner_ids(self, tenant: Tenant) -> list[str]:
+        """Every learner of the tenant whose key still exists (not erased), page by page."""
+        return [item["sk"]["S"].split("#")[1]
+                for item in self._store.learner_key_items(tenant.jurisdiction, tenant.tenant_id)]
+
     def profile(self, tenant: Tenant, learner_id: str) -> dict[str, Any]:
         """The learner's decrypted personal fields; 404 unknown, 410 erased."""
         profile, key = self._load(tenant, learner_id)
