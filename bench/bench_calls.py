@@ -249,7 +249,7 @@ def _scenarios() -> list[Scenario]:
             expect=201)),
         Scenario("GET", "/v1/tenants/{tenant_id}", "directory",
                  lambda h: Request("GET", tenant(h), "tenant_admin")),
-        Scenario("DELETE", "/v1/tenants/{tenant_id} (request offboarding)", "write", lambda h: Request(
+        Scenario("DELETE", "/v1/tenants/{tenant_id} (request offboarding)", "batch", lambda h: Request(
             "DELETE", f"/v1/tenants/{h.other_tenant()}", "platform_admin", expect=202)),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners", "write",
                  lambda h: Request("POST", h.learners, "tenant_staff", LEARNER, expect=201)),
@@ -315,7 +315,7 @@ def _scenarios() -> list[Scenario]:
             "POST", "/v1/incidents", "platform_admin",
             {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [h.tenant_id], "summary": "bench"},
             {"Idempotency-Key": os.urandom(8).hex()}, expect=201)),
-        Scenario("GET", "/v1/incidents/{incident_id}", "read",
+        Scenario("GET", "/v1/incidents/{incident_id}", "directory",
                  lambda h: Request("GET", f"/v1/incidents/{h.new_incident()}", "platform_admin")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit", "audit",
                  lambda h: Request("GET", f"{tenant(h)}/audit", "compliance_officer")),
