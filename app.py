@@ -14,16 +14,18 @@ from chalice.app import Chalice, Rate, Response
 from chalicelib.composition import container
 from chalicelib.domain.audit_exports import AuditExportCreate
 from chalicelib.domain.consents import ConsentCreate
+from chalicelib.domain.errors import Withdrawn
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
-from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate
+from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
 from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
-from chalicelib.http import Api, RequestContext
+from chalicelib.http import Api, RequestContext, json_response
 from chalicelib.logs import bind_deployment
 from chalicelib.openapi import build_document
 from chalicelib.services.context import Caller
+from chalicelib.services.learners import SEARCH_ROUTE
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []
@@ -75,6 +77,14 @@ def get_tenant(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().tenants.read(ctx.principal, tenant_id).to_json()
 
 
+@api.route("/v1/tenants/{tenant_id}", "DELETE", summary="Offboard a tenant in two steps: 202 with the date it "
+           "can be confirmed; ?confirm=<offboarding_id> then exports, shreds every learner and tombstones the entry",
+           query=("confirm",), status=202, roles=("platform_admin",), tags=("tenants",))
+def offboard_tenant(ctx: RequestContext, tenant_id: str) -> Response:
+    status, body = container().offboarding.offboard(caller(ctx), tenant_id, ctx.query.get("confirm"))
+    return json_response(status, body, ctx.request_id)
+
+
 def caller(ctx: RequestContext) -> Caller:
     return Caller(ctx.principal, ctx.request_id)
 
@@ -89,10 +99,18 @@ def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> 
     return container().learners.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
 
 
-@api.route(LEARNERS, "GET", summary="Find learners by exact e-mail (blind index)", query=("email",),
+@api.route(LEARNERS, "GET", summary="Learners of the tenant (?email= is withdrawn: 410, use the search route)",
            roles=TENANT_ROLES, tags=("learners",))
 def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
-    return container().learners.find_by_email(caller(ctx), tenant_id, ctx.query.get("email"))
+    if "email" in ctx.query:  # refused before anything is looked up: a URL reaches traces and access logs
+        raise Withdrawn(f"the e-mail look-up moved into a body: {SEARCH_ROUTE}", replacement=SEARCH_ROUTE)
+    return container().learners.listing(caller(ctx), tenant_id)
+
+
+@api.route(LEARNERS + "/search", "POST", summary="Find learners by exact e-mail (blind index, re-checked)",
+           body=LearnerSearch, roles=TENANT_ROLES, tags=("learners",))
+def search_learners(ctx: RequestContext, body: LearnerSearch, tenant_id: str) -> dict[str, Any]:
+    return container().learners.search(caller(ctx), tenant_id, body)
 
 
 @api.route(LEARNER, "GET", summary="A learner, decrypted", roles=(*TENANT_ROLES, "regional_admin"),
@@ -257,4 +275,10 @@ def retention(event: Any) -> dict[str, Any]:
            "deadlines and the affected learners from the audit trail", status=201, body=IncidentCreate,
            roles=ADMINS, tags=("incidents",))
 def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]:
-    return container().incidents.create(caller(ctx), body)
+    return container().incidents.create(caller(ctx), body, ctx.header("Idempotency-Key"))
+
+
+@api.route("/v1/incidents/{incident_id}", "GET", summary="A recorded incident, as its POST answered it "
+           "(404 unless the caller may act on every tenant it names)", roles=ADMINS, tags=("incidents",))
+def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:
+    return container().incidents.get(caller(ctx), incident_id)

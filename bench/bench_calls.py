@@ -218,6 +218,19 @@ class Harness:
                                     expect=201))
         return str(created["hold_id"])
 
+    def other_tenant(self) -> str:
+        """A tenant of its own (offboarding one must not touch the benchmark's tenant)."""
+        created = self.call(Request("POST", "/v1/tenants", "platform_admin",
+                                    {"name": "Leaving School", "kind": "school", "jurisdiction": JURISDICTION},
+                                    expect=201))
+        return str(created["tenant_id"])
+
+    def new_incident(self) -> str:
+        created = self.call(Request("POST", "/v1/incidents", "platform_admin", {
+            "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [self.tenant_id], "summary": "bench"},
+            expect=201))
+        return str(created["incident_id"])
+
 
 def _scenarios() -> list[Scenario]:
     def tenant(h: Harness) -> str:
@@ -236,14 +249,18 @@ def _scenarios() -> list[Scenario]:
             expect=201)),
         Scenario("GET", "/v1/tenants/{tenant_id}", "directory",
                  lambda h: Request("GET", tenant(h), "tenant_admin")),
+        Scenario("DELETE", "/v1/tenants/{tenant_id} (request offboarding)", "batch", lambda h: Request(
+            "DELETE", f"/v1/tenants/{h.other_tenant()}", "platform_admin", expect=202)),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners", "write",
                  lambda h: Request("POST", h.learners, "tenant_staff", LEARNER, expect=201)),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners (Idempotency-Key)", "write", lambda h: Request(
             "POST", h.learners, "tenant_staff", LEARNER, {"Idempotency-Key": os.urandom(8).hex()}, expect=201)),
         Scenario("GET", "/v1/tenants/{tenant_id}/learners/{learner_id}", "read",
                  lambda h: Request("GET", f"{h.learners}/{h.new_learner()}", "tenant_staff")),
-        Scenario("GET", "/v1/tenants/{tenant_id}/learners (?email=)", "read", lambda h: Request(
-            "GET", f"{h.learners}?email={_unique_email(h)}", "tenant_staff")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/learners (?email=, withdrawn: 410)", "directory", lambda h: Request(
+            "GET", f"{h.learners}?email=find%40example.org", "tenant_staff", expect=410)),
+        Scenario("POST", "/v1/tenants/{tenant_id}/learners/search", "read", lambda h: Request(
+            "POST", f"{h.learners}/search", "tenant_staff", {"email": _unique_email(h)})),
         Scenario("PATCH", "/v1/tenants/{tenant_id}/learners/{learner_id}", "write", lambda h: Request(
             "PATCH", f"{h.learners}/{h.new_learner()}", "tenant_admin", {"programme": "Year 10"})),
         Scenario("DELETE", "/v1/tenants/{tenant_id}/learners/{learner_id}", "write",
@@ -294,6 +311,12 @@ def _scenarios() -> list[Scenario]:
             "POST", "/v1/incidents", "platform_admin",
             {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [h.tenant_id], "summary": "bench"},
             expect=201)),
+        Scenario("POST", "/v1/incidents (Idempotency-Key)", "batch", lambda h: Request(
+            "POST", "/v1/incidents", "platform_admin",
+            {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [h.tenant_id], "summary": "bench"},
+            {"Idempotency-Key": os.urandom(8).hex()}, expect=201)),
+        Scenario("GET", "/v1/incidents/{incident_id}", "directory",
+                 lambda h: Request("GET", f"/v1/incidents/{h.new_incident()}", "platform_admin")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit", "audit",
                  lambda h: Request("GET", f"{tenant(h)}/audit", "compliance_officer")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit/verify", "audit",

@@ -8,7 +8,7 @@ import time except reading settings and the jurisdiction files (a broken file st
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.services.incidents import IncidentService
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
+    from chalicelib.services.offboarding import OffboardingService
     from chalicelib.services.requests import RequestService
     from chalicelib.services.research import ResearchShareService
     from chalicelib.services.retention import RetentionService
@@ -181,7 +182,7 @@ class Container:
         from chalicelib.services.learners import LearnerService
 
         return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotent,
-                              self.clock, holds=self.holds.is_held)
+                              self.clock, holds=self.holds.is_held, hold_guards=self.holds.erasure_guards)
 
     @cached_property
     def governance_store(self) -> GovernanceStore:
@@ -206,10 +207,20 @@ class Container:
 
     @cached_property
     def incidents(self) -> IncidentService:
+        from chalicelib.adapters.incident_store import IncidentStore
         from chalicelib.services.incidents import IncidentService
 
+        store = IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return IncidentService(self.access, self.jurisdictions, self.audit_store, self.clock, self.settings.region,
-                               self.settings.endpoint_of)
+                               self.settings.endpoint_of, store, self.idempotent)
+
+    @cached_property
+    def offboarding(self) -> OffboardingService:
+        from chalicelib.services.offboarding import OffboardingService
+
+        return OffboardingService(self.access, self.governance_store, self.holds, self.learners, self.tenant_keys,
+                                  self.audit, self.audit_store, self.export_bucket, self.directory, self.clock,
+                                  timedelta(days=self.settings.offboarding_wait_days))
 
     @cached_property
     def consents(self) -> ConsentService:

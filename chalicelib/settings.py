@@ -51,6 +51,8 @@ class Settings(BaseModel):
     signing_key_alias: str = "alias/enclave-audit-signing"
     export_bucket_prefix: str = "enclave-exports"
     checkpoint_every: int = Field(default=100, ge=1)
+    offboarding_wait_days: int = Field(default=30, ge=0, le=366)
+    """Days between requesting a tenant's offboarding and the first moment it can be confirmed."""
     endpoints: dict[str, str] = Field(default_factory=dict)
     cognito_pools: dict[str, CognitoPool] = Field(default_factory=dict)
     jwks_url_template: str | None = None
@@ -106,6 +108,7 @@ class Settings(BaseModel):
             "policy_dir": "ENCLAVE_POLICY_DIR",
             "log_level": "ENCLAVE_LOG_LEVEL",
             "checkpoint_every": "ENCLAVE_CHECKPOINT_EVERY",
+            "offboarding_wait_days": "ENCLAVE_OFFBOARDING_WAIT_DAYS",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):

@@ -43,11 +43,13 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # Exactly the operations the table adapters perform (``missing_grants`` checks the code against
     # this): add an action here when an adapter starts using it, then run ``python -m deploy.iam``.
     # Scan: the daily retention sweep lists the tenants homed in its region (a filter on home_region).
-    "TenantDirectory": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
+    # UpdateItem: offboarding tombstones a tenant's entry.
+    "TenantDirectory": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
     "IdempotencyRecords": ["dynamodb:GetItem", "dynamodb:PutItem"],
-    # UpdateItem: lifting a restriction of processing removes the mark from a profile.
-    "HomeJurisdictionPersonalData": ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem",
-                                     "dynamodb:Query", "dynamodb:UpdateItem"],
+    # UpdateItem: lifting a restriction of processing removes the mark from a profile; hold markers.
+    # GetItem: a recorded incident by its id.
+    "HomeJurisdictionPersonalData": ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
+                                     "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
     # Append-only: no DeleteItem. UpdateItem moves a tenant's chain head forward.
     "HomeJurisdictionAuditTrail": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
 }
@@ -200,6 +202,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "data_store.py": ("HomeJurisdictionPersonalData",),
     "request_store.py": ("HomeJurisdictionPersonalData",),
     "governance_store.py": ("HomeJurisdictionPersonalData",),
+    "incident_store.py": ("HomeJurisdictionPersonalData",),
     "audit_store.py": ("HomeJurisdictionAuditTrail",),
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),

@@ -99,6 +99,7 @@ class RegionalApi:
 
         self.container = container
         self._client = Client(app_module.app)
+        self.issued: list[str] = []  # every path with its query, as API Gateway's trace would record it
 
     def call(self, method: str, path: str, token: str | None = None, body: Any = None, *,
              raw: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -107,6 +108,7 @@ class RegionalApi:
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        self.issued.append(path)
         response = self._client.http.request(method, path, headers=all_headers, body=payload)
         text = response.body.decode() if isinstance(response.body, bytes) else response.body
         return response.status_code, json.loads(text) if text else None

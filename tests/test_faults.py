@@ -347,7 +347,7 @@ def _operations(uk: Uk, learner_id: str) -> dict[str, tuple[str, str, str, Any]]
     return {
         "create": ("POST", uk.learners, uk.staff, LEARNER),
         "read": ("GET", learner, uk.staff, None),
-        "find": ("GET", f"{uk.learners}?email=zoe.faults%40example.org", uk.staff, None),
+        "find": ("POST", f"{uk.learners}/search", uk.staff, {"email": "zoe.faults@example.org"}),
         "rectify": ("PATCH", learner, uk.admin, {"family_name": "Bronte"}),
         "erase": ("DELETE", learner, uk.admin, None),
         "add-result": ("POST", f"{learner}/results", uk.staff, RESULT),

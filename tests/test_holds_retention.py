@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,14 @@ from chalice.test import Client
 
 from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
+from chalicelib.adapters.data_store import DataStore
+from chalicelib.domain.errors import Gone, LegalHoldActive
+from chalicelib.domain.holds import HoldCreate
+from chalicelib.domain.identity import Principal, Role
+from chalicelib.domain.tenants import Tenant
+from chalicelib.services.context import Caller
+from chalicelib.services.holds import HoldService
+from chalicelib.services.learners import LearnerService
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_learners_api import ALICE
 from tests.test_privacy import all_items
@@ -350,3 +359,77 @@ def test_sweep_reports_are_the_same_shape_for_every_tenant(us: dict[str, Any]) -
     assert us["tenant_id"] in [t["tenant_id"] for t in report["tenants"]]
     assert set(report["totals"]) >= {"tenants", "shred", "held", "purge", "records_purged"}
 
+
+
+# ------------------------------------------------------------------------------- holds racing erasure
+
+def _callers(tenant_id: str) -> tuple[Caller, Caller]:
+    regional = Principal("race-regional", "race-regional", Role.REGIONAL_ADMIN, "eu-west-2")
+    admin = Principal("race-admin", "race-admin", Role.TENANT_ADMIN, "eu-west-2", tenant_id)
+    return Caller(regional, "req-hold"), Caller(admin, "req-erase")
+
+
+def _container(emulated: Emulated) -> composition.Container:
+    return composition.Container(regional_settings("eu-west-2", emulated.provisioned), clients=emulated.clients,
+                                 key_source=StaticKeySource(moto_jwks()), jurisdictions=emulated.jurisdictions)
+
+
+@pytest.mark.parametrize("scope", ["learner", "tenant"])
+def test_a_hold_placed_between_erasures_check_and_its_commit_wins(school: dict[str, Any], emulated: Emulated,
+                                                                  scope: str) -> None:
+    """Interleaving 1: the erasure reads "no hold", the hold commits, then the erasure commits: 409."""
+    container = _container(emulated)
+    regional, admin = _callers(school["tenant_id"])
+    learner_id = school["learners"][0]
+    placed: list[dict[str, Any]] = []
+
+    def check_then_hold_lands(tenant: Tenant, held_learner: str) -> bool:
+        seen = container.holds.is_held(tenant, held_learner)
+        body = HoldCreate(reason=REASON, learner_id=learner_id if scope == "learner" else None)
+        placed.append(container.holds.place(regional, school["tenant_id"], body))
+        return seen
+
+    racing = LearnerService(container.access, container.data_store, container.tenant_keys, container.audit_store,
+                            container.idempotent, container.clock, holds=check_then_hold_lands,
+                            hold_guards=container.holds.erasure_guards)
+    with pytest.raises(LegalHoldActive):
+        racing.erase(admin, school["tenant_id"], learner_id)
+    assert placed
+    assert placed[0]["scope"] == scope
+    status, learner = school["eu"].call("GET", school["learner_path"] + learner_id, school["staff"])
+    assert status == 200, learner  # the held learner is intact
+    # once that hold is lifted, nothing counted is left: the erasure goes through
+    container.holds.lift(regional, school["tenant_id"], placed[0]["hold_id"])
+    assert school["eu"].call("DELETE", school["learner_path"] + learner_id, school["admin"])[0] == 200
+
+
+class ErasingDataStore(DataStore):
+    """The data store as the hold sees it, with an erasure landing right after its learner check."""
+
+    def __init__(self, inner: DataStore, erase: Callable[[], None]) -> None:
+        self.__dict__.update(inner.__dict__)
+        self._erase = erase
+
+    def learner_items(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, dict[str, Any]]:
+        items = super().learner_items(jurisdiction, tenant_id, learner_id)
+        self._erase()
+        return items
+
+
+def test_an_erasure_between_a_holds_check_and_its_commit_wins(school: dict[str, Any], emulated: Emulated) -> None:
+    """Interleaving 2: the hold reads "learner live", the erasure commits, then the hold commits: 410."""
+    container = _container(emulated)
+    regional, admin = _callers(school["tenant_id"])
+    learner_id = school["learners"][1]
+    erased: list[dict[str, Any]] = []
+    data = ErasingDataStore(container.data_store,
+                            lambda: erased.append(container.learners.erase(admin, school["tenant_id"], learner_id)))
+    racing = HoldService(container.access, container.governance_store, data, container.tenant_keys,
+                         container.audit_store, container.idempotent, container.clock)
+    with pytest.raises(Gone):
+        racing.place(regional, school["tenant_id"], HoldCreate(reason=REASON, learner_id=learner_id))
+    assert erased
+    assert erased[0]["key_destroyed"] is True
+    status, holds = school["eu"].call("GET", school["holds"], school["regional"])
+    assert status == 200
+    assert holds["items"] == []  # no hold was recorded on the erased learner

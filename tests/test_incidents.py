@@ -169,3 +169,44 @@ def test_invalid_incidents_are_422(world: dict[str, Any], change: dict[str, Any]
     assert status == 422
     assert field in [f["field"].split(".")[0] for f in answer["error"]["fields"]]
     assert SUMMARY not in json.dumps(answer)
+
+
+def test_a_recorded_incident_is_read_back_as_the_post_answered_it(world: dict[str, Any],
+                                                                  token: TokenFactory) -> None:
+    world["clock"].now = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+    tenants = [world["breached"], world["others"]["UK"]]
+    status, incident = world["us"].call("POST", "/v1/incidents", world["platform"],
+                                        {"discovered_at": DISCOVERED, "tenant_ids": tenants, "summary": SUMMARY})
+    assert status == 201
+    path = f"/v1/incidents/{incident['incident_id']}"
+    assert world["us"].call("GET", path, world["platform"]) == (200, incident)
+    status, body = world["us"].call("GET", path, token("compliance_officer", region=US))
+    assert status == 403, body
+    # a regional admin of the US may not act on the UK tenant the incident also names: nothing to see
+    assert world["us"].call("GET", path, token("regional_admin", region=US))[0] == 404
+    status, own = world["us"].call("POST", "/v1/incidents", token("regional_admin", region=US),
+                                   {"discovered_at": DISCOVERED, "tenant_ids": [world["breached"]], "summary": SUMMARY})
+    assert world["us"].call("GET", f"/v1/incidents/{own['incident_id']}", token("regional_admin", region=US)) == \
+        (200, own)
+    assert world["us"].call("GET", "/v1/incidents/inc_" + "a" * 26, world["platform"])[0] == 404
+    assert world["us"].call("GET", "/v1/incidents/not-an-id", world["platform"])[0] == 404
+
+
+def test_a_retried_incident_with_the_same_idempotency_key_is_the_same_incident(world: dict[str, Any],
+                                                                               emulated: Emulated) -> None:
+    world["clock"].now = datetime(2026, 2, 1, 10, 0, tzinfo=UTC)
+    body = {"discovered_at": DISCOVERED, "tenant_ids": [world["breached"]], "summary": SUMMARY}
+    headers = {"Idempotency-Key": "incident-7"}
+    first = world["us"].call("POST", "/v1/incidents", world["platform"], body, headers=headers)
+    world["clock"].now = datetime(2026, 2, 1, 10, 5, tzinfo=UTC)
+    again = world["us"].call("POST", "/v1/incidents", world["platform"], body, headers=headers)
+    assert first[0] == 201
+    assert again == first
+    created = [e for e in world["container"].audit_store.events(world["breached"], "US")
+               if e["details"].get("incident_id") == first[1]["incident_id"]]
+    assert len(created) == 1
+    status, other = world["us"].call("POST", "/v1/incidents", world["platform"], {**body, "lookback_days": 7},
+                                     headers=headers)
+    assert (status, other["error"]["reason"]) == (409, "idempotency_key_reused")
+    needles = {SUMMARY, "Ottoline", "Vandersteen", "555-0199"}
+    assert [(r, t) for r, t, text in all_items(emulated) for n in needles if n in text] == []

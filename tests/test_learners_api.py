@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HOME, RegionalApi, TokenFactory
+from tests.conftest import HOME, Emulated, RegionalApi, TokenFactory
 
 ALICE = {
     "given_name": "Alice", "family_name": "Liddell", "email": "Alice.Liddell@Example.org",
@@ -47,12 +47,12 @@ def test_enrol_read_and_find_by_email(api: dict[str, RegionalApi], uk_school: di
     assert status == 200
     assert read == learner
     for spelling in ("alice.liddell@example.org", "ALICE.LIDDELL@EXAMPLE.ORG", " Alice.Liddell@example.org"):
-        status, found = eu.call("GET", f"{learners_path(uk_school['tenant_id'])}?email={spelling.strip()}",
-                                uk_school["staff"])
+        status, found = eu.call("POST", f"{learners_path(uk_school['tenant_id'])}/search",
+                                uk_school["staff"], {"email": spelling.strip()})
         assert status == 200
         assert [item["learner_id"] for item in found["items"]] == [learner["learner_id"]]
-    status, found = eu.call("GET", f"{learners_path(uk_school['tenant_id'])}?email=alice.liddell@example",
-                            uk_school["staff"])
+    status, found = eu.call("POST", f"{learners_path(uk_school['tenant_id'])}/search",
+                            uk_school["staff"], {"email": "alice.liddell@example.com"})
     assert found["items"] == []
 
 
@@ -73,8 +73,8 @@ def test_invalid_learners_are_422_and_not_stored(api: dict[str, RegionalApi], uk
     assert status == 422
     assert field in [f["field"] for f in body["error"]["fields"]]
     assert "Liddell" not in str(body)
-    status, found = api["eu-west-2"].call("GET", f"{learners_path(uk_school['tenant_id'])}?email={ALICE['email']}",
-                                          uk_school["staff"])
+    status, found = api["eu-west-2"].call("POST", f"{learners_path(uk_school['tenant_id'])}/search",
+                                          uk_school["staff"], {"email": ALICE['email']})
     assert found["items"] == []
 
 
@@ -84,8 +84,8 @@ def test_idempotent_enrolment_creates_one_learner(api: dict[str, RegionalApi], u
     first = enrol(eu, uk_school, body, headers={"Idempotency-Key": "enrol-42"})
     second = enrol(eu, uk_school, body, headers={"Idempotency-Key": "enrol-42"})
     assert second["learner_id"] == first["learner_id"]
-    status, found = eu.call("GET", f"{learners_path(uk_school['tenant_id'])}?email=retry@example.org",
-                            uk_school["staff"])
+    status, found = eu.call("POST", f"{learners_path(uk_school['tenant_id'])}/search",
+                            uk_school["staff"], {"email": "retry@example.org"})
     assert len(found["items"]) == 1
     status, _body_conflict = eu.call("POST", learners_path(uk_school["tenant_id"]), uk_school["staff"],
                                     {**body, "given_name": "Other"}, headers={"Idempotency-Key": "enrol-42"})
@@ -159,8 +159,8 @@ def test_erasure_returns_a_receipt_and_later_reads_are_410(api: dict[str, Region
     assert status == 410
     assert body["error"]["code"] == "erased"
     assert eu.call("DELETE", path, uk_school["admin"])[0] == 410
-    status, found = eu.call("GET", f"{learners_path(uk_school['tenant_id'])}?email=erase-me@example.org",
-                            uk_school["staff"])
+    status, found = eu.call("POST", f"{learners_path(uk_school['tenant_id'])}/search",
+                            uk_school["staff"], {"email": "erase-me@example.org"})
     assert found["items"] == []
     regional = token("regional_admin", region="eu-west-2")
     other = enrol(eu, uk_school)
@@ -181,15 +181,125 @@ def test_another_tenants_ids_are_404_under_either_path(api: dict[str, RegionalAp
     status, body = eu.call("GET", f"{learners_path(b['tenant_id'])}/{b_learner['learner_id']}", a["staff"])
     assert status == 404
     assert "Liddell" not in str(body)
-    assert eu.call("GET", f"{learners_path(b['tenant_id'])}?email={ALICE['email']}", a["staff"])[0] == 404
+    assert eu.call("POST", f"{learners_path(b['tenant_id'])}/search", a["staff"], {"email": ALICE['email']})[0] == 404
     assert eu.call("POST", learners_path(b["tenant_id"]), a["staff"], ALICE)[0] == 404
 
 
 def test_personal_data_routes_sent_to_another_region_are_421(api: dict[str, RegionalApi],
                                                             uk_school: dict[str, Any]) -> None:
     for region in set(HOME.values()) - {"eu-west-2"}:
-        status, body = api[region].call("GET", f"{learners_path(uk_school['tenant_id'])}?email=a@b.example",
-                                        uk_school["staff"])
+        status, body = api[region].call("POST", f"{learners_path(uk_school['tenant_id'])}/search",
+                                        uk_school["staff"], {"email": "a@b.example"})
         assert status == 421
         assert body["error"]["home_region"] == "eu-west-2"
         assert body["error"]["endpoint"] == "https://eu-west-2.enclave.test"
+
+
+def search(api: RegionalApi, tenant: dict[str, Any], email: Any) -> tuple[int, Any]:
+    return api.call("POST", f"{learners_path(tenant['tenant_id'])}/search", tenant["staff"], {"email": email})
+
+
+def test_the_e_mail_look_up_in_a_url_is_gone_and_makes_no_look_up(api: dict[str, RegionalApi],
+                                                                  uk_school: dict[str, Any],
+                                                                  emulated: Emulated) -> None:
+    eu = api["eu-west-2"]
+    enrol(eu, uk_school, {**ALICE, "email": "in-url@example.org"})
+    queries: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        queries.append(model.name)
+
+    events = emulated.clients.dynamodb("eu-west-2").meta.events
+    events.register("before-call.dynamodb", record)
+    try:
+        status, body = eu.call("GET", f"{learners_path(uk_school['tenant_id'])}?email=in-url%40example.org",
+                               uk_school["staff"])
+    finally:
+        events.unregister("before-call.dynamodb", record)
+    assert status == 410
+    assert body["error"]["code"] == "gone"
+    assert "POST /v1/tenants/{tenant_id}/learners/search" in body["error"]["message"]
+    assert "in-url" not in str(body)
+    assert queries == []  # no directory read, no index query, no audit write
+
+
+@pytest.mark.parametrize("email", ["", "   ", "not-an-email", "a@b", None, 42, "x" * 300 + "@example.org"])
+def test_a_blank_or_invalid_search_address_is_422(api: dict[str, RegionalApi], uk_school: dict[str, Any],
+                                                  email: Any) -> None:
+    status, body = search(api["eu-west-2"], uk_school, email)
+    assert status == 422, body
+    assert body["error"]["fields"][0]["field"] == "email"
+
+
+def test_search_re_checks_each_hit_against_the_decrypted_address(api: dict[str, RegionalApi],
+                                                                 uk_school: dict[str, Any],
+                                                                 emulated: Emulated) -> None:
+    """A by_lookup index lags behind a rectification: a stale entry must not answer for the new address."""
+    eu = api["eu-west-2"]
+    kept = enrol(eu, uk_school, {**ALICE, "email": "kept@example.org"})
+    moved = enrol(eu, uk_school, {**ALICE, "email": "moved@example.org"})
+    dynamodb = emulated.clients.dynamodb("eu-west-2")
+    key = {"pk": {"S": f"TENANT#{uk_school['tenant_id']}"}}
+    kept_item = dynamodb.get_item(TableName="enclave-data-uk",
+                                  Key={**key, "sk": {"S": f"L#{kept['learner_id']}#P"}})["Item"]
+    # the index still shows the other learner under kept@'s token, as a lagging GSI would
+    dynamodb.update_item(TableName="enclave-data-uk", Key={**key, "sk": {"S": f"L#{moved['learner_id']}#P"}},
+                         UpdateExpression="SET lookup_pk = :k",
+                         ExpressionAttributeValues={":k": kept_item["lookup_pk"]})
+    status, found = search(eu, uk_school, "KEPT@example.org")
+    assert status == 200
+    assert [item["learner_id"] for item in found["items"]] == [kept["learner_id"]]
+
+
+ALLOWED_PATH_AND_QUERY_NAMES = {
+    "tenant_id", "learner_id", "request_id", "hold_id", "incident_id", "code",  # opaque ids, jurisdiction codes
+    "from", "to", "format", "overdue", "due_soon", "due_within_days", "active", "dry_run", "seq", "confirm",
+}
+
+
+def test_no_route_takes_a_personal_value_in_its_path_or_query(api: dict[str, RegionalApi]) -> None:
+    """URLs reach API Gateway's X-Ray traces and access logs: only names on a non-personal allow-list
+    (``?email=`` on GET .../learners is no parameter of the route: the view answers 410 when it is sent)."""
+    import re
+
+    import app as app_module
+
+    status, document = api["us-east-1"].call("GET", "/v1/openapi.json")
+    assert status == 200
+    names = {(method.upper(), path, parameter["name"])
+             for path, operations in document["paths"].items() for method, operation in operations.items()
+             for parameter in operation.get("parameters", []) if parameter["in"] in ("path", "query")}
+    names |= {(spec.method, spec.path, name) for spec in app_module.api.specs
+              for name in (*re.findall(r"{(\w+)}", spec.path), *spec.query)}
+    assert names
+    assert {entry for entry in names if entry[2] not in ALLOWED_PATH_AND_QUERY_NAMES} == set()
+
+
+def test_idempotency_records_hold_nothing_derived_from_personal_fields(
+        api: dict[str, RegionalApi], uk_school: dict[str, Any], emulated: Emulated) -> None:
+    """A fingerprint of the personal fields would outlive the learner's erasure (it is keyed by the tenant)."""
+    eu = api["eu-west-2"]
+    first = enrol(eu, uk_school, {**ALICE, "email": "fp-one@example.org"}, headers={"Idempotency-Key": "fp-1"})
+    enrol(eu, uk_school, {**ALICE, "given_name": "Edith", "email": "fp-two@example.org",
+                          "guardian": {"name": "Other Person", "email": "other@example.org"}},
+          headers={"Idempotency-Key": "fp-2"})
+    dynamodb = emulated.clients.dynamodb("eu-west-2")
+    table = next(t for t in dynamodb.list_tables()["TableNames"] if "idempotency" in t)
+    records = [item for item in dynamodb.scan(TableName=table)["Items"]
+               if item["key"]["S"].startswith(uk_school["tenant_id"])]
+    assert len(records) == 2
+    assert len({item["fingerprint"]["S"] for item in records}) == 1  # the bodies differ only in personal fields
+    # a retry with other personal values is still refused: compared with the stored record, decrypted
+    status, body = eu.call("POST", learners_path(uk_school["tenant_id"]), uk_school["staff"],
+                           {**ALICE, "email": "fp-one@example.org", "family_name": "Changed"},
+                           headers={"Idempotency-Key": "fp-1"})
+    assert (status, body["error"]["code"]) == (409, "conflict")
+    assert body["error"]["reason"] == "idempotency_key_reused"
+    assert enrol(eu, uk_school, {**ALICE, "email": "fp-one@example.org"},
+                 headers={"Idempotency-Key": "fp-1"})["learner_id"] == first["learner_id"]
+    # once the learner is erased, a replay finds nothing to compare with: 410, not a match on a stale digest
+    assert eu.call("DELETE", f"{learners_path(uk_school['tenant_id'])}/{first['learner_id']}",
+                   uk_school["admin"])[0] == 200
+    status, body = eu.call("POST", learners_path(uk_school["tenant_id"]), uk_school["staff"],
+                           {**ALICE, "email": "fp-one@example.org"}, headers={"Idempotency-Key": "fp-1"})
+    assert status == 410, body

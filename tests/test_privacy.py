@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -83,8 +84,14 @@ def enrolment_logs() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture(scope="module")
-def enrolled(api: dict[str, RegionalApi], token: TokenFactory,
-             enrolment_logs: io.StringIO) -> dict[str, dict[str, Any]]:
+def traced(api: dict[str, RegionalApi]) -> dict[str, int]:
+    """Where each region's record of issued URLs stood when the module's scan began."""
+    return {region: len(regional.issued) for region, regional in api.items()}
+
+
+@pytest.fixture(scope="module")
+def enrolled(api: dict[str, RegionalApi], token: TokenFactory, enrolment_logs: io.StringIO,
+             traced: dict[str, int]) -> dict[str, dict[str, Any]]:
     """One tenant per jurisdiction, each with a learner of distinctive values, a result and a fulfilled
     access request (whose package is in the regional bucket)."""
     out: dict[str, dict[str, Any]] = {}
@@ -102,6 +109,9 @@ def enrolled(api: dict[str, RegionalApi], token: TokenFactory,
                                 {"assessment": f"Essay by {DISTINCT[code][0]}", "score": 7, "max_score": 10,
                                  "taken_on": "2026-09-01"})[0] == 201
         assert api[region].call("GET", path, staff)[0] == 200
+        status, found = api[region].call("POST", f"/v1/tenants/{tenant['tenant_id']}/learners/search", staff,
+                                         {"email": DISTINCT[code][2]})
+        assert [item["learner_id"] for item in found["items"]] == [learner["learner_id"]], found
         admin_of_tenant = token("tenant_admin", tenant["tenant_id"], region)
         status, request = api[region].call("POST", f"/v1/tenants/{tenant['tenant_id']}/requests", admin_of_tenant,
                                            {"learner_id": learner["learner_id"], "type": "access"})
@@ -121,6 +131,14 @@ def test_no_plaintext_in_any_table_or_bucket_of_any_region(
     logs = enrolment_logs.getvalue()
     assert logs.count("request served") >= 5 * len(DISTINCT)  # every enrolment, read and request was logged
     assert not [n for code in DISTINCT for n in needles(code) if n in logs]
+
+
+def test_no_personal_value_in_any_url_a_trace_would_record(
+        enrolled: dict[str, dict[str, Any]], api: dict[str, RegionalApi], traced: dict[str, int]) -> None:
+    """API Gateway's X-Ray trace and access log record each request's path and query string."""
+    urls = [unquote_plus(url) for region, regional in api.items() for url in regional.issued[traced[region]:]]
+    assert len(urls) >= 6 * len(DISTINCT)  # every enrolment, read, look-up and request was issued
+    assert [(url, n) for url in urls for code in DISTINCT for n in needles(code) if n in url] == []
 
 
 def test_each_tenants_data_stays_in_its_allowed_regions(enrolled: dict[str, dict[str, Any]],

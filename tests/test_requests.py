@@ -407,7 +407,7 @@ def test_a_restricted_learner_is_stored_but_not_processed(
                                                       "given_by": "learner"}),
     ]
     assert [(status, body["error"]["code"]) for status, body in refused] == [(409, "processing_restricted")] * 5
-    assert eu.call("GET", f"{s.learners}?email=mail.restrepo@school.test", s.staff)[1]["items"] == []
+    assert eu.call("POST", f"{s.learners}/search", s.staff, {"email": "mail.restrepo@school.test"})[1]["items"] == []
 
     status, access = s.request(learner_id, "access")
     assert status == 201, access

@@ -87,6 +87,15 @@ class DataStore:
             raise
         return True
 
+    def delete_tenant_keys(self, jurisdiction: str, tenant_id: str) -> int:
+        """Delete every stored tenant key version of the tenant (offboarding); how many there were."""
+        items = list(self._query(jurisdiction, tenant_id, "TKEY#", "TKEY#~"))
+        for item in items:
+            with translated("the data store"):
+                self._client.delete_item(TableName=self.table(jurisdiction),
+                                         Key={"pk": item["pk"], "sk": item["sk"]})
+        return len(items)
+
     # -- learners ----------------------------------------------------------------------------------
 
     def learner_items(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, dict[str, Any]]:

@@ -62,13 +62,23 @@ class TenantDirectory:
             self._cache.put(tenant_id, tenant)
         return tenant
 
+    def tombstone(self, tenant_id: str, offboarded_at: str) -> None:
+        """Mark an offboarded tenant's entry: from now on it reads as unknown (the id is never reused)."""
+        with translated("the tenant directory"):
+            self._client.update_item(TableName=self._table, Key={"tenant_id": {"S": tenant_id}},
+                                     UpdateExpression="SET offboarded_at = if_not_exists(offboarded_at, :at)",
+                                     ConditionExpression="attribute_exists(tenant_id)",
+                                     ExpressionAttributeValues={":at": {"S": offboarded_at}})
+        self._cache.discard_if(lambda cached: cached == tenant_id)
+
     def in_region(self, home_region: str) -> list[Tenant]:
         """Every tenant homed in ``home_region``: a filtered scan (one small item per tenant; for daily jobs)."""
         found: list[Tenant] = []
         start_key: dict[str, Any] | None = None
         while True:
             params: dict[str, Any] = {
-                "TableName": self._table, "FilterExpression": "home_region = :r",
+                "TableName": self._table,
+                "FilterExpression": "home_region = :r AND attribute_not_exists(offboarded_at)",
                 "ExpressionAttributeValues": {":r": {"S": home_region}},
             }
             if start_key:
@@ -87,6 +97,6 @@ class TenantDirectory:
                 TableName=self._table, Key={"tenant_id": {"S": tenant_id}}, ConsistentRead=False
             )
         item = response.get("Item")
-        if item is None:
+        if item is None or "offboarded_at" in item:
             return None
         return Tenant.model_validate({name: value["S"] for name, value in item.items() if "S" in value})

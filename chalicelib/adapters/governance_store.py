@@ -6,6 +6,14 @@ Items (``pk`` = ``TENANT#<tenant_id>``, the same partition as the tenant's learn
   when it covers one learner, ``category``, ``placed_at``/``placed_by``, ``lifted_at``/``lifted_by``)
   plus the encrypted reason (``fields``) and the hold's own wrapped subject key. Whether a learner
   is held is one query of the ``H#`` range (lifted holds are filtered out by DynamoDB).
+- ``HM#<learner_id>`` and ``HM#tenant``: hold markers, ``active`` = the number of active holds on that
+  learner (on the whole tenant). Placing a hold adds 1 and lifting it subtracts 1 in the hold's own
+  transaction; an erasure's transaction ConditionChecks both markers (none, or ``active`` <= 0), so a
+  hold and an erasure committed in the same instant are ordered by DynamoDB: whichever commits second
+  sees the other (the hold's transaction also checks the learner is not erased). Holds placed before
+  the markers existed carry no ``marked`` attribute and never touch a marker.
+- ``OFFBOARD``: a requested offboarding of the tenant (``offboarding_id``, ``requested_at``,
+  ``confirmable_at``, ``requested_by``; ``keys_destroyed_at`` once confirmed). Identifiers and times only.
 - ``L#<learner_id>#D``: the learner's departure (``left_on``, a date), the reference time of the
   retention rules whose ``after`` is ``learner_left``. It sits on the ``by_lookup`` index under
   ``lookup_pk`` = ``<tenant_id>#departed`` with ``lookup_sk`` = ``<left_on>#<learner_id>``, so the
@@ -30,11 +38,18 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 HOLD_PREFIX = "H#"
+MARKER_PREFIX = "HM#"
+OFFBOARD = "OFFBOARD"
 DEPARTED = "departed"
 
 
 def hold_sk(hold_id: str) -> str:
     return f"{HOLD_PREFIX}{hold_id}"
+
+
+def hold_marker_sk(learner_id: str | None) -> str:
+    """The marker of holds on ``learner_id``, or (None) on the whole tenant."""
+    return f"{MARKER_PREFIX}{learner_id or 'tenant'}"
 
 
 def departure_sk(learner_id: str) -> str:
@@ -72,6 +87,20 @@ class GovernanceStore:
         return {"Put": {"TableName": self._data.table(jurisdiction), "Item": lifted,
                         "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(lifted_at)"}}
 
+    def hold_marker_add(self, jurisdiction: str, tenant_id: str, learner_id: str | None,
+                        delta: int) -> TransactWriteItemTypeDef:
+        """Count a hold placed (+1) or lifted (-1) on the learner's (or the tenant's) marker."""
+        return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": hold_marker_sk(learner_id)}},
+            "UpdateExpression": "ADD active :d", "ExpressionAttributeValues": {":d": {"N": str(delta)}}}}
+
+    def no_hold_check(self, jurisdiction: str, tenant_id: str, learner_id: str | None) -> TransactWriteItemTypeDef:
+        """A condition an erasure's transaction carries: no active hold counted on this marker."""
+        return {"ConditionCheck": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": hold_marker_sk(learner_id)}},
+            "ConditionExpression": "attribute_not_exists(pk) OR active <= :zero",
+            "ExpressionAttributeValues": {":zero": {"N": "0"}}}}
+
     def hold(self, jurisdiction: str, tenant_id: str, hold_id: str) -> dict[str, Any] | None:
         items = list(self._range(jurisdiction, tenant_id, hold_sk(hold_id), hold_sk(hold_id)))
         return items[0] if items else None
@@ -85,6 +114,29 @@ class GovernanceStore:
                             FilterExpression="attribute_not_exists(lifted_at)",
                             ProjectionExpression="learner_id")
         return [item["learner_id"]["S"] if "learner_id" in item else None for item in items]
+
+    # -- offboarding ------------------------------------------------------------------------------
+
+    def offboarding(self, jurisdiction: str, tenant_id: str) -> dict[str, str] | None:
+        items = list(self._range(jurisdiction, tenant_id, OFFBOARD, OFFBOARD))
+        return {name: value["S"] for name, value in items[0].items() if "S" in value} if items else None
+
+    def offboarding_put(self, jurisdiction: str, tenant_id: str,
+                        attributes: dict[str, str]) -> TransactWriteItemTypeDef:
+        """The pending offboarding; only when none is recorded yet."""
+        item = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD},
+                **{name: {"S": value} for name, value in attributes.items()}}
+        return {"Put": {"TableName": self._data.table(jurisdiction), "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def offboarding_confirm(self, jurisdiction: str, tenant_id: str, offboarding_id: str,
+                            at: str) -> TransactWriteItemTypeDef:
+        """Mark the pending offboarding confirmed (its keys about to be destroyed); only once."""
+        return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD}},
+            "UpdateExpression": "SET keys_destroyed_at = :at",
+            "ConditionExpression": "offboarding_id = :id AND attribute_not_exists(keys_destroyed_at)",
+            "ExpressionAttributeValues": {":at": {"S": at}, ":id": {"S": offboarding_id}}}}
 
     # -- departures ------------------------------------------------------------------------------
 

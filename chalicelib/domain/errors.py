@@ -67,6 +67,12 @@ class Gone(EnclaveError):
     status, code = 410, "erased"
 
 
+class Withdrawn(Gone):
+    """A route or form of a route that was withdrawn; the message names its replacement."""
+
+    code = "gone"
+
+
 class PayloadTooLarge(EnclaveError):
     status, code = 413, "payload_too_large"
 

@@ -64,6 +64,15 @@ class Guardian(BaseModel):
     email: Email
 
 
+class LearnerSearch(BaseModel):
+    """Body of ``POST /v1/tenants/{tenant_id}/learners/search``: the e-mail travels in the body, never
+    in a URL (API Gateway's traces and access logs record the path and query)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+
+
 class LearnerCreate(BaseModel):
     """Body of ``POST /v1/tenants/{tenant_id}/learners``."""
 

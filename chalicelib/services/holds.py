@@ -6,16 +6,17 @@ of the hold's own (``TenantKeys.new_learner_key(hold_id)``: random, wrapped by t
 associated data naming tenant and hold), so the free text is never stored in plaintext and cannot be
 moved to another record.
 
-Known limit: the hold check and an erasure are two steps (DynamoDB cannot condition a write on "no
-item in this key range"), so a hold placed in the same instant as an erasure may come too late for
-that erasure; the audit trail shows both in order.
+A hold and an erasure in the same instant: placing a hold counts it on a marker item (per learner, or
+per tenant) in the hold's transaction, which also checks the learner is not erased; an erasure's
+transaction ConditionChecks both markers (``erasure_guards``). DynamoDB serialises the two transactions,
+so whichever commits second sees the other: the hold is 410, or the erasure 409 ``legal_hold_active``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile
@@ -30,6 +31,9 @@ from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 def holds_resource(tenant_id: str) -> str:
@@ -54,6 +58,11 @@ class HoldService:
         return any(held in (None, learner_id) for held in self._store.active_holds(tenant.jurisdiction,
                                                                                     tenant.tenant_id))
 
+    def erasure_guards(self, tenant: Tenant, learner_id: str) -> list[TransactWriteItemTypeDef]:
+        """Conditions for an erasure's transaction: no hold counted on the learner or the whole tenant."""
+        return [self._store.no_hold_check(tenant.jurisdiction, tenant.tenant_id, learner_id),
+                self._store.no_hold_check(tenant.jurisdiction, tenant.tenant_id, None)]
+
     def active(self, tenant: Tenant) -> tuple[bool, frozenset[str]]:
         """``(whole tenant held, learners held one by one)``, in one query."""
         held = self._store.active_holds(tenant.jurisdiction, tenant.tenant_id)
@@ -65,10 +74,10 @@ class HoldService:
               idempotency_key: str | None = None) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.create")
         keys = self._keys.keys_for(tenant)
-        scope = self._idempotency.scope(caller, tenant, "legal-holds", body, idempotency_key)
+        scope = self._idempotency.scope(caller, tenant, "legal-holds", body, idempotency_key, ("reason",))
         earlier = self._idempotency.earlier(scope)
         if earlier is not None:
-            return self._existing(tenant, earlier)
+            return self._existing(tenant, earlier, body.reason)
         if body.learner_id is not None:
             self._require_learner(tenant, body.learner_id)
         hold_id = new_id("hld")
@@ -76,12 +85,13 @@ class HoldService:
         envelopes = hold_key.cipher.encrypt_record(HOLD_RECORD, {"reason": body.reason})
         placed_at = format_at(self._clock())
         attributes = {"hold_id": hold_id, "tenant_id": tenant.tenant_id, "category": body.category,
-                      "placed_at": placed_at, "placed_by": caller.principal.sub}
+                      "placed_at": placed_at, "placed_by": caller.principal.sub, "marked": "1"}
         if body.learner_id is not None:
             attributes["learner_id"] = body.learner_id
         changes = [self._store.hold_put(tenant.jurisdiction, tenant.tenant_id, attributes, envelopes, wrapped)]
         if body.learner_id is not None:
             changes.append(self._data.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id))
+        changes.append(self._store.hold_marker_add(tenant.jurisdiction, tenant.tenant_id, body.learner_id, 1))
         changes += self._idempotency.claims(scope, hold_id)
         draft = caller.draft("legal_hold.create", f"{holds_resource(tenant.tenant_id)}/{hold_id}",
                              hold_id=hold_id, scope=body.scope, category=body.category,
@@ -91,7 +101,7 @@ class HoldService:
         except ChangeRejected as exc:
             earlier = self._idempotency.earlier(scope)  # a concurrent retry won the claim
             if earlier is not None:
-                return self._existing(tenant, earlier)
+                return self._existing(tenant, earlier, body.reason)
             if body.learner_id is not None and exc.index == 1:
                 raise Gone("this learner was erased") from None
             raise Conflict("the hold could not be placed; retry") from None
@@ -102,11 +112,14 @@ class HoldService:
         live_profile(self._data.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"),
                      "this learner was erased; there is nothing left to hold")
 
-    def _existing(self, tenant: Tenant, hold_id: str) -> dict[str, Any]:
+    def _existing(self, tenant: Tenant, hold_id: str, reason: str) -> dict[str, Any]:
+        """The hold an earlier request with this key placed; 409 if its (decrypted) reason differs."""
         item = self._store.hold(tenant.jurisdiction, tenant.tenant_id, hold_id)
         if item is None:
             raise NotFound("no such legal hold")
-        return hold_view(item, self._reason(tenant, item))
+        stored = self._reason(tenant, item)
+        self._idempotency.same_personal({"reason": stored}, {"reason": reason})
+        return hold_view(item, stored)
 
     # -- lift --------------------------------------------------------------------------------------
 
@@ -119,13 +132,16 @@ class HoldService:
         if "lifted_at" in item:
             raise Conflict("this legal hold was lifted already", lifted_at=item["lifted_at"]["S"])
         lifted_at = format_at(self._clock())
-        put = self._store.hold_lift(tenant.jurisdiction, item, lifted_at, caller.principal.sub)
+        changes = [self._store.hold_lift(tenant.jurisdiction, item, lifted_at, caller.principal.sub)]
+        if "marked" in item:  # holds placed before the markers existed were never counted
+            learner_id = item["learner_id"]["S"] if "learner_id" in item else None
+            changes.append(self._store.hold_marker_add(tenant.jurisdiction, tenant.tenant_id, learner_id, -1))
         details: dict[str, Any] = {"hold_id": hold_id, "scope": "learner" if "learner_id" in item else "tenant"}
         if "learner_id" in item:
             details["learner_id"] = item["learner_id"]["S"]
         draft = caller.draft("legal_hold.delete", f"{holds_resource(tenant.tenant_id)}/{hold_id}", **details)
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
             raise Conflict("this legal hold changed meanwhile (lifted already?); read it again") from None
         lifted = {**item, "lifted_at": {"S": lifted_at}, "lifted_by": {"S": caller.principal.sub}}

@@ -1,16 +1,21 @@
 """Idempotent creation: a retried POST with the same ``Idempotency-Key`` returns the first result.
 
 A request's scope is (tenant, caller, route, key); its fingerprint is keyed with the tenant's blind-index
-key (the body may be personal data, so no unkeyed hash of it is stored). The claim is written in the same
-transaction as the resource it created, so a key is claimed exactly when the resource exists.
+key and covers only the body's non-personal fields. A fingerprint of personal fields would be a value
+derived from them that outlives an erasure (the record lives a day; the tenant key far longer), so the
+service that owns the resource compares a retry's personal fields with the stored record instead,
+decrypted with the subject's own key (``same_personal``): once that key is destroyed nothing is left.
+The claim is written in the same transaction as the resource it created, so a key is claimed exactly
+when the resource exists.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -35,14 +40,17 @@ class Idempotency:
         self._store = store
         self._keys = keys
 
-    def scope(self, caller: Caller, tenant: Tenant, route: str, body: BaseModel,
-              key: str | None) -> IdempotencyScope | None:
-        """The request's scope, or None without an ``Idempotency-Key`` (400 for a malformed one)."""
+    def scope(self, caller: Caller, tenant: Tenant, route: str, body: BaseModel, key: str | None,
+              personal: Collection[str] = ()) -> IdempotencyScope | None:
+        """The request's scope, or None without an ``Idempotency-Key`` (400 for a malformed one).
+
+        ``personal``: the body's fields left out of the fingerprint (check them with ``same_personal``)."""
         if key is None:
             return None
         if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
             raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
-        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        kept = body.model_dump(mode="json", exclude=set(personal))
+        canonical = json.dumps(kept, sort_keys=True, separators=(",", ":"))
         fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)
         scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00{route}\x00{key}".encode()).hexdigest()
         return IdempotencyScope(f"{tenant.tenant_id}#{scope_hash}", fingerprint)
@@ -56,6 +64,12 @@ class Idempotency:
         if fingerprint != scope.fingerprint:
             raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
         return resource_id
+
+    @staticmethod
+    def same_personal(stored: Mapping[str, Any], sent: Mapping[str, Any]) -> None:
+        """409 when a retry's personal fields differ from those the first request stored (decrypted)."""
+        if dict(stored) != dict(sent):
+            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
 
     def claims(self, scope: IdempotencyScope | None, resource_id: str) -> list[TransactWriteItemTypeDef]:
         """The claim to write in the creating transaction (none without a key)."""

@@ -15,8 +15,13 @@
   appended to each resident tenant's chain. That event is the incident's record (the breach log of
   UK GDPR Art. 33(5)); the learner list is reproducible from the recorded window.
 
-Retrying the request records a second incident (no ``Idempotency-Key`` support yet: an incident
-spans tenants, so there is no single tenant transaction to claim the key in).
+The answer is recorded (``IncidentStore``, in the transaction of the first resident tenant's event) and
+``GET /v1/incidents/{incident_id}`` returns it as the POST answered it, to callers who may still act on
+every tenant it names. ``Idempotency-Key``: the claim is scoped to the first resident tenant and written
+in that same transaction, so a retry answers the same incident. The summary is left out of the claim's
+fingerprint and is stored nowhere: it may name people, and no one subject's key could make it die with
+them (an incident spans learners and tenants). A retry that differs only in its summary therefore
+answers the first incident, whose record never held a summary.
 """
 
 from __future__ import annotations
@@ -25,21 +30,26 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.audit_store import AuditStore
+from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
+from chalicelib.adapters.incident_store import IncidentStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.deadlines import iso_utc
-from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.ids import new_id
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.incidents import IncidentCreate, deadlines_for, learners_mentioned
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
+from chalicelib.services.idempotency import Idempotency
 
 
 class IncidentService:
     def __init__(self, access: AccessControl, jurisdictions: JurisdictionCatalog, audit: AuditStore,
-                 clock: Callable[[], datetime], region: str, endpoint_of: Callable[[str], str]) -> None:
+                 clock: Callable[[], datetime], region: str, endpoint_of: Callable[[str], str],
+                 store: IncidentStore, idempotency: Idempotency) -> None:
+        self._store = store
+        self._idempotency = idempotency
         self._access = access
         self._jurisdictions = jurisdictions
         self._audit = audit
@@ -47,7 +57,17 @@ class IncidentService:
         self._region = region
         self._endpoint_of = endpoint_of
 
-    def create(self, caller: Caller, body: IncidentCreate) -> dict[str, Any]:
+    def get(self, caller: Caller, incident_id: str) -> dict[str, Any]:
+        """The recorded incident, once the caller may read it on every tenant it names (else 404/403)."""
+        require_id(incident_id, "inc", "incident")
+        doc = self._store.get(self._jurisdictions.by_region(self._region).code, incident_id)
+        if doc is None:
+            raise NotFound("no such incident in this region")
+        for tenant_id in doc["affected"]["tenants"]:  # 404 for a tenant not theirs, 403 if theirs but not allowed
+            self._access.tenant(caller.principal, tenant_id, "incident.read", resident=False)
+        return doc
+
+    def create(self, caller: Caller, body: IncidentCreate, idempotency_key: str | None = None) -> dict[str, Any]:
         now = self._clock()
         if body.discovered_at > now:
             raise ValidationFailed([{"field": "discovered_at", "message": "must not be in the future"}])
@@ -57,13 +77,18 @@ class IncidentService:
         elsewhere = [tenant for tenant in tenants if tenant.home_region != self._region]
         if not resident:
             self._access.require_home(tenants[0].home_region)  # 421 with the home endpoint
+        scope = self._idempotency.scope(caller, resident[0], "incidents", body, idempotency_key, ("summary",))
+        earlier = self._idempotency.earlier(scope)
+        if earlier is not None:
+            return self._recorded(earlier)
         incident_id = new_id("inc")
         window_from = body.discovered_at - timedelta(days=body.lookback_days)
         deadlines = deadlines_for(body.discovered_at, {self._jurisdictions.get(t.jurisdiction).code:
                                                        self._jurisdictions.get(t.jurisdiction)
                                                        for t in tenants}.values(), now)
         by_tenant = {tenant.tenant_id: sorted(self._learners(tenant, window_from, now)) for tenant in resident}
-        for tenant in resident:
+        answer = self._answer(incident_id, body, now, window_from, deadlines, tenants, by_tenant, elsewhere)
+        for n, tenant in enumerate(resident):
             own = [{"party": d["party"], "action": d["action"], "due_at": d["due_at"]}
                    for d in deadlines if d["jurisdiction"] == tenant.jurisdiction]
             draft = caller.draft(
@@ -72,7 +97,25 @@ class IncidentService:
                 window_to=format_at(now), jurisdiction=tenant.jurisdiction, deadlines=own,
                 affected_learners=len(by_tenant[tenant.tenant_id]), affected_tenants=len(tenants),
                 unavailable_tenants=len(elsewhere), summary_stored=False)
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft)
+            record = [self._store.put(tenant.jurisdiction, answer), *self._idempotency.claims(scope, incident_id)]
+            try:
+                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, record if n == 0 else ())
+            except ChangeRejected:
+                earlier = self._idempotency.earlier(scope)  # a concurrent retry recorded it first
+                if earlier is None:
+                    raise Conflict("the incident could not be recorded; retry") from None
+                return self._recorded(earlier)
+        return answer
+
+    def _recorded(self, incident_id: str) -> dict[str, Any]:
+        doc = self._store.get(self._jurisdictions.by_region(self._region).code, incident_id)
+        if doc is None:
+            raise Conflict("the incident of this Idempotency-Key is not recorded; retry with a new key")
+        return doc
+
+    def _answer(self, incident_id: str, body: IncidentCreate, now: datetime, window_from: datetime,
+                deadlines: list[dict[str, Any]], tenants: list[Tenant], by_tenant: dict[str, list[str]],
+                elsewhere: list[Tenant]) -> dict[str, Any]:
         return {
             "incident_id": incident_id,
             "discovered_at": iso_utc(body.discovered_at),

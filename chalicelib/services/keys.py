@@ -65,6 +65,13 @@ class TenantKeyService:
             moved += len(pending)
         return moved
 
+    def destroy_all_versions(self, tenant: Tenant) -> int:
+        """Offboarding: destroy every key version of the tenant, which shreds all its learners at once
+        (each learner key is wrapped by one of them); forgets the unwrapped copies. How many were destroyed."""
+        destroyed = self._store.delete_tenant_keys(tenant.jurisdiction, tenant.tenant_id)
+        self._cache.discard_if(lambda cached: cached == tenant.tenant_id)
+        return destroyed
+
     def _reload(self, tenant: Tenant) -> TenantKeys:
         keys = self._load(tenant)
         self._cache.put(tenant.tenant_id, keys)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, result_sk, wrapped_learner_key
@@ -25,7 +25,14 @@ from chalicelib.domain.errors import (
     ProcessingRestricted,
 )
 from chalicelib.domain.ids import new_id, require_id
-from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate, result_view
+from chalicelib.domain.learners import (
+    PERSONAL_FIELDS,
+    LearnerCreate,
+    LearnerPatch,
+    LearnerSearch,
+    ResultCreate,
+    result_view,
+)
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
@@ -33,8 +40,12 @@ from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
 PITR_WINDOW = timedelta(days=35)
 PROFILE = "learner"
+SEARCH_ROUTE = "POST /v1/tenants/{tenant_id}/learners/search"
 
 
 def learner_resource(tenant_id: str, learner_id: str) -> str:
@@ -44,7 +55,8 @@ def learner_resource(tenant_id: str, learner_id: str) -> str:
 class LearnerService:
     def __init__(self, access: AccessControl, store: DataStore, keys: TenantKeyService, audit: AuditStore,
                  idempotency: Idempotency, clock: Callable[[], datetime],
-                 holds: Callable[[Tenant, str], bool] | None = None) -> None:
+                 holds: Callable[[Tenant, str], bool] | None = None,
+                 hold_guards: Callable[[Tenant, str], list[TransactWriteItemTypeDef]] | None = None) -> None:
         self._access = access
         self._store = store
         self._keys = keys
@@ -52,6 +64,7 @@ class LearnerService:
         self._idempotency = idempotency
         self._clock = clock
         self._holds = holds or (lambda tenant, learner_id: False)
+        self._hold_guards = hold_guards or (lambda tenant, learner_id: [])
 
     # -- enrol ---------------------------------------------------------------------------------
 
@@ -60,7 +73,7 @@ class LearnerService:
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.create")
         keys = self._keys.keys_for(tenant)
         # No read before the write: the claim rides in the transaction, and a retry finds out on cancel.
-        scope = self._idempotency.scope(caller, tenant, "learners", body, idempotency_key)
+        scope = self._idempotency.scope(caller, tenant, "learners", body, idempotency_key, PERSONAL_FIELDS)
         learner_id = new_id("lrn")
         learner_key, wrapped = keys.new_learner_key(learner_id)
         now = format_at(self._clock())
@@ -81,6 +94,7 @@ class LearnerService:
             earlier = self._idempotency.earlier(scope)  # a retry: an earlier request holds the claim
             if earlier is None:
                 raise Conflict("the learner could not be created; retry") from None
+            self._idempotency.same_personal(self._plain(caller, tenant, earlier), fields)
             return self.read(caller, tenant.tenant_id, earlier)
         return learner_view(learner_id, fields, meta)
 
@@ -95,23 +109,30 @@ class LearnerService:
                                         learner_id=learner_id))
         return view
 
-    def find_by_email(self, caller: Caller, tenant_id: str, email: str | None) -> dict[str, Any]:
-        tenant = self._access.tenant(caller.principal, tenant_id, "learner.list")
-        if not email or len(email) > 254:
-            raise BadRequest("the email query parameter is required (at most 254 characters)")
+    def search(self, caller: Caller, tenant_id: str, body: LearnerSearch) -> dict[str, Any]:
+        """Learners whose e-mail is ``body.email`` (already normalised): the blind index proposes, the
+        decrypted address decides (after a rectification the index can lag behind the profile)."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.search")
         keys = self._keys.keys_for(tenant)
         ids = self._store.find_by_lookup(tenant.jurisdiction, tenant.tenant_id, "email",
-                                         keys.blind_index_all("email", email.strip().lower()))
+                                         keys.blind_index_all("email", body.email))
         items = []
         for learner_id in ids:
             try:
-                items.append(self._decrypted(caller, tenant, learner_id))
+                view = self._decrypted(caller, tenant, learner_id)
             except (NotFound, Gone, ProcessingRestricted):
                 continue
+            if str(view.get("email", "")).lower() == body.email:
+                items.append(view)
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("learner.search", f"tenants/{tenant.tenant_id}/learners",
                                         matches=len(items), learner_ids=[i["learner_id"] for i in items]))
         return {"items": items}
+
+    def listing(self, caller: Caller, tenant_id: str) -> dict[str, Any]:
+        """``GET .../learners`` without a query (the paged list is F9's); authorizes, then 400 as before."""
+        self._access.tenant(caller.principal, tenant_id, "learner.list")
+        raise BadRequest(f"to find a learner by e-mail, use {SEARCH_ROUTE}")
 
     def _load(self, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], LearnerKey | None]:
         return self._checked(tenant, learner_id, self._store.learner_items(tenant.jurisdiction, tenant.tenant_id,
@@ -130,14 +151,20 @@ class LearnerService:
         return profile, self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, key_item))
 
     def _decrypted(self, caller: Caller, tenant: Tenant, learner_id: str) -> dict[str, Any]:
+        profile, plain = self._opened(caller, tenant, learner_id)
+        return learner_view(learner_id, plain, _meta(profile))
+
+    def _plain(self, caller: Caller, tenant: Tenant, learner_id: str) -> PlainFields:
+        return self._opened(caller, tenant, learner_id)[1]
+
+    def _opened(self, caller: Caller, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], PlainFields]:
         profile, key = self._load(tenant, learner_id)
         assert key is not None
         try:
-            plain = key.cipher.decrypt_record(PROFILE, envelopes_of(profile))
+            return profile, key.cipher.decrypt_record(PROFILE, envelopes_of(profile))
         except IntegrityError:
             self._alert(caller, tenant, learner_id)
             raise
-        return learner_view(learner_id, plain, _meta(profile))
 
     def _alert(self, caller: Caller, tenant: Tenant, learner_id: str) -> None:
         logger.critical("ciphertext failed authentication", extra={"alert": "integrity", "learner_id": learner_id})
@@ -192,11 +219,15 @@ class LearnerService:
                                              fingerprint)]
         if key_item is not None:
             changes.append(self._store.learner_key_delete(tenant.jurisdiction, tenant.tenant_id, learner_id))
+        guards = self._hold_guards(tenant, learner_id)  # a hold placed since the check above: seen here
+        changes += guards
         draft = caller.draft(action, learner_resource(tenant.tenant_id, learner_id), learner_id=learner_id,
                              key_fingerprint=fingerprint)
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
-        except ChangeRejected:
+        except ChangeRejected as exc:
+            if exc.index >= len(changes) - len(guards):
+                raise LegalHoldActive("a legal hold blocks the erasure of this learner") from None
             raise Conflict("the learner changed during erasure; retry") from None
         return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": True,
                 "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + PITR_WINDOW)}
@@ -253,6 +284,11 @@ class LearnerService:
         return {"items": sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))}
 
     # -- for other services: decrypted, with no audit event of their own (the caller audits the use) --
+
+    def learner_ids(self, tenant: Tenant) -> list[str]:
+        """Every learner of the tenant whose key still exists (not erased), page by page."""
+        return [item["sk"]["S"].split("#")[1]
+                for item in self._store.learner_key_items(tenant.jurisdiction, tenant.tenant_id)]
 
     def profile(self, tenant: Tenant, learner_id: str) -> dict[str, Any]:
         """The learner's decrypted personal fields; 404 unknown, 410 erased."""

@@ -114,8 +114,8 @@ def test_f1_uk_tenant_onboarded_through_eu_west_2_is_read_from_all_four_endpoint
 def test_f1_tenant_scoped_route_sent_to_ap_southeast_1_is_421_with_the_eu_west_2_endpoint(
         platform: Platform, uk_tenant: dict[str, Any]) -> None:
     staff = platform.token("tenant_staff", uk_tenant["tenant_id"])
-    status, body = platform.call("ap-southeast-1", "GET",
-                                 f"/v1/tenants/{uk_tenant['tenant_id']}/learners?email=a%40b.example", staff)
+    status, body = platform.call("ap-southeast-1", "POST", f"/v1/tenants/{uk_tenant['tenant_id']}/learners/search",
+                                 staff, body={"email": "a@b.example"})
     if (status, body) == (404, NO_SUCH_ROUTE):
         pytest.xfail("learner routes land with F2")
     assert_error(status, body, 421, "residency_misdirected")

@@ -1,0 +1,111 @@
+"""Tenant offboarding through the API: two steps with a waiting period, refused under a legal hold, a
+final audit export and a sealed package of the whole tenant, then every key version destroyed and the
+directory entry tombstoned."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from chalicelib import composition
+from chalicelib.adapters.cognito_jwt import StaticKeySource
+from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
+from tests.test_holds_retention import Clock, learner_body
+from tests.test_privacy import all_items, all_objects
+
+EU = "eu-west-2"
+
+
+@pytest.fixture
+def leaving(emulated: Emulated, token: TokenFactory) -> dict[str, Any]:
+    """A UK school with two learners (one erased already) on a deployment whose clock the test moves."""
+    clock = Clock(datetime.now(UTC))
+    container = composition.Container(regional_settings(EU, emulated.provisioned), clients=emulated.clients,
+                                      key_source=StaticKeySource(moto_jwks()), jurisdictions=emulated.jurisdictions,
+                                      clock=clock)
+    eu = RegionalApi(container)
+    platform = token("platform_admin", region=EU)
+    status, tenant = eu.call("POST", "/v1/tenants", platform, {"name": "Leaving School", "kind": "school",
+                                                               "jurisdiction": "UK"})
+    assert status == 201
+    tid = tenant["tenant_id"]
+    staff, admin = token("tenant_staff", tid, EU), token("tenant_admin", tid, EU)
+    learners = [eu.call("POST", f"/v1/tenants/{tid}/learners", staff, learner_body(n))[1]["learner_id"]
+                for n in (71, 72)]
+    assert eu.call("POST", f"/v1/tenants/{tid}/learners/{learners[0]}/results", staff,
+                   {"assessment": "Latin", "score": 3, "max_score": 4, "taken_on": "2026-01-05"})[0] == 201
+    assert eu.call("DELETE", f"/v1/tenants/{tid}/learners/{learners[1]}", admin)[0] == 200
+    return {"eu": eu, "container": container, "clock": clock, "tenant_id": tid, "path": f"/v1/tenants/{tid}",
+            "platform": platform, "staff": staff, "learners": learners}
+
+
+def test_offboarding_waits_then_exports_packages_shreds_and_tombstones(leaving: dict[str, Any],
+                                                                     emulated: Emulated, token: TokenFactory) -> None:
+    eu, path, platform = leaving["eu"], leaving["path"], leaving["platform"]
+    status, pending = eu.call("DELETE", path, platform)
+    assert status == 202, pending
+    assert pending["status"] == "pending"
+    assert pending["confirmable_at"] == (leaving["clock"].now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert eu.call("DELETE", path, platform) == (202, pending)  # asking again: the same pending offboarding
+    assert eu.call("DELETE", path, token("regional_admin", region=EU))[0] == 403
+    assert eu.call("DELETE", path, token("tenant_admin", leaving["tenant_id"], EU))[0] == 403
+    status, body = eu.call("DELETE", f"{path}?confirm={pending['offboarding_id']}", platform)
+    assert (status, body["error"]["reason"]) == (409, "offboarding_waiting_period")
+    leaving["clock"].now += timedelta(days=31)
+    status, body = eu.call("DELETE", f"{path}?confirm=off_{'a' * 26}", platform)
+    assert (status, body["error"]["reason"]) == (409, "offboarding_not_requested")
+    assert eu.call("GET", f"{path}/learners/{leaving['learners'][0]}", leaving["staff"])[0] == 200
+
+    status, receipt = eu.call("DELETE", f"{path}?confirm={pending['offboarding_id']}", platform)
+    assert status == 200, receipt
+    assert receipt["status"] == "offboarded"
+    assert receipt["key_destroyed"] is True
+    assert receipt["key_versions_destroyed"] >= 1
+    assert receipt["audit_export"]["events"] >= 5
+    package = receipt["access_package"]
+    assert package["learners"] == 1  # the erased learner has nothing left to package
+    # the bucket holds ciphertext only; the key in the receipt opens it
+    object_key = f"offboarding/{leaving['tenant_id']}/{pending['offboarding_id']}/tenant-package.aesgcm"
+    assert object_key in urlparse(package["download_url"]).path
+    s3 = emulated.clients.s3(EU)
+    bucket = leaving["container"].settings.export_bucket
+    blob = base64.b64decode(s3.get_object(Bucket=bucket, Key=object_key)["Body"].read())
+    aad = f"{package['format']}:{leaving['tenant_id']}:{pending['offboarding_id']}".encode()
+    document = json.loads(AESGCM(base64.b64decode(package["package_key"])).decrypt(blob[:12], blob[12:], aad))
+    assert [learner["learner_id"] for learner in document["learners"]] == [leaving["learners"][0]]
+    assert document["learners"][0]["profile"]["given_name"] == "Learner71"
+    assert document["learners"][0]["results"][0]["assessment"] == "Latin"
+    assert not [where for where, text in all_objects(emulated) if "Learner71" in text]
+    assert not [t for r, t, text in all_items(emulated) if "Learner71" in text or package["package_key"] in text]
+
+    # every key version is gone, and the tenant reads as unknown from now on
+    assert leaving["container"].data_store.tenant_keys("UK", leaving["tenant_id"]) == []
+    assert eu.call("GET", path, platform)[0] == 404
+    assert eu.call("GET", f"{path}/learners/{leaving['learners'][0]}", leaving["staff"])[0] == 404
+    assert eu.call("DELETE", path, platform)[0] == 404
+    trail = [e["action"] for e in leaving["container"].audit_store.events(leaving["tenant_id"], "UK")]
+    assert trail.count("tenant.offboard_request") == 1
+    assert trail[-2:] == ["audit.export", "tenant.offboard"]
+
+
+@pytest.mark.parametrize("scope", ["tenant", "learner"])
+def test_an_active_legal_hold_refuses_offboarding(leaving: dict[str, Any], token: TokenFactory, scope: str) -> None:
+    eu, path, platform = leaving["eu"], leaving["path"], leaving["platform"]
+    status, pending = eu.call("DELETE", path, platform)
+    assert status == 202
+    body = {"reason": "Litigation", **({"learner_id": leaving["learners"][0]} if scope == "learner" else {})}
+    status, hold = eu.call("POST", f"{path}/legal-holds", platform, body)
+    assert status == 201, hold
+    leaving["clock"].now += timedelta(days=31)
+    for query in ("", f"?confirm={pending['offboarding_id']}"):
+        status, answer = eu.call("DELETE", path + query, platform)
+        assert (status, answer["error"]["code"]) == (409, "legal_hold_active")
+    assert eu.call("GET", f"{path}/learners/{leaving['learners'][0]}", leaving["staff"])[0] == 200
+    assert eu.call("DELETE", f"{path}/legal-holds/{hold['hold_id']}", platform)[0] == 200
+    assert eu.call("DELETE", f"{path}?confirm={pending['offboarding_id']}", platform)[0] == 200
