@@ -8,7 +8,7 @@ import time except reading settings and the jurisdiction files (a broken file st
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from chalicelib.services.learners import LearnerService
     from chalicelib.services.requests import RequestService
     from chalicelib.services.research import ResearchShareService
+    from chalicelib.services.restore import RestoreService
     from chalicelib.services.retention import RetentionService
     from chalicelib.services.tenants import TenantService
 
@@ -181,7 +182,8 @@ class Container:
         from chalicelib.services.learners import LearnerService
 
         return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotent,
-                              self.clock, holds=self.holds.is_held)
+                              self.clock, holds=self.holds.is_held,
+                              recovery_window=timedelta(days=self.settings.recovery_window_days))
 
     @cached_property
     def governance_store(self) -> GovernanceStore:
@@ -234,6 +236,15 @@ class Container:
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
                               self.idempotent, self.export_bucket, self.learners, self.jurisdictions,
                               self.settings.region, self.clock, self._package_url)
+
+    def restore(self, restored_table: str) -> RestoreService:
+        """The restore tool's service, working on ``restored_table`` (a restored copy of a data table)."""
+        from chalicelib.adapters.data_store import DataStore
+        from chalicelib.services.restore import RestoreService
+
+        restored = DataStore(self.clients.dynamodb(self.settings.region), self.settings.region,
+                             lambda jurisdiction: restored_table, self.jurisdictions)
+        return RestoreService(self.directory, self.audit_store, restored, self.settings.region)
 
     def _package_url(self, tenant_id: str, request_id: str) -> str:
         """Where this deployment serves an access package (``GET .../requests/{id}/package``)."""

@@ -51,6 +51,9 @@ class Settings(BaseModel):
     signing_key_alias: str = "alias/enclave-audit-signing"
     export_bucket_prefix: str = "enclave-exports"
     checkpoint_every: int = Field(default=100, ge=1)
+    recovery_window_days: int = Field(default=35, ge=1, le=35)
+    """Point-in-time recovery period of the data tables (DynamoDB allows 1-35 days): an erased learner's
+    ciphertexts may sit in a restorable backup this long (``backups_expire_by``)."""
     endpoints: dict[str, str] = Field(default_factory=dict)
     cognito_pools: dict[str, CognitoPool] = Field(default_factory=dict)
     jwks_url_template: str | None = None
@@ -106,6 +109,7 @@ class Settings(BaseModel):
             "policy_dir": "ENCLAVE_POLICY_DIR",
             "log_level": "ENCLAVE_LOG_LEVEL",
             "checkpoint_every": "ENCLAVE_CHECKPOINT_EVERY",
+            "recovery_window_days": "ENCLAVE_RECOVERY_WINDOW_DAYS",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):

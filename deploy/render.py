@@ -296,7 +296,10 @@ def global_table(stage: Stage, table: TableDef, regions: list[str], jurisdiction
         key = {"Fn::GetAtt": ["DataKey", "Arn"]} if region == stage.region else alias_arn(region, alias)
         replicas.append({
             "Region": region,
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "PointInTimeRecoverySpecification": {
+                "PointInTimeRecoveryEnabled": True,
+                # erasure receipts promise ``backups_expire_by`` from this same setting
+                "RecoveryPeriodInDays": stage.settings.recovery_window_days},
             "DeletionProtectionEnabled": True,
             "SSESpecification": {"KMSMasterKeyId": key},
             "Tags": tags(stage.name),

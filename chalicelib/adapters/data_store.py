@@ -160,6 +160,17 @@ class DataStore:
             "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint},
         }, "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at)"}}
 
+    def erasure_reapply(self, jurisdiction: str, tenant_id: str, learner_id: str, erased_at: str,
+                        fingerprint: str, *, delete_key: bool) -> list[TransactWriteItemTypeDef]:
+        """An erasure re-applied to a restored copy: the tombstone (whatever the copy held) and the key gone."""
+        changes: list[TransactWriteItemTypeDef] = [{"Put": {"TableName": self.table(jurisdiction), "Item": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
+            "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint}}}}]
+        if delete_key:
+            changes.append({"Delete": {"TableName": self.table(jurisdiction), "Key": {
+                "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}}}})
+        return changes
+
     def learner_key_items(self, jurisdiction: str, tenant_id: str) -> Iterator[dict[str, Any]]:
         """Every stored learner key record of the tenant (for the re-wrap job), page by page."""
         return (item for item in self._paged(self.table(jurisdiction), tenant_id, "L#", "L#~")

@@ -33,7 +33,7 @@ from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 
-PITR_WINDOW = timedelta(days=35)
+DEFAULT_RECOVERY_WINDOW = timedelta(days=35)
 PROFILE = "learner"
 
 
@@ -44,7 +44,9 @@ def learner_resource(tenant_id: str, learner_id: str) -> str:
 class LearnerService:
     def __init__(self, access: AccessControl, store: DataStore, keys: TenantKeyService, audit: AuditStore,
                  idempotency: Idempotency, clock: Callable[[], datetime],
-                 holds: Callable[[Tenant, str], bool] | None = None) -> None:
+                 holds: Callable[[Tenant, str], bool] | None = None,
+                 recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW) -> None:
+        self._recovery_window = recovery_window
         self._access = access
         self._store = store
         self._keys = keys
@@ -198,8 +200,8 @@ class LearnerService:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
             raise Conflict("the learner changed during erasure; retry") from None
-        return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": True,
-                "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + PITR_WINDOW)}
+        return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": key_item is not None,
+                "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + self._recovery_window)}
 
     def lift_restriction(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         """End a restriction of processing (the data subject's grounds no longer apply); audited."""
