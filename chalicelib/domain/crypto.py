@@ -76,6 +76,7 @@ _FIELD_AAD = b"enclave/v1/field"
 _LEARNER_AAD = b"enclave/v1/learner-key"
 _INDEX_MSG = b"enclave/v1/bidx"
 _FINGERPRINT_MSG = b"enclave/v1/key-fingerprint"
+_PSEUDONYM_INFO = b"enclave/v1/pseudonym"
 _AAD_CACHE_MAX = 256
 
 _TO_URL = bytes.maketrans(b"+/", b"-_")
@@ -508,7 +509,7 @@ def unflatten_fields(flat: Mapping[str, str]) -> PlainFields:
 class LearnerKey(_Secret):
     """An unwrapped learner key: an ``AESGCM`` object and its binding. ``cipher`` seals fields."""
 
-    __slots__ = ("_aead", "cipher", "fingerprint", "learner_id", "tenant_id", "version")
+    __slots__ = ("_aead", "_pseudonym_key", "cipher", "fingerprint", "learner_id", "tenant_id", "version")
 
     def __init__(self, tenant_id: str, learner_id: str, version: int, secret: bytes,
                  fingerprint: str | None = None) -> None:
@@ -517,7 +518,15 @@ class LearnerKey(_Secret):
         self.tenant_id, self.learner_id, self.version = tenant_id, learner_id, version
         self.fingerprint = fingerprint or key_fingerprint(secret)
         self._aead = AESGCM(secret)
+        self._pseudonym_key = derive_subkey(secret, _PSEUDONYM_INFO, tenant_id, version)
         self.cipher = FieldCipher(self)
+
+    def pseudonym(self, purpose: str) -> str:
+        """A stable keyed pseudonym of this learner for ``purpose`` (e.g. research extracts).
+
+        Derived from the learner key, not the tenant key: once the key is shredded nobody, the tenant
+        included, can recompute it from the learner id, so erasure unlinks every extract."""
+        return b64url_encode(hmac.digest(self._pseudonym_key, _lp(purpose), "sha256")[:INDEX_BYTES]).decode("ascii")
 
     def __repr__(self) -> str:
         return f"LearnerKey(tenant_id={self.tenant_id!r}, learner_id={self.learner_id!r}, " \

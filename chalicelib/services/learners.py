@@ -270,6 +270,14 @@ class LearnerService:
                  for item in self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")]
         return sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))
 
+    def pseudonymous_results(self, tenant: Tenant, learner_id: str, purpose: str) -> tuple[str, list[dict[str, Any]]]:
+        """The learner's pseudonym for ``purpose`` (from the learner key) and decrypted results, oldest first."""
+        _, key = self._load(tenant, learner_id)
+        assert key is not None
+        items = [self._result(key, item)
+                 for item in self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")]
+        return key.pseudonym(purpose), sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))
+
     @staticmethod
     def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
         result_id = item["record_id"]["S"]
