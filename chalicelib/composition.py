@@ -106,7 +106,8 @@ class Container:
     def tenants(self) -> TenantService:
         from chalicelib.services.tenants import TenantService
 
-        return TenantService(self.directory, self.jurisdictions, self.access, self.clock)
+        return TenantService(self.directory, self.jurisdictions, self.access, self.clock,
+                             create_key=self.tenant_keys.create)
 
 
     @cached_property
@@ -175,7 +176,7 @@ class Container:
     def tenant_keys(self) -> TenantKeyService:
         from chalicelib.services.keys import TenantKeyService
 
-        return TenantKeyService(self.keyring, self.data_store)
+        return TenantKeyService(self.keyring, self.data_store, self.audit_store)
 
     @cached_property
     def learners(self) -> LearnerService:
@@ -211,7 +212,7 @@ class Container:
         from chalicelib.services.incidents import IncidentService
 
         return IncidentService(self.access, self.jurisdictions, self.audit_store, self.clock, self.settings.region,
-                               self.settings.endpoint_of)
+                               self.settings.endpoint_of, evict_keys=self.tenant_keys.evict)
 
     @cached_property
     def consents(self) -> ConsentService:

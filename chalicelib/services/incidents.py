@@ -39,7 +39,9 @@ from chalicelib.services.context import Caller
 
 class IncidentService:
     def __init__(self, access: AccessControl, jurisdictions: JurisdictionCatalog, audit: AuditStore,
-                 clock: Callable[[], datetime], region: str, endpoint_of: Callable[[str], str]) -> None:
+                 clock: Callable[[], datetime], region: str, endpoint_of: Callable[[str], str],
+                 evict_keys: Callable[[str], object] | None = None) -> None:
+        self._evict_keys = evict_keys or (lambda tenant_id: None)
         self._access = access
         self._jurisdictions = jurisdictions
         self._audit = audit
@@ -57,6 +59,8 @@ class IncidentService:
         elsewhere = [tenant for tenant in tenants if tenant.home_region != self._region]
         if not resident:
             self._access.require_home(tenants[0].home_region)  # 421 with the home endpoint
+        for tenant in resident:  # a suspected compromise: the next use of their keys asks KMS again
+            self._evict_keys(tenant.tenant_id)
         incident_id = new_id("inc")
         window_from = body.discovered_at - timedelta(days=body.lookback_days)
         deadlines = deadlines_for(body.discovered_at, {self._jurisdictions.get(t.jurisdiction).code:

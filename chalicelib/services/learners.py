@@ -27,7 +27,6 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate, result_view
 from chalicelib.domain.tenants import Tenant
-from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
@@ -142,10 +141,9 @@ class LearnerService:
         return learner_view(learner_id, plain, _meta(profile))
 
     def _alert(self, caller: Caller, tenant: Tenant, learner_id: str) -> None:
-        logger.critical("ciphertext failed authentication", extra={"alert": "integrity", "learner_id": learner_id})
-        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("learner.read", learner_resource(tenant.tenant_id, learner_id),
-                                        outcome="integrity_error", learner_id=learner_id))
+        self._keys.alarm(tenant, "integrity_error", {"learner_id": learner_id},
+                         actor=(caller.principal.sub, caller.principal.role.value), action="learner.read",
+                         resource=learner_resource(tenant.tenant_id, learner_id))
 
     # -- rectify -------------------------------------------------------------------------------
 

@@ -218,8 +218,8 @@ class RequestService:
         try:
             text = key.cipher.decrypt_field(f"{PACKAGE_RECORD}:{request_id}", "package", envelope.strip())
         except IntegrityError:
-            logger.critical("ciphertext failed authentication", extra={"alert": "integrity", "dsr_id": request_id})
-            self._refused(caller, tenant, resource, "integrity_error", **ids)
+            self._keys.alarm(tenant, "integrity_error", ids, actor=(caller.principal.sub, caller.principal.role.value),
+                             action="request.download", resource=resource)
             raise
         body: dict[str, Any] = json.loads(text)
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
