@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.incidents import IncidentService
+    from chalicelib.services.key_rotation import KeyRotationService
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
     from chalicelib.services.requests import RequestService
@@ -176,7 +177,15 @@ class Container:
     def tenant_keys(self) -> TenantKeyService:
         from chalicelib.services.keys import TenantKeyService
 
-        return TenantKeyService(self.keyring, self.data_store, self.audit_store)
+        return TenantKeyService(self.keyring, self.data_store, self.audit_store, now=self.clock)
+
+    @cached_property
+    def key_rotation(self) -> KeyRotationService:
+        from chalicelib.services.key_rotation import KeyRotationService
+
+        return KeyRotationService(self.access, self.tenant_keys, self.keyring, self.data_store, self.governance_store,
+                                  self.audit_store, self.directory, self.clock, self.settings.region,
+                                  rotate_after=timedelta(days=self.settings.key_rotation_days))
 
     @cached_property
     def learners(self) -> LearnerService:

@@ -51,6 +51,8 @@ class Settings(BaseModel):
     signing_key_alias: str = "alias/enclave-audit-signing"
     export_bucket_prefix: str = "enclave-exports"
     checkpoint_every: int = Field(default=100, ge=1)
+    key_rotation_days: int = Field(default=90, ge=1)
+    """The daily schedule rotates a tenant's key when its newest version is this old."""
     recovery_window_days: int = Field(default=35, ge=1, le=35)
     """Point-in-time recovery period of the data tables (DynamoDB allows 1-35 days): an erased learner's
     ciphertexts may sit in a restorable backup this long (``backups_expire_by``)."""
@@ -110,6 +112,7 @@ class Settings(BaseModel):
             "log_level": "ENCLAVE_LOG_LEVEL",
             "checkpoint_every": "ENCLAVE_CHECKPOINT_EVERY",
             "recovery_window_days": "ENCLAVE_RECOVERY_WINDOW_DAYS",
+            "key_rotation_days": "ENCLAVE_KEY_ROTATION_DAYS",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):

@@ -37,6 +37,10 @@ class FakeStore:
     def tenant_keys(self, jurisdiction: str, tenant_id: str) -> list[WrappedTenantKey]:
         return [r for r in self.records if r.tenant_id == tenant_id]
 
+    def tenant_key_put(self, jurisdiction: str, record: WrappedTenantKey, created_at: str) -> dict[str, Any]:
+        self.add_tenant_key(jurisdiction, record)  # the fake trail commits every change it is given
+        return {}
+
     def add_tenant_key(self, jurisdiction: str, record: WrappedTenantKey) -> bool:
         if any((r.tenant_id, r.version) == (record.tenant_id, record.version) for r in self.records):
             return False
@@ -73,7 +77,8 @@ def test_a_tenant_key_is_never_served_past_the_ttl_of_its_unwrap() -> None:
     provider.revoked = True              # the grant was revoked at KMS meanwhile
     with pytest.raises(KeyAccessDenied):
         keys.keys_for(tenant)
-    assert [(d.action, d.outcome) for d in trail.drafts] == [("key.alarm", "key_access_denied")]
+    assert [(d.action, d.outcome) for d in trail.drafts] == [("tenant_key.create", "success"),
+                                                             ("key.alarm", "key_access_denied")]
 
 
 def test_eviction_drops_the_plaintext_keys_at_once() -> None:

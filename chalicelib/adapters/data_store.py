@@ -87,6 +87,52 @@ class DataStore:
             raise
         return True
 
+    def tenant_key_put(self, jurisdiction: str, record: WrappedTenantKey, created_at: str) -> TransactWriteItemTypeDef:
+        """A new tenant key version, for a transaction with its audit event (a version is never written twice)."""
+        return {"Put": {"TableName": self.table(jurisdiction), "Item": {
+            "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": f"TKEY#{record.version:04d}"},
+            "version": {"N": str(record.version)}, "blob": {"B": record.blob}, "created_at": {"S": created_at}},
+            "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def tenant_key_delete(self, jurisdiction: str, tenant_id: str, version: int) -> TransactWriteItemTypeDef:
+        """Retire a tenant key version (nothing refers to it any more)."""
+        return {"Delete": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"TKEY#{version:04d}"}},
+            "ConditionExpression": "attribute_exists(pk)"}}
+
+    def tenant_key_created(self, jurisdiction: str, tenant_id: str) -> dict[int, str]:
+        """``{version: created_at}`` of the tenant's key versions (``""`` when not recorded)."""
+        return {int(item["version"]["N"]): item.get("created_at", {}).get("S", "")
+                for item in self._query(jurisdiction, tenant_id, "TKEY#", "TKEY#~")}
+
+    def profiles(self, jurisdiction: str, tenant_id: str) -> Iterator[dict[str, Any]]:
+        """Every profile item of the tenant (live and tombstones), page by page (for re-indexing)."""
+        return (item for item in self._paged(self.table(jurisdiction), tenant_id, "L#", "L#~")
+                if item["sk"]["S"].endswith("#P"))
+
+    def lookup_update(self, jurisdiction: str, tenant_id: str, learner_id: str, token: str,
+                      expected_version: int) -> TransactWriteItemTypeDef:
+        """Move a profile's e-mail look-up to ``token`` (a newer index key), if the profile is unchanged."""
+        return {"Update": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "UpdateExpression": "SET lookup_pk = :lk",
+            "ConditionExpression": "#v = :v AND attribute_not_exists(erased_at)",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":lk": {"S": lookup_pk(tenant_id, "email", token)},
+                                          ":v": {"N": str(expected_version)}}}}
+
+    def subject_key_update(self, jurisdiction: str, sk: str, record: WrappedLearnerKey,
+                           previous_tenant_key_version: int) -> TransactWriteItemTypeDef:
+        """A subject key kept inside another item (a legal hold's) re-wrapped, if still wrapped by the old version."""
+        return {"Update": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": sk}},
+            "UpdateExpression": "SET #b = :b, tenant_key_version = :new, fingerprint = :f",
+            "ConditionExpression": "tenant_key_version = :old",
+            "ExpressionAttributeNames": {"#b": "blob"},
+            "ExpressionAttributeValues": {":b": {"B": record.blob}, ":new": {"N": str(record.tenant_key_version)},
+                                          ":f": {"S": record.fingerprint},
+                                          ":old": {"N": str(previous_tenant_key_version)}}}}
+
     # -- learners ----------------------------------------------------------------------------------
 
     def learner_items(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, dict[str, Any]]:

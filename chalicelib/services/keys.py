@@ -16,14 +16,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from chalicelib.adapters.audit_store import ChangeRejected
 from chalicelib.adapters.data_store import DataStore, wrapped_learner_key
-from chalicelib.domain.audit import AuditEventDraft
+from chalicelib.domain.audit import AuditEventDraft, format_at
 from chalicelib.domain.crypto import Keyring, LearnerKey, TenantKeys, TtlCache, WrappedLearnerKey, WrappedTenantKey
-from chalicelib.domain.errors import Conflict, EnclaveError, IntegrityError, KeyAccessDenied, TenantKeyMissing
+from chalicelib.domain.errors import EnclaveError, IntegrityError, KeyAccessDenied, TenantKeyMissing
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import REQUEST_ID, logger
 
@@ -46,7 +49,9 @@ def _emf(metric: str) -> dict[str, Any]:
 class TenantKeyService:
     def __init__(self, keyring: Keyring, store: DataStore, audit: AuditSink | None = None, *,
                  ttl_seconds: float = 300.0, max_tenants: int = 4096,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._now = now
         self._keyring = keyring
         self._store = store
         self._audit = audit
@@ -86,9 +91,19 @@ class TenantKeyService:
     # -- keys --------------------------------------------------------------------------------------
 
     def create(self, tenant: Tenant) -> None:
-        """Onboarding: the tenant's first key version (a retry finds it there and keeps it)."""
-        if not self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id):
-            self._store.add_tenant_key(tenant.jurisdiction, self._keyring.create_tenant_key(tenant.tenant_id, 1))
+        """Onboarding: the tenant's first key version, audited in the same transaction (a retry keeps it)."""
+        if self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id):
+            return
+        record = self._keyring.create_tenant_key(tenant.tenant_id, 1)
+        if self._audit is None:  # unit tests without a trail
+            self._store.add_tenant_key(tenant.jurisdiction, record)
+        else:
+            put = self._store.tenant_key_put(tenant.jurisdiction, record, format_at(self._now()))
+            draft = AuditEventDraft(actor_sub=ALARM_SUB.replace("alarm", "onboarding"), actor_role="system",
+                                    action="tenant_key.create", resource=f"tenants/{tenant.tenant_id}/keys",
+                                    outcome="success", request_id=REQUEST_ID.get() or "-", details={"version": 1})
+            with contextlib.suppress(ChangeRejected):  # a concurrent onboarding retry stored version 1 first
+                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
         self._records.discard_if(lambda key: key == tenant.tenant_id)
 
     def keys_for(self, tenant: Tenant) -> TenantKeys:
@@ -115,14 +130,6 @@ class TenantKeyService:
         self._keyring.cache.clear()
         return count
 
-    def rotate(self, tenant: Tenant) -> TenantKeys:
-        """Add the next tenant key version; new learner keys are wrapped by it from now on (409 on a lost race)."""
-        current = self._reload(tenant)
-        record = self._keyring.rotate(current)
-        if not self._store.add_tenant_key(tenant.jurisdiction, record):
-            raise Conflict("a concurrent rotation created this key version first", reason="rotation_race")
-        return self._reload(tenant)
-
     def rewrap_all(self, tenant: Tenant, commit: Callable[[list[Any], int], None], batch: int = 40) -> int:
         """Move every learner key still wrapped by an older tenant key version to the newest one.
 
@@ -146,6 +153,10 @@ class TenantKeyService:
             commit(pending, len(pending))
             moved += len(pending)
         return moved
+
+    def reloaded(self, tenant: Tenant) -> TenantKeys:
+        """Every stored version, read again (after a rotation here or elsewhere)."""
+        return self._reload(tenant)
 
     def _reload(self, tenant: Tenant) -> TenantKeys:
         self._records.discard_if(lambda key: key == tenant.tenant_id)
