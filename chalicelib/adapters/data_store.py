@@ -180,8 +180,8 @@ class DataStore:
         }, "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
-                    email_token: str, meta: dict[str, Any], *, expected_version: int | None = None
-                    ) -> TransactWriteItemTypeDef:
+                    email_token: str, meta: dict[str, Any], *, expected_version: int | None = None,
+                    tag: str | None = None) -> TransactWriteItemTypeDef:
         """The profile item; new (``expected_version`` None) or replacing exactly that version."""
         item: dict[str, Any] = {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
@@ -190,6 +190,8 @@ class DataStore:
             "version": {"N": str(meta["version"])},
             "created_at": {"S": meta["created_at"]}, "updated_at": {"S": meta["updated_at"]},
         }
+        if tag is not None:
+            item["tag"] = {"S": tag}
         put: Any = {"TableName": self.table(jurisdiction), "Item": item}
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"

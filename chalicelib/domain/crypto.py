@@ -77,6 +77,7 @@ _LEARNER_AAD = b"enclave/v1/learner-key"
 _INDEX_MSG = b"enclave/v1/bidx"
 _FINGERPRINT_MSG = b"enclave/v1/key-fingerprint"
 _PSEUDONYM_INFO = b"enclave/v1/pseudonym"
+_RECORD_TAG_INFO = b"enclave/v1/record-tag"
 _AAD_CACHE_MAX = 256
 
 _TO_URL = bytes.maketrans(b"+/", b"-_")
@@ -509,7 +510,8 @@ def unflatten_fields(flat: Mapping[str, str]) -> PlainFields:
 class LearnerKey(_Secret):
     """An unwrapped learner key: an ``AESGCM`` object and its binding. ``cipher`` seals fields."""
 
-    __slots__ = ("_aead", "_pseudonym_key", "cipher", "fingerprint", "learner_id", "tenant_id", "version")
+    __slots__ = ("_aead", "_pseudonym_key", "_tag_key", "cipher", "fingerprint", "learner_id", "tenant_id",
+                 "version")
 
     def __init__(self, tenant_id: str, learner_id: str, version: int, secret: bytes,
                  fingerprint: str | None = None) -> None:
@@ -519,7 +521,26 @@ class LearnerKey(_Secret):
         self.fingerprint = fingerprint or key_fingerprint(secret)
         self._aead = AESGCM(secret)
         self._pseudonym_key = derive_subkey(secret, _PSEUDONYM_INFO, tenant_id, version)
+        self._tag_key = derive_subkey(secret, _RECORD_TAG_INFO, tenant_id, version)
         self.cipher = FieldCipher(self)
+
+    def record_tag(self, record_type: str, record_version: int, envelopes: Mapping[str, str]) -> str:
+        """A MAC binding a record's version, its exact set of fields and each field's envelope.
+
+        Field AAD binds an envelope to its field; this binds the fields to one another and to the
+        record version, so an older envelope replayed into a newer version, or a deleted or added field,
+        no longer matches (``check_record_tag``)."""
+        message = _lp(self.learner_id) + _lp(record_type) + _lp(str(record_version))
+        for name in sorted(envelopes):
+            message += _lp(name) + _lp(envelopes[name])
+        return b64url_encode(hmac.digest(self._tag_key, message, "sha256")).decode("ascii")
+
+    def check_record_tag(self, record_type: str, record_version: int, envelopes: Mapping[str, str],
+                         tag: str) -> None:
+        """``IntegrityError`` unless ``tag`` is this record's (see ``record_tag``)."""
+        if not hmac.compare_digest(tag.encode(), self.record_tag(record_type, record_version, envelopes).encode()):
+            raise IntegrityError(f"the fields of a {record_type!r} record do not match its version or field set",
+                                 record_type=record_type)
 
     def pseudonym(self, purpose: str) -> str:
         """A stable keyed pseudonym of this learner for ``purpose`` (e.g. research extracts).

@@ -67,11 +67,12 @@ class LearnerService:
         now = format_at(self._clock())
         fields = body.personal_fields()
         meta = {"version": 1, "created_at": now, "updated_at": now}
+        envelopes = learner_key.cipher.encrypt_record(PROFILE, fields)
         changes = [
             self._store.learner_key_put(tenant.jurisdiction, wrapped),
-            self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id,
-                                    learner_key.cipher.encrypt_record(PROFILE, fields),
-                                    keys.blind_index("email", body.email), meta),
+            self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
+                                    keys.blind_index("email", body.email), meta,
+                                    tag=learner_key.record_tag(PROFILE, 1, envelopes)),
             *self._idempotency.claims(scope, learner_id),
         ]
         draft = caller.draft("learner.create", learner_resource(tenant.tenant_id, learner_id),
@@ -134,7 +135,7 @@ class LearnerService:
         profile, key = self._load(tenant, learner_id)
         assert key is not None
         try:
-            plain = key.cipher.decrypt_record(PROFILE, envelopes_of(profile))
+            plain = open_profile(key, profile)
         except IntegrityError:
             self._alert(caller, tenant, learner_id)
             raise
@@ -155,15 +156,16 @@ class LearnerService:
         meta = _meta(profile)
         if patch.expected_version is not None and patch.expected_version != meta["version"]:
             raise Conflict("the learner changed since you read it", current_version=meta["version"])
-        plain: dict[str, Any] = dict(key.cipher.decrypt_record(PROFILE, envelopes_of(profile)))
+        plain: dict[str, Any] = dict(open_profile(key, profile))
         changes = patch.changes()
         plain.update(changes)
         new_meta = {**meta, "version": meta["version"] + 1, "updated_at": format_at(self._clock())}
         keys = self._keys.keys_for(tenant)
-        put = self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id,
-                                      key.cipher.encrypt_record(PROFILE, plain),
+        envelopes = key.cipher.encrypt_record(PROFILE, plain)
+        put = self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
                                       keys.blind_index("email", str(plain["email"])), new_meta,
-                                      expected_version=meta["version"])
+                                      expected_version=meta["version"],
+                                      tag=key.record_tag(PROFILE, new_meta["version"], envelopes))
         draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])
         try:
@@ -258,7 +260,7 @@ class LearnerService:
         """The learner's decrypted personal fields; 404 unknown, 410 erased."""
         profile, key = self._load(tenant, learner_id)
         assert key is not None
-        return dict(key.cipher.decrypt_record(PROFILE, envelopes_of(profile)))
+        return dict(open_profile(key, profile))
 
     def result_list(self, tenant: Tenant, learner_id: str) -> list[dict[str, Any]]:
         """The learner's decrypted results, oldest first; 404 unknown, 410 erased."""
@@ -278,9 +280,20 @@ class LearnerService:
 
     @staticmethod
     def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
-        result_id = item["record_id"]["S"]
+        result_id = item["sk"]["S"].rsplit("#", 1)[-1]  # the record type comes from the key, never an attribute
         plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
         return result_view(result_id, dict(plain), item["recorded_at"]["S"])
+
+
+def open_profile(key: LearnerKey, profile: dict[str, Any]) -> PlainFields:
+    """The decrypted profile, after checking its tag binds these fields to its version.
+
+    Profiles written before the tag existed have none: they still open (their v1 field envelopes are
+    unchanged) and get a tag on their next write."""
+    envelopes = envelopes_of(profile)
+    if "tag" in profile:
+        key.check_record_tag(PROFILE, int(profile["version"]["N"]), envelopes, profile["tag"]["S"])
+    return key.cipher.decrypt_record(PROFILE, envelopes)
 
 
 def _meta(profile: dict[str, Any]) -> dict[str, Any]:
