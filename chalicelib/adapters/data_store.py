@@ -249,6 +249,21 @@ class DataStore:
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
             "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at)"}}
 
+    def learner_key_check(self, jurisdiction: str, tenant_id: str, learner_id: str,
+                          fingerprint: str) -> TransactWriteItemTypeDef:
+        """The learner's key is still the one a cached copy names (an erasure meanwhile fails the transaction)."""
+        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}},
+            "ConditionExpression": "fingerprint = :f", "ExpressionAttributeValues": {":f": {"S": fingerprint}}}}
+
+    def learner_processable_check(self, jurisdiction: str, tenant_id: str,
+                                  learner_id: str) -> TransactWriteItemTypeDef:
+        """The profile exists, is not erased and its processing is not restricted."""
+        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at) "
+                                   "AND attribute_not_exists(restricted_at)"}}
+
     def record_put(self, jurisdiction: str, tenant_id: str, sk: str, envelopes: dict[str, str],
                    attributes: dict[str, str]) -> TransactWriteItemTypeDef:
         """A learner's sub-record (result, consent): envelopes plus non-personal attributes."""

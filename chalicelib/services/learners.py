@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, result_sk, wrapped_learner_key
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.crypto import LearnerKey, PlainFields
+from chalicelib.domain.crypto import LearnerKey, PlainFields, TtlCache, WrappedLearnerKey
 from chalicelib.domain.errors import (
     BadRequest,
     Conflict,
@@ -44,8 +44,11 @@ class LearnerService:
     def __init__(self, access: AccessControl, store: DataStore, keys: TenantKeyService, audit: AuditStore,
                  idempotency: Idempotency, clock: Callable[[], datetime],
                  holds: Callable[[Tenant, str], bool] | None = None,
-                 recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW) -> None:
+                 recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW, wrapped_key_entries: int = 20_000) -> None:
         self._recovery_window = recovery_window
+        # WRAPPED learner keys only (no secret), briefly: a write that needs the key skips its read and
+        # conditions the transaction on the key item instead (see ``add_result``)
+        self._wrapped: TtlCache[tuple[str, str], WrappedLearnerKey] = TtlCache(wrapped_key_entries, 60.0)
         self._access = access
         self._store = store
         self._keys = keys
@@ -129,7 +132,10 @@ class LearnerService:
         key_item = items.get("K")
         if key_item is None:
             raise IntegrityError("the learner's key is missing")
-        return profile, self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, key_item))
+        record = wrapped_learner_key(tenant.tenant_id, learner_id, key_item)
+        key = self._keys.unwrap(tenant, record)
+        self._wrapped.put((tenant.tenant_id, learner_id), record)
+        return profile, key
 
     def _decrypted(self, caller: Caller, tenant: Tenant, learner_id: str) -> dict[str, Any]:
         profile, key = self._load(tenant, learner_id)
@@ -183,6 +189,7 @@ class LearnerService:
 
     def shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str) -> dict[str, Any]:
         """Destroy the learner's key (crypto-shredding) and leave a tombstone; audited as ``action``."""
+        self._forget(tenant.tenant_id, learner_id)
         items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
         live_profile(items.get("P"), "this learner was erased already")
         key_item = items.get("K")
@@ -223,24 +230,36 @@ class LearnerService:
     # -- results -------------------------------------------------------------------------------
 
     def add_result(self, caller: Caller, tenant_id: str, learner_id: str, body: ResultCreate) -> dict[str, Any]:
+        """One round trip when warm: the wrapped key comes from the short-lived cache, and the transaction
+        checks that key item and the profile, so an erasure or restriction in between still wins."""
         tenant = self._access.tenant(caller.principal, tenant_id, "result.create")
         require_id(learner_id, "lrn", "learner")
-        _, key = self._load(tenant, learner_id)
-        assert key is not None
+        record = self._wrapped.get((tenant.tenant_id, learner_id))
+        if record is None:
+            _, key = self._load(tenant, learner_id)
+            assert key is not None
+        else:
+            key = self._keys.unwrap(tenant, record)
         result_id = new_id("res")
         fields = body.personal_fields()
         now = format_at(self._clock())
         put = self._store.record_put(tenant.jurisdiction, tenant.tenant_id, result_sk(learner_id, result_id),
                                      key.cipher.encrypt_record(f"result:{result_id}", fields),
                                      {"recorded_at": now, "record_id": result_id})
-        check = self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        checks = [self._store.learner_processable_check(tenant.jurisdiction, tenant.tenant_id, learner_id),
+                  self._store.learner_key_check(tenant.jurisdiction, tenant.tenant_id, learner_id, key.fingerprint)]
         draft = caller.draft("result.create", f"{learner_resource(tenant.tenant_id, learner_id)}/results/{result_id}",
                              learner_id=learner_id, result_id=result_id)
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, *checks])
         except ChangeRejected:
-            raise Gone("this learner was erased") from None
+            self._forget(tenant.tenant_id, learner_id)
+            self._load(tenant, learner_id)  # 404 / 410 / 409 restricted: say why the write was refused
+            raise Conflict("the learner changed meanwhile; retry") from None
         return result_view(result_id, fields, now)
+
+    def _forget(self, tenant_id: str, learner_id: str) -> None:
+        self._wrapped.discard_if(lambda key: key == (tenant_id, learner_id))
 
     def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
