@@ -271,6 +271,20 @@ def retention(event: Any) -> dict[str, Any]:
     return container().retention.scheduled(request_id if isinstance(request_id, str) else None)
 
 
+@api.route("/v1/tenants/{tenant_id}/keys/rotate", "POST", summary="Rotate the tenant's key: a new version, "
+           "everything re-wrapped and e-mails re-indexed under it; old versions retired by a later run",
+           roles=ADMINS, tags=("keys",))
+def rotate_tenant_key(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().key_rotation.rotate(caller(ctx), tenant_id)
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="key_rotation",
+              description="Daily: rotate tenant keys that are due, finish re-wraps, retire unused versions")
+def key_rotation(event: Any) -> dict[str, Any]:
+    request_id = getattr(getattr(event, "context", None), "aws_request_id", None)
+    return container().key_rotation.scheduled(request_id if isinstance(request_id, str) else None)
+
+
 @api.route("/v1/incidents", "POST", summary="Record a suspected breach: each jurisdiction's notification "
            "deadlines and the affected learners from the audit trail", status=201, body=IncidentCreate,
            roles=ADMINS, tags=("incidents",))

@@ -307,6 +307,8 @@ def _scenarios() -> list[Scenario]:
                  lambda h: Request("DELETE", f"{tenant(h)}/legal-holds/{h.new_hold()}", "platform_admin")),
         Scenario("POST", "/v1/retention/sweep", "batch",
                  lambda h: Request("POST", "/v1/retention/sweep?dry_run=true", "platform_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/keys/rotate", "batch",
+                 lambda h: Request("POST", f"{tenant(h)}/keys/rotate", "platform_admin")),
         Scenario("POST", "/v1/incidents", "batch", lambda h: Request(
             "POST", "/v1/incidents", "platform_admin",
             {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [h.tenant_id], "summary": "bench"},

@@ -133,11 +133,15 @@ def add_tenant(clients: AwsClients, tenant_id: str, jurisdiction: str, home_regi
                table: str = "enclave-directory") -> None:
     """A directory entry written straight to the emulator (set-up, not measured)."""
     from chalicelib.adapters.directory import TenantDirectory
+    from chalicelib.composition import Container
     from chalicelib.domain.tenants import Tenant, TenantKind
 
-    TenantDirectory(clients.dynamodb(DIRECTORY_REGION), table).add(Tenant(
-        tenant_id=tenant_id, name="Bench School", kind=TenantKind.SCHOOL, jurisdiction=jurisdiction,
-        home_region=home_region, created_at=datetime.now(UTC)))
+    tenant = Tenant(tenant_id=tenant_id, name="Bench School", kind=TenantKind.SCHOOL, jurisdiction=jurisdiction,
+                    home_region=home_region, created_at=datetime.now(UTC))
+    # as onboarding does: the tenant key first (a tenant without one fails closed)
+    settings = Settings(region=home_region, directory_region=DIRECTORY_REGION)
+    Container(settings, clients=clients).tenant_keys.create(tenant)
+    TenantDirectory(clients.dynamodb(DIRECTORY_REGION), table).add(tenant)
 
 
 def markdown_table(rows: Sequence[dict[str, object]], columns: Sequence[str] | None = None) -> str:

@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.incidents import IncidentService
+    from chalicelib.services.key_rotation import KeyRotationService
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
     from chalicelib.services.offboarding import OffboardingService
     from chalicelib.services.requests import RequestService
     from chalicelib.services.research import ResearchShareService
+    from chalicelib.services.restore import RestoreService
     from chalicelib.services.retention import RetentionService
     from chalicelib.services.tenants import TenantService
 
@@ -106,7 +108,8 @@ class Container:
     def tenants(self) -> TenantService:
         from chalicelib.services.tenants import TenantService
 
-        return TenantService(self.directory, self.jurisdictions, self.access, self.clock)
+        return TenantService(self.directory, self.jurisdictions, self.access, self.clock,
+                             create_key=self.tenant_keys.create)
 
 
     @cached_property
@@ -175,14 +178,23 @@ class Container:
     def tenant_keys(self) -> TenantKeyService:
         from chalicelib.services.keys import TenantKeyService
 
-        return TenantKeyService(self.keyring, self.data_store)
+        return TenantKeyService(self.keyring, self.data_store, self.audit_store, now=self.clock)
+
+    @cached_property
+    def key_rotation(self) -> KeyRotationService:
+        from chalicelib.services.key_rotation import KeyRotationService
+
+        return KeyRotationService(self.access, self.tenant_keys, self.keyring, self.data_store, self.governance_store,
+                                  self.audit_store, self.directory, self.clock, self.settings.region,
+                                  rotate_after=timedelta(days=self.settings.key_rotation_days))
 
     @cached_property
     def learners(self) -> LearnerService:
         from chalicelib.services.learners import LearnerService
 
         return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotent,
-                              self.clock, holds=self.holds.is_held, hold_guards=self.holds.erasure_guards)
+                              self.clock, holds=self.holds.is_held, hold_guards=self.holds.erasure_guards,
+                              recovery_window=timedelta(days=self.settings.recovery_window_days))
 
     @cached_property
     def governance_store(self) -> GovernanceStore:
@@ -212,7 +224,7 @@ class Container:
 
         store = IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return IncidentService(self.access, self.jurisdictions, self.audit_store, self.clock, self.settings.region,
-                               self.settings.endpoint_of, store, self.idempotent)
+                               self.settings.endpoint_of, store, self.idempotent, evict_keys=self.tenant_keys.evict)
 
     @cached_property
     def offboarding(self) -> OffboardingService:
@@ -245,6 +257,15 @@ class Container:
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
                               self.idempotent, self.export_bucket, self.learners, self.jurisdictions,
                               self.settings.region, self.clock, self._package_url)
+
+    def restore(self, restored_table: str) -> RestoreService:
+        """The restore tool's service, working on ``restored_table`` (a restored copy of a data table)."""
+        from chalicelib.adapters.data_store import DataStore
+        from chalicelib.services.restore import RestoreService
+
+        restored = DataStore(self.clients.dynamodb(self.settings.region), self.settings.region,
+                             lambda jurisdiction: restored_table, self.jurisdictions)
+        return RestoreService(self.directory, self.audit_store, restored, self.settings.region)
 
     def _package_url(self, tenant_id: str, request_id: str) -> str:
         """Where this deployment serves an access package (``GET .../requests/{id}/package``)."""

@@ -53,6 +53,11 @@ class Settings(BaseModel):
     checkpoint_every: int = Field(default=100, ge=1)
     offboarding_wait_days: int = Field(default=30, ge=0, le=366)
     """Days between requesting a tenant's offboarding and the first moment it can be confirmed."""
+    key_rotation_days: int = Field(default=90, ge=1)
+    """The daily schedule rotates a tenant's key when its newest version is this old."""
+    recovery_window_days: int = Field(default=35, ge=1, le=35)
+    """Point-in-time recovery period of the data tables (DynamoDB allows 1-35 days): an erased learner's
+    ciphertexts may sit in a restorable backup this long (``backups_expire_by``)."""
     endpoints: dict[str, str] = Field(default_factory=dict)
     cognito_pools: dict[str, CognitoPool] = Field(default_factory=dict)
     jwks_url_template: str | None = None
@@ -109,6 +114,8 @@ class Settings(BaseModel):
             "log_level": "ENCLAVE_LOG_LEVEL",
             "checkpoint_every": "ENCLAVE_CHECKPOINT_EVERY",
             "offboarding_wait_days": "ENCLAVE_OFFBOARDING_WAIT_DAYS",
+            "recovery_window_days": "ENCLAVE_RECOVERY_WINDOW_DAYS",
+            "key_rotation_days": "ENCLAVE_KEY_ROTATION_DAYS",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):

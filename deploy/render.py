@@ -64,6 +64,8 @@ ALIAS_NAME = "live"
 """The alias API Gateway invokes; provisioned concurrency is configured on it."""
 METRICS_NAMESPACE = "Enclave"
 AUDIT_FAILURE_METRIC = "AuditWriteFailures"
+KEY_FAILURE_METRIC = "KeyFailures"
+"""Emitted by ``chalicelib.services.keys`` (embedded metric format) on every key or ciphertext failure."""
 METRICS_SERVICE = "enclave"
 """Powertools' ``service`` dimension: ``Metrics(namespace="Enclave", service="enclave")``."""
 NOT_FOUND_BODY = '{"error":{"code":"not_found","message":"no such route"}}'
@@ -296,7 +298,10 @@ def global_table(stage: Stage, table: TableDef, regions: list[str], jurisdiction
         key = {"Fn::GetAtt": ["DataKey", "Arn"]} if region == stage.region else alias_arn(region, alias)
         replicas.append({
             "Region": region,
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "PointInTimeRecoverySpecification": {
+                "PointInTimeRecoveryEnabled": True,
+                # erasure receipts promise ``backups_expire_by`` from this same setting
+                "RecoveryPeriodInDays": stage.settings.recovery_window_days},
             "DeletionProtectionEnabled": True,
             "SSESpecification": {"KMSMasterKeyId": key},
             "Tags": tags(stage.name),
@@ -556,6 +561,9 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
     resources["AuditWriteFailuresAlarm"] = alarm(
         "An audit event could not be written: the change it records was refused or must be investigated",
         METRICS_NAMESPACE, AUDIT_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
+    resources["KeyFailuresAlarm"] = alarm(
+        "A tenant key or ciphertext failed (missing key, KMS access denied, failed authentication)",
+        METRICS_NAMESPACE, KEY_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
     resources["AlarmTopic"] = {
         "Type": "AWS::SNS::Topic",
         "Properties": {"TopicName": f"enclave-{stage.name}-alarms", "KmsMasterKeyId": {"Ref": "OpsKey"},

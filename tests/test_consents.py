@@ -19,6 +19,7 @@ import pytest
 
 from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
+from chalicelib.adapters.data_store import wrapped_learner_key
 from chalicelib.settings import REGIONS
 from tests.conftest import HOME, Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 
@@ -294,7 +295,7 @@ def test_every_decision_read_and_refusal_is_audited_without_personal_values(scho
     assert status == 200
     assert s.api.call("GET", s.consents(minor), s.officer)[0] == 200
 
-    events = [e for e in s.audit() if e["action"] not in ("learner.create",)]
+    events = [e for e in s.audit() if e["action"] not in ("learner.create", "tenant_key.create")]
     assert [(e["action"], e["outcome"]) for e in events] == [
         ("consent.create", "rejected"), ("result.share_research", "denied"), ("consent.create", "success"),
         ("result.share_research", "success"), ("consent.read", "success")]
@@ -309,3 +310,22 @@ def test_every_decision_read_and_refusal_is_audited_without_personal_values(scho
     personal = (GIVEN, FAMILY, EMAIL, GUARDIAN, "iq@example.org", turning_tomorrow(18).isoformat())
     assert not [v for v in personal if v.lower() in text.lower()]
     assert extract["subject"] not in text  # the research pseudonym cannot be linked back through the trail
+
+
+def test_the_research_pseudonym_dies_with_the_learner(school: Callable[[str], School], emulated: Emulated) -> None:
+    s = school("UK")
+    learner, other = s.enrol(turning_today(16)), s.enrol(turning_today(17))
+    assert s.decide(learner, **GRANT_RESEARCH, given_by="learner")[0] == 201
+    subject = s.share(learner)[1]["subject"]
+    container = s.api.container
+    tenant = container.directory.get(s.tenant_id)
+    assert tenant is not None
+    keys = container.tenant_keys.keys_for(tenant)
+    assert subject not in {token.split(".", 1)[-1] for token in keys.blind_index_all("research_subject", learner)}
+    assert s.api.call("DELETE", f"{s.learners}/{learner}", s.admin)[0] == 200
+    # what the tenant still holds after erasure: its keys, the learner id, every other learner's key
+    left = [wrapped_learner_key(s.tenant_id, item["sk"]["S"].split("#")[1], item)
+            for item in container.data_store.learner_key_items("UK", s.tenant_id)]
+    assert [record.learner_id for record in left] == [other]
+    assert all(keys.unwrap(record).pseudonym("research_subject") != subject for record in left)
+    assert all(subject not in token for token in keys.blind_index_all("research_subject", learner))

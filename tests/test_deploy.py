@@ -242,7 +242,8 @@ def test_tables_have_pitr_deletion_protection_and_customer_key(packaged: dict[st
         props = table["Properties"]
         assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
         for replica in props["Replicas"]:
-            assert replica["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+            assert replica["PointInTimeRecoverySpecification"] == {
+                "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 35}, name
             assert replica["DeletionProtectionEnabled"] is True, name
             key = json.dumps(replica["SSESpecification"]["KMSMasterKeyId"])
             assert "DataKey" in key if replica["Region"] == p.region else "alias/enclave-data" in key

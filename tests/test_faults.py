@@ -284,10 +284,10 @@ KMS_FAULTS = {
 def test_kms_failure_on_a_cold_key_cache_answers_retry_later_and_writes_nothing(
         uk: Uk, cold_api: RegionalApi, fault: str) -> None:
     make, expected = KMS_FAULTS[fault]
-    # a new tenant's first learner needs its tenant key: GenerateDataKey
+    # a cold container enrolling a learner needs the tenant key (made at onboarding) unwrapped: Decrypt
     before = uk.snapshot()
-    with injected(uk.kms, "before-call.kms.GenerateDataKey", make()) as handler:
-        status, body, headers = call_with_headers(uk.api, "POST", uk.learners, uk.staff, LEARNER)
+    with injected(uk.kms, "before-call.kms.Decrypt", make()) as handler:
+        status, body, headers = call_with_headers(cold_api, "POST", uk.learners, uk.staff, LEARNER)
     assert handler.calls >= 1
     assert_retry_later(status, body, expected)
     assert int(headers["Retry-After"]) >= 1

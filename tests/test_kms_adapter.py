@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 
 from chalicelib.adapters.kms import KmsDataKeyProvider
 from chalicelib.domain.crypto import Keyring, tenant_key_context
-from chalicelib.domain.errors import EnclaveError, IntegrityError, ServiceUnavailable, Throttled
+from chalicelib.domain.errors import EnclaveError, IntegrityError, KeyAccessDenied, ServiceUnavailable, Throttled
 from chalicelib.domain.ids import new_id
 from tests.conftest import Emulated
 
@@ -106,7 +106,7 @@ def test_a_tenant_key_record_relabelled_to_another_tenant_or_version_fails(provi
     ("LimitExceededException", Throttled, 429),
     ("InvalidCiphertextException", IntegrityError, 500),
     ("IncorrectKeyException", IntegrityError, 500),
-    ("AccessDeniedException", IntegrityError, 500),
+    ("AccessDeniedException", KeyAccessDenied, 503),
     ("KMSInternalException", ServiceUnavailable, 503),
     ("DependencyTimeoutException", ServiceUnavailable, 503),
     ("DisabledException", ServiceUnavailable, 503),

@@ -91,7 +91,7 @@ def test_offboarding_waits_then_exports_packages_shreds_and_tombstones(leaving: 
     assert eu.call("DELETE", path, platform)[0] == 404
     trail = [e["action"] for e in leaving["container"].audit_store.events(leaving["tenant_id"], "UK")]
     assert trail.count("tenant.offboard_request") == 1
-    assert trail[-2:] == ["audit.export", "tenant.offboard"]
+    assert trail[-3:] == ["audit.export", "tenant.offboard", "tenant_key.destroy"]  # key deletion audited
 
 
 @pytest.mark.parametrize("scope", ["tenant", "learner"])

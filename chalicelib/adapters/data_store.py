@@ -95,6 +95,51 @@ class DataStore:
                 self._client.delete_item(TableName=self.table(jurisdiction),
                                          Key={"pk": item["pk"], "sk": item["sk"]})
         return len(items)
+    def tenant_key_put(self, jurisdiction: str, record: WrappedTenantKey, created_at: str) -> TransactWriteItemTypeDef:
+        """A new tenant key version, for a transaction with its audit event (a version is never written twice)."""
+        return {"Put": {"TableName": self.table(jurisdiction), "Item": {
+            "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": f"TKEY#{record.version:04d}"},
+            "version": {"N": str(record.version)}, "blob": {"B": record.blob}, "created_at": {"S": created_at}},
+            "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def tenant_key_delete(self, jurisdiction: str, tenant_id: str, version: int) -> TransactWriteItemTypeDef:
+        """Retire a tenant key version (nothing refers to it any more)."""
+        return {"Delete": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"TKEY#{version:04d}"}},
+            "ConditionExpression": "attribute_exists(pk)"}}
+
+    def tenant_key_created(self, jurisdiction: str, tenant_id: str) -> dict[int, str]:
+        """``{version: created_at}`` of the tenant's key versions (``""`` when not recorded)."""
+        return {int(item["version"]["N"]): item.get("created_at", {}).get("S", "")
+                for item in self._query(jurisdiction, tenant_id, "TKEY#", "TKEY#~")}
+
+    def profiles(self, jurisdiction: str, tenant_id: str) -> Iterator[dict[str, Any]]:
+        """Every profile item of the tenant (live and tombstones), page by page (for re-indexing)."""
+        return (item for item in self._paged(self.table(jurisdiction), tenant_id, "L#", "L#~")
+                if item["sk"]["S"].endswith("#P"))
+
+    def lookup_update(self, jurisdiction: str, tenant_id: str, learner_id: str, token: str,
+                      expected_version: int) -> TransactWriteItemTypeDef:
+        """Move a profile's e-mail look-up to ``token`` (a newer index key), if the profile is unchanged."""
+        return {"Update": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "UpdateExpression": "SET lookup_pk = :lk",
+            "ConditionExpression": "#v = :v AND attribute_not_exists(erased_at)",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":lk": {"S": lookup_pk(tenant_id, "email", token)},
+                                          ":v": {"N": str(expected_version)}}}}
+
+    def subject_key_update(self, jurisdiction: str, sk: str, record: WrappedLearnerKey,
+                           previous_tenant_key_version: int) -> TransactWriteItemTypeDef:
+        """A subject key kept inside another item (a legal hold's) re-wrapped, if still wrapped by the old version."""
+        return {"Update": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": sk}},
+            "UpdateExpression": "SET #b = :b, tenant_key_version = :new, fingerprint = :f",
+            "ConditionExpression": "tenant_key_version = :old",
+            "ExpressionAttributeNames": {"#b": "blob"},
+            "ExpressionAttributeValues": {":b": {"B": record.blob}, ":new": {"N": str(record.tenant_key_version)},
+                                          ":f": {"S": record.fingerprint},
+                                          ":old": {"N": str(previous_tenant_key_version)}}}}
 
     # -- learners ----------------------------------------------------------------------------------
 
@@ -143,8 +188,8 @@ class DataStore:
         }, "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
-                    email_token: str, meta: dict[str, Any], *, expected_version: int | None = None
-                    ) -> TransactWriteItemTypeDef:
+                    email_token: str, meta: dict[str, Any], *, expected_version: int | None = None,
+                    tag: str | None = None) -> TransactWriteItemTypeDef:
         """The profile item; new (``expected_version`` None) or replacing exactly that version."""
         item: dict[str, Any] = {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
@@ -153,6 +198,8 @@ class DataStore:
             "version": {"N": str(meta["version"])},
             "created_at": {"S": meta["created_at"]}, "updated_at": {"S": meta["updated_at"]},
         }
+        if tag is not None:
+            item["tag"] = {"S": tag}
         put: Any = {"TableName": self.table(jurisdiction), "Item": item}
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -168,6 +215,17 @@ class DataStore:
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
             "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint},
         }, "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at)"}}
+
+    def erasure_reapply(self, jurisdiction: str, tenant_id: str, learner_id: str, erased_at: str,
+                        fingerprint: str, *, delete_key: bool) -> list[TransactWriteItemTypeDef]:
+        """An erasure re-applied to a restored copy: the tombstone (whatever the copy held) and the key gone."""
+        changes: list[TransactWriteItemTypeDef] = [{"Put": {"TableName": self.table(jurisdiction), "Item": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
+            "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint}}}}]
+        if delete_key:
+            changes.append({"Delete": {"TableName": self.table(jurisdiction), "Key": {
+                "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}}}})
+        return changes
 
     def learner_key_items(self, jurisdiction: str, tenant_id: str) -> Iterator[dict[str, Any]]:
         """Every stored learner key record of the tenant (for the re-wrap job), page by page."""
@@ -198,6 +256,21 @@ class DataStore:
         return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
             "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at)"}}
+
+    def learner_key_check(self, jurisdiction: str, tenant_id: str, learner_id: str,
+                          fingerprint: str) -> TransactWriteItemTypeDef:
+        """The learner's key is still the one a cached copy names (an erasure meanwhile fails the transaction)."""
+        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}},
+            "ConditionExpression": "fingerprint = :f", "ExpressionAttributeValues": {":f": {"S": fingerprint}}}}
+
+    def learner_processable_check(self, jurisdiction: str, tenant_id: str,
+                                  learner_id: str) -> TransactWriteItemTypeDef:
+        """The profile exists, is not erased and its processing is not restricted."""
+        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at) "
+                                   "AND attribute_not_exists(restricted_at)"}}
 
     def record_put(self, jurisdiction: str, tenant_id: str, sk: str, envelopes: dict[str, str],
                    attributes: dict[str, str]) -> TransactWriteItemTypeDef:

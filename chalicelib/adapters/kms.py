@@ -4,8 +4,10 @@ Every KMS failure becomes a domain error whose message names only the operation 
 code, never a key, a blob or plaintext:
 
 * throttling (ThrottlingException, LimitExceededException, ...): ``Throttled`` (429, Retry-After);
-* a blob or context that does not match (InvalidCiphertextException, IncorrectKeyException,
-  AccessDeniedException): ``IntegrityError`` (500);
+* a blob or context that does not match (InvalidCiphertextException, IncorrectKeyException):
+  ``IntegrityError`` (500);
+* access denied (AccessDeniedException: a revoked grant, the key policy, the kill switch):
+  ``KeyAccessDenied`` (503 ``key_access_denied``) — the data is intact, this deployment may not open it;
 * KMS failing or unreachable (KMSInternalException, DependencyTimeoutException, connection errors
   and timeouts), or the key disabled or missing: ``ServiceUnavailable`` (503, Retry-After);
 * anything else (a bug, such as a ValidationException): ``EnclaveError`` (500).
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chalicelib.domain.errors import EnclaveError, IntegrityError, ServiceUnavailable, Throttled
+from chalicelib.domain.errors import EnclaveError, IntegrityError, KeyAccessDenied, ServiceUnavailable, Throttled
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -28,9 +30,8 @@ THROTTLING_CODES = frozenset({
     "ThrottlingException", "Throttling", "LimitExceededException", "RequestLimitExceeded",
     "TooManyRequestsException",
 })
-INTEGRITY_CODES = frozenset({
-    "InvalidCiphertextException", "IncorrectKeyException", "AccessDeniedException", "AccessDenied",
-})
+INTEGRITY_CODES = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
 UNAVAILABLE_CODES = frozenset({
     "KMSInternalException", "DependencyTimeoutException", "InternalFailure", "ServiceUnavailable",
     "ServiceUnavailableException", "KeyUnavailableException",
@@ -51,6 +52,8 @@ def raise_domain_error(exc: ClientError, operation: str) -> NoReturn:
     if code in THROTTLING_CODES:
         raise Throttled(f"KMS {operation} is throttled ({code}); retry later",
                         retry_after=_retry_after(exc, 1)) from exc
+    if code in ACCESS_DENIED_CODES:
+        raise KeyAccessDenied(f"KMS {operation} denied this deployment the key ({code})", retry_after=60) from exc
     if code in INTEGRITY_CODES:
         raise IntegrityError(f"KMS {operation} refused the stored key or its context ({code})") from exc
     if code in UNAVAILABLE_CODES:

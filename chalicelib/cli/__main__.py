@@ -15,10 +15,16 @@ from collections.abc import Sequence
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The parser; the module of ``token`` is imported only when ``command`` is ``token``."""
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Enclave command line tools.")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{audit,token}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{audit,restore,token}")
     from chalicelib.cli import audit
 
     audit.add_parser(subparsers)
+    if command == "restore":
+        from chalicelib.cli import restore
+
+        restore.add_parser(subparsers)
+    else:
+        subparsers.add_parser("restore", help="re-apply recorded erasures to a restored data table")
     if command == "token":
         from chalicelib.cli import token
 

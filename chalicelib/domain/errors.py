@@ -133,6 +133,18 @@ class ServiceUnavailable(EnclaveError):
         self.retry_after = retry_after
 
 
+class TenantKeyMissing(ServiceUnavailable):
+    """The tenant has no key record: fail closed (never a new key on a read) and raise the alarm."""
+
+    code = "tenant_key_missing"
+
+
+class KeyAccessDenied(ServiceUnavailable):
+    """KMS refused this deployment the tenant's key (revoked grant, key policy, the kill switch)."""
+
+    code = "key_access_denied"
+
+
 class PolicyFileError(RuntimeError):
     """A file under policies/ is missing or invalid; start-up must stop (not an HTTP error)."""
 

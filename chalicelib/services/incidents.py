@@ -47,9 +47,11 @@ from chalicelib.services.idempotency import Idempotency
 class IncidentService:
     def __init__(self, access: AccessControl, jurisdictions: JurisdictionCatalog, audit: AuditStore,
                  clock: Callable[[], datetime], region: str, endpoint_of: Callable[[str], str],
-                 store: IncidentStore, idempotency: Idempotency) -> None:
+                 store: IncidentStore, idempotency: Idempotency,
+                 evict_keys: Callable[[str], object] | None = None) -> None:
         self._store = store
         self._idempotency = idempotency
+        self._evict_keys = evict_keys or (lambda tenant_id: None)
         self._access = access
         self._jurisdictions = jurisdictions
         self._audit = audit
@@ -81,6 +83,8 @@ class IncidentService:
         earlier = self._idempotency.earlier(scope)
         if earlier is not None:
             return self._recorded(earlier)
+        for tenant in resident:  # a suspected compromise: the next use of their keys asks KMS again
+            self._evict_keys(tenant.tenant_id)
         incident_id = new_id("inc")
         window_from = body.discovered_at - timedelta(days=body.lookback_days)
         deadlines = deadlines_for(body.discovered_at, {self._jurisdictions.get(t.jurisdiction).code:

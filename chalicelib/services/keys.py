@@ -1,45 +1,134 @@
-"""Each tenant's key versions, created on first use and kept unwrapped in a bounded, TTL'd cache.
+"""Each tenant's key versions: created at onboarding, unwrapped through one cache, rotated, revoked.
 
-The warm path (a tenant seen within the TTL) makes neither a KMS call nor a DynamoDB read for
-keys. A learner key wrapped by a version this process has not loaded yet (a rotation elsewhere)
-triggers one reload.
+* **One cache of unwrapped tenant keys**: the ``Keyring``'s, whose entries expire ``ttl`` after the KMS
+  unwrap that produced them (never extended by use, never copied into a second cache). This service
+  caches only the *wrapped* records (no secret; they save the DynamoDB read); building ``TenantKeys``
+  from them asks the keyring every time, so when a grant is revoked at KMS every process fails closed
+  at most one TTL after its last unwrap.
+* **Eviction** (``evict`` for one tenant, ``evict_all`` the kill switch of this process) drops the
+  plaintext keys at once; an incident or an offboarding calls it.
+* **Fail closed**: a tenant without a key record answers 503 ``tenant_key_missing`` and raises the
+  alarm; a key is created only at onboarding (``create``), never on a read.
+* **One alerting path** (``alarm``) for every unwrap or decrypt failure: a critical log line carrying
+  an embedded CloudWatch metric (``KeyFailures``, alarmed in the template) and an audit event
+  ``key.alarm`` in the tenant's chain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
+from chalicelib.adapters.audit_store import ChangeRejected
 from chalicelib.adapters.data_store import DataStore, wrapped_learner_key
-from chalicelib.domain.crypto import Keyring, LearnerKey, TenantKeys, TtlCache, WrappedLearnerKey
-from chalicelib.domain.errors import IntegrityError
+from chalicelib.domain.audit import AuditEventDraft, format_at
+from chalicelib.domain.crypto import Keyring, LearnerKey, TenantKeys, TtlCache, WrappedLearnerKey, WrappedTenantKey
+from chalicelib.domain.errors import EnclaveError, IntegrityError, KeyAccessDenied, TenantKeyMissing
 from chalicelib.domain.tenants import Tenant
+from chalicelib.logs import REQUEST_ID, logger
+
+KEY_FAILURE_METRIC = "KeyFailures"
+METRICS_NAMESPACE = "Enclave"
+ALARM_SUB = "system:key-alarm"
+
+
+class AuditSink(Protocol):
+    def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft, changes: Any = ...) -> Any: ...
+
+
+def _emf(metric: str) -> dict[str, Any]:
+    """CloudWatch Embedded Metric Format keys: the log line itself counts one ``metric``."""
+    return {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+        "Namespace": METRICS_NAMESPACE, "Dimensions": [["service"]], "Metrics": [{"Name": metric, "Unit": "Count"}]}]},
+        metric: 1}
 
 
 class TenantKeyService:
-    def __init__(self, keyring: Keyring, store: DataStore, *, ttl_seconds: float = 300.0, max_tenants: int = 512,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, keyring: Keyring, store: DataStore, audit: AuditSink | None = None, *,
+                 ttl_seconds: float = 300.0, max_tenants: int = 4096,
+                 clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._now = now
         self._keyring = keyring
         self._store = store
-        self._cache: TtlCache[str, TenantKeys] = TtlCache(max_tenants, ttl_seconds, clock)
+        self._audit = audit
+        self._records: TtlCache[str, tuple[WrappedTenantKey, ...]] = TtlCache(max_tenants, ttl_seconds, clock)
+
+    # -- the one alerting path ---------------------------------------------------------------------
+
+    def alarm(self, tenant: Tenant, reason: str, ids: Mapping[str, str] | None = None, *,
+              actor: tuple[str, str] | None = None, action: str = "key.alarm", resource: str | None = None) -> None:
+        """Log a critical alert with its metric and record ``reason`` in the tenant's trail (ids only).
+
+        ``actor`` is ``(sub, role)`` of the caller whose request met the failure (default: the system)."""
+        ids = dict(ids or {})
+        logger.critical("key or ciphertext failure", extra={"alert": reason, "tenant_id": tenant.tenant_id, **ids,
+                                                            **_emf(KEY_FAILURE_METRIC)})
+        if self._audit is None:
+            return
+        sub, role = actor or (ALARM_SUB, "system")
+        draft = AuditEventDraft(actor_sub=sub, actor_role=role, action=action,
+                                resource=resource or f"tenants/{tenant.tenant_id}/keys", outcome=reason,
+                                request_id=REQUEST_ID.get() or "-", details=ids)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft)
+        except EnclaveError:
+            logger.error("a key alarm could not be audited", extra={"alert": reason})
+
+    def _guarded(self, tenant: Tenant, load: Callable[[], Any], **ids: str) -> Any:
+        try:
+            return load()
+        except KeyAccessDenied:
+            self.alarm(tenant, "key_access_denied", ids)
+            raise
+        except IntegrityError:
+            self.alarm(tenant, "integrity_error", ids)
+            raise
+
+    # -- keys --------------------------------------------------------------------------------------
+
+    def create(self, tenant: Tenant) -> None:
+        """Onboarding: the tenant's first key version, audited in the same transaction (a retry keeps it)."""
+        if self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id):
+            return
+        record = self._keyring.create_tenant_key(tenant.tenant_id, 1)
+        if self._audit is None:  # unit tests without a trail
+            self._store.add_tenant_key(tenant.jurisdiction, record)
+        else:
+            put = self._store.tenant_key_put(tenant.jurisdiction, record, format_at(self._now()))
+            draft = AuditEventDraft(actor_sub=ALARM_SUB.replace("alarm", "onboarding"), actor_role="system",
+                                    action="tenant_key.create", resource=f"tenants/{tenant.tenant_id}/keys",
+                                    outcome="success", request_id=REQUEST_ID.get() or "-", details={"version": 1})
+            with contextlib.suppress(ChangeRejected):  # a concurrent onboarding retry stored version 1 first
+                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
+        self._records.discard_if(lambda key: key == tenant.tenant_id)
 
     def keys_for(self, tenant: Tenant) -> TenantKeys:
-        return self._cache.get_or_create(tenant.tenant_id, lambda: self._load(tenant))
+        records = self._records.get_or_create(tenant.tenant_id, lambda: self._read(tenant))
+        keys: TenantKeys = self._guarded(tenant, lambda: self._keyring.tenant_keys(records))
+        return keys
 
     def unwrap(self, tenant: Tenant, record: WrappedLearnerKey) -> LearnerKey:
         keys = self.keys_for(tenant)
         if record.tenant_key_version not in keys.versions:
             keys = self._reload(tenant)
-        return keys.unwrap(record)
+        key: LearnerKey = self._guarded(tenant, lambda: keys.unwrap(record), learner_id=record.learner_id)
+        return key
 
-    def rotate(self, tenant: Tenant) -> TenantKeys:
-        """Add the next tenant key version; new learner keys are wrapped by it from now on."""
-        current = self._reload(tenant)
-        record = self._keyring.rotate(current)
-        if not self._store.add_tenant_key(tenant.jurisdiction, record):
-            raise IntegrityError("a concurrent rotation created this key version first; retry")
-        return self._reload(tenant)
+    def evict(self, tenant_id: str) -> int:
+        """Drop the tenant's plaintext keys from this process now (incident, offboarding); how many."""
+        self._records.discard_if(lambda key: key == tenant_id)
+        return self._keyring.evict(tenant_id)
+
+    def evict_all(self) -> int:
+        """The kill switch of this process: every plaintext tenant key dropped; the next use asks KMS."""
+        self._records.clear()
+        count = len(self._keyring.cache)
+        self._keyring.cache.clear()
+        return count
 
     def rewrap_all(self, tenant: Tenant, commit: Callable[[list[Any], int], None], batch: int = 40) -> int:
         """Move every learner key still wrapped by an older tenant key version to the newest one.
@@ -65,24 +154,36 @@ class TenantKeyService:
             moved += len(pending)
         return moved
 
-    def destroy_all_versions(self, tenant: Tenant) -> int:
-        """Offboarding: destroy every key version of the tenant, which shreds all its learners at once
-        (each learner key is wrapped by one of them); forgets the unwrapped copies. How many were destroyed."""
-        destroyed = self._store.delete_tenant_keys(tenant.jurisdiction, tenant.tenant_id)
-        self._cache.discard_if(lambda cached: cached == tenant.tenant_id)
-        return destroyed
+    def destroy_all_versions(self, tenant: Tenant, batch: int = 25) -> int:
+        """Offboarding: delete every key version of the tenant, which shreds all its learners at once
+        (each learner key is wrapped by one of them), audited in the same transactions; drops the unwrapped
+        copies. How many versions were destroyed (a retry destroys what is left)."""
+        versions = [record.version for record in self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id)]
+        for start in range(0, len(versions), batch):
+            chunk = versions[start:start + batch]
+            deletes = [self._store.tenant_key_delete(tenant.jurisdiction, tenant.tenant_id, v) for v in chunk]
+            if self._audit is None:
+                self._store.delete_tenant_keys(tenant.jurisdiction, tenant.tenant_id)
+                break
+            draft = AuditEventDraft(actor_sub=ALARM_SUB.replace("alarm", "offboarding"), actor_role="system",
+                                    action="tenant_key.destroy", resource=f"tenants/{tenant.tenant_id}/keys",
+                                    outcome="success", request_id=REQUEST_ID.get() or "-",
+                                    details={"versions": ",".join(str(v) for v in chunk)})
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, deletes)
+        self.evict(tenant.tenant_id)
+        return len(versions)
+
+    def reloaded(self, tenant: Tenant) -> TenantKeys:
+        """Every stored version, read again (after a rotation here or elsewhere)."""
+        return self._reload(tenant)
 
     def _reload(self, tenant: Tenant) -> TenantKeys:
-        keys = self._load(tenant)
-        self._cache.put(tenant.tenant_id, keys)
-        return keys
+        self._records.discard_if(lambda key: key == tenant.tenant_id)
+        return self.keys_for(tenant)
 
-    def _load(self, tenant: Tenant) -> TenantKeys:
-        records = self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id)
+    def _read(self, tenant: Tenant) -> tuple[WrappedTenantKey, ...]:
+        records = tuple(self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id))
         if not records:
-            record = self._keyring.create_tenant_key(tenant.tenant_id, 1)
-            if self._store.add_tenant_key(tenant.jurisdiction, record):
-                records = [record]
-            else:  # another process created version 1 at the same moment: use theirs
-                records = self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id)
-        return self._keyring.tenant_keys(records)
+            self.alarm(tenant, "tenant_key_missing")
+            raise TenantKeyMissing("this tenant has no key; the operators have been alerted", retry_after=60)
+        return records

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, result_sk, wrapped_learner_key
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.crypto import LearnerKey, PlainFields
+from chalicelib.domain.crypto import LearnerKey, PlainFields, TtlCache, WrappedLearnerKey
 from chalicelib.domain.errors import (
     BadRequest,
     Conflict,
@@ -34,7 +34,6 @@ from chalicelib.domain.learners import (
     result_view,
 )
 from chalicelib.domain.tenants import Tenant
-from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
@@ -43,7 +42,7 @@ from chalicelib.services.keys import TenantKeyService
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-PITR_WINDOW = timedelta(days=35)
+DEFAULT_RECOVERY_WINDOW = timedelta(days=35)
 PROFILE = "learner"
 SEARCH_ROUTE = "POST /v1/tenants/{tenant_id}/learners/search"
 
@@ -56,7 +55,12 @@ class LearnerService:
     def __init__(self, access: AccessControl, store: DataStore, keys: TenantKeyService, audit: AuditStore,
                  idempotency: Idempotency, clock: Callable[[], datetime],
                  holds: Callable[[Tenant, str], bool] | None = None,
-                 hold_guards: Callable[[Tenant, str], list[TransactWriteItemTypeDef]] | None = None) -> None:
+                 hold_guards: Callable[[Tenant, str], list[TransactWriteItemTypeDef]] | None = None,
+                 recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW, wrapped_key_entries: int = 20_000) -> None:
+        self._recovery_window = recovery_window
+        # WRAPPED learner keys only (no secret), briefly: a write that needs the key skips its read and
+        # conditions the transaction on the key item instead (see ``add_result``)
+        self._wrapped: TtlCache[tuple[str, str], WrappedLearnerKey] = TtlCache(wrapped_key_entries, 60.0)
         self._access = access
         self._store = store
         self._keys = keys
@@ -79,11 +83,12 @@ class LearnerService:
         now = format_at(self._clock())
         fields = body.personal_fields()
         meta = {"version": 1, "created_at": now, "updated_at": now}
+        envelopes = learner_key.cipher.encrypt_record(PROFILE, fields)
         changes = [
             self._store.learner_key_put(tenant.jurisdiction, wrapped),
-            self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id,
-                                    learner_key.cipher.encrypt_record(PROFILE, fields),
-                                    keys.blind_index("email", body.email), meta),
+            self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
+                                    keys.blind_index("email", body.email), meta,
+                                    tag=learner_key.record_tag(PROFILE, 1, envelopes)),
             *self._idempotency.claims(scope, learner_id),
         ]
         draft = caller.draft("learner.create", learner_resource(tenant.tenant_id, learner_id),
@@ -148,7 +153,10 @@ class LearnerService:
         key_item = items.get("K")
         if key_item is None:
             raise IntegrityError("the learner's key is missing")
-        return profile, self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, key_item))
+        record = wrapped_learner_key(tenant.tenant_id, learner_id, key_item)
+        key = self._keys.unwrap(tenant, record)
+        self._wrapped.put((tenant.tenant_id, learner_id), record)
+        return profile, key
 
     def _decrypted(self, caller: Caller, tenant: Tenant, learner_id: str) -> dict[str, Any]:
         profile, plain = self._opened(caller, tenant, learner_id)
@@ -161,16 +169,15 @@ class LearnerService:
         profile, key = self._load(tenant, learner_id)
         assert key is not None
         try:
-            return profile, key.cipher.decrypt_record(PROFILE, envelopes_of(profile))
+            return profile, open_profile(key, profile)
         except IntegrityError:
             self._alert(caller, tenant, learner_id)
             raise
 
     def _alert(self, caller: Caller, tenant: Tenant, learner_id: str) -> None:
-        logger.critical("ciphertext failed authentication", extra={"alert": "integrity", "learner_id": learner_id})
-        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("learner.read", learner_resource(tenant.tenant_id, learner_id),
-                                        outcome="integrity_error", learner_id=learner_id))
+        self._keys.alarm(tenant, "integrity_error", {"learner_id": learner_id},
+                         actor=(caller.principal.sub, caller.principal.role.value), action="learner.read",
+                         resource=learner_resource(tenant.tenant_id, learner_id))
 
     # -- rectify -------------------------------------------------------------------------------
 
@@ -182,15 +189,16 @@ class LearnerService:
         meta = _meta(profile)
         if patch.expected_version is not None and patch.expected_version != meta["version"]:
             raise Conflict("the learner changed since you read it", current_version=meta["version"])
-        plain: dict[str, Any] = dict(key.cipher.decrypt_record(PROFILE, envelopes_of(profile)))
+        plain: dict[str, Any] = dict(open_profile(key, profile))
         changes = patch.changes()
         plain.update(changes)
         new_meta = {**meta, "version": meta["version"] + 1, "updated_at": format_at(self._clock())}
         keys = self._keys.keys_for(tenant)
-        put = self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id,
-                                      key.cipher.encrypt_record(PROFILE, plain),
+        envelopes = key.cipher.encrypt_record(PROFILE, plain)
+        put = self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
                                       keys.blind_index("email", str(plain["email"])), new_meta,
-                                      expected_version=meta["version"])
+                                      expected_version=meta["version"],
+                                      tag=key.record_tag(PROFILE, new_meta["version"], envelopes))
         draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])
         try:
@@ -208,6 +216,7 @@ class LearnerService:
 
     def shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str) -> dict[str, Any]:
         """Destroy the learner's key (crypto-shredding) and leave a tombstone; audited as ``action``."""
+        self._forget(tenant.tenant_id, learner_id)
         items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
         live_profile(items.get("P"), "this learner was erased already")
         key_item = items.get("K")
@@ -229,8 +238,8 @@ class LearnerService:
             if exc.index >= len(changes) - len(guards):
                 raise LegalHoldActive("a legal hold blocks the erasure of this learner") from None
             raise Conflict("the learner changed during erasure; retry") from None
-        return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": True,
-                "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + PITR_WINDOW)}
+        return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": key_item is not None,
+                "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + self._recovery_window)}
 
     def lift_restriction(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         """End a restriction of processing (the data subject's grounds no longer apply); audited."""
@@ -252,24 +261,36 @@ class LearnerService:
     # -- results -------------------------------------------------------------------------------
 
     def add_result(self, caller: Caller, tenant_id: str, learner_id: str, body: ResultCreate) -> dict[str, Any]:
+        """One round trip when warm: the wrapped key comes from the short-lived cache, and the transaction
+        checks that key item and the profile, so an erasure or restriction in between still wins."""
         tenant = self._access.tenant(caller.principal, tenant_id, "result.create")
         require_id(learner_id, "lrn", "learner")
-        _, key = self._load(tenant, learner_id)
-        assert key is not None
+        record = self._wrapped.get((tenant.tenant_id, learner_id))
+        if record is None:
+            _, key = self._load(tenant, learner_id)
+            assert key is not None
+        else:
+            key = self._keys.unwrap(tenant, record)
         result_id = new_id("res")
         fields = body.personal_fields()
         now = format_at(self._clock())
         put = self._store.record_put(tenant.jurisdiction, tenant.tenant_id, result_sk(learner_id, result_id),
                                      key.cipher.encrypt_record(f"result:{result_id}", fields),
                                      {"recorded_at": now, "record_id": result_id})
-        check = self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        checks = [self._store.learner_processable_check(tenant.jurisdiction, tenant.tenant_id, learner_id),
+                  self._store.learner_key_check(tenant.jurisdiction, tenant.tenant_id, learner_id, key.fingerprint)]
         draft = caller.draft("result.create", f"{learner_resource(tenant.tenant_id, learner_id)}/results/{result_id}",
                              learner_id=learner_id, result_id=result_id)
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, *checks])
         except ChangeRejected:
-            raise Gone("this learner was erased") from None
+            self._forget(tenant.tenant_id, learner_id)
+            self._load(tenant, learner_id)  # 404 / 410 / 409 restricted: say why the write was refused
+            raise Conflict("the learner changed meanwhile; retry") from None
         return result_view(result_id, fields, now)
+
+    def _forget(self, tenant_id: str, learner_id: str) -> None:
+        self._wrapped.discard_if(lambda key: key == (tenant_id, learner_id))
 
     def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
@@ -294,7 +315,7 @@ class LearnerService:
         """The learner's decrypted personal fields; 404 unknown, 410 erased."""
         profile, key = self._load(tenant, learner_id)
         assert key is not None
-        return dict(key.cipher.decrypt_record(PROFILE, envelopes_of(profile)))
+        return dict(open_profile(key, profile))
 
     def result_list(self, tenant: Tenant, learner_id: str) -> list[dict[str, Any]]:
         """The learner's decrypted results, oldest first; 404 unknown, 410 erased."""
@@ -304,11 +325,30 @@ class LearnerService:
                  for item in self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")]
         return sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))
 
+    def pseudonymous_results(self, tenant: Tenant, learner_id: str, purpose: str) -> tuple[str, list[dict[str, Any]]]:
+        """The learner's pseudonym for ``purpose`` (from the learner key) and decrypted results, oldest first."""
+        _, key = self._load(tenant, learner_id)
+        assert key is not None
+        items = [self._result(key, item)
+                 for item in self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")]
+        return key.pseudonym(purpose), sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))
+
     @staticmethod
     def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
-        result_id = item["record_id"]["S"]
+        result_id = item["sk"]["S"].rsplit("#", 1)[-1]  # the record type comes from the key, never an attribute
         plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
         return result_view(result_id, dict(plain), item["recorded_at"]["S"])
+
+
+def open_profile(key: LearnerKey, profile: dict[str, Any]) -> PlainFields:
+    """The decrypted profile, after checking its tag binds these fields to its version.
+
+    Profiles written before the tag existed have none: they still open (their v1 field envelopes are
+    unchanged) and get a tag on their next write."""
+    envelopes = envelopes_of(profile)
+    if "tag" in profile:
+        key.check_record_tag(PROFILE, int(profile["version"]["N"]), envelopes, profile["tag"]["S"])
+    return key.cipher.decrypt_record(PROFILE, envelopes)
 
 
 def _meta(profile: dict[str, Any]) -> dict[str, Any]:

@@ -67,7 +67,7 @@ from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import PROFILE, LearnerService, learner_view
+from chalicelib.services.learners import LearnerService, learner_view, open_profile
 
 PACKAGE_FORMAT = "enclave.access-package/1"
 PACKAGE_RECORD = "access_package"
@@ -218,8 +218,8 @@ class RequestService:
         try:
             text = key.cipher.decrypt_field(f"{PACKAGE_RECORD}:{request_id}", "package", envelope.strip())
         except IntegrityError:
-            logger.critical("ciphertext failed authentication", extra={"alert": "integrity", "dsr_id": request_id})
-            self._refused(caller, tenant, resource, "integrity_error", **ids)
+            self._keys.alarm(tenant, "integrity_error", ids, actor=(caller.principal.sub, caller.principal.role.value),
+                             action="request.download", resource=resource)
             raise
         body: dict[str, Any] = json.loads(text)
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
@@ -349,14 +349,14 @@ class RequestService:
             "right": {"rule": rule.rule, "sources": list(rule.sources)},
             "contents": {"results": len(results), "consents": len(consents), "other_records": len(other),
                          "requests": len(requests), "audit_events": len(events)},
-            "profile": learner_view(learner_id, key.cipher.decrypt_record(PROFILE, envelopes_of(profile)), meta),
+            "profile": learner_view(learner_id, open_profile(key, profile), meta),
             "results": results, "consents": consents, "other_records": other,
             "requests": requests, "audit_events": events,
         }, key
 
     @staticmethod
     def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
-        result_id = item["record_id"]["S"]
+        result_id = item["sk"]["S"].rsplit("#", 1)[-1]  # the record type comes from the key, never an attribute
         plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
         return result_view(result_id, dict(plain), item["recorded_at"]["S"])
 
@@ -371,10 +371,8 @@ class RequestService:
         envelopes = envelopes_of(item) if "fields" in item else {}
         if not envelopes:
             return record
-        record_id = record.get("record_id") or item["sk"]["S"].rsplit("#", 1)[-1]
-        for record_type in (str(record.get("record_type", "")), f"{kind}:{record_id}", kind):
-            if not record_type:
-                continue
+        record_id = item["sk"]["S"].rsplit("#", 1)[-1]  # from the key: a stored attribute could be rewritten
+        for record_type in (f"{kind}:{record_id}", kind):
             try:
                 return {**record, **key.cipher.decrypt_record(record_type, envelopes)}
             except IntegrityError:

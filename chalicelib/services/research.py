@@ -1,11 +1,12 @@
 """Sharing a learner's results for research: an operation gated by the consent ledger.
 
 The extract is de-identified: no name, e-mail, birth date, guardian or programme, and no learner id.
-The subject is a keyed pseudonym, the tenant's blind index of the learner id under the label
-``research_subject``: stable for one learner while the tenant key version stays the same, not
-computable by the recipient, and only the tenant can link it back. It changes when the tenant key
-rotates (a new version prefix), which also breaks linkage across the rotation. The pseudonym is never
-written to the audit trail, so audit readers cannot link extracts to learners either.
+The subject is a keyed pseudonym derived from the learner's own key (``LearnerKey.pseudonym`` with the
+purpose ``research_subject``): stable for one learner (tenant key rotations do not change it), not
+computable by the recipient, and only the tenant can link it back while the learner exists. Erasure
+shreds the learner key, so afterwards nobody can recompute it from the learner id: the extracts are
+unlinked. The pseudonym is never written to the audit trail, so audit readers cannot link extracts to
+learners either.
 
 Whether the purpose needs consent is the law pack's call (``research`` rests on consent in every
 jurisdiction today). The decision is evaluated when the request arrives; a withdrawal committed
@@ -54,9 +55,8 @@ class ResearchShareService:
                                caller.draft(ACTION, resource, outcome="denied", learner_id=learner_id,
                                             purpose=PURPOSE, reason="consent_required"))
             raise
-        results = [{name: result[name] for name in SHARED_FIELDS}
-                   for result in self._learners.result_list(tenant, learner_id)]
-        subject = self._keys.keys_for(tenant).blind_index(PSEUDONYM_LABEL, learner_id)
+        subject, full = self._learners.pseudonymous_results(tenant, learner_id, PSEUDONYM_LABEL)
+        results = [{name: result[name] for name in SHARED_FIELDS} for result in full]
         check = self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction,

@@ -21,7 +21,9 @@ class WritableDirectory(Protocol):
 
 class TenantService:
     def __init__(self, directory: WritableDirectory, jurisdictions: JurisdictionCatalog,
-                 access: AccessControl, clock: Callable[[], datetime]) -> None:
+                 access: AccessControl, clock: Callable[[], datetime],
+                 create_key: Callable[[Tenant], None] | None = None) -> None:
+        self._create_key = create_key or (lambda tenant: None)
         self._directory = directory
         self._jurisdictions = jurisdictions
         self._access = access
@@ -38,6 +40,7 @@ class TenantService:
             home_region=home_region,
             created_at=self._clock(),
         )
+        self._create_key(tenant)  # before the directory entry: no tenant is ever reachable without a key
         self._directory.add(tenant)
         return tenant
 

@@ -37,7 +37,7 @@ def test_exported_trail_downloads_and_verifies_offline(platform: Platform, tmp_p
     status, export = platform.call("eu-west-2", "POST", f"/v1/tenants/{tid}/audit/exports", officer,
                                    body={"format": "ndjson"})
     assert status == 201, export
-    assert export["events"] == 6
+    assert export["events"] == 7  # tenant_key.create at onboarding, 3 enrolments, 3 reads
     download = requests.get(export["download_url"], timeout=30)
     assert download.status_code == 200
     trail = tmp_path / "trail.ndjson"
@@ -49,11 +49,11 @@ def test_exported_trail_downloads_and_verifies_offline(platform: Platform, tmp_p
     assert b"eve0@example.org" not in download.content
 
     lines = trail.read_text().splitlines()
-    assert '"learner.create"' in lines[2]
-    lines[2] = lines[2].replace('"learner.create"', '"learner.erase"')
+    assert '"learner.create"' in lines[3]
+    lines[3] = lines[3].replace('"learner.create"', '"learner.erase"')
     tampered = tmp_path / "tampered.ndjson"
     tampered.write_text("\n".join(lines) + "\n")
     done = _verify(tampered)
     assert done.returncode == 1
-    assert "seq 3" in done.stderr
+    assert "seq 4" in done.stderr
     assert "Traceback" not in done.stderr

@@ -1,0 +1,95 @@
+"""Re-applying erasures to a restored table before it serves traffic.
+
+A point-in-time restore of a personal-data table brings back the state of the table at that time,
+including the wrapped learner keys of learners erased since. The audit trail (a separate table, never
+restored over) records every erasure (``learner.erase``, ``retention.shred``); ``reapply`` walks the
+trail of every tenant homed in this region and, for each erased learner, deletes the learner key item
+and writes the tombstone in the restored table, each learner in one transaction with a
+``backup.erasure_reapplied`` event in the live trail. Idempotent: running it twice changes nothing more.
+
+Run it (``python -m chalicelib.cli restore ...``) on the restored table, under its temporary name,
+before traffic is switched to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chalicelib.adapters.audit_store import AuditStore
+from chalicelib.adapters.data_store import DataStore
+from chalicelib.domain.identity import Principal, Role
+from chalicelib.domain.tenants import Tenant
+from chalicelib.services.retention import SystemCaller
+
+ERASURE_ACTIONS = frozenset({"learner.erase", "retention.shred"})
+SYSTEM_SUB = "system:restore-tool"
+
+
+class RegionDirectory(Protocol):
+    def in_region(self, home_region: str) -> list[Tenant]: ...
+
+
+@dataclass
+class RestoreReport:
+    jurisdiction: str
+    tenants: int = 0
+    erasures_in_trail: int = 0
+    keys_deleted: int = 0
+    learners: list[str] = field(default_factory=list)
+
+    def view(self) -> dict[str, Any]:
+        return {"jurisdiction": self.jurisdiction, "tenants": self.tenants,
+                "erasures_in_trail": self.erasures_in_trail, "keys_deleted": self.keys_deleted,
+                "learners_reapplied": len(self.learners)}
+
+
+def erasures(events: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
+    """``(learner_id, erased_at, key_fingerprint)`` of every successful erasure in ``events``."""
+    for event in events:
+        details = event.get("details") or {}
+        if event.get("action") in ERASURE_ACTIONS and event.get("outcome") == "success" \
+                and isinstance(details.get("learner_id"), str):
+            yield details["learner_id"], str(event.get("at", "")), str(details.get("key_fingerprint", ""))
+
+
+class RestoreService:
+    """Re-applies the erasures of the audit trail to a restored copy (``restored`` names its table)."""
+
+    def __init__(self, directory: RegionDirectory, audit: AuditStore, restored: DataStore, region: str) -> None:
+        self._directory = directory
+        self._audit = audit
+        self._restored = restored
+        self._region = region
+
+    def reapply(self, jurisdiction: str, request_id: str | None = None) -> RestoreReport:
+        principal = Principal(sub=SYSTEM_SUB, username=SYSTEM_SUB, role=Role.PLATFORM_ADMIN, region=self._region)
+        caller = SystemCaller(principal, request_id or f"restore-{uuid.uuid4()}")
+        report = RestoreReport(jurisdiction)
+        for tenant in self._directory.in_region(self._region):
+            if tenant.jurisdiction != jurisdiction:
+                continue
+            report.tenants += 1
+            erased = {learner: (at, fp) for learner, at, fp in
+                      erasures(self._audit.events(tenant.tenant_id, jurisdiction))}
+            report.erasures_in_trail += len(erased)
+            for learner_id, (erased_at, fingerprint) in sorted(erased.items()):
+                self._reapply_one(caller, tenant, learner_id, erased_at, fingerprint, report)
+        return report
+
+    def _reapply_one(self, caller: SystemCaller, tenant: Tenant, learner_id: str, erased_at: str,
+                     fingerprint: str, report: RestoreReport) -> None:
+        items = self._restored.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        profile, key = items.get("P"), items.get("K")
+        if key is None and (profile is None or "erased_at" in profile):
+            return  # nothing of this learner to undo in the copy
+        changes = self._restored.erasure_reapply(tenant.jurisdiction, tenant.tenant_id, learner_id, erased_at,
+                                                 fingerprint, delete_key=key is not None)
+        draft = caller.draft("backup.erasure_reapplied", f"tenants/{tenant.tenant_id}/learners/{learner_id}",
+                             learner_id=learner_id, key_deleted=key is not None,
+                             table=self._restored.table(tenant.jurisdiction))
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
+        report.keys_deleted += int(key is not None)
+        report.learners.append(learner_id)

@@ -1,0 +1,49 @@
+"""Writes needing the learner's key: one round trip when warm, and an erasure in between still wins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import composition
+from chalicelib.adapters.cognito_jwt import StaticKeySource
+from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
+from tests.test_learners_api import ALICE
+
+REGION = "eu-west-2"
+RESULT = {"assessment": "Latin", "score": 1, "max_score": 2, "taken_on": "2026-01-05"}
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __call__(self, model: Any, **kwargs: Any) -> None:
+        self.names.append(model.name)
+
+
+def test_a_warm_result_write_is_one_round_trip_and_an_erasure_elsewhere_still_wins(
+        api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> None:
+    tid = onboard("UK")["tenant_id"]
+    staff, admin = token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION)
+    mine = RegionalApi(composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
+                                             key_source=StaticKeySource(moto_jwks()),
+                                             jurisdictions=emulated.jurisdictions))
+    learners = f"/v1/tenants/{tid}/learners"
+    lid = mine.call("POST", learners, staff, ALICE)[1]["learner_id"]
+    assert mine.call("GET", f"{learners}/{lid}", staff)[0] == 200   # warms this container
+
+    client = emulated.clients.dynamodb(REGION)
+    calls = Calls()
+    client.meta.events.register("before-call.dynamodb", calls)
+    try:
+        assert mine.call("POST", f"{learners}/{lid}/results", staff, RESULT)[0] == 201
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", calls)
+    assert calls.names == ["TransactWriteItems"]
+
+    assert api[REGION].call("DELETE", f"{learners}/{lid}", admin)[0] == 200   # another container erases
+    status, body = mine.call("POST", f"{learners}/{lid}/results", staff, RESULT)
+    assert status == 410, body
+    items = composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
+                                  jurisdictions=emulated.jurisdictions).data_store.records("UK", tid, lid, "R")
+    assert len(items) == 1   # only the result written before the erasure
