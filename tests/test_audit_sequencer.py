@@ -46,7 +46,7 @@ def test_reading_the_trail_seals_what_is_pending_first(emulated: Emulated) -> No
     assert [e["seq"] for e in events] == [1, 2, 3, 4]
     assert events[0]["prev_hash"] == GENESIS_HASH
     assert [e["details"]["n"] for e in events] == [0, 1, 2, 3]  # landing order
-    assert _items(emulated, tenant_id, "PND#") == []
+    assert not any("pending" in item for item in _items(emulated, tenant_id, "PND#"))
 
 
 def test_a_stream_batch_delivered_twice_changes_nothing(emulated: Emulated) -> None:

@@ -107,8 +107,12 @@ class AuditStore:
               changes: Sequence[TransactWriteItemTypeDef]) -> None:
         put = self._pending_put(table, jurisdiction, pending)
         if not changes:
-            with translated("the audit trail"):
-                self._client.put_item(**put["Put"])
+            try:
+                with translated("the audit trail"):
+                    self._client.put_item(**put["Put"])
+            except ClientError as exc:  # a retry of a put that was applied: the random event id is ours
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
             return
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -162,12 +166,19 @@ class AuditStore:
                 self._after_commit(jurisdiction, event)
 
     def _pending(self, table: str, tenant_id: str) -> list[dict[str, Any]]:
-        with translated("the audit trail"):
-            page = self._client.query(
-                TableName=table, ConsistentRead=True, Limit=SEAL_BATCH,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":p": {"S": PENDING_PREFIX}})
-        return [json.loads(item["pending"]["S"]) for item in page.get("Items", [])]
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {
+            "TableName": table, "ConsistentRead": True, "FilterExpression": "attribute_exists(pending)",
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":p": {"S": PENDING_PREFIX}}}
+        while len(found) < SEAL_BATCH:
+            with translated("the audit trail"):
+                page = self._client.query(**params)
+            found += [json.loads(item["pending"]["S"]) for item in page.get("Items", [])]
+            if not page.get("LastEvaluatedKey"):
+                break
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:SEAL_BATCH]
 
     def _chain(self, tenant_id: str, table: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seq, prev_hash = self._head(tenant_id, table)
@@ -185,10 +196,12 @@ class AuditStore:
         items: list[TransactWriteItemTypeDef] = []
         for pending, event in zip(batch, events, strict=True):
             items.append(self._event_put(table, tenant_id, event))
-            items.append({"Delete": {
+            items.append({"Update": {  # marked, not deleted: the audit table stays append-only (no DeleteItem)
                 "TableName": table,
                 "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + pending["event_id"]}},
-                "ConditionExpression": "attribute_exists(pk)"}})
+                "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
+                "ConditionExpression": "attribute_exists(pending)",
+                "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
         items.append(self._head_update(table, tenant_id, first_seq, events[-1]))
         return items
 
