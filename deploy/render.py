@@ -285,6 +285,8 @@ def kms_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
 def _table_shape(table: TableDef, jurisdiction: str | None) -> dict[str, Any]:
     """KeySchema, attributes and indexes exactly as ``deploy.tables`` defines them."""
     shape = create_table_kwargs(table, jurisdiction)
+    if table.stream_view:
+        shape["StreamSpecification"] = {"StreamViewType": table.stream_view}
     if table.ttl_attribute:
         shape["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
     return shape

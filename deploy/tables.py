@@ -32,6 +32,8 @@ class TableDef:
     indexes: tuple[Index, ...] = field(default_factory=tuple)
     ttl_attribute: str | None = None
     holds_personal_data: bool = False
+    # the audit sequencer reads landed events from the stream; global tables need both images
+    stream_view: Literal["NEW_AND_OLD_IMAGES"] | None = None
 
     def name_for(self, jurisdiction: str | None = None) -> str:
         if self.scope == "jurisdiction":
@@ -58,6 +60,7 @@ DATA = TableDef(
 AUDIT = TableDef(
     "AuditTrail", "enclave-audit", "jurisdiction", hash_key="pk", range_key="sk",
     indexes=(Index("by_time", "tenant_id", "at"),),
+    stream_view="NEW_AND_OLD_IMAGES",
 )
 TABLES: tuple[TableDef, ...] = (DIRECTORY, IDEMPOTENCY, DATA, AUDIT)
 
@@ -73,6 +76,8 @@ def create_table_kwargs(table: TableDef, jurisdiction: str | None = None) -> dic
         "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in table.key_attributes()],
         "BillingMode": "PAY_PER_REQUEST",
     }
+    if table.stream_view:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": table.stream_view}
     if table.indexes:
         kwargs["GlobalSecondaryIndexes"] = [
             {

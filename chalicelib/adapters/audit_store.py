@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
-from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, seal
+from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
+from chalicelib.domain.audit_pending import pending_event, sequenced
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 HEAD = "HEAD"
+PENDING_PREFIX = "PND#"
+SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
 MAX_ATTEMPTS = 50
 _CANCELLED_BY_THROTTLING = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
@@ -87,33 +90,120 @@ class AuditStore:
 
     def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft,
                changes: Sequence[TransactWriteItemTypeDef] = ()) -> dict[str, Any]:
-        """Append ``draft`` to the tenant's chain together with ``changes``; return the sealed event."""
+        """Land ``draft`` unsequenced together with ``changes`` (one TransactWriteItems; a plain PutItem
+        when there are no changes, as for a read); return the pending event (no ``seq`` yet).
+
+        No per-tenant item is read or updated: the sequencer (``seal``) chains the event later."""
         table = self._table_for(jurisdiction)
+        pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region)
         try:
-            event = self._append(tenant_id, table, draft, changes)
+            self._land(table, jurisdiction, pending, changes)
         except (ServiceUnavailable, Throttled):
             audit_write_failed()
             raise
-        if self._after_commit is not None:
-            self._after_commit(jurisdiction, event)
-        return event
+        return pending
 
-    def _append(self, tenant_id: str, table: str, draft: AuditEventDraft,
-                changes: Sequence[TransactWriteItemTypeDef]) -> dict[str, Any]:
+    def _land(self, table: str, jurisdiction: str, pending: dict[str, Any],
+              changes: Sequence[TransactWriteItemTypeDef]) -> None:
+        put = self._pending_put(table, jurisdiction, pending)
+        if not changes:
+            try:
+                with translated("the audit trail"):
+                    self._client.put_item(**put["Put"])
+            except ClientError as exc:  # a retry of a put that was applied: the random event id is ours
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            return
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self._backoff(attempt)
+            if self._try_write([put, *changes], offset=1):
+                return
+        raise ServiceUnavailable("the audit trail is busy; retry later")
+
+    @staticmethod
+    def _pending_put(table: str, jurisdiction: str, pending: dict[str, Any]) -> TransactWriteItemTypeDef:
+        return {"Put": {
+            "TableName": table,
+            "Item": {
+                "pk": {"S": tenant_pk(pending["tenant_id"])},
+                "sk": {"S": PENDING_PREFIX + pending["event_id"]},
+                "tenant_id": {"S": pending["tenant_id"]},
+                "jurisdiction": {"S": jurisdiction},
+                "pending": {"S": json.dumps(pending, separators=(",", ":"), ensure_ascii=False)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
+
+    # --- sequencing (stream handler and seal-now share this) -----------------------------------
+
+    def seal(self, tenant_id: str, jurisdiction: str) -> int:
+        """Chain every pending event of the tenant in event-id order; return how many this call sealed.
+
+        Safe to run concurrently and repeatedly: each batch is one transaction conditional on the head
+        it extends and on its pending items still existing, so a lost race re-reads and continues."""
+        table = self._table_for(jurisdiction)
+        sealed = lost = 0
         with self._lock_for(tenant_id):
-            for attempt in range(MAX_ATTEMPTS):
-                if attempt:
-                    self._backoff(attempt)
-                seq, prev_hash = self._head(tenant_id, table)
-                event = seal(draft, tenant_id=tenant_id, seq=seq + 1, prev_hash=prev_hash,
-                             at=self._clock(), region=self._region)
-                if self._try_write(table, tenant_id, seq, event, changes):
-                    self._heads[tenant_id] = (event["seq"], event["hash"])
-                    break
-                self._heads.pop(tenant_id, None)  # another writer moved the head: re-read it
-            else:
-                raise ServiceUnavailable("the audit trail is busy; retry later")
-        return event
+            while lost < MAX_ATTEMPTS:
+                batch = self._pending(table, tenant_id)
+                if not batch:
+                    return sealed
+                events = self._chain(tenant_id, table, batch)
+                if self._try_write(self._seal_items(table, tenant_id, batch, events), offset=len(events) * 2 + 1):
+                    sealed += len(events)
+                    self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
+                    self._notify(jurisdiction, events)
+                else:  # another sealer moved the head or took these events: re-read both
+                    self._heads.pop(tenant_id, None)
+                    lost += 1
+                    self._backoff(lost)
+            raise ServiceUnavailable("the audit trail is busy; retry later")
+
+    def _notify(self, jurisdiction: str, events: list[dict[str, Any]]) -> None:
+        if self._after_commit is not None:
+            for event in events:
+                self._after_commit(jurisdiction, event)
+
+    def _pending(self, table: str, tenant_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {
+            "TableName": table, "ConsistentRead": True, "FilterExpression": "attribute_exists(pending)",
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":p": {"S": PENDING_PREFIX}}}
+        while len(found) < SEAL_BATCH:
+            with translated("the audit trail"):
+                page = self._client.query(**params)
+            found += [json.loads(item["pending"]["S"]) for item in page.get("Items", [])]
+            if not page.get("LastEvaluatedKey"):
+                break
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:SEAL_BATCH]
+
+    def _chain(self, tenant_id: str, table: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seq, prev_hash = self._head(tenant_id, table)
+        events = []
+        for pending in batch:
+            seq += 1
+            event = sequenced(pending, seq=seq, prev_hash=prev_hash)
+            prev_hash = event["hash"]
+            events.append(event)
+        return events
+
+    def _seal_items(self, table: str, tenant_id: str, batch: list[dict[str, Any]],
+                    events: list[dict[str, Any]]) -> list[TransactWriteItemTypeDef]:
+        first_seq = events[0]["seq"] - 1
+        items: list[TransactWriteItemTypeDef] = []
+        for pending, event in zip(batch, events, strict=True):
+            items.append(self._event_put(table, tenant_id, event))
+            items.append({"Update": {  # marked, not deleted: the audit table stays append-only (no DeleteItem)
+                "TableName": table,
+                "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + pending["event_id"]}},
+                "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
+                "ConditionExpression": "attribute_exists(pending)",
+                "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
+        items.append(self._head_update(table, tenant_id, first_seq, events[-1]))
+        return items
 
     def _lock_for(self, tenant_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -130,10 +220,8 @@ class AuditStore:
         self._heads[tenant_id] = head
         return head
 
-    def _try_write(self, table: str, tenant_id: str, seq: int, event: dict[str, Any],
-                   changes: Sequence[TransactWriteItemTypeDef]) -> bool:
-        items: list[TransactWriteItemTypeDef] = [self._head_update(table, tenant_id, seq, event),
-                                                 self._event_put(table, tenant_id, event), *changes]
+    def _try_write(self, items: list[TransactWriteItemTypeDef], offset: int) -> bool:
+        """One TransactWriteItems; False on a lost race (retry). Items from ``offset`` are the caller's."""
         try:
             with translated("the audit trail"):
                 self._client.transact_write_items(TransactItems=items)
@@ -141,26 +229,26 @@ class AuditStore:
             if error_code(exc) != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-            return self._resolve_cancel(reasons)
+            return self._resolve_cancel(reasons, offset)
         return True
 
     @staticmethod
-    def _resolve_cancel(reasons: list[str]) -> bool:
+    def _resolve_cancel(reasons: list[str], offset: int) -> bool:
         """False when the chain head moved or another transaction got in the way (retry); ChangeRejected
         when a condition of one of the caller's changes failed; Throttled when DynamoDB shed the load.
 
         DynamoDB gives throttling and conflicts as reasons on whichever item they hit, the caller's
         changes included: those are transient, not a refusal of the change (F6 fault tests)."""
-        for index, code in enumerate(reasons[2:]):
+        for index, code in enumerate(reasons[offset:]):
             if code == "ConditionalCheckFailed":
                 raise ChangeRejected(index, code)
-        if any(code == "ConditionalCheckFailed" for code in reasons[:2]):
+        if any(code == "ConditionalCheckFailed" for code in reasons[:offset]):
             return False
         if any(code in _CANCELLED_BY_THROTTLING for code in reasons):
             raise Throttled("the audit trail is throttled; retry later", retry_after=1)
         if any(code == "TransactionConflict" for code in reasons):
             return False
-        for index, code in enumerate(reasons[2:]):
+        for index, code in enumerate(reasons[offset:]):
             if code not in ("None", ""):
                 raise ChangeRejected(index, code)
         raise ServiceUnavailable("the audit trail could not be written; retry later")
@@ -195,13 +283,19 @@ class AuditStore:
         }}
 
     def head(self, tenant_id: str, jurisdiction: str) -> tuple[int, str]:
-        """The stored head (consistent read), bypassing the cache."""
+        """The stored head (consistent read), bypassing the cache, after sealing what is pending."""
+        self.seal(tenant_id, jurisdiction)
         self._heads.pop(tenant_id, None)
         return self._head(tenant_id, self._table_for(jurisdiction))
 
     def events(self, tenant_id: str, jurisdiction: str, first_seq: int = 1,
                last_seq: int | None = None) -> Iterator[dict[str, Any]]:
-        """Events in ``seq`` order, page by page (constant memory)."""
+        """Events in ``seq`` order, page by page (constant memory), after sealing what is pending."""
+        self.seal(tenant_id, jurisdiction)
+        return self._events(tenant_id, jurisdiction, first_seq, last_seq)
+
+    def _events(self, tenant_id: str, jurisdiction: str, first_seq: int,
+                last_seq: int | None) -> Iterator[dict[str, Any]]:
         upper = event_sk(last_seq) if last_seq is not None else "EVT#~"
         yield from self._query(self._table_for(jurisdiction), {
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -211,6 +305,7 @@ class AuditStore:
 
     def seq_range(self, tenant_id: str, jurisdiction: str, start: str, end: str) -> tuple[int, int] | None:
         """First and last ``seq`` of the events with ``start <= at < end`` (a contiguous stretch of the chain)."""
+        self.seal(tenant_id, jurisdiction)
         table = self._table_for(jurisdiction)
         base: dict[str, Any] = {
             "TableName": table, "IndexName": "by_time", "Limit": 1,

@@ -1,0 +1,38 @@
+"""Unsequenced ("pending") audit events and their sequencing into the chain.
+
+A request lands its event without ``seq``/``prev_hash``/``hash`` under a time-ordered unique
+``event_id``; the sequencer later gives it the next ``seq`` of the tenant's chain and the previous
+event's hash. The sealed event is exactly the export format of API.md (``event_id`` is not part of it).
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, AuditFormatError, event_hash, is_hash, seal
+
+_SEQUENCED = ("seq", "prev_hash", "hash")
+
+
+def new_event_id(at: datetime) -> str:
+    """Sorts by landing time (microseconds, UTC), then by a random suffix that makes it unique."""
+    return f"{at.astimezone(UTC).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex}"
+
+
+def pending_event(draft: AuditEventDraft, *, tenant_id: str, at: datetime, region: str) -> dict[str, Any]:
+    """The event as it lands: validated like a sealed one, without its chain position."""
+    sealed = seal(draft, tenant_id=tenant_id, seq=1, prev_hash=GENESIS_HASH, at=at, region=region)
+    pending = {key: value for key, value in sealed.items() if key not in _SEQUENCED}
+    pending["event_id"] = new_event_id(at)
+    return pending
+
+
+def sequenced(pending: dict[str, Any], *, seq: int, prev_hash: str) -> dict[str, Any]:
+    """The chain event for ``pending`` at ``seq`` after ``prev_hash``, ``hash`` included."""
+    if type(seq) is not int or seq < 1 or not is_hash(prev_hash) or (seq == 1 and prev_hash != GENESIS_HASH):
+        raise AuditFormatError("seq must be positive and prev_hash 64 hex digits (64 zeros at seq 1)")
+    event: dict[str, Any] = {"tenant_id": pending["tenant_id"], "seq": seq, "prev_hash": prev_hash, "hash": ""}
+    event.update({key: value for key, value in pending.items() if key not in ("tenant_id", "event_id")})
+    event["hash"] = event_hash(event)
+    return event

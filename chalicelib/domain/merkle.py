@@ -1,0 +1,159 @@
+"""Merkle tree hashing and proofs over a tenant's audit chain, RFC 9162 (Certificate Transparency 2.0) style.
+
+Leaves are the chain's event hashes in ``seq`` order: leaf ``i`` (0-based) is the event with
+``seq = i + 1``. The leaf *data* is the 32 raw bytes of the event's ``hash`` (the 64 hex digits
+decoded), so
+
+- leaf hash  = SHA-256(0x00 || bytes.fromhex(event["hash"]))
+- node hash  = SHA-256(0x01 || left || right)
+- empty tree = SHA-256(b"")
+
+and the tree over ``n`` leaves splits at ``k``, the largest power of two below ``n`` (RFC 9162
+§2.1.1). Inclusion proofs (§2.1.3) and consistency proofs (§2.1.4) are lists of 32-byte node hashes,
+written as lower-case hex in the API and in files. Pure functions: no I/O, no AWS.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+_LEAF = b"\x00"
+_NODE = b"\x01"
+
+
+class ProofError(ValueError):
+    """A proof was asked for a position or size the tree does not have."""
+
+
+def leaf_hash(event_hash_hex: str) -> bytes:
+    """RFC 9162 leaf hash of one chain event, given its ``hash`` (64 hex digits)."""
+    return hashlib.sha256(_LEAF + bytes.fromhex(event_hash_hex)).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 interior node hash."""
+    return hashlib.sha256(_NODE + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """Largest power of two strictly below ``n`` (``n`` >= 2)."""
+    k = 1
+    while k << 1 < n:
+        k <<= 1
+    return k
+
+
+def _root(leaves: Sequence[bytes]) -> bytes:
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return node_hash(_root(leaves[:k]), _root(leaves[k:]))
+
+
+def root_hash(event_hashes: Sequence[str]) -> str:
+    """Merkle tree hash (hex) over the given event hashes, in seq order."""
+    return _root([leaf_hash(h) for h in event_hashes]).hex()
+
+
+def _path(m: int, leaves: Sequence[bytes]) -> list[bytes]:
+    if len(leaves) <= 1:
+        return []
+    k = _split(len(leaves))
+    if m < k:
+        return [*_path(m, leaves[:k]), _root(leaves[k:])]
+    return [*_path(m - k, leaves[k:]), _root(leaves[:k])]
+
+
+def inclusion_proof(index: int, event_hashes: Sequence[str]) -> list[str]:
+    """Audit path (hex) for leaf ``index`` (0-based, i.e. ``seq - 1``) in the tree over ``event_hashes``."""
+    if not 0 <= index < len(event_hashes):
+        raise ProofError(f"leaf {index} is not in a tree of size {len(event_hashes)}")
+    return [node.hex() for node in _path(index, [leaf_hash(h) for h in event_hashes])]
+
+
+def _subproof(m: int, leaves: Sequence[bytes], whole: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if whole else [_root(leaves)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], whole), _root(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), _root(leaves[:k])]
+
+
+def consistency_proof(first_size: int, event_hashes: Sequence[str]) -> list[str]:
+    """Consistency proof (hex) that the tree of ``first_size`` leaves is a prefix of the tree over ``event_hashes``."""
+    if not 0 < first_size <= len(event_hashes):
+        raise ProofError(f"no consistency proof from size {first_size} to size {len(event_hashes)}")
+    return [node.hex() for node in _subproof(first_size, [leaf_hash(h) for h in event_hashes], True)]
+
+
+def _decode(nodes: Sequence[str]) -> list[bytes] | None:
+    try:
+        decoded = [bytes.fromhex(node) for node in nodes]
+    except (TypeError, ValueError):
+        return None
+    return decoded if all(len(node) == 32 for node in decoded) else None
+
+
+def verify_inclusion(event_hash_hex: str, index: int, tree_size: int, proof: Sequence[str], root_hex: str) -> bool:
+    """RFC 9162 §2.1.3.2: whether ``proof`` places the event at leaf ``index`` of the tree with root ``root_hex``."""
+    nodes = _decode(proof)
+    if nodes is None or not 0 <= index < tree_size:
+        return False
+    try:
+        r = leaf_hash(event_hash_hex)
+    except ValueError:
+        return False
+    fn, sn = index, tree_size - 1
+    for p in nodes:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r.hex() == root_hex
+
+
+def verify_consistency(first_size: int, first_root: str, second_size: int, second_root: str,
+                       proof: Sequence[str]) -> bool:
+    """RFC 9162 §2.1.4.2: whether tree (``second_size``, ``second_root``) extends (``first_size``, ``first_root``)."""
+    nodes = _decode(proof)
+    if nodes is None or not 0 < first_size <= second_size:
+        return False
+    if first_size == second_size:
+        return not nodes and first_root == second_root
+    if first_size & (first_size - 1) == 0:
+        anchor = _decode([first_root])
+        if anchor is None:
+            return False
+        nodes = anchor + nodes
+    if not nodes:
+        return False
+    fn, sn = first_size - 1, second_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = nodes[0]
+    for c in nodes[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr.hex() == first_root and sr.hex() == second_root
