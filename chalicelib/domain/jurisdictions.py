@@ -273,6 +273,25 @@ class JurisdictionPolicy(_Frozen):
         return {**summary, **file, "sources": self.sources()}
 
 
+class StateOverlay(_Frozen):
+    """A state's rules on top of its nation's law pack (``policies/jurisdictions/overlays/US-NY.json``).
+
+    Not yet applied to deadlines (issue #15 continues): it is loaded and validated so every value is cited.
+    """
+
+    code: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}-[A-Z]{2,3}$")]
+    name: Text
+    laws: tuple[Text, ...] = Field(min_length=1)
+    breach: tuple[BreachRule, ...] = Field(min_length=1)
+
+    @property
+    def nation(self) -> str:
+        return self.code.split("-", 1)[0]
+
+    def cited_rules(self) -> list[CitedRule]:
+        return list(_cited_rules(self))
+
+
 @cache
 def _public_holidays(country: str, year: int) -> frozenset[date]:
     # Imported here: the package builds its calendars lazily and only working-day packs need it.
