@@ -15,7 +15,7 @@ from chalicelib.domain.deadlines import (
     retention_expires_at,
 )
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.jurisdictions import Deadline, JurisdictionCatalog
+from chalicelib.domain.jurisdictions import Deadline, JurisdictionCatalog, SpecialDay
 from chalicelib.settings import PROJECT_ROOT
 
 
@@ -194,3 +194,49 @@ def test_retention_expiry(catalog: JurisdictionCatalog) -> None:
 def test_unknown_record_type(catalog: JurisdictionCatalog) -> None:
     with pytest.raises(ValidationFailed):
         retention_expires_at("photos", DISCOVERED, catalog.get("UK"))
+
+
+def test_philippine_working_days_skip_holy_week(catalog: JurisdictionCatalog) -> None:
+    policy = catalog.get("PH")
+    wednesday = utc(2026, 4, 1, 9, 0)  # Maundy Thursday 2 April, Good Friday 3 April, Black Saturday 4 April
+    one = Deadline(amount=1, unit="working_days")
+    assert request_due_at(wednesday, one, policy.is_public_holiday) == utc(2026, 4, 6, 9, 0)
+    assert request_due_at(wednesday, one) == utc(2026, 4, 2, 9, 0)  # without the calendar: Thursday
+
+
+def test_philippine_access_request_across_holy_week(catalog: JurisdictionCatalog) -> None:
+    policy = catalog.get("PH")
+    rule = policy.request_deadline("access")  # 30 working days
+    # 2 March 2026 + 30 weekdays = 13 April; Eid al-Fitr (20 March), Maundy Thursday, Good Friday and
+    # Araw ng Kagitingan (9 April) push it four working days later.
+    assert request_due_at(utc(2026, 3, 2, 9, 0), rule) == utc(2026, 4, 13, 9, 0)
+    assert request_due_at(utc(2026, 3, 2, 9, 0), rule, policy.is_public_holiday) == utc(2026, 4, 17, 9, 0)
+
+
+@pytest.mark.parametrize(("received", "due"), [
+    # Each year boundary: Christmas Eve/Day, Rizal Day (30 Dec), New Year's Eve and Day are skipped.
+    (utc(2025, 12, 29, 9, 0), utc(2026, 1, 2, 9, 0)),
+    (utc(2026, 12, 23, 9, 0), utc(2027, 1, 6, 9, 0)),
+    (utc(2027, 12, 23, 9, 0), utc(2028, 1, 4, 9, 0)),
+])
+def test_philippine_working_days_across_christmas_and_new_year(catalog: JurisdictionCatalog, received: datetime,
+                                                               due: datetime) -> None:
+    five = Deadline(amount=5, unit="working_days") if received.day == 23 else Deadline(amount=1, unit="working_days")
+    assert request_due_at(received, five, catalog.get("PH").is_public_holiday) == due
+
+
+def test_a_proclaimed_special_day_from_the_law_pack_is_skipped(catalog: JurisdictionCatalog) -> None:
+    policy = catalog.get("PH")
+    assert policy.working_days is not None
+    monday = utc(2026, 6, 1, 9, 0)
+    one = Deadline(amount=1, unit="working_days")
+    assert request_due_at(monday, one, policy.is_public_holiday) == utc(2026, 6, 2, 9, 0)
+    special = SpecialDay(date="2026-06-02", name="Proclaimed special non-working day", source="Proclamation (test)")
+    proclaimed = policy.model_copy(update={
+        "working_days": policy.working_days.model_copy(update={"special_days": (special,)})})
+    assert request_due_at(monday, one, proclaimed.is_public_holiday) == utc(2026, 6, 3, 9, 0)
+
+
+def test_jurisdictions_without_a_holiday_calendar_count_weekdays_only(catalog: JurisdictionCatalog) -> None:
+    assert not catalog.get("UK").is_public_holiday(date(2026, 12, 25))
+    assert catalog.get("PH").is_public_holiday(date(2026, 12, 25))

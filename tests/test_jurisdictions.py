@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.policy_files import load_jurisdictions
+from chalicelib.adapters.policy_files import load_jurisdictions, load_overlays
 from chalicelib.domain.errors import NotFound, PolicyFileError, ValidationFailed
 from chalicelib.domain.jurisdictions import STANDARD_PURPOSES, JurisdictionCatalog
 from chalicelib.settings import PROJECT_ROOT
@@ -274,3 +274,15 @@ def test_every_jurisdiction_is_required(copy_dir: Path) -> None:
 
 def test_missing_folder(tmp_path: Path) -> None:
     assert load_error(tmp_path / "nowhere").path.endswith("nowhere")
+
+
+def test_every_state_overlay_value_is_cited() -> None:
+    overlays = load_overlays(PROJECT_ROOT / "policies" / "jurisdictions" / "overlays")
+    assert {"US-NY", "US-IL", "US-CA", "US-TX"} <= set(overlays)
+    for overlay in overlays.values():
+        for rule in overlay.cited_rules():
+            assert rule.sources, overlay.code
+            assert all(source.strip() for source in rule.sources), overlay.code
+            assert rule.confidence in ("confirmed", "unconfirmed"), overlay.code
+    assert overlays["US-NY"].breach[0].within_hours == 60 * 24
+    assert overlays["US-IL"].breach[0].within_hours == 30 * 24

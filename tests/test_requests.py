@@ -106,9 +106,10 @@ def school(token: TokenFactory) -> Callable[[RegionalApi, str], School]:
     ("UK", "rectification", "2026-02-10T12:00:00+00:00", "2026-01-31T09:30:00Z", "2026-02-28T09:30:00.000000Z", True),
     ("UK", "rectification", "2024-02-10T12:00:00+00:00", "2024-01-31T09:30:00Z", "2024-02-29T09:30:00.000000Z", True),
     ("UK", "rectification", "2026-04-02T12:00:00+00:00", "2026-03-31T23:00:00Z", "2026-04-30T23:00:00.000000Z", True),
-    # 30 working days from a Friday (10:00 in Manila): Mon 2 Feb is day 1, Fri 13 March day 30
+    # 30 working days from a Friday (10:00 in Manila): Mon 2 Feb is day 1; Chinese New Year (Tue 17 Feb,
+    # a special non-working day) is skipped, so day 30 is Mon 16 March rather than Fri 13 March
     ("PH", "rectification", "2026-02-02T00:00:00+00:00", "2026-01-30T10:00:00+08:00",
-     "2026-03-13T02:00:00.000000Z", True),
+     "2026-03-16T02:00:00.000000Z", True),
     # 30 calendar days; AU has no statutory restriction right (a platform commitment)
     ("AU", "rectification", "2026-02-10T00:00:00+00:00", "2026-01-31T00:00:00Z", "2026-03-02T00:00:00.000000Z", True),
     ("AU", "restriction", "2026-02-10T00:00:00+00:00", "2026-01-31T00:00:00Z", "2026-03-02T00:00:00.000000Z", False),

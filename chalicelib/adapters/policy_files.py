@@ -13,7 +13,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib.domain.errors import PolicyFileError
-from chalicelib.domain.jurisdictions import JURISDICTION_CODES, JurisdictionCatalog, JurisdictionPolicy
+from chalicelib.domain.jurisdictions import (
+    JURISDICTION_CODES,
+    JurisdictionCatalog,
+    JurisdictionPolicy,
+    StateOverlay,
+)
 from chalicelib.settings import REGIONS
 
 ROOT_FIELD = "<document>"
@@ -39,6 +44,22 @@ def load_jurisdictions(directory: Path) -> JurisdictionCatalog:
             missing = directory / f"{code}.json"
             raise PolicyFileError(str(missing), ROOT_FIELD, f"missing the law pack of {code}")
     return JurisdictionCatalog(policies)
+
+
+def load_overlays(directory: Path) -> dict[str, StateOverlay]:
+    """Every state overlay of ``directory`` (``US-NY.json`` ...) by code; the file name must be its code."""
+    overlays: dict[str, StateOverlay] = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            overlay = StateOverlay.model_validate(_read_json(path))
+        except ValidationError as exc:
+            raise _file_error(path, exc) from None
+        if path.stem != overlay.code:
+            raise PolicyFileError(str(path), "code", f"the file name says {path.stem} but the code is {overlay.code}")
+        if overlay.nation not in JURISDICTION_CODES:
+            raise PolicyFileError(str(path), "code", f"{overlay.nation} is not a jurisdiction")
+        overlays[overlay.code] = overlay
+    return overlays
 
 
 def load_policy(path: Path) -> JurisdictionPolicy:

@@ -7,9 +7,11 @@ Conventions (all datetimes timezone-aware; results in UTC, and days are UTC days
   28 February). This is the later, more protective reading: a guardian's consent is required
   for one more day rather than one day too few.
 * Requests: the day of receipt is day 0. "N days" are calendar days: due = received + N days, same
-  time of day. "N working days" count Monday to Friday after the day of receipt, with no holiday
-  calendar; the due time is the receipt's time of day on the Nth such day. "N months" land on the
-  same day number N months later, or on that month's last day when it has no such day
+  time of day. "N working days" count Monday to Friday after the day of receipt, skipping the
+  jurisdiction's public holidays when its law pack declares a holiday calendar (``working_days``:
+  the ``holidays`` package's national holidays plus proclaimed special days); the due time is the
+  receipt's time of day on the Nth such day. "N months" land on the same day number N months later,
+  or on that month's last day when it has no such day
   (31 January + 1 month = 28 or 29 February), same time of day.
 * Breach: ``within_hours`` after discovery; ``None`` where the law says "as soon as practicable".
 """
@@ -17,6 +19,7 @@ Conventions (all datetimes timezone-aware; results in UTC, and days are UTC days
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -36,23 +39,34 @@ def is_below_consent_age(date_of_birth: date, day: date, policy: JurisdictionPol
     return age_on(date_of_birth, day) < policy.consent_age
 
 
-def request_due_at(received_at: datetime, deadline: Deadline) -> datetime:
-    """When a request received at ``received_at`` is due (UTC; see the module's conventions)."""
+HolidayTest = Callable[[date], bool]
+
+
+def _no_holidays(_: date) -> bool:
+    return False
+
+
+def request_due_at(received_at: datetime, deadline: Deadline,
+                   is_holiday: HolidayTest = _no_holidays) -> datetime:
+    """When a request received at ``received_at`` is due (UTC; see the module's conventions).
+
+    ``is_holiday`` says which weekdays are not working days (``JurisdictionPolicy.is_public_holiday``).
+    """
     received = as_utc(received_at)
     if deadline.unit == "days":
         return received + timedelta(days=deadline.amount)
     if deadline.unit == "working_days":
-        return add_working_days(received, deadline.amount)
+        return add_working_days(received, deadline.amount, is_holiday)
     return add_months(received, deadline.amount)
 
 
-def add_working_days(start: datetime, count: int) -> datetime:
-    """The ``count``-th Monday-to-Friday day after ``start``'s day, at ``start``'s time of day."""
+def add_working_days(start: datetime, count: int, is_holiday: HolidayTest = _no_holidays) -> datetime:
+    """The ``count``-th Monday-to-Friday non-holiday day after ``start``'s day, at ``start``'s time of day."""
     moment = start
     remaining = count
     while remaining > 0:
         moment += timedelta(days=1)
-        if moment.weekday() < 5:
+        if moment.weekday() < 5 and not is_holiday(moment.date()):
             remaining -= 1
     return moment
 

@@ -9,6 +9,8 @@ can review it). This module only validates and queries that data; reading the fi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import date
+from functools import cache
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
 
@@ -164,6 +166,25 @@ class Retention(_Frozen):
         return self
 
 
+IsoDate = Annotated[str, Strict(), StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+class SpecialDay(_Frozen):
+    """A proclaimed non-working day the ``holidays`` package does not know (e.g. a one-off proclamation)."""
+
+    date: IsoDate
+    name: Text
+    source: Source
+
+
+class WorkingDays(CitedRule):
+    """Which days are not working days: weekends, the package's public holidays of ``country``, and
+    ``special_days`` proclaimed on top (working-day deadlines skip all three)."""
+
+    country: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}$")]
+    special_days: tuple[SpecialDay, ...] = ()
+
+
 class JurisdictionPolicy(_Frozen):
     """One jurisdiction's law pack, exactly as its policy file states it."""
 
@@ -177,6 +198,8 @@ class JurisdictionPolicy(_Frozen):
     requests: Requests
     breach: tuple[BreachRule, ...] = Field(min_length=1)
     retention: Retention
+    working_days: WorkingDays | None = None
+    """Absent: working days are Monday to Friday with no holiday calendar."""
 
     @field_validator("breach")
     @classmethod
@@ -226,6 +249,13 @@ class JurisdictionPolicy(_Frozen):
         rule: RetentionRule = getattr(self.retention, record_type)
         return rule
 
+    def is_public_holiday(self, day: date) -> bool:
+        """True when ``day`` is a public holiday or proclaimed special day of this jurisdiction."""
+        if self.working_days is None:
+            return False
+        special = day.isoformat() in {special.date for special in self.working_days.special_days}
+        return special or day in _public_holidays(self.working_days.country, day.year)
+
     def sources(self) -> list[str]:
         """Every source any rule cites, sorted, without repeats."""
         return sorted({source for rule in _cited_rules(self) for source in rule.sources})
@@ -241,6 +271,33 @@ class JurisdictionPolicy(_Frozen):
             "consent_age": self.consent_age,
         }
         return {**summary, **file, "sources": self.sources()}
+
+
+class StateOverlay(_Frozen):
+    """A state's rules on top of its nation's law pack (``policies/jurisdictions/overlays/US-NY.json``).
+
+    Not yet applied to deadlines (issue #15 continues): it is loaded and validated so every value is cited.
+    """
+
+    code: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}-[A-Z]{2,3}$")]
+    name: Text
+    laws: tuple[Text, ...] = Field(min_length=1)
+    breach: tuple[BreachRule, ...] = Field(min_length=1)
+
+    @property
+    def nation(self) -> str:
+        return self.code.split("-", 1)[0]
+
+    def cited_rules(self) -> list[CitedRule]:
+        return list(_cited_rules(self))
+
+
+@cache
+def _public_holidays(country: str, year: int) -> frozenset[date]:
+    # Imported here: the package builds its calendars lazily and only working-day packs need it.
+    import holidays
+
+    return frozenset(holidays.country_holidays(country, years=year))
 
 
 def _cited_rules(model: BaseModel) -> Iterator[CitedRule]:

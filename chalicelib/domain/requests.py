@@ -133,8 +133,8 @@ class DataSubjectRequest:
                     "confidence": rule.confidence}
         return cls(request_id=request_id, tenant_id=tenant_id, learner_id=learner_id, type=request_type,
                    jurisdiction=policy.code, region=region, received_at=as_utc(received_at),
-                   due_at=request_due_at(received_at, rule), statutory=rule.statutory, deadline=deadline,
-                   created_at=as_utc(now))
+                   due_at=request_due_at(received_at, rule, policy.is_public_holiday),
+                   statutory=rule.statutory, deadline=deadline, created_at=as_utc(now))
 
     @property
     def is_open(self) -> bool:
