@@ -62,10 +62,14 @@ def _cold_start_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
             f"{'met' if met else 'missed'}, aim 1.3x {'met' if aim else 'not reached'}")
 
 
+_CALL_ROWS: Rows = []  # the calls section's rows, reused by the cost section
+
+
 def _calls(quick: bool) -> list[tuple[str, Rows]]:
     from bench import bench_calls
 
-    return [("Second request of each kind on a warm container (eu-west-2, moto in process)", bench_calls.run())]
+    _CALL_ROWS[:] = bench_calls.run()
+    return [("Second request of each kind on a warm container (eu-west-2, moto in process)", _CALL_ROWS)]
 
 
 def _calls_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
@@ -105,6 +109,21 @@ def _load_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
                    f"{bare['server_cpu_ms_per_req']:.2f} ms")
         parts.append(f"{enclave['clients']} clients: enclave at {ratio:.1%} of bare throughput, {errors} errors{cpu}")
     return ("met" if met else "MISSED", "; ".join(parts) + " (goal >= 70%, 0 errors)")
+
+
+def _cost(quick: bool) -> list[tuple[str, Rows]]:
+    from bench import bench_cost
+
+    return [(bench_cost.describe() + " USD per month, free tiers left out", bench_cost.run(_CALL_ROWS or None))]
+
+
+def _cost_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
+    parts = []
+    for tenant in dict.fromkeys(str(row["tenant"]) for row in tables[0][1]):
+        totals = {str(row["region"]): float(str(row["total_usd"])) for row in tables[0][1] if row["tenant"] == tenant}
+        low, high = min(totals, key=totals.__getitem__), max(totals, key=totals.__getitem__)
+        parts.append(f"{tenant}: ${totals[low]:.2f} ({low}) to ${totals[high]:.2f} ({high}) a month")
+    return "reported", "; ".join(parts)
 
 
 def _encryption(quick: bool) -> list[tuple[str, Rows]]:
@@ -191,6 +210,10 @@ SECTIONS = (
     Section("export_memory", "4c. Audit export memory (F3)",
             "Peak RSS of streaming an NDJSON export; baseline: the same process's RSS before the export.",
             "peak below 200 MB", _export_memory, _export_verdict),
+    Section("cost", "5. Cost per tenant",
+            "The calls each route makes (section 2, measured) priced with `bench/prices.json` (dated, cited, "
+            "estimates marked) for two reference tenants' monthly requests (`bench/bench_cost.py`).",
+            "a monthly cost per reference tenant and region (no target)", _cost, _cost_verdict),
 )
 
 
