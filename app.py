@@ -24,6 +24,7 @@ from chalicelib.http import Api, RequestContext
 from chalicelib.logs import bind_deployment
 from chalicelib.openapi import build_document
 from chalicelib.services.context import Caller
+from chalicelib.snapstart import register as register_snapshot_hooks
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []
@@ -258,3 +259,7 @@ def retention(event: Any) -> dict[str, Any]:
            roles=ADMINS, tags=("incidents",))
 def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]:
     return container().incidents.create(caller(ctx), body)
+
+
+# SnapStart (Lambda only): warm-up before the snapshot, every key and token dropped before it and after a restore
+register_snapshot_hooks(container, tuple(spec.body for spec in api.specs if spec.body is not None))

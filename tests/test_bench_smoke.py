@@ -17,7 +17,7 @@ from chalicelib.settings import PROJECT_ROOT
 
 def test_cold_start_serves_the_event_in_both_apps_and_profiles_the_import() -> None:
     rows = bench_cold_start.run(processes=1)
-    assert [row["variant"] for row in rows] == ["bare", "enclave"]
+    assert [row["variant"] for row in rows] == ["bare", "enclave", "enclave_snapstart"]
     for row in rows:
         assert row["processes"] == 1
         assert {"wall_ms", "wall_ratio", "in_process_ms", "in_process_ratio", "cpu_ratio", "import_ms",

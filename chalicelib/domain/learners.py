@@ -58,7 +58,7 @@ BirthDate = Annotated[date, AfterValidator(_birth_date)]
 
 
 class Guardian(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: Name
     email: Email
@@ -67,7 +67,7 @@ class Guardian(BaseModel):
 class LearnerCreate(BaseModel):
     """Body of ``POST /v1/tenants/{tenant_id}/learners``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     given_name: Name
     family_name: Name
@@ -86,7 +86,7 @@ class LearnerPatch(BaseModel):
     ``expected_version`` (optional) makes the update conditional on the version the client read.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     given_name: Name | None = None
     family_name: Name | None = None
@@ -109,7 +109,7 @@ class LearnerPatch(BaseModel):
 class ResultCreate(BaseModel):
     """Body of ``POST .../learners/{learner_id}/results``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     assessment: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_name)]
     score: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)

@@ -24,6 +24,11 @@ class TenantKeyService:
         self._store = store
         self._cache: TtlCache[str, TenantKeys] = TtlCache(max_tenants, ttl_seconds, clock)
 
+    def forget(self) -> None:
+        """Drop every unwrapped key this process holds (a SnapStart snapshot must hold none)."""
+        self._cache.clear()
+        self._keyring.cache.clear()
+
     def keys_for(self, tenant: Tenant) -> TenantKeys:
         return self._cache.get_or_create(tenant.tenant_id, lambda: self._load(tenant))
 
