@@ -11,7 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import bench_audit_verify, bench_cold_start, bench_encryption, bench_export_memory, bench_load
+from bench import (
+    bench_audit_verify,
+    bench_cold_start,
+    bench_encryption,
+    bench_export_memory,
+    bench_load,
+    bench_profile,
+)
 from chalicelib.settings import PROJECT_ROOT
 
 
@@ -55,6 +62,15 @@ def test_load_runs_both_servers_without_errors() -> None:
         assert row["requests"] == 6
         assert row["errors"] == 0, row["first_errors"]
         assert {"req_per_s", "ratio_to_bare", "p50_ms", "p95_ms", "p99_ms"} <= row.keys()
+
+
+def test_the_hot_path_profile_reports_cpu_per_request_and_top_functions() -> None:
+    cpu, packages, top = bench_profile.run(requests=20, top=10)
+    assert [row["variant"] for row in cpu] == ["bare", "enclave"]
+    assert all(float(str(row["cpu_ms_per_req"])) > 0 for row in cpu)
+    assert len(top) == 10
+    assert {"function", "calls_per_req", "own_ms_per_req", "share"} <= top[0].keys()
+    assert any(str(row["package"]).startswith("chalicelib") for row in packages)
 
 
 def test_in_process_benchmarks_give_one_row_per_variant() -> None:
