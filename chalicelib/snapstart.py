@@ -4,7 +4,9 @@ Before the snapshot (``register_before_snapshot``) the container builds what eve
 and holds no secret: the AWS clients of this region, the Cedar policy set, the signing keys (JWKS,
 public) of every Cognito pool, and the body models' validators; then it drops whatever keys or tokens
 the warm-up cached. After a restore (``register_after_restore``) it drops them again, so an
-environment restored from one snapshot never reuses another's. The runtime hooks come from
+environment restored from one snapshot never reuses another's. Nothing needs re-seeding: ids, keys and
+nonces come from ``secrets``/``os.urandom``, which Lambda keeps unique per restored environment. The
+runtime hooks come from
 ``snapshot_restore_py``, which exists only in Lambda's Python runtime: elsewhere ``register`` does
 nothing and says so.
 """

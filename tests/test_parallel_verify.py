@@ -58,7 +58,8 @@ def test_chunks_cover_the_lines_exactly(tmp_path: Path) -> None:
     path = write_ndjson(tmp_path / "trail.ndjson", chain(25), manifest_for(chain(25)))
     _, end = _manifest_and_end(path)
     data = path.read_bytes()
-    ranges = list(parallel_verify.chunks(str(path), end, SMALL_CHUNK))
+    ranges = parallel_verify.chunks(str(path), end, SMALL_CHUNK)
+    assert ranges is not None
     assert ranges[0][0] == 0
     assert ranges[-1][1] == end
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
@@ -109,6 +110,16 @@ def test_the_cli_uses_every_core_on_a_valid_export(tmp_path: Path, monkeypatch: 
     assert calls[0].valid
     assert "events checked" in out.getvalue()
     assert out.getvalue().splitlines()[-1].startswith("VALID: 40 events (seq 1-40)")
+
+
+def test_a_line_longer_than_the_limit_past_a_cut_is_left_to_the_sequential_verifier(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = chain(12)
+    path = write_ndjson(tmp_path / "trail.ndjson", events, manifest_for(events))
+    monkeypatch.setattr(parallel_verify, "MAX_LINE", 100)  # every event line is longer
+    _, end = _manifest_and_end(path)
+    assert parallel_verify.chunks(str(path), end, SMALL_CHUNK) is None
+    assert _parallel(path) is None
 
 
 def test_a_line_off_the_exported_form_falls_back_and_still_verifies(tmp_path: Path,

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.domain.audit import ChainVerifier, VerifyResult, _fast_line
 
 CHUNK_BYTES = 16 * 1024 * 1024  # per task: big enough to amortise the hand-off, small enough to stay flat
 MIN_BYTES = 64 * 1024 * 1024  # below this (~100,000 events) one core is quicker than starting workers
+MAX_LINE = 16 * 1024 * 1024  # as the sequential verifier: a longer line is its to report
 
 
 class Run(NamedTuple):
@@ -47,15 +48,24 @@ def workers() -> int:
         return os.cpu_count() or 1
 
 
-def chunks(path: str, end: int, size: int) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` byte ranges covering ``[0, end)``, each ending just after a newline."""
+def chunks(path: str, end: int, size: int) -> list[tuple[int, int]] | None:
+    """``(start, stop)`` byte ranges covering ``[0, end)``, each ending just after a newline; None when a
+    line runs on for more than ``MAX_LINE`` bytes past a cut (the sequential verifier reports it)."""
+    ranges: list[tuple[int, int]] = []
     with open(path, "rb") as handle:
         start = 0
         while start < end:
-            handle.seek(min(start + size, end))
-            stop = min(handle.tell() + len(handle.readline()), end) if start + size < end else end
-            yield start, stop
+            if start + size >= end:
+                ranges.append((start, end))
+                break
+            handle.seek(start + size)
+            rest = handle.readline(MAX_LINE)
+            if not rest.endswith(b"\n") and handle.tell() < end:
+                return None
+            stop = min(handle.tell(), end)
+            ranges.append((start, stop))
             start = stop
+    return ranges
 
 
 def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
@@ -101,8 +111,10 @@ def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: l
     if not verifier.valid or type(tenant_id) is not str or end <= 0:
         return None
     checkpoint_seqs = frozenset(c["seq"] for c in manifest.get("checkpoints") or () if isinstance(c, dict))
-    tasks = ((path, start, stop, tenant_id, checkpoint_seqs)
-             for start, stop in chunks(path, end, chunk_bytes or CHUNK_BYTES))
+    ranges = chunks(path, end, chunk_bytes or CHUNK_BYTES)
+    if ranges is None:
+        return None
+    tasks = [(path, start, stop, tenant_id, checkpoint_seqs) for start, stop in ranges]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     checked = 0
     with multiprocessing.get_context(method).Pool(processes or workers()) as pool:
