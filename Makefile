@@ -46,3 +46,4 @@ package: venv
 	REGION=$$($(PY) -m deploy.stages region $(STAGE)) && \
 	AWS_DEFAULT_REGION=$$REGION $(VENV)/bin/chalice package --stage $(STAGE) --pkg-format cloudformation \
 		--merge-template build/$(STAGE)/resources.json build/$(STAGE)/
+	$(PY) -m deploy.bytecode build/$(STAGE)/deployment.zip
