@@ -66,6 +66,9 @@ class Container:
         parts = [part for part in vars(self).values() if callable(getattr(part, "forget", None))]
         for part in parts:
             part.forget()
+        keyring = vars(self).get("keyring")
+        if keyring is not None:  # unwrapped tenant keys, even where no key service was built over it
+            keyring.cache.clear()
         return len(parts)
 
     @cached_property
