@@ -75,3 +75,12 @@ def test_hooks_are_registered_only_where_the_runtime_offers_them(monkeypatch: py
     assert (len(hooks["before"]), len(hooks["after"])) == (1, 1)
     hooks["after"][0]()
     assert not any(_secrets(container).values())
+
+
+def test_a_keyring_built_without_a_key_service_is_emptied_too(api: dict[str, RegionalApi]) -> None:
+    used = api[REGION].container
+    fresh = composition.Container(used.settings, clients=used.clients, jurisdictions=used.jurisdictions)
+    fresh.keyring.cache.put(("tnt_x", 1, b"blob"), object())  # type: ignore[arg-type]
+    assert "tenant_keys" not in vars(fresh)
+    snapstart.after_restore(fresh)
+    assert len(fresh.keyring.cache) == 0
