@@ -30,6 +30,7 @@ test: lint
 
 ## bench: benchmarks, each figure next to a baseline measured in the same run
 bench: venv
+	$(PY) -m chalicelib.adapters.lawpack_cache
 	$(PY) -m bench
 
 clean:
@@ -40,7 +41,9 @@ clean:
 package: venv
 	@test -n "$(STAGE)" || { echo "usage: make package STAGE=prod-apse1|prod-apse2|prod-euw2|prod-use1" >&2; exit 2; }
 	$(PY) -m deploy.iam --check
+	$(PY) -m chalicelib.adapters.lawpack_cache
 	$(PY) -m deploy.render $(STAGE) build/$(STAGE)/resources.json
 	REGION=$$($(PY) -m deploy.stages region $(STAGE)) && \
 	AWS_DEFAULT_REGION=$$REGION $(VENV)/bin/chalice package --stage $(STAGE) --pkg-format cloudformation \
 		--merge-template build/$(STAGE)/resources.json build/$(STAGE)/
+	$(PY) -m deploy.bytecode build/$(STAGE)/deployment.zip

@@ -17,7 +17,7 @@ from chalicelib.domain.consents import ConsentCreate
 from chalicelib.domain.errors import Withdrawn
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
-from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
+from chalicelib.domain.learners import SEARCH_ROUTE, LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
 from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
@@ -25,7 +25,7 @@ from chalicelib.http import Api, RequestContext, json_response
 from chalicelib.logs import bind_deployment
 from chalicelib.openapi import build_document
 from chalicelib.services.context import Caller
-from chalicelib.services.learners import SEARCH_ROUTE
+from chalicelib.snapstart import register as register_snapshot_hooks
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []
@@ -296,3 +296,7 @@ def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]
            "(404 unless the caller may act on every tenant it names)", roles=ADMINS, tags=("incidents",))
 def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:
     return container().incidents.get(caller(ctx), incident_id)
+
+
+# SnapStart (Lambda only): warm-up before the snapshot, every key and token dropped before it and after a restore
+register_snapshot_hooks(container, tuple(spec.body for spec in api.specs if spec.body is not None))

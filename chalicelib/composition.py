@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import AwsClients
-from chalicelib.adapters.policy_files import load_jurisdictions
+from chalicelib.adapters.lawpack_cache import load_catalog
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.settings import Settings, load_settings
 
@@ -62,7 +62,17 @@ class Container:
         self.clients = clients or AwsClients(endpoint_url=settings.aws_endpoint_url)
         self.clock = clock
         self._key_source = key_source
-        self.jurisdictions = jurisdictions or load_jurisdictions(settings.policy_dir / "jurisdictions")
+        self.jurisdictions = jurisdictions or load_catalog(settings.policy_dir / "jurisdictions")
+
+    def forget_secrets(self) -> int:
+        """Every part built so far that caches keys or tokens drops them (``forget()``); how many did."""
+        parts = [part for part in vars(self).values() if callable(getattr(part, "forget", None))]
+        for part in parts:
+            part.forget()
+        keyring = vars(self).get("keyring")
+        if keyring is not None:  # unwrapped tenant keys, even where no key service was built over it
+            keyring.cache.clear()
+        return len(parts)
 
     @cached_property
     def verifier(self) -> CognitoTokenVerifier:

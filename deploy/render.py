@@ -61,6 +61,7 @@ EXPORT_EXPIRY_DAYS = 7
 ACCESS_LOG_EXPIRY_DAYS = 400
 LOG_RETENTION_DAYS = 365
 ALIAS_NAME = "live"
+RUNTIME = "python3.12"  # SnapStart for Python needs 3.12+; package with the same Python (see deploy/README.md)
 """The alias API Gateway invokes; provisioned concurrency is configured on it."""
 METRICS_NAMESPACE = "Enclave"
 AUDIT_FAILURE_METRIC = "AuditWriteFailures"
@@ -575,13 +576,14 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
 
 
 def _function_override(stage: Stage, function: Function, log_id: str) -> Resource:
-    properties: dict[str, Any] = {"FunctionName": function.function_name}
+    properties: dict[str, Any] = {"FunctionName": function.function_name, "Runtime": RUNTIME}
     if function.is_api_handler:
-        properties.update({
-            "ReservedConcurrentExecutions": stage.capacity.reserved,
-            "AutoPublishAlias": ALIAS_NAME,
-            "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": stage.capacity.provisioned},
-        })
+        properties.update({"ReservedConcurrentExecutions": stage.capacity.reserved, "AutoPublishAlias": ALIAS_NAME})
+        if stage.capacity.snapstart:  # Lambda refuses SnapStart and provisioned concurrency on one version
+            properties["SnapStart"] = {"ApplyOn": "PublishedVersions"}
+        else:
+            properties["ProvisionedConcurrencyConfig"] = {
+                "ProvisionedConcurrentExecutions": stage.capacity.provisioned}
     else:
         properties["ReservedConcurrentExecutions"] = stage.capacity.background_reserved
     return {
@@ -740,6 +742,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.key_region:
         write(render_key_region(args.key_region), args.out)
     elif args.stage:
+        if sys.version_info < (3, 12):
+            print(f"warning: the template says {RUNTIME} but this Python is {sys.version_info.major}."
+                  f"{sys.version_info.minor}: package with {RUNTIME[6:]} so the wheels match the runtime",
+                  file=sys.stderr)
         write(render_resources(args.stage), args.out)
     else:
         parser.error("name a stage or --key-region")

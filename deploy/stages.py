@@ -46,11 +46,14 @@ class Capacity:
     limit); ``provisioned`` keeps that many execution environments initialised on the ``live`` alias
     API Gateway invokes, sized for exam-period peaks (board-exam result days, term enrolment).
     ``background_reserved`` caps every other function (scheduled retention sweeps): one at a time.
+    ``snapstart`` (the default) restores published versions from a snapshot instead: Lambda allows
+    one or the other, and SnapStart costs nothing while idle; ``provisioned`` applies only without it.
     """
 
     reserved: int
     provisioned: int
     background_reserved: int = 1
+    snapstart: bool = True
 
 
 CAPACITY: dict[str, Capacity] = {

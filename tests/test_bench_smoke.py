@@ -11,13 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import bench_audit_verify, bench_cold_start, bench_encryption, bench_export_memory, bench_load
+from bench import (
+    bench_audit_verify,
+    bench_cold_start,
+    bench_encryption,
+    bench_export_memory,
+    bench_load,
+    bench_profile,
+)
 from chalicelib.settings import PROJECT_ROOT
 
 
 def test_cold_start_serves_the_event_in_both_apps_and_profiles_the_import() -> None:
     rows = bench_cold_start.run(processes=1)
-    assert [row["variant"] for row in rows] == ["bare", "enclave"]
+    assert [row["variant"] for row in rows] == ["bare", "enclave", "enclave_snapstart"]
     for row in rows:
         assert row["processes"] == 1
         assert {"wall_ms", "wall_ratio", "in_process_ms", "in_process_ratio", "cpu_ratio", "import_ms",
@@ -57,12 +64,24 @@ def test_load_runs_both_servers_without_errors() -> None:
         assert {"req_per_s", "ratio_to_bare", "p50_ms", "p95_ms", "p99_ms"} <= row.keys()
 
 
+def test_the_hot_path_profile_reports_cpu_per_request_and_top_functions() -> None:
+    cpu, packages, top = bench_profile.run(requests=20, top=10)
+    assert [row["variant"] for row in cpu] == ["bare", "enclave"]
+    assert all(float(str(row["cpu_ms_per_req"])) > 0 for row in cpu)
+    assert len(top) == 10
+    assert {"function", "calls_per_req", "own_ms_per_req", "share"} <= top[0].keys()
+    assert any(str(row["package"]).startswith("chalicelib") for row in packages)
+
+
 def test_in_process_benchmarks_give_one_row_per_variant() -> None:
     encryption = bench_encryption.run(records=20, repeats=2)
     assert [row["variant"] for row in encryption] == ["raw_aesgcm", "record_helper", "record_helper_with_unwrap"]
     verify = bench_audit_verify.run(events=200, repeats=1)
-    assert [row["variant"] for row in verify] == ["raw_sha256", "verify_lines", "verify_file",
+    assert [row["variant"] for row in verify] == ["floor_json_sha256", "raw_sha256", "verify_lines", "verify_file",
                                                   "verify_lines_general", "verify_lines_rfc8785"]
+    large = bench_audit_verify.run_large(events=2_000)
+    assert [row["events"] for row in large] == [200, 2_000]
+    assert all(row["valid"] for row in large), "the large-file writer writes a chain the CLI finds valid"
     memory = bench_export_memory.run(events=500)
     assert len(memory) == 1
     assert memory[0]["events"] == 500

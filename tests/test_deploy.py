@@ -320,8 +320,11 @@ def test_api_invokes_the_provisioned_alias_and_unknown_routes_are_404(packaged: 
     capacity = load_stage(stage).capacity
     alias_id = f"APIHandlerAlias{ALIAS_NAME}"
     alias = p.resources("AWS::Lambda::Alias")[alias_id]["Properties"]
-    assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": capacity.provisioned}
     function = p.resources("AWS::Lambda::Function")["APIHandler"]["Properties"]
+    assert capacity.snapstart
+    assert "ProvisionedConcurrencyConfig" not in alias  # SnapStart and provisioned concurrency exclude each other
+    assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert function["Runtime"] == "python3.12"
     assert function["ReservedConcurrentExecutions"] == capacity.reserved
     body = p.resources("AWS::ApiGateway::RestApi")["RestAPI"]["Properties"]["Body"]
     uris = [operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]

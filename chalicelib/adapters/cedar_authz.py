@@ -42,6 +42,10 @@ class CedarAuthorizer:
                         raise PolicyFileError(str(path), "*", str(exc)) from None
         return self._policies
 
+    def prefetch(self) -> None:
+        """Parse the policy set now (SnapStart warm-up) instead of on the first request."""
+        self._policy_set()
+
     def validate(self) -> list[str]:
         """Schema validation errors of the policy file (empty when it is sound)."""
         policies = (self._policy_dir / POLICY_FILE).read_text(encoding="utf-8")

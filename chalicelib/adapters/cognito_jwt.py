@@ -40,13 +40,21 @@ class JwksKeySource:
         self._clients: dict[str, jwt.PyJWKClient] = {}
         self._lock = threading.Lock()
 
-    def key_for(self, region: str, kid: str) -> PyJWK:
+    def prefetch(self, region: str) -> None:
+        """Fetch ``region``'s JWKS now (public keys; SnapStart warm-up) instead of on the first request."""
+        self._client(region).get_signing_keys()
+
+    def _client(self, region: str) -> jwt.PyJWKClient:
         with self._lock:
             client = self._clients.get(region)
             if client is None:
                 client = jwt.PyJWKClient(self._url_of_region(region), cache_keys=True,
                                          lifespan=self._lifespan, timeout=5)
                 self._clients[region] = client
+        return client
+
+    def key_for(self, region: str, kid: str) -> PyJWK:
+        client = self._client(region)
         try:
             return client.get_signing_key(kid)
         except jwt.PyJWKClientConnectionError:
@@ -91,6 +99,17 @@ class CognitoTokenVerifier:
             f"https://cognito-idp.{region}.amazonaws.com/{pool.pool_id}": (region, pool.client_id)
             for region, pool in pools.items()
         }
+
+    def forget(self) -> None:
+        """Drop every verified token (a SnapStart snapshot must hold none)."""
+        self._verified.clear()
+
+    def prefetch(self) -> None:
+        """Fetch every pool's signing keys now, where the key source can (SnapStart warm-up)."""
+        fetch = getattr(self._keys, "prefetch", None)
+        if callable(fetch):
+            for region, _ in self._issuers.values():
+                fetch(region)
 
     def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_BYTES:

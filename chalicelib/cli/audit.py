@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, Any, TextIO
 
+from chalicelib.cli import parallel_verify
 from chalicelib.domain.audit import (
     AuditFormatError,
     ChainVerifier,
@@ -34,6 +35,7 @@ from chalicelib.domain.audit import (
 )
 
 PROGRESS_EVERY = 100_000
+PARALLEL_MIN_BYTES = parallel_verify.MIN_BYTES  # larger NDJSON files are verified on every core
 MAX_LINE = 16 * 1024 * 1024  # longest line (an event or the manifest) read, in bytes
 _TAIL_STEP = 64 * 1024
 
@@ -130,6 +132,10 @@ def _verify_ndjson(path: str, trusted: list[str] | None, progress: Callable[[int
         except UnicodeDecodeError:
             raise Unreadable("the last line (the manifest) is not UTF-8") from None
         verifier = _verifier(manifest, trusted)
+        if start >= PARALLEL_MIN_BYTES and parallel_verify.workers() > 1:
+            result = parallel_verify.verify_parallel(path, start, manifest, trusted, progress, PROGRESS_EVERY)
+            if result is not None:  # valid; otherwise the sequential pass below says where and why
+                return manifest, result, None
         handle.seek(0)
         bad_line = _feed_lines(handle, start, verifier, progress)
     return manifest, verifier.finish(), None if bad_line is None else f"line {bad_line}"

@@ -480,6 +480,32 @@ class ChainVerifier:
         claimed = event.pop("hash", None)
         return self._accept(event, claimed, _digest(event, plain))
 
+    def feed_run(self, tenant_id: str, first_seq: int, prev_hash: str, count: int, last_hash: str,
+                 heads: Mapping[int, str]) -> bool:
+        """Accept ``count`` consecutive events from ``first_seq`` whose hashes and inner links were checked
+        elsewhere (``chalicelib.cli.parallel_verify``): checks where the run sits in the chain, then each
+        checkpoint inside it against ``heads`` (seq -> the event's hash at that seq)."""
+        if self._problem is not None or count < 1:
+            self._count += count
+            return False
+        last_seq = first_seq + count - 1
+        self._count += 1
+        reason = self._position_problem(tenant_id, first_seq, prev_hash)
+        if reason is None and last_seq > self._m.last_seq:
+            reason = f"the event lies after the manifest's last_seq {self._m.last_seq}"
+        self._count += count - 1
+        if reason is not None:
+            return self._fail(first_seq, reason)
+        for seq in sorted(s for s in self._m.checkpoints if first_seq <= s <= last_seq):
+            if seq not in heads:
+                return self._fail(seq, "the run lacks the head at a checkpoint")
+            self._head = heads[seq]
+            reason = self._checkpoints_problem(seq, self._m.checkpoints[seq])
+            if reason is not None:
+                return self._fail(seq, reason)
+        self._head, self._expected = last_hash, last_seq + 1
+        return True
+
     def finish(self) -> VerifyResult:
         """The verdict, after the end-of-export checks (count, head, checkpoint at the last event)."""
         if self._problem is None:

@@ -13,7 +13,7 @@ Format = Literal["ndjson", "csv"]
 class AuditExportCreate(BaseModel):
     """Body of ``POST .../audit/exports``."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True)
 
     from_: str | None = Field(default=None, alias="from", max_length=40)
     to: str | None = Field(default=None, max_length=40)

@@ -50,7 +50,7 @@ CONSENT = "consent"
 class ConsentCreate(BaseModel):
     """Body of ``POST .../learners/{learner_id}/consents``: enumerated values only, no free text."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     purpose: PurposeName
     decision: Decision

@@ -48,7 +48,7 @@ def _learner_id(value: str) -> str:
 class HoldCreate(BaseModel):
     """Body of ``POST /v1/tenants/{tenant_id}/legal-holds``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     reason: Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_reason)]
     category: HoldCategory = "other"

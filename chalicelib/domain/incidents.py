@@ -41,7 +41,7 @@ def _tenant_ids(value: list[str]) -> list[str]:
 class IncidentCreate(BaseModel):
     """Body of ``POST /v1/incidents``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     discovered_at: AwareDatetime
     tenant_ids: Annotated[list[str], Field(min_length=1, max_length=MAX_TENANTS), AfterValidator(_tenant_ids)]

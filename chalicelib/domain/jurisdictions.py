@@ -61,7 +61,7 @@ Count = Annotated[int, Strict(), Field(ge=1, le=36500)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CitedRule(_Frozen):

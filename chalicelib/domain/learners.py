@@ -14,6 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from chalicelib.domain.text import clean_text
 
+SEARCH_ROUTE = "POST /v1/tenants/{tenant_id}/learners/search"
+"""Where the e-mail look-up lives (a personal value never travels in a URL)."""
+
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MAX_AGE_YEARS = 120
 
@@ -58,7 +61,7 @@ BirthDate = Annotated[date, AfterValidator(_birth_date)]
 
 
 class Guardian(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: Name
     email: Email
@@ -76,7 +79,7 @@ class LearnerSearch(BaseModel):
 class LearnerCreate(BaseModel):
     """Body of ``POST /v1/tenants/{tenant_id}/learners``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     given_name: Name
     family_name: Name
@@ -95,7 +98,7 @@ class LearnerPatch(BaseModel):
     ``expected_version`` (optional) makes the update conditional on the version the client read.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     given_name: Name | None = None
     family_name: Name | None = None
@@ -118,7 +121,7 @@ class LearnerPatch(BaseModel):
 class ResultCreate(BaseModel):
     """Body of ``POST .../learners/{learner_id}/results``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     assessment: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_name)]
     score: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)

@@ -56,7 +56,7 @@ class RequestCreate(BaseModel):
     ``received_at``: when the request reached the tenant (ISO-8601 with a time zone); default now.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     learner_id: Annotated[str, Field(max_length=40), AfterValidator(_learner_id)]
     type: RequestType
@@ -69,7 +69,7 @@ class RequestClose(BaseModel):
     ``{}`` fulfils the request; ``{"outcome": "rejected", "reason": ...}`` refuses it.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     outcome: Literal["fulfilled", "rejected"] = "fulfilled"
     reason: RejectionReason | None = None

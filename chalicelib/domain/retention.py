@@ -31,7 +31,7 @@ RECORD_KINDS = {"R": "results", "C": "consents"}
 class DepartureUpdate(BaseModel):
     """Body of ``PUT .../learners/{learner_id}/departure``: the day the learner left, or null (still enrolled)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     left_on: date | None
 

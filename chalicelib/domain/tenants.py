@@ -24,7 +24,7 @@ TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 class TenantCreate(BaseModel):
     """Body of ``POST /v1/tenants``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: TenantName
     kind: TenantKind

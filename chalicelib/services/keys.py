@@ -106,6 +106,10 @@ class TenantKeyService:
                 self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
         self._records.discard_if(lambda key: key == tenant.tenant_id)
 
+    def forget(self) -> None:
+        """Drop every tenant key this process holds (a SnapStart snapshot must hold none): the kill switch."""
+        self.evict_all()
+
     def keys_for(self, tenant: Tenant) -> TenantKeys:
         records = self._records.get_or_create(tenant.tenant_id, lambda: self._read(tenant))
         keys: TenantKeys = self._guarded(tenant, lambda: self._keyring.tenant_keys(records))

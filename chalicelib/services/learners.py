@@ -27,6 +27,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.learners import (
     PERSONAL_FIELDS,
+    SEARCH_ROUTE,
     LearnerCreate,
     LearnerPatch,
     LearnerSearch,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 DEFAULT_RECOVERY_WINDOW = timedelta(days=35)
 PROFILE = "learner"
-SEARCH_ROUTE = "POST /v1/tenants/{tenant_id}/learners/search"
 
 
 def learner_resource(tenant_id: str, learner_id: str) -> str:

@@ -1,0 +1,110 @@
+"""The law packs' validated form, cached at package time so start-up need not validate them again.
+
+``python -m chalicelib.adapters.lawpack_cache`` (run by ``make package`` and by the benchmarks)
+validates ``policies/jurisdictions/*.json`` exactly as start-up does (``policy_files.load_jurisdictions``:
+a broken file stops it, naming file and field) and writes ``chalicelib/generated/lawpacks.json``: each
+pack's validated data and the SHA-256 of every source file (and of the schema's module). At start-up
+``load_catalog`` reads the source files, and only when their digests are the ones the cache was built
+from does it build the catalog from the cache without validation (``construct``, recursively through
+the model's fields). Any difference (a file edited, added or removed, no cache, a cache from another schema) means full
+validation, so a broken policy file still stops start-up with the same message. The loader knows
+nothing of the packs' content: it follows the models' field types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from chalicelib.adapters.policy_files import load_jurisdictions
+from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
+
+CACHE = Path(__file__).resolve().parent.parent / "generated" / "lawpacks.json"
+FORMAT = 1
+Model = TypeVar("Model", bound=BaseModel)
+
+
+SCHEMA_MODULE = Path(__file__).resolve().parent.parent / "domain" / "jurisdictions.py"
+
+
+def source_digests(directory: Path) -> dict[str, str]:
+    """SHA-256 of each ``*.json`` of ``directory``, by file name, and of the schema's module (a cache
+    built for another schema is not used)."""
+    paths = [*sorted(directory.glob("*.json")), SCHEMA_MODULE]
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+
+
+def build(directory: Path, target: Path = CACHE) -> JurisdictionCatalog:
+    """Validate the packs of ``directory`` (raises ``PolicyFileError``) and write their cache to ``target``."""
+    catalog = load_jurisdictions(directory)
+    document = {"format": FORMAT, "sources": source_digests(directory),
+                "packs": {policy.code: policy.model_dump(mode="json") for policy in catalog.all()}}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    return catalog
+
+
+def cached(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog | None:
+    """The catalog from ``cache`` when it was built from exactly the files now in ``directory``; else None."""
+    try:
+        document = json.loads(cache.read_text(encoding="utf-8"))
+        sources = source_digests(directory)
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(document, dict) or document.get("format") != FORMAT or document.get("sources") != sources
+            or not isinstance(document.get("packs"), dict)):
+        return None
+    try:
+        return JurisdictionCatalog({code: construct(JurisdictionPolicy, data)
+                                    for code, data in document["packs"].items()})
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def load_catalog(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog:
+    """The law packs: from the package-time cache when it matches the files, else read and validated."""
+    return cached(directory, cache) or load_jurisdictions(directory)
+
+
+def construct(model: type[Model], data: Mapping[str, Any]) -> Model:
+    """``model`` from data it validated before (``model_dump(mode="json")``), without validating again:
+    nested models, tuples and dicts are rebuilt from the field types."""
+    values = {name: _value(field.annotation, data[field.alias or name])
+              for name, field in model.model_fields.items() if (field.alias or name) in data}
+    return model.model_construct(**values)
+
+
+def _value(annotation: Any, value: Any) -> Any:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return construct(annotation, value)
+    if origin is tuple:
+        item = args[0] if args else Any
+        return tuple(_value(item, v) for v in value)
+    if origin is dict:
+        return {k: _value(args[1], v) for k, v in value.items()}
+    if origin in (Union, types.UnionType):
+        if value is None:
+            return None
+        kinds = [a for a in args if a is not type(None)]
+        return _value(kinds[0], value) if len(kinds) == 1 else value
+    return value
+
+
+if __name__ == "__main__":
+    from chalicelib.domain.errors import PolicyFileError
+    from chalicelib.settings import PROJECT_ROOT
+
+    try:
+        built = build(PROJECT_ROOT / "policies" / "jurisdictions")
+    except PolicyFileError as exc:
+        print(f"law packs: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(f"law packs validated and cached: {', '.join(built.codes())} -> {CACHE}", file=sys.stderr)
