@@ -17,6 +17,7 @@ from chalicelib.domain.consents import ConsentCreate
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate
+from chalicelib.domain.paging import page_request
 from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
@@ -69,6 +70,12 @@ def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
     return container().tenants.onboard(ctx.principal, body).to_json()
 
 
+@api.route("/v1/tenants", "GET", summary="The tenants homed in this region, paged (opaque cursor)",
+           query=("cursor", "limit"), roles=(*ADMINS, "compliance_officer"), tags=("tenants",))
+def list_tenants(ctx: RequestContext) -> dict[str, Any]:
+    return container().tenants.list_in_region(ctx.principal, page_request(ctx.query))
+
+
 @api.route("/v1/tenants/{tenant_id}", "GET", summary="A tenant's directory entry (served by every region)",
            roles=(*ADMINS, "compliance_officer", *TENANT_ROLES), tags=("tenants",))
 def get_tenant(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
@@ -89,10 +96,12 @@ def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> 
     return container().learners.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
 
 
-@api.route(LEARNERS, "GET", summary="Find learners by exact e-mail (blind index)", query=("email",),
-           roles=TENANT_ROLES, tags=("learners",))
+@api.route(LEARNERS, "GET", summary="The tenant's learners, paged (ids, status, dates); with email: the "
+           "withdrawn e-mail look-up", query=("cursor", "limit", "email"), roles=TENANT_ROLES, tags=("learners",))
 def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
-    return container().learners.find_by_email(caller(ctx), tenant_id, ctx.query.get("email"))
+    if "email" in ctx.query:
+        return container().learners.find_by_email(caller(ctx), tenant_id, ctx.query.get("email"))
+    return container().learners.list_page(caller(ctx), tenant_id, page_request(ctx.query))
 
 
 @api.route(LEARNER, "GET", summary="A learner, decrypted", roles=(*TENANT_ROLES, "regional_admin"),

@@ -105,7 +105,7 @@ class Container:
     def tenants(self) -> TenantService:
         from chalicelib.services.tenants import TenantService
 
-        return TenantService(self.directory, self.jurisdictions, self.access, self.clock)
+        return TenantService(self.directory, self.jurisdictions, self.access, self.clock, self.settings.region)
 
 
     @cached_property

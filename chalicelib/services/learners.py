@@ -26,6 +26,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, ResultCreate, result_view
+from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
@@ -112,6 +113,15 @@ class LearnerService:
                            caller.draft("learner.search", f"tenants/{tenant.tenant_id}/learners",
                                         matches=len(items), learner_ids=[i["learner_id"] for i in items]))
         return {"items": items}
+
+    def list_page(self, caller: Caller, tenant_id: str, request: PageRequest) -> dict[str, object]:
+        """One page of the tenant's learners, in id order: ids, status and dates, no personal value."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.list")
+        items, last = self._store.profile_page(tenant.jurisdiction, tenant.tenant_id, request.after, request.limit)
+        listed = [listed_learner(item) for item in items]
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("learner.list", f"tenants/{tenant.tenant_id}/learners", count=len(listed)))
+        return page(listed, last)
 
     def _load(self, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], LearnerKey | None]:
         return self._checked(tenant, learner_id, self._store.learner_items(tenant.jurisdiction, tenant.tenant_id,
@@ -273,6 +283,16 @@ class LearnerService:
         result_id = item["record_id"]["S"]
         plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
         return result_view(result_id, dict(plain), item["recorded_at"]["S"])
+
+
+def listed_learner(item: dict[str, Any]) -> dict[str, Any]:
+    """A profile item as the paged list shows it: ``status`` is active, restricted or erased."""
+    learner_id = item["sk"]["S"].split("#")[1]
+    if "erased_at" in item:
+        return {"learner_id": learner_id, "status": "erased", "erased_at": item["erased_at"]["S"]}
+    view = {"learner_id": learner_id, "status": "restricted" if "restricted_at" in item else "active",
+            "created_at": item["created_at"]["S"], "updated_at": item["updated_at"]["S"]}
+    return view
 
 
 def _meta(profile: dict[str, Any]) -> dict[str, Any]:
