@@ -210,6 +210,13 @@ def read_audit(ctx: RequestContext, tenant_id: str) -> Response:
                     headers={"Content-Type": export.content_type, "X-Request-Id": ctx.request_id})
 
 
+@api.route(AUDIT + "/events", "GET", summary="Audit events as JSON, filtered by time, action, actor (sub or role) "
+           "and outcome, paged by seq (the console's trail view)",
+           query=("from", "to", "action", "actor", "outcome", "cursor", "limit"), roles=AUDITORS, tags=("audit",))
+def browse_audit(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().audit_browser.events(caller(ctx), tenant_id, ctx.query)
+
+
 @api.route(AUDIT + "/exports", "POST", summary="Export an audit range to the regional bucket (presigned URL)",
            status=201, body=AuditExportCreate, roles=AUDITORS, tags=("audit",))
 def export_audit(ctx: RequestContext, body: AuditExportCreate, tenant_id: str) -> dict[str, Any]:

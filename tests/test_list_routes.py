@@ -15,7 +15,7 @@ def all_pages(api: RegionalApi, path: str, bearer: str, limit: int) -> list[dict
     items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        query = ("&" if "?" in path else "?") + f"limit={limit}" + (f"&cursor={cursor}" if cursor else "")
         status, body = api.call("GET", path + query, bearer)
         assert status == 200, body
         assert len(body["items"]) <= limit
@@ -85,3 +85,28 @@ def test_other_tenants_staff_cannot_list_learners(
     assert status == 404, body
     status, body = api[UK].call("GET", learners_path(tenant["tenant_id"]), token("compliance_officer", region=UK))
     assert status == 403, body
+
+
+def test_audit_events_filter_by_action_actor_outcome_and_page_by_seq(
+        api: dict[str, RegionalApi], token: TokenFactory, onboard: Any) -> None:
+    tenant = onboard("UK")
+    tenant["staff"] = token("tenant_staff", tenant["tenant_id"], UK)
+    learner = enrol(api[UK], tenant, {**ALICE, "email": "trail@example.org"})["learner_id"]
+    path = f"{learners_path(tenant['tenant_id'])}/{learner}"
+    for _ in range(3):
+        assert api[UK].call("GET", path, tenant["staff"])[0] == 200
+    assert api[UK].call("DELETE", path, tenant["staff"])[0] == 403  # staff may not erase: a denied event
+    officer = token("compliance_officer", region=UK)
+    events = f"/v1/tenants/{tenant['tenant_id']}/audit/events"
+    reads = all_pages(api[UK], events + "?action=learner.read", officer, limit=2)
+    assert len(reads) == 3
+    assert [e["seq"] for e in reads] == sorted(e["seq"] for e in reads)
+    assert {e["action"] for e in reads} == {"learner.read"}
+    status, denied = api[UK].call("GET", events + "?outcome=denied&actor=tenant_staff", officer)
+    assert status == 200
+    assert [e["action"] for e in denied["items"]] == ["learner.erase"]
+    status, none = api[UK].call("GET", events + "?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z", officer)
+    assert status == 200
+    assert none == {"items": [], "next_cursor": None}
+    assert api[UK].call("GET", events, tenant["staff"])[0] == 403
+    assert api[UK].call("GET", events + "?cursor=bm9wZQ", officer)[0] == 400
