@@ -30,7 +30,7 @@ app = Chalice(app_name="enclave")
 app.api.binary_types = []
 _settings = container().settings  # reads settings and validates the law packs: a broken file stops start-up
 bind_deployment(_settings.region, _settings.stage, _settings.log_level)
-api = Api(app, lambda: container().verifier)
+api = Api(app, lambda: container().verifier, cors_origin=_settings.console_origin)
 
 ADMINS = ("platform_admin", "regional_admin")
 TENANT_ROLES = ("tenant_admin", "tenant_staff")
