@@ -41,7 +41,7 @@ async function tenants(main, { api }) {
 }
 
 async function requests(main, { api }) {
-  const page = await api.call("GET", "/v1/requests");
+  const page = await api.call("GET", "/v1/requests?overdue=true&due_soon=true");
   main.append(card("Data requests due", h("p", { class: "muted" },
     `Open requests of ${page.region} overdue or due within ${page.due_soon_days} days, as of ${page.as_of}.`),
     table("Overdue in red, due soon in amber", ["Urgency", "Tenant", "Request", "Type", "Received", "Due"],

@@ -8,7 +8,8 @@ async function search(api, email) {
   try {
     return await api.tenantCall(api.session.tenant, "POST", `${path}/search`, { email });
   } catch (error) {
-    if (error.status !== 404 && error.status !== 405) throw error;
+    // Not deployed yet on this API (unknown routes answer no CORS preflight): the older GET look-up.
+    if (error.status !== undefined && error.status !== 404 && error.status !== 405) throw error;
     return api.tenantCall(api.session.tenant, "GET", `${path}?email=${encodeURIComponent(email)}`);
   }
 }
