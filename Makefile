@@ -48,6 +48,7 @@ package: venv
 	@test -n "$(STAGE)" || { echo "usage: make package STAGE=prod-apse1|prod-apse2|prod-euw2|prod-use1" >&2; exit 2; }
 	$(PY) -m deploy.iam --check
 	$(PY) -m deploy.render $(STAGE) build/$(STAGE)/resources.json
+	$(PY) -m deploy.console $(STAGE) build/$(STAGE)/console
 	REGION=$$($(PY) -m deploy.stages region $(STAGE)) && \
 	AWS_DEFAULT_REGION=$$REGION $(VENV)/bin/chalice package --stage $(STAGE) --pkg-format cloudformation \
 		--merge-template build/$(STAGE)/resources.json build/$(STAGE)/

@@ -223,3 +223,12 @@ def onboard_in(platform: Platform, jurisdiction: str) -> str:
                                    body={"name": "Far School", "kind": "school", "jurisdiction": jurisdiction})
     assert status == 201, tenant
     return str(tenant["tenant_id"])
+
+
+def test_apis_allow_the_consoles_origin_only(platform: Platform) -> None:
+    import requests
+
+    response = requests.options(platform.url(UK) + "/v1/tenants", timeout=10, headers={
+        "Origin": platform.local.console_url, "Access-Control-Request-Method": "GET"})
+    assert response.headers.get("Access-Control-Allow-Origin") == platform.local.console_url
+    assert "Authorization" in response.headers.get("Access-Control-Allow-Headers", "")
