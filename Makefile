@@ -5,7 +5,7 @@ REQS_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -
 STAMP := $(VENV)/.installed-$(REQS_HASH)
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint unit bench package clean
+.PHONY: venv run test lint unit bench package clean chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,8 +24,15 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+## chromium: Debian's Chromium for the console's browser tests (Playwright cannot download a browser here)
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { test "$$(id -u)" = 0 || { echo "chromium is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; }; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
 ## test: lint, then every test (unit, integration on moto in-process, end-to-end on the local platform)
-test: lint
+test: lint chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## bench: benchmarks, each figure next to a baseline measured in the same run
@@ -43,6 +50,7 @@ package: venv
 	$(PY) -m deploy.iam --check
 	$(PY) -m chalicelib.adapters.lawpack_cache
 	$(PY) -m deploy.render $(STAGE) build/$(STAGE)/resources.json
+	$(PY) -m deploy.console $(STAGE) build/$(STAGE)/console
 	REGION=$$($(PY) -m deploy.stages region $(STAGE)) && \
 	AWS_DEFAULT_REGION=$$REGION $(VENV)/bin/chalice package --stage $(STAGE) --pkg-format cloudformation \
 		--merge-template build/$(STAGE)/resources.json build/$(STAGE)/

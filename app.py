@@ -18,6 +18,7 @@ from chalicelib.domain.errors import Withdrawn
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
 from chalicelib.domain.learners import SEARCH_ROUTE, LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
+from chalicelib.domain.paging import page_request
 from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
@@ -31,7 +32,7 @@ app = Chalice(app_name="enclave")
 app.api.binary_types = []
 _settings = container().settings  # reads settings and validates the law packs: a broken file stops start-up
 bind_deployment(_settings.region, _settings.stage, _settings.log_level)
-api = Api(app, lambda: container().verifier)
+api = Api(app, lambda: container().verifier, cors_origin=_settings.console_origin)
 
 ADMINS = ("platform_admin", "regional_admin")
 TENANT_ROLES = ("tenant_admin", "tenant_staff")
@@ -71,6 +72,12 @@ def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
     return container().tenants.onboard(ctx.principal, body).to_json()
 
 
+@api.route("/v1/tenants", "GET", summary="The tenants homed in this region, paged (opaque cursor)",
+           query=("cursor", "limit"), roles=(*ADMINS, "compliance_officer"), tags=("tenants",))
+def list_tenants(ctx: RequestContext) -> dict[str, Any]:
+    return container().tenants.list_in_region(ctx.principal, page_request(ctx.query))
+
+
 @api.route("/v1/tenants/{tenant_id}", "GET", summary="A tenant's directory entry (served by every region)",
            roles=(*ADMINS, "compliance_officer", *TENANT_ROLES), tags=("tenants",))
 def get_tenant(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
@@ -99,12 +106,13 @@ def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> 
     return container().learners.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
 
 
-@api.route(LEARNERS, "GET", summary="Learners of the tenant (?email= is withdrawn: 410, use the search route)",
-           roles=TENANT_ROLES, tags=("learners",))
+@api.route(LEARNERS, "GET", summary="The tenant's learners, paged (ids, status, dates; no personal value). "
+           "?email= is withdrawn: 410 naming the search route", query=("cursor", "limit"), roles=TENANT_ROLES,
+           tags=("learners",))
 def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     if "email" in ctx.query:  # refused before anything is looked up: a URL reaches traces and access logs
         raise Withdrawn(f"the e-mail look-up moved into a body: {SEARCH_ROUTE}", replacement=SEARCH_ROUTE)
-    return container().learners.listing(caller(ctx), tenant_id)
+    return container().learners.list_page(caller(ctx), tenant_id, page_request(ctx.query))
 
 
 @api.route(LEARNERS + "/search", "POST", summary="Find learners by exact e-mail (blind index, re-checked)",
@@ -217,6 +225,13 @@ def read_audit(ctx: RequestContext, tenant_id: str) -> Response:
     export = container().audit.stream(caller(ctx), tenant_id, dict(ctx.query))
     return Response(body="".join(export.lines), status_code=200,
                     headers={"Content-Type": export.content_type, "X-Request-Id": ctx.request_id})
+
+
+@api.route(AUDIT + "/events", "GET", summary="Audit events as JSON, filtered by time, action, actor (sub or role) "
+           "and outcome, paged by seq (the console's trail view)",
+           query=("from", "to", "action", "actor", "outcome", "cursor", "limit"), roles=AUDITORS, tags=("audit",))
+def browse_audit(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().audit_browser.events(caller(ctx), tenant_id, ctx.query)
 
 
 @api.route(AUDIT + "/exports", "POST", summary="Export an audit range to the regional bucket (presigned URL)",

@@ -251,6 +251,9 @@ def _scenarios() -> list[Scenario]:
                  lambda h: Request("GET", tenant(h), "tenant_admin")),
         Scenario("DELETE", "/v1/tenants/{tenant_id} (request offboarding)", "batch", lambda h: Request(
             "DELETE", f"/v1/tenants/{h.other_tenant()}", "platform_admin", expect=202)),
+        Scenario("GET", "/v1/tenants", "batch", lambda h: Request("GET", "/v1/tenants?limit=50", "regional_admin")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/learners (paged list)", "read", lambda h: Request(
+            "GET", f"{h.learners}?limit=50", "tenant_staff")),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners", "write",
                  lambda h: Request("POST", h.learners, "tenant_staff", LEARNER, expect=201)),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners (Idempotency-Key)", "write", lambda h: Request(
@@ -321,6 +324,9 @@ def _scenarios() -> list[Scenario]:
                  lambda h: Request("GET", f"/v1/incidents/{h.new_incident()}", "platform_admin")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit", "audit",
                  lambda h: Request("GET", f"{tenant(h)}/audit", "compliance_officer")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/audit/events", "audit",
+                 lambda h: Request("GET", f"{tenant(h)}/audit/events?action=learner.read&limit=50",
+                                   "compliance_officer")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit/verify", "audit",
                  lambda h: Request("GET", f"{tenant(h)}/audit/verify", "compliance_officer")),
         Scenario("POST", "/v1/tenants/{tenant_id}/audit/exports", "audit",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.tenants import Tenant
     from chalicelib.services.access import AccessControl
     from chalicelib.services.audit import AuditService, Checkpointer
+    from chalicelib.services.audit_browse import AuditBrowser
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
@@ -118,7 +119,7 @@ class Container:
     def tenants(self) -> TenantService:
         from chalicelib.services.tenants import TenantService
 
-        return TenantService(self.directory, self.jurisdictions, self.access, self.clock,
+        return TenantService(self.directory, self.jurisdictions, self.access, self.clock, self.settings.region,
                              create_key=self.tenant_keys.create)
 
 
@@ -165,6 +166,12 @@ class Container:
         from chalicelib.services.audit import AuditService
 
         return AuditService(self.access, self.audit_store, self.checkpointer, self.export_bucket, self.clock)
+
+    @cached_property
+    def audit_browser(self) -> AuditBrowser:
+        from chalicelib.services.audit_browse import AuditBrowser
+
+        return AuditBrowser(self.access, self.audit_store, self.clock)
 
     @cached_property
     def signer(self) -> KmsCheckpointSigner:

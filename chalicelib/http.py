@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalice.app import Chalice, Response
+from chalice.app import Chalice, CORSConfig, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.errors import (
@@ -86,8 +86,13 @@ class Authenticator(Protocol):
 class Api:
     """Wraps a Chalice app: registers views with parsing, authentication and error mapping."""
 
-    def __init__(self, app: Chalice, authenticator: Callable[[], Authenticator]) -> None:
+    def __init__(self, app: Chalice, authenticator: Callable[[], Authenticator],
+                 cors_origin: str | None = None) -> None:
+        """``cors_origin``: the console's origin, the only one browsers may call from (None: no CORS)."""
         self.app = app
+        self._cors: CORSConfig | bool = False if cors_origin is None else CORSConfig(
+            allow_origin=cors_origin, allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["X-Request-Id"], max_age=600)
         self.specs: list[RouteSpec] = []
         self._authenticator = authenticator
 
@@ -105,7 +110,7 @@ class Api:
 
             # every media type reaches the view, so a wrong one is refused in Enclave's error shape
             # (Chalice's own 415 has another), and only where a JSON body is read
-            return self.app.route(path, methods=[method], content_types=["*/*"])(handler)
+            return self.app.route(path, methods=[method], content_types=["*/*"], cors=self._cors)(handler)
 
         return register
 

@@ -66,6 +66,8 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = None
     policy_dir: Path = PROJECT_ROOT / "policies"
     log_level: str = "INFO"
+    console_origin: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9.:\-]+$")
+    """The console's origin (scheme://host[:port]): the one origin CORS allows. Unset: no CORS headers."""
 
     def data_table(self, jurisdiction: str) -> str:
         return f"{self.data_table_prefix}-{jurisdiction.lower()}"
@@ -116,6 +118,7 @@ class Settings(BaseModel):
             "offboarding_wait_days": "ENCLAVE_OFFBOARDING_WAIT_DAYS",
             "recovery_window_days": "ENCLAVE_RECOVERY_WINDOW_DAYS",
             "key_rotation_days": "ENCLAVE_KEY_ROTATION_DAYS",
+            "console_origin": "ENCLAVE_CONSOLE_ORIGIN",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):
@@ -162,6 +165,11 @@ class LocalPlatformSettings(BaseModel):
 
     def endpoint_of(self, region: str) -> str:
         return f"http://{self.host}:{self.port_of(region)}"
+
+    @property
+    def console_url(self) -> str:
+        """Where ``make run`` serves the console (the one origin the local APIs allow)."""
+        return f"http://{self.host}:{self.port_base + 8}"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> LocalPlatformSettings:

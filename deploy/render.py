@@ -49,6 +49,8 @@ from chalicelib.adapters.cognito_admin import CLIENT_NAME, POOL_NAME, ROLE_GROUP
 from chalicelib.domain.crypto import tenant_key_context
 from chalicelib.settings import REGIONS
 from deploy.appmodel import API_HANDLER, AppModel, Function, load_app_model
+from deploy.console import SKIPS as GLOBAL_ENTRY_SKIPS
+from deploy.console import global_entry_resources
 from deploy.iam import SIGNING_ALGORITHM, export_context
 from deploy.stages import Stage, key_only_regions, load_stage, replica_regions
 from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, TableDef, create_table_kwargs
@@ -99,6 +101,7 @@ SKIPS: dict[str, str] = {
     "CKV_AWS_18": "This is the server-access-log bucket itself; logging it into itself would loop.",
     "CKV_AWS_120": "No API cache: responses are per principal and tenant; a shared cache could serve one "
                    "tenant's response to another.",
+    **GLOBAL_ENTRY_SKIPS,
 }
 
 
@@ -684,7 +687,8 @@ def render_resources(stage_name: str, app: AppModel | None = None) -> Template:
     model = app if app is not None else load_app_model(stage_name)
     resources: dict[str, Resource] = {}
     for part in (kms_resources(stage, model), table_resources(stage), bucket_resources(stage),
-                 cognito_resources(stage), function_resources(stage, model), api_resources(stage, model)):
+                 cognito_resources(stage), function_resources(stage, model), api_resources(stage, model),
+                 global_entry_resources(stage)):
         overlap = resources.keys() & part.keys()
         if overlap:
             raise ValueError(f"logical ids defined twice: {sorted(overlap)}")

@@ -23,6 +23,7 @@ from types import FrameType
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.settings import PROJECT_ROOT, REGIONS, LocalPlatformSettings, Settings, load_local_settings
+from devtools.console_server import start_console
 from devtools.provision import Provisioned, provision
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -52,7 +53,7 @@ class RunningPlatform:
 
 
 def check_ports_free(local: LocalPlatformSettings) -> None:
-    ports = [local.moto_port] + [local.port_of(region) for region in REGIONS]
+    ports = [local.moto_port] + [local.port_of(region) for region in REGIONS] + [local.port_base + 8]
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             if probe.connect_ex((local.host, port)) == 0:
@@ -83,6 +84,7 @@ def start(local: LocalPlatformSettings) -> RunningPlatform:
                 env={**env, "ENCLAVE_REGION": region}, cwd=PROJECT_ROOT)
         for region, process in platform.endpoints.items():
             _wait_for(f"{local.endpoint_of(region)}/v1/health", f"the {region} endpoint", process)
+        platform.endpoints["console"] = start_console(local, env)
     except BaseException:
         platform.stop()
         raise
@@ -105,6 +107,7 @@ def endpoint_environment(local: LocalPlatformSettings, provisioned: Provisioned,
         "ENCLAVE_ENDPOINTS": json.dumps({region: local.endpoint_of(region) for region in REGIONS}),
         "ENCLAVE_COGNITO_POOLS": json.dumps(pools),
         "ENCLAVE_JWKS_URL_TEMPLATE": local.emulator_url + "/{pool_id}/.well-known/jwks.json",
+        "ENCLAVE_CONSOLE_ORIGIN": local.console_url,
     }
 
 
@@ -124,6 +127,8 @@ def _wait_for(url: str, what: str, process: subprocess.Popen[bytes], timeout: fl
 def banner(local: LocalPlatformSettings) -> str:
     lines = ["Enclave local platform is up.", f"  AWS emulator   {local.emulator_url}"]
     lines += [f"  {region:<14} {local.endpoint_of(region)}" for region in REGIONS]
+    lines += [f"  console        {local.console_url}   (a user: .venv/bin/python -m devtools.console_server user "
+              "--role platform_admin --region eu-west-2)"]
     eu = local.endpoint_of("eu-west-2")
     lines += [
         "",

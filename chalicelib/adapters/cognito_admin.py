@@ -65,6 +65,15 @@ def sign_in(cognito: CognitoIdentityProviderClient, pool: CognitoPool, username:
     return str(result["AuthenticationResult"]["IdToken"])
 
 
+def create_user_with_password(cognito: CognitoIdentityProviderClient, pool: CognitoPool, username: str, role: str,
+                              tenant_id: str | None) -> str:
+    """A fresh random password for ``username`` (created on first use): for signing in to the local console."""
+    _ensure_user(cognito, pool, username, role, tenant_id)
+    password = "Aa1!" + secrets.token_urlsafe(24)
+    cognito.admin_set_user_password(UserPoolId=pool.pool_id, Username=username, Password=password, Permanent=True)
+    return password
+
+
 def _ensure_user(cognito: CognitoIdentityProviderClient, pool: CognitoPool, username: str, role: str,
                  tenant_id: str | None) -> None:
     try:

@@ -227,6 +227,24 @@ class DataStore:
                 "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}}}})
         return changes
 
+    def profile_page(self, jurisdiction: str, tenant_id: str, after: str | None,
+                     limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` profile items (live, restricted or tombstones) after learner ``after``, in id order.
+
+        Only the non-personal attributes are read (no ciphertext); the second value is the last
+        learner id when more may follow.
+        """
+        low = f"L#{after}#~" if after else "L#"
+        found: list[dict[str, Any]] = []
+        items = self._paged(self.table(jurisdiction), tenant_id, low, "L#~",
+                            ProjectionExpression="sk, created_at, updated_at, erased_at, restricted_at")
+        for item in items:
+            if item["sk"]["S"].endswith("#P"):
+                found.append(item)
+                if len(found) == limit:
+                    return found, item["sk"]["S"].split("#")[1]
+        return found, None
+
     def learner_key_items(self, jurisdiction: str, tenant_id: str) -> Iterator[dict[str, Any]]:
         """Every stored learner key record of the tenant (for the re-wrap job), page by page."""
         return (item for item in self._paged(self.table(jurisdiction), tenant_id, "L#", "L#~")

@@ -91,6 +91,30 @@ class TenantDirectory:
             if not start_key:
                 return found
 
+    def page_in_region(self, home_region: str, after: str | None, limit: int) -> tuple[list[Tenant], str | None]:
+        """Up to ``limit`` tenants homed in ``home_region`` after tenant id ``after``, and the last id when more remain.
+
+        A filtered scan resumed from ``after``: the directory holds one small item per tenant.
+        """
+        found: list[Tenant] = []
+        start_key: dict[str, Any] | None = {"tenant_id": {"S": after}} if after else None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": self._table, "FilterExpression": "home_region = :r",
+                "ExpressionAttributeValues": {":r": {"S": home_region}}, "Limit": max(limit * 4, 100),
+            }
+            if start_key:
+                params["ExclusiveStartKey"] = start_key
+            with translated("the tenant directory"):
+                response = self._client.scan(**params)
+            for item in response.get("Items", []):
+                found.append(Tenant.model_validate({k: v["S"] for k, v in item.items() if "S" in v}))
+                if len(found) == limit:
+                    return found, found[-1].tenant_id
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                return found, None
+
     def _read(self, tenant_id: str) -> Tenant | None:
         with translated("the tenant directory"):
             response = self._client.get_item(

@@ -16,7 +16,6 @@ from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey, PlainFields, TtlCache, WrappedLearnerKey
 from chalicelib.domain.errors import (
-    BadRequest,
     Conflict,
     Gone,
     IntegrityError,
@@ -27,13 +26,13 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.learners import (
     PERSONAL_FIELDS,
-    SEARCH_ROUTE,
     LearnerCreate,
     LearnerPatch,
     LearnerSearch,
     ResultCreate,
     result_view,
 )
+from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
@@ -134,10 +133,14 @@ class LearnerService:
                                         matches=len(items), learner_ids=[i["learner_id"] for i in items]))
         return {"items": items}
 
-    def listing(self, caller: Caller, tenant_id: str) -> dict[str, Any]:
-        """``GET .../learners`` without a query (the paged list is F9's); authorizes, then 400 as before."""
-        self._access.tenant(caller.principal, tenant_id, "learner.list")
-        raise BadRequest(f"to find a learner by e-mail, use {SEARCH_ROUTE}")
+    def list_page(self, caller: Caller, tenant_id: str, request: PageRequest) -> dict[str, object]:
+        """One page of the tenant's learners, in id order: ids, status and dates, no personal value."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "learner.list")
+        items, last = self._store.profile_page(tenant.jurisdiction, tenant.tenant_id, request.after, request.limit)
+        listed = [listed_learner(item) for item in items]
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                           caller.draft("learner.list", f"tenants/{tenant.tenant_id}/learners", count=len(listed)))
+        return page(listed, last)
 
     def _load(self, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], LearnerKey | None]:
         return self._checked(tenant, learner_id, self._store.learner_items(tenant.jurisdiction, tenant.tenant_id,
@@ -349,6 +352,16 @@ def open_profile(key: LearnerKey, profile: dict[str, Any]) -> PlainFields:
     if "tag" in profile:
         key.check_record_tag(PROFILE, int(profile["version"]["N"]), envelopes, profile["tag"]["S"])
     return key.cipher.decrypt_record(PROFILE, envelopes)
+
+
+def listed_learner(item: dict[str, Any]) -> dict[str, Any]:
+    """A profile item as the paged list shows it: ``status`` is active, restricted or erased."""
+    learner_id = item["sk"]["S"].split("#")[1]
+    if "erased_at" in item:
+        return {"learner_id": learner_id, "status": "erased", "erased_at": item["erased_at"]["S"]}
+    view = {"learner_id": learner_id, "status": "restricted" if "restricted_at" in item else "active",
+            "created_at": item["created_at"]["S"], "updated_at": item["updated_at"]["S"]}
+    return view
 
 
 def _meta(profile: dict[str, Any]) -> dict[str, Any]:

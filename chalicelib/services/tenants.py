@@ -9,6 +9,7 @@ from typing import Protocol
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant, TenantCreate
 from chalicelib.services.access import AccessControl
 
@@ -18,12 +19,15 @@ class WritableDirectory(Protocol):
 
     def get(self, tenant_id: str) -> Tenant | None: ...
 
+    def page_in_region(self, home_region: str, after: str | None, limit: int) -> tuple[list[Tenant], str | None]: ...
+
 
 class TenantService:
     def __init__(self, directory: WritableDirectory, jurisdictions: JurisdictionCatalog,
-                 access: AccessControl, clock: Callable[[], datetime],
+                 access: AccessControl, clock: Callable[[], datetime], region: str,
                  create_key: Callable[[Tenant], None] | None = None) -> None:
         self._create_key = create_key or (lambda tenant: None)
+        self._region = region
         self._directory = directory
         self._jurisdictions = jurisdictions
         self._access = access
@@ -46,3 +50,9 @@ class TenantService:
 
     def read(self, principal: Principal, tenant_id: str) -> Tenant:
         return self._access.tenant(principal, tenant_id, "tenant.read", resident=False)
+
+    def list_in_region(self, principal: Principal, request: PageRequest) -> dict[str, object]:
+        """One page of the tenants homed in this region (admins and compliance officers of the region)."""
+        self._access.region(principal, "tenant.list")
+        tenants, last = self._directory.page_in_region(self._region, request.after, request.limit)
+        return page([tenant.to_json() for tenant in tenants], last)

@@ -30,7 +30,7 @@ from chalicelib.settings import PROJECT_ROOT, REGIONS, LocalPlatformSettings
 from devtools.platform import PlatformError, RunningPlatform, start
 
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-DEFAULT_PORTS = {5000, 8001, 8002, 8003, 8004}  # a developer's `make run`
+DEFAULT_PORTS = {5000, 8001, 8002, 8003, 8004, 8008}  # a developer's `make run` (8008: its console)
 HOST = "127.0.0.1"
 
 
@@ -44,7 +44,7 @@ def port_is_free(port: int) -> bool:
 
 
 def ports_of(local: LocalPlatformSettings) -> list[int]:
-    return [local.moto_port, *(local.port_of(region) for region in REGIONS)]
+    return [local.moto_port, *(local.port_of(region) for region in REGIONS), local.port_base + 8]  # + the console
 
 
 def free_local_settings(avoid: set[int] | None = None, state_dir: Path | None = None) -> LocalPlatformSettings:

@@ -315,7 +315,7 @@ def test_sigterm_stops_every_process_it_started() -> None:
         assert local.endpoint_of("eu-west-2") in banner
         assert "chalicelib.cli token" in banner
         children = _children_of(process.pid)
-        assert len(children) == 1 + len(REGIONS), children  # the emulator and one endpoint per region
+        assert len(children) == 1 + len(REGIONS) + 1, children  # the emulator, one endpoint per region, the console
         assert sorted(_listening(local)) == sorted(ports_of(local))
 
         process.send_signal(signal.SIGTERM)

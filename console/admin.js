@@ -1,0 +1,121 @@
+// Screens of platform and regional admins: tenants, requests, legal holds, incidents, retention.
+import { h, card, table, field, say, errorText, formValues, badge, countdown } from "./ui.js";
+
+const JURISDICTIONS = ["PH", "AU", "UK", "US"];
+
+async function tenants(main, { api }) {
+  const list = h("div");
+  let cursor = null;
+  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => load() }, "More tenants");
+  const rows = [];
+  async function load() {
+    const page = await api.call("GET", "/v1/tenants?limit=25" + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
+    rows.push(...page.items.map((t) => [h("a", { href: `#/holds/${t.tenant_id}` }, t.name), t.tenant_id, t.kind,
+                                        t.jurisdiction, t.home_region, t.created_at.slice(0, 10)]));
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    list.replaceChildren(table(`Tenants homed in ${api.session.region}`,
+      ["Name", "Tenant id", "Kind", "Jurisdiction", "Home region", "Onboarded"], rows));
+  }
+  const problem = h("div");
+  const form = h("form", { "aria-label": "Onboard a tenant" },
+    field("Name", h("input", { name: "name", required: true, maxlength: "200" })),
+    field("Kind", h("select", { name: "kind" }, h("option", { value: "school" }, "School"),
+                                           h("option", { value: "review_center" }, "Review centre"))),
+    field("Jurisdiction", h("select", { name: "jurisdiction" }, JURISDICTIONS.map((j) => h("option", { value: j }, j)))),
+    h("button", { type: "submit" }, "Onboard tenant"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    problem.replaceChildren();
+    try {
+      const body = formValues(form);
+      const region = { PH: "ap-southeast-1", AU: "ap-southeast-2", UK: "eu-west-2", US: "us-east-1" }[body.jurisdiction];
+      const tenant = await api.call("POST", "/v1/tenants", body, { region });
+      say(`Onboarded ${tenant.name} (${tenant.tenant_id}) in ${tenant.home_region}`);
+      problem.replaceChildren(h("p", { role: "status" }, `Onboarded ${tenant.name}: ${tenant.tenant_id}, home region ${tenant.home_region}.`));
+      rows.length = 0; cursor = null; await load();
+    } catch (error) { problem.replaceChildren(errorText(error)); }
+  });
+  main.append(card("Onboard", form, problem), card("Tenants", list, more));
+  await load();
+}
+
+async function requests(main, { api }) {
+  const page = await api.call("GET", "/v1/requests?overdue=true&due_soon=true");
+  main.append(card("Data requests due", h("p", { class: "muted" },
+    `Open requests of ${page.region} overdue or due within ${page.due_soon_days} days, as of ${page.as_of}.`),
+    table("Overdue in red, due soon in amber", ["Urgency", "Tenant", "Request", "Type", "Received", "Due"],
+      page.items.map((r) => [badge(r.urgency === "overdue" ? "Overdue" : "Due soon", r.urgency), r.tenant_id, r.request_id,
+                             r.type, r.received_at, r.due_at]))));
+}
+
+async function holds(main, { api, args }) {
+  const problem = h("div");
+  const tenantInput = h("input", { name: "tenant_id", required: true, value: args[0] || "", pattern: "tnt_[a-z0-9]+" });
+  const pick = h("form", { class: "inline", "aria-label": "Choose a tenant" }, field("Tenant id", tenantInput),
+    h("button", { type: "submit" }, "Show holds"));
+  pick.addEventListener("submit", (event) => { event.preventDefault(); location.hash = `#/holds/${tenantInput.value}`; });
+  main.append(card("Tenant", pick), problem);
+  const tenantId = args[0];
+  if (!tenantId) return;
+  const list = await api.tenantCall(tenantId, "GET", `/v1/tenants/${tenantId}/legal-holds`);
+  const place = h("form", { "aria-label": "Place a legal hold" },
+    field("Reason", h("input", { name: "reason", required: true, maxlength: "1000" })),
+    field("Learner id (empty: the whole tenant)", h("input", { name: "learner_id" })),
+    h("button", { type: "submit" }, "Place hold"));
+  place.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api.tenantCall(tenantId, "POST", `/v1/tenants/${tenantId}/legal-holds`, formValues(place), { idempotent: true });
+      say("Hold placed"); location.reload();
+    } catch (error) { problem.replaceChildren(errorText(error)); }
+  });
+  main.append(card("Legal holds", table(`Holds of ${tenantId}`, ["Hold", "Scope", "Reason", "Placed", "Lifted"],
+    list.items.map((x) => [x.hold_id, x.learner_id || "whole tenant", x.reason, x.placed_at || x.created_at || "", x.lifted_at || "in force"]))),
+    card("Place a hold", place));
+}
+
+async function incidents(main, { api }) {
+  const out = h("div");
+  const form = h("form", { "aria-label": "Record an incident" },
+    field("Discovered at (UTC)", h("input", { name: "discovered_at", type: "datetime-local", required: true })),
+    field("Tenant ids (comma separated)", h("input", { name: "tenant_ids", required: true })),
+    field("Summary", h("input", { name: "summary", required: true, maxlength: "5000" })),
+    h("button", { type: "submit" }, "Record incident"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const values = formValues(form);
+    try {
+      const incident = await api.call("POST", "/v1/incidents", { discovered_at: values.discovered_at + ":00Z",
+        tenant_ids: values.tenant_ids.split(",").map((s) => s.trim()).filter(Boolean), summary: values.summary });
+      out.replaceChildren(table(`Deadlines of ${incident.incident_id}`, ["Jurisdiction", "Party", "Action", "Due", "Countdown", "Rule"],
+        incident.deadlines.map((d) => [d.jurisdiction, d.party, d.action, d.due_at || "—",
+          badge(countdown(d.due_at), d.due_at && Date.parse(d.due_at) < Date.now() ? "overdue" : "due_soon"), d.rule])));
+    } catch (error) { out.replaceChildren(errorText(error)); }
+  });
+  main.append(card("Record a suspected breach", form), card("Regulator deadlines", out));
+}
+
+async function retention(main, { api }) {
+  const out = h("div");
+  const run = async (dry) => {
+    try {
+      const report = await api.call("POST", `/v1/retention/sweep?dry_run=${dry}`);
+      out.replaceChildren(h("pre", {}, JSON.stringify(report, null, 2)));
+      realRun.disabled = !dry;
+    } catch (error) { out.replaceChildren(errorText(error)); }
+  };
+  const realRun = h("button", { type: "button", class: "danger", disabled: true,
+    onclick: () => confirm("Erase every expired learner record of this region now? This cannot be undone.") && run(false) },
+    "Run the sweep (erases)");
+  main.append(card("Retention sweep", h("p", {}, "Run a dry run first: it reports what would be erased."),
+    h("p", {}, h("button", { type: "button", onclick: () => run(true) }, "Dry run"), " ", realRun), out));
+}
+
+export const adminScreens = [
+  { id: "tenants", title: "Tenants", render: tenants },
+  { id: "requests", title: "Requests", render: requests },
+  { id: "holds", title: "Legal holds", render: holds },
+  { id: "incidents", title: "Incidents", render: incidents },
+  { id: "retention", title: "Retention", render: retention },
+];

@@ -1,0 +1,50 @@
+// Calls to the regional APIs with the signed-in user's token (held in memory only).
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.error && body.error.code;
+  }
+}
+
+export class Api {
+  constructor(config, session) {
+    this.config = config;
+    this.session = session;
+    this.homes = new Map();
+  }
+
+  base(region) {
+    // Deployed: one hostname (CloudFront routes each tenant to its home region). Local: the region's port.
+    if (this.config.mode !== "local") return "";
+    return this.config.regions[region || this.session.region];
+  }
+
+  async home(tenantId) {
+    if (this.config.mode !== "local") return null;
+    if (!this.homes.has(tenantId)) {
+      const tenant = await this.call("GET", `/v1/tenants/${tenantId}`);
+      this.homes.set(tenantId, tenant.home_region);
+    }
+    return this.homes.get(tenantId);
+  }
+
+  async tenantCall(tenantId, method, path, body, extra = {}) {
+    return this.call(method, path, body, { ...extra, region: await this.home(tenantId) });
+  }
+
+  async call(method, path, body, { region, raw, idempotent } = {}) {
+    const headers = { Authorization: `Bearer ${this.session.token}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (idempotent) headers["Idempotency-Key"] = crypto.randomUUID();
+    const response = await fetch(this.base(region) + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",
+    });
+    if (response.status === 401) this.session.expired();
+    if (raw && response.ok) return response.text();
+    const text = await response.text();
+    const parsed = text ? JSON.parse(text) : null;
+    if (!response.ok) throw new ApiError(response.status, parsed);
+    return parsed;
+  }
+}

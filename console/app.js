@@ -1,0 +1,121 @@
+// The console: sign-in, the session (token in memory, ended at expiry), navigation per role.
+import { Api } from "./api.js";
+import { h, field, errorText } from "./ui.js";
+import { adminScreens } from "./admin.js";
+import { tenantScreens } from "./tenant.js";
+import { auditScreens } from "./audit.js";
+
+const ROLE_NAMES = { platform_admin: "Platform admin", regional_admin: "Regional admin",
+  compliance_officer: "Compliance officer", tenant_admin: "Tenant admin", tenant_staff: "Tenant staff" };
+
+const session = { token: null, role: null, tenant: null, region: null, exp: 0, timer: null,
+  expired() { signOut("Your session ended: sign in again."); } };
+let config = null;
+let api = null;
+
+function claims(token) {
+  const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  return JSON.parse(decodeURIComponent(escape(atob(part))));
+}
+
+function begin(token, region) {
+  const c = claims(token);
+  Object.assign(session, { token, region, role: (c["cognito:groups"] || [])[0], tenant: c["custom:tenant_id"] || null,
+    exp: c.exp * 1000, user: c["cognito:username"] || c.sub });
+  clearTimeout(session.timer);
+  session.timer = setTimeout(() => session.expired(), Math.max(0, session.exp - Date.now()));
+  api = new Api(config, session);
+  location.hash = "#/" + screensFor(session.role)[0].id;
+  render();
+}
+
+function signOut(message) {
+  clearTimeout(session.timer);
+  Object.assign(session, { token: null, role: null, tenant: null, exp: 0 });
+  api = null;
+  showSignIn(message);
+}
+
+function screensFor(role) {
+  if (role === "platform_admin" || role === "regional_admin") return adminScreens;
+  if (role === "compliance_officer") return auditScreens;
+  if (role === "tenant_admin" || role === "tenant_staff") return tenantScreens;
+  return [];
+}
+
+function renderNav(screens, current) {
+  const nav = document.getElementById("nav");
+  nav.replaceChildren(h("ul", {}, screens.filter((s) => !s.hidden).map((s) => h("li", {},
+    h("a", { href: `#/${s.id}`, "aria-current": s.id === current ? "page" : false }, s.title)))));
+  document.getElementById("who").replaceChildren(
+    h("span", {}, `${session.user} · ${ROLE_NAMES[session.role] || session.role} · ${session.region}`),
+    h("button", { type: "button", onclick: () => signOut("You signed out.") }, "Sign out"));
+}
+
+async function render() {
+  if (!session.token) return;
+  if (Date.now() >= session.exp) { session.expired(); return; }
+  const screens = screensFor(session.role);
+  const [id, ...rest] = location.hash.replace(/^#\//, "").split("/");
+  const screen = screens.find((s) => s.id === id) || screens[0];
+  renderNav(screens, screen.id);
+  const main = document.getElementById("main");
+  main.replaceChildren(h("h1", {}, screen.title));
+  document.title = `${screen.title} · Enclave console`;
+  try {
+    await screen.render(main, { api, session, config, args: rest.map(decodeURIComponent), rerender: render });
+  } catch (error) {
+    main.append(errorText(error));
+  }
+}
+
+function showSignIn(message) {
+  document.getElementById("nav").replaceChildren();
+  document.getElementById("who").replaceChildren();
+  const main = document.getElementById("main");
+  const regions = Object.keys(config.pools);
+  const region = h("select", { name: "region", required: true },
+    regions.map((r) => h("option", { value: r, selected: r === config.default_region }, r)));
+  const form = h("form", { "aria-describedby": "signin-help" }, field("Region of your account", region));
+  const problem = h("div");
+  if (config.mode === "local") {
+    form.append(field("User name", h("input", { name: "username", autocomplete: "username", required: true })),
+      field("Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })));
+  }
+  form.append(h("button", { type: "submit" }, "Sign in"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    problem.replaceChildren();
+    const data = new FormData(form);
+    try {
+      if (config.mode === "local") {
+        const { localSignIn } = await import("./local-signin.js");
+        begin(await localSignIn(config, data.get("region"), data.get("username"), data.get("password")), data.get("region"));
+      } else {
+        const { startHostedSignIn } = await import("./hosted-signin.js");
+        await startHostedSignIn(config, data.get("region"));
+      }
+    } catch (error) {
+      problem.replaceChildren(errorText(error));
+    }
+  });
+  main.replaceChildren(h("h1", {}, "Sign in"),
+    message ? h("p", { role: "status" }, message) : "",
+    h("p", { id: "signin-help", class: "muted" }, config.mode === "local"
+      ? "Local platform: sign in with a user of the emulator's pools." : "You will sign in on your region's Cognito page."),
+    form, problem);
+  document.title = "Sign in · Enclave console";
+}
+
+async function start() {
+  config = await (await fetch("config.json", { cache: "no-store" })).json();
+  window.addEventListener("hashchange", render);
+  if (config.mode !== "local" && location.search.includes("code=")) {
+    const { finishHostedSignIn } = await import("./hosted-signin.js");
+    const done = await finishHostedSignIn(config).catch(() => null);
+    if (done) { begin(done.token, done.region); return; }
+  }
+  showSignIn();
+}
+
+start();

@@ -1,0 +1,234 @@
+"""The console in a real browser (Playwright driving Debian's Chromium) against the platform ``make run`` starts.
+
+Each flow signs in through the console's own form (USER_PASSWORD_AUTH against the emulator's
+pools), checks what a user sees, runs axe-core on the page (no serious or critical issue) and
+saves a screenshot under build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.cognito_admin import create_user_with_password, find_user_pool
+from chalicelib.settings import PROJECT_ROOT
+from tests.e2e.conftest import Platform
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+SHOTS = PROJECT_ROOT / "build" / "screenshots"
+UK = "eu-west-2"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs it (apt-get install -y chromium)")
+    with playwright_api.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # axe is injected
+    context.set_default_timeout(15000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def sign_in(page: Any, platform: Platform, role: str, tenant: str | None = None, region: str = UK) -> None:
+    cognito = platform.emulator().cognito(region)
+    pool = find_user_pool(cognito, region)
+    assert pool is not None
+    username = "-".join(p for p in ("console", role, tenant, region) if p)
+    password = create_user_with_password(cognito, pool, username, role, tenant)
+    page.goto(platform.local.console_url + "/")
+    page.get_by_label("Region of your account").select_option(region)
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign out").wait_for()
+
+
+def accessible(page: Any, name: str) -> None:
+    """axe-core finds no serious or critical issue; the screenshot is kept for the README and review."""
+    page.add_script_tag(content=AXE)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    assert not bad, json.dumps(bad)
+
+
+def onboard(platform: Platform, name: str = "Console School") -> str:
+    status, tenant = platform.call(UK, "POST", "/v1/tenants", platform.token("platform_admin", region=UK),
+                                   body={"name": name, "kind": "school", "jurisdiction": "UK"})
+    assert status == 201, tenant
+    return str(tenant["tenant_id"])
+
+
+def enrol(platform: Platform, tenant: str, email: str, given: str = "Ada") -> str:
+    status, learner = platform.call(UK, "POST", f"/v1/tenants/{tenant}/learners",
+                                    platform.token("tenant_staff", tenant, UK),
+                                    body={"given_name": given, "family_name": "Lovelace", "email": email,
+                                          "date_of_birth": "2010-12-10"})
+    assert status == 201, learner
+    return str(learner["learner_id"])
+
+
+def test_sign_in_page_is_accessible(page: Any, platform: Platform) -> None:
+    page.goto(platform.local.console_url + "/")
+    page.get_by_role("heading", name="Sign in").wait_for()
+    accessible(page, "sign-in")
+
+
+def test_admin_onboards_a_tenant(page: Any, platform: Platform) -> None:
+    sign_in(page, platform, "platform_admin")
+    page.get_by_label("Name").fill("Riverside Academy")
+    page.get_by_label("Jurisdiction").select_option("UK")
+    page.get_by_role("button", name="Onboard tenant").click()
+    page.get_by_text("Onboarded Riverside Academy:").wait_for()
+    row = page.get_by_role("row").filter(has_text="Riverside Academy")
+    assert "eu-west-2" in row.first.inner_text()
+    accessible(page, "admin-tenants")
+
+
+def test_admin_sees_requests_and_runs_a_retention_dry_run(page: Any, platform: Platform) -> None:
+    sign_in(page, platform, "regional_admin")
+    page.get_by_role("link", name="Requests").click()
+    page.get_by_role("heading", name="Data requests due").wait_for()
+    accessible(page, "admin-requests")
+    page.get_by_role("link", name="Retention").click()
+    page.get_by_role("button", name="Dry run").click()
+    page.locator("pre").wait_for()
+    assert page.get_by_role("button", name="Run the sweep (erases)").is_enabled()
+    accessible(page, "admin-retention")
+
+
+def test_staff_enrol_and_search_a_learner(page: Any, platform: Platform) -> None:
+    tenant = onboard(platform)
+    sign_in(page, platform, "tenant_staff", tenant)
+    page.get_by_role("link", name="Enrol").click()
+    page.get_by_label("Given name").fill("Grace")
+    page.get_by_label("Family name").fill("Hopper")
+    page.get_by_label("E-mail").fill("grace.hopper@example.org")
+    page.get_by_label("Date of birth").fill("2011-03-04")
+    page.get_by_role("button", name="Enrol learner").click()
+    page.get_by_text("Enrolled:").wait_for()
+    accessible(page, "staff-enrol")
+    page.get_by_role("link", name="Learners", exact=True).click()
+    page.get_by_role("cell", name="Active").first.wait_for()
+    page.get_by_label("E-mail address").fill("Grace.Hopper@example.org")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("cell", name="Grace Hopper").wait_for()
+    accessible(page, "staff-learners")
+    page.get_by_role("table").first.get_by_role("link").first.click()
+    page.get_by_role("heading", name="Consent").wait_for()
+    assert page.get_by_text("grace.hopper@example.org").count() == 1
+    assert page.get_by_role("button", name="Erase learner…").count() == 0  # staff may not erase
+    accessible(page, "staff-learner")
+    storage = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+    assert "grace" not in storage.lower()
+    assert "eyJ" not in storage  # no token kept in web storage
+
+
+def test_erased_learner_shows_as_erased(page: Any, platform: Platform) -> None:
+    tenant = onboard(platform)
+    learner = enrol(platform, tenant, "to.erase@example.org")
+    sign_in(page, platform, "tenant_admin", tenant)
+    page.goto(f"{platform.local.console_url}/#/learner/{learner}")
+    page.get_by_role("button", name="Erase learner…").click()
+    dialog = page.get_by_role("dialog")
+    assert "cannot be undone" in dialog.inner_text()
+    accessible(page, "admin-erase-confirm")
+    dialog.get_by_role("button", name="Erase for good").click()
+    page.get_by_text(f"{learner} erased at").wait_for()
+    page.get_by_role("link", name="Learners", exact=True).click()
+    row = page.get_by_role("row").filter(has_text=learner)
+    row.get_by_text("Erased").wait_for()
+    page.goto(f"{platform.local.console_url}/#/learner/{learner}")
+    page.get_by_text("was erased").wait_for()
+    accessible(page, "admin-erased-learner")
+
+
+def test_officer_exports_and_verifies_and_a_tampered_export_is_invalid(
+        page: Any, platform: Platform, tmp_path: Path) -> None:
+    tenant = onboard(platform, "Audited School")
+    enrol(platform, tenant, "audited@example.org")
+    sign_in(page, platform, "compliance_officer")
+    page.get_by_role("link", name="Audited School").first.click()
+    page.get_by_role("button", name="Verify the stored trail").click()
+    page.get_by_text("Valid", exact=True).wait_for()
+    page.get_by_role("button", name="Export the trail").click()
+    link = page.get_by_role("link", name="Download the export (NDJSON)")
+    with page.expect_download() as download:
+        link.click()
+    exported = Path(download.value.path()).read_text()
+    assert page.get_by_test_id("verdict").first.inner_text().startswith("Valid")
+    page.get_by_label("Action").fill("learner.create")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("cell", name="learner.create").wait_for()
+    accessible(page, "officer-audit")
+    lines = exported.splitlines()
+    second = json.loads(lines[1])
+    second["action"] = "learner.forged"
+    lines[1] = json.dumps(second)
+    tampered = tmp_path / "tampered.ndjson"
+    tampered.write_text("\n".join(lines) + "\n")
+    page.get_by_label("Verify an export file").set_input_files(str(tampered))
+    page.get_by_text("first bad event: seq 2").wait_for()
+    accessible(page, "officer-tampered")
+
+
+def test_each_role_is_refused_what_it_may_not_do(page: Any, platform: Platform) -> None:
+    sign_in(page, platform, "regional_admin")  # eu-west-2's admin may not onboard a Philippine tenant
+    page.get_by_label("Name").fill("Manila School")
+    page.get_by_label("Jurisdiction").select_option("PH")
+    page.get_by_role("button", name="Onboard tenant").click()
+    page.get_by_role("alert").wait_for()
+    assert "may not onboard" in page.get_by_role("alert").inner_text()
+    page.get_by_role("button", name="Sign out").click()
+    tenant = onboard(platform)
+    sign_in(page, platform, "tenant_staff", tenant)
+    assert page.get_by_role("link", name="Tenants").count() == 0
+    page.goto(f"{platform.local.console_url}/#/audit/{tenant}")  # not a staff screen: back to learners
+    page.get_by_role("heading", name="Learners", exact=True, level=1).wait_for()
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, platform, "compliance_officer")
+    page.goto(f"{platform.local.console_url}/#/audit/{onboard(platform)}")
+    page.get_by_role("button", name="Verify the stored trail").wait_for()
+    assert page.get_by_role("link", name="Enrol").count() == 0
+    other = onboard_in(platform, "AU")
+    page.goto(f"{platform.local.console_url}/#/audit/{other}")
+    page.get_by_role("alert").wait_for()
+    accessible(page, "officer-refused")
+
+
+def onboard_in(platform: Platform, jurisdiction: str) -> str:
+    region = {"PH": "ap-southeast-1", "AU": "ap-southeast-2", "US": "us-east-1"}[jurisdiction]
+    status, tenant = platform.call(region, "POST", "/v1/tenants", platform.token("platform_admin", region=region),
+                                   body={"name": "Far School", "kind": "school", "jurisdiction": jurisdiction})
+    assert status == 201, tenant
+    return str(tenant["tenant_id"])
+
+
+def test_apis_allow_the_consoles_origin_only(platform: Platform) -> None:
+    import requests
+
+    response = requests.options(platform.url(UK) + "/v1/tenants", timeout=10, headers={
+        "Origin": platform.local.console_url, "Access-Control-Request-Method": "GET"})
+    assert response.headers.get("Access-Control-Allow-Origin") == platform.local.console_url
+    assert "Authorization" in response.headers.get("Access-Control-Allow-Headers", "")
