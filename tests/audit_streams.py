@@ -1,7 +1,7 @@
 """Test helper: drive the audit sequencer from the in-process emulator's DynamoDB stream, as Lambda would."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +13,9 @@ from devtools.stream_poller import StreamPoller
 from tests.conftest import Emulated
 
 
-def audit_store(emulated: Emulated, region: str = "eu-west-2") -> AuditStore:
-    return AuditStore(emulated.clients.dynamodb(region), lambda code: f"enclave-audit-{code.lower()}", region,
-                      lambda: datetime.now(UTC))
+def audit_store(emulated: Emulated, region: str = "eu-west-2",
+                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> AuditStore:
+    return AuditStore(emulated.clients.dynamodb(region), lambda code: f"enclave-audit-{code.lower()}", region, clock)
 
 
 def poller(emulated: Emulated, handler: Any, table: str = "enclave-audit-uk",

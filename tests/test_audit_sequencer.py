@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
@@ -47,6 +48,18 @@ def test_reading_the_trail_seals_what_is_pending_first(emulated: Emulated) -> No
     assert events[0]["prev_hash"] == GENESIS_HASH
     assert [e["details"]["n"] for e in events] == [0, 1, 2, 3]  # landing order
     assert not any("pending" in item for item in _items(emulated, tenant_id, "PND#"))
+
+
+def test_events_landing_at_the_same_instant_keep_their_order(emulated: Emulated) -> None:
+    """A clock that does not move between two requests (a coarse clock, a frozen test clock) must not
+    let the sequencer put a later event of the same process before an earlier one."""
+    tenant_id = new_id("tnt")
+    instant = datetime.now(UTC)
+    store = audit_store(emulated, clock=lambda: instant)
+    for n in range(30):
+        store.commit(tenant_id, "UK", _draft(n))
+    events = list(audit_store(emulated).events(tenant_id, "UK"))
+    assert [e["details"]["n"] for e in events] == list(range(30))
 
 
 def test_a_stream_batch_delivered_twice_changes_nothing(emulated: Emulated) -> None:
