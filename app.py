@@ -14,10 +14,9 @@ from chalice.app import Chalice, Rate, Response
 from chalicelib.composition import container
 from chalicelib.domain.audit_exports import AuditExportCreate
 from chalicelib.domain.consents import ConsentCreate
-from chalicelib.domain.errors import Withdrawn
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
-from chalicelib.domain.learners import SEARCH_ROUTE, LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
+from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
 from chalicelib.domain.paging import page_request
 from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
@@ -110,8 +109,8 @@ def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> 
            "?email= is withdrawn: 410 naming the search route", query=("cursor", "limit"), roles=TENANT_ROLES,
            tags=("learners",))
 def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
-    if "email" in ctx.query:  # refused before anything is looked up: a URL reaches traces and access logs
-        raise Withdrawn(f"the e-mail look-up moved into a body: {SEARCH_ROUTE}", replacement=SEARCH_ROUTE)
+    if "email" in ctx.query:  # a URL reaches traces and access logs: 410 (after the 421 of a wrong region)
+        container().learners.withdrawn_email_lookup(caller(ctx), tenant_id)
     return container().learners.list_page(caller(ctx), tenant_id, page_request(ctx.query))
 
 

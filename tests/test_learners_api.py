@@ -206,8 +206,8 @@ def test_the_e_mail_look_up_in_a_url_is_gone_and_makes_no_look_up(api: dict[str,
     enrol(eu, uk_school, {**ALICE, "email": "in-url@example.org"})
     queries: list[str] = []
 
-    def record(model: Any, **_: Any) -> None:
-        queries.append(model.name)
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        queries.append(f"{model.name} {params.get('TableName', '')}")
 
     events = emulated.clients.dynamodb("eu-west-2").meta.events
     events.register("before-call.dynamodb", record)
@@ -220,7 +220,17 @@ def test_the_e_mail_look_up_in_a_url_is_gone_and_makes_no_look_up(api: dict[str,
     assert body["error"]["code"] == "gone"
     assert "POST /v1/tenants/{tenant_id}/learners/search" in body["error"]["message"]
     assert "in-url" not in str(body)
-    assert queries == []  # no directory read, no index query, no audit write
+    # at most the directory's entry of the tenant (authorization, home region): no index query, no audit write
+    assert [query for query in queries if "directory" not in query] == []
+
+
+def test_the_withdrawn_look_up_on_another_region_still_answers_421(api: dict[str, RegionalApi],
+                                                                    uk_school: dict[str, Any]) -> None:
+    """Clients learn where the tenant lives first (API.md: 421 on the wrong region), then that the form moved."""
+    status, body = api["ap-southeast-1"].call(
+        "GET", f"{learners_path(uk_school['tenant_id'])}?email=a%40b.example", uk_school["staff"])
+    assert status == 421, body
+    assert body["error"]["home_region"] == "eu-west-2"
 
 
 @pytest.mark.parametrize("email", ["", "   ", "not-an-email", "a@b", None, 42, "x" * 300 + "@example.org"])

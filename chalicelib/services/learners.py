@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, result_sk, wrapped_learner_key
@@ -22,10 +22,12 @@ from chalicelib.domain.errors import (
     LegalHoldActive,
     NotFound,
     ProcessingRestricted,
+    Withdrawn,
 )
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.learners import (
     PERSONAL_FIELDS,
+    SEARCH_ROUTE,
     LearnerCreate,
     LearnerPatch,
     LearnerSearch,
@@ -112,6 +114,12 @@ class LearnerService:
                            caller.draft("learner.read", learner_resource(tenant.tenant_id, learner_id),
                                         learner_id=learner_id))
         return view
+
+    def withdrawn_email_lookup(self, caller: Caller, tenant_id: str) -> NoReturn:
+        """``GET .../learners?email=``: authorized and sent to the home region like the search, then 410
+        naming the search route; nothing is looked up."""
+        self._access.tenant(caller.principal, tenant_id, "learner.search")
+        raise Withdrawn(f"the e-mail look-up moved into a body: {SEARCH_ROUTE}", replacement=SEARCH_ROUTE)
 
     def search(self, caller: Caller, tenant_id: str, body: LearnerSearch) -> dict[str, Any]:
         """Learners whose e-mail is ``body.email`` (already normalised): the blind index proposes, the
