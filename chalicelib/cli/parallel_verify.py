@@ -2,7 +2,7 @@
 
 Hashing is independent per line; only the links between lines are sequential. The event lines (all
 but the manifest) are cut into chunks at line boundaries, and worker processes check each chunk on
-its own: every line in the exact exported form (the line fast path of ``chalicelib.domain.audit``),
+its own: every line in the exact exported form (``chalicelib.domain.audit.fast_line``),
 its SHA-256 equal to its ``hash``, its tenant the manifest's, ``seq`` and ``prev_hash`` linked to the
 line before. A chunk comes back as a few hashes (first seq and prev_hash, last seq and hash, the head
 at each seq the manifest has a checkpoint for); the parent feeds those, in file order, to
@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from chalicelib.domain.audit import ChainVerifier, VerifyResult, _fast_line
+from chalicelib.domain.audit import ChainVerifier, VerifyResult, fast_line
 
 CHUNK_BYTES = 16 * 1024 * 1024  # per task: big enough to amortise the hand-off, small enough to stay flat
 MIN_BYTES = 64 * 1024 * 1024  # below this (~100,000 events) one core is quicker than starting workers
@@ -80,7 +80,7 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
     lines.pop()  # what follows the last newline: nothing
     known: set[bytes] = set()
     heads: dict[int, str] = {}
-    first = _fast_line(lines[0], known)
+    first = fast_line(lines[0], known)
     if first is None or first[0] != tenant_id or first[3] != first[4]:
         return None
     first_seq, prev_hash = first[1], first[2]
@@ -88,7 +88,7 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
     if seq in checkpoint_seqs:
         heads[seq] = head
     for line in lines[1:]:
-        fields = _fast_line(line, known)
+        fields = fast_line(line, known)
         if fields is None:
             return None
         line_tenant, line_seq, line_prev, claimed, digest = fields
