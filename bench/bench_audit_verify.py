@@ -45,6 +45,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.cli.audit import verify_file
 from chalicelib.domain import audit
+from chalicelib.domain.audit import canonical as audit_canonical
+from chalicelib.domain.audit import verify as audit_verify
 
 TENANT = "tnt_benchbenchbenchbenchbenchbe"
 KEY_ID = "bench-key"
@@ -143,11 +145,12 @@ def _verify_lines(lines: list[str] | list[bytes], path: str = "fast") -> Callabl
             raise RuntimeError("the benchmark chain does not verify")
 
     def body_general() -> None:
-        with mock.patch.object(audit, "_fast_line", _decline):
+        with mock.patch.object(audit_verify, "fast_line", _decline):
             body()
 
     def body_rfc8785() -> None:
-        with mock.patch.object(audit, "_fast_line", _decline), mock.patch.object(audit, "_ENCODER", _NonAscii()):
+        with (mock.patch.object(audit_verify, "fast_line", _decline),
+              mock.patch.object(audit_canonical, "_ENCODER", _NonAscii())):
             body()
     return {"fast": body, "general": body_general, "rfc8785": body_rfc8785}[path]
 

@@ -1,0 +1,145 @@
+"""Signed Merkle tree heads over each tenant's audit chain, and the inclusion and consistency proofs on them.
+
+``TreeHeads.after_seal`` runs when the sequencer (stream handler or seal-on-read) has sealed events:
+it stores the tree nodes the new events complete and signs one head at the new chain size, so there
+is one KMS ``Sign`` per seal call, not per event. The routes seal what is pending first, so no proof
+is ever given against a trail missing an event that was already answered for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.audit_store import AuditStore
+from chalicelib.adapters.kms_signer import KmsCheckpointSigner
+from chalicelib.adapters.tree_store import CHUNK, TreeStore
+from chalicelib.domain import merkle
+from chalicelib.domain.audit import format_at
+from chalicelib.domain.audit.tree_heads import tree_head_payload, tree_head_record
+from chalicelib.domain.errors import EnclaveError, NotFound, ServiceUnavailable, ValidationFailed
+from chalicelib.domain.tenants import Tenant
+from chalicelib.logs import logger
+from chalicelib.services.access import AccessControl
+from chalicelib.services.context import Caller
+
+
+class TreeHeads:
+    """Keeps each tenant's stored tree nodes up with its chain and signs tree heads."""
+
+    def __init__(self, tree: TreeStore, signer: KmsCheckpointSigner, clock: Callable[[], datetime]) -> None:
+        self._tree = tree
+        self._signer = signer
+        self._clock = clock
+
+    def after_seal(self, tenant_id: str, jurisdiction: str, tree_size: int) -> None:
+        """Sign a head at ``tree_size``; the events are sealed whatever happens here (the next seal signs)."""
+        try:
+            self.sign(tenant_id, jurisdiction, tree_size)
+        except EnclaveError:
+            logger.warning("tree head skipped", extra={"tree_size": tree_size})
+
+    def head(self, tenant_id: str, jurisdiction: str, tree_size: int) -> dict[str, Any]:
+        """The stored head at ``tree_size``, signed now if none is stored."""
+        stored = self._tree.head_at(tenant_id, jurisdiction, tree_size)
+        return stored if stored is not None else self.sign(tenant_id, jurisdiction, tree_size)
+
+    def sign(self, tenant_id: str, jurisdiction: str, tree_size: int) -> dict[str, Any]:
+        root = self.root_of(tenant_id, jurisdiction, tree_size)(0, tree_size).hex()
+        at = format_at(self._clock())
+        key_id, signature = self._signer.sign(tree_head_payload(tenant_id, tree_size, root, at))
+        return self._tree.put_head(jurisdiction, tree_head_record(
+            tenant_id=tenant_id, tree_size=tree_size, root_hash=root, at=at, key_id=key_id, signature=signature))
+
+    def root_of(self, tenant_id: str, jurisdiction: str, tree_size: int) -> merkle.RootOf:
+        """Subtree hashes of the tenant's tree (valid for ranges within the first ``tree_size`` leaves)."""
+        nodes: dict[tuple[int, int], bytes] = {}
+        chunks: dict[int, list[bytes]] = {}
+
+        def node(level: int, index: int) -> bytes:
+            if (level, index) not in nodes:
+                value = self._tree.node(tenant_id, jurisdiction, level, index)
+                if value is None:
+                    raise ServiceUnavailable("the audit tree is being built; retry later")
+                nodes[(level, index)] = bytes.fromhex(value)
+            return nodes[(level, index)]
+
+        def leaves(chunk: int) -> list[bytes]:
+            if chunk not in chunks:
+                chunks[chunk] = merkle.leaf_hashes(self._tree.chunk_hashes(tenant_id, jurisdiction, chunk))
+            return chunks[chunk]
+
+        # store the nodes of every complete chunk not stored yet (the first time for a trail: all of them)
+        for index in range(self._tree.complete_chunks(tenant_id, jurisdiction), tree_size // CHUNK):
+            chunk = leaves(index)
+            if len(chunk) != CHUNK:
+                raise ServiceUnavailable("the audit chain is being sealed; retry later")
+            completed = merkle.completed_nodes(index, merkle.subtree_root(chunk), node)
+            # parents first: the level-0 node marks the chunk done, so it is written last
+            self._tree.put_nodes(tenant_id, jurisdiction, [(lv, ix, v.hex()) for lv, ix, v in reversed(completed)])
+            nodes.update({(lv, ix): v for lv, ix, v in completed})
+            chunks.pop(index, None)
+        return merkle.chunked_root_of(CHUNK, node, leaves)
+
+
+class AuditProofService:
+    """``GET .../audit/proof`` and ``GET .../audit/consistency``."""
+
+    def __init__(self, access: AccessControl, store: AuditStore, heads: TreeHeads,
+                 signer: KmsCheckpointSigner) -> None:
+        self._access = access
+        self._store = store
+        self._heads = heads
+        self._signer = signer
+
+    def proof(self, caller: Caller, tenant_id: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """The event at ``seq``, the signed head of the whole (sealed) trail, and the audit path between them."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "audit.prove")
+        seq = _position(query, "seq")
+        size = self._size(tenant)
+        if seq > size:
+            raise NotFound(f"the audit trail has no event at seq {seq} (it has {size})")
+        head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, size)
+        event = next(iter(self._store.events(tenant.tenant_id, tenant.jurisdiction, seq, seq)))
+        root_of = self._heads.root_of(tenant.tenant_id, tenant.jurisdiction, size)
+        path = merkle.inclusion_proof_by(seq - 1, size, root_of)
+        self._store.commit(tenant.tenant_id, tenant.jurisdiction, caller.draft(
+            "audit.prove", f"tenants/{tenant.tenant_id}/audit/proof", seq=seq, tree_size=size))
+        return {"tenant_id": tenant.tenant_id, "seq": seq, "leaf_index": seq - 1, "event": event,
+                "tree_head": head, "inclusion_proof": path, "public_keys": self._public_keys()}
+
+    def consistency(self, caller: Caller, tenant_id: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """Signed heads at sizes ``from`` and ``to`` (default: the whole sealed trail) and the proof between them."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "audit.prove")
+        first = _position(query, "from")
+        size = self._size(tenant)
+        second = _position(query, "to") if query.get("to") is not None else size
+        if first > second:
+            raise ValidationFailed([{"field": "from", "message": "must not be greater than 'to'"}])
+        if second > size:
+            raise NotFound(f"the audit trail has {size} events, not {second}")
+        first_head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, first)
+        second_head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, second)
+        proof = merkle.consistency_proof_by(first, second,
+                                            self._heads.root_of(tenant.tenant_id, tenant.jurisdiction, second))
+        self._store.commit(tenant.tenant_id, tenant.jurisdiction, caller.draft(
+            "audit.prove", f"tenants/{tenant.tenant_id}/audit/consistency", first_size=first, second_size=second))
+        return {"tenant_id": tenant.tenant_id, "first_head": first_head, "second_head": second_head,
+                "consistency_proof": proof, "public_keys": self._public_keys()}
+
+    def _size(self, tenant: Tenant) -> int:
+        """The chain's size after sealing everything pending (which signs a head at that size)."""
+        size, _ = self._store.head(tenant.tenant_id, tenant.jurisdiction)
+        return size
+
+    def _public_keys(self) -> dict[str, str]:
+        key_id, pem = self._signer.public_key()
+        return {key_id: pem}
+
+
+def _position(query: Mapping[str, str], name: str) -> int:
+    value = query.get(name)
+    if value is None or not value.isdigit() or value.startswith("0") or len(value) > 15:
+        raise ValidationFailed([{"field": name, "message": "must be a positive integer"}])
+    return int(value)
