@@ -184,7 +184,8 @@ class Container:
     def audit(self) -> AuditService:
         from chalicelib.services.audit import AuditService
 
-        return AuditService(self.access, self.audit_store, self.checkpointer, self.export_bucket, self.clock)
+        return AuditService(self.access, self.audit_store, self.checkpointer, self.export_bucket, self.clock,
+                            self.tree_heads)
 
     @cached_property
     def audit_browser(self) -> AuditBrowser:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import pytest
 
@@ -130,3 +131,22 @@ def test_stored_proofs_refuse_positions_outside_the_tree() -> None:
         merkle.inclusion_proof_by(5, 5, root_of)
     with pytest.raises(merkle.ProofError):
         merkle.consistency_proof_by(6, 5, root_of)
+
+
+def test_the_accumulator_gives_the_tree_hash_leaf_by_leaf_and_from_worker_blocks() -> None:
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(100)]
+    whole = merkle.MerkleAccumulator()
+    for n, value in enumerate(hashes, 1):
+        whole.add_leaf(merkle.leaf_hash(value))
+        assert whole.root().hex() == merkle.root_hash(hashes[:n])
+    for cuts in ([0, 7, 50, 100], [0, 1, 2, 3, 64, 99, 100], [0, 33, 66, 100]):
+        joined = merkle.MerkleAccumulator()
+        for start, stop in itertools.pairwise(cuts):
+            part = merkle.MerkleAccumulator(start)
+            for value in hashes[start:stop]:
+                part.add_leaf(merkle.leaf_hash(value))
+            for size, block in part.blocks:
+                joined.add_block(size, block)
+        assert joined.root().hex() == merkle.root_hash(hashes)
+    with pytest.raises(merkle.ProofError):
+        merkle.MerkleAccumulator(3).root()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,13 @@ import pytest
 
 from chalicelib import composition
 from chalicelib.adapters.tree_store import CHUNK
+from chalicelib.cli.audit import verify_file
 from chalicelib.cli.audit_proofs import consistency_file, prove_file
 from chalicelib.domain import merkle
 from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.audit.tree_heads import check_consistency, check_inclusion, verify_tree_head_signature
 from tests.conftest import Emulated, RegionalApi, TokenFactory
+from tests.test_audit_api import get_audit
 from tests.test_learners_api import ALICE
 
 REGION = "eu-west-2"
@@ -148,3 +151,25 @@ def test_proof_routes_refuse_bad_positions_and_other_roles(api: dict[str, Region
     composition.use(api[REGION].container)
     actions = [e["action"] for e in api[REGION].container.audit_store.events(tid, "UK")]
     assert "audit.prove" in actions  # asking for a proof is itself on the record
+
+
+def test_a_later_proof_extends_an_earlier_export(api: dict[str, RegionalApi], tenant: dict[str, Any],
+                                                 tmp_path: Path) -> None:
+    status, text = get_audit(api[REGION], tenant)
+    assert status == 200
+    export = tmp_path / "trail.ndjson"
+    export.write_text(text)
+    out = io.StringIO()
+    assert verify_file(str(export), out) == 0
+    manifest = json.loads(text.splitlines()[-1])["manifest"]
+    assert f"signed tree head of size {manifest['last_seq']}" in out.getvalue()
+    _land(api, tenant["tenant_id"], 3)
+    status, document = _get(api, tenant, f"consistency?from={manifest['last_seq']}")
+    assert status == 200
+    later = tmp_path / "later.json"
+    later.write_text(json.dumps(document))
+    assert consistency_file(str(later), previous_file=str(export)) == 0
+    rewritten = dict(manifest["tree_head"], root_hash="0" * 64)
+    held = tmp_path / "held.json"
+    held.write_text(json.dumps(rewritten))
+    assert consistency_file(str(later), previous_file=str(held)) == 1

@@ -107,7 +107,9 @@ def _summary(manifest: dict[str, Any], result: VerifyResult, where: str | None) 
     keys = ", ".join(f"{key_id} sha256:{fingerprint}" for key_id, fingerprint in sorted(result.keys.items()))
     span = f"seq {manifest.get('first_seq')}-{manifest.get('last_seq')}" if result.events else "no events"
     return (f"VALID: {result.events} events ({span}) of tenant {manifest.get('tenant_id')}, "
-            f"head_hash {result.head_hash}, {result.checkpoints} signed checkpoint(s); keys: {keys or 'none'}")
+            f"head_hash {result.head_hash}, {result.checkpoints} signed checkpoint(s)"
+            f"{'' if result.tree_head is None else f', signed tree head of size {result.tree_head}'}; "
+            f"keys: {keys or 'none'}")
 
 
 Outcome = tuple[dict[str, Any], VerifyResult, str | None]

@@ -4,7 +4,7 @@
 answered, saved as is. ``--key PEM_FILE`` pins the signing keys (otherwise the document's own
 ``public_keys`` are believed: compare the printed fingerprints with the region's published key).
 ``audit consistency --previous HEAD_FILE`` checks that the first head is the one the auditor already
-holds (a tree head, or an earlier proof document: its ``tree_head`` or ``second_head``).
+holds (a tree head, an earlier proof document, or an export whose manifest has a ``tree_head``).
 Exit status 0: valid (one summary line); 1: refused (the reason) or unreadable.
 """
 
@@ -68,7 +68,7 @@ def consistency_file(path: str, out: TextIO | None = None, trusted_key_files: Se
     stream = sys.stderr if out is None else out
     try:
         document, trusted = _read_json(path), _trusted(trusted_key_files)
-        previous = None if previous_file is None else _held_head(_read_json(previous_file))
+        previous = None if previous_file is None else _held_head(_read_held(previous_file))
     except Unreadable as exc:
         return _say(stream, f"unreadable: {exc}", 1)
     result = check_consistency(document, trusted, previous)
@@ -116,8 +116,27 @@ def _trusted(files: Sequence[str]) -> list[str] | None:
     return pems
 
 
+def _read_held(path: str) -> Any:
+    """A JSON document, or an NDJSON export's manifest line (read from the end: any size)."""
+    if path.lower().endswith(".json"):
+        return _read_json(path)
+    from chalicelib.cli.audit import Unreadable as ExportUnreadable
+    from chalicelib.cli.audit import _last_line
+
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(_last_line(handle)[1])
+    except OSError as exc:
+        raise Unreadable(f"{exc.filename or path}: {exc.strerror or type(exc).__name__}") from None
+    except (ExportUnreadable, ValueError, RecursionError):
+        raise Unreadable(f"{path}: its last line is not a JSON document") from None
+
+
 def _held_head(document: Any) -> dict[str, Any]:
-    """The tree head in a file: a head itself, or the head of an earlier proof document."""
+    """The tree head in a file: a head itself, the head of an earlier proof document, or the tree head
+    in an export's manifest (an NDJSON export, or a CSV export's manifest sidecar)."""
+    if isinstance(document, dict) and isinstance(document.get("manifest"), dict):
+        document = document["manifest"]
     if isinstance(document, dict):
         for name in ("second_head", "tree_head"):
             if isinstance(document.get(name), dict):

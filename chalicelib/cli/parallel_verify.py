@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.domain.audit import ChainVerifier, VerifyResult, fast_line
+from chalicelib.domain.merkle import MerkleAccumulator, leaf_hash
 
 CHUNK_BYTES = 16 * 1024 * 1024  # per task: big enough to amortise the hand-off, small enough to stay flat
 MIN_BYTES = 64 * 1024 * 1024  # below this (~100,000 events) one core is quicker than starting workers
@@ -38,6 +39,7 @@ class Run(NamedTuple):
     last_seq: int
     last_hash: str
     heads: dict[int, str]  # seq -> hash, at the seqs the manifest has checkpoints for
+    blocks: list[tuple[int, bytes]]  # the chunk's Merkle subtrees, when the manifest has a tree head
 
 
 def workers() -> int:
@@ -68,9 +70,9 @@ def chunks(path: str, end: int, size: int) -> list[tuple[int, int]] | None:
     return ranges
 
 
-def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
+def check_chunk(task: tuple[str, int, int, str, frozenset[int], bool]) -> Run | None:
     """Check the lines in ``[start, stop)`` of ``path`` (a worker's job); None at the first problem."""
-    path, start, stop, tenant_id, checkpoint_seqs = task
+    path, start, stop, tenant_id, checkpoint_seqs, with_tree = task
     with open(path, "rb") as handle:
         handle.seek(start)
         data = handle.read(stop - start)
@@ -87,6 +89,9 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
     seq, head = first_seq, first[3]
     if seq in checkpoint_seqs:
         heads[seq] = head
+    tree = MerkleAccumulator(first_seq - 1) if with_tree else None
+    if tree is not None:
+        tree.add_leaf(leaf_hash(head))
     for line in lines[1:]:
         fields = fast_line(line, known)
         if fields is None:
@@ -98,7 +103,9 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
         head = claimed
         if seq in checkpoint_seqs:
             heads[seq] = head
-    return Run(len(lines), first_seq, prev_hash, seq, head, heads)
+        if tree is not None:
+            tree.add_leaf(leaf_hash(head))
+    return Run(len(lines), first_seq, prev_hash, seq, head, heads, [] if tree is None else tree.blocks)
 
 
 def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: list[str] | None,
@@ -114,13 +121,14 @@ def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: l
     ranges = chunks(path, end, chunk_bytes or CHUNK_BYTES)
     if ranges is None:
         return None
-    tasks = [(path, start, stop, tenant_id, checkpoint_seqs) for start, stop in ranges]
+    with_tree = isinstance(manifest.get("tree_head"), Mapping)
+    tasks = [(path, start, stop, tenant_id, checkpoint_seqs, with_tree) for start, stop in ranges]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     checked = 0
     with multiprocessing.get_context(method).Pool(processes or workers()) as pool:
         for run in pool.imap(check_chunk, tasks):
             if run is None or not verifier.feed_run(tenant_id, run.first_seq, run.prev_hash, run.events,
-                                                    run.last_hash, run.heads):
+                                                    run.last_hash, run.heads, run.blocks):
                 pool.terminate()
                 return None
             if (checked + run.events) // progress_every > checked // progress_every:

@@ -240,3 +240,45 @@ def leaf_hashes(event_hashes: Sequence[str]) -> list[bytes]:
 def subtree_root(leaves: Sequence[bytes]) -> bytes:
     """Merkle tree hash over already-hashed leaves."""
     return _root(leaves)
+
+
+class MerkleAccumulator:
+    """The root of a tree built leaf by leaf, or from aligned blocks, in O(log n) memory (a compact range).
+
+    It holds the roots of complete aligned subtrees covering ``[start, end)``, merging two equal
+    siblings as soon as both are there. From ``start`` 0 it ends holding the subtrees RFC 9162 splits
+    the tree into, so folding them from the right gives the tree hash. A worker that starts elsewhere
+    hands its ``blocks`` to the accumulator of the whole tree, in order (each is aligned)."""
+
+    def __init__(self, start: int = 0) -> None:
+        self._stack: list[tuple[int, int, bytes]] = []  # (first leaf, leaves, root)
+        self._start = self.end = start
+
+    def add_leaf(self, leaf: bytes) -> None:
+        self.add_block(1, leaf)
+
+    def add_block(self, size: int, value: bytes) -> None:
+        """Append a complete subtree of ``size`` leaves starting at ``end`` (aligned to its size)."""
+        stack = self._stack
+        stack.append((self.end, size, value))
+        self.end += size
+        while len(stack) >= 2 and stack[-2][1] == stack[-1][1] and stack[-2][0] % (2 * stack[-1][1]) == 0:
+            right = stack.pop()
+            left = stack.pop()
+            stack.append((left[0], 2 * left[1], node_hash(left[2], right[2])))
+
+    @property
+    def blocks(self) -> list[tuple[int, bytes]]:
+        """``(size, root)`` of the held subtrees, left to right."""
+        return [(size, value) for _, size, value in self._stack]
+
+    def root(self) -> bytes:
+        """The tree hash over leaves ``0..end-1`` (the accumulator must have started at 0)."""
+        if self._start != 0:
+            raise ProofError("the accumulator does not start at leaf 0")
+        if not self._stack:
+            return hashlib.sha256(b"").digest()
+        value = self._stack[-1][2]
+        for _, _, left in reversed(self._stack[:-1]):
+            value = node_hash(left, value)
+        return value

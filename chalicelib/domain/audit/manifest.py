@@ -15,6 +15,7 @@ from chalicelib.domain.audit.canonical import (
     is_hash,
 )
 from chalicelib.domain.audit.signing import CHECKPOINT_FIELDS, checkpoint_shape_ok
+from chalicelib.domain.audit.tree_heads import TREE_HEAD_FIELDS, tree_head_problem
 
 
 def build_manifest(
@@ -29,6 +30,7 @@ def build_manifest(
     checkpoints: Iterable[Mapping[str, Any]],
     public_keys: Mapping[str, str],
     anchor_prev_hash: str | None = None,
+    tree_head: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An export's manifest; keeps only the checkpoints within ``first_seq..last_seq``, by seq.
 
@@ -49,6 +51,10 @@ def build_manifest(
     }
     if anchor_prev_hash is not None:
         manifest["anchor_prev_hash"] = anchor_prev_hash
+    if tree_head is not None:  # F7: only on an export from seq 1, signed at last_seq
+        if first_seq != 1 or tree_head["tree_size"] != last_seq:
+            raise AuditFormatError("a tree_head must cover the export from seq 1 to last_seq")
+        manifest["tree_head"] = {name: tree_head[name] for name in TREE_HEAD_FIELDS}
     return manifest
 
 
@@ -79,6 +85,7 @@ class _Manifest:
     anchor: str
     checkpoints: dict[int, list[Mapping[str, Any]]]
     public_keys: Mapping[str, Any]
+    tree_head: Mapping[str, Any] | None = None
 
 
 _NO_MANIFEST = _Manifest("", 0, 1, 0, None, GENESIS_HASH, {}, {})
@@ -140,4 +147,21 @@ def _parse_manifest(manifest: object) -> _Manifest:
     if not isinstance(keys, Mapping):
         raise AuditFormatError("manifest public_keys must be an object")
     checkpoints = _parse_checkpoints(manifest.get("checkpoints"))
-    return _Manifest(tenant_id, events, first, last, head_hash, _parse_anchor(manifest, first), checkpoints, keys)
+    return _Manifest(tenant_id, events, first, last, head_hash, _parse_anchor(manifest, first), checkpoints, keys,
+                     _parse_tree_head(manifest.get("tree_head"), tenant_id, first, last))
+
+
+def _parse_tree_head(head: object, tenant_id: str, first: int, last: int) -> Mapping[str, Any] | None:
+    """The manifest's signed tree head (F7 exports; absent from older ones, which verify as before)."""
+    if head is None:
+        return None
+    problem = tree_head_problem(head)
+    if problem is not None:
+        raise AuditFormatError(f"manifest tree_head: {problem}")
+    if not isinstance(head, Mapping):  # tree_head_problem said it is one; this tells the type checker
+        raise AuditFormatError("manifest tree_head is not an object")
+    if head["tenant_id"] != tenant_id:
+        raise AuditFormatError("manifest tree_head is for another tenant")
+    if first != 1 or last < 1 or head["tree_size"] != last:
+        raise AuditFormatError("manifest tree_head must cover the export from seq 1 to last_seq")
+    return head

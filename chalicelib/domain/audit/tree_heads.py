@@ -100,6 +100,20 @@ def _signature_ok(head: Mapping[str, Any], key: ec.EllipticCurvePublicKey) -> bo
     return True
 
 
+def tree_head_problem(head: object) -> str | None:
+    """What is wrong with the shape of ``head`` (one sentence), or None."""
+    try:
+        _head_shape(head, "tree head")
+    except _Refused as exc:
+        return str(exc)
+    return None
+
+
+def tree_head_signature_ok(head: Mapping[str, Any], key: ec.EllipticCurvePublicKey) -> bool:
+    """Whether the well-formed ``head`` is validly signed by ``key``."""
+    return _signature_ok(head, key)
+
+
 def verify_tree_head_signature(head: Mapping[str, Any], public_key_pem: str) -> bool:
     """Whether ``head`` is a well-formed tree head validly signed by that key."""
     try:

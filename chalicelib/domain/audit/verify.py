@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,8 @@ from chalicelib.domain.audit.canonical import (
 )
 from chalicelib.domain.audit.manifest import _NO_MANIFEST, _parse_manifest
 from chalicelib.domain.audit.signing import fingerprints, key_fingerprint, load_p256, signature_ok
+from chalicelib.domain.audit.tree_heads import tree_head_signature_ok
+from chalicelib.domain.merkle import MerkleAccumulator, leaf_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,8 @@ class VerifyResult:
     """The verdict on a chain; ``head_hash`` is the last event verified good (or the anchor).
 
     ``first_invalid`` is ``{"seq", "reason"}`` (``seq`` None for a malformed manifest); ``keys`` maps
-    each key_id that verified a checkpoint to its fingerprint (see ``key_fingerprint``).
+    each key_id that verified a checkpoint to its fingerprint (see ``key_fingerprint``); ``tree_head``
+    is the size of the manifest's signed Merkle tree head when there was one and it verified.
     """
 
     valid: bool
@@ -41,6 +44,7 @@ class VerifyResult:
     checkpoints: int
     first_invalid: dict[str, Any] | None = None
     keys: dict[str, str] = field(default_factory=dict)
+    tree_head: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The shape of ``GET /v1/tenants/{tenant_id}/audit/verify``."""
@@ -78,6 +82,7 @@ class ChainVerifier:
             self._fail(None, str(exc))
         self._expected = self._m.first_seq
         self._head = self._m.anchor
+        self._tree = MerkleAccumulator() if self._m.tree_head is not None else None
         self._check_checkpoint_range()
 
     @property
@@ -121,10 +126,11 @@ class ChainVerifier:
         return self._accept(event, claimed, _digest(event, plain))
 
     def feed_run(self, tenant_id: str, first_seq: int, prev_hash: str, count: int, last_hash: str,
-                 heads: Mapping[int, str]) -> bool:
+                 heads: Mapping[int, str], blocks: Sequence[tuple[int, bytes]] = ()) -> bool:
         """Accept ``count`` consecutive events from ``first_seq`` whose hashes and inner links were checked
         elsewhere (``chalicelib.cli.parallel_verify``): checks where the run sits in the chain, then each
-        checkpoint inside it against ``heads`` (seq -> the event's hash at that seq)."""
+        checkpoint inside it against ``heads`` (seq -> the event's hash at that seq). ``blocks`` are the
+        run's Merkle subtrees (``MerkleAccumulator.blocks``), needed when the manifest has a tree_head."""
         if self._problem is not None or count < 1:
             self._count += count
             return False
@@ -144,6 +150,11 @@ class ChainVerifier:
             if reason is not None:
                 return self._fail(seq, reason)
         self._head, self._expected = last_hash, last_seq + 1
+        if self._tree is not None:
+            if sum(size for size, _ in blocks) != count:
+                return self._fail(first_seq, "the run lacks its Merkle tree blocks")
+            for size, value in blocks:
+                self._tree.add_block(size, value)
         return True
 
     def finish(self) -> VerifyResult:
@@ -153,6 +164,7 @@ class ChainVerifier:
         return VerifyResult(
             valid=self._problem is None, events=self._count, head_hash=self._head,
             checkpoints=self._signed, first_invalid=self._problem, keys=dict(self._keys_used),
+            tree_head=self._m.tree_head["tree_size"] if self._problem is None and self._m.tree_head else None,
         )
 
     def _fail(self, seq: int | None, reason: str) -> bool:
@@ -177,6 +189,8 @@ class ChainVerifier:
             return self._fail(seq, reason)
         self._head = digest  # type: ignore[assignment]  # == claimed, and not None
         self._expected = seq + 1
+        if self._tree is not None:
+            self._tree.add_leaf(leaf_hash(self._head))
         checkpoints = self._m.checkpoints.get(seq)
         reason = None if checkpoints is None else self._checkpoints_problem(seq, checkpoints)
         return True if reason is None else self._fail(seq, reason)
@@ -217,17 +231,18 @@ class ChainVerifier:
             self._signed += 1
         return None
 
-    def _key_problem(self, seq: int, key_id: str) -> str | None:
+    def _key_problem(self, seq: int, key_id: str, subject: str | None = None) -> str | None:
+        subject = subject or f"the checkpoint at seq {seq}"
         if key_id not in self._keys:
             pem = self._m.public_keys.get(key_id)
             self._keys[key_id] = load_p256(pem) if isinstance(pem, str) else None
         key = self._keys[key_id]
         if key is None:
             what = "that is not EC P-256" if key_id in self._m.public_keys else "not in public_keys"
-            return f"the checkpoint at seq {seq} names a key {what}"
+            return f"{subject} names a key {what}"
         fingerprint = key_fingerprint(key)
         if self._trusted is not None and fingerprint not in self._trusted:
-            return f"the checkpoint at seq {seq} is signed by an untrusted key"
+            return f"{subject} is signed by an untrusted key"
         self._keys_used[key_id] = fingerprint
         return None
 
@@ -246,6 +261,20 @@ class ChainVerifier:
             self._fail(m.last_seq, "the manifest's head_hash does not match the last event's hash")
         elif m.events and m.last_seq not in m.checkpoints:
             self._fail(m.last_seq, "no signed checkpoint at the last event")
+        elif m.tree_head is not None and self._tree is not None:
+            self._check_tree_head(m.tree_head, self._tree)
+
+    def _check_tree_head(self, head: Mapping[str, Any], tree: MerkleAccumulator) -> None:
+        """The manifest's signed tree head: a trusted key, a valid signature, the events' Merkle root."""
+        seq = self._m.last_seq
+        reason = self._key_problem(seq, head["key_id"], "the manifest's tree_head")
+        key = self._keys.get(head["key_id"])
+        if reason is None and (key is None or not tree_head_signature_ok(head, key)):
+            reason = "the manifest's tree_head: signature does not verify"
+        if reason is None and tree.root().hex() != head["root_hash"]:
+            reason = "the manifest's tree_head does not match the events' Merkle tree (root_hash differs)"
+        if reason is not None:
+            self._fail(seq, reason)
 
 
 def _digest(body: Mapping[str, Any], plain: bool | None) -> str | None:
