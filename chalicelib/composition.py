@@ -150,8 +150,8 @@ class Container:
     def _after_commit(self, jurisdiction: str, event: dict[str, Any]) -> None:
         self.checkpointer.after_commit(jurisdiction, event)
 
-    def _after_seal(self, tenant_id: str, jurisdiction: str, tree_size: int) -> None:
-        self.tree_heads.after_seal(tenant_id, jurisdiction, tree_size)
+    def _after_seal(self, tenant_id: str, jurisdiction: str, tree_size: int, sealed: int) -> None:
+        self.tree_heads.after_seal(tenant_id, jurisdiction, tree_size, sealed)
 
     @cached_property
     def tree_heads(self) -> TreeHeads:
@@ -159,7 +159,7 @@ class Container:
         from chalicelib.services.audit_proofs import TreeHeads
 
         tree = TreeStore(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
-        return TreeHeads(tree, self.signer, self.clock)
+        return TreeHeads(tree, self.signer, self.clock, self.settings.checkpoint_every)
 
     @cached_property
     def audit_proofs(self) -> AuditProofService:

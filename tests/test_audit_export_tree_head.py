@@ -53,23 +53,23 @@ def test_an_f3_export_without_a_tree_head_still_verifies(tmp_path: Path) -> None
     assert "hash does not match the event's content" in out.getvalue()
 
 
-@pytest.mark.parametrize("count", [1, 5, 64, 100])
-def test_an_export_with_its_tree_head_verifies_sequentially_and_on_every_core(tmp_path: Path, count: int) -> None:
+@pytest.mark.parametrize(("count", "size"), [(1, 1), (5, 5), (64, 64), (100, 100), (100, 37), (40, 1)])
+def test_an_export_with_its_tree_head_verifies_sequentially_and_on_every_core(tmp_path: Path, count: int,
+                                                                              size: int) -> None:
     events = chain(count)
-    path = write_ndjson(tmp_path / "trail.ndjson", events, with_tree_head(events))
-    result = verify_chain(events, with_tree_head(events))
+    manifest = with_tree_head(events, signed_head(events[:size]))  # the latest head within the export
+    path = write_ndjson(tmp_path / "trail.ndjson", events, manifest)
+    result = verify_chain(events, manifest)
     assert result.valid, result.first_invalid
-    assert result.tree_head == count
+    assert result.tree_head == size
     data = path.read_bytes()
     end = data.rstrip(b"\n").rfind(b"\n") + 1
-    manifest = with_tree_head(events)
     parallel = parallel_verify.verify_parallel(str(path), end, manifest, None, lambda _: None, 10, processes=2,
                                                chunk_bytes=SMALL_CHUNK)
-    assert parallel is not None
-    assert parallel.tree_head == count
+    assert parallel == result
     out = io.StringIO()
     assert audit_cli.verify_file(str(path), out) == 0
-    assert f"signed tree head of size {count}" in out.getvalue()
+    assert f"signed tree head of size {size}" in out.getvalue()
 
 
 @pytest.mark.parametrize(("head", "words"), [
@@ -77,7 +77,9 @@ def test_an_export_with_its_tree_head_verifies_sequentially_and_on_every_core(tm
     (lambda events: {**signed_head(events), "root_hash": merkle.root_hash([e["hash"] for e in events[:-1]])},
      "the manifest's tree_head: signature does not verify"),
     (lambda events: signed_head(events, key=ATTACKER_KEY), "the manifest's tree_head: signature does not verify"),
-    (lambda events: signed_head(events[:-1]), "must cover the export from seq 1 to last_seq"),
+    (lambda events: signed_head([*events, *chain(13)[12:]]), "must be of a size from 1 to last_seq"),
+    (lambda events: signed_head(events[:5], root=merkle.root_hash([e["hash"] for e in events[:6]])),
+     "does not match the events' Merkle tree"),
 ])
 def test_a_tree_head_that_does_not_match_the_export_is_refused(head: Any, words: str) -> None:
     events = chain(12)

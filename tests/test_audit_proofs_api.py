@@ -69,15 +69,20 @@ def test_a_proof_covers_events_answered_before_it_was_asked(api: dict[str, Regio
     assert check_inclusion(last).valid
 
 
-def test_sealing_signs_a_tree_head_at_the_new_size(api: dict[str, RegionalApi], tenant: dict[str, Any]) -> None:
-    container = api[REGION].container
-    _land(api, tenant["tenant_id"], 3)
-    container.audit_store.seal(tenant["tenant_id"], "UK")
-    size, _ = container.audit_store.head(tenant["tenant_id"], "UK")
-    stored = container.tree_heads._tree.latest_head(tenant["tenant_id"], "UK")
+def test_sealing_signs_a_tree_head_every_hundred_events(api: dict[str, RegionalApi], tenant: dict[str, Any]) -> None:
+    container, tid = api[REGION].container, tenant["tenant_id"]
+    assert container.tree_heads.latest(tid, "UK", 10**6) is None  # a few events: no head yet
+    _land(api, tid, 100)
+    container.audit_store.seal(tid, "UK")  # as the stream handler does
+    size, _ = container.audit_store.head(tid, "UK")
+    stored = container.tree_heads.latest(tid, "UK", 10**6)
     assert stored is not None
     assert stored["tree_size"] == size
     assert verify_tree_head_signature(stored, container.signer.public_key()[1])
+    assert stored["root_hash"] == merkle.root_hash(_all_hashes(api, tid)[:size])
+    _land(api, tid, 3)
+    container.audit_store.seal(tid, "UK")
+    assert container.tree_heads.latest(tid, "UK", 10**6) == stored  # one KMS Sign per 100 events, not per seal
 
 
 def test_proofs_over_many_chunks_match_the_whole_tree(api: dict[str, RegionalApi], tenant: dict[str, Any],
@@ -155,6 +160,7 @@ def test_proof_routes_refuse_bad_positions_and_other_roles(api: dict[str, Region
 
 def test_a_later_proof_extends_an_earlier_export(api: dict[str, RegionalApi], tenant: dict[str, Any],
                                                  tmp_path: Path) -> None:
+    _land(api, tenant["tenant_id"], 120)
     status, text = get_audit(api[REGION], tenant)
     assert status == 200
     export = tmp_path / "trail.ndjson"
@@ -162,9 +168,11 @@ def test_a_later_proof_extends_an_earlier_export(api: dict[str, RegionalApi], te
     out = io.StringIO()
     assert verify_file(str(export), out) == 0
     manifest = json.loads(text.splitlines()[-1])["manifest"]
-    assert f"signed tree head of size {manifest['last_seq']}" in out.getvalue()
+    held_size = manifest["tree_head"]["tree_size"]
+    assert 100 <= held_size <= manifest["last_seq"]
+    assert f"signed tree head of size {held_size}" in out.getvalue()
     _land(api, tenant["tenant_id"], 3)
-    status, document = _get(api, tenant, f"consistency?from={manifest['last_seq']}")
+    status, document = _get(api, tenant, f"consistency?from={held_size}")
     assert status == 200
     later = tmp_path / "later.json"
     later.write_text(json.dumps(document))

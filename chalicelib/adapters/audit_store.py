@@ -77,9 +77,9 @@ class AuditStore:
                  clock: Callable[[], datetime],
                  after_commit: Callable[[str, dict[str, Any]], None] | None = None,
                  backoff: Callable[[int], None] | None = None,
-                 after_seal: Callable[[str, str, int], None] | None = None) -> None:
+                 after_seal: Callable[[str, str, int, int], None] | None = None) -> None:
         """``after_commit(jurisdiction, event)`` runs after each sealed event (periodic checkpoints);
-        ``after_seal(tenant_id, jurisdiction, size)`` once after a seal call that sealed events (tree heads);
+        ``after_seal(tenant_id, jurisdiction, size, sealed)`` once after a seal call that sealed events;
         ``backoff(attempt)`` waits before retrying a lost race (default: full jitter, capped)."""
         self._after_commit = after_commit
         self._after_seal = after_seal
@@ -165,7 +165,7 @@ class AuditStore:
             else:
                 raise ServiceUnavailable("the audit trail is busy; retry later")
         if sealed and self._after_seal is not None:
-            self._after_seal(tenant_id, jurisdiction, size)
+            self._after_seal(tenant_id, jurisdiction, size, sealed)
         return sealed
 
     def _notify(self, jurisdiction: str, events: list[dict[str, Any]]) -> None:

@@ -107,11 +107,14 @@ class TreeStore:
                 "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": head_sk(tree_size)}}).get("Item")
         return json.loads(item["head"]["S"]) if item else None
 
-    def latest_head(self, tenant_id: str, jurisdiction: str) -> dict[str, Any] | None:
+    def latest_head(self, tenant_id: str, jurisdiction: str, at_most: int | None = None) -> dict[str, Any] | None:
+        """The stored head of the largest size (up to ``at_most``)."""
+        upper = head_sk(at_most) if at_most is not None else HEAD_PREFIX + "~"
         with translated("the audit trail"):
             items = self._client.query(
                 TableName=self._table_for(jurisdiction), ConsistentRead=True, ScanIndexForward=False, Limit=1,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":p": {"S": HEAD_PREFIX}},
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": head_sk(1)},
+                                           ":hi": {"S": upper}},
             ).get("Items", [])
         return json.loads(items[0]["head"]["S"]) if items else None

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from chalicelib.domain.audit import ChainVerifier, VerifyResult, fast_line
-from chalicelib.domain.merkle import MerkleAccumulator, leaf_hash
+from chalicelib.domain.merkle import MerkleAccumulator
 
 CHUNK_BYTES = 16 * 1024 * 1024  # per task: big enough to amortise the hand-off, small enough to stay flat
 MIN_BYTES = 64 * 1024 * 1024  # below this (~100,000 events) one core is quicker than starting workers
@@ -70,9 +70,10 @@ def chunks(path: str, end: int, size: int) -> list[tuple[int, int]] | None:
     return ranges
 
 
-def check_chunk(task: tuple[str, int, int, str, frozenset[int], bool]) -> Run | None:
-    """Check the lines in ``[start, stop)`` of ``path`` (a worker's job); None at the first problem."""
-    path, start, stop, tenant_id, checkpoint_seqs, with_tree = task
+def check_chunk(task: tuple[str, int, int, str, frozenset[int], int]) -> Run | None:
+    """Check the lines in ``[start, stop)`` of ``path`` (a worker's job); None at the first problem.
+    With ``tree_size`` (the manifest's tree head), the Merkle blocks of the lines up to that seq too."""
+    path, start, stop, tenant_id, checkpoint_seqs, tree_size = task
     with open(path, "rb") as handle:
         handle.seek(start)
         data = handle.read(stop - start)
@@ -89,9 +90,9 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int], bool]) -> Run | 
     seq, head = first_seq, first[3]
     if seq in checkpoint_seqs:
         heads[seq] = head
-    tree = MerkleAccumulator(first_seq - 1) if with_tree else None
+    tree = MerkleAccumulator(first_seq - 1) if first_seq <= tree_size else None
     if tree is not None:
-        tree.add_leaf(leaf_hash(head))
+        tree.add_event_hash(head)
     for line in lines[1:]:
         fields = fast_line(line, known)
         if fields is None:
@@ -103,8 +104,8 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int], bool]) -> Run | 
         head = claimed
         if seq in checkpoint_seqs:
             heads[seq] = head
-        if tree is not None:
-            tree.add_leaf(leaf_hash(head))
+        if tree is not None and seq <= tree_size:
+            tree.add_event_hash(head)
     return Run(len(lines), first_seq, prev_hash, seq, head, heads, [] if tree is None else tree.blocks)
 
 
@@ -121,8 +122,11 @@ def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: l
     ranges = chunks(path, end, chunk_bytes or CHUNK_BYTES)
     if ranges is None:
         return None
-    with_tree = isinstance(manifest.get("tree_head"), Mapping)
-    tasks = [(path, start, stop, tenant_id, checkpoint_seqs, with_tree) for start, stop in ranges]
+    tree_head = manifest.get("tree_head")
+    tree_size = tree_head.get("tree_size") if isinstance(tree_head, Mapping) else 0
+    if type(tree_size) is not int:
+        return None
+    tasks = [(path, start, stop, tenant_id, checkpoint_seqs, tree_size) for start, stop in ranges]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     checked = 0
     with multiprocessing.get_context(method).Pool(processes or workers()) as pool:

@@ -257,15 +257,22 @@ class MerkleAccumulator:
     def add_leaf(self, leaf: bytes) -> None:
         self.add_block(1, leaf)
 
+    def add_event_hash(self, event_hash_hex: str) -> None:
+        """Append the leaf of one event, given its ``hash`` (64 hex digits)."""
+        self.add_block(1, hashlib.sha256(_LEAF + bytes.fromhex(event_hash_hex)).digest())
+
     def add_block(self, size: int, value: bytes) -> None:
         """Append a complete subtree of ``size`` leaves starting at ``end`` (aligned to its size)."""
-        stack = self._stack
-        stack.append((self.end, size, value))
-        self.end += size
-        while len(stack) >= 2 and stack[-2][1] == stack[-1][1] and stack[-2][0] % (2 * stack[-1][1]) == 0:
-            right = stack.pop()
-            left = stack.pop()
-            stack.append((left[0], 2 * left[1], node_hash(left[2], right[2])))
+        stack, start = self._stack, self.end
+        self.end = start + size
+        while stack:  # merge with the left sibling while there is one (same size, aligned to twice that)
+            left_start, left_size, left = stack[-1]
+            if left_size != size or left_start % (2 * size):
+                break
+            stack.pop()
+            value = hashlib.sha256(_NODE + left + value).digest()
+            start, size = left_start, 2 * size
+        stack.append((start, size, value))
 
     @property
     def blocks(self) -> list[tuple[int, bytes]]:

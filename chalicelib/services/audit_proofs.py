@@ -1,9 +1,11 @@
 """Signed Merkle tree heads over each tenant's audit chain, and the inclusion and consistency proofs on them.
 
-``TreeHeads.after_seal`` runs when the sequencer (stream handler or seal-on-read) has sealed events:
-it stores the tree nodes the new events complete and signs one head at the new chain size, so there
-is one KMS ``Sign`` per seal call, not per event. The routes seal what is pending first, so no proof
-is ever given against a trail missing an event that was already answered for.
+``TreeHeads.after_seal`` runs when the sequencer (stream handler or seal-on-read) has sealed events;
+when the chain crossed a multiple of ``every`` events (as F3 checkpoints: 100 by default) it stores
+the tree nodes the new events complete and signs one head at the new size: one KMS ``Sign`` per
+``every`` events whatever the batching, never one per request. The proof routes sign a head at the
+current size when none is stored, after sealing what is pending, so no proof is ever given against a
+trail missing an event that was already answered for.
 """
 
 from __future__ import annotations
@@ -28,17 +30,26 @@ from chalicelib.services.context import Caller
 class TreeHeads:
     """Keeps each tenant's stored tree nodes up with its chain and signs tree heads."""
 
-    def __init__(self, tree: TreeStore, signer: KmsCheckpointSigner, clock: Callable[[], datetime]) -> None:
+    def __init__(self, tree: TreeStore, signer: KmsCheckpointSigner, clock: Callable[[], datetime],
+                 every: int = 100) -> None:
         self._tree = tree
         self._signer = signer
         self._clock = clock
+        self._every = every
 
-    def after_seal(self, tenant_id: str, jurisdiction: str, tree_size: int) -> None:
-        """Sign a head at ``tree_size``; the events are sealed whatever happens here (the next seal signs)."""
+    def after_seal(self, tenant_id: str, jurisdiction: str, tree_size: int, sealed: int) -> None:
+        """Sign a head at ``tree_size`` when the seal crossed a multiple of ``every``; the events are sealed
+        whatever happens here (a failed head is logged; the next crossing or a proof signs one)."""
+        if tree_size // self._every == (tree_size - sealed) // self._every:
+            return
         try:
             self.sign(tenant_id, jurisdiction, tree_size)
         except EnclaveError:
             logger.warning("tree head skipped", extra={"tree_size": tree_size})
+
+    def latest(self, tenant_id: str, jurisdiction: str, at_most: int) -> dict[str, Any] | None:
+        """The stored head of the largest size up to ``at_most`` (no signing: for an export's manifest)."""
+        return self._tree.latest_head(tenant_id, jurisdiction, at_most)
 
     def head(self, tenant_id: str, jurisdiction: str, tree_size: int) -> dict[str, Any]:
         """The stored head at ``tree_size``, signed now if none is stored."""

@@ -51,9 +51,9 @@ def build_manifest(
     }
     if anchor_prev_hash is not None:
         manifest["anchor_prev_hash"] = anchor_prev_hash
-    if tree_head is not None:  # F7: only on an export from seq 1, signed at last_seq
-        if first_seq != 1 or tree_head["tree_size"] != last_seq:
-            raise AuditFormatError("a tree_head must cover the export from seq 1 to last_seq")
+    if tree_head is not None:  # F7: only on an export from seq 1, a head of a size within it
+        if first_seq != 1 or not 1 <= tree_head["tree_size"] <= (last_seq or 0):
+            raise AuditFormatError("a tree_head must be of a size from 1 to last_seq, on an export from seq 1")
         manifest["tree_head"] = {name: tree_head[name] for name in TREE_HEAD_FIELDS}
     return manifest
 
@@ -162,6 +162,6 @@ def _parse_tree_head(head: object, tenant_id: str, first: int, last: int) -> Map
         raise AuditFormatError("manifest tree_head is not an object")
     if head["tenant_id"] != tenant_id:
         raise AuditFormatError("manifest tree_head is for another tenant")
-    if first != 1 or last < 1 or head["tree_size"] != last:
-        raise AuditFormatError("manifest tree_head must cover the export from seq 1 to last_seq")
+    if first != 1 or not 1 <= head["tree_size"] <= last:
+        raise AuditFormatError("manifest tree_head must be of a size from 1 to last_seq, on an export from seq 1")
     return head

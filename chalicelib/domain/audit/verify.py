@@ -26,7 +26,7 @@ from chalicelib.domain.audit.canonical import (
 from chalicelib.domain.audit.manifest import _NO_MANIFEST, _parse_manifest
 from chalicelib.domain.audit.signing import fingerprints, key_fingerprint, load_p256, signature_ok
 from chalicelib.domain.audit.tree_heads import tree_head_signature_ok
-from chalicelib.domain.merkle import MerkleAccumulator, leaf_hash
+from chalicelib.domain.merkle import MerkleAccumulator
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,7 @@ class ChainVerifier:
         self._expected = self._m.first_seq
         self._head = self._m.anchor
         self._tree = MerkleAccumulator() if self._m.tree_head is not None else None
+        self._tree_size = self._m.tree_head["tree_size"] if self._m.tree_head is not None else 0
         self._check_checkpoint_range()
 
     @property
@@ -130,7 +131,8 @@ class ChainVerifier:
         """Accept ``count`` consecutive events from ``first_seq`` whose hashes and inner links were checked
         elsewhere (``chalicelib.cli.parallel_verify``): checks where the run sits in the chain, then each
         checkpoint inside it against ``heads`` (seq -> the event's hash at that seq). ``blocks`` are the
-        run's Merkle subtrees (``MerkleAccumulator.blocks``), needed when the manifest has a tree_head."""
+        run's Merkle subtrees (``MerkleAccumulator.blocks``) over its events up to the manifest's
+        tree_head size, needed when the manifest has a tree_head."""
         if self._problem is not None or count < 1:
             self._count += count
             return False
@@ -150,8 +152,8 @@ class ChainVerifier:
             if reason is not None:
                 return self._fail(seq, reason)
         self._head, self._expected = last_hash, last_seq + 1
-        if self._tree is not None:
-            if sum(size for size, _ in blocks) != count:
+        if self._tree is not None and first_seq <= self._tree_size:
+            if sum(size for size, _ in blocks) != min(last_seq, self._tree_size) - first_seq + 1:
                 return self._fail(first_seq, "the run lacks its Merkle tree blocks")
             for size, value in blocks:
                 self._tree.add_block(size, value)
@@ -189,8 +191,8 @@ class ChainVerifier:
             return self._fail(seq, reason)
         self._head = digest  # type: ignore[assignment]  # == claimed, and not None
         self._expected = seq + 1
-        if self._tree is not None:
-            self._tree.add_leaf(leaf_hash(self._head))
+        if self._tree is not None and seq <= self._tree_size:
+            self._tree.add_event_hash(self._head)
         checkpoints = self._m.checkpoints.get(seq)
         reason = None if checkpoints is None else self._checkpoints_problem(seq, checkpoints)
         return True if reason is None else self._fail(seq, reason)
@@ -271,7 +273,7 @@ class ChainVerifier:
         key = self._keys.get(head["key_id"])
         if reason is None and (key is None or not tree_head_signature_ok(head, key)):
             reason = "the manifest's tree_head: signature does not verify"
-        if reason is None and tree.root().hex() != head["root_hash"]:
+        if reason is None and (tree.end != head["tree_size"] or tree.root().hex() != head["root_hash"]):
             reason = "the manifest's tree_head does not match the events' Merkle tree (root_hash differs)"
         if reason is not None:
             self._fail(seq, reason)
