@@ -51,13 +51,16 @@ class TreeHeads:
         """The stored head of the largest size up to ``at_most`` (no signing: for an export's manifest)."""
         return self._tree.latest_head(tenant_id, jurisdiction, at_most)
 
-    def head(self, tenant_id: str, jurisdiction: str, tree_size: int) -> dict[str, Any]:
-        """The stored head at ``tree_size``, signed now if none is stored."""
+    def head(self, tenant_id: str, jurisdiction: str, tree_size: int,
+             root_of: merkle.RootOf | None = None) -> dict[str, Any]:
+        """The stored head at ``tree_size``, signed now if none is stored (``root_of``: one already built)."""
         stored = self._tree.head_at(tenant_id, jurisdiction, tree_size)
-        return stored if stored is not None else self.sign(tenant_id, jurisdiction, tree_size)
+        return stored if stored is not None else self.sign(tenant_id, jurisdiction, tree_size, root_of)
 
-    def sign(self, tenant_id: str, jurisdiction: str, tree_size: int) -> dict[str, Any]:
-        root = self.root_of(tenant_id, jurisdiction, tree_size)(0, tree_size).hex()
+    def sign(self, tenant_id: str, jurisdiction: str, tree_size: int,
+             root_of: merkle.RootOf | None = None) -> dict[str, Any]:
+        root_of = root_of or self.root_of(tenant_id, jurisdiction, tree_size)
+        root = root_of(0, tree_size).hex()
         at = format_at(self._clock())
         key_id, signature = self._signer.sign(tree_head_payload(tenant_id, tree_size, root, at))
         return self._tree.put_head(jurisdiction, tree_head_record(
@@ -111,9 +114,9 @@ class AuditProofService:
         size = self._size(tenant)
         if seq > size:
             raise NotFound(f"the audit trail has no event at seq {seq} (it has {size})")
-        head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, size)
-        event = next(iter(self._store.events(tenant.tenant_id, tenant.jurisdiction, seq, seq)))
         root_of = self._heads.root_of(tenant.tenant_id, tenant.jurisdiction, size)
+        head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, size, root_of)
+        event = next(iter(self._store.events(tenant.tenant_id, tenant.jurisdiction, seq, seq)))
         path = merkle.inclusion_proof_by(seq - 1, size, root_of)
         self._store.commit(tenant.tenant_id, tenant.jurisdiction, caller.draft(
             "audit.prove", f"tenants/{tenant.tenant_id}/audit/proof", seq=seq, tree_size=size))
@@ -130,10 +133,10 @@ class AuditProofService:
             raise ValidationFailed([{"field": "from", "message": "must not be greater than 'to'"}])
         if second > size:
             raise NotFound(f"the audit trail has {size} events, not {second}")
-        first_head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, first)
-        second_head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, second)
-        proof = merkle.consistency_proof_by(first, second,
-                                            self._heads.root_of(tenant.tenant_id, tenant.jurisdiction, second))
+        root_of = self._heads.root_of(tenant.tenant_id, tenant.jurisdiction, second)
+        first_head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, first, root_of)
+        second_head = self._heads.head(tenant.tenant_id, tenant.jurisdiction, second, root_of)
+        proof = merkle.consistency_proof_by(first, second, root_of)
         self._store.commit(tenant.tenant_id, tenant.jurisdiction, caller.draft(
             "audit.prove", f"tenants/{tenant.tenant_id}/audit/consistency", first_size=first, second_size=second))
         return {"tenant_id": tenant.tenant_id, "first_head": first_head, "second_head": second_head,
