@@ -10,12 +10,16 @@ from typing import Any
 import pytest
 
 from chalicelib import composition
-from chalicelib.adapters.tree_store import CHUNK
+from chalicelib.adapters.tree_store import CHUNK, TreeStore
 from chalicelib.cli.audit import verify_file
 from chalicelib.cli.audit_proofs import consistency_file, prove_file
 from chalicelib.domain import merkle
 from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.audit.tree_heads import check_consistency, check_inclusion, verify_tree_head_signature
+from chalicelib.domain.errors import ServiceUnavailable
+from chalicelib.domain.ids import new_id
+from chalicelib.services.audit_proofs import TreeHeads
+from tests.audit_streams import audit_store
 from tests.conftest import Emulated, RegionalApi, TokenFactory
 from tests.test_audit_api import get_audit
 from tests.test_learners_api import ALICE
@@ -181,3 +185,20 @@ def test_a_later_proof_extends_an_earlier_export(api: dict[str, RegionalApi], te
     held = tmp_path / "held.json"
     held.write_text(json.dumps(rewritten))
     assert consistency_file(str(later), previous_file=str(held)) == 1
+
+
+def test_a_long_trail_from_before_tree_heads_gets_its_tree_over_a_few_calls(api: dict[str, RegionalApi],
+                                                                           emulated: Emulated) -> None:
+    tid = new_id("tnt")
+    store = audit_store(emulated)  # no tree-head hook: a chain sealed before F7
+    for n in range(3 * CHUNK + 5):
+        store.commit(tid, "UK", _draft(n))
+    store.seal(tid, "UK")
+    container = api[REGION].container
+    heads = TreeHeads(TreeStore(emulated.clients.dynamodb(REGION), lambda code: f"enclave-audit-{code.lower()}"),
+                      container.signer, container.clock, max_catch_up=1)
+    for _ in range(2):  # two chunks' nodes per refused call, then the third and the head
+        with pytest.raises(ServiceUnavailable):
+            heads.sign(tid, "UK", 3 * CHUNK + 5)
+    head = heads.sign(tid, "UK", 3 * CHUNK + 5)
+    assert head["root_hash"] == merkle.root_hash([e["hash"] for e in store.events(tid, "UK")])

@@ -26,12 +26,16 @@ from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 
+MAX_CATCH_UP = 2_000  # chunks (128,000 events) whose nodes one call may build: bounds a request's work
+
 
 class TreeHeads:
     """Keeps each tenant's stored tree nodes up with its chain and signs tree heads."""
 
     def __init__(self, tree: TreeStore, signer: KmsCheckpointSigner, clock: Callable[[], datetime],
-                 every: int = 100) -> None:
+                 every: int = 100, max_catch_up: int = MAX_CATCH_UP) -> None:
+        """``max_catch_up``: chunks whose nodes one call may build (a long pre-F7 trail takes a few calls)."""
+        self._max_catch_up = max_catch_up
         self._tree = tree
         self._signer = signer
         self._clock = clock
@@ -84,8 +88,19 @@ class TreeHeads:
                 chunks[chunk] = merkle.leaf_hashes(self._tree.chunk_hashes(tenant_id, jurisdiction, chunk))
             return chunks[chunk]
 
-        # store the nodes of every complete chunk not stored yet (the first time for a trail: all of them)
-        for index in range(self._tree.complete_chunks(tenant_id, jurisdiction), tree_size // CHUNK):
+        # store the nodes of every complete chunk not stored yet (the first time for a trail: all of them,
+        # at most MAX_CATCH_UP chunks per call: a long pre-F7 trail is built over a few calls, each resuming)
+        done = self._tree.complete_chunks(tenant_id, jurisdiction)
+        if tree_size // CHUNK - done > self._max_catch_up:
+            self._build(tenant_id, jurisdiction, done, done + self._max_catch_up, nodes, node, leaves, chunks)
+            raise ServiceUnavailable("the audit tree is being built; retry later", retry_after=1)
+        self._build(tenant_id, jurisdiction, done, tree_size // CHUNK, nodes, node, leaves, chunks)
+        return merkle.chunked_root_of(CHUNK, node, leaves)
+
+    def _build(self, tenant_id: str, jurisdiction: str, first: int, stop: int, nodes: dict[tuple[int, int], bytes],
+               node: Callable[[int, int], bytes], leaves: Callable[[int], list[bytes]],
+               chunks: dict[int, list[bytes]]) -> None:
+        for index in range(first, stop):
             chunk = leaves(index)
             if len(chunk) != CHUNK:
                 raise ServiceUnavailable("the audit chain is being sealed; retry later")
@@ -94,7 +109,6 @@ class TreeHeads:
             self._tree.put_nodes(tenant_id, jurisdiction, [(lv, ix, v.hex()) for lv, ix, v in reversed(completed)])
             nodes.update({(lv, ix): v for lv, ix, v in completed})
             chunks.pop(index, None)
-        return merkle.chunked_root_of(CHUNK, node, leaves)
 
 
 class AuditProofService:
