@@ -245,6 +245,19 @@ def verify_audit(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().audit.verify(caller(ctx), tenant_id)
 
 
+@api.route(AUDIT + "/proof", "GET", summary="Inclusion proof of the event at seq N against a KMS-signed Merkle tree "
+           "head (RFC 9162); check offline with `audit prove`", query=("seq",), roles=AUDITORS, tags=("audit",))
+def prove_audit_event(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().audit_proofs.proof(caller(ctx), tenant_id, ctx.query)
+
+
+@api.route(AUDIT + "/consistency", "GET", summary="Consistency proof that the signed tree head at size `to` "
+           "(default: now) extends the one at size `from`; check offline with `audit consistency`",
+           query=("from", "to"), roles=AUDITORS, tags=("audit",))
+def prove_audit_consistency(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().audit_proofs.consistency(caller(ctx), tenant_id, ctx.query)
+
+
 HOLDS = "/v1/tenants/{tenant_id}/legal-holds"
 
 

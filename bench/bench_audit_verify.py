@@ -10,6 +10,8 @@ key) and exports it as NDJSON. Rows, medians (and min-max) of a few runs in this
 * ``verify_lines``: ``ChainVerifier.feed_line`` over the NDJSON lines (bytes) in memory (the line fast
   path: a shape check, SHA-256 of the line minus its hash member, chain and checkpoint checks);
 * ``verify_file``: ``audit verify`` (``chalicelib.cli.audit.verify_file``) on the file: adds reading;
+* ``verify_lines_tree_head``: ``verify_lines`` on the export as F7 writes it, its manifest carrying a
+  signed Merkle tree head at the last event (the verifier also builds the RFC 9162 tree);
 * ``verify_lines_general``: ``verify_lines`` without the line fast path (every line parsed and
   re-serialized by the C encoder), as for lines not in the exact exported form;
 * ``verify_lines_rfc8785``: ``verify_lines`` with pure-Python ``rfc8785`` canonicalization (on a
@@ -26,6 +28,7 @@ any worker, from ``RUSAGE_CHILDREN``, next to the RSS of a child that only impor
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -44,7 +47,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.cli.audit import verify_file
-from chalicelib.domain import audit
+from chalicelib.domain import audit, merkle
+from chalicelib.domain.audit import canonical as audit_canonical
+from chalicelib.domain.audit import verify as audit_verify
+from chalicelib.domain.audit.tree_heads import tree_head_payload, tree_head_record
 
 TENANT = "tnt_benchbenchbenchbenchbenchbe"
 KEY_ID = "bench-key"
@@ -67,8 +73,9 @@ def build_events(count: int) -> Iterator[dict[str, Any]]:
 
 
 def signed_manifest(key: ec.EllipticCurvePrivateKey, tally: audit.ExportTally,
-                    heads: dict[int, str]) -> dict[str, Any]:
-    """The manifest of a whole-chain export, checkpoints at ``heads`` (seq -> head hash)."""
+                    heads: dict[int, str], leaves: list[str] | None = None) -> dict[str, Any]:
+    """The manifest of a whole-chain export, checkpoints at ``heads`` (seq -> head hash); with ``leaves``
+    (every event hash), a signed tree head over them (F7)."""
     at = "2026-11-26T00:00:00.000000Z"
     checkpoints = [
         audit.checkpoint_record(tenant_id=TENANT, seq=seq, head_hash=head, at=at, key_id=KEY_ID,
@@ -78,26 +85,36 @@ def signed_manifest(key: ec.EllipticCurvePrivateKey, tally: audit.ExportTally,
     ]
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    tree_head = None
+    if leaves:
+        root = merkle.root_hash(leaves)
+        signature = key.sign(tree_head_payload(TENANT, len(leaves), root, at), ec.ECDSA(hashes.SHA256()))
+        tree_head = tree_head_record(tenant_id=TENANT, tree_size=len(leaves), root_hash=root, at=at, key_id=KEY_ID,
+                                     signature=base64.b64encode(signature).decode())
     return audit.build_manifest(
         tenant_id=TENANT, from_=None, to=None, events=tally.events, first_seq=tally.first_seq,
         last_seq=tally.last_seq, head_hash=tally.head_hash, checkpoints=checkpoints, public_keys={KEY_ID: public},
+        tree_head=tree_head,
     )
 
 
-def export(count: int) -> tuple[list[str], list[bytes]]:
+def export(count: int, tree_head: bool = False) -> tuple[list[str], list[bytes]]:
     """The NDJSON lines (manifest last) and each event's canonical body bytes."""
     key = ec.generate_private_key(ec.SECP256R1())
     heads: dict[int, str] = {}
     bodies: list[bytes] = []
+    leaves: list[str] = []
 
     def events() -> Iterator[dict[str, Any]]:
         for event in build_events(count):
             if event["seq"] % CHECKPOINT_EVERY == 0 or event["seq"] == count:
                 heads[event["seq"]] = event["hash"]
             bodies.append(audit.canonical_bytes({k: v for k, v in event.items() if k != "hash"}))
+            if tree_head:
+                leaves.append(event["hash"])
             yield event
 
-    lines = list(audit.ndjson_lines(events(), lambda tally: signed_manifest(key, tally, heads)))
+    lines = list(audit.ndjson_lines(events(), lambda tally: signed_manifest(key, tally, heads, leaves)))
     return lines, bodies
 
 
@@ -143,11 +160,12 @@ def _verify_lines(lines: list[str] | list[bytes], path: str = "fast") -> Callabl
             raise RuntimeError("the benchmark chain does not verify")
 
     def body_general() -> None:
-        with mock.patch.object(audit, "_fast_line", _decline):
+        with mock.patch.object(audit_verify, "fast_line", _decline):
             body()
 
     def body_rfc8785() -> None:
-        with mock.patch.object(audit, "_fast_line", _decline), mock.patch.object(audit, "_ENCODER", _NonAscii()):
+        with (mock.patch.object(audit_verify, "fast_line", _decline),
+              mock.patch.object(audit_canonical, "_ENCODER", _NonAscii())):
             body()
     return {"fast": body, "general": body_general, "rfc8785": body_rfc8785}[path]
 
@@ -185,6 +203,8 @@ def run(events: int = 200_000, repeats: int = 3) -> list[dict[str, object]]:
             "raw_sha256": _rate(_raw(bodies), events, repeats),
             "verify_lines": _rate(_verify_lines(as_bytes), events, repeats),
             "verify_file": _rate(_verify_file(path), events, repeats),
+            "verify_lines_tree_head": _rate(_verify_lines([line.encode() for line in export(events, True)[0]]),
+                                            events, repeats),
             "verify_lines_general": _rate(_verify_lines(lines, path="general"), events, repeats),
             "verify_lines_rfc8785": _rate(_verify_lines(reference_lines, path="rfc8785"), subset, repeats),
         }

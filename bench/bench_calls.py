@@ -331,6 +331,10 @@ def _scenarios() -> list[Scenario]:
                  lambda h: Request("GET", f"{tenant(h)}/audit/verify", "compliance_officer")),
         Scenario("POST", "/v1/tenants/{tenant_id}/audit/exports", "audit",
                  lambda h: Request("POST", f"{tenant(h)}/audit/exports", "compliance_officer", {}, expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/audit/proof", "audit",
+                 lambda h: Request("GET", f"{tenant(h)}/audit/proof?seq=1", "compliance_officer")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/audit/consistency", "audit",
+                 lambda h: Request("GET", f"{tenant(h)}/audit/consistency?from=1", "compliance_officer")),
     ]
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from chalicelib.services.access import AccessControl
     from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.audit_browse import AuditBrowser
+    from chalicelib.services.audit_proofs import AuditProofService, TreeHeads
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
@@ -143,10 +144,28 @@ class Container:
         from chalicelib.adapters.audit_store import AuditStore
 
         return AuditStore(self.clients.dynamodb(self.settings.region), self.settings.audit_table,
-                          self.settings.region, self.clock, after_commit=self._after_commit)
+                          self.settings.region, self.clock, after_commit=self._after_commit,
+                          after_seal=self._after_seal)
 
     def _after_commit(self, jurisdiction: str, event: dict[str, Any]) -> None:
         self.checkpointer.after_commit(jurisdiction, event)
+
+    def _after_seal(self, tenant_id: str, jurisdiction: str, tree_size: int, sealed: int) -> None:
+        self.tree_heads.after_seal(tenant_id, jurisdiction, tree_size, sealed)
+
+    @cached_property
+    def tree_heads(self) -> TreeHeads:
+        from chalicelib.adapters.tree_store import TreeStore
+        from chalicelib.services.audit_proofs import TreeHeads
+
+        tree = TreeStore(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
+        return TreeHeads(tree, self.signer, self.clock, self.settings.checkpoint_every)
+
+    @cached_property
+    def audit_proofs(self) -> AuditProofService:
+        from chalicelib.services.audit_proofs import AuditProofService
+
+        return AuditProofService(self.access, self.audit_store, self.tree_heads, self.signer)
 
     @cached_property
     def checkpointer(self) -> Checkpointer:
@@ -165,7 +184,8 @@ class Container:
     def audit(self) -> AuditService:
         from chalicelib.services.audit import AuditService
 
-        return AuditService(self.access, self.audit_store, self.checkpointer, self.export_bucket, self.clock)
+        return AuditService(self.access, self.audit_store, self.checkpointer, self.export_bucket, self.clock,
+                            self.tree_heads)
 
     @cached_property
     def audit_browser(self) -> AuditBrowser:

@@ -204,6 +204,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "governance_store.py": ("HomeJurisdictionPersonalData",),
     "incident_store.py": ("HomeJurisdictionPersonalData",),
     "audit_store.py": ("HomeJurisdictionAuditTrail",),
+    "tree_store.py": ("HomeJurisdictionAuditTrail",),
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),
     "export_bucket.py": ("AuditExports",),

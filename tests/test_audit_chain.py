@@ -50,6 +50,8 @@ from chalicelib.domain.audit import (
     verify_chain,
     verify_checkpoint_signature,
 )
+from chalicelib.domain.audit import canonical as audit_canonical
+from chalicelib.domain.audit import verify as audit_verify
 
 TENANT = "tnt_" + "a" * 26
 OTHER_TENANT = "tnt_" + "b" * 26
@@ -275,7 +277,7 @@ def _reference(value: Any) -> bytes | type[Exception]:
 
 def _ours(value: Any, plain: bool | None = None) -> bytes | type[Exception]:
     try:
-        return audit._canonical_bytes(value, plain)
+        return audit_canonical._canonical_bytes(value, plain)
     except rfc8785.CanonicalizationError:
         return rfc8785.CanonicalizationError
 
@@ -291,8 +293,8 @@ def test_canonical_bytes_equal_rfc8785(value: Any) -> None:
 @settings(max_examples=800, deadline=None)
 @given(_PLAIN_ASCII)
 def test_fast_path_is_taken_and_equal_for_plain_ascii_values(value: Any) -> None:
-    assert audit._is_plain(value)
-    fast = audit._ENCODER.encode(value)
+    assert audit_canonical._is_plain(value)
+    fast = audit_canonical._ENCODER.encode(value)
     assert fast.isascii()
     assert fast.encode() == rfc8785.dumps(value)
 
@@ -305,13 +307,13 @@ def test_parsed_lines_hash_like_rfc8785(value: Any, ascii_only: bool) -> None:
         text = json.dumps({"seq": 1, "details": value}, ensure_ascii=ascii_only)
     except ValueError:
         return
-    parsed, plain = audit._parse_json(text)
+    parsed, plain = audit_canonical._parse_json(text)
     assert _ours(parsed, plain) == _reference(parsed)
 
 
 def test_every_ascii_character_escapes_like_rfc8785() -> None:
     every = "".join(chr(c) for c in range(128))
-    assert audit._ENCODER.encode({every: every}).encode() == rfc8785.dumps({every: every})
+    assert audit_canonical._ENCODER.encode({every: every}).encode() == rfc8785.dumps({every: every})
 
 
 def test_utf16_key_order_differs_from_code_point_order_and_is_respected() -> None:
@@ -343,7 +345,7 @@ def _reference_fields(text: str) -> tuple[object, ...] | None:
 
 def test_exported_lines_take_the_fast_path() -> None:
     for line in list(ndjson_lines(chain(5), {}))[:-1]:
-        fast = audit._fast_line(line.encode(), set())
+        fast = audit.fast_line(line.encode(), set())
         assert fast is not None
         assert fast == _reference_fields(line)
 
@@ -368,7 +370,7 @@ def test_fast_path_agrees_with_rfc8785_on_mutated_lines(
     for position, kind, char in edits:
         at = position % (len(line) + 1)
         line = (line[:at] + char + line[at:], line[:at] + line[at + 1:], line[:at] + char + line[at + 1:])[kind]
-    fast = audit._fast_line(line.encode(), set())
+    fast = audit.fast_line(line.encode(), set())
     if fast is not None:
         assert fast == _reference_fields(line)
         parsed = json.loads(line)
@@ -376,9 +378,10 @@ def test_fast_path_agrees_with_rfc8785_on_mutated_lines(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.from_regex(audit._FAST_EVENT.pattern.decode(), fullmatch=True, alphabet=st.characters(max_codepoint=0x7F)))
+@given(st.from_regex(audit_verify._FAST_EVENT.pattern.decode(), fullmatch=True,
+                     alphabet=st.characters(max_codepoint=0x7F)))
 def test_fast_path_agrees_with_rfc8785_on_any_line_of_its_pattern(line: str) -> None:
-    fast = audit._fast_line(line.encode(), set())
+    fast = audit.fast_line(line.encode(), set())
     if fast is not None:
         assert fast == _reference_fields(line)
         assert rfc8785.dumps(json.loads(line)) == line.encode()
@@ -389,7 +392,7 @@ def test_fast_path_declines_non_canonical_details() -> None:
     for details in ('{"b":1,"a":2}', '{"a":1,"a":2}', '{"a":1.0}', '{"a":"\\u0041"}', '{"a" :1}', '{"a":01}'):
         start = line.index('"details":') + len('"details":')
         end = line.index(',"hash":"')
-        assert audit._fast_line((line[:start] + details + line[end:]).encode(), set()) is None
+        assert audit.fast_line((line[:start] + details + line[end:]).encode(), set()) is None
 
 
 # --- checkpoints --------------------------------------------------------------------------------

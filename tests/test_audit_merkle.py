@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import pytest
 
@@ -95,3 +96,57 @@ def test_proofs_outside_the_tree_are_refused() -> None:
     with pytest.raises(merkle.ProofError):
         merkle.consistency_proof(6, HASHES[:5])
     assert not merkle.verify_consistency(4, "zz", 8, merkle.root_hash(HASHES[:8]), [])
+
+
+# --- proofs from stored nodes (what the tree store serves) -------------------------------------
+
+
+def _stored(hashes: list[str], chunk: int) -> merkle.RootOf:
+    """A store of complete-subtree nodes and chunk leaves built the way the tree store builds it."""
+    leaves = merkle.leaf_hashes(hashes)
+    nodes: dict[tuple[int, int], bytes] = {}
+    for index in range(len(leaves) // chunk):
+        root = merkle.subtree_root(leaves[index * chunk:(index + 1) * chunk])
+        for level, at, value in merkle.completed_nodes(index, root, lambda lv, ix: nodes[(lv, ix)]):
+            nodes[(level, at)] = value
+    return merkle.chunked_root_of(chunk, lambda lv, ix: nodes[(lv, ix)],
+                                  lambda i: leaves[i * chunk:(i + 1) * chunk])
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 8])
+def test_proofs_from_stored_nodes_equal_proofs_from_all_leaves(chunk: int) -> None:
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(70)]
+    for size in (1, 2, 3, 7, 8, 9, 31, 32, 33, 64, 70):
+        root_of = _stored(hashes[:size], chunk)
+        assert root_of(0, size).hex() == merkle.root_hash(hashes[:size])
+        for index in range(size):
+            assert merkle.inclusion_proof_by(index, size, root_of) == merkle.inclusion_proof(index, hashes[:size])
+        for first in range(1, size + 1):
+            assert merkle.consistency_proof_by(first, size, root_of) == merkle.consistency_proof(first, hashes[:size])
+
+
+def test_stored_proofs_refuse_positions_outside_the_tree() -> None:
+    root_of = _stored([hashlib.sha256(b"x").hexdigest()] * 5, 4)
+    with pytest.raises(merkle.ProofError):
+        merkle.inclusion_proof_by(5, 5, root_of)
+    with pytest.raises(merkle.ProofError):
+        merkle.consistency_proof_by(6, 5, root_of)
+
+
+def test_the_accumulator_gives_the_tree_hash_leaf_by_leaf_and_from_worker_blocks() -> None:
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(100)]
+    whole = merkle.MerkleAccumulator()
+    for n, value in enumerate(hashes, 1):
+        whole.add_leaf(merkle.leaf_hash(value))
+        assert whole.root().hex() == merkle.root_hash(hashes[:n])
+    for cuts in ([0, 7, 50, 100], [0, 1, 2, 3, 64, 99, 100], [0, 33, 66, 100]):
+        joined = merkle.MerkleAccumulator()
+        for start, stop in itertools.pairwise(cuts):
+            part = merkle.MerkleAccumulator(start)
+            for value in hashes[start:stop]:
+                part.add_leaf(merkle.leaf_hash(value))
+            for size, block in part.blocks:
+                joined.add_block(size, block)
+        assert joined.root().hex() == merkle.root_hash(hashes)
+    with pytest.raises(merkle.ProofError):
+        merkle.MerkleAccumulator(3).root()

@@ -78,6 +78,7 @@ def test_in_process_benchmarks_give_one_row_per_variant() -> None:
     assert [row["variant"] for row in encryption] == ["raw_aesgcm", "record_helper", "record_helper_with_unwrap"]
     verify = bench_audit_verify.run(events=200, repeats=1)
     assert [row["variant"] for row in verify] == ["floor_json_sha256", "raw_sha256", "verify_lines", "verify_file",
+                                                  "verify_lines_tree_head",
                                                   "verify_lines_general", "verify_lines_rfc8785"]
     large = bench_audit_verify.run_large(events=2_000)
     assert [row["events"] for row in large] == [200, 2_000]

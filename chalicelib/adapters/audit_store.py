@@ -6,6 +6,7 @@ Items of the jurisdiction's audit table (``pk`` = ``TENANT#<id>``):
 - ``EVT#<seq>``: one event, stored as the exact JSON that is exported (``event``), plus ``tenant_id``
   and ``at`` for the time index.
 - ``CKP#<seq>``: a signed checkpoint of the head at that event.
+- ``MTN#...``, ``STH#...``: the Merkle tree's nodes and signed tree heads (``adapters/tree_store.py``).
 
 ``commit`` writes the head update, the event and the caller's data changes in one
 TransactWriteItems: no change without its event, no event without its change.
@@ -75,10 +76,13 @@ class AuditStore:
     def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str], region: str,
                  clock: Callable[[], datetime],
                  after_commit: Callable[[str, dict[str, Any]], None] | None = None,
-                 backoff: Callable[[int], None] | None = None) -> None:
-        """``after_commit(jurisdiction, event)`` runs after each append (periodic checkpoints);
+                 backoff: Callable[[int], None] | None = None,
+                 after_seal: Callable[[str, str, int, int], None] | None = None) -> None:
+        """``after_commit(jurisdiction, event)`` runs after each sealed event (periodic checkpoints);
+        ``after_seal(tenant_id, jurisdiction, size, sealed)`` once after a seal call that sealed events;
         ``backoff(attempt)`` waits before retrying a lost race (default: full jitter, capped)."""
         self._after_commit = after_commit
+        self._after_seal = after_seal
         self._backoff = backoff or jittered_backoff
         self._client = client
         self._table_for = table_for
@@ -143,22 +147,26 @@ class AuditStore:
         Safe to run concurrently and repeatedly: each batch is one transaction conditional on the head
         it extends and on its pending items still existing, so a lost race re-reads and continues."""
         table = self._table_for(jurisdiction)
-        sealed = lost = 0
+        sealed = lost = size = 0
         with self._lock_for(tenant_id):
             while lost < MAX_ATTEMPTS:
                 batch = self._pending(table, tenant_id)
                 if not batch:
-                    return sealed
+                    break
                 events = self._chain(tenant_id, table, batch)
                 if self._try_write(self._seal_items(table, tenant_id, batch, events), offset=len(events) * 2 + 1):
-                    sealed += len(events)
+                    sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
                     self._notify(jurisdiction, events)
                 else:  # another sealer moved the head or took these events: re-read both
                     self._heads.pop(tenant_id, None)
                     lost += 1
                     self._backoff(lost)
-            raise ServiceUnavailable("the audit trail is busy; retry later")
+            else:
+                raise ServiceUnavailable("the audit trail is busy; retry later")
+        if sealed and self._after_seal is not None:
+            self._after_seal(tenant_id, jurisdiction, size, sealed)
+        return sealed
 
     def _notify(self, jurisdiction: str, events: list[dict[str, Any]]) -> None:
         if self._after_commit is not None:

@@ -1,5 +1,7 @@
 """``python -m chalicelib.cli audit verify FILE``: check an exported audit trail offline.
 
+(``audit prove`` and ``audit consistency``, for Merkle proofs, live in ``chalicelib.cli.audit_proofs``.)
+
 Two export formats, told apart by the file name:
 
 * NDJSON (any name not ending in ``.csv``): one event per line, the manifest ``{"manifest": {...}}``
@@ -23,7 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, Any, TextIO
 
-from chalicelib.cli import parallel_verify
+from chalicelib.cli import audit_proofs, parallel_verify
 from chalicelib.domain.audit import (
     AuditFormatError,
     ChainVerifier,
@@ -47,7 +49,7 @@ class Unreadable(Exception):
 def add_parser(subparsers: Any) -> None:
     """Add ``audit`` (with ``verify``) to the top-level subparsers."""
     audit = subparsers.add_parser("audit", help="audit trail tools")
-    actions = audit.add_subparsers(dest="audit_command", required=True, metavar="{verify}")
+    actions = audit.add_subparsers(dest="audit_command", required=True, metavar="{verify,prove,consistency}")
     verify = actions.add_parser(
         "verify", help="verify an exported audit trail offline",
         description="Verify an NDJSON export (manifest on its last line) or a CSV export FILE.csv "
@@ -57,6 +59,7 @@ def add_parser(subparsers: Any) -> None:
     verify.add_argument("--key", action="append", default=[], metavar="PEM_FILE",
                         help="trusted signing public key (PEM); repeat for several; pins the keys")
     verify.set_defaults(handler=_run)
+    audit_proofs.add_parsers(actions)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -104,7 +107,9 @@ def _summary(manifest: dict[str, Any], result: VerifyResult, where: str | None) 
     keys = ", ".join(f"{key_id} sha256:{fingerprint}" for key_id, fingerprint in sorted(result.keys.items()))
     span = f"seq {manifest.get('first_seq')}-{manifest.get('last_seq')}" if result.events else "no events"
     return (f"VALID: {result.events} events ({span}) of tenant {manifest.get('tenant_id')}, "
-            f"head_hash {result.head_hash}, {result.checkpoints} signed checkpoint(s); keys: {keys or 'none'}")
+            f"head_hash {result.head_hash}, {result.checkpoints} signed checkpoint(s)"
+            f"{'' if result.tree_head is None else f', signed tree head of size {result.tree_head}'}; "
+            f"keys: {keys or 'none'}")
 
 
 Outcome = tuple[dict[str, Any], VerifyResult, str | None]

@@ -2,7 +2,7 @@
 
 Hashing is independent per line; only the links between lines are sequential. The event lines (all
 but the manifest) are cut into chunks at line boundaries, and worker processes check each chunk on
-its own: every line in the exact exported form (the line fast path of ``chalicelib.domain.audit``),
+its own: every line in the exact exported form (``chalicelib.domain.audit.fast_line``),
 its SHA-256 equal to its ``hash``, its tenant the manifest's, ``seq`` and ``prev_hash`` linked to the
 line before. A chunk comes back as a few hashes (first seq and prev_hash, last seq and hash, the head
 at each seq the manifest has a checkpoint for); the parent feeds those, in file order, to
@@ -22,7 +22,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from chalicelib.domain.audit import ChainVerifier, VerifyResult, _fast_line
+from chalicelib.domain.audit import ChainVerifier, VerifyResult, fast_line
+from chalicelib.domain.merkle import MerkleAccumulator
 
 CHUNK_BYTES = 16 * 1024 * 1024  # per task: big enough to amortise the hand-off, small enough to stay flat
 MIN_BYTES = 64 * 1024 * 1024  # below this (~100,000 events) one core is quicker than starting workers
@@ -38,6 +39,7 @@ class Run(NamedTuple):
     last_seq: int
     last_hash: str
     heads: dict[int, str]  # seq -> hash, at the seqs the manifest has checkpoints for
+    blocks: list[tuple[int, bytes]]  # the chunk's Merkle subtrees, when the manifest has a tree head
 
 
 def workers() -> int:
@@ -68,9 +70,10 @@ def chunks(path: str, end: int, size: int) -> list[tuple[int, int]] | None:
     return ranges
 
 
-def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
-    """Check the lines in ``[start, stop)`` of ``path`` (a worker's job); None at the first problem."""
-    path, start, stop, tenant_id, checkpoint_seqs = task
+def check_chunk(task: tuple[str, int, int, str, frozenset[int], int]) -> Run | None:
+    """Check the lines in ``[start, stop)`` of ``path`` (a worker's job); None at the first problem.
+    With ``tree_size`` (the manifest's tree head), the Merkle blocks of the lines up to that seq too."""
+    path, start, stop, tenant_id, checkpoint_seqs, tree_size = task
     with open(path, "rb") as handle:
         handle.seek(start)
         data = handle.read(stop - start)
@@ -80,15 +83,18 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
     lines.pop()  # what follows the last newline: nothing
     known: set[bytes] = set()
     heads: dict[int, str] = {}
-    first = _fast_line(lines[0], known)
+    first = fast_line(lines[0], known)
     if first is None or first[0] != tenant_id or first[3] != first[4]:
         return None
     first_seq, prev_hash = first[1], first[2]
     seq, head = first_seq, first[3]
     if seq in checkpoint_seqs:
         heads[seq] = head
+    tree = MerkleAccumulator(first_seq - 1) if first_seq <= tree_size else None
+    if tree is not None:
+        tree.add_event_hash(head)
     for line in lines[1:]:
-        fields = _fast_line(line, known)
+        fields = fast_line(line, known)
         if fields is None:
             return None
         line_tenant, line_seq, line_prev, claimed, digest = fields
@@ -98,7 +104,9 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int]]) -> Run | None:
         head = claimed
         if seq in checkpoint_seqs:
             heads[seq] = head
-    return Run(len(lines), first_seq, prev_hash, seq, head, heads)
+        if tree is not None and seq <= tree_size:
+            tree.add_event_hash(head)
+    return Run(len(lines), first_seq, prev_hash, seq, head, heads, [] if tree is None else tree.blocks)
 
 
 def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: list[str] | None,
@@ -114,13 +122,17 @@ def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: l
     ranges = chunks(path, end, chunk_bytes or CHUNK_BYTES)
     if ranges is None:
         return None
-    tasks = [(path, start, stop, tenant_id, checkpoint_seqs) for start, stop in ranges]
+    tree_head = manifest.get("tree_head")
+    tree_size = tree_head.get("tree_size") if isinstance(tree_head, Mapping) else 0
+    if type(tree_size) is not int:
+        return None
+    tasks = [(path, start, stop, tenant_id, checkpoint_seqs, tree_size) for start, stop in ranges]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     checked = 0
     with multiprocessing.get_context(method).Pool(processes or workers()) as pool:
         for run in pool.imap(check_chunk, tasks):
             if run is None or not verifier.feed_run(tenant_id, run.first_seq, run.prev_hash, run.events,
-                                                    run.last_hash, run.heads):
+                                                    run.last_hash, run.heads, run.blocks):
                 pool.terminate()
                 return None
             if (checked + run.events) // progress_every > checked // progress_every:

@@ -30,6 +30,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
+from chalicelib.services.audit_proofs import TreeHeads
 from chalicelib.services.context import Caller
 
 MAX_INLINE_EVENTS = 10_000
@@ -76,7 +77,9 @@ class Checkpointer:
 
 class AuditService:
     def __init__(self, access: AccessControl, store: AuditStore, checkpoints: Checkpointer, bucket: ExportBucket,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], tree_heads: TreeHeads | None = None) -> None:
+        """``tree_heads``: exports from seq 1 carry the latest signed Merkle tree head within them (F7)."""
+        self._tree_heads = tree_heads
         self._access = access
         self._store = store
         self._checkpoints = checkpoints
@@ -175,10 +178,13 @@ class AuditService:
         if tally.first_seq and tally.first_seq > 1 and anchor is None:
             anchor = next(self._store.events(tenant.tenant_id, tenant.jurisdiction, tally.first_seq,
                                              tally.first_seq))["prev_hash"]
+        tree_head = None  # the latest head within the export, as signed at sealing: no extra KMS call
+        if self._tree_heads is not None and tally.first_seq == 1 and tally.last_seq:
+            tree_head = self._tree_heads.latest(tenant.tenant_id, tenant.jurisdiction, tally.last_seq)
         return build_manifest(tenant_id=tenant.tenant_id, from_=start, to=end, events=tally.events,
                               first_seq=tally.first_seq, last_seq=tally.last_seq, head_hash=tally.head_hash,
                               checkpoints=checkpoints, public_keys=self._checkpoints.public_keys(),
-                              anchor_prev_hash=anchor)
+                              anchor_prev_hash=anchor, tree_head=tree_head)
 
     def _range(self, start: str | None, end: str | None) -> tuple[str, str]:
         low = _parse_time("from", start) if start else EPOCH

@@ -1,0 +1,120 @@
+"""Storage of each tenant's Merkle tree over its audit chain, in the jurisdiction's audit table.
+
+Items (``pk`` = ``TENANT#<id>``), beside the chain's own (``EVT#``, ``HEAD``, ``CKP#``, ``PND#``):
+
+- ``MTN#<level:02d>#<index:012d>``: ``hash`` (hex), the root of the complete subtree over leaves
+  ``index * CHUNK * 2**level`` onwards. Written once, when the subtree completes; the value is
+  determined by the chain, so a repeated write (two sealers, a retry) stores the same thing.
+- ``STH#<tree_size:012d>``: ``head``, a signed tree head (JSON). The first one stored at a size stays.
+
+Leaves are not stored again: the leaves of one chunk of ``CHUNK`` events are their ``hash`` in the
+``EVT#`` items (one Query). So a proof or a head reads one or two chunks and O(log n) nodes, never
+the whole trail.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.audit_store import event_sk, tenant_pk
+from chalicelib.adapters.dynamo_errors import error_code, translated
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+CHUNK = 64  # leaves per chunk: one Query of 64 event items per chunk read
+NODE_PREFIX = "MTN#"
+HEAD_PREFIX = "STH#"
+
+
+def node_sk(level: int, index: int) -> str:
+    return f"{NODE_PREFIX}{level:02d}#{index:012d}"
+
+
+def head_sk(tree_size: int) -> str:
+    return f"{HEAD_PREFIX}{tree_size:012d}"
+
+
+class TreeStore:
+    """Reads and writes tree nodes and signed heads; reads chunk leaves from the chain's event items."""
+
+    def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str]) -> None:
+        self._client = client
+        self._table_for = table_for
+
+    def chunk_hashes(self, tenant_id: str, jurisdiction: str, chunk: int) -> list[str]:
+        """The event hashes of chunk ``chunk`` (seq ``chunk * CHUNK + 1`` onwards; fewer in the last chunk)."""
+        first = chunk * CHUNK + 1
+        found: list[str] = []
+        params: dict[str, Any] = {
+            "TableName": self._table_for(jurisdiction), "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": event_sk(first)},
+                                          ":hi": {"S": event_sk(first + CHUNK - 1)}}}
+        while True:
+            with translated("the audit trail"):
+                page = self._client.query(**params)
+            found += [json.loads(item["event"]["S"])["hash"] for item in page.get("Items", [])]
+            if not page.get("LastEvaluatedKey"):
+                return found
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def node(self, tenant_id: str, jurisdiction: str, level: int, index: int) -> str | None:
+        with translated("the audit trail"):
+            item = self._client.get_item(TableName=self._table_for(jurisdiction), ConsistentRead=True, Key={
+                "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": node_sk(level, index)}}).get("Item")
+        return item["hash"]["S"] if item else None
+
+    def complete_chunks(self, tenant_id: str, jurisdiction: str) -> int:
+        """How many chunks have their level-0 node stored (they are stored in order)."""
+        with translated("the audit trail"):
+            items = self._client.query(
+                TableName=self._table_for(jurisdiction), ConsistentRead=True, ScanIndexForward=False, Limit=1,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":p": {"S": f"{NODE_PREFIX}00#"}},
+            ).get("Items", [])
+        return int(items[0]["sk"]["S"].rsplit("#", 1)[1]) + 1 if items else 0
+
+    def put_nodes(self, tenant_id: str, jurisdiction: str, nodes: Iterable[tuple[int, int, str]]) -> None:
+        table = self._table_for(jurisdiction)
+        for level, index, value in nodes:
+            with translated("the audit trail"):
+                self._client.put_item(TableName=table, Item={
+                    "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": node_sk(level, index)}, "hash": {"S": value}})
+
+    def put_head(self, jurisdiction: str, head: dict[str, Any]) -> dict[str, Any]:
+        """Store ``head`` unless a head of that size is stored already; return the stored one."""
+        key = {"pk": {"S": tenant_pk(head["tenant_id"])}, "sk": {"S": head_sk(head["tree_size"])}}
+        try:
+            with translated("the audit trail"):
+                self._client.put_item(TableName=self._table_for(jurisdiction),
+                                      ConditionExpression="attribute_not_exists(pk)",
+                                      Item={**key, "head": {"S": json.dumps(head, separators=(",", ":"))}})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            stored = self.head_at(head["tenant_id"], jurisdiction, head["tree_size"])
+            return stored if stored is not None else head
+        return head
+
+    def head_at(self, tenant_id: str, jurisdiction: str, tree_size: int) -> dict[str, Any] | None:
+        with translated("the audit trail"):
+            item = self._client.get_item(TableName=self._table_for(jurisdiction), ConsistentRead=True, Key={
+                "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": head_sk(tree_size)}}).get("Item")
+        return json.loads(item["head"]["S"]) if item else None
+
+    def latest_head(self, tenant_id: str, jurisdiction: str, at_most: int | None = None) -> dict[str, Any] | None:
+        """The stored head of the largest size (up to ``at_most``)."""
+        upper = head_sk(at_most) if at_most is not None else HEAD_PREFIX + "~"
+        with translated("the audit trail"):
+            items = self._client.query(
+                TableName=self._table_for(jurisdiction), ConsistentRead=True, ScanIndexForward=False, Limit=1,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": head_sk(1)},
+                                           ":hi": {"S": upper}},
+            ).get("Items", [])
+        return json.loads(items[0]["head"]["S"]) if items else None
