@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chalicelib.domain.ids import is_valid_id
+from chalicelib.adapters.edge_routes import edge_entry
 from chalicelib.settings import PROJECT_ROOT, REGIONS
 from deploy.stages import Stage, load_stage
 
@@ -57,9 +57,7 @@ def kvs_entries(tenants: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     """The KeyValueStore's items for ``tenants``: tenant id -> home region, nothing else crosses."""
     entries = []
     for tenant in tenants:
-        tenant_id, region = str(tenant["tenant_id"]), str(tenant["home_region"])
-        if not is_valid_id(tenant_id, "tnt") or region not in REGIONS:
-            raise ValueError("a key-value store entry needs a tenant id and one of the home regions")
+        tenant_id, region = edge_entry(str(tenant["tenant_id"]), str(tenant["home_region"]))
         entries.append({"key": tenant_id, "value": region})
     return entries
 
