@@ -312,6 +312,12 @@ def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]
     return container().incidents.create(caller(ctx), body, ctx.header("Idempotency-Key"))
 
 
+@api.route("/v1/incidents", "GET", summary="This region's incidents, newest first, with every regulator deadline "
+           "(paged, opaque cursor)", query=("cursor", "limit"), roles=ADMINS, tags=("incidents",))
+def list_incidents(ctx: RequestContext) -> dict[str, Any]:
+    return container().incidents.list_page(caller(ctx), page_request(ctx.query))
+
+
 @api.route("/v1/incidents/{incident_id}", "GET", summary="A recorded incident, as its POST answered it "
            "(404 unless the caller may act on every tenant it names)", roles=ADMINS, tags=("incidents",))
 def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:

@@ -254,7 +254,7 @@ class Container:
         from chalicelib.adapters.incident_store import IncidentStore
         from chalicelib.services.incidents import IncidentService
 
-        store = IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store)
+        store = IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store, self.settings.region)
         return IncidentService(self.access, self.jurisdictions, self.audit_store, self.clock, self.settings.region,
                                self.settings.endpoint_of, store, self.idempotent, evict_keys=self.tenant_keys.evict)
 

@@ -47,6 +47,7 @@ from typing import Any
 
 from chalicelib.adapters.cognito_admin import CLIENT_NAME, POOL_NAME, ROLE_GROUPS
 from chalicelib.domain.crypto import tenant_key_context
+from chalicelib.services.edge_routes import SYNC_FAILURE_METRIC
 from chalicelib.settings import REGIONS
 from deploy.appmodel import API_HANDLER, AppModel, Function, load_app_model
 from deploy.console import SKIPS as GLOBAL_ENTRY_SKIPS
@@ -570,6 +571,10 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
     resources["KeyFailuresAlarm"] = alarm(
         "A tenant key or ciphertext failed (missing key, KMS access denied, failed authentication)",
         METRICS_NAMESPACE, KEY_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
+    resources["EdgeRouteSyncAlarm"] = alarm(
+        "A tenant's route in the global entry's KeyValueStore could not be updated: the hourly reconciliation "
+        "repairs it (python -m chalicelib.cli edge reconcile does it now)",
+        METRICS_NAMESPACE, SYNC_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
     resources["AlarmTopic"] = {
         "Type": "AWS::SNS::Topic",
         "Properties": {"TopicName": f"enclave-{stage.name}-alarms", "KmsMasterKeyId": {"Ref": "OpsKey"},

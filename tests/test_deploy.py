@@ -171,7 +171,8 @@ def test_iam_policy_is_least_privilege_and_regional(packaged: dict[str, Packaged
         assert all("*" not in action for action in actions)
         assert statement["Resource"] != "*"
         for arn in statement["Resource"]:
-            assert f":{p.region}:" in arn or arn.startswith(f"arn:aws:s3:::{load_stage(stage).export_bucket}")
+            assert f":{p.region}:" in arn or arn.startswith(f"arn:aws:s3:::{load_stage(stage).export_bucket}") \
+                or arn == iam.edge_store_arn(str(load_stage(stage).settings.edge_kvs_arn))  # CloudFront is global
         if any(action.startswith("kms:") for action in actions):
             assert "kms:ResourceAliases" in json.dumps(statement["Condition"])
     sids = {s["Sid"]: s for s in policy["Statement"]}
@@ -344,7 +345,7 @@ def test_api_invokes_the_provisioned_alias_and_unknown_routes_are_404(packaged: 
 def test_alarms_cover_5xx_throttles_errors_and_audit_write_failures(packaged: dict[str, Packaged],
                                                                    stage: str) -> None:
     metrics = {a["Properties"]["MetricName"] for a in packaged[stage].resources("AWS::CloudWatch::Alarm").values()}
-    assert {"5XXError", "Throttles", "Errors", "AuditWriteFailures"} <= metrics
+    assert {"5XXError", "Throttles", "Errors", "AuditWriteFailures", "EdgeRouteSyncFailures"} <= metrics
 
 
 @pytest.mark.parametrize("stage", STAGES)
