@@ -33,6 +33,9 @@ class CognitoPool(BaseModel):
 
     pool_id: str
     client_id: str
+    domain: str | None = Field(default=None, pattern=r"^https://[a-z0-9.-]+$")
+    """The pool's hosted UI (``https://<prefix>.auth.<region>.amazoncognito.com`` or a custom domain): where the
+    deployed console signs users in. Unset locally (the console signs in to the emulator's pools directly)."""
 
 
 class Settings(BaseModel):

@@ -310,7 +310,12 @@ def test_user_pool_has_the_five_groups_and_an_immutable_tenant(packaged: dict[st
     assert pool["Schema"][0]["Name"] == "tenant_id"
     assert pool["Schema"][0]["Mutable"] is False
     client = p.resources("AWS::Cognito::UserPoolClient")["UserPoolClient"]["Properties"]
-    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"} <= set(client["ExplicitAuthFlows"])
+    assert "ALLOW_USER_PASSWORD_AUTH" not in client["ExplicitAuthFlows"]  # the local platform's flow only
+    assert client["AllowedOAuthFlows"] == ["code"]
+    stage_settings = load_stage(stage).settings
+    assert client["CallbackURLs"] == [f"{stage_settings.console_origin}/"]
+    domain = p.resources("AWS::Cognito::UserPoolDomain")["UserPoolDomain"]["Properties"]["Domain"]
+    assert stage_settings.cognito_pools[p.region].domain == f"https://{domain}.auth.{p.region}.amazoncognito.com"
     assert client["GenerateSecret"] is False
 
 
