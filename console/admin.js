@@ -40,13 +40,17 @@ async function tenants(main, { api }) {
   await load();
 }
 
+function shortTime(at) {
+  return at ? at.slice(0, 16).replace("T", " ") + " UTC" : "—";
+}
+
 async function requests(main, { api }) {
   const page = await api.call("GET", "/v1/requests?overdue=true&due_soon=true");
   main.append(card("Data requests due", h("p", { class: "muted" },
     `Open requests of ${page.region} overdue or due within ${page.due_soon_days} days, as of ${page.as_of}.`),
-    table("Overdue in red, due soon in amber", ["Urgency", "Tenant", "Request", "Type", "Received", "Due"],
-      page.items.map((r) => [badge(r.urgency === "overdue" ? "Overdue" : "Due soon", r.urgency), r.tenant_id, r.request_id,
-                             r.type, r.received_at, r.due_at]))));
+    table("Overdue in red, due soon in amber", ["Urgency", "Countdown", "Tenant", "Request", "Type", "Received", "Due"],
+      page.items.map((r) => [badge(r.urgency === "overdue" ? "Overdue" : "Due soon", r.urgency), countdown(r.due_at),
+                             r.tenant_id, r.request_id, r.type, shortTime(r.received_at), shortTime(r.due_at)]))));
 }
 
 async function holds(main, { api, args }) {
