@@ -213,6 +213,9 @@ def test_erased_learner_shows_as_erased(page: Any, platform: Platform) -> None:
     page.goto(f"{platform.local.console_url}/#/learner/{learner}")
     page.get_by_text("was erased").wait_for()
     accessible(page, "admin-erased-learner")
+    page.get_by_role("link", name="Requests", exact=True).click()
+    page.get_by_role("button", name="Record request").wait_for()
+    accessible(page, "tenant-requests")
 
 
 def test_officer_exports_and_verifies_and_a_tampered_export_is_invalid(
@@ -220,6 +223,8 @@ def test_officer_exports_and_verifies_and_a_tampered_export_is_invalid(
     tenant = onboard(platform, "Audited School")
     enrol(platform, tenant, "audited@example.org")
     sign_in(page, platform, "compliance_officer")
+    page.get_by_role("link", name="Audited School").first.wait_for()
+    accessible(page, "officer-tenants")
     page.get_by_role("link", name="Audited School").first.click()
     page.get_by_role("button", name="Verify the stored trail").click()
     page.get_by_text("Valid", exact=True).wait_for()
