@@ -68,13 +68,13 @@ def get_jurisdiction(ctx: RequestContext, code: str) -> dict[str, Any]:
 @api.route("/v1/tenants", "POST", summary="Onboard a tenant in its home region", status=201, body=TenantCreate,
            roles=ADMINS, tags=("tenants",))
 def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
-    return container().tenants.onboard(ctx.principal, body).to_json()
+    return container().tenants.onboard(ctx.principal, body)
 
 
 @api.route("/v1/tenants", "GET", summary="The tenants homed in this region, paged (opaque cursor)",
            query=("cursor", "limit"), roles=(*ADMINS, "compliance_officer"), tags=("tenants",))
 def list_tenants(ctx: RequestContext) -> dict[str, Any]:
-    return container().tenants.list_in_region(ctx.principal, page_request(ctx.query))
+    return container().tenants.list_in_region(caller(ctx), page_request(ctx.query))
 
 
 @api.route("/v1/tenants/{tenant_id}", "GET", summary="A tenant's directory entry (served by every region)",
@@ -312,11 +312,23 @@ def key_rotation(event: Any) -> dict[str, Any]:
     return container().key_rotation.scheduled(request_id if isinstance(request_id, str) else None)
 
 
+@app.schedule(Rate(1, unit=Rate.HOURS), name="edge_routes",
+              description="Hourly: repair the global entry's routes of the tenants homed in this region")
+def edge_routes(event: Any) -> dict[str, Any]:
+    return container().edge_routes.reconcile()
+
+
 @api.route("/v1/incidents", "POST", summary="Record a suspected breach: each jurisdiction's notification "
            "deadlines and the affected learners from the audit trail", status=201, body=IncidentCreate,
            roles=ADMINS, tags=("incidents",))
 def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]:
     return container().incidents.create(caller(ctx), body, ctx.header("Idempotency-Key"))
+
+
+@api.route("/v1/incidents", "GET", summary="This region's incidents, newest first, with every regulator deadline "
+           "(paged, opaque cursor)", query=("cursor", "limit"), roles=ADMINS, tags=("incidents",))
+def list_incidents(ctx: RequestContext) -> dict[str, Any]:
+    return container().incidents.list_page(caller(ctx), page_request(ctx.query))
 
 
 @api.route("/v1/incidents/{incident_id}", "GET", summary="A recorded incident, as its POST answered it "

@@ -320,6 +320,8 @@ def _scenarios() -> list[Scenario]:
             "POST", "/v1/incidents", "platform_admin",
             {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [h.tenant_id], "summary": "bench"},
             {"Idempotency-Key": os.urandom(8).hex()}, expect=201)),
+        Scenario("GET", "/v1/incidents", "batch",
+                 lambda h: Request("GET", "/v1/incidents?limit=50", "platform_admin")),
         Scenario("GET", "/v1/incidents/{incident_id}", "directory",
                  lambda h: Request("GET", f"/v1/incidents/{h.new_incident()}", "platform_admin")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit", "audit",

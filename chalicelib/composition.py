@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.cognito_jwt import CognitoTokenVerifier, SigningKeySource
     from chalicelib.adapters.data_store import DataStore
     from chalicelib.adapters.directory import TenantDirectory
+    from chalicelib.adapters.edge_routes import KeyValueStoreClient
     from chalicelib.adapters.export_bucket import ExportBucket
     from chalicelib.adapters.governance_store import GovernanceStore
     from chalicelib.adapters.idempotency import IdempotencyStore
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.services.audit_browse import AuditBrowser
     from chalicelib.services.audit_proofs import AuditProofService, TreeHeads
     from chalicelib.services.consents import ConsentService
+    from chalicelib.services.edge_routes import EdgeRouteSync
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.incidents import IncidentService
@@ -59,8 +61,11 @@ class Container:
     def __init__(self, settings: Settings, *, clients: AwsClients | None = None,
                  key_source: SigningKeySource | None = None,
                  clock: Callable[[], datetime] = utc_now,
-                 jurisdictions: JurisdictionCatalog | None = None) -> None:
+                 jurisdictions: JurisdictionCatalog | None = None,
+                 edge_client: KeyValueStoreClient | None = None) -> None:
+        """``edge_client``: the KeyValueStore client to use instead of botocore's (tests; moto has none)."""
         self.settings = settings
+        self._edge_client = edge_client
         self.clients = clients or AwsClients(endpoint_url=settings.aws_endpoint_url)
         self.clock = clock
         self._key_source = key_source
@@ -121,7 +126,17 @@ class Container:
         from chalicelib.services.tenants import TenantService
 
         return TenantService(self.directory, self.jurisdictions, self.access, self.clock, self.settings.region,
-                             create_key=self.tenant_keys.create)
+                             self.audit_store, create_key=self.tenant_keys.create, on_onboarded=self.edge_routes.added)
+
+    @cached_property
+    def edge_routes(self) -> EdgeRouteSync:
+        """The global entry's routing table, kept in step with the directory (off without a store ARN)."""
+        from chalicelib.adapters.edge_routes import EdgeRouteStore
+        from chalicelib.services.edge_routes import EdgeRouteSync
+
+        arn = self.settings.edge_kvs_arn
+        store = EdgeRouteStore(self._edge_client or self.clients.edge_routes(), arn) if arn else None
+        return EdgeRouteSync(store, self.directory, self.settings.region)
 
 
     @cached_property
@@ -259,7 +274,7 @@ class Container:
         from chalicelib.adapters.incident_store import IncidentStore
         from chalicelib.services.incidents import IncidentService
 
-        store = IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store)
+        store = IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store, self.settings.region)
         return IncidentService(self.access, self.jurisdictions, self.audit_store, self.clock, self.settings.region,
                                self.settings.endpoint_of, store, self.idempotent, evict_keys=self.tenant_keys.evict)
 
@@ -269,7 +284,8 @@ class Container:
 
         return OffboardingService(self.access, self.governance_store, self.holds, self.learners, self.tenant_keys,
                                   self.audit, self.audit_store, self.export_bucket, self.directory, self.clock,
-                                  timedelta(days=self.settings.offboarding_wait_days))
+                                  timedelta(days=self.settings.offboarding_wait_days),
+                                  on_offboarded=self.edge_routes.removed)
 
     @cached_property
     def consents(self) -> ConsentService:

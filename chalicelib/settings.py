@@ -33,6 +33,9 @@ class CognitoPool(BaseModel):
 
     pool_id: str
     client_id: str
+    domain: str | None = Field(default=None, pattern=r"^https://[a-z0-9.-]+$")
+    """The pool's hosted UI (``https://<prefix>.auth.<region>.amazoncognito.com`` or a custom domain): where the
+    deployed console signs users in. Unset locally (the console signs in to the emulator's pools directly)."""
 
 
 class Settings(BaseModel):
@@ -68,6 +71,9 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     console_origin: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9.:\-]+$")
     """The console's origin (scheme://host[:port]): the one origin CORS allows. Unset: no CORS headers."""
+    edge_kvs_arn: str | None = Field(default=None,
+                                     pattern=r"^arn:aws[a-z-]*:cloudfront::[0-9]{12}:key-value-store/[A-Za-z0-9-]+$")
+    """The global entry's CloudFront KeyValueStore (tenant id -> home region). Unset: no routing-table sync."""
 
     def data_table(self, jurisdiction: str) -> str:
         return f"{self.data_table_prefix}-{jurisdiction.lower()}"
@@ -119,6 +125,7 @@ class Settings(BaseModel):
             "recovery_window_days": "ENCLAVE_RECOVERY_WINDOW_DAYS",
             "key_rotation_days": "ENCLAVE_KEY_ROTATION_DAYS",
             "console_origin": "ENCLAVE_CONSOLE_ORIGIN",
+            "edge_kvs_arn": "ENCLAVE_EDGE_KVS_ARN",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):

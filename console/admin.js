@@ -40,13 +40,17 @@ async function tenants(main, { api }) {
   await load();
 }
 
+function shortTime(at) {
+  return at ? at.slice(0, 16).replace("T", " ") + " UTC" : "—";
+}
+
 async function requests(main, { api }) {
   const page = await api.call("GET", "/v1/requests?overdue=true&due_soon=true");
   main.append(card("Data requests due", h("p", { class: "muted" },
     `Open requests of ${page.region} overdue or due within ${page.due_soon_days} days, as of ${page.as_of}.`),
-    table("Overdue in red, due soon in amber", ["Urgency", "Tenant", "Request", "Type", "Received", "Due"],
-      page.items.map((r) => [badge(r.urgency === "overdue" ? "Overdue" : "Due soon", r.urgency), r.tenant_id, r.request_id,
-                             r.type, r.received_at, r.due_at]))));
+    table("Overdue in red, due soon in amber", ["Urgency", "Countdown", "Tenant", "Request", "Type", "Received", "Due"],
+      page.items.map((r) => [badge(r.urgency === "overdue" ? "Overdue" : "Due soon", r.urgency), countdown(r.due_at),
+                             r.tenant_id, r.request_id, r.type, shortTime(r.received_at), shortTime(r.due_at)]))));
 }
 
 async function holds(main, { api, args }) {
@@ -75,8 +79,37 @@ async function holds(main, { api, args }) {
     card("Place a hold", place));
 }
 
+const DAY = 864e5;
+
+// overdue (red) once past, due soon (amber) within 24 hours, plain otherwise; no deadline: as soon as practicable
+function deadlineBadge(dueAt) {
+  if (!dueAt) return badge(countdown(dueAt), "due_soon");
+  const left = Date.parse(dueAt) - Date.now();
+  return badge(countdown(dueAt), left < 0 ? "overdue" : left < DAY ? "due_soon" : "ok");
+}
+
+function deadlineTable(incident) {
+  return table(`Deadlines of ${incident.incident_id}`, ["Jurisdiction", "Party", "Action", "Due", "Countdown", "Rule"],
+    incident.deadlines.map((d) => [d.jurisdiction, d.party, d.action, d.due_at || "—", deadlineBadge(d.due_at), d.rule]));
+}
+
 async function incidents(main, { api }) {
   const out = h("div");
+  const list = h("div");
+  let cursor = null;
+  const shown = [];
+  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => load() }, "More incidents");
+  async function load() {
+    const page = await api.call("GET", "/v1/incidents?limit=10" + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
+    shown.push(...page.items);
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    list.replaceChildren(...(shown.length ? shown.map((incident) => h("article", { class: "incident" },
+      h("h3", {}, `${incident.incident_id} · discovered ${incident.discovered_at}`),
+      h("p", { class: "muted" }, `Tenants: ${incident.tenants.join(", ")} · affected learners here: ${incident.affected_learners}` +
+        (incident.unavailable_tenants ? ` · ${incident.unavailable_tenants} tenant(s) homed in another region` : "")),
+      deadlineTable(incident))) : [h("p", {}, "No incident recorded in this region.")]));
+  }
   const form = h("form", { "aria-label": "Record an incident" },
     field("Discovered at (UTC)", h("input", { name: "discovered_at", type: "datetime-local", required: true })),
     field("Tenant ids (comma separated)", h("input", { name: "tenant_ids", required: true })),
@@ -87,13 +120,16 @@ async function incidents(main, { api }) {
     const values = formValues(form);
     try {
       const incident = await api.call("POST", "/v1/incidents", { discovered_at: values.discovered_at + ":00Z",
-        tenant_ids: values.tenant_ids.split(",").map((s) => s.trim()).filter(Boolean), summary: values.summary });
-      out.replaceChildren(table(`Deadlines of ${incident.incident_id}`, ["Jurisdiction", "Party", "Action", "Due", "Countdown", "Rule"],
-        incident.deadlines.map((d) => [d.jurisdiction, d.party, d.action, d.due_at || "—",
-          badge(countdown(d.due_at), d.due_at && Date.parse(d.due_at) < Date.now() ? "overdue" : "due_soon"), d.rule])));
+        tenant_ids: values.tenant_ids.split(",").map((s) => s.trim()).filter(Boolean), summary: values.summary },
+        { idempotent: true });
+      out.replaceChildren(h("p", { role: "status" }, `Recorded ${incident.incident_id}.`), deadlineTable(incident));
+      shown.length = 0; cursor = null; await load();
     } catch (error) { out.replaceChildren(errorText(error)); }
   });
-  main.append(card("Record a suspected breach", form), card("Regulator deadlines", out));
+  main.append(card("Incidents of this region", h("p", { class: "muted" },
+    "Countdowns to each regulator's and each individual notification deadline: overdue in red, due within a day in amber."),
+    list, more), card("Record a suspected breach", form, out));
+  await load();
 }
 
 async function retention(main, { api }) {

@@ -15,18 +15,23 @@ export class Api {
   }
 
   base(region) {
-    // Deployed: one hostname (CloudFront routes each tenant to its home region). Local: the region's port.
-    if (this.config.mode !== "local") return "";
-    return this.config.regions[region || this.session.region];
+    // local-only:begin (make run: each region on its own port)
+    if (this.config.mode === "local") return this.config.regions[region || this.session.region];
+    // local-only:end
+    return "";  // deployed: one hostname, CloudFront routes each tenant to its home region
   }
 
   async home(tenantId) {
-    if (this.config.mode !== "local") return null;
-    if (!this.homes.has(tenantId)) {
-      const tenant = await this.call("GET", `/v1/tenants/${tenantId}`);
-      this.homes.set(tenantId, tenant.home_region);
+    // local-only:begin
+    if (this.config.mode === "local") {
+      if (!this.homes.has(tenantId)) {
+        const tenant = await this.call("GET", `/v1/tenants/${tenantId}`);
+        this.homes.set(tenantId, tenant.home_region);
+      }
+      return this.homes.get(tenantId);
     }
-    return this.homes.get(tenantId);
+    // local-only:end
+    return null;
   }
 
   async tenantCall(tenantId, method, path, body, extra = {}) {
@@ -35,6 +40,8 @@ export class Api {
 
   async call(method, path, body, { region, raw, idempotent } = {}) {
     const headers = { Authorization: `Bearer ${this.session.token}` };
+    // deployed: CloudFront sends a path without a tenant id to this region (tenant paths go to the tenant's home)
+    if (this.config.mode !== "local") headers["X-Enclave-Region"] = region || this.session.region;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (idempotent) headers["Idempotency-Key"] = crypto.randomUUID();
     const response = await fetch(this.base(region) + path, {

@@ -69,6 +69,13 @@ async function render() {
   }
 }
 
+function signInHelp() {
+  // local-only:begin
+  if (config.mode === "local") return "Local platform: sign in with a user of the emulator's pools.";
+  // local-only:end
+  return "You will sign in on your region's Cognito page.";
+}
+
 function showSignIn(message) {
   document.getElementById("nav").replaceChildren();
   document.getElementById("who").replaceChildren();
@@ -78,31 +85,34 @@ function showSignIn(message) {
     regions.map((r) => h("option", { value: r, selected: r === config.default_region }, r)));
   const form = h("form", { "aria-describedby": "signin-help" }, field("Region of your account", region));
   const problem = h("div");
+  // local-only:begin (make run: user name and password against the emulator's pools; not in the deployed build)
   if (config.mode === "local") {
     form.append(field("User name", h("input", { name: "username", autocomplete: "username", required: true })),
       field("Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })));
   }
+  // local-only:end
   form.append(h("button", { type: "submit" }, "Sign in"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     problem.replaceChildren();
     const data = new FormData(form);
     try {
+      // local-only:begin
       if (config.mode === "local") {
         const { localSignIn } = await import("./local-signin.js");
         begin(await localSignIn(config, data.get("region"), data.get("username"), data.get("password")), data.get("region"));
-      } else {
-        const { startHostedSignIn } = await import("./hosted-signin.js");
-        await startHostedSignIn(config, data.get("region"));
+        return;
       }
+      // local-only:end
+      const { startHostedSignIn } = await import("./hosted-signin.js");
+      await startHostedSignIn(config, data.get("region"));
     } catch (error) {
       problem.replaceChildren(errorText(error));
     }
   });
   main.replaceChildren(h("h1", {}, "Sign in"),
     message ? h("p", { role: "status" }, message) : "",
-    h("p", { id: "signin-help", class: "muted" }, config.mode === "local"
-      ? "Local platform: sign in with a user of the emulator's pools." : "You will sign in on your region's Cognito page."),
+    h("p", { id: "signin-help", class: "muted" }, signInHelp()),
     form, problem);
   document.title = "Sign in · Enclave console";
 }

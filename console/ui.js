@@ -53,5 +53,6 @@ export function countdown(dueAt) {
   if (!dueAt) return "as soon as practicable";
   const ms = Date.parse(dueAt) - Date.now();
   const hours = Math.round(Math.abs(ms) / 36e5);
-  return ms < 0 ? `${hours} h overdue` : `${Math.floor(hours / 24)} d ${hours % 24} h left`;
+  const span = hours < 24 ? `${hours} h` : `${Math.floor(hours / 24)} d ${hours % 24} h`;
+  return ms < 0 ? `${span} overdue` : `${span} left`;
 }

@@ -7,21 +7,25 @@
   ``TenantRegions`` KeyValueStore and selects that region's origin; without a tenant, the viewer's
   nearest region. The store holds tenant id -> region and nothing else (``kvs_entries``).
 * ``build_site(out_dir, stage)``: the deployed console: ``console/`` without the local sign-in
-  module, and a ``config.json`` in ``hosted`` mode (Cognito hosted UI, authorization code + PKCE).
-  ``make package`` writes it to ``build/$(STAGE)/console``.
+  module and without the code between ``// local-only:begin`` and ``// local-only:end`` (the local
+  sign-in form and its branch), and a ``config.json`` in ``hosted`` mode (Cognito hosted UI,
+  authorization code + PKCE) whose every value comes from the stage config (``.chalice/config.json``:
+  each region's app client id and hosted UI domain, the console's origin for the redirect); a value
+  missing there stops the build. ``make package`` writes it to ``build/$(STAGE)/console``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chalicelib.domain.ids import is_valid_id
+from chalicelib.adapters.edge_routes import edge_entry
 from chalicelib.settings import PROJECT_ROOT, REGIONS
 from deploy.stages import Stage, load_stage
 
@@ -31,7 +35,7 @@ CONSOLE_DIR = PROJECT_ROOT / "console"
 ROUTER = Path(__file__).parent / "edge" / "router.js"
 LOCAL_ONLY = ("local-signin.js",)
 """Files of ``console/`` that only ``make run`` serves: never in the deployed site."""
-CONSOLE_HOST = "console.enclave.example"
+LOCAL_BLOCK = re.compile(r"[ \t]*// local-only:begin.*?// local-only:end[^\n]*\n", re.DOTALL)
 # AWS managed policies (ids are fixed and documented by CloudFront).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -57,9 +61,7 @@ def kvs_entries(tenants: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     """The KeyValueStore's items for ``tenants``: tenant id -> home region, nothing else crosses."""
     entries = []
     for tenant in tenants:
-        tenant_id, region = str(tenant["tenant_id"]), str(tenant["home_region"])
-        if not is_valid_id(tenant_id, "tnt") or region not in REGIONS:
-            raise ValueError("a key-value store entry needs a tenant id and one of the home regions")
+        tenant_id, region = edge_entry(str(tenant["tenant_id"]), str(tenant["home_region"]))
         entries.append({"key": tenant_id, "value": region})
     return entries
 
@@ -161,11 +163,28 @@ def global_entry_resources(stage: Stage) -> dict[str, Resource]:
 
 
 def hosted_config(stage: Stage) -> dict[str, Any]:
-    """The deployed console's config.json: hosted UI sign-in, same-origin APIs (CloudFront routes them)."""
-    pools = {region: {"client_id": f"${{ENCLAVE_CLIENT_ID_{region.upper().replace('-', '_')}}}",
-                      "domain": f"https://enclave-{region}.auth.{region}.amazoncognito.com"} for region in REGIONS}
+    """The deployed console's config.json: hosted UI sign-in, same-origin APIs (CloudFront routes them).
+
+    Every value comes from the stage's settings; one that is missing stops the build (ValueError)."""
+    settings = stage.settings
+    if not settings.console_origin:
+        raise ValueError(f"stage {stage.name}: ENCLAVE_CONSOLE_ORIGIN (the console's origin) is not set")
+    pools = {}
+    for region in REGIONS:
+        pool = settings.cognito_pools.get(region)
+        if pool is None or not pool.domain:
+            raise ValueError(f"stage {stage.name}: ENCLAVE_COGNITO_POOLS has no hosted UI domain for {region}")
+        pools[region] = {"client_id": pool.client_id, "domain": pool.domain}
     return {"mode": "hosted", "regions": {}, "default_region": stage.region, "pools": pools,
-            "redirect_uri": f"https://{CONSOLE_HOST}/"}
+            "redirect_uri": f"{settings.console_origin}/"}
+
+
+def deployed_source(text: str) -> str:
+    """A console file as deployed: every ``// local-only:begin`` ... ``// local-only:end`` block removed."""
+    stripped = LOCAL_BLOCK.sub("", text)
+    if "local-only:" in stripped:
+        raise ValueError("an unmatched local-only marker")
+    return stripped
 
 
 def build_site(out_dir: Path, stage: Stage) -> list[Path]:
@@ -174,12 +193,15 @@ def build_site(out_dir: Path, stage: Stage) -> list[Path]:
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     written = []
+    config = hosted_config(stage)
     for source in sorted(CONSOLE_DIR.iterdir()):
         if source.is_file() and source.name not in LOCAL_ONLY:
-            written.append(Path(shutil.copy2(source, out_dir / source.name)))
-    config = out_dir / "config.json"
-    config.write_text(json.dumps(hosted_config(stage), indent=2) + "\n")
-    written.append(config)
+            target = out_dir / source.name
+            target.write_text(deployed_source(source.read_text()))
+            written.append(target)
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    config_file = out_dir / "config.json"
+    written.append(config_file)
     return written
 
 

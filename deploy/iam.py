@@ -188,7 +188,28 @@ def render_policy(stage_name: str) -> dict[str, Any]:
             "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"}},
         },
     ]
+    if settings.edge_kvs_arn:
+        statements.append({
+            "Sid": "EdgeRoutingTable",
+            "Effect": "Allow",
+            # The global entry's KeyValueStore (tenant id -> home region): onboarding puts, offboarding
+            # deletes, the hourly reconciliation lists and batches. Only the store named in the stage config.
+            "Action": EDGE_ACTIONS,
+            "Resource": [edge_store_arn(settings.edge_kvs_arn)],
+        })
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+EDGE_ACTIONS = ["cloudfront-keyvaluestore:DeleteKey", "cloudfront-keyvaluestore:DescribeKeyValueStore",
+                "cloudfront-keyvaluestore:ListKeys", "cloudfront-keyvaluestore:PutKey",
+                "cloudfront-keyvaluestore:UpdateKeys"]
+
+
+def edge_store_arn(arn: str) -> str:
+    """The store's ARN with ``*`` for the account (the rule of every statement here)."""
+    parts = arn.split(":", 5)
+    parts[4] = "*"
+    return ":".join(parts)
 
 
 # --------------------------------------------------------------------- does the policy cover the code?
@@ -208,6 +229,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),
     "export_bucket.py": ("AuditExports",),
+    "edge_routes.py": ("EdgeRoutingTable",),
 }
 NOT_IN_THE_FUNCTION: dict[str, str] = {
     "cognito_admin.py": "used by the local platform's provisioning and the token CLI, never by the deployed API",
@@ -224,6 +246,9 @@ CLIENT_OPERATIONS: dict[str, str] = {
     # Multipart uploads are authorised as PutObject (abort has its own action).
     "create_multipart_upload": "s3:PutObject", "upload_part": "s3:PutObject",
     "complete_multipart_upload": "s3:PutObject", "abort_multipart_upload": "s3:AbortMultipartUpload",
+    "describe_key_value_store": "cloudfront-keyvaluestore:DescribeKeyValueStore",
+    "put_key": "cloudfront-keyvaluestore:PutKey", "delete_key": "cloudfront-keyvaluestore:DeleteKey",
+    "update_keys": "cloudfront-keyvaluestore:UpdateKeys", "list_keys": "cloudfront-keyvaluestore:ListKeys",
 }
 TRANSACT_OPERATIONS: dict[str, str] = {
     "Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",

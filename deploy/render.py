@@ -24,7 +24,8 @@ What a stage's template holds (README "Deploying" explains each):
   the data key, TLS-only policy, versioning, exports expire after ``EXPORT_EXPIRY_DAYS``) and its
   server-access-log bucket.
 * **Cognito**: the regional user pool with the five role groups and an immutable
-  ``custom:tenant_id``, and the API's app client (USER_PASSWORD_AUTH and SRP, no secret).
+  ``custom:tenant_id``, the API's app client (no secret; SRP and the hosted UI's authorization code
+  flow with the console's origin as the only callback; no USER_PASSWORD_AUTH) and the hosted UI domain.
 * **Operations**: log groups with retention, alarms on API 5xx, Lambda errors and throttles and the
   application's ``AuditWriteFailures`` metric, an encrypted SNS topic they notify.
 * **Changes to Chalice's own resources** (the merge is a deep dict merge): function names, reserved
@@ -47,6 +48,7 @@ from typing import Any
 
 from chalicelib.adapters.cognito_admin import CLIENT_NAME, POOL_NAME, ROLE_GROUPS
 from chalicelib.domain.crypto import tenant_key_context
+from chalicelib.services.edge_routes import SYNC_FAILURE_METRIC
 from chalicelib.settings import REGIONS
 from deploy.appmodel import API_HANDLER, AppModel, Function, load_app_model
 from deploy.console import SKIPS as GLOBAL_ENTRY_SKIPS
@@ -462,6 +464,23 @@ def bucket_resources(stage: Stage) -> dict[str, Resource]:
 # ------------------------------------------------------------------------------------------ Cognito
 
 
+def console_origin(stage: Stage) -> str:
+    """The console's origin from the stage config: the hosted UI's only callback."""
+    if not stage.settings.console_origin:
+        raise ValueError(f"stage {stage.name}: ENCLAVE_CONSOLE_ORIGIN is not set")
+    return stage.settings.console_origin
+
+
+def hosted_ui_prefix(stage: Stage) -> str:
+    """The hosted UI's domain prefix, from the stage's pool ``domain`` (``https://<prefix>.auth.<region>...``)."""
+    pool = stage.settings.cognito_pools.get(stage.region)
+    suffix = f".auth.{stage.region}.amazoncognito.com"
+    host = (pool.domain or "").removeprefix("https://") if pool else ""
+    if not host.endswith(suffix):
+        raise ValueError(f"stage {stage.name}: the pool's domain must be https://<prefix>{suffix}")
+    return host.removesuffix(suffix)
+
+
 def cognito_resources(stage: Stage) -> dict[str, Resource]:
     resources: dict[str, Resource] = {
         "UserPool": {
@@ -493,7 +512,15 @@ def cognito_resources(stage: Stage) -> dict[str, Resource]:
                 "UserPoolId": {"Ref": "UserPool"},
                 "ClientName": CLIENT_NAME,
                 "GenerateSecret": False,
-                "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                # No USER_PASSWORD_AUTH in AWS: users sign in on the hosted UI (authorization code + PKCE);
+                # the password flow is the local platform's (the emulator has no hosted UI).
+                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                "AllowedOAuthFlowsUserPoolClient": True,
+                "AllowedOAuthFlows": ["code"],
+                "AllowedOAuthScopes": ["openid", "email"],
+                "SupportedIdentityProviders": ["COGNITO"],
+                "CallbackURLs": [f"{console_origin(stage)}/"],
+                "LogoutURLs": [f"{console_origin(stage)}/"],
                 "PreventUserExistenceErrors": "ENABLED",
                 "EnableTokenRevocation": True,
                 "IdTokenValidity": 60,
@@ -504,6 +531,10 @@ def cognito_resources(stage: Stage) -> dict[str, Resource]:
                 "WriteAttributes": ["email"],
             },
         },
+    }
+    resources["UserPoolDomain"] = {
+        "Type": "AWS::Cognito::UserPoolDomain",
+        "Properties": {"UserPoolId": {"Ref": "UserPool"}, "Domain": hosted_ui_prefix(stage)},
     }
     for precedence, group in enumerate(ROLE_GROUPS):
         logical = "Group" + "".join(part.capitalize() for part in group.split("_"))
@@ -570,6 +601,10 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
     resources["KeyFailuresAlarm"] = alarm(
         "A tenant key or ciphertext failed (missing key, KMS access denied, failed authentication)",
         METRICS_NAMESPACE, KEY_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
+    resources["EdgeRouteSyncAlarm"] = alarm(
+        "A tenant's route in the global entry's KeyValueStore could not be updated: the hourly reconciliation "
+        "repairs it (python -m chalicelib.cli edge reconcile does it now)",
+        METRICS_NAMESPACE, SYNC_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
     resources["AlarmTopic"] = {
         "Type": "AWS::SNS::Topic",
         "Properties": {"TopicName": f"enclave-{stage.name}-alarms", "KmsMasterKeyId": {"Ref": "OpsKey"},

@@ -117,7 +117,8 @@ def parliament_findings(policy: dict[str, Any]) -> list[str]:
 
 
 def iam_problems(policy: dict[str, Any], region: str) -> list[str]:
-    """Actions must be explicit; every resource must be in ``region`` (S3: a bucket named for it)."""
+    """Actions must be explicit; every resource must be in ``region`` (S3: a bucket named for it;
+    the global entry's KeyValueStore, which CloudFront keeps globally, only by its exact id)."""
     problems = []
     for statement in policy["Statement"]:
         sid = statement.get("Sid", "?")
@@ -135,6 +136,9 @@ def iam_problems(policy: dict[str, Any], region: str) -> list[str]:
             elif parts[2] == "s3":
                 if not parts[5].split("/")[0].endswith(f"-{region}"):
                     problems.append(f"{sid}: bucket {resource} is not this region's")
+            elif parts[2] == "cloudfront":
+                if not parts[5].startswith("key-value-store/") or "*" in parts[5]:
+                    problems.append(f"{sid}: {resource} is not one named key-value store")
             elif parts[3] != region:
                 problems.append(f"{sid}: resource {resource} is outside {region}")
     return problems

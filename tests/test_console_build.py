@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
-from deploy.console import build_site
+import pytest
+
+from chalicelib.settings import PROJECT_ROOT
+from deploy.console import build_site, deployed_source
 from deploy.render import render_resources
 from deploy.stages import DIRECTORY_STAGE, load_stage
 
@@ -13,16 +19,52 @@ from deploy.stages import DIRECTORY_STAGE, load_stage
 def test_deployed_site_has_no_local_sign_in(tmp_path: Path) -> None:
     files = build_site(tmp_path / "site", load_stage("prod-euw2"))
     names = {f.name for f in files}
-    assert {"index.html", "app.js", "hosted-signin.js", "config.json"} <= names
+    assert {"index.html", "app.js", "api.js", "hosted-signin.js", "config.json"} <= names
     assert "local-signin.js" not in names
     for file in files:
         text = file.read_text()
-        assert "USER_PASSWORD_AUTH" not in text, file.name
-        assert "InitiateAuth" not in text, file.name
-    config = json.loads((tmp_path / "site" / "config.json").read_text())
+        for local in ("USER_PASSWORD_AUTH", "InitiateAuth", "local-signin", "local_cognito", "local-only",
+                      'type: "password"', 'mode === "local"', "emulator"):
+            assert local not in text, (file.name, local)
+    assert "startHostedSignIn" in (tmp_path / "site" / "app.js").read_text()
+    # what is left of each module still parses (node --check on an ES module)
+    node = shutil.which("node") or "/usr/bin/node"
+    for file in files:
+        if file.suffix == ".js":
+            module = file.with_suffix(".mjs")
+            module.write_text(file.read_text())
+            done = subprocess.run([node, "--check", str(module)], capture_output=True, text=True, check=False)
+            assert done.returncode == 0, (file.name, done.stderr)
+
+
+def test_deployed_config_takes_every_value_from_the_stage_config(tmp_path: Path) -> None:
+    stage = load_stage("prod-euw2")
+    build_site(tmp_path / "site", stage)
+    text = (tmp_path / "site" / "config.json").read_text()
+    assert "${" not in text
+    config = json.loads(text)
     assert config["mode"] == "hosted"
     assert config["regions"] == {}  # one hostname: CloudFront routes each tenant
+    assert config["redirect_uri"] == f"{stage.settings.console_origin}/"
+    assert config["pools"] == {region: {"client_id": pool.client_id, "domain": pool.domain}
+                               for region, pool in stage.settings.cognito_pools.items()}
     assert all(pool["domain"].startswith("https://") for pool in config["pools"].values())
+    pools = {region: pool.model_copy(update={"domain": None}) for region, pool in stage.settings.cognito_pools.items()}
+    broken = replace(stage, settings=stage.settings.model_copy(update={"cognito_pools": pools}))
+    with pytest.raises(ValueError, match="hosted UI domain"):
+        build_site(tmp_path / "broken", broken)
+
+
+def test_make_package_renders_the_hosted_console() -> None:
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    package = makefile[makefile.index("\npackage:"):]
+    assert "-m deploy.console $(STAGE) build/$(STAGE)/console" in package.split("\n\n")[0]
+
+
+def test_local_only_blocks_must_be_closed() -> None:
+    assert deployed_source("a\n  // local-only:begin\nb\n  // local-only:end\nc\n") == "a\nc\n"
+    with pytest.raises(ValueError, match="unmatched"):
+        deployed_source("a\n// local-only:begin\nb\n")
 
 
 def test_global_entry_routes_through_the_function_and_keeps_the_site_private() -> None:

@@ -171,7 +171,8 @@ def test_iam_policy_is_least_privilege_and_regional(packaged: dict[str, Packaged
         assert all("*" not in action for action in actions)
         assert statement["Resource"] != "*"
         for arn in statement["Resource"]:
-            assert f":{p.region}:" in arn or arn.startswith(f"arn:aws:s3:::{load_stage(stage).export_bucket}")
+            assert f":{p.region}:" in arn or arn.startswith(f"arn:aws:s3:::{load_stage(stage).export_bucket}") \
+                or arn == iam.edge_store_arn(str(load_stage(stage).settings.edge_kvs_arn))  # CloudFront is global
         if any(action.startswith("kms:") for action in actions):
             assert "kms:ResourceAliases" in json.dumps(statement["Condition"])
     sids = {s["Sid"]: s for s in policy["Statement"]}
@@ -309,7 +310,12 @@ def test_user_pool_has_the_five_groups_and_an_immutable_tenant(packaged: dict[st
     assert pool["Schema"][0]["Name"] == "tenant_id"
     assert pool["Schema"][0]["Mutable"] is False
     client = p.resources("AWS::Cognito::UserPoolClient")["UserPoolClient"]["Properties"]
-    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"} <= set(client["ExplicitAuthFlows"])
+    assert "ALLOW_USER_PASSWORD_AUTH" not in client["ExplicitAuthFlows"]  # the local platform's flow only
+    assert client["AllowedOAuthFlows"] == ["code"]
+    stage_settings = load_stage(stage).settings
+    assert client["CallbackURLs"] == [f"{stage_settings.console_origin}/"]
+    domain = p.resources("AWS::Cognito::UserPoolDomain")["UserPoolDomain"]["Properties"]["Domain"]
+    assert stage_settings.cognito_pools[p.region].domain == f"https://{domain}.auth.{p.region}.amazoncognito.com"
     assert client["GenerateSecret"] is False
 
 
@@ -344,7 +350,7 @@ def test_api_invokes_the_provisioned_alias_and_unknown_routes_are_404(packaged: 
 def test_alarms_cover_5xx_throttles_errors_and_audit_write_failures(packaged: dict[str, Packaged],
                                                                    stage: str) -> None:
     metrics = {a["Properties"]["MetricName"] for a in packaged[stage].resources("AWS::CloudWatch::Alarm").values()}
-    assert {"5XXError", "Throttles", "Errors", "AuditWriteFailures"} <= metrics
+    assert {"5XXError", "Throttles", "Errors", "AuditWriteFailures", "EdgeRouteSyncFailures"} <= metrics
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -30,8 +30,10 @@ def route(store: dict[str, str], requests: list[dict[str, Any]]) -> list[dict[st
     return result
 
 
-def request(uri: str, country: str | None = None) -> dict[str, Any]:
+def request(uri: str, country: str | None = None, region: str | None = None) -> dict[str, Any]:
     headers = {"cloudfront-viewer-country": {"value": country}} if country else {}
+    if region:
+        headers["x-enclave-region"] = {"value": region}
     return {"method": "GET", "uri": uri, "querystring": {}, "headers": headers, "cookies": {}}
 
 
@@ -64,3 +66,15 @@ def test_the_key_value_store_holds_tenant_ids_and_regions_only() -> None:
     text = json.dumps(entries)
     for value in ("Hill School", "school", "2026-11-28", "@"):
         assert value not in text
+
+
+def test_the_console_names_the_region_of_a_path_without_tenant_and_never_overrides_a_tenants_home() -> None:
+    known = new_id("tnt")
+    results = route({known: "ap-southeast-1"}, [
+        request("/v1/tenants", country="GB", region="ap-southeast-1"),
+        request("/v1/incidents", country="US", region="eu-west-2"),
+        request("/v1/tenants", country="GB", region="mars-north-1"),  # not a region: the nearest one
+        request(f"/v1/tenants/{known}/learners", country="GB", region="eu-west-2"),
+    ])
+    assert [r["origin"] for r in results] == ["api-ap-southeast-1", "api-eu-west-2", "api-eu-west-2",
+                                              "api-ap-southeast-1"]

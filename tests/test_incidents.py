@@ -210,3 +210,48 @@ def test_a_retried_incident_with_the_same_idempotency_key_is_the_same_incident(w
     assert (status, other["error"]["reason"]) == (409, "idempotency_key_reused")
     needles = {SUMMARY, "Ottoline", "Vandersteen", "555-0199"}
     assert [(r, t) for r, t, text in all_items(emulated) for n in needles if n in text] == []
+
+
+def test_the_region_s_incidents_page_newest_first_with_deadlines_and_are_audited(world: dict[str, Any],
+                                                                                  token: TokenFactory) -> None:
+    recorded = []
+    for hour in (11, 12, 13):
+        world["clock"].now = datetime(2026, 2, 1, hour, 0, tzinfo=UTC)
+        status, body = world["us"].call("POST", "/v1/incidents", world["platform"],
+                                        {"discovered_at": DISCOVERED, "tenant_ids": [world["breached"]],
+                                         "summary": SUMMARY})
+        assert status == 201
+        recorded.append(body["incident_id"])
+    listed, cursor = [], None
+    while True:
+        status, page = world["us"].call("GET", "/v1/incidents?limit=2" + (f"&cursor={cursor}" if cursor else ""),
+                                        world["platform"])
+        assert status == 200, page
+        listed += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    ids = [item["incident_id"] for item in listed]
+    assert [i for i in ids if i in recorded] == recorded[::-1]  # newest first
+    assert len(ids) == len(set(ids))
+    assert [item["recorded_at"] for item in listed] == sorted((item["recorded_at"] for item in listed), reverse=True)
+    first = next(item for item in listed if item["incident_id"] == recorded[-1])
+    assert {d["jurisdiction"] for d in first["deadlines"]} == {"US"}
+    assert first["tenants"] == [world["breached"]]
+    assert "learners" not in first
+    assert SUMMARY not in json.dumps(listed)
+    # a US regional admin sees the US-only incidents, not those naming a UK tenant (as GET by id)
+    status, own = world["us"].call("GET", "/v1/incidents?limit=200", token("regional_admin", region=US))
+    assert status == 200
+    assert set(recorded) <= {item["incident_id"] for item in own["items"]}
+    assert all(tenants == [world["breached"]] or world["others"]["UK"] not in tenants
+               for tenants in (item["tenants"] for item in own["items"]))
+    for role, region in (("compliance_officer", US), ("tenant_admin", US), ("regional_admin", "eu-west-2")):
+        status, body = world["us"].call("GET", "/v1/incidents", token(role, world["breached"] if role == "tenant_admin"
+                                                                      else None, region))
+        assert status == 403, (role, body)
+    assert world["us"].call("GET", "/v1/incidents?cursor=bm9wZQ", world["platform"])[0] == 404
+    listings = [e for e in world["container"].audit_store.events(world["breached"], "US")
+                if e["action"] == "incident.list"]
+    assert len(listings) >= 3
+    assert listings[0]["actor"]["role"] == "platform_admin"

@@ -37,6 +37,10 @@ def test_tenants_of_the_region_page_through_every_one_once(
     assert {t["home_region"] for t in listed} == {UK}
     officer = all_pages(api[UK], "/v1/tenants", token("compliance_officer", region=UK), limit=50)
     assert mine <= {t["tenant_id"] for t in officer}
+    for tenant_id in mine:  # each page is recorded in the trail of every tenant it showed
+        listings = [e for e in api[UK].container.audit_store.events(tenant_id, "UK") if e["action"] == "tenant.list"]
+        assert [e["actor"]["role"] for e in listings] == ["regional_admin", "compliance_officer"]
+        assert listings[0]["details"]["count"] in (1, 2)
 
 
 def test_tenant_roles_may_not_list_tenants_and_bad_cursors_are_400(

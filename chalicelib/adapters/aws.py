@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
 
+    from chalicelib.adapters.edge_routes import KeyValueStoreClient
+
 
 class AwsClients:
     """Builds each client once; thread-safe (chalice local serves requests on threads)."""
@@ -72,6 +74,11 @@ class AwsClients:
 
     def s3(self, region: str) -> S3Client:
         client: S3Client = self._client("s3", region)
+        return client
+
+    def edge_routes(self) -> KeyValueStoreClient:
+        """The CloudFront KeyValueStore data-plane client (global; SigV4A, which needs ``awscrt``)."""
+        client: KeyValueStoreClient = self._client("cloudfront-keyvaluestore", "us-east-1")
         return client
 
     def cognito(self, region: str) -> CognitoIdentityProviderClient:

@@ -15,10 +15,16 @@ from collections.abc import Sequence
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The parser; the module of ``token`` is imported only when ``command`` is ``token``."""
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Enclave command line tools.")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{audit,restore,token}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{audit,edge,restore,token}")
     from chalicelib.cli import audit
 
     audit.add_parser(subparsers)
+    if command == "edge":
+        from chalicelib.cli import edge
+
+        edge.add_parser(subparsers)
+    else:
+        subparsers.add_parser("edge", help="reconcile the global entry's routing table with the directory")
     if command == "restore":
         from chalicelib.cli import restore
 

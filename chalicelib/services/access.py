@@ -63,6 +63,11 @@ class AccessControl:
         """Whether ``principal`` may also do ``action`` on a tenant already resolved by ``tenant()``."""
         return self._authorizer.is_allowed(principal, action, TenantResource(tenant.tenant_id, tenant.home_region))
 
+    def may(self, principal: Principal, tenant_id: str, action: str) -> bool:
+        """Whether ``principal`` may do ``action`` on the tenant (a filter for lists: nothing is recorded)."""
+        tenant = self._directory.get(tenant_id)
+        return tenant is not None and self.permits(principal, action, tenant)
+
     def region(self, principal: Principal, action: str) -> None:
         if not self._authorizer.is_allowed(principal, action, RegionResource(self._region)):
             raise Forbidden(f"your role may not perform {action} in this region")

@@ -17,7 +17,11 @@
 
 The answer is recorded (``IncidentStore``, in the transaction of the first resident tenant's event) and
 ``GET /v1/incidents/{incident_id}`` returns it as the POST answered it, to callers who may still act on
-every tenant it names. ``Idempotency-Key``: the claim is scoped to the first resident tenant and written
+every tenant it names. ``GET /v1/incidents`` pages through the region's incidents, newest first (Cedar
+``incident.list`` on the Region: regional admins of the region, platform admins), each with its deadlines
+and counts, leaving out any incident that names a tenant the caller may not read (so a page may hold fewer
+than ``limit``); every page is recorded as ``incident.list`` in the chain of each resident tenant it names.
+``Idempotency-Key``: the claim is scoped to the first resident tenant and written
 in that same transaction, so a retry answers the same incident. The summary is left out of the claim's
 fingerprint and is stored nowhere: it may name people, and no one subject's key could make it die with
 them (an incident spans learners and tenants). A retry that differs only in its summary therefore
@@ -38,6 +42,7 @@ from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.incidents import IncidentCreate, deadlines_for, learners_mentioned
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
@@ -68,6 +73,25 @@ class IncidentService:
         for tenant_id in doc["affected"]["tenants"]:  # 404 for a tenant not theirs, 403 if theirs but not allowed
             self._access.tenant(caller.principal, tenant_id, "incident.read", resident=False)
         return doc
+
+    def list_page(self, caller: Caller, request: PageRequest) -> dict[str, object]:
+        """One page of this region's incidents, newest first: deadlines and counts (no learner id)."""
+        self._access.region(caller.principal, "incident.list")
+        jurisdiction = self._jurisdictions.by_region(self._region).code
+        if request.after is not None:
+            require_id(request.after, "inc", "incident")
+        docs, last = self._store.page(jurisdiction, request.after, request.limit)
+        # as for GET /v1/incidents/{id}: only incidents whose every tenant the caller may read
+        docs = [doc for doc in docs if all(self._access.may(caller.principal, tenant_id, "incident.read")
+                                           for tenant_id in doc["affected"]["tenants"])]
+        named: dict[str, int] = {}
+        for doc in docs:
+            for tenant_id in doc["affected"]["by_tenant"]:
+                named[tenant_id] = named.get(tenant_id, 0) + 1
+        for tenant_id, count in sorted(named.items()):
+            self._audit.commit(tenant_id, jurisdiction, caller.draft("incident.list", f"tenants/{tenant_id}/incidents",
+                                                                     count=count, page_size=len(docs)))
+        return page([listed_incident(doc) for doc in docs], last)
 
     def create(self, caller: Caller, body: IncidentCreate, idempotency_key: str | None = None) -> dict[str, Any]:
         now = self._clock()
@@ -144,3 +168,11 @@ class IncidentService:
         if seqs is None:
             return set()
         return learners_mentioned(self._audit.events(tenant.tenant_id, tenant.jurisdiction, *seqs))
+
+
+def listed_incident(doc: dict[str, Any]) -> dict[str, object]:
+    """An incident as the list shows it: times, deadlines, tenants and counts."""
+    affected = doc["affected"]
+    return {"incident_id": doc["incident_id"], "discovered_at": doc["discovered_at"],
+            "recorded_at": doc["recorded_at"], "deadlines": doc["deadlines"], "tenants": affected["tenants"],
+            "affected_learners": len(affected["learners"]), "unavailable_tenants": len(affected["unavailable_tenants"])}

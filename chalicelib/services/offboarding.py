@@ -15,7 +15,8 @@ receipt, and stored nowhere: the bucket only ever holds ciphertext, and the plat
 An active legal hold (on the tenant or any learner) refuses either step with 409 ``legal_hold_active``.
 Order of the destructive part: the confirmation is committed with its audit event first (a retry then
 skips the export and package and only finishes the destruction), keys are destroyed, then the entry is
-tombstoned.
+tombstoned, then the tenant's route leaves the global entry's routing table (``edge_route`` in the receipt:
+``synced``, or ``pending`` when that failed: alarmed and repaired by the reconciliation).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class OffboardingService:
     def __init__(self, access: AccessControl, governance: GovernanceStore, holds: HoldService,
                  learners: LearnerService, keys: TenantKeyService, audit: AuditService, audit_store: AuditStore,
                  bucket: ExportBucket, directory: TenantDirectory, clock: Callable[[], datetime],
-                 wait: timedelta) -> None:
+                 wait: timedelta, on_offboarded: Callable[[str], str] | None = None) -> None:
+        self._on_offboarded = on_offboarded or (lambda tenant_id: "disabled")
         self._access = access
         self._governance = governance
         self._holds = holds
@@ -127,7 +129,7 @@ class OffboardingService:
         receipt["key_versions_destroyed"] = self._keys.destroy_all_versions(tenant)
         self._directory.tombstone(tenant.tenant_id, pending["keys_destroyed_at"])
         receipt.update(status="offboarded", offboarded_at=pending["keys_destroyed_at"], key_destroyed=True,
-                       directory="tombstoned")
+                       directory="tombstoned", edge_route=self._on_offboarded(tenant.tenant_id))
         return receipt
 
     def _package(self, tenant: Tenant, offboarding_id: str) -> dict[str, Any]:

@@ -1,4 +1,10 @@
-"""Onboarding tenants and reading their directory entries."""
+"""Onboarding tenants, reading their directory entries and listing a region's tenants (audited).
+
+After onboarding, the global entry's routing table gets the tenant's route (``on_onboarded``, see
+``services/edge_routes.py``); its outcome is part of the answer (``edge_route``) so that a failure is
+never silent. Each page of ``GET /v1/tenants`` is recorded as ``tenant.list`` in the chain of every
+tenant it lists (the count of the page), as the learners list is.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant, TenantCreate
 from chalicelib.services.access import AccessControl
+from chalicelib.services.context import Caller
+
+
+class AuditSink(Protocol):
+    def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft) -> object: ...
 
 
 class WritableDirectory(Protocol):
@@ -25,15 +37,19 @@ class WritableDirectory(Protocol):
 class TenantService:
     def __init__(self, directory: WritableDirectory, jurisdictions: JurisdictionCatalog,
                  access: AccessControl, clock: Callable[[], datetime], region: str,
-                 create_key: Callable[[Tenant], None] | None = None) -> None:
+                 audit: AuditSink, create_key: Callable[[Tenant], None] | None = None,
+                 on_onboarded: Callable[[Tenant], str] | None = None) -> None:
         self._create_key = create_key or (lambda tenant: None)
+        self._on_onboarded = on_onboarded or (lambda tenant: "disabled")
+        self._audit = audit
         self._region = region
         self._directory = directory
         self._jurisdictions = jurisdictions
         self._access = access
         self._clock = clock
 
-    def onboard(self, principal: Principal, request: TenantCreate) -> Tenant:
+    def onboard(self, principal: Principal, request: TenantCreate) -> dict[str, object]:
+        """The new tenant's entry and ``edge_route``: its route in the global entry (synced/pending/disabled)."""
         home_region = self._jurisdictions.get(request.jurisdiction).home_region
         self._access.onboarding(principal, home_region)
         tenant = Tenant(
@@ -46,13 +62,16 @@ class TenantService:
         )
         self._create_key(tenant)  # before the directory entry: no tenant is ever reachable without a key
         self._directory.add(tenant)
-        return tenant
+        return {**tenant.to_json(), "edge_route": self._on_onboarded(tenant)}
 
     def read(self, principal: Principal, tenant_id: str) -> Tenant:
         return self._access.tenant(principal, tenant_id, "tenant.read", resident=False)
 
-    def list_in_region(self, principal: Principal, request: PageRequest) -> dict[str, object]:
+    def list_in_region(self, caller: Caller, request: PageRequest) -> dict[str, object]:
         """One page of the tenants homed in this region (admins and compliance officers of the region)."""
-        self._access.region(principal, "tenant.list")
+        self._access.region(caller.principal, "tenant.list")
         tenants, last = self._directory.page_in_region(self._region, request.after, request.limit)
+        for tenant in tenants:  # who looked at the list is in every listed tenant's trail
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                               caller.draft("tenant.list", f"tenants/{tenant.tenant_id}", count=len(tenants)))
         return page([tenant.to_json() for tenant in tenants], last)

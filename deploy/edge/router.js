@@ -1,7 +1,9 @@
 // CloudFront Function (cloudfront-js-2.0, viewer request) of the global entry: one hostname for every
 // country. /v1/tenants/{tenant_id}/... goes to the tenant's home region, looked up in the KeyValueStore
 // the directory keeps in step (tenant id -> region, nothing else); an unknown tenant is a 404 in the
-// API's error shape; a path without a tenant goes to the viewer's nearest region.
+// API's error shape; a path without a tenant goes to the region the console names in X-Enclave-Region
+// (the signed-in user's region, or where a new tenant is onboarded), else to the viewer's nearest region.
+// The header only picks an origin: each regional API still authorizes and answers 421 off its region.
 import cf from 'cloudfront';
 
 const kvs = cf.kvs('__KVS_ID__');
@@ -25,6 +27,8 @@ function notFound() {
 }
 
 function nearest(request) {
+  const named = request.headers['x-enclave-region'];
+  if (named && REGIONS.indexOf(named.value) >= 0) return named.value;
   const country = request.headers['cloudfront-viewer-country'];
   return (country && NEAREST[country.value]) || DEFAULT_REGION;
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ SHOTS = PROJECT_ROOT / "build" / "screenshots"
 UK = "eu-west-2"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One Chromium for the session (a fresh context per test keeps them apart)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs it (apt-get install -y chromium)")
     with playwright_api.sync_playwright() as driver:
@@ -106,16 +108,65 @@ def test_admin_onboards_a_tenant(page: Any, platform: Platform) -> None:
     accessible(page, "admin-tenants")
 
 
-def test_admin_sees_requests_and_runs_a_retention_dry_run(page: Any, platform: Platform) -> None:
+def days_ago(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_admin_sees_requests_overdue_in_red_and_due_soon_in_amber_and_runs_a_retention_dry_run(
+        page: Any, platform: Platform) -> None:
+    tenant = onboard(platform, "Requests School")
+    admin = platform.token("tenant_admin", tenant, UK)
+    for received, email in ((45, "late.request@example.org"), (28, "soon.request@example.org")):
+        learner = enrol(platform, tenant, email)  # UK: one month to answer a rectification
+        status, body = platform.call(UK, "POST", f"/v1/tenants/{tenant}/requests", admin,
+                                     body={"learner_id": learner, "type": "rectification",
+                                           "received_at": days_ago(received)})
+        assert status == 201, body
     sign_in(page, platform, "regional_admin")
-    page.get_by_role("link", name="Requests").click()
+    page.get_by_role("link", name="Requests", exact=True).click()
     page.get_by_role("heading", name="Data requests due").wait_for()
+    rows = page.get_by_role("row").filter(has_text=tenant)
+    rows.nth(1).wait_for()
+    overdue, soon = page.locator(".badge.overdue").first, page.locator(".badge.due_soon").first
+    assert overdue.inner_text() == "Overdue"
+    assert soon.inner_text() == "Due soon"
+    assert overdue.evaluate("e => getComputedStyle(e).color") == "rgb(164, 22, 26)"  # red
+    assert soon.evaluate("e => getComputedStyle(e).color") == "rgb(122, 75, 0)"  # amber
     accessible(page, "admin-requests")
     page.get_by_role("link", name="Retention").click()
     page.get_by_role("button", name="Dry run").click()
     page.locator("pre").wait_for()
     assert page.get_by_role("button", name="Run the sweep (erases)").is_enabled()
     accessible(page, "admin-retention")
+
+
+def test_admin_sees_the_regions_incidents_with_countdowns_to_each_deadline(page: Any, platform: Platform) -> None:
+    tenant = onboard(platform, "Breached School")
+    admin = platform.token("regional_admin", region=UK)
+    recorded = []
+    for hours in (80, 60):  # UK: the ICO within 72 hours: one overdue, one due within the day
+        status, incident = platform.call(UK, "POST", "/v1/incidents", admin, body={
+            "discovered_at": days_ago(hours / 24), "tenant_ids": [tenant], "summary": "Stolen laptop"})
+        assert status == 201, incident
+        recorded.append(incident["incident_id"])
+    sign_in(page, platform, "regional_admin")
+    page.get_by_role("link", name="Incidents", exact=True).click()
+    late = page.locator("article.incident").filter(has_text=recorded[0])
+    soon = page.locator("article.incident").filter(has_text=recorded[1])
+    late.wait_for()
+    regulator_late = late.get_by_role("row").filter(has_text="regulator")
+    assert "h overdue" in regulator_late.inner_text()
+    assert regulator_late.locator(".badge.overdue").count() == 1
+    regulator_soon = soon.get_by_role("row").filter(has_text="regulator")
+    assert "h left" in regulator_soon.inner_text()
+    assert regulator_soon.locator(".badge.due_soon").count() == 1
+    assert "as soon as practicable" in soon.get_by_role("row").filter(has_text="individuals").inner_text()
+    accessible(page, "admin-incidents")
+    page.get_by_role("link", name="Legal holds").click()
+    page.get_by_label("Tenant id").fill(tenant)
+    page.get_by_role("button", name="Show holds").click()
+    page.get_by_role("button", name="Place hold").wait_for()
+    accessible(page, "admin-holds")
 
 
 def test_staff_enrol_and_search_a_learner(page: Any, platform: Platform) -> None:
@@ -162,6 +213,9 @@ def test_erased_learner_shows_as_erased(page: Any, platform: Platform) -> None:
     page.goto(f"{platform.local.console_url}/#/learner/{learner}")
     page.get_by_text("was erased").wait_for()
     accessible(page, "admin-erased-learner")
+    page.get_by_role("link", name="Requests", exact=True).click()
+    page.get_by_role("button", name="Record request").wait_for()
+    accessible(page, "tenant-requests")
 
 
 def test_officer_exports_and_verifies_and_a_tampered_export_is_invalid(
@@ -169,6 +223,8 @@ def test_officer_exports_and_verifies_and_a_tampered_export_is_invalid(
     tenant = onboard(platform, "Audited School")
     enrol(platform, tenant, "audited@example.org")
     sign_in(page, platform, "compliance_officer")
+    page.get_by_role("link", name="Audited School").first.wait_for()
+    accessible(page, "officer-tenants")
     page.get_by_role("link", name="Audited School").first.click()
     page.get_by_role("button", name="Verify the stored trail").click()
     page.get_by_text("Valid", exact=True).wait_for()
