@@ -171,7 +171,7 @@ def test_australia_breach(catalog: JurisdictionCatalog) -> None:
 def test_us_breach(catalog: JurisdictionCatalog) -> None:
     assert duties(catalog, "US") == {
         ("regulator", "notify"): None,
-        ("individuals", "notify"): "2026-04-09T14:00:00Z",
+        ("individuals", "notify"): None,  # no federal duty: the state overlays set the deadlines
     }
 
 
