@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
 from chalicelib.domain.text import clean_text
 
@@ -17,7 +17,11 @@ class TenantKind(StrEnum):
 
 
 JurisdictionCode = Annotated[str, StringConstraints(pattern=r"^(PH|AU|UK|US)$")]
-StateCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{2,3}$")]
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+StateCode = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z]{2,3}$")]
 """A state or territory's postal code (``NY``, ``NSW``); which ones exist is the law pack's ``states``."""
 TenantSector = Literal["government", "non_government"]
 """Whether the tenant is a government (public-sector) school or body: state public-sector acts bind only those."""
