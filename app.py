@@ -54,7 +54,7 @@ def openapi(ctx: RequestContext) -> dict[str, Any]:
 def list_jurisdictions(ctx: RequestContext) -> dict[str, Any]:
     services = container()
     services.access.region(ctx.principal, "jurisdiction.read")
-    return {"items": [policy.public_view() for policy in services.jurisdictions.all()]}
+    return {"items": [services.jurisdictions.view(code) for code in services.jurisdictions.codes()]}
 
 
 @api.route("/v1/jurisdictions/{code}", "GET", summary="One jurisdiction's law pack", tags=("jurisdictions",),
@@ -62,7 +62,7 @@ def list_jurisdictions(ctx: RequestContext) -> dict[str, Any]:
 def get_jurisdiction(ctx: RequestContext, code: str) -> dict[str, Any]:
     services = container()
     services.access.region(ctx.principal, "jurisdiction.read")
-    return services.jurisdictions.get(code.upper()).public_view()
+    return services.jurisdictions.view(code.upper())
 
 
 @api.route("/v1/tenants", "POST", summary="Onboard a tenant in its home region", status=201, body=TenantCreate,

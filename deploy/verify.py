@@ -30,7 +30,8 @@ from chalicelib.settings import REGIONS
 from deploy.stages import PROJECT_ROOT, jurisdictions, load_stage
 
 BIN = Path(sys.executable).parent
-RUNTIME_POLICY_GLOBS = ("jurisdictions/*.json", "authz/*")
+RUNTIME_POLICY_GLOBS = ("jurisdictions/*.json", "jurisdictions/overlays/*.json", "jurisdictions/changelog/*.json",
+                        "authz/*")
 """The files under ``policies/`` the function reads at run time (law packs, Cedar policies and schema)."""
 
 PARLIAMENT_FALSE_POSITIVES: dict[tuple[str, str], str] = {

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from chalicelib.adapters.policy_files import load_jurisdictions
+from chalicelib.domain.applicable import TenantScope, request_deadline
 from chalicelib.domain.deadlines import (
     age_on,
     breach_deadlines,
@@ -171,7 +172,7 @@ def test_australia_breach(catalog: JurisdictionCatalog) -> None:
 def test_us_breach(catalog: JurisdictionCatalog) -> None:
     assert duties(catalog, "US") == {
         ("regulator", "notify"): None,
-        ("individuals", "notify"): "2026-04-09T14:00:00Z",
+        ("individuals", "notify"): None,  # no federal duty: the state overlays set the deadlines
     }
 
 
@@ -240,3 +241,19 @@ def test_a_proclaimed_special_day_from_the_law_pack_is_skipped(catalog: Jurisdic
 def test_jurisdictions_without_a_holiday_calendar_count_weekdays_only(catalog: JurisdictionCatalog) -> None:
     assert not catalog.get("UK").is_public_holiday(date(2026, 12, 25))
     assert catalog.get("PH").is_public_holiday(date(2026, 12, 25))
+
+
+@pytest.mark.parametrize(("received", "due"), [
+    # Tue 1 Dec 2026 + 30 working days: Immaculate Conception (8 Dec), Christmas Eve and Day, Rizal Day,
+    # New Year's Eve and Day are skipped, across the year boundary: Wed 20 Jan 2027 (weekdays only: 12 Jan).
+    (utc(2026, 12, 1, 9, 0), utc(2027, 1, 20, 9, 0)),
+    # Mon 15 Mar 2027 + 30 working days: Holy Week moves with Easter (Maundy Thursday 25 Mar, Good Friday
+    # 26 Mar) and Araw ng Kagitingan (Fri 9 Apr) is skipped: Thu 29 Apr (weekdays only: 26 Apr).
+    (utc(2027, 3, 15, 9, 0), utc(2027, 4, 29, 9, 0)),
+])
+def test_a_philippine_access_request_as_the_api_computes_it(catalog: JurisdictionCatalog, received: datetime,
+                                                            due: datetime) -> None:
+    rule, computed, deadline = request_deadline(catalog, TenantScope("PH"), "access", received)
+    assert computed == due
+    assert deadline["applied_rule"] == "PH"
+    assert request_due_at(received, rule) < due  # the holidays made the difference

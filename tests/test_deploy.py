@@ -71,6 +71,8 @@ def _run(command: list[str], region: str) -> None:
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Packaged]:
     root = tmp_path_factory.mktemp("deploy")
     result: dict[str, Packaged] = {}
+    # As `make package`: validate the law packs, overlays and changelog and write their cache first.
+    _run([sys.executable, "-m", "chalicelib.adapters.lawpack_cache"], load_stage(STAGES[0]).region)
     for stage in STAGES:
         region = load_stage(stage).region
         out = root / stage
@@ -361,10 +363,16 @@ def test_deployment_zip_holds_every_runtime_policy_file(packaged: dict[str, Pack
         names = set(archive.namelist())
     policies = PROJECT_ROOT / "policies"
     law_packs = {f"policies/jurisdictions/{path.name}" for path in (policies / "jurisdictions").glob("*.json")}
+    overlays = {f"policies/jurisdictions/overlays/{path.name}"
+                for path in (policies / "jurisdictions" / "overlays").glob("*.json")}
     authz = {f"policies/authz/{path.name}" for path in (policies / "authz").iterdir() if path.is_file()}
     assert len(law_packs) == 4
+    assert {"policies/jurisdictions/overlays/US-NY.json", "policies/jurisdictions/overlays/AU-NSW.json"} <= overlays
     assert authz
-    assert law_packs | authz <= names
+    assert law_packs | overlays | authz | {"policies/jurisdictions/changelog/CHANGELOG.json"} <= names
+    cache = json.loads(zipfile.ZipFile(p.zip_path).read("chalicelib/generated/lawpacks.json"))
+    assert {"overlays/US-NY.json", "changelog/CHANGELOG.json"} <= set(cache["sources"])  # validated and cached
+    assert "US-NY" in cache["overlays"]
     assert not any(name.startswith(("tests/", "deploy/", "devtools/")) for name in names)
 
 

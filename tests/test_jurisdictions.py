@@ -102,7 +102,7 @@ def test_uk_requests_extend_by_two_months(catalog: JurisdictionCatalog) -> None:
     ("PH", {("regulator", "notify", 72), ("individuals", "notify", 72)}),
     ("UK", {("regulator", "notify", 72), ("individuals", "notify", None)}),
     ("AU", {("regulator", "assess", 720), ("regulator", "notify", None), ("individuals", "notify", None)}),
-    ("US", {("regulator", "notify", None), ("individuals", "notify", 720)}),
+    ("US", {("regulator", "notify", None), ("individuals", "notify", None)}),  # federal only: states overlay it
 ])
 def test_breach_rules(catalog: JurisdictionCatalog, code: str, duties: set[tuple[str, str, int | None]]) -> None:
     rules = catalog.get(code).breach

@@ -41,6 +41,10 @@ class TenantDirectory:
             "home_region": {"S": tenant.home_region},
             "created_at": {"S": tenant.to_json()["created_at"]},
         }
+        if tenant.state is not None:  # non-personal: which state's law binds the tenant
+            item["state"] = {"S": tenant.state}
+        if tenant.sector is not None:
+            item["sector"] = {"S": tenant.sector}
         try:
             with translated("the tenant directory"):
                 self._client.put_item(

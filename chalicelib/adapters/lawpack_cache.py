@@ -1,9 +1,11 @@
 """The law packs' validated form, cached at package time so start-up need not validate them again.
 
 ``python -m chalicelib.adapters.lawpack_cache`` (run by ``make package`` and by the benchmarks)
-validates ``policies/jurisdictions/*.json`` exactly as start-up does (``policy_files.load_jurisdictions``:
-a broken file stops it, naming file and field) and writes ``chalicelib/generated/lawpacks.json``: each
-pack's validated data and the SHA-256 of every source file (and of the schema's module). At start-up
+validates ``policies/jurisdictions/*.json``, the state overlays (``overlays/*.json``) and the changelog
+(``changelog/CHANGELOG.json``) exactly as start-up does (``policy_files.load_jurisdictions``: a broken
+file stops it, naming file and field) and writes ``chalicelib/generated/lawpacks.json``: each pack's,
+overlay's and the changelog's validated data and the SHA-256 of every source file (and of the schema's
+modules). At start-up
 ``load_catalog`` reads the source files, and only when their digests are the ones the cache was built
 from does it build the catalog from the cache without validation (``construct``, recursively through
 the model's fields). Any difference (a file edited, added or removed, no cache, a cache from another schema) means full
@@ -23,29 +25,42 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from chalicelib.adapters.policy_files import load_jurisdictions
+from chalicelib.adapters.policy_files import CHANGELOG, OVERLAYS, load_jurisdictions
 from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
+from chalicelib.domain.overlays import Changelog, Overlay
 
 CACHE = Path(__file__).resolve().parent.parent / "generated" / "lawpacks.json"
-FORMAT = 1
+FORMAT = 2
+"""2: overlays and the changelog are cached too (a format-1 cache is ignored: full validation)."""
 Model = TypeVar("Model", bound=BaseModel)
 
 
-SCHEMA_MODULE = Path(__file__).resolve().parent.parent / "domain" / "jurisdictions.py"
+SCHEMA_MODULES = tuple(Path(__file__).resolve().parent.parent / "domain" / name
+                       for name in ("jurisdictions.py", "overlays.py"))
+
+
+def source_files(directory: Path) -> list[Path]:
+    """Every file the catalog is read from: packs, overlays and changelog."""
+    return [*sorted(directory.glob("*.json")), *sorted((directory / OVERLAYS).glob("*.json")),
+            *([directory / CHANGELOG] if (directory / CHANGELOG).exists() else [])]
 
 
 def source_digests(directory: Path) -> dict[str, str]:
-    """SHA-256 of each ``*.json`` of ``directory``, by file name, and of the schema's module (a cache
+    """SHA-256 of each source file, by path under ``directory``, and of the schema's modules (a cache
     built for another schema is not used)."""
-    paths = [*sorted(directory.glob("*.json")), SCHEMA_MODULE]
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+    digests = {path.relative_to(directory).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+               for path in source_files(directory)}
+    return {**digests, **{path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in SCHEMA_MODULES}}
 
 
 def build(directory: Path, target: Path = CACHE) -> JurisdictionCatalog:
     """Validate the packs of ``directory`` (raises ``PolicyFileError``) and write their cache to ``target``."""
     catalog = load_jurisdictions(directory)
+    overlays = [overlay for code in catalog.codes() for overlay in catalog.overlays_of(code)]
     document = {"format": FORMAT, "sources": source_digests(directory),
-                "packs": {policy.code: policy.model_dump(mode="json") for policy in catalog.all()}}
+                "packs": {policy.code: policy.model_dump(mode="json") for policy in catalog.all()},
+                "overlays": {overlay.code: overlay.model_dump(mode="json") for overlay in overlays},
+                "changelog": (catalog.changelog or Changelog()).model_dump(mode="json")}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(document, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return catalog
@@ -59,11 +74,13 @@ def cached(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog | None:
     except (OSError, ValueError):
         return None
     if (not isinstance(document, dict) or document.get("format") != FORMAT or document.get("sources") != sources
-            or not isinstance(document.get("packs"), dict)):
+            or not isinstance(document.get("packs"), dict) or not isinstance(document.get("overlays"), dict)):
         return None
     try:
         return JurisdictionCatalog({code: construct(JurisdictionPolicy, data)
-                                    for code, data in document["packs"].items()})
+                                    for code, data in document["packs"].items()},
+                                   {code: construct(Overlay, data) for code, data in document["overlays"].items()},
+                                   construct(Changelog, document["changelog"]))
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
 
@@ -94,6 +111,9 @@ def _value(annotation: Any, value: Any) -> Any:
         if value is None:
             return None
         kinds = [a for a in args if a is not type(None)]
+        if len(kinds) > 1 and isinstance(value, Mapping):  # a union of models: the one whose fields fit
+            kinds = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)
+                     and set(value) <= set(k.model_fields)] or kinds
         return _value(kinds[0], value) if len(kinds) == 1 else value
     return value
 
@@ -107,4 +127,6 @@ if __name__ == "__main__":
     except PolicyFileError as exc:
         print(f"law packs: {exc}", file=sys.stderr)
         sys.exit(1)
-    print(f"law packs validated and cached: {', '.join(built.codes())} -> {CACHE}", file=sys.stderr)
+    states = [overlay.code for code in built.codes() for overlay in built.overlays_of(code)]
+    print(f"law packs validated and cached: {', '.join(built.codes())}; overlays {', '.join(states)}; "
+          f"changelog -> {CACHE}", file=sys.stderr)

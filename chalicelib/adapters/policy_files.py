@@ -1,4 +1,6 @@
-"""Reads the jurisdiction law packs (``policies/jurisdictions/*.json``) into a validated catalog.
+"""Reads the jurisdiction law packs (``policies/jurisdictions/*.json``), their state overlays
+(``overlays/*.json``) and the changelog of their values (``changelog/CHANGELOG.json``) into one
+validated catalog.
 
 Any problem stops start-up with a ``PolicyFileError`` that names the file and the dotted field path
 (``consent.age``, ``breach[0].within_hours``); invalid JSON is reported with its line and column.
@@ -17,16 +19,18 @@ from chalicelib.domain.jurisdictions import (
     JURISDICTION_CODES,
     JurisdictionCatalog,
     JurisdictionPolicy,
-    StateOverlay,
 )
+from chalicelib.domain.overlays import Changelog, Overlay, value_of
 from chalicelib.settings import REGIONS
 
+OVERLAYS = "overlays"
+CHANGELOG = Path("changelog") / "CHANGELOG.json"
 ROOT_FIELD = "<document>"
 """The field name reported for problems of a whole file or folder."""
 
 
 def load_jurisdictions(directory: Path) -> JurisdictionCatalog:
-    """Every ``*.json`` law pack of ``directory``, validated together."""
+    """Every ``*.json`` law pack of ``directory`` with its overlays and changelog, validated together."""
     if not directory.is_dir():
         raise PolicyFileError(str(directory), ROOT_FIELD, "no such folder of jurisdiction files")
     policies: dict[str, JurisdictionPolicy] = {}
@@ -43,23 +47,47 @@ def load_jurisdictions(directory: Path) -> JurisdictionCatalog:
         if code not in policies:
             missing = directory / f"{code}.json"
             raise PolicyFileError(str(missing), ROOT_FIELD, f"missing the law pack of {code}")
-    return JurisdictionCatalog(policies)
+    overlays = load_overlays(directory / OVERLAYS, policies)
+    changelog = load_changelog(directory / CHANGELOG, policies, overlays)
+    return JurisdictionCatalog(policies, overlays, changelog)
 
 
-def load_overlays(directory: Path) -> dict[str, StateOverlay]:
-    """Every state overlay of ``directory`` (``US-NY.json`` ...) by code; the file name must be its code."""
-    overlays: dict[str, StateOverlay] = {}
+def load_overlays(directory: Path, policies: dict[str, JurisdictionPolicy] | None = None) -> dict[str, Overlay]:
+    """Every state overlay of ``directory`` (``US-NY.json`` ...) by code; the file name must be its code,
+    and (given the packs) the state one its nation's pack lists."""
+    overlays: dict[str, Overlay] = {}
     for path in sorted(directory.glob("*.json")):
         try:
-            overlay = StateOverlay.model_validate(_read_json(path))
+            overlay = Overlay.model_validate(_read_json(path))
         except ValidationError as exc:
             raise _file_error(path, exc) from None
         if path.stem != overlay.code:
             raise PolicyFileError(str(path), "code", f"the file name says {path.stem} but the code is {overlay.code}")
         if overlay.nation not in JURISDICTION_CODES:
             raise PolicyFileError(str(path), "code", f"{overlay.nation} is not a jurisdiction")
+        if policies is not None and overlay.state not in policies[overlay.nation].states:
+            raise PolicyFileError(str(path), "code", f"{overlay.state} is not among the states of {overlay.nation}")
         overlays[overlay.code] = overlay
     return overlays
+
+
+def load_changelog(path: Path, policies: dict[str, JurisdictionPolicy],
+                   overlays: dict[str, Overlay]) -> Changelog:
+    """The changelog (none recorded when the file is absent); each change must name a value that exists."""
+    if not path.exists():
+        return Changelog()
+    try:
+        changelog = Changelog.model_validate(_read_json(path))
+    except ValidationError as exc:
+        raise _file_error(path, exc) from None
+    packs: dict[str, JurisdictionPolicy | Overlay] = {**policies, **overlays}
+    for n, change in enumerate(changelog.changes):
+        pack = packs.get(change.pack)
+        if pack is None:
+            raise PolicyFileError(str(path), f"changes[{n}].pack", f"no law pack or overlay {change.pack}")
+        if value_of(pack, change.value) is None:
+            raise PolicyFileError(str(path), f"changes[{n}].value", f"{change.pack} has no value {change.value}")
+    return changelog
 
 
 def load_policy(path: Path) -> JurisdictionPolicy:

@@ -1,11 +1,12 @@
 """Incidents (suspected personal-data breaches): the request body and the pure calculations.
 
-Deadlines come from each affected jurisdiction's law pack (``breach`` rules, through
-``deadlines.breach_deadlines``): hours after discovery, or ``null`` where the law says "as soon as
-practicable" / "without undue delay". Affected learners are the learner ids the affected tenants'
-audit trails mention from ``discovered_at - lookback_days`` until the incident is recorded: the
-learners whose data was touched while the breach may have been going on. ``lookback_days`` is a
-product default (30), not a legal rule; the caller can widen it up to a year.
+Deadlines come from each affected tenant scope's law pack and state overlay (``breach`` rules in
+force on the day of discovery, the stricter winning: ``applicable.breach_duties``): hours after
+discovery, or ``null`` where the law says "as soon as practicable" / "without undue delay".
+Affected learners are the learner ids the affected tenants' audit trails mention from
+``discovered_at - lookback_days`` until the incident is recorded: the learners whose data was
+touched while the breach may have been going on. ``lookback_days`` is a product default
+(30), not a legal rule; the caller can widen it up to a year.
 
 The summary is free text that may name people. It is validated and then **not stored anywhere** (an
 incident spans tenants, so no single tenant's key fits it, and an unkeyed hash of personal data is
@@ -17,14 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from chalicelib.domain.deadlines import as_utc, breach_deadlines
+from chalicelib.domain.applicable import TenantScope, breach_duties
 from chalicelib.domain.ids import is_valid_id
-from chalicelib.domain.jurisdictions import JurisdictionPolicy
+from chalicelib.domain.jurisdictions import JurisdictionCatalog
 
 DEFAULT_LOOKBACK_DAYS = 30
 MAX_TENANTS = 100
@@ -49,16 +50,17 @@ class IncidentCreate(BaseModel):
     lookback_days: int = Field(default=DEFAULT_LOOKBACK_DAYS, ge=1, le=366)
 
 
-def deadlines_for(discovered_at: datetime, policies: Iterable[JurisdictionPolicy],
+def deadlines_for(discovered_at: datetime, catalog: JurisdictionCatalog, scopes: Iterable[TenantScope],
                   now: datetime) -> list[dict[str, Any]]:
-    """Every duty of every policy (by jurisdiction code, then the file's order), with ``confidence``
-    and ``overdue`` (a due time already past when the incident is recorded)."""
+    """Every duty of every affected scope (jurisdiction, state, sector; sorted), each naming the rule that
+    applied, with ``confidence`` and ``overdue`` (a due time already past when the incident is recorded)."""
     out: list[dict[str, Any]] = []
-    for policy in sorted(policies, key=lambda p: p.code):
-        for duty, rule in zip(breach_deadlines(discovered_at, policy), policy.breach, strict=True):
-            hours = rule.within_hours
-            overdue = hours is not None and as_utc(discovered_at) + timedelta(hours=hours) < as_utc(now)
-            out.append({**duty, "within_hours": hours, "confidence": rule.confidence, "overdue": overdue})
+    for scope in sorted(set(scopes), key=lambda s: (s.jurisdiction, s.state or "", s.sector or "")):
+        duties = breach_duties(catalog, scope, discovered_at, now)
+        if scope.sector is not None:
+            for duty in duties:
+                duty["sector"] = scope.sector
+        out += duties
     return out
 
 

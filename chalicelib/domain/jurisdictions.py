@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from functools import cache
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,9 @@ from pydantic import (
 )
 
 from chalicelib.domain.errors import NotFound, ValidationFailed
+
+if TYPE_CHECKING:
+    from chalicelib.domain.overlays import Changelog, Overlay
 
 JURISDICTION_CODES: tuple[str, ...] = ("AU", "PH", "UK", "US")
 """The jurisdictions a tenant may choose; each needs a policy file."""
@@ -62,6 +65,10 @@ Count = Annotated[int, Strict(), Field(ge=1, le=36500)]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+Frozen = _Frozen
+"""The base of every policy model (frozen, no unknown fields); for the overlay and changelog models."""
 
 
 class CitedRule(_Frozen):
@@ -166,6 +173,7 @@ class Retention(_Frozen):
         return self
 
 
+StateCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2,3}$")]
 IsoDate = Annotated[str, Strict(), StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
@@ -182,7 +190,14 @@ class WorkingDays(CitedRule):
     ``special_days`` proclaimed on top (working-day deadlines skip all three)."""
 
     country: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}$")]
+    subdivision: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2,3}$")] | None = None
+    """A state's own holidays on top of the national ones (``holidays`` ``subdiv``; overlays only)."""
     special_days: tuple[SpecialDay, ...] = ()
+
+    def is_holiday(self, day: date) -> bool:
+        """True when ``day`` is a public holiday of the calendar or a proclaimed special day."""
+        special = day.isoformat() in {special.date for special in self.special_days}
+        return special or day in _public_holidays(self.country, self.subdivision, day.year)
 
 
 class JurisdictionPolicy(_Frozen):
@@ -200,6 +215,15 @@ class JurisdictionPolicy(_Frozen):
     retention: Retention
     working_days: WorkingDays | None = None
     """Absent: working days are Monday to Friday with no holiday calendar."""
+    states: tuple[StateCode, ...] = ()
+    """The states and territories a tenant may declare (postal codes); empty: none can be declared."""
+
+    @field_validator("states")
+    @classmethod
+    def _distinct_states(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("states must be distinct")
+        return value
 
     @field_validator("breach")
     @classmethod
@@ -251,10 +275,7 @@ class JurisdictionPolicy(_Frozen):
 
     def is_public_holiday(self, day: date) -> bool:
         """True when ``day`` is a public holiday or proclaimed special day of this jurisdiction."""
-        if self.working_days is None:
-            return False
-        special = day.isoformat() in {special.date for special in self.working_days.special_days}
-        return special or day in _public_holidays(self.working_days.country, day.year)
+        return self.working_days is not None and self.working_days.is_holiday(day)
 
     def sources(self) -> list[str]:
         """Every source any rule cites, sorted, without repeats."""
@@ -273,31 +294,17 @@ class JurisdictionPolicy(_Frozen):
         return {**summary, **file, "sources": self.sources()}
 
 
-class StateOverlay(_Frozen):
-    """A state's rules on top of its nation's law pack (``policies/jurisdictions/overlays/US-NY.json``).
-
-    Not yet applied to deadlines (issue #15 continues): it is loaded and validated so every value is cited.
-    """
-
-    code: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}-[A-Z]{2,3}$")]
-    name: Text
-    laws: tuple[Text, ...] = Field(min_length=1)
-    breach: tuple[BreachRule, ...] = Field(min_length=1)
-
-    @property
-    def nation(self) -> str:
-        return self.code.split("-", 1)[0]
-
-    def cited_rules(self) -> list[CitedRule]:
-        return list(_cited_rules(self))
-
-
 @cache
-def _public_holidays(country: str, year: int) -> frozenset[date]:
+def _public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     # Imported here: the package builds its calendars lazily and only working-day packs need it.
     import holidays
 
-    return frozenset(holidays.country_holidays(country, years=year))
+    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
+
+
+def cited_rules(model: BaseModel) -> Iterator[CitedRule]:
+    """Every cited rule inside ``model`` (itself included), depth first."""
+    return _cited_rules(model)
 
 
 def _cited_rules(model: BaseModel) -> Iterator[CitedRule]:
@@ -314,17 +321,23 @@ def _cited_rules(model: BaseModel) -> Iterator[CitedRule]:
 
 
 class JurisdictionCatalog:
-    """The law packs in force, by code."""
+    """The law packs in force, by code, with their state overlays and the changelog of their values."""
 
-    def __init__(self, policies: Mapping[str, JurisdictionPolicy]) -> None:
+    def __init__(self, policies: Mapping[str, JurisdictionPolicy],
+                 overlays: Mapping[str, Overlay] | None = None, changelog: Changelog | None = None) -> None:
         for code, policy in policies.items():
             if code != policy.code:
                 raise ValueError(f"catalog key {code} holds the policy of {policy.code}")
         homes = [policy.home_region for policy in policies.values()]
         if len(set(homes)) != len(homes):
             raise ValueError("two jurisdictions share a home region")
+        for code, overlay in (overlays or {}).items():
+            if code != overlay.code or overlay.nation not in policies:
+                raise ValueError(f"overlay {code} does not belong to a jurisdiction of the catalog")
         self._policies = MappingProxyType(dict(policies))
         self._by_region = MappingProxyType({policy.home_region: policy for policy in policies.values()})
+        self._overlays = MappingProxyType(dict(overlays or {}))
+        self._changelog = changelog
 
     def get(self, code: str) -> JurisdictionPolicy:
         policy = self._policies.get(code)
@@ -344,3 +357,23 @@ class JurisdictionCatalog:
         if policy is None:
             raise NotFound("no jurisdiction has this home region")
         return policy
+
+    def overlay(self, code: str) -> Overlay | None:
+        """The overlay ``US-NY`` (nation, dash, state), or None when that state has none."""
+        return self._overlays.get(code)
+
+    def overlays_of(self, nation: str) -> list[Overlay]:
+        return [self._overlays[code] for code in sorted(self._overlays) if self._overlays[code].nation == nation]
+
+    @property
+    def changelog(self) -> Changelog | None:
+        return self._changelog
+
+    def view(self, code: str) -> dict[str, Any]:
+        """GET /v1/jurisdictions/{code}: the pack in force, its overlays by state and the changes of its values."""
+        policy = self.get(code)
+        overlays = self.overlays_of(code)
+        packs = {code, *(overlay.code for overlay in overlays)}
+        changes = [] if self._changelog is None else self._changelog.view(packs)
+        return {**policy.public_view(), "overlays": {overlay.state: overlay.public_view() for overlay in overlays},
+                "changelog": changes}

@@ -1,9 +1,8 @@
 """Data-subject requests (access, rectification, erasure, restriction): bodies, due dates, states.
 
 A request holds identifiers and dates only (never a personal value), so it can outlive the erasure
-of the learner it is about. Its due date comes from the tenant's law pack
-(``deadlines.request_due_at`` on ``policy.request_deadline(type)``); nothing here knows a number of
-days.
+of the learner it is about. Its due date comes from the tenant's law pack and its state's overlay,
+the stricter winning (``applicable.request_deadline``); nothing here knows a number of days.
 
 Lifecycle: ``open`` -> ``fulfilled`` | ``rejected`` (both final). Access, erasure and restriction are
 fulfilled at creation when nothing blocks them; rectification stays open until the learner has been
@@ -19,11 +18,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.applicable import TenantScope, request_deadline
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.deadlines import as_utc, request_due_at
+from chalicelib.domain.deadlines import as_utc
 from chalicelib.domain.errors import BadRequest, ValidationFailed
 from chalicelib.domain.ids import is_valid_id
-from chalicelib.domain.jurisdictions import JurisdictionPolicy, RequestType
+from chalicelib.domain.jurisdictions import JurisdictionCatalog, RequestType
 
 Status = Literal["open", "fulfilled", "rejected"]
 Urgency = Literal["overdue", "due_soon", "on_time"]
@@ -127,14 +127,14 @@ class DataSubjectRequest:
 
     @classmethod
     def new(cls, request_id: str, tenant_id: str, region: str, learner_id: str, request_type: str,
-            received_at: datetime, now: datetime, policy: JurisdictionPolicy) -> DataSubjectRequest:
-        rule = policy.request_deadline(request_type)
-        deadline = {"amount": rule.amount, "unit": rule.unit, "rule": rule.rule, "sources": list(rule.sources),
-                    "confidence": rule.confidence}
+            received_at: datetime, now: datetime, catalog: JurisdictionCatalog,
+            scope: TenantScope) -> DataSubjectRequest:
+        """A new open request; its deadline is the stricter of the national and state rules in force
+        on the day of receipt (``applicable.request_deadline``), named in ``deadline``."""
+        rule, due_at, deadline = request_deadline(catalog, scope, request_type, received_at)
         return cls(request_id=request_id, tenant_id=tenant_id, learner_id=learner_id, type=request_type,
-                   jurisdiction=policy.code, region=region, received_at=as_utc(received_at),
-                   due_at=request_due_at(received_at, rule, policy.is_public_holiday),
-                   statutory=rule.statutory, deadline=deadline, created_at=as_utc(now))
+                   jurisdiction=scope.jurisdiction, region=region, received_at=as_utc(received_at),
+                   due_at=due_at, statutory=rule.statutory, deadline=deadline, created_at=as_utc(now))
 
     @property
     def is_open(self) -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
 from chalicelib.domain.text import clean_text
 
@@ -17,6 +17,14 @@ class TenantKind(StrEnum):
 
 
 JurisdictionCode = Annotated[str, StringConstraints(pattern=r"^(PH|AU|UK|US)$")]
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+StateCode = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z]{2,3}$")]
+"""A state or territory's postal code (``NY``, ``NSW``); which ones exist is the law pack's ``states``."""
+TenantSector = Literal["government", "non_government"]
+"""Whether the tenant is a government (public-sector) school or body: state public-sector acts bind only those."""
 TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
                        AfterValidator(clean_text)]
 
@@ -29,6 +37,9 @@ class TenantCreate(BaseModel):
     name: TenantName
     kind: TenantKind
     jurisdiction: JurisdictionCode
+    state: StateCode | None = None
+    """Optional; the state's overlay then applies to the tenant's deadlines (stricter wins)."""
+    sector: TenantSector | None = None
 
 
 class Tenant(BaseModel):
@@ -42,6 +53,9 @@ class Tenant(BaseModel):
     jurisdiction: str
     home_region: str
     created_at: datetime
+    state: str | None = None
+    sector: TenantSector | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """The API view; ``state`` and ``sector`` only when declared (older entries have neither)."""
+        return self.model_dump(mode="json", exclude_none=True)

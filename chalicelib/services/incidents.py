@@ -36,6 +36,7 @@ from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.incident_store import IncidentStore
+from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.deadlines import iso_utc
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
@@ -111,14 +112,13 @@ class IncidentService:
             self._evict_keys(tenant.tenant_id)
         incident_id = new_id("inc")
         window_from = body.discovered_at - timedelta(days=body.lookback_days)
-        deadlines = deadlines_for(body.discovered_at, {self._jurisdictions.get(t.jurisdiction).code:
-                                                       self._jurisdictions.get(t.jurisdiction)
-                                                       for t in tenants}.values(), now)
+        deadlines = deadlines_for(body.discovered_at, self._jurisdictions,
+                                  [TenantScope.of(t) for t in tenants], now)
         by_tenant = {tenant.tenant_id: sorted(self._learners(tenant, window_from, now)) for tenant in resident}
         answer = self._answer(incident_id, body, now, window_from, deadlines, tenants, by_tenant, elsewhere)
         for n, tenant in enumerate(resident):
             own = [{"party": d["party"], "action": d["action"], "due_at": d["due_at"]}
-                   for d in deadlines if d["jurisdiction"] == tenant.jurisdiction]
+                   for d in deadlines if _of_scope(d, TenantScope.of(tenant))]
             draft = caller.draft(
                 "incident.create", f"incidents/{incident_id}", incident_id=incident_id,
                 discovered_at=iso_utc(body.discovered_at), window_from=format_at(window_from),
@@ -176,3 +176,8 @@ def listed_incident(doc: dict[str, Any]) -> dict[str, object]:
     return {"incident_id": doc["incident_id"], "discovered_at": doc["discovered_at"],
             "recorded_at": doc["recorded_at"], "deadlines": doc["deadlines"], "tenants": affected["tenants"],
             "affected_learners": len(affected["learners"]), "unavailable_tenants": len(affected["unavailable_tenants"])}
+
+
+def _of_scope(duty: dict[str, Any], scope: TenantScope) -> bool:
+    return (duty["jurisdiction"], duty.get("state"), duty.get("sector")) == \
+        (scope.jurisdiction, scope.state, scope.sector)

@@ -39,6 +39,7 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, wrapped_learner_key
 from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
+from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey
 from chalicelib.domain.errors import (
@@ -115,9 +116,8 @@ class RequestService:
         if earlier is not None:
             return self.get(caller, tenant.tenant_id, earlier)
         self._live_profile(tenant, body.learner_id)
-        policy = self._jurisdictions.get(tenant.jurisdiction)
         request = DataSubjectRequest.new(new_id("req"), tenant.tenant_id, tenant.home_region, body.learner_id,
-                                         body.type, received, now, policy)
+                                         body.type, received, now, self._jurisdictions, TenantScope.of(tenant))
         changes = [self._requests.put(request, new=True),
                    self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id)]
         changes += self._idempotency.claims(scope, request.request_id)
@@ -341,12 +341,10 @@ class RequestService:
         requests = [_blank_others(r.to_json(), learner_id)
                     for r in self._requests.about_learner(tenant.jurisdiction, tenant.tenant_id, learner_id)]
         events = [_blank_others(event, learner_id) for event in self._events_about(tenant, learner_id)]
-        policy = self._jurisdictions.get(tenant.jurisdiction)
-        rule = policy.request_deadline("access")
         return {
             "format": PACKAGE_FORMAT, "generated_at": format_at(now), "request_id": request.request_id,
             "tenant_id": tenant.tenant_id, "jurisdiction": tenant.jurisdiction, "learner_id": learner_id,
-            "right": {"rule": rule.rule, "sources": list(rule.sources)},
+            "right": {"rule": request.deadline["rule"], "sources": list(request.deadline["sources"])},
             "contents": {"results": len(results), "consents": len(consents), "other_records": len(other),
                          "requests": len(requests), "audit_events": len(events)},
             "profile": learner_view(learner_id, open_profile(key, profile), meta),

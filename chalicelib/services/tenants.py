@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chalicelib.domain.audit import AuditEventDraft
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
@@ -50,8 +51,13 @@ class TenantService:
 
     def onboard(self, principal: Principal, request: TenantCreate) -> dict[str, object]:
         """The new tenant's entry and ``edge_route``: its route in the global entry (synced/pending/disabled)."""
-        home_region = self._jurisdictions.get(request.jurisdiction).home_region
+        policy = self._jurisdictions.get(request.jurisdiction)
+        home_region = policy.home_region
         self._access.onboarding(principal, home_region)
+        if request.state is not None and request.state not in policy.states:
+            expected = f"one of {', '.join(policy.states)}" if policy.states else "none (no states here)"
+            raise ValidationFailed([{"field": "state",
+                                     "message": f"unknown state of {policy.code}; expected {expected}"}])
         tenant = Tenant(
             tenant_id=new_id("tnt"),
             name=request.name,
@@ -59,6 +65,8 @@ class TenantService:
             jurisdiction=request.jurisdiction,
             home_region=home_region,
             created_at=self._clock(),
+            state=request.state,
+            sector=request.sector,
         )
         self._create_key(tenant)  # before the directory entry: no tenant is ever reachable without a key
         self._directory.add(tenant)
