@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if not _answers(local):
             print(f"make demo: nothing answers at {local.endpoint_of('eu-west-2')}; starting the platform "
                   f"(data folder {local.state_dir})", file=sys.stderr)
-            platform = start(local)
+            platform = start(local, quiet=True)
         seeded = seed(local, max(args.learners, 12), args.threads)
     except (DemoError, PlatformError) as exc:
         print(f"\nmake demo: {exc}", file=sys.stderr)
