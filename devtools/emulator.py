@@ -165,9 +165,15 @@ def partition_queries() -> None:
 
 
 def serialised(app: WsgiApp, store: Store | None = None) -> WsgiApp:
-    """One request at a time (DynamoDB applies each atomically); each write counts as a change to save."""
+    """One request at a time (DynamoDB applies each atomically); each write counts as a change to save.
+
+    Once the store took its last snapshot, requests are refused (503, which the SDK retries and then
+    reports): a write answered after that snapshot would be lost on the next start."""
     def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with EMULATOR_LOCK:
+            if store is not None and store.closed:
+                start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+                return [b'{"__type": "ServiceUnavailable", "message": "the emulator is stopping"}']
             if store is not None and environ.get("REQUEST_METHOD") != "GET":
                 store.changes += 1
             return list(app(environ, start_response))

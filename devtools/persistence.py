@@ -5,7 +5,10 @@ ciphertexts still decrypt), Cognito user pools (their signing keys, so the pools
 tokens) and S3 buckets. A snapshot is written to a temporary file, flushed to disk, then renamed over
 the previous one: a crash (even SIGKILL) mid-write leaves the previous snapshot whole. Snapshots are
 taken every ``interval`` seconds when something changed, and on shutdown; a SIGKILL loses at most the
-writes of the last interval.
+writes of the last interval. The file's modification time is the moment its state was taken (every
+write answered before that moment is in it), which is how a test knows what a SIGKILL may have lost.
+After the last snapshot of a shutdown the store is closed: the server refuses later requests (a
+kept-alive connection may still send one), so no write is answered that the snapshot does not hold.
 
 The file is a pickle: it is the user's own data folder, read by the user's own process (never load a
 snapshot from elsewhere).
@@ -18,6 +21,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +73,7 @@ class Store:
     def __init__(self, path: Path, lock: threading.RLock, interval: float) -> None:
         self.path, self.lock, self.interval = path, lock, interval
         self.changes = 0  # bumped by the server on each request; a snapshot is taken when it moved
+        self.closed = False  # set, under the lock, by the last snapshot: the server refuses requests after it
         self._saved_at = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -82,16 +87,18 @@ class Store:
             restore(pickle.load(file))  # noqa: S301 - the user's own data folder (see the module's docstring)
         return True
 
-    def save(self) -> None:
+    def save(self, close: bool = False) -> None:
         with self.lock:
-            changes = self.changes
+            changes, taken_at = self.changes, time.time()
             data = pickle.dumps(snapshot(), protocol=pickle.HIGHEST_PROTOCOL)
+            self.closed = close
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         with temporary.open("wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        os.utime(temporary, (taken_at, taken_at))
         os.replace(temporary, self.path)
         self._saved_at = changes
 
@@ -109,11 +116,11 @@ class Store:
                     print(f"emulator: could not save the state ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     def stop(self) -> None:
-        """Stop the periodic snapshots and take a last one."""
+        """Stop the periodic snapshots and take a last one, after which requests are refused."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.save()
+        self.save(close=True)
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
