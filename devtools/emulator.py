@@ -48,6 +48,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -214,25 +215,32 @@ LOWER_BOUND = {"EQ": bisect.bisect_left, "=": bisect.bisect_left, "GE": bisect.b
 FROM_START = {"LT", "<", "LE", "<="}
 
 
-def _range(partition: SortedPartition, comparison: str | None, operands: list[Any]) -> list[Any]:
-    """The partition's items whose range key meets the condition, in range-key order (a contiguous run)."""
+def _range(partition: SortedPartition, comparison: str | None, operands: list[Any], after: Any = None,
+           limit: int | None = None) -> list[Any]:
+    """The partition's items whose range key meets the condition, in range-key order (a contiguous run).
+
+    Forward pages: ``after`` (the ExclusiveStartKey's range key) skips what earlier pages returned, and
+    ``limit`` stops one item past the page (moto's own code then sets LastEvaluatedKey), so a paged
+    Query costs its page, not the whole range."""
     keys = partition.ordered_keys()
-    if not comparison:
-        return [partition[key] for key in keys]
-    operator = comparison.upper()
-    if operator in FROM_START:
+    operator = (comparison or "").upper()
+    if not comparison or operator in FROM_START:
         start = 0
     elif operator in LOWER_BOUND and operands and operands[0].type in ("S", "N"):
         start = LOWER_BOUND[operator](keys, operands[0])
     else:
         return sorted((item for item in partition.values() if item.range_key.compare(comparison, operands)),
                       key=lambda item: item.range_key)
+    if after is not None:
+        start = max(start, bisect.bisect_right(keys, after))
     found = []
     for key in itertools.islice(keys, start, None):
         item = partition[key]
-        if not item.range_key.compare(comparison, operands):
+        if comparison and not item.range_key.compare(comparison, operands):
             break
         found.append(item)
+        if limit is not None and len(found) > limit:
+            break
     return found
 
 
@@ -246,6 +254,9 @@ def sorted_partitions() -> None:
             self.items = defaultdict(SortedPartition)
 
     Table.__init__ = init  # type: ignore[method-assign]
+
+
+_QUERYING = threading.local()  # (table, items) of the query this thread runs: clients in threads may race in-process
 
 
 def partition_queries() -> None:
@@ -263,15 +274,29 @@ def partition_queries() -> None:
         if bound.arguments.get("index_name") or hash_key is None or not self.range_key_attr:
             return original(self, *args, **kwargs)
         partition = _partition(self, hash_key)
+        start_key, limit = bound.arguments.get("exclusive_start_key"), bound.arguments.get("limit")
+        forward = bound.arguments.get("scan_index_forward") is not False
+        after = DynamoType(start_key[self.range_key_attr]) if start_key and forward else None
         items = [] if partition is None else _range(partition, bound.arguments.get("range_comparison"),
-                                                    bound.arguments.get("range_objs") or [])
-        self.all_items = lambda: items  # type: ignore[method-assign]
+                                                    bound.arguments.get("range_objs") or [], after,
+                                                    limit if forward and isinstance(limit, int) else None)
+        _QUERYING.table, _QUERYING.items = self, items
         try:
             return original(self, *args, **kwargs)
         finally:
-            del self.all_items
+            _QUERYING.table = _QUERYING.items = None
+
+    original_all_items = Table.all_items
+
+    def all_items(self: Table) -> list[Any]:
+        """The range a query of this thread found, while it runs; else moto's whole table."""
+        if getattr(_QUERYING, "table", None) is self:
+            found: list[Any] = _QUERYING.items
+            return found
+        return original_all_items(self)
 
     Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
 
 
 def serialised(app: WsgiApp, store: Store | None = None) -> WsgiApp:
