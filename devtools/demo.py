@@ -32,6 +32,9 @@ from devtools.platform import PlatformError, RunningPlatform, start
 
 SCHOOLS = {"UK": ("eu-west-2", "Demo Hill School"), "AU": ("ap-southeast-2", "Demo Wattle College"),
            "US": ("us-east-1", "Demo Maple High"), "PH": ("ap-southeast-1", "Demo Narra Academy")}
+# The first call that reads a tenant's audit chain (the access request) chains every event still
+# pending; make run has no stream trigger doing it meanwhile, so after thousands of learners it is slow.
+CALL_TIMEOUT = 900
 SHARE = {"UK": 0.4, "AU": 0.2, "US": 0.2, "PH": 0.2}
 GIVEN = ("Arlo", "Bryn", "Cato", "Dara", "Elio", "Fenn", "Gala", "Hale", "Ines", "Joss", "Kiri", "Lumi", "Mael",
          "Nour", "Odin", "Pia", "Quin", "Rhea", "Sage", "Tovi", "Uma", "Vale", "Wren", "Xia", "Yuki", "Zed")
@@ -99,7 +102,7 @@ class Api:
         headers = {"Authorization": f"Bearer {token}", **({"Idempotency-Key": key} if key else {})}
         try:
             reply = session.request(method, self.local.endpoint_of(region) + path, json=body, headers=headers,
-                                    timeout=60)
+                                    timeout=CALL_TIMEOUT)
         except requests.ConnectionError:
             raise DemoError(f"nothing answers at {self.local.endpoint_of(region)}: start `make run` first") from None
         if reply.status_code >= 400:
@@ -195,6 +198,8 @@ def seed(local: LocalPlatformSettings, learners: int, threads: int = 4) -> dict[
     with ThreadPoolExecutor(threads) as pool:
         for learner, learner_id in pool.map(one, people):
             ids[learner.jurisdiction].append(learner_id)
+    print("  requests, a legal hold, an incident (the first access request chains every tenant's audit events; "
+          "minutes for thousands of learners)", file=sys.stderr, flush=True)
     incident = seed_compliance(api, tenants, ids, created["UK"][1])
     return {"tenants": tenants, "learners": ids, "incident": incident}
 

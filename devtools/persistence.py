@@ -4,8 +4,10 @@ What is kept: every account's and region's DynamoDB tables, KMS keys (their key 
 ciphertexts still decrypt), Cognito user pools (their signing keys, so the pools' JWKS still verify
 tokens) and S3 buckets. A snapshot is written to a temporary file, flushed to disk, then renamed over
 the previous one: a crash (even SIGKILL) mid-write leaves the previous snapshot whole. Snapshots are
-taken every ``interval`` seconds when something changed, and on shutdown; a SIGKILL loses at most the
-writes of the last interval. The file's modification time is the moment its state was taken (every
+taken every ``interval`` seconds when something changed (or, once the data is large, every
+``BUSY_FACTOR`` times as long as the last snapshot took, so that snapshots never take more than a fifth
+of the emulator's time), and on shutdown; a SIGKILL loses at most the writes since the last snapshot.
+The file's modification time is the moment its state was taken (every
 write answered before that moment is in it), which is how a test knows what a SIGKILL may have lost.
 After the last snapshot of a shutdown the store is closed: the server refuses later requests (a
 kept-alive connection may still send one), so no write is answered that the snapshot does not hold.
@@ -31,6 +33,7 @@ from moto.backends import get_backend
 
 SERVICES = ("dynamodb", "kms", "cognito-idp", "s3")
 FORMAT = 1
+BUSY_FACTOR = 4.0  # the pause after a snapshot is at least this many times as long as the snapshot took
 
 
 def _load_private_key(der: bytes) -> Any:
@@ -108,12 +111,17 @@ class Store:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        pause = self.interval
+        while not self._stop.wait(pause):
             if self.changes != self._saved_at:
+                began = time.monotonic()
                 try:
                     self.save()
                 except Exception as exc:  # keep serving; the last good snapshot stays whole
                     print(f"emulator: could not save the state ({type(exc).__name__}: {exc})", file=sys.stderr)
+                # A snapshot holds the lock while it pickles, and pickling grows with the data: keep its
+                # share of the time under 1/(1 + BUSY_FACTOR) so that a large store still serves.
+                pause = max(self.interval, BUSY_FACTOR * (time.monotonic() - began))
 
     def stop(self) -> None:
         """Stop the periodic snapshots and take a last one, after which requests are refused."""
