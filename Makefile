@@ -5,7 +5,7 @@ REQS_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -
 STAMP := $(VENV)/.installed-$(REQS_HASH)
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint unit bench package clean chromium
+.PHONY: venv run demo test lint unit bench package clean chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +18,11 @@ venv: $(STAMP)
 ## run: start the emulator and the four regional endpoints (Ctrl-C stops them)
 run: venv
 	$(PY) -m devtools.platform
+
+## demo: seed a realistic data set through the API (DEMO_LEARNERS=5000); starts the platform if none answers
+DEMO_LEARNERS ?= 5000
+demo: venv
+	$(PY) -m devtools.demo --learners $(DEMO_LEARNERS)
 
 ## lint: ruff and mypy (strict)
 lint: venv

@@ -68,7 +68,7 @@ def get_jurisdiction(ctx: RequestContext, code: str) -> dict[str, Any]:
 @api.route("/v1/tenants", "POST", summary="Onboard a tenant in its home region", status=201, body=TenantCreate,
            roles=ADMINS, tags=("tenants",))
 def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
-    return container().tenants.onboard(ctx.principal, body)
+    return container().tenants.onboard(ctx.principal, body, ctx.header("Idempotency-Key"))
 
 
 @api.route("/v1/tenants", "GET", summary="The tenants homed in this region, paged (opaque cursor)",
@@ -147,7 +147,7 @@ def lift_restriction(ctx: RequestContext, tenant_id: str, learner_id: str) -> di
 @api.route(LEARNER + "/results", "POST", summary="Record an assessment result", status=201, body=ResultCreate,
            roles=TENANT_ROLES, tags=("learners",))
 def add_result(ctx: RequestContext, body: ResultCreate, tenant_id: str, learner_id: str) -> dict[str, Any]:
-    return container().learners.add_result(caller(ctx), tenant_id, learner_id, body)
+    return container().learners.add_result(caller(ctx), tenant_id, learner_id, body, ctx.header("Idempotency-Key"))
 
 
 @api.route(LEARNER + "/results", "GET", summary="A learner's assessment results", roles=TENANT_ROLES,
@@ -166,7 +166,7 @@ def share_results_for_research(ctx: RequestContext, tenant_id: str, learner_id: 
 @api.route(LEARNER + "/consents", "POST", summary="Record a consent decision (append-only)", status=201,
            body=ConsentCreate, roles=TENANT_ROLES, tags=("consents",))
 def record_consent(ctx: RequestContext, body: ConsentCreate, tenant_id: str, learner_id: str) -> dict[str, Any]:
-    return container().consents.record(caller(ctx), tenant_id, learner_id, body)
+    return container().consents.record(caller(ctx), tenant_id, learner_id, body, ctx.header("Idempotency-Key"))
 
 
 @api.route(LEARNER + "/consents", "GET", summary="Current consent per purpose and the history, oldest first",

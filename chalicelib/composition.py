@@ -126,7 +126,8 @@ class Container:
         from chalicelib.services.tenants import TenantService
 
         return TenantService(self.directory, self.jurisdictions, self.access, self.clock, self.settings.region,
-                             self.audit_store, create_key=self.tenant_keys.create, on_onboarded=self.edge_routes.added)
+                             self.audit_store, create_key=self.tenant_keys.create, on_onboarded=self.edge_routes.added,
+                             idempotency=self.idempotent)
 
     @cached_property
     def edge_routes(self) -> EdgeRouteSync:
@@ -292,7 +293,7 @@ class Container:
         from chalicelib.services.consents import ConsentService
 
         return ConsentService(self.access, self.data_store, self.learners, self.audit_store, self.jurisdictions,
-                              self.clock)
+                              self.clock, self.idempotent)
 
     @cached_property
     def research(self) -> ResearchShareService:

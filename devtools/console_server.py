@@ -125,12 +125,14 @@ def serve(host: str, port: int) -> None:
     server.serve_forever()
 
 
-def start_console(local: LocalPlatformSettings, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_console(local: LocalPlatformSettings, env: dict[str, str], quiet: bool = False) -> subprocess.Popen[bytes]:
     """Start the console server for ``make run`` and return once it answers (``devtools.platform`` stops it)."""
     from devtools.platform import _wait_for
 
+    sink = subprocess.DEVNULL if quiet else None
     process = subprocess.Popen([sys.executable, "-m", "devtools.console_server", "--host", local.host,
-                                "--port", str(local.port_base + 8)], env=env, cwd=PROJECT_ROOT)
+                                "--port", str(local.port_base + 8)], env=env, cwd=PROJECT_ROOT,
+                               stdout=sink, stderr=sink)
     _wait_for(f"{local.console_url}/config.json", "the console server", process)
     return process
 

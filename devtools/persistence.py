@@ -4,8 +4,13 @@ What is kept: every account's and region's DynamoDB tables, KMS keys (their key 
 ciphertexts still decrypt), Cognito user pools (their signing keys, so the pools' JWKS still verify
 tokens) and S3 buckets. A snapshot is written to a temporary file, flushed to disk, then renamed over
 the previous one: a crash (even SIGKILL) mid-write leaves the previous snapshot whole. Snapshots are
-taken every ``interval`` seconds when something changed, and on shutdown; a SIGKILL loses at most the
-writes of the last interval.
+taken every ``interval`` seconds when something changed (or, once the data is large, every
+``BUSY_FACTOR`` times as long as the last snapshot took, so that snapshots never take more than a fifth
+of the emulator's time), and on shutdown; a SIGKILL loses at most the writes since the last snapshot.
+The file's modification time is the moment its state was taken (every
+write answered before that moment is in it), which is how a test knows what a SIGKILL may have lost.
+After the last snapshot of a shutdown the store is closed: the server refuses later requests (a
+kept-alive connection may still send one), so no write is answered that the snapshot does not hold.
 
 The file is a pickle: it is the user's own data folder, read by the user's own process (never load a
 snapshot from elsewhere).
@@ -18,6 +23,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,7 @@ from moto.backends import get_backend
 
 SERVICES = ("dynamodb", "kms", "cognito-idp", "s3")
 FORMAT = 1
+BUSY_FACTOR = 4.0  # the pause after a snapshot is at least this many times as long as the snapshot took
 
 
 def _load_private_key(der: bytes) -> Any:
@@ -69,6 +76,7 @@ class Store:
     def __init__(self, path: Path, lock: threading.RLock, interval: float) -> None:
         self.path, self.lock, self.interval = path, lock, interval
         self.changes = 0  # bumped by the server on each request; a snapshot is taken when it moved
+        self.closed = False  # set, under the lock, by the last snapshot: the server refuses requests after it
         self._saved_at = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -82,16 +90,18 @@ class Store:
             restore(pickle.load(file))  # noqa: S301 - the user's own data folder (see the module's docstring)
         return True
 
-    def save(self) -> None:
+    def save(self, close: bool = False) -> None:
         with self.lock:
-            changes = self.changes
+            changes, taken_at = self.changes, time.time()
             data = pickle.dumps(snapshot(), protocol=pickle.HIGHEST_PROTOCOL)
+            self.closed = close
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         with temporary.open("wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        os.utime(temporary, (taken_at, taken_at))
         os.replace(temporary, self.path)
         self._saved_at = changes
 
@@ -101,19 +111,24 @@ class Store:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        pause = self.interval
+        while not self._stop.wait(pause):
             if self.changes != self._saved_at:
+                began = time.monotonic()
                 try:
                     self.save()
                 except Exception as exc:  # keep serving; the last good snapshot stays whole
                     print(f"emulator: could not save the state ({type(exc).__name__}: {exc})", file=sys.stderr)
+                # A snapshot holds the lock while it pickles, and pickling grows with the data: keep its
+                # share of the time under 1/(1 + BUSY_FACTOR) so that a large store still serves.
+                pause = max(self.interval, BUSY_FACTOR * (time.monotonic() - began))
 
     def stop(self) -> None:
-        """Stop the periodic snapshots and take a last one."""
+        """Stop the periodic snapshots and take a last one, after which requests are refused."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.save()
+        self.save(close=True)
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)

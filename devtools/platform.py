@@ -62,8 +62,11 @@ def check_ports_free(local: LocalPlatformSettings) -> None:
                     "ENCLAVE_MOTO_PORT / ENCLAVE_PORT_BASE to free ports")
 
 
-def start(local: LocalPlatformSettings) -> RunningPlatform:
-    """Start the emulator and the four endpoints; return once every endpoint answers /v1/health."""
+def start(local: LocalPlatformSettings, quiet: bool = False) -> RunningPlatform:
+    """Start the emulator and the four endpoints; return once every endpoint answers /v1/health.
+
+    ``quiet``: the endpoints' request logs go nowhere (``make demo`` starting the platform for itself)."""
+    sink = subprocess.DEVNULL if quiet else None
     check_ports_free(local)
     base_env = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": DIRECTORY_REGION, "PYTHONUNBUFFERED": "1"}
     base_env.pop("AWS_ENDPOINT_URL", None)
@@ -81,10 +84,10 @@ def start(local: LocalPlatformSettings) -> RunningPlatform:
             platform.endpoints[region] = subprocess.Popen(
                 [sys.executable, "-m", "devtools.serve", "--stage", "dev", "--host", local.host,
                  "--port", str(local.port_of(region))],
-                env={**env, "ENCLAVE_REGION": region}, cwd=PROJECT_ROOT)
+                env={**env, "ENCLAVE_REGION": region}, cwd=PROJECT_ROOT, stdout=sink, stderr=sink)
         for region, process in platform.endpoints.items():
             _wait_for(f"{local.endpoint_of(region)}/v1/health", f"the {region} endpoint", process)
-        platform.endpoints["console"] = start_console(local, env)
+        platform.endpoints["console"] = start_console(local, env, quiet)
     except BaseException:
         platform.stop()
         raise

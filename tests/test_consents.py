@@ -243,6 +243,20 @@ def test_history_is_oldest_first_and_append_only(school: Callable[[str], School]
     assert s.api.call("GET", s.consents(child), s.staff)[1]["current"]["analytics"]["decision"] == "withdrawn"
 
 
+def test_a_retried_decision_with_the_same_idempotency_key_is_recorded_once(school: Callable[[str], School]) -> None:
+    s = school("UK")
+    learner = s.enrol(turning_tomorrow(13))
+    body = {**GRANT_RESEARCH, "given_by": "guardian", "verification": "signed_form"}
+    key = {"Idempotency-Key": "consent-1"}
+    status, first = s.api.call("POST", s.consents(learner), s.staff, body, headers=key)
+    assert status == 201, first
+    status, again = s.api.call("POST", s.consents(learner), s.staff, body, headers=key)
+    assert (status, again) == (201, first)
+    status, other = s.api.call("POST", s.consents(learner), s.staff, {**body, "decision": "withdrawn"}, headers=key)
+    assert (status, other["error"]["reason"]) == (409, "idempotency_key_reused")
+    assert s.api.call("GET", s.consents(learner), s.staff)[1]["history"] == [first]
+
+
 def _raw_consent_items(emulated: Emulated, s: School, learner_id: str) -> dict[str, dict[str, Any]]:
     client = emulated.clients.dynamodb(HOME[s.code])
     items = client.query(TableName=f"enclave-data-{s.code.lower()}",

@@ -144,6 +144,23 @@ def test_results_round_trip(api: dict[str, RegionalApi], uk_school: dict[str, An
     assert [r["result_id"] for r in listed["items"]] == [result["result_id"]]
 
 
+def test_a_retried_result_with_the_same_idempotency_key_is_recorded_once(
+        api: dict[str, RegionalApi], uk_school: dict[str, Any]) -> None:
+    eu = api["eu-west-2"]
+    learner = enrol(eu, uk_school)
+    path = f"{learners_path(uk_school['tenant_id'])}/{learner['learner_id']}/results"
+    body = {"assessment": "Retry mock", "score": 30, "max_score": 50, "taken_on": "2026-10-02"}
+    key = {"Idempotency-Key": "result-1"}
+    status, first = eu.call("POST", path, uk_school["staff"], body, headers=key)
+    assert status == 201, first
+    status, again = eu.call("POST", path, uk_school["staff"], body, headers=key)
+    assert (status, again) == (201, first)
+    status, other = eu.call("POST", path, uk_school["staff"], {**body, "score": 31}, headers=key)
+    assert (status, other["error"]["reason"]) == (409, "idempotency_key_reused")
+    assert [r["result_id"] for r in eu.call("GET", path, uk_school["staff"])[1]["items"]] == [first["result_id"]]
+    assert eu.call("POST", path, uk_school["staff"], body, headers={"Idempotency-Key": "result-2"})[0] == 201
+
+
 def test_erasure_returns_a_receipt_and_later_reads_are_410(api: dict[str, RegionalApi],
                                                          uk_school: dict[str, Any], token: TokenFactory) -> None:
     eu = api["eu-west-2"]

@@ -52,6 +52,23 @@ def test_onboarded_tenant_is_known_to_every_region(api: dict[str, RegionalApi], 
         assert body == tenant
 
 
+def test_a_retried_onboarding_with_the_same_idempotency_key_creates_one_tenant(
+        api: dict[str, RegionalApi], token: TokenFactory) -> None:
+    eu, admin = api["eu-west-2"], token("platform_admin", region="eu-west-2")
+    body, key = {"name": "Retry School", "kind": "school", "jurisdiction": "UK"}, {"Idempotency-Key": "onboard-1"}
+    status, first = eu.call("POST", "/v1/tenants", admin, body, headers=key)
+    assert status == 201, first
+    status, again = eu.call("POST", "/v1/tenants", admin, body, headers=key)
+    assert (status, again) == (201, first)
+    status, other = eu.call("POST", "/v1/tenants", admin, {**body, "name": "Other School"}, headers=key)
+    assert (status, other["error"]["reason"]) == (409, "idempotency_key_reused")
+    status, fresh = eu.call("POST", "/v1/tenants", admin, body, headers={"Idempotency-Key": "onboard-2"})
+    assert status == 201
+    assert fresh["tenant_id"] != first["tenant_id"]
+    status, listed = eu.call("GET", "/v1/tenants?limit=200", admin)
+    assert [t["tenant_id"] for t in listed["items"] if t["tenant_id"] == first["tenant_id"]] == [first["tenant_id"]]
+
+
 def test_onboarding_sent_to_another_region_points_to_the_home_region(
         api: dict[str, RegionalApi], token: TokenFactory) -> None:
     status, body = api["ap-southeast-1"].call("POST", "/v1/tenants", token("platform_admin"),

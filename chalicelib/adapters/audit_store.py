@@ -177,6 +177,7 @@ class AuditStore:
         found: list[dict[str, Any]] = []
         params: dict[str, Any] = {
             "TableName": table, "ConsistentRead": True, "FilterExpression": "attribute_exists(pending)",
+            "Limit": SEAL_BATCH,  # one batch is sealed at a time: do not read (and pay for) every pending event
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
             "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":p": {"S": PENDING_PREFIX}}}
         while len(found) < SEAL_BATCH:

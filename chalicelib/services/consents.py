@@ -42,12 +42,13 @@ from chalicelib.domain.consents import (
     in_order,
     is_permitted,
 )
-from chalicelib.domain.errors import ConsentRequired, Gone, ValidationFailed
+from chalicelib.domain.errors import Conflict, ConsentRequired, Gone, ValidationFailed
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
+from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.learners import LearnerService, learner_resource
 
 AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -64,7 +65,9 @@ def consents_resource(tenant_id: str, learner_id: str) -> str:
 
 class ConsentService:
     def __init__(self, access: AccessControl, store: DataStore, learners: LearnerService, audit: AuditStore,
-                 jurisdictions: JurisdictionCatalog, clock: Callable[[], datetime]) -> None:
+                 jurisdictions: JurisdictionCatalog, clock: Callable[[], datetime],
+                 idempotency: Idempotency | None = None) -> None:
+        self._idempotency = idempotency
         self._access = access
         self._store = store
         self._learners = learners
@@ -74,9 +77,13 @@ class ConsentService:
 
     # -- record --------------------------------------------------------------------------------
 
-    def record(self, caller: Caller, tenant_id: str, learner_id: str, body: ConsentCreate) -> dict[str, Any]:
+    def record(self, caller: Caller, tenant_id: str, learner_id: str, body: ConsentCreate,
+               idempotency_key: str | None = None) -> dict[str, Any]:
+        """Append a decision; a retry with the same ``Idempotency-Key`` answers the first record."""
         tenant = self._access.tenant(caller.principal, tenant_id, "consent.create")
         require_id(learner_id, "lrn", "learner")
+        scope = (self._idempotency.scope(caller, tenant, f"consents/{learner_id}", body, idempotency_key)
+                 if self._idempotency else None)
         policy = self._jurisdictions.get(tenant.jurisdiction)
         date_of_birth = date.fromisoformat(str(self._learners.profile(tenant, learner_id)["date_of_birth"]))
         moment = self._next_moment(self.ledger(tenant, learner_id))
@@ -100,11 +107,21 @@ class ConsentService:
         check = self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
         details = {k: v for k, v in record.view().items() if k != "at" and v is not None}
         draft = caller.draft("consent.create", f"{resource}/{record.consent_id}", learner_id=learner_id, **details)
+        claims = self._idempotency.claims(scope, record.consent_id) if self._idempotency else []
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check, *claims])
         except ChangeRejected:
-            raise Gone("this learner was erased") from None
+            earlier = self._idempotency.earlier(scope) if self._idempotency else None
+            if earlier is None:
+                raise Gone("this learner was erased") from None
+            return self._earlier(tenant, learner_id, earlier)
         return record.view()
+
+    def _earlier(self, tenant: Tenant, learner_id: str, consent_id: str) -> dict[str, Any]:
+        for earlier in self.ledger(tenant, learner_id):
+            if earlier.consent_id == consent_id:
+                return earlier.view()
+        raise Conflict("the consent of this Idempotency-Key is not recorded; retry with a new key")
 
     def _next_moment(self, history: list[ConsentRecord]) -> datetime:
         now = self._clock().astimezone(UTC)

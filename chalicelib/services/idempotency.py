@@ -7,6 +7,10 @@ service that owns the resource compares a retry's personal fields with the store
 decrypted with the subject's own key (``same_personal``): once that key is destroyed nothing is left.
 The claim is written in the same transaction as the resource it created, so a key is claimed exactly
 when the resource exists.
+
+Onboarding a tenant has no tenant yet: its scope is (caller, route, key) in the onboarding region, its
+fingerprint a plain SHA-256 of the body (a tenant's name, kind and jurisdiction are not personal), and
+the claim is written first (``claim_first``), so a retry after a crash finishes the same tenant.
 """
 
 from __future__ import annotations
@@ -47,13 +51,31 @@ class Idempotency:
         ``personal``: the body's fields left out of the fingerprint (check them with ``same_personal``)."""
         if key is None:
             return None
-        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-            raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+        _check_key(key)
         kept = body.model_dump(mode="json", exclude=set(personal))
         canonical = json.dumps(kept, sort_keys=True, separators=(",", ":"))
         fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)
         scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00{route}\x00{key}".encode()).hexdigest()
         return IdempotencyScope(f"{tenant.tenant_id}#{scope_hash}", fingerprint)
+
+    @staticmethod
+    def unscoped(caller_sub: str, route: str, body: BaseModel, key: str | None) -> IdempotencyScope | None:
+        """The scope of a create that belongs to no tenant yet (onboarding); None without a key."""
+        if key is None:
+            return None
+        _check_key(key)
+        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        scope_hash = hashlib.sha256(f"{caller_sub}\x00{route}\x00{key}".encode()).hexdigest()
+        return IdempotencyScope(f"platform#{scope_hash}", hashlib.sha256(canonical.encode()).hexdigest())
+
+    def claim_first(self, scope: IdempotencyScope, resource_id: str) -> str:
+        """Claim ``scope`` for ``resource_id`` before creating it; the id an earlier request claimed, if any."""
+        if self._store.put(scope.key, resource_id, scope.fingerprint):
+            return resource_id
+        earlier = self.earlier(scope)
+        if earlier is None:
+            raise Conflict("this Idempotency-Key is being claimed by another request; retry")
+        return earlier
 
     def earlier(self, scope: IdempotencyScope | None) -> str | None:
         """The id created by an earlier request with this scope; 409 if that request had another body."""
@@ -74,3 +96,8 @@ class Idempotency:
     def claims(self, scope: IdempotencyScope | None, resource_id: str) -> list[TransactWriteItemTypeDef]:
         """The claim to write in the creating transaction (none without a key)."""
         return [self._store.claim(scope.key, resource_id, scope.fingerprint)] if scope else []
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 DEFAULT_RECOVERY_WINDOW = timedelta(days=35)
 PROFILE = "learner"
+RESULT_FIELDS = ("assessment", "score", "max_score", "taken_on")  # all personal: compared decrypted on a retry
 
 
 def learner_resource(tenant_id: str, learner_id: str) -> str:
@@ -271,11 +272,15 @@ class LearnerService:
 
     # -- results -------------------------------------------------------------------------------
 
-    def add_result(self, caller: Caller, tenant_id: str, learner_id: str, body: ResultCreate) -> dict[str, Any]:
+    def add_result(self, caller: Caller, tenant_id: str, learner_id: str, body: ResultCreate,
+                   idempotency_key: str | None = None) -> dict[str, Any]:
         """One round trip when warm: the wrapped key comes from the short-lived cache, and the transaction
-        checks that key item and the profile, so an erasure or restriction in between still wins."""
+        checks that key item and the profile, so an erasure or restriction in between still wins.
+        A retry with the same ``Idempotency-Key`` answers the first result (its fields compared decrypted)."""
         tenant = self._access.tenant(caller.principal, tenant_id, "result.create")
         require_id(learner_id, "lrn", "learner")
+        scope = self._idempotency.scope(caller, tenant, f"results/{learner_id}", body, idempotency_key,
+                                        RESULT_FIELDS)
         record = self._wrapped.get((tenant.tenant_id, learner_id))
         if record is None:
             _, key = self._load(tenant, learner_id)
@@ -293,12 +298,24 @@ class LearnerService:
         draft = caller.draft("result.create", f"{learner_resource(tenant.tenant_id, learner_id)}/results/{result_id}",
                              learner_id=learner_id, result_id=result_id)
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, *checks])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
+                               [put, *checks, *self._idempotency.claims(scope, result_id)])
         except ChangeRejected:
+            earlier = self._idempotency.earlier(scope)
+            if earlier is not None:
+                return self._earlier_result(tenant, learner_id, earlier, result_view(result_id, fields, now))
             self._forget(tenant.tenant_id, learner_id)
             self._load(tenant, learner_id)  # 404 / 410 / 409 restricted: say why the write was refused
             raise Conflict("the learner changed meanwhile; retry") from None
         return result_view(result_id, fields, now)
+
+    def _earlier_result(self, tenant: Tenant, learner_id: str, result_id: str,
+                        sent: dict[str, Any]) -> dict[str, Any]:
+        stored = next((r for r in self.result_list(tenant, learner_id) if r["result_id"] == result_id), None)
+        if stored is None:
+            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
+        self._idempotency.same_personal({f: stored[f] for f in RESULT_FIELDS}, {f: sent[f] for f in RESULT_FIELDS})
+        return stored
 
     def _forget(self, tenant_id: str, learner_id: str) -> None:
         self._wrapped.discard_if(lambda key: key == (tenant_id, learner_id))

@@ -4,6 +4,10 @@ After onboarding, the global entry's routing table gets the tenant's route (``on
 ``services/edge_routes.py``); its outcome is part of the answer (``edge_route``) so that a failure is
 never silent. Each page of ``GET /v1/tenants`` is recorded as ``tenant.list`` in the chain of every
 tenant it lists (the count of the page), as the learners list is.
+
+Onboarding honours ``Idempotency-Key``: the key is claimed for the new tenant id before the tenant's
+key and directory entry are written, so a retry (even after a crash in between) answers, or finishes,
+the same tenant.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chalicelib.domain.audit import AuditEventDraft
-from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
@@ -21,6 +25,7 @@ from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant, TenantCreate
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
+from chalicelib.services.idempotency import Idempotency
 
 
 class AuditSink(Protocol):
@@ -39,7 +44,8 @@ class TenantService:
     def __init__(self, directory: WritableDirectory, jurisdictions: JurisdictionCatalog,
                  access: AccessControl, clock: Callable[[], datetime], region: str,
                  audit: AuditSink, create_key: Callable[[Tenant], None] | None = None,
-                 on_onboarded: Callable[[Tenant], str] | None = None) -> None:
+                 on_onboarded: Callable[[Tenant], str] | None = None, idempotency: Idempotency | None = None) -> None:
+        self._idempotency = idempotency
         self._create_key = create_key or (lambda tenant: None)
         self._on_onboarded = on_onboarded or (lambda tenant: "disabled")
         self._audit = audit
@@ -49,8 +55,11 @@ class TenantService:
         self._access = access
         self._clock = clock
 
-    def onboard(self, principal: Principal, request: TenantCreate) -> dict[str, object]:
-        """The new tenant's entry and ``edge_route``: its route in the global entry (synced/pending/disabled)."""
+    def onboard(self, principal: Principal, request: TenantCreate,
+                idempotency_key: str | None = None) -> dict[str, object]:
+        """The new tenant's entry and ``edge_route``: its route in the global entry (synced/pending/disabled).
+
+        A retry with the same ``Idempotency-Key`` answers the first tenant (its route synced again)."""
         policy = self._jurisdictions.get(request.jurisdiction)
         home_region = policy.home_region
         self._access.onboarding(principal, home_region)
@@ -58,8 +67,15 @@ class TenantService:
             expected = f"one of {', '.join(policy.states)}" if policy.states else "none (no states here)"
             raise ValidationFailed([{"field": "state",
                                      "message": f"unknown state of {policy.code}; expected {expected}"}])
+        tenant_id = new_id("tnt")
+        scope = Idempotency.unscoped(principal.sub, "tenants", request, idempotency_key)
+        if scope is not None and self._idempotency is not None:
+            tenant_id = self._idempotency.claim_first(scope, tenant_id)
+            existing = self._directory.get(tenant_id)
+            if existing is not None:
+                return {**existing.to_json(), "edge_route": self._on_onboarded(existing)}
         tenant = Tenant(
-            tenant_id=new_id("tnt"),
+            tenant_id=tenant_id,
             name=request.name,
             kind=request.kind,
             jurisdiction=request.jurisdiction,
@@ -69,7 +85,13 @@ class TenantService:
             sector=request.sector,
         )
         self._create_key(tenant)  # before the directory entry: no tenant is ever reachable without a key
-        self._directory.add(tenant)
+        try:
+            self._directory.add(tenant)
+        except Conflict:
+            existing = self._directory.get(tenant_id)  # a concurrent retry of the same key finished it first
+            if scope is None or existing is None:
+                raise
+            tenant = existing
         return {**tenant.to_json(), "edge_route": self._on_onboarded(tenant)}
 
     def read(self, principal: Principal, tenant_id: str) -> Tenant:

@@ -1,67 +1,35 @@
 """The local platform, started the way ``make run`` starts it, once for the session, on free ports.
 
-Ports are picked at random below the kernel's ephemeral range (where outgoing connections take
-their source ports) and probed by binding, so a developer's ``make run`` on 5000/8001-8004 and
-parallel runs do not clash. Tokens come from ``python -m chalicelib.cli token`` run as a
-subprocess against this platform, which exercises the CLI as a developer uses it.
+Ports come from ``devtools.ports`` (random, below the kernel's ephemeral range, probed by binding),
+so a developer's ``make run`` and parallel runs do not clash. Tokens come from
+``python -m chalicelib.cli token`` run as a subprocess against this platform, which exercises the CLI
+as a developer uses it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from chalicelib.adapters.aws import AwsClients
-from chalicelib.settings import PROJECT_ROOT, REGIONS, LocalPlatformSettings
+from chalicelib.settings import PROJECT_ROOT, LocalPlatformSettings
 from devtools.platform import PlatformError, RunningPlatform, start
+from devtools.ports import DEFAULT_PORTS, HOST, free_local_settings, port_is_free, ports_of
+
+__all__ = ["DEFAULT_PORTS", "HOST", "Platform", "cli_environment", "free_local_settings", "port_is_free", "ports_of",
+           "run_cli"]
 
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-DEFAULT_PORTS = {5000, 8001, 8002, 8003, 8004, 8008}  # a developer's `make run` (8008: its console)
-HOST = "127.0.0.1"
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def ports_of(local: LocalPlatformSettings) -> list[int]:
-    return [local.moto_port, *(local.port_of(region) for region in REGIONS), local.port_base + 8]  # + the console
-
-
-def free_local_settings(avoid: set[int] | None = None, state_dir: Path | None = None) -> LocalPlatformSettings:
-    """Settings whose emulator port and four endpoint ports are all free (and not in ``avoid``).
-
-    The data folder is a new temporary one (never the developer's ``.enclave/``) unless given.
-    """
-    state_dir = state_dir or Path(tempfile.mkdtemp(prefix="enclave-e2e-"))
-    avoid = (avoid or set()) | DEFAULT_PORTS
-    rng = random.Random()
-    for _ in range(200):
-        local = LocalPlatformSettings(moto_port=rng.randrange(20000, 30000), port_base=rng.randrange(20000, 30000),
-                                      state_dir=state_dir)
-        ports = ports_of(local)
-        if len(set(ports)) == len(ports) and not avoid & set(ports) and all(map(port_is_free, ports)):
-            return local
-    raise RuntimeError("found no five free local ports between 20000 and 30000")
 
 
 def cli_environment(local: LocalPlatformSettings) -> dict[str, str]:
