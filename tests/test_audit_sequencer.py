@@ -121,8 +121,9 @@ class _Clock:
 
 
 def _store(emulated: Emulated, client: Any = None, clock: Any = None) -> AuditStore:
+    now = clock or (lambda: datetime.now(UTC))  # here the landing clock too: stragglers are made by moving it
     return AuditStore(client or emulated.clients.dynamodb("eu-west-2"), lambda code: f"enclave-audit-{code.lower()}",
-                      "eu-west-2", clock or (lambda: datetime.now(UTC)))
+                      "eu-west-2", now, landing_clock=now)
 
 
 def _stream_batches(emulated: Emulated) -> list[Mapping[str, Any]]:
@@ -203,3 +204,14 @@ def test_the_chalice_stream_handler_seals_what_the_stream_names(emulated: Emulat
     answer = app_module.app.handler_map["audit_sequencer"]({"Records": _records(emulated, tenant_id)}, None)
     assert answer == {"sealed": 4}
     assert len(_items(emulated, tenant_id, "EVT#")) == 4
+
+
+def test_an_application_clock_far_from_real_time_loses_no_event_on_read(emulated: Emulated) -> None:
+    """The scan window is in landing time (the real clock), not in the events' ``at`` (the app's clock)."""
+    tenant_id = new_id("tnt")
+    audit_store(emulated).commit(tenant_id, "UK", _draft(1))
+    audit_store(emulated).seal(tenant_id, "UK")
+    audit_store(emulated, clock=lambda: datetime(2020, 1, 1, tzinfo=UTC)).commit(tenant_id, "UK", _draft(2))
+    events = list(audit_store(emulated).events(tenant_id, "UK"))
+    assert [(e["seq"], e["details"]["n"]) for e in events] == [(1, 1), (2, 2)]
+    assert events[1]["at"].startswith("2020-01-01")

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -53,6 +53,10 @@ def event_sk(seq: int) -> str:
     return f"EVT#{seq:012d}"
 
 
+def real_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def jittered_backoff(attempt: int) -> None:
     """Full-jitter exponential backoff (1 ms base, 50 ms cap), so racing writers do not retry in step."""
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311 - not cryptographic
@@ -82,10 +86,13 @@ class AuditStore:
                  clock: Callable[[], datetime],
                  after_commit: Callable[[str, dict[str, Any]], None] | None = None,
                  backoff: Callable[[int], None] | None = None,
-                 after_seal: Callable[[str, str, int, int], None] | None = None) -> None:
+                 after_seal: Callable[[str, str, int, int], None] | None = None,
+                 landing_clock: Callable[[], datetime] = real_now) -> None:
         """``after_commit(jurisdiction, event)`` runs after each sealed event (periodic checkpoints);
         ``after_seal(tenant_id, jurisdiction, size, sealed)`` once after a seal call that sealed events;
-        ``backoff(attempt)`` waits before retrying a lost race (default: full jitter, capped)."""
+        ``backoff(attempt)`` waits before retrying a lost race (default: full jitter, capped);
+        ``landing_clock`` orders landed events (``event_id``): the real clock, whatever ``clock`` says."""
+        self._landing_clock = landing_clock
         self._after_commit = after_commit
         self._after_seal = after_seal
         self._backoff = backoff or jittered_backoff
@@ -105,7 +112,8 @@ class AuditStore:
 
         No per-tenant item is read or updated: the sequencer (``seal``) chains the event later."""
         table = self._table_for(jurisdiction)
-        pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region)
+        pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region,
+                                landed_at=self._landing_clock())
         try:
             self._land(table, jurisdiction, pending, changes)
         except (ServiceUnavailable, Throttled):
@@ -236,7 +244,8 @@ class AuditStore:
 
     def land_missing(self, tenant_id: str, jurisdiction: str, event_id: str, draft: AuditEventDraft) -> str:
         """Land ``draft`` (the record that pending ``event_id`` vanished) once, under a derived id; return it."""
-        pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region)
+        pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region,
+                                landed_at=self._landing_clock())
         pending["event_id"] = missing_marker_id(event_id)
         self._land(self._table_for(jurisdiction), jurisdiction, pending, ())
         return str(pending["event_id"])

@@ -38,11 +38,14 @@ def missing_marker_id(event_id: str) -> str:
     return f"{event_id}-missing"
 
 
-def pending_event(draft: AuditEventDraft, *, tenant_id: str, at: datetime, region: str) -> dict[str, Any]:
-    """The event as it lands: validated like a sealed one, without its chain position."""
+def pending_event(draft: AuditEventDraft, *, tenant_id: str, at: datetime, region: str,
+                  landed_at: datetime | None = None) -> dict[str, Any]:
+    """The event as it lands: validated like a sealed one, without its chain position. ``event_id`` orders
+    by ``landed_at`` (the host's real clock: the sequencer's scan window is in that time), ``at`` is the
+    event's own time (the application's clock, which tests may freeze or move)."""
     sealed = seal(draft, tenant_id=tenant_id, seq=1, prev_hash=GENESIS_HASH, at=at, region=region)
     pending = {key: value for key, value in sealed.items() if key not in _SEQUENCED}
-    pending["event_id"] = new_event_id(at)
+    pending["event_id"] = new_event_id(landed_at or at)
     return pending
 
 
