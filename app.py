@@ -337,5 +337,13 @@ def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:
     return container().incidents.get(caller(ctx), incident_id)
 
 
+@app.on_dynamodb_record(stream_arn=_settings.audit_stream_arn, name="audit_sequencer", batch_size=100,
+                        starting_position="TRIM_HORIZON", maximum_batching_window_in_seconds=1)
+def audit_sequencer(event: Any) -> dict[str, int]:
+    """The audit table's stream (one mapping per home audit table, deploy/sequencer.py): seal what landed."""
+    raw = event.to_dict() if hasattr(event, "to_dict") else event
+    return {"sealed": container().sequencer.handle(raw)}
+
+
 # SnapStart (Lambda only): warm-up before the snapshot, every key and token dropped before it and after a restore
 register_snapshot_hooks(container, tuple(spec.body for spec in api.specs if spec.body is not None))

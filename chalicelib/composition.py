@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.audit_browse import AuditBrowser
     from chalicelib.services.audit_proofs import AuditProofService, TreeHeads
+    from chalicelib.services.audit_sequencer import Sequencer
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.edge_routes import EdgeRouteSync
     from chalicelib.services.holds import HoldService
@@ -162,6 +163,12 @@ class Container:
         return AuditStore(self.clients.dynamodb(self.settings.region), self.settings.audit_table,
                           self.settings.region, self.clock, after_commit=self._after_commit,
                           after_seal=self._after_seal)
+
+    @cached_property
+    def sequencer(self) -> Sequencer:
+        from chalicelib.services.audit_sequencer import Sequencer
+
+        return Sequencer(self.audit_store)
 
     def _after_commit(self, jurisdiction: str, event: dict[str, Any]) -> None:
         self.checkpointer.after_commit(jurisdiction, event)

@@ -22,6 +22,10 @@ REGIONS: tuple[str, ...] = ("ap-southeast-1", "ap-southeast-2", "eu-west-2", "us
 """The four regional deployments, in the order of the local ports (base + 1 .. base + 4)."""
 
 
+AUDIT_STREAM_PLACEHOLDER = "arn:aws:dynamodb:us-east-1:000000000000:table/enclave-audit/stream/set-by-the-stage"
+"""Chalice needs a stream ARN when ``app.py`` is imported; the deployed value comes from the template."""
+
+
 class SettingsError(RuntimeError):
     """The environment does not describe a usable deployment."""
 
@@ -74,6 +78,9 @@ class Settings(BaseModel):
     edge_kvs_arn: str | None = Field(default=None,
                                      pattern=r"^arn:aws[a-z-]*:cloudfront::[0-9]{12}:key-value-store/[A-Za-z0-9-]+$")
     """The global entry's CloudFront KeyValueStore (tenant id -> home region). Unset: no routing-table sync."""
+    audit_stream_arn: str = Field(default=AUDIT_STREAM_PLACEHOLDER, pattern=r"^arn:aws[a-z-]*:dynamodb:")
+    """The audit table stream the sequencer function reads (``on_dynamodb_record``). The stage template
+    replaces the placeholder with each home audit table's ``StreamArn`` (deploy/sequencer.py)."""
 
     def data_table(self, jurisdiction: str) -> str:
         return f"{self.data_table_prefix}-{jurisdiction.lower()}"
@@ -126,6 +133,7 @@ class Settings(BaseModel):
             "key_rotation_days": "ENCLAVE_KEY_ROTATION_DAYS",
             "console_origin": "ENCLAVE_CONSOLE_ORIGIN",
             "edge_kvs_arn": "ENCLAVE_EDGE_KVS_ARN",
+            "audit_stream_arn": "ENCLAVE_AUDIT_STREAM_ARN",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):

@@ -53,6 +53,9 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # Append-only: no DeleteItem. UpdateItem moves a tenant's chain head forward.
     "HomeJurisdictionAuditTrail": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
 }
+STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+"""What an event source mapping on a known stream ARN reads; ListStreams has no resource-level form (it
+would need ``"*"``) and the mapping names its stream."""
 
 
 def _tenant_key_context_condition() -> dict[str, Any]:
@@ -121,6 +124,13 @@ def render_policy(stage_name: str) -> dict[str, Any]:
             "Action": TABLE_ACTIONS["HomeJurisdictionAuditTrail"],
             "Resource": sorted([table_arn.format(name) for name in audit_tables]
                                + [table_arn.format(name) + "/index/*" for name in audit_tables]),
+        })
+        statements.append({
+            "Sid": "AuditStreamForTheSequencer",
+            "Effect": "Allow",
+            # Lambda's event source mapping reads the home audit tables' streams with the function's role.
+            "Action": STREAM_ACTIONS,
+            "Resource": sorted(table_arn.format(name) + "/stream/*" for name in audit_tables),
         })
     statements += [
         {

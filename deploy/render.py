@@ -54,6 +54,7 @@ from deploy.appmodel import API_HANDLER, AppModel, Function, load_app_model
 from deploy.console import SKIPS as GLOBAL_ENTRY_SKIPS
 from deploy.console import global_entry_resources
 from deploy.iam import SIGNING_ALGORITHM, export_context
+from deploy.sequencer import add_stream_sources
 from deploy.stages import Stage, key_only_regions, load_stage, replica_regions
 from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, TableDef, create_table_kwargs
 
@@ -598,6 +599,9 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
     resources["AuditWriteFailuresAlarm"] = alarm(
         "An audit event could not be written: the change it records was refused or must be investigated",
         METRICS_NAMESPACE, AUDIT_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
+    resources["AuditEventsMissingAlarm"] = alarm(
+        "A pending audit event vanished before the sequencer sealed it (someone deleted an audit item)",
+        METRICS_NAMESPACE, "AuditEventsMissing", [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
     resources["KeyFailuresAlarm"] = alarm(
         "A tenant key or ciphertext failed (missing key, KMS access denied, failed authentication)",
         METRICS_NAMESPACE, KEY_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
@@ -728,6 +732,7 @@ def render_resources(stage_name: str, app: AppModel | None = None) -> Template:
         if overlap:
             raise ValueError(f"logical ids defined twice: {sorted(overlap)}")
         resources.update(part)
+    add_stream_sources(stage, model, resources)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Enclave {stage_name} ({stage.region}): data, keys, exports, identity, alarms",

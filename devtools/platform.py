@@ -83,7 +83,7 @@ def start(local: LocalPlatformSettings, quiet: bool = False) -> RunningPlatform:
         for region in REGIONS:
             platform.endpoints[region] = subprocess.Popen(
                 [sys.executable, "-m", "devtools.serve", "--stage", "dev", "--host", local.host,
-                 "--port", str(local.port_of(region))],
+                 "--port", str(local.port_of(region)), "--sequence"],
                 env={**env, "ENCLAVE_REGION": region}, cwd=PROJECT_ROOT, stdout=sink, stderr=sink)
         for region, process in platform.endpoints.items():
             _wait_for(f"{local.endpoint_of(region)}/v1/health", f"the {region} endpoint", process)

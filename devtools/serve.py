@@ -2,7 +2,8 @@
 
 ``python -m devtools.serve --stage dev --port 8003`` with ENCLAVE_REGION etc. in the environment.
 It differs from ``chalice local`` in one way that the deployed API also has (a gateway response in
-the template): an unknown route is a 404 in Enclave's error shape, not API Gateway's 403.
+the template): an unknown route is a 404 in Enclave's error shape, not API Gateway's 403. With
+``--sequence`` it also plays Lambda's DynamoDB-stream trigger for the region's audit tables.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import functools
 import json
 import os
+import threading
 from typing import Any
 
 from chalice.cli.factory import CLIFactory
@@ -49,11 +51,24 @@ class EnclaveRequestHandler(ChaliceRequestHandler):
         """Access lines carry paths with query strings (e-mail look-ups): the app logs requests itself."""
 
 
+def _sequence(app: Any) -> None:
+    """Seal audit events as the deployed stream trigger does (a daemon thread; dies with the server)."""
+    from chalicelib.settings import load_settings
+    from devtools.stream_poller import start_sequencing
+
+    settings = load_settings()
+    if settings.aws_endpoint_url:
+        start_sequencing(app, settings.region, settings.aws_endpoint_url, settings.audit_table_prefix,
+                         threading.Event())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--sequence", action="store_true",
+                        help="also run the app's audit-stream handler on the emulator's streams (make run)")
     parser.add_argument("--project-dir", default=str(PROJECT_ROOT),
                         help="the Chalice project to serve (default: Enclave; the benchmarks serve their baseline)")
     args = parser.parse_args()
@@ -61,6 +76,8 @@ def main() -> None:
     config = factory.create_config_obj(chalice_stage_name=args.stage)
     os.environ.update(config.environment_variables)
     app = factory.load_chalice_app(config.environment_variables)
+    if args.sequence:
+        _sequence(app)
     server = create_local_server(app, config, args.host, args.port)
     server.server.RequestHandlerClass = functools.partial(EnclaveRequestHandler, app_object=app, config=config)
     print(f"serving {config.app_name} ({os.environ.get('ENCLAVE_REGION', '-')}) on http://{args.host}:{args.port}",

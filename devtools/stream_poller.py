@@ -3,14 +3,21 @@ and calls the audit sequencer with the event Lambda would send (``{"Records": [.
 
 Nothing invokes a Lambda from a stream in moto (emulator-facts.md, "DynamoDB Streams in moto"); this
 poller keeps one iterator per shard, turns GetRecords' records into Lambda's record shape and hands
-them over in batches. Used by devtools/platform.py (``make run``) and by tests.
+them over in batches. ``start_sequencing`` runs it in a thread of each local endpoint (``make run``:
+devtools/serve.py ``--sequence``), calling the handler the app registers with Chalice; tests use the poller.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+
+import botocore.session
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[Mapping[str, Any]], object]
 
@@ -65,3 +72,43 @@ class StreamPoller:
         while not stop.is_set():
             self.poll_once()
             stop.wait(interval)
+
+
+def audit_stream_handlers(app: Any) -> list[Handler]:
+    """The app's ``on_dynamodb_record`` handlers, called as Lambda calls them (raw event, no context)."""
+    names = [getattr(source, "name", "") for source in getattr(app, "event_sources", [])
+             if type(source).__name__ == "DynamoDBEventConfig"]
+    return [functools.partial(app.handler_map[name], context=None) for name in names if name in app.handler_map]
+
+
+def start_sequencing(app: Any, region: str, endpoint_url: str, table_prefix: str,
+                     stop: threading.Event, interval: float = 0.2) -> threading.Thread | None:
+    """In a daemon thread, feed the streams of ``region``'s audit tables (``table_prefix-*``) to the app's
+    stream handlers, as Lambda's event source mappings do in AWS; None when the app has no such handler."""
+    handlers = audit_stream_handlers(app)
+    if not handlers:
+        return None
+    session = botocore.session.get_session()
+    session.set_credentials("testing", "testing")
+    dynamodb: Any = session.create_client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+    streams = session.create_client("dynamodbstreams", region_name=region, endpoint_url=endpoint_url)
+
+    def deliver(event: Mapping[str, Any]) -> None:
+        for handler in handlers:
+            handler(event)
+
+    def run() -> None:
+        tables = [name for name in dynamodb.list_tables()["TableNames"] if name.startswith(table_prefix + "-")]
+        pollers = [StreamPoller(streams, dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"],
+                                deliver) for name in tables]
+        while not stop.is_set():
+            for poller in pollers:
+                try:
+                    poller.poll_once()
+                except Exception:  # a failed batch is delivered again on the next poll, as Lambda retries
+                    logger.exception("the local audit sequencer failed a batch; retrying")
+            stop.wait(interval)
+
+    thread = threading.Thread(target=run, name=f"audit-sequencer-{region}", daemon=True)
+    thread.start()
+    return thread

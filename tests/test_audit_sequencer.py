@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import itertools
 import threading
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters.audit_store import PENDING_WINDOW, AuditStore
+from chalicelib.composition import Container, use
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
-from tests.audit_streams import audit_store, sequence
+from tests.audit_streams import audit_store, poller, sequence
 from tests.conftest import Emulated
 
 TABLE = "enclave-audit-uk"
@@ -91,3 +94,124 @@ def test_stream_handler_and_seal_now_racing_make_one_chain(emulated: Emulated) -
     assert [e["seq"] for e in events] == list(range(1, 121))
     assert sorted(e["details"]["n"] for e in events) == list(range(120))
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(events))
+
+
+class _Counting:
+    """A DynamoDB client that adds up what each Query read (ScannedCount): the cost a scan grows with."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.scanned = 0
+
+    def query(self, **kwargs: Any) -> Any:
+        page = self._client.query(**kwargs)
+        self.scanned += page.get("ScannedCount", 0)
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class _Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def _store(emulated: Emulated, client: Any = None, clock: Any = None) -> AuditStore:
+    now = clock or (lambda: datetime.now(UTC))  # here the landing clock too: stragglers are made by moving it
+    return AuditStore(client or emulated.clients.dynamodb("eu-west-2"), lambda code: f"enclave-audit-{code.lower()}",
+                      "eu-west-2", now, landing_clock=now)
+
+
+def _stream_batches(emulated: Emulated) -> list[Mapping[str, Any]]:
+    """What the stream holds now, as Lambda would deliver it, without handling it."""
+    batches: list[Mapping[str, Any]] = []
+    poller(emulated, batches.append).poll_once()
+    return batches
+
+
+def test_the_pending_scan_reads_only_recent_markers_not_the_history(emulated: Emulated) -> None:
+    tenant_id = new_id("tnt")
+    clock = _Clock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    counting = _Counting(emulated.clients.dynamodb("eu-west-2"))
+    store = _store(emulated, counting, clock)
+    for n in range(60):  # an hour of history, one event a minute, sealed as it goes
+        store.commit(tenant_id, "UK", _draft(n))
+        store.seal(tenant_id, "UK")
+        clock.at += timedelta(minutes=1)
+    store.commit(tenant_id, "UK", _draft(60))
+    counting.scanned = 0
+    assert _store(emulated, counting, clock).seal(tenant_id, "UK") == 1  # a fresh container: reads the HEAD
+    window = int(PENDING_WINDOW / timedelta(minutes=1))
+    # two scans (the batch, then the empty one), each over the window's markers only, not the 60 of the hour
+    assert counting.scanned <= 2 * (window + 2), "the scan read sealed markers older than its window"
+
+
+def test_a_straggler_below_the_scan_window_is_sealed_by_its_stream_record(emulated: Emulated) -> None:
+    tenant_id = new_id("tnt")
+    clock = _Clock(datetime(2026, 6, 1, 10, 0, tzinfo=UTC))
+    store = _store(emulated, clock=clock)
+    store.commit(tenant_id, "UK", _draft(1))
+    store.seal(tenant_id, "UK")
+    clock.at -= PENDING_WINDOW * 2  # landed with a clock far behind (or stalled that long mid-request)
+    store.commit(tenant_id, "UK", _draft(2))
+    assert store.seal(tenant_id, "UK") == 0
+    assert Sequencer(_store(emulated)).handle({"Records": _records(emulated, tenant_id)}) == 1
+    events = list(store.events(tenant_id, "UK"))
+    assert [(e["seq"], e["details"]["n"]) for e in events] == [(1, 1), (2, 2)]
+
+
+def _records(emulated: Emulated, tenant_id: str) -> list[Mapping[str, Any]]:
+    return [record for batch in _stream_batches(emulated) for record in batch["Records"]
+            if record["dynamodb"].get("NewImage", {}).get("tenant_id", {}).get("S") == tenant_id]
+
+
+def test_a_pending_event_deleted_before_sealing_is_detected_and_chained_once(emulated: Emulated) -> None:
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = [store.commit(tenant_id, "UK", _draft(n)) for n in range(3)]
+    records = _records(emulated, tenant_id)
+    emulated.clients.dynamodb("eu-west-2").delete_item(TableName=TABLE, Key={  # someone with table access
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed[1]["event_id"]}})
+    alarms: list[int] = []
+    sequencer = Sequencer(_store(emulated), on_missing=lambda: alarms.append(1))
+    sequencer.handle({"Records": records})
+    sequencer.handle({"Records": records})  # Lambda retries the batch: nothing new
+    events = list(store.events(tenant_id, "UK"))
+    assert alarms == [1]
+    assert [e["action"] for e in events] == ["learner.read", "learner.read", "audit.event_missing"]
+    missing = events[2]
+    assert missing["details"]["event_id"] == landed[1]["event_id"]
+    assert missing["resource"] == "learners/1"
+    assert missing["request_id"] == "r-1"
+    assert missing["actor"] == {"sub": "system:audit-sequencer", "role": "system"}
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(events))
+
+
+def test_the_chalice_stream_handler_seals_what_the_stream_names(emulated: Emulated,
+                                                                containers: dict[str, Container]) -> None:
+    """app.py's ``on_dynamodb_record`` handler, invoked the way Lambda invokes it (raw event, context)."""
+    import app as app_module
+
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    for n in range(4):
+        store.commit(tenant_id, "UK", _draft(n))
+    use(containers["eu-west-2"])
+    answer = app_module.app.handler_map["audit_sequencer"]({"Records": _records(emulated, tenant_id)}, None)
+    assert answer == {"sealed": 4}
+    assert len(_items(emulated, tenant_id, "EVT#")) == 4
+
+
+def test_an_application_clock_far_from_real_time_loses_no_event_on_read(emulated: Emulated) -> None:
+    """The scan window is in landing time (the real clock), not in the events' ``at`` (the app's clock)."""
+    tenant_id = new_id("tnt")
+    audit_store(emulated).commit(tenant_id, "UK", _draft(1))
+    audit_store(emulated).seal(tenant_id, "UK")
+    audit_store(emulated, clock=lambda: datetime(2020, 1, 1, tzinfo=UTC)).commit(tenant_id, "UK", _draft(2))
+    events = list(audit_store(emulated).events(tenant_id, "UK"))
+    assert [(e["seq"], e["details"]["n"]) for e in events] == [(1, 1), (2, 2)]
+    assert events[1]["at"].startswith("2020-01-01")

@@ -352,7 +352,31 @@ def test_api_invokes_the_provisioned_alias_and_unknown_routes_are_404(packaged: 
 def test_alarms_cover_5xx_throttles_errors_and_audit_write_failures(packaged: dict[str, Packaged],
                                                                    stage: str) -> None:
     metrics = {a["Properties"]["MetricName"] for a in packaged[stage].resources("AWS::CloudWatch::Alarm").values()}
-    assert {"5XXError", "Throttles", "Errors", "AuditWriteFailures", "EdgeRouteSyncFailures"} <= metrics
+    assert {"5XXError", "Throttles", "Errors", "AuditWriteFailures", "EdgeRouteSyncFailures",
+            "AuditEventsMissing"} <= metrics
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_sequencer_reads_every_home_audit_table_stream_and_only_those(packaged: dict[str, Packaged],
+                                                                         stage: str) -> None:
+    """The deployed sequencer: one event source mapping per home audit table, on the table's own stream
+    (not Chalice's placeholder ARN), from the oldest record; its role may read exactly those streams."""
+    p = packaged[stage]
+    homes = [policy.code for policy in load_stage(stage).home_jurisdictions()]
+    mappings = p.resources("AWS::Lambda::EventSourceMapping").values()
+    streams = sorted(m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings)
+    assert streams == sorted(f"{AUDIT.logical_name}{code}" for code in homes)
+    for mapping in mappings:
+        assert mapping["Properties"]["StartingPosition"] == "TRIM_HORIZON"
+        assert mapping["Properties"]["FunctionName"] == {"Ref": "AuditSequencer"}
+    for name, table in p.resources("AWS::DynamoDB::GlobalTable").items():
+        if name.startswith(AUDIT.logical_name):
+            assert table["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    sids = {s["Sid"]: s for s in json.loads(load_stage(stage).policy_file.read_text())["Statement"]}
+    grant = sids["AuditStreamForTheSequencer"]
+    assert set(grant["Action"]) >= {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream"}
+    assert grant["Resource"] == sorted(f"arn:aws:dynamodb:{p.region}:*:table/{AUDIT.name_for(code)}/stream/*"
+                                       for code in homes)
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -19,14 +19,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
-from chalicelib.domain.audit_pending import pending_event, sequenced
+from chalicelib.domain.audit_pending import landed_before, missing_marker_id, pending_event, sequenced
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 
 if TYPE_CHECKING:
@@ -37,6 +37,11 @@ HEAD = "HEAD"
 PENDING_PREFIX = "PND#"
 SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
 MAX_ATTEMPTS = 50
+PENDING_WINDOW = timedelta(minutes=5)
+"""How long before the newest sealed event a pending one may have landed and still be found by the scan:
+well above a request's lifetime (Lambda timeout 30 s) plus clock skew. Older stragglers are sealed by
+name when their stream record arrives (``seal(..., named=...)``), so the scan reads only recent markers
+and does not grow with the trail's history."""
 _CANCELLED_BY_THROTTLING = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
 
@@ -46,6 +51,10 @@ def tenant_pk(tenant_id: str) -> str:
 
 def event_sk(seq: int) -> str:
     return f"EVT#{seq:012d}"
+
+
+def real_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def jittered_backoff(attempt: int) -> None:
@@ -77,10 +86,13 @@ class AuditStore:
                  clock: Callable[[], datetime],
                  after_commit: Callable[[str, dict[str, Any]], None] | None = None,
                  backoff: Callable[[int], None] | None = None,
-                 after_seal: Callable[[str, str, int, int], None] | None = None) -> None:
+                 after_seal: Callable[[str, str, int, int], None] | None = None,
+                 landing_clock: Callable[[], datetime] = real_now) -> None:
         """``after_commit(jurisdiction, event)`` runs after each sealed event (periodic checkpoints);
         ``after_seal(tenant_id, jurisdiction, size, sealed)`` once after a seal call that sealed events;
-        ``backoff(attempt)`` waits before retrying a lost race (default: full jitter, capped)."""
+        ``backoff(attempt)`` waits before retrying a lost race (default: full jitter, capped);
+        ``landing_clock`` orders landed events (``event_id``): the real clock, whatever ``clock`` says."""
+        self._landing_clock = landing_clock
         self._after_commit = after_commit
         self._after_seal = after_seal
         self._backoff = backoff or jittered_backoff
@@ -89,6 +101,7 @@ class AuditStore:
         self._region = region
         self._clock = clock
         self._heads: dict[str, tuple[int, str]] = {}
+        self._marks: dict[str, str] = {}  # tenant -> newest event_id sealed (HEAD.last_event_id)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -99,7 +112,8 @@ class AuditStore:
 
         No per-tenant item is read or updated: the sequencer (``seal``) chains the event later."""
         table = self._table_for(jurisdiction)
-        pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region)
+        pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region,
+                                landed_at=self._landing_clock())
         try:
             self._land(table, jurisdiction, pending, changes)
         except (ServiceUnavailable, Throttled):
@@ -141,8 +155,11 @@ class AuditStore:
 
     # --- sequencing (stream handler and seal-now share this) -----------------------------------
 
-    def seal(self, tenant_id: str, jurisdiction: str) -> int:
+    def seal(self, tenant_id: str, jurisdiction: str, named: Sequence[str] = ()) -> int:
         """Chain every pending event of the tenant in event-id order; return how many this call sealed.
+
+        The scan covers events landed within ``PENDING_WINDOW`` of the newest sealed one; ``named``
+        event ids (from stream records) are looked up by key wherever they sort.
 
         Safe to run concurrently and repeatedly: each batch is one transaction conditional on the head
         it extends and on its pending items still existing, so a lost race re-reads and continues."""
@@ -150,13 +167,14 @@ class AuditStore:
         sealed = lost = size = 0
         with self._lock_for(tenant_id):
             while lost < MAX_ATTEMPTS:
-                batch = self._pending(table, tenant_id)
+                batch = self._pending(table, tenant_id, named)
                 if not batch:
                     break
                 events = self._chain(tenant_id, table, batch)
                 if self._try_write(self._seal_items(table, tenant_id, batch, events), offset=len(events) * 2 + 1):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
+                    self._marks[tenant_id] = self._newest(tenant_id, batch)
                     self._notify(jurisdiction, events)
                 else:  # another sealer moved the head or took these events: re-read both
                     self._heads.pop(tenant_id, None)
@@ -173,21 +191,64 @@ class AuditStore:
             for event in events:
                 self._after_commit(jurisdiction, event)
 
-    def _pending(self, table: str, tenant_id: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+    def _pending(self, table: str, tenant_id: str, named: Sequence[str] = ()) -> list[dict[str, Any]]:
+        self._head(tenant_id, table)  # loads the low-water mark with the head
+        mark = self._marks.get(tenant_id)
+        low = PENDING_PREFIX + (landed_before(mark, PENDING_WINDOW) if mark else "")
+        found = {pending["event_id"]: pending for pending in self._named(table, tenant_id, named, low)}
         params: dict[str, Any] = {
             "TableName": table, "ConsistentRead": True, "FilterExpression": "attribute_exists(pending)",
             "Limit": SEAL_BATCH,  # one batch is sealed at a time: do not read (and pay for) every pending event
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":p": {"S": PENDING_PREFIX}}}
-        while len(found) < SEAL_BATCH:
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
+                                          ":hi": {"S": PENDING_PREFIX + "~"}}}
+        while len(found) < SEAL_BATCH + len(named):
             with translated("the audit trail"):
                 page = self._client.query(**params)
-            found += [json.loads(item["pending"]["S"]) for item in page.get("Items", [])]
+            found.update((p["event_id"], p) for p in (json.loads(i["pending"]["S"]) for i in page.get("Items", [])))
             if not page.get("LastEvaluatedKey"):
                 break
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return found[:SEAL_BATCH]
+        return [found[key] for key in sorted(found)][:SEAL_BATCH]
+
+    def _named(self, table: str, tenant_id: str, event_ids: Sequence[str], low: str) -> list[dict[str, Any]]:
+        """The still-pending events among ``event_ids`` that sort below the scan's lower bound."""
+        found = []
+        for event_id in event_ids:
+            if PENDING_PREFIX + event_id >= low:
+                continue
+            item = self._marker(table, tenant_id, event_id)
+            if item is not None and "pending" in item:
+                found.append(json.loads(item["pending"]["S"]))
+        return found
+
+    def _marker(self, table: str, tenant_id: str, event_id: str) -> dict[str, Any] | None:
+        with translated("the audit trail"):
+            item: dict[str, Any] | None = self._client.get_item(
+                TableName=table, ConsistentRead=True,
+                Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + event_id}}).get("Item")
+        return item
+
+    def _newest(self, tenant_id: str, batch: list[dict[str, Any]]) -> str:
+        return max([self._marks.get(tenant_id, ""), *(str(pending["event_id"]) for pending in batch)])
+
+    def unsealed(self, tenant_id: str, jurisdiction: str, event_ids: Sequence[str]) -> dict[str, bool]:
+        """For each landed ``event_id``: False once sealed, True while pending; absent when its item is gone."""
+        table = self._table_for(jurisdiction)
+        states = {}
+        for event_id in event_ids:
+            item = self._marker(table, tenant_id, event_id)
+            if item is not None:
+                states[event_id] = "pending" in item
+        return states
+
+    def land_missing(self, tenant_id: str, jurisdiction: str, event_id: str, draft: AuditEventDraft) -> str:
+        """Land ``draft`` (the record that pending ``event_id`` vanished) once, under a derived id; return it."""
+        pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region,
+                                landed_at=self._landing_clock())
+        pending["event_id"] = missing_marker_id(event_id)
+        self._land(self._table_for(jurisdiction), jurisdiction, pending, ())
+        return str(pending["event_id"])
 
     def _chain(self, tenant_id: str, table: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seq, prev_hash = self._head(tenant_id, table)
@@ -211,7 +272,7 @@ class AuditStore:
                 "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
                 "ConditionExpression": "attribute_exists(pending)",
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
-        items.append(self._head_update(table, tenant_id, first_seq, events[-1]))
+        items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch)))
         return items
 
     def _lock_for(self, tenant_id: str) -> threading.Lock:
@@ -227,6 +288,8 @@ class AuditStore:
                                          Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}}).get("Item")
         head = (int(item["seq"]["N"]), item["hash"]["S"]) if item else (0, GENESIS_HASH)
         self._heads[tenant_id] = head
+        if item and "last_event_id" in item:
+            self._marks[tenant_id] = item["last_event_id"]["S"]
         return head
 
     def _try_write(self, items: list[TransactWriteItemTypeDef], offset: int) -> bool:
@@ -263,15 +326,17 @@ class AuditStore:
         raise ServiceUnavailable("the audit trail could not be written; retry later")
 
     @staticmethod
-    def _head_update(table: str, tenant_id: str, seq: int, event: dict[str, Any]) -> TransactWriteItemTypeDef:
+    def _head_update(table: str, tenant_id: str, seq: int, event: dict[str, Any],
+                     last_event_id: str) -> TransactWriteItemTypeDef:
         condition = "attribute_not_exists(pk)" if seq == 0 else "#seq = :prev"
-        values: dict[str, Any] = {":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]}}
+        values: dict[str, Any] = {":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]},
+                                  ":last": {"S": last_event_id}}
         if seq:
             values[":prev"] = {"N": str(seq)}
         return {"Update": {
             "TableName": table,
             "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}},
-            "UpdateExpression": "SET #seq = :seq, #hash = :hash",
+            "UpdateExpression": "SET #seq = :seq, #hash = :hash, last_event_id = :last",
             "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#seq": "seq", "#hash": "hash"},
             "ExpressionAttributeValues": values,

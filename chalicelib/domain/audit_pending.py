@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, AuditFormatError, event_hash, is_hash, seal
 
 _SEQUENCED = ("seq", "prev_hash", "hash")
+_ID_TIME = "%Y%m%dT%H%M%S%f"
 
 
 _LANDED = itertools.count()  # next() is atomic in CPython: threads of one process never share a number
@@ -22,14 +23,29 @@ _LANDED = itertools.count()  # next() is atomic in CPython: threads of one proce
 def new_event_id(at: datetime) -> str:
     """Sorts by landing time (microseconds, UTC), then by this process's landing order (two events of one
     process at the same instant keep their order), then by a random suffix that makes it unique."""
-    return f"{at.astimezone(UTC).strftime('%Y%m%dT%H%M%S%f')}-{next(_LANDED):012d}-{uuid.uuid4().hex[:16]}"
+    return f"{at.astimezone(UTC).strftime(_ID_TIME)}-{next(_LANDED):012d}-{uuid.uuid4().hex[:16]}"
 
 
-def pending_event(draft: AuditEventDraft, *, tenant_id: str, at: datetime, region: str) -> dict[str, Any]:
-    """The event as it lands: validated like a sealed one, without its chain position."""
+def landed_before(event_id: str, window: timedelta) -> str:
+    """The smallest ``event_id`` that landed at most ``window`` before ``event_id`` did (a key bound)."""
+    at = datetime.strptime(event_id.split("-", 1)[0], _ID_TIME).replace(tzinfo=UTC)
+    return (at - window).strftime(_ID_TIME)
+
+
+def missing_marker_id(event_id: str) -> str:
+    """The id under which the sequencer records that pending event ``event_id`` vanished before sealing:
+    derived, so a redelivered stream batch records it once; sorts right after the lost event."""
+    return f"{event_id}-missing"
+
+
+def pending_event(draft: AuditEventDraft, *, tenant_id: str, at: datetime, region: str,
+                  landed_at: datetime | None = None) -> dict[str, Any]:
+    """The event as it lands: validated like a sealed one, without its chain position. ``event_id`` orders
+    by ``landed_at`` (the host's real clock: the sequencer's scan window is in that time), ``at`` is the
+    event's own time (the application's clock, which tests may freeze or move)."""
     sealed = seal(draft, tenant_id=tenant_id, seq=1, prev_hash=GENESIS_HASH, at=at, region=region)
     pending = {key: value for key, value in sealed.items() if key not in _SEQUENCED}
-    pending["event_id"] = new_event_id(at)
+    pending["event_id"] = new_event_id(landed_at or at)
     return pending
 
 
