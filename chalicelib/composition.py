@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.incidents import IncidentService
+    from chalicelib.services.key_migration import KeyMigration
     from chalicelib.services.key_rotation import KeyRotationService
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
@@ -152,7 +153,7 @@ class Container:
         from chalicelib.adapters.data_store import DataStore
 
         return DataStore(self.clients.dynamodb(self.settings.region), self.settings.region,
-                         self.settings.data_table, self.jurisdictions)
+                         self.settings.data_table, self.jurisdictions, self.settings.key_table)
 
     @cached_property
     def audit_store(self) -> AuditStore:
@@ -312,13 +313,21 @@ class Container:
                               self.settings.region, self.clock, self._package_url)
 
     def restore(self, restored_table: str) -> RestoreService:
-        """The restore tool's service, working on ``restored_table`` (a restored copy of a data table)."""
+        """The restore tool's service, working on ``restored_table`` (a restored copy of a data table) and the
+        live key table (never restored: it has no point-in-time recovery)."""
         from chalicelib.adapters.data_store import DataStore
         from chalicelib.services.restore import RestoreService
 
         restored = DataStore(self.clients.dynamodb(self.settings.region), self.settings.region,
-                             lambda jurisdiction: restored_table, self.jurisdictions)
+                             lambda jurisdiction: restored_table, self.jurisdictions, self.settings.key_table)
         return RestoreService(self.directory, self.audit_store, restored, self.settings.region)
+
+    @cached_property
+    def key_migration(self) -> KeyMigration:
+        """The one-off job moving key items out of this region's data tables."""
+        from chalicelib.services.key_migration import KeyMigration
+
+        return KeyMigration(self.directory, self.data_store, self.settings.region)
 
     def _package_url(self, tenant_id: str, request_id: str) -> str:
         """Where this deployment serves an access package (``GET .../requests/{id}/package``)."""
