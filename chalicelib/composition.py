@@ -316,18 +316,23 @@ class Container:
         """The restore tool's service, working on ``restored_table`` (a restored copy of a data table) and the
         live key table (never restored: it has no point-in-time recovery)."""
         from chalicelib.adapters.data_store import DataStore
+        from chalicelib.adapters.legacy_keys import LegacyKeyItems
         from chalicelib.services.restore import RestoreService
 
-        restored = DataStore(self.clients.dynamodb(self.settings.region), self.settings.region,
-                             lambda jurisdiction: restored_table, self.jurisdictions, self.settings.key_table)
-        return RestoreService(self.directory, self.audit_store, restored, self.settings.region)
+        client = self.clients.dynamodb(self.settings.region)
+        restored = DataStore(client, self.settings.region, lambda jurisdiction: restored_table, self.jurisdictions,
+                             self.settings.key_table)
+        return RestoreService(self.directory, self.audit_store, restored, LegacyKeyItems(client, restored),
+                              self.settings.region)
 
     @cached_property
     def key_migration(self) -> KeyMigration:
         """The one-off job moving key items out of this region's data tables."""
+        from chalicelib.adapters.legacy_keys import LegacyKeyItems
         from chalicelib.services.key_migration import KeyMigration
 
-        return KeyMigration(self.directory, self.data_store, self.settings.region)
+        legacy = LegacyKeyItems(self.clients.dynamodb(self.settings.region), self.data_store)
+        return KeyMigration(self.directory, legacy, self.settings.region)
 
     def _package_url(self, tenant_id: str, request_id: str) -> str:
         """Where this deployment serves an access package (``GET .../requests/{id}/package``)."""

@@ -242,6 +242,8 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "directory.py": ("TenantDirectory",),
     "idempotency.py": ("IdempotencyRecords",),
     "data_store.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
+    # the one-off key move and the restore tool (run with the deployment's settings)
+    "legacy_keys.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
     "request_store.py": ("HomeJurisdictionPersonalData",),
     "governance_store.py": ("HomeJurisdictionPersonalData",),
     "incident_store.py": ("HomeJurisdictionPersonalData",),

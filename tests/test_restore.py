@@ -18,6 +18,7 @@ import pytest
 
 from chalicelib import composition
 from chalicelib.adapters.data_store import DataStore, envelopes_of, wrapped_learner_key
+from chalicelib.adapters.legacy_keys import LegacyKeyItems
 from chalicelib.cli.__main__ import main as cli
 from chalicelib.domain.crypto import StoredField, WrappedLearnerKey, verify_shredded
 from deploy.tables import DATA, create_table_kwargs
@@ -173,7 +174,7 @@ def test_migrate_keys_moves_key_items_out_of_the_data_table_once(
         return report
 
     assert migrate()["moved"] == len(mine)
-    assert container.data_store.legacy_key_items("UK", tid) == []
+    assert LegacyKeyItems(client, container.data_store).items("UK", tid) == []
     assert sorted(str(i) for i in _scan(emulated, "enclave-keys-uk") if i["pk"]["S"] == f"TENANT#{tid}") \
         == sorted(str(i) for i in mine)
     assert school["eu"].call("GET", learner, staff)[0] == 200

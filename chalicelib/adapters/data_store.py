@@ -5,7 +5,7 @@ so an erased key is gone from every copy the platform can restore):
 - ``TKEY#<version>``: a wrapped tenant key (KMS blob).
 - ``L#<learner_id>#K``: the wrapped learner key (deleting it crypto-shreds the learner).
 In the data table (point-in-time recovery; before the key move it also held the two kinds above,
-``legacy_key_items`` finds them for ``cli migrate-keys`` and the restore tool):
+``chalicelib.adapters.legacy_keys`` finds them for ``cli migrate-keys`` and the restore tool):
 - ``L#<learner_id>#P``: the profile, field envelopes only; ``lookup_pk`` = ``<tenant>#email#<blind index>``
   puts it on the ``by_lookup`` index; after erasure a tombstone without either.
 - ``L#<learner_id>#R#<result_id>``: an assessment result (envelopes).
@@ -282,37 +282,6 @@ class DataStore:
         """Every stored learner key record of the tenant (for the re-wrap job), page by page."""
         return (item for item in self._paged(self.key_table(jurisdiction), tenant_id, "L#", "L#~")
                 if item["sk"]["S"].endswith("#K"))
-
-    # -- key items left in the data table by releases before the key table ------------------------
-
-    def legacy_key_items(self, jurisdiction: str, tenant_id: str) -> list[dict[str, Any]]:
-        """Learner and tenant key items still in the data table (keys only: ``pk``, ``sk``)."""
-        found = [*self._paged(self.table(jurisdiction), tenant_id, "TKEY#", "TKEY#~", ProjectionExpression="pk, sk")]
-        found += [item for item in self._paged(self.table(jurisdiction), tenant_id, "L#", "L#~",
-                                               ProjectionExpression="pk, sk") if item["sk"]["S"].endswith("#K")]
-        return found
-
-    def move_legacy_key(self, jurisdiction: str, key: dict[str, Any]) -> str | None:
-        """Move one legacy key item to the key table in one transaction: ``moved``, ``already_moved``
-        (the key table's copy wins: only the data table's copy is deleted) or None (gone meanwhile)."""
-        with translated("the data store"):
-            item = self._client.get_item(TableName=self.table(jurisdiction), Key=key, ConsistentRead=True).get("Item")
-            if item is None:
-                return None
-            present = "Item" in self._client.get_item(TableName=self.key_table(jurisdiction), Key=key,
-                                                       ConsistentRead=True)
-        changes: list[TransactWriteItemTypeDef] = [{"Delete": {
-            "TableName": self.table(jurisdiction), "Key": key, "ConditionExpression": "attribute_exists(pk)"}}]
-        if not present:
-            changes.append({"Put": {"TableName": self.key_table(jurisdiction), "Item": item,
-                                    "ConditionExpression": "attribute_not_exists(pk)"}})
-        with translated("the data store"):
-            self._client.transact_write_items(TransactItems=changes)
-        return "already_moved" if present else "moved"
-
-    def legacy_key_delete(self, jurisdiction: str, key: dict[str, Any]) -> TransactWriteItemTypeDef:
-        """Drop a key item from a restored copy of the data table (the live key table is the only source)."""
-        return {"Delete": {"TableName": self.table(jurisdiction), "Key": key}}
 
     def learner_key_replace(self, jurisdiction: str, record: WrappedLearnerKey,
                             previous_tenant_key_version: int) -> TransactWriteItemTypeDef:

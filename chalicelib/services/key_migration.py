@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.adapters.data_store import DataStore
+from chalicelib.adapters.legacy_keys import LegacyKeyItems
 from chalicelib.services.restore import RegionDirectory
 
 
@@ -33,9 +33,9 @@ class MigrationReport:
 class KeyMigration:
     """Moves legacy key items of one region's tenants from their data table to their key table."""
 
-    def __init__(self, directory: RegionDirectory, store: DataStore, region: str) -> None:
+    def __init__(self, directory: RegionDirectory, legacy: LegacyKeyItems, region: str) -> None:
         self._directory = directory
-        self._store = store
+        self._legacy = legacy
         self._region = region
 
     def migrate(self, jurisdiction: str) -> MigrationReport:
@@ -44,8 +44,8 @@ class KeyMigration:
             if tenant.jurisdiction != jurisdiction:
                 continue
             report.tenants += 1
-            for item in self._store.legacy_key_items(jurisdiction, tenant.tenant_id):
-                outcome = self._store.move_legacy_key(jurisdiction, {"pk": item["pk"], "sk": item["sk"]})
+            for item in self._legacy.items(jurisdiction, tenant.tenant_id):
+                outcome = self._legacy.move(jurisdiction, {"pk": item["pk"], "sk": item["sk"]})
                 report.moved += outcome == "moved"
                 report.already_moved += outcome == "already_moved"
         return report

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.data_store import DataStore, learner_key_sk
+from chalicelib.adapters.legacy_keys import LegacyKeyItems
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.retention import SystemCaller
@@ -65,10 +66,12 @@ def erasures(events: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str, str]]
 class RestoreService:
     """Re-applies the erasures of the audit trail to a restored copy (``restored`` names its table)."""
 
-    def __init__(self, directory: RegionDirectory, audit: AuditStore, restored: DataStore, region: str) -> None:
+    def __init__(self, directory: RegionDirectory, audit: AuditStore, restored: DataStore, legacy: LegacyKeyItems,
+                 region: str) -> None:
         self._directory = directory
         self._audit = audit
         self._restored = restored
+        self._legacy = legacy
         self._region = region
 
     def reapply(self, jurisdiction: str, request_id: str | None = None) -> RestoreReport:
@@ -82,7 +85,7 @@ class RestoreService:
             erased = {learner: (at, fp) for learner, at, fp in
                       erasures(self._audit.events(tenant.tenant_id, jurisdiction))}
             report.erasures_in_trail += len(erased)
-            legacy = {item["sk"]["S"]: item for item in self._restored.legacy_key_items(jurisdiction, tenant.tenant_id)}
+            legacy = {item["sk"]["S"]: item for item in self._legacy.items(jurisdiction, tenant.tenant_id)}
             for learner_id, (erased_at, fingerprint) in sorted(erased.items()):
                 legacy_key = legacy.pop(learner_key_sk(learner_id), None)
                 self._reapply_one(caller, tenant, learner_id, erased_at, fingerprint, legacy_key is not None, report)
@@ -96,7 +99,7 @@ class RestoreService:
             draft = caller.draft("backup.legacy_keys_removed", f"tenants/{tenant.tenant_id}",
                                  count=len(batch), table=self._restored.table(tenant.jurisdiction))
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
-                               [self._restored.legacy_key_delete(tenant.jurisdiction, {"pk": i["pk"], "sk": i["sk"]})
+                               [self._legacy.delete(tenant.jurisdiction, {"pk": i["pk"], "sk": i["sk"]})
                                 for i in batch])
             report.legacy_keys_removed += len(batch)
 
