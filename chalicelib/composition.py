@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.incidents import IncidentService
+    from chalicelib.services.key_migration import KeyMigration
     from chalicelib.services.key_rotation import KeyRotationService
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
@@ -154,7 +155,7 @@ class Container:
         from chalicelib.adapters.data_store import DataStore
 
         return DataStore(self.clients.dynamodb(self.settings.region), self.settings.region,
-                         self.settings.data_table, self.jurisdictions)
+                         self.settings.data_table, self.jurisdictions, self.settings.key_table)
 
     @cached_property
     def audit_store(self) -> AuditStore:
@@ -320,13 +321,26 @@ class Container:
                               self.settings.region, self.clock, self._package_url)
 
     def restore(self, restored_table: str) -> RestoreService:
-        """The restore tool's service, working on ``restored_table`` (a restored copy of a data table)."""
+        """The restore tool's service, working on ``restored_table`` (a restored copy of a data table) and the
+        live key table (never restored: it has no point-in-time recovery)."""
         from chalicelib.adapters.data_store import DataStore
+        from chalicelib.adapters.legacy_keys import LegacyKeyItems
         from chalicelib.services.restore import RestoreService
 
-        restored = DataStore(self.clients.dynamodb(self.settings.region), self.settings.region,
-                             lambda jurisdiction: restored_table, self.jurisdictions)
-        return RestoreService(self.directory, self.audit_store, restored, self.settings.region)
+        client = self.clients.dynamodb(self.settings.region)
+        restored = DataStore(client, self.settings.region, lambda jurisdiction: restored_table, self.jurisdictions,
+                             self.settings.key_table)
+        return RestoreService(self.directory, self.audit_store, restored, LegacyKeyItems(client, restored),
+                              self.settings.region)
+
+    @cached_property
+    def key_migration(self) -> KeyMigration:
+        """The one-off job moving key items out of this region's data tables."""
+        from chalicelib.adapters.legacy_keys import LegacyKeyItems
+        from chalicelib.services.key_migration import KeyMigration
+
+        legacy = LegacyKeyItems(self.clients.dynamodb(self.settings.region), self.data_store)
+        return KeyMigration(self.directory, legacy, self.settings.region)
 
     def _package_url(self, tenant_id: str, request_id: str) -> str:
         """Where this deployment serves an access package (``GET .../requests/{id}/package``)."""

@@ -54,6 +54,7 @@ class Settings(BaseModel):
     idempotency_table: str = "enclave-idempotency"
     data_table_prefix: str = "enclave-data"
     audit_table_prefix: str = "enclave-audit"
+    key_table_prefix: str = "enclave-keys"
     kms_key_alias: str = "alias/enclave-data"
     signing_key_alias: str = "alias/enclave-audit-signing"
     export_bucket_prefix: str = "enclave-exports"
@@ -84,6 +85,10 @@ class Settings(BaseModel):
 
     def data_table(self, jurisdiction: str) -> str:
         return f"{self.data_table_prefix}-{jurisdiction.lower()}"
+
+    def key_table(self, jurisdiction: str) -> str:
+        """The jurisdiction's key table (learner and tenant key records; no point-in-time recovery)."""
+        return f"{self.key_table_prefix}-{jurisdiction.lower()}"
 
     def audit_table(self, jurisdiction: str) -> str:
         return f"{self.audit_table_prefix}-{jurisdiction.lower()}"
@@ -119,6 +124,7 @@ class Settings(BaseModel):
             "directory_table": "ENCLAVE_DIRECTORY_TABLE",
             "idempotency_table": "ENCLAVE_IDEMPOTENCY_TABLE",
             "data_table_prefix": "ENCLAVE_DATA_TABLE_PREFIX",
+            "key_table_prefix": "ENCLAVE_KEY_TABLE_PREFIX",
             "audit_table_prefix": "ENCLAVE_AUDIT_TABLE_PREFIX",
             "kms_key_alias": "ENCLAVE_KMS_KEY_ALIAS",
             "signing_key_alias": "ENCLAVE_SIGNING_KEY_ALIAS",

@@ -48,8 +48,13 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "IdempotencyRecords": ["dynamodb:GetItem", "dynamodb:PutItem"],
     # UpdateItem: lifting a restriction of processing removes the mark from a profile; hold markers.
     # GetItem: a recorded incident by its id.
-    "HomeJurisdictionPersonalData": ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
-                                     "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+    # BatchGetItem: a profile is read with its key (two tables, one request).
+    "HomeJurisdictionPersonalData": ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",
+                                     "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+    # The key table: no Scan and no backups (CreateBackup/RestoreTable* are never granted, and
+    # ``DenyKeyTableBackups`` forbids them explicitly). BatchGetItem reads a profile with its key.
+    "HomeJurisdictionKeys": ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",
+                             "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
     # Append-only: no DeleteItem. UpdateItem moves a tenant's chain head forward.
     "HomeJurisdictionAuditTrail": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
 }
@@ -86,6 +91,7 @@ def render_policy(stage_name: str) -> dict[str, Any]:
     homes = stage.home_jurisdictions()
     data_tables = [f"{settings.data_table_prefix}-{policy.code.lower()}" for policy in homes]
     audit_tables = [f"{settings.audit_table_prefix}-{policy.code.lower()}" for policy in homes]
+    key_tables = [settings.key_table(policy.code) for policy in homes]
 
     statements: list[Statement] = [
         {
@@ -117,6 +123,21 @@ def render_policy(stage_name: str) -> dict[str, Any]:
             "Action": TABLE_ACTIONS["HomeJurisdictionPersonalData"],
             "Resource": sorted([table_arn.format(name) for name in data_tables]
                                + [table_arn.format(name) + "/index/*" for name in data_tables]),
+        })
+        statements.append({
+            "Sid": "HomeJurisdictionKeys",
+            "Effect": "Allow",
+            "Action": TABLE_ACTIONS["HomeJurisdictionKeys"],
+            "Resource": sorted(table_arn.format(name) for name in key_tables),
+        })
+        statements.append({
+            # on-demand backups of a key table would bring erased keys back: forbidden whoever asks
+            "Sid": "DenyKeyTableBackups",
+            "Effect": "Deny",
+            "Action": ["dynamodb:CreateBackup", "dynamodb:RestoreTableFromBackup",
+                       "dynamodb:RestoreTableToPointInTime", "dynamodb:ExportTableToPointInTime",
+                       "dynamodb:UpdateContinuousBackups"],
+            "Resource": sorted(table_arn.format(name) for name in key_tables),
         })
         statements.append({
             "Sid": "HomeJurisdictionAuditTrail",
@@ -230,7 +251,9 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     # adapter module -> the statements (Sid) that must grant every AWS operation it performs
     "directory.py": ("TenantDirectory",),
     "idempotency.py": ("IdempotencyRecords",),
-    "data_store.py": ("HomeJurisdictionPersonalData",),
+    "data_store.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
+    # the one-off key move and the restore tool (run with the deployment's settings)
+    "legacy_keys.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
     "request_store.py": ("HomeJurisdictionPersonalData",),
     "governance_store.py": ("HomeJurisdictionPersonalData",),
     "incident_store.py": ("HomeJurisdictionPersonalData",),

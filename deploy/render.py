@@ -56,7 +56,7 @@ from deploy.console import global_entry_resources
 from deploy.iam import SIGNING_ALGORITHM, export_context
 from deploy.sequencer import add_stream_sources
 from deploy.stages import Stage, key_only_regions, load_stage, replica_regions
-from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, TableDef, create_table_kwargs
+from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, KEYS, TableDef, create_table_kwargs
 
 Resource = dict[str, Any]
 Template = dict[str, Any]
@@ -104,6 +104,9 @@ SKIPS: dict[str, str] = {
     "CKV_AWS_18": "This is the server-access-log bucket itself; logging it into itself would loop.",
     "CKV_AWS_120": "No API cache: responses are per principal and tenant; a shared cache could serve one "
                    "tenant's response to another.",
+    "CKV_AWS_165": "The key table has no point-in-time recovery on purpose: erasing a learner deletes its key "
+                   "here, and a restorable copy would bring that key back. Durability comes from the replicas "
+                   "in the jurisdiction's other regions and deletion protection; losing it shreds the tenant.",
     **GLOBAL_ENTRY_SKIPS,
 }
 
@@ -305,12 +308,14 @@ def global_table(stage: Stage, table: TableDef, regions: list[str], jurisdiction
     replicas = []
     for region in regions:
         key = {"Fn::GetAtt": ["DataKey", "Arn"]} if region == stage.region else alias_arn(region, alias)
+        # erasure receipts promise ``backups_expire_by`` from this same setting; the key table has none
+        # (a key erasure destroyed must not come back), its durability is the replicas and deletion protection
+        pitr: dict[str, Any] = ({"PointInTimeRecoveryEnabled": True,
+                                 "RecoveryPeriodInDays": stage.settings.recovery_window_days}
+                                if table.point_in_time_recovery else {"PointInTimeRecoveryEnabled": False})
         replicas.append({
             "Region": region,
-            "PointInTimeRecoverySpecification": {
-                "PointInTimeRecoveryEnabled": True,
-                # erasure receipts promise ``backups_expire_by`` from this same setting
-                "RecoveryPeriodInDays": stage.settings.recovery_window_days},
+            "PointInTimeRecoverySpecification": pitr,
             "DeletionProtectionEnabled": True,
             "SSESpecification": {"KMSMasterKeyId": key},
             "Tags": tags(stage.name),
@@ -327,12 +332,15 @@ def global_table(stage: Stage, table: TableDef, regions: list[str], jurisdiction
         residency["Source"] = f"policies/jurisdictions/{jurisdiction}.json"
     else:
         residency["Source"] = "chalicelib.settings.REGIONS"
+    metadata: dict[str, Any] = {"Enclave": {"Residency": residency}}
+    if not table.point_in_time_recovery:
+        metadata.update(skips("CKV_AWS_165"))
     return {
         "Type": "AWS::DynamoDB::GlobalTable",
         "DeletionPolicy": "Retain",
         "UpdateReplacePolicy": "Retain",
         "DependsOn": ["DataKeyAlias"],
-        "Metadata": {"Enclave": {"Residency": residency}},
+        "Metadata": metadata,
         "Properties": properties,
     }
 
@@ -358,7 +366,7 @@ def table_resources(stage: Stage) -> dict[str, Resource]:
         resources[DIRECTORY.logical_name] = global_table(stage, DIRECTORY, list(REGIONS), None)
     for policy in stage.home_jurisdictions():
         regions = replica_regions(policy)
-        for table in (DATA, AUDIT):
+        for table in (DATA, KEYS, AUDIT):
             resources[f"{table.logical_name}{policy.code}"] = global_table(stage, table, regions, policy.code)
     return resources
 

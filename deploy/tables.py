@@ -2,7 +2,7 @@
 
 ``create_table_kwargs`` turns a definition into CreateTable parameters (emulator, tests); the
 CloudFormation renderer turns the same definitions into ``AWS::DynamoDB::GlobalTable`` resources.
-Personal-data and audit tables exist once per jurisdiction (``{prefix}-{code}``, code in lower case)
+Personal-data, key and audit tables exist once per jurisdiction (``{prefix}-{code}``, code in lower case)
 in that jurisdiction's home region; the directory is one global table replicated to every region.
 """
 
@@ -34,6 +34,8 @@ class TableDef:
     holds_personal_data: bool = False
     # the audit sequencer reads landed events from the stream; global tables need both images
     stream_view: Literal["NEW_AND_OLD_IMAGES"] | None = None
+    # False only for the key table: a copy that can be restored must never hold a key erasure destroyed
+    point_in_time_recovery: bool = True
 
     def name_for(self, jurisdiction: str | None = None) -> str:
         if self.scope == "jurisdiction":
@@ -57,12 +59,19 @@ DATA = TableDef(
     indexes=(Index("by_lookup", "lookup_pk", "lookup_sk"),),
     holds_personal_data=True,
 )
+KEYS = TableDef(
+    # Wrapped learner keys (``L#<id>#K``) and tenant key versions (``TKEY#<v>``), same key layout as
+    # the data table so one transaction writes a key with its data. No point-in-time recovery: erasing
+    # a key here reaches every copy the platform can bring back (README "Keys outside the backups").
+    "KeyRecords", "enclave-keys", "jurisdiction", hash_key="pk", range_key="sk",
+    point_in_time_recovery=False,
+)
 AUDIT = TableDef(
     "AuditTrail", "enclave-audit", "jurisdiction", hash_key="pk", range_key="sk",
     indexes=(Index("by_time", "tenant_id", "at"),),
     stream_view="NEW_AND_OLD_IMAGES",
 )
-TABLES: tuple[TableDef, ...] = (DIRECTORY, IDEMPOTENCY, DATA, AUDIT)
+TABLES: tuple[TableDef, ...] = (DIRECTORY, IDEMPOTENCY, DATA, KEYS, AUDIT)
 
 
 def create_table_kwargs(table: TableDef, jurisdiction: str | None = None) -> dict[str, Any]:

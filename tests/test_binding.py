@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from chalicelib import composition
-from chalicelib.adapters.data_store import profile_sk, tenant_pk
+from chalicelib.adapters.data_store import profile_sk, result_sk, tenant_pk
 from tests.conftest import RegionalApi, TokenFactory, capture_logs
 from tests.test_learners_api import ALICE
 
@@ -70,3 +70,28 @@ def test_profiles_written_before_the_tag_still_open(
     assert eu.call("PATCH", f"/v1/tenants/{tid}/learners/{lid}", token("tenant_admin", tid, REGION),
                    {"programme": "Year 9"})[0] == 200
     assert "tag" in _profile(container, tid, lid)  # migrated on its next write
+
+
+def test_a_result_s_record_type_comes_from_its_key_not_a_stored_attribute(
+        api: dict[str, RegionalApi], containers: dict[str, composition.Container], onboard: Any,
+        token: TokenFactory) -> None:
+    """Copying result A's envelopes over result B, and B's stored ``record_id`` to A's, is still detected."""
+    eu, container = api[REGION], containers[REGION]
+    tid = onboard("UK")["tenant_id"]
+    staff = token("tenant_staff", tid, REGION)
+    lid = eu.call("POST", f"/v1/tenants/{tid}/learners", staff, ALICE)[1]["learner_id"]
+    results = f"/v1/tenants/{tid}/learners/{lid}/results"
+    first, second = (eu.call("POST", results, staff, {"assessment": name, "score": 1, "max_score": 2,
+                                                      "taken_on": "2026-01-05"})[1]["result_id"]
+                     for name in ("Failed Latin", "Passed Greek"))
+    client = container.clients.dynamodb(REGION)
+    original = client.get_item(TableName="enclave-data-uk",
+                               Key={"pk": {"S": tenant_pk(tid)}, "sk": {"S": result_sk(lid, first)}})["Item"]
+    client.update_item(
+        TableName="enclave-data-uk", Key={"pk": {"S": tenant_pk(tid)}, "sk": {"S": result_sk(lid, second)}},
+        UpdateExpression="SET #f = :f, record_id = :r", ExpressionAttributeNames={"#f": "fields"},
+        ExpressionAttributeValues={":f": original["fields"], ":r": {"S": first}})
+    status, body = eu.call("GET", results, staff)
+    assert status == 500, body
+    assert body["error"]["code"] == "integrity_error"
+    assert "Latin" not in json.dumps(body)

@@ -27,7 +27,7 @@ from chalicelib.settings import REGIONS
 from deploy import iam, verify
 from deploy.render import ALIAS_NAME, NOT_FOUND_BODY, SKIPS
 from deploy.stages import DEPLOY_ORDER, DIRECTORY_STAGE, PROJECT_ROOT, jurisdictions, key_only_regions, load_stage
-from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY
+from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, KEYS
 
 STAGES = list(DEPLOY_ORDER)
 BIN = Path(sys.executable).parent
@@ -233,7 +233,7 @@ def test_each_jurisdiction_table_is_declared_once_in_its_home_stage(packaged: di
     expected = {DIRECTORY.base_name: [DIRECTORY_STAGE]}
     for policy in jurisdictions():
         home_stage = next(s for s in STAGES if load_stage(s).region == policy.home_region)
-        for table in (DATA, AUDIT):
+        for table in (DATA, KEYS, AUDIT):
             expected[table.name_for(policy.code)] = [home_stage]
     assert declared == expected
 
@@ -244,9 +244,11 @@ def test_tables_have_pitr_deletion_protection_and_customer_key(packaged: dict[st
     for name, table in p.resources("AWS::DynamoDB::GlobalTable").items():
         props = table["Properties"]
         assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+        # the key table has no point-in-time recovery: a restored copy must never hold a destroyed key
+        pitr = ({"PointInTimeRecoveryEnabled": False} if props["TableName"].startswith(KEYS.base_name)
+                else {"PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 35})
         for replica in props["Replicas"]:
-            assert replica["PointInTimeRecoverySpecification"] == {
-                "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 35}, name
+            assert replica["PointInTimeRecoverySpecification"] == pitr, name
             assert replica["DeletionProtectionEnabled"] is True, name
             key = json.dumps(replica["SSESpecification"]["KMSMasterKeyId"])
             assert "DataKey" in key if replica["Region"] == p.region else "alias/enclave-data" in key
@@ -410,3 +412,23 @@ def test_workflow_is_valid_and_deploys_every_stage_in_order() -> None:
     assert positions == sorted(positions)
     for stage in STAGES:
         assert f"environment: {stage}" in text
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_key_tables_are_not_restorable_but_replicated_and_backups_are_denied(packaged: dict[str, Packaged],
+                                                                              stage: str) -> None:
+    """Keys sit outside every restorable copy: no PITR, no on-demand backup; durable through replicas."""
+    tables = {t["Properties"]["TableName"]: t for t in packaged[stage].resources("AWS::DynamoDB::GlobalTable").values()}
+    policy = json.loads(load_stage(stage).policy_file.read_text())
+    sids = {s["Sid"]: s for s in policy["Statement"]}
+    for policy_of in load_stage(stage).home_jurisdictions():
+        keys, data = tables[KEYS.name_for(policy_of.code)], tables[DATA.name_for(policy_of.code)]
+        assert [r["Region"] for r in keys["Properties"]["Replicas"]] == \
+            [r["Region"] for r in data["Properties"]["Replicas"]]   # same jurisdiction, same regions
+        assert all(r["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": False}
+                   for r in keys["Properties"]["Replicas"])
+        arn = f"arn:aws:dynamodb:{packaged[stage].region}:*:table/{KEYS.name_for(policy_of.code)}"
+        assert arn in sids["HomeJurisdictionKeys"]["Resource"]
+        assert arn in sids["DenyKeyTableBackups"]["Resource"]
+        assert sids["DenyKeyTableBackups"]["Effect"] == "Deny"
+        assert "dynamodb:CreateBackup" in sids["DenyKeyTableBackups"]["Action"]

@@ -32,7 +32,7 @@ from chalicelib.adapters.cognito_jwt import StaticKeySource
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 
 REGION = "eu-west-2"
-DATA, AUDIT = "enclave-data-uk", "enclave-audit-uk"
+DATA, KEYS, AUDIT = "enclave-data-uk", "enclave-keys-uk", "enclave-audit-uk"
 LEARNER = {"given_name": "Zoë", "family_name": "Brontë", "email": "zoe.faults@example.org",
            "date_of_birth": "2011-04-09"}
 RESULT = {"assessment": "Algebra 1", "score": 17, "max_score": 20, "taken_on": "2025-03-14"}
@@ -201,8 +201,8 @@ class Uk:
         return [item for page in pages for item in page["Items"] if item["sk"]["S"].startswith(prefix)]
 
     def items(self) -> list[dict[str, Any]]:
-        """The tenant's learner items (profile, key, results, consents) in the raw data table."""
-        return self._query(DATA, "L#")
+        """The tenant's learner items (profile, results, consents) in the raw data table, keys in the key table."""
+        return self._query(DATA, "L#") + self._query(KEYS, "L#")
 
     def events(self) -> list[dict[str, Any]]:
         """Every event the tenant's requests landed: sealed (``EVT#``) or not yet sequenced (``PND#``)."""
@@ -210,7 +210,7 @@ class Uk:
                 + [json.loads(item["pending"]["S"]) for item in self._query(AUDIT, "PND#") if "pending" in item])
 
     def snapshot(self) -> tuple[list[Any], list[Any]]:
-        return self.items(), self._query(AUDIT)
+        return self.items() + self._query(KEYS, "TKEY#"), self._query(AUDIT)
 
     def assert_consistent(self) -> None:
         """Every learner item has its key item and its audit event, every event its item; the chain verifies."""

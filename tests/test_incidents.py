@@ -179,6 +179,10 @@ def test_a_recorded_incident_is_read_back_as_the_post_answered_it(world: dict[st
     assert status == 201
     path = f"/v1/incidents/{incident['incident_id']}"
     assert world["us"].call("GET", path, world["platform"]) == (200, incident)
+    trail = list(world["container"].audit_store.events(world["breached"], "US"))
+    reads = [e for e in trail if e["action"] == "incident.read"]
+    assert [(e["details"], e["actor"]["role"]) for e in reads] == [({"incident_id": incident["incident_id"]},
+                                                                  "platform_admin")]
     status, body = world["us"].call("GET", path, token("compliance_officer", region=US))
     assert status == 403, body
     # a regional admin of the US may not act on the UK tenant the incident also names: nothing to see

@@ -332,3 +332,17 @@ def test_idempotency_records_hold_nothing_derived_from_personal_fields(
     status, body = eu.call("POST", learners_path(uk_school["tenant_id"]), uk_school["staff"],
                            {**ALICE, "email": "fp-one@example.org"}, headers={"Idempotency-Key": "fp-1"})
     assert status == 410, body
+
+
+def test_an_erasure_finding_no_key_says_key_destroyed_false(api: dict[str, RegionalApi], uk_school: dict[str, Any],
+                                                             emulated: Emulated) -> None:
+    """``key_destroyed`` is true only when this erasure deleted a key (here it was already missing)."""
+    eu = api["eu-west-2"]
+    learner = enrol(eu, uk_school, {**ALICE, "email": "keyless@example.org"})
+    emulated.clients.dynamodb("eu-west-2").delete_item(TableName="enclave-keys-uk", Key={
+        "pk": {"S": f"TENANT#{uk_school['tenant_id']}"}, "sk": {"S": f"L#{learner['learner_id']}#K"}})
+    status, receipt = eu.call("DELETE", f"{learners_path(uk_school['tenant_id'])}/{learner['learner_id']}",
+                              uk_school["admin"])
+    assert status == 200, receipt
+    assert receipt["key_destroyed"] is False
+    assert receipt["key_fingerprint"] == ""

@@ -154,7 +154,7 @@ def test_each_tenants_data_stays_in_its_allowed_regions(enrolled: dict[str, dict
 
 def test_the_data_layer_refuses_a_region_the_law_does_not_allow(emulated: Emulated) -> None:
     store = DataStore(emulated.clients.dynamodb("ap-southeast-1"), "ap-southeast-1",
-                      lambda code: f"enclave-data-{code}", emulated.jurisdictions)
+                      lambda code: f"enclave-data-{code}", emulated.jurisdictions, lambda code: f"enclave-keys-{code}")
     with pytest.raises(ResidencyViolation):
         store.table("UK")
     with pytest.raises(ResidencyViolation):

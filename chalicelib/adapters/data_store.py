@@ -1,8 +1,11 @@
 """The personal-data table of a jurisdiction: items, key records and look-ups, all ciphertext.
 
-Layout (``pk`` = ``TENANT#<tenant_id>``):
+Layout (``pk`` = ``TENANT#<tenant_id>``). In the jurisdiction's key table (no point-in-time recovery,
+so an erased key is gone from every copy the platform can restore):
 - ``TKEY#<version>``: a wrapped tenant key (KMS blob).
 - ``L#<learner_id>#K``: the wrapped learner key (deleting it crypto-shreds the learner).
+In the data table (point-in-time recovery; before the key move it also held the two kinds above,
+``chalicelib.adapters.legacy_keys`` finds them for ``cli migrate-keys`` and the restore tool):
 - ``L#<learner_id>#P``: the profile, field envelopes only; ``lookup_pk`` = ``<tenant>#email#<blind index>``
   puts it on the ``by_lookup`` index; after erasure a tombstone without either.
 - ``L#<learner_id>#R#<result_id>``: an assessment result (envelopes).
@@ -52,10 +55,11 @@ class DataStore:
     """DynamoDB access to one region's personal-data tables."""
 
     def __init__(self, client: DynamoDBClient, region: str, table_for: Callable[[str], str],
-                 jurisdictions: JurisdictionCatalog) -> None:
+                 jurisdictions: JurisdictionCatalog, key_table_for: Callable[[str], str]) -> None:
         self._client = client
         self._region = region
         self._table_for = table_for
+        self._key_table_for = key_table_for
         self._jurisdictions = jurisdictions
 
     def table(self, jurisdiction: str) -> str:
@@ -64,10 +68,15 @@ class DataStore:
             raise ResidencyViolation(f"{jurisdiction} personal data may not be stored in {self._region}")
         return self._table_for(jurisdiction)
 
+    def key_table(self, jurisdiction: str) -> str:
+        """The jurisdiction's key table here (same residency rule as its data table)."""
+        self.table(jurisdiction)
+        return self._key_table_for(jurisdiction)
+
     # -- tenant keys -------------------------------------------------------------------------------
 
     def tenant_keys(self, jurisdiction: str, tenant_id: str) -> list[WrappedTenantKey]:
-        items = self._query(jurisdiction, tenant_id, "TKEY#", "TKEY#~")
+        items = self._key_query(jurisdiction, tenant_id, "TKEY#", "TKEY#~")
         return [WrappedTenantKey(tenant_id, int(item["version"]["N"]), item["blob"]["B"]) for item in items]
 
     def add_tenant_key(self, jurisdiction: str, record: WrappedTenantKey) -> bool:
@@ -77,7 +86,7 @@ class DataStore:
         try:
             with translated("the data store"):
                 self._client.put_item(
-                    TableName=self.table(jurisdiction),
+                    TableName=self.key_table(jurisdiction),
                     Item={"pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": f"TKEY#{record.version:04d}"},
                           "version": {"N": str(record.version)}, "blob": {"B": record.blob}},
                     ConditionExpression="attribute_not_exists(pk)")
@@ -89,29 +98,30 @@ class DataStore:
 
     def delete_tenant_keys(self, jurisdiction: str, tenant_id: str) -> int:
         """Delete every stored tenant key version of the tenant (offboarding); how many there were."""
-        items = list(self._query(jurisdiction, tenant_id, "TKEY#", "TKEY#~"))
+        items = self._key_query(jurisdiction, tenant_id, "TKEY#", "TKEY#~")
         for item in items:
             with translated("the data store"):
-                self._client.delete_item(TableName=self.table(jurisdiction),
+                self._client.delete_item(TableName=self.key_table(jurisdiction),
                                          Key={"pk": item["pk"], "sk": item["sk"]})
         return len(items)
+
     def tenant_key_put(self, jurisdiction: str, record: WrappedTenantKey, created_at: str) -> TransactWriteItemTypeDef:
         """A new tenant key version, for a transaction with its audit event (a version is never written twice)."""
-        return {"Put": {"TableName": self.table(jurisdiction), "Item": {
+        return {"Put": {"TableName": self.key_table(jurisdiction), "Item": {
             "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": f"TKEY#{record.version:04d}"},
             "version": {"N": str(record.version)}, "blob": {"B": record.blob}, "created_at": {"S": created_at}},
             "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def tenant_key_delete(self, jurisdiction: str, tenant_id: str, version: int) -> TransactWriteItemTypeDef:
         """Retire a tenant key version (nothing refers to it any more)."""
-        return {"Delete": {"TableName": self.table(jurisdiction), "Key": {
+        return {"Delete": {"TableName": self.key_table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"TKEY#{version:04d}"}},
             "ConditionExpression": "attribute_exists(pk)"}}
 
     def tenant_key_created(self, jurisdiction: str, tenant_id: str) -> dict[int, str]:
         """``{version: created_at}`` of the tenant's key versions (``""`` when not recorded)."""
         return {int(item["version"]["N"]): item.get("created_at", {}).get("S", "")
-                for item in self._query(jurisdiction, tenant_id, "TKEY#", "TKEY#~")}
+                for item in self._key_query(jurisdiction, tenant_id, "TKEY#", "TKEY#~")}
 
     def profiles(self, jurisdiction: str, tenant_id: str) -> Iterator[dict[str, Any]]:
         """Every profile item of the tenant (live and tombstones), page by page (for re-indexing)."""
@@ -144,28 +154,50 @@ class DataStore:
     # -- learners ----------------------------------------------------------------------------------
 
     def learner_items(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, dict[str, Any]]:
-        """The learner's key and profile items (one query), by kind ``K`` / ``P``."""
-        items = self._query(jurisdiction, tenant_id, learner_key_sk(learner_id), profile_sk(learner_id))
-        return {item["sk"]["S"].rsplit("#", 1)[-1]: item for item in items}
+        """The learner's key and profile items (one BatchGetItem over both tables), by kind ``K`` / ``P``."""
+        pk = {"S": tenant_pk(tenant_id)}
+        wanted = {self.table(jurisdiction): {"pk": pk, "sk": {"S": profile_sk(learner_id)}},
+                  self.key_table(jurisdiction): {"pk": pk, "sk": {"S": learner_key_sk(learner_id)}}}
+        request: dict[str, Any] = {table: {"Keys": [key], "ConsistentRead": True} for table, key in wanted.items()}
+        found: dict[str, dict[str, Any]] = {}
+        while request:
+            with translated("the data store"):
+                page = self._client.batch_get_item(RequestItems=request)
+            for items in page.get("Responses", {}).values():
+                found.update({item["sk"]["S"].rsplit("#", 1)[-1]: item for item in items})
+            request = dict(page.get("UnprocessedKeys") or {})
+        return found
+
+    def learner_key_item(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, Any] | None:
+        with translated("the data store"):
+            found = self._client.get_item(TableName=self.key_table(jurisdiction), ConsistentRead=True, Key={
+                "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}})
+        return found.get("Item")
 
     def learner_items_with(self, jurisdiction: str, tenant_id: str, learner_id: str,
                            kind: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-        """The key and profile items and every ``kind`` record of the learner, in one query (the sort keys
-        ``L#<id>#C#…``, ``#K``, ``#P`` and ``#R#…`` are neighbours, so one range covers them)."""
-        low = min(f"L#{learner_id}#{kind}#", learner_key_sk(learner_id))
+        """The key and profile items and every ``kind`` record of the learner: one query of the data table
+        (``L#<id>#C#…``, ``#P`` and ``#R#…`` are neighbours, so one range covers them) and one key read."""
+        low = min(f"L#{learner_id}#{kind}#", profile_sk(learner_id))
         high = max(f"L#{learner_id}#{kind}#~", profile_sk(learner_id))
         own, records = {}, []
         for item in self._query(jurisdiction, tenant_id, low, high):
             sk = item["sk"]["S"]
             if sk.startswith(f"L#{learner_id}#{kind}#"):
                 records.append(item)
-            elif sk in (learner_key_sk(learner_id), profile_sk(learner_id)):
-                own[sk.rsplit("#", 1)[-1]] = item
+            elif sk == profile_sk(learner_id):
+                own["P"] = item
+        key = self.learner_key_item(jurisdiction, tenant_id, learner_id)
+        if key is not None:
+            own["K"] = key
         return own, records
 
     def everything_about(self, jurisdiction: str, tenant_id: str, learner_id: str) -> list[dict[str, Any]]:
-        """Every item held on the learner (profile, key, results, consents)."""
-        return self._query(jurisdiction, tenant_id, f"L#{learner_id}#", f"L#{learner_id}#~")
+        """Every item held on the learner (profile, results, consents from the data table; the key)."""
+        items = [item for item in self._query(jurisdiction, tenant_id, f"L#{learner_id}#", f"L#{learner_id}#~")
+                 if item["sk"]["S"] != learner_key_sk(learner_id)]   # a legacy copy is not the key
+        key = self.learner_key_item(jurisdiction, tenant_id, learner_id)
+        return items if key is None else [*items, key]
 
     def find_by_lookup(self, jurisdiction: str, tenant_id: str, field: str, tokens: list[str]) -> list[str]:
         """Learner ids whose ``field`` blind index equals one of ``tokens`` (exact matches only)."""
@@ -180,7 +212,7 @@ class DataStore:
         return list(dict.fromkeys(found))
 
     def learner_key_put(self, jurisdiction: str, record: WrappedLearnerKey) -> TransactWriteItemTypeDef:
-        return {"Put": {"TableName": self.table(jurisdiction), "Item": {
+        return {"Put": {"TableName": self.key_table(jurisdiction), "Item": {
             "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": learner_key_sk(record.learner_id)},
             "key_version": {"N": str(record.key_version)},
             "tenant_key_version": {"N": str(record.tenant_key_version)},
@@ -218,7 +250,8 @@ class DataStore:
 
     def erasure_reapply(self, jurisdiction: str, tenant_id: str, learner_id: str, erased_at: str,
                         fingerprint: str, *, delete_key: bool) -> list[TransactWriteItemTypeDef]:
-        """An erasure re-applied to a restored copy: the tombstone (whatever the copy held) and the key gone."""
+        """An erasure re-applied to a restored copy: the tombstone (whatever the copy held) and the key gone
+        (``delete_key``: a legacy key item the copy's own table still holds)."""
         changes: list[TransactWriteItemTypeDef] = [{"Put": {"TableName": self.table(jurisdiction), "Item": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
             "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint}}}}]
@@ -247,7 +280,7 @@ class DataStore:
 
     def learner_key_items(self, jurisdiction: str, tenant_id: str) -> Iterator[dict[str, Any]]:
         """Every stored learner key record of the tenant (for the re-wrap job), page by page."""
-        return (item for item in self._paged(self.table(jurisdiction), tenant_id, "L#", "L#~")
+        return (item for item in self._paged(self.key_table(jurisdiction), tenant_id, "L#", "L#~")
                 if item["sk"]["S"].endswith("#K"))
 
     def learner_key_replace(self, jurisdiction: str, record: WrappedLearnerKey,
@@ -266,7 +299,7 @@ class DataStore:
             "ConditionExpression": "attribute_exists(restricted_at) AND attribute_not_exists(erased_at)"}}
 
     def learner_key_delete(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
-        return {"Delete": {"TableName": self.table(jurisdiction), "Key": {
+        return {"Delete": {"TableName": self.key_table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}},
             "ConditionExpression": "attribute_exists(pk)"}}
 
@@ -278,7 +311,7 @@ class DataStore:
     def learner_key_check(self, jurisdiction: str, tenant_id: str, learner_id: str,
                           fingerprint: str) -> TransactWriteItemTypeDef:
         """The learner's key is still the one a cached copy names (an erasure meanwhile fails the transaction)."""
-        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+        return {"ConditionCheck": {"TableName": self.key_table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}},
             "ConditionExpression": "fingerprint = :f", "ExpressionAttributeValues": {":f": {"S": fingerprint}}}}
 
@@ -305,6 +338,9 @@ class DataStore:
 
     def _query(self, jurisdiction: str, tenant_id: str, low: str, high: str) -> list[dict[str, Any]]:
         return list(self.items_between(jurisdiction, tenant_id, low, high))
+
+    def _key_query(self, jurisdiction: str, tenant_id: str, low: str, high: str) -> list[dict[str, Any]]:
+        return list(self._paged(self.key_table(jurisdiction), tenant_id, low, high))
 
     def items_between(self, jurisdiction: str, tenant_id: str, low: str, high: str,
                       **extra: Any) -> Iterator[dict[str, Any]]:

@@ -47,6 +47,10 @@ def hold_sk(hold_id: str) -> str:
     return f"{HOLD_PREFIX}{hold_id}"
 
 
+ANY_HOLD_SK = f"{MARKER_PREFIX}any"
+"""Counts every hold of the tenant (tenant-wide or per learner): offboarding's confirmation checks it."""
+
+
 def hold_marker_sk(learner_id: str | None) -> str:
     """The marker of holds on ``learner_id``, or (None) on the whole tenant."""
     return f"{MARKER_PREFIX}{learner_id or 'tenant'}"
@@ -93,6 +97,19 @@ class GovernanceStore:
         return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": hold_marker_sk(learner_id)}},
             "UpdateExpression": "ADD active :d", "ExpressionAttributeValues": {":d": {"N": str(delta)}}}}
+
+    def any_hold_add(self, jurisdiction: str, tenant_id: str, delta: int) -> TransactWriteItemTypeDef:
+        """Count a hold of any scope placed (+1) or lifted (-1) on the tenant's ``HM#any`` marker."""
+        return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": ANY_HOLD_SK}},
+            "UpdateExpression": "ADD active :d", "ExpressionAttributeValues": {":d": {"N": str(delta)}}}}
+
+    def no_hold_at_all_check(self, jurisdiction: str, tenant_id: str) -> TransactWriteItemTypeDef:
+        """A condition offboarding's confirmation carries: no active hold of any scope counted."""
+        return {"ConditionCheck": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": ANY_HOLD_SK}},
+            "ConditionExpression": "attribute_not_exists(pk) OR active <= :zero",
+            "ExpressionAttributeValues": {":zero": {"N": "0"}}}}
 
     def no_hold_check(self, jurisdiction: str, tenant_id: str, learner_id: str | None) -> TransactWriteItemTypeDef:
         """A condition an erasure's transaction carries: no active hold counted on this marker."""

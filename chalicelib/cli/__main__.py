@@ -15,7 +15,8 @@ from collections.abc import Sequence
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The parser; the module of ``token`` is imported only when ``command`` is ``token``."""
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Enclave command line tools.")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{audit,edge,restore,token}")
+    subparsers = parser.add_subparsers(dest="command", required=True,
+                                       metavar="{audit,edge,migrate-keys,restore,token}")
     from chalicelib.cli import audit
 
     audit.add_parser(subparsers)
@@ -25,6 +26,12 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         edge.add_parser(subparsers)
     else:
         subparsers.add_parser("edge", help="reconcile the global entry's routing table with the directory")
+    if command == "migrate-keys":
+        from chalicelib.cli import migrate_keys
+
+        migrate_keys.add_parser(subparsers)
+    else:
+        subparsers.add_parser("migrate-keys", help="move key items from a data table to the key table (one-off)")
     if command == "restore":
         from chalicelib.cli import restore
 

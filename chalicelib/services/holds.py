@@ -10,6 +10,9 @@ A hold and an erasure in the same instant: placing a hold counts it on a marker 
 per tenant) in the hold's transaction, which also checks the learner is not erased; an erasure's
 transaction ConditionChecks both markers (``erasure_guards``). DynamoDB serialises the two transactions,
 so whichever commits second sees the other: the hold is 410, or the erasure 409 ``legal_hold_active``.
+Every hold is also counted on the tenant's ``HM#any`` marker (``any_marked``), which offboarding's
+confirmation checks in its transaction (``offboarding_guard``): a hold placed between the check and the
+confirmation refuses it.
 """
 
 from __future__ import annotations
@@ -63,6 +66,10 @@ class HoldService:
         return [self._store.no_hold_check(tenant.jurisdiction, tenant.tenant_id, learner_id),
                 self._store.no_hold_check(tenant.jurisdiction, tenant.tenant_id, None)]
 
+    def offboarding_guard(self, tenant: Tenant) -> TransactWriteItemTypeDef:
+        """A condition for offboarding's confirmation: no hold of any scope counted on the tenant."""
+        return self._store.no_hold_at_all_check(tenant.jurisdiction, tenant.tenant_id)
+
     def active(self, tenant: Tenant) -> tuple[bool, frozenset[str]]:
         """``(whole tenant held, learners held one by one)``, in one query."""
         held = self._store.active_holds(tenant.jurisdiction, tenant.tenant_id)
@@ -85,13 +92,15 @@ class HoldService:
         envelopes = hold_key.cipher.encrypt_record(HOLD_RECORD, {"reason": body.reason})
         placed_at = format_at(self._clock())
         attributes = {"hold_id": hold_id, "tenant_id": tenant.tenant_id, "category": body.category,
-                      "placed_at": placed_at, "placed_by": caller.principal.sub, "marked": "1"}
+                      "placed_at": placed_at, "placed_by": caller.principal.sub, "marked": "1",
+                      "any_marked": "1"}
         if body.learner_id is not None:
             attributes["learner_id"] = body.learner_id
         changes = [self._store.hold_put(tenant.jurisdiction, tenant.tenant_id, attributes, envelopes, wrapped)]
         if body.learner_id is not None:
             changes.append(self._data.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id))
         changes.append(self._store.hold_marker_add(tenant.jurisdiction, tenant.tenant_id, body.learner_id, 1))
+        changes.append(self._store.any_hold_add(tenant.jurisdiction, tenant.tenant_id, 1))
         changes += self._idempotency.claims(scope, hold_id)
         draft = caller.draft("legal_hold.create", f"{holds_resource(tenant.tenant_id)}/{hold_id}",
                              hold_id=hold_id, scope=body.scope, category=body.category,
@@ -136,6 +145,8 @@ class HoldService:
         if "marked" in item:  # holds placed before the markers existed were never counted
             learner_id = item["learner_id"]["S"] if "learner_id" in item else None
             changes.append(self._store.hold_marker_add(tenant.jurisdiction, tenant.tenant_id, learner_id, -1))
+        if "any_marked" in item:  # nor were those placed before the any-scope marker
+            changes.append(self._store.any_hold_add(tenant.jurisdiction, tenant.tenant_id, -1))
         details: dict[str, Any] = {"hold_id": hold_id, "scope": "learner" if "learner_id" in item else "tenant"}
         if "learner_id" in item:
             details["learner_id"] = item["learner_id"]["S"]

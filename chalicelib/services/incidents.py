@@ -66,13 +66,19 @@ class IncidentService:
         self._endpoint_of = endpoint_of
 
     def get(self, caller: Caller, incident_id: str) -> dict[str, Any]:
-        """The recorded incident, once the caller may read it on every tenant it names (else 404/403)."""
+        """The recorded incident, once the caller may read it on every tenant it names (else 404/403).
+
+        The read is audited in the trail of each tenant of this region it names (``incident.read``)."""
         require_id(incident_id, "inc", "incident")
-        doc = self._store.get(self._jurisdictions.by_region(self._region).code, incident_id)
+        jurisdiction = self._jurisdictions.by_region(self._region).code
+        doc = self._store.get(jurisdiction, incident_id)
         if doc is None:
             raise NotFound("no such incident in this region")
         for tenant_id in doc["affected"]["tenants"]:  # 404 for a tenant not theirs, 403 if theirs but not allowed
             self._access.tenant(caller.principal, tenant_id, "incident.read", resident=False)
+        for tenant_id in sorted(doc["affected"]["by_tenant"]):
+            self._audit.commit(tenant_id, jurisdiction, caller.draft("incident.read", f"incidents/{incident_id}",
+                                                                     incident_id=incident_id))
         return doc
 
     def list_page(self, caller: Caller, request: PageRequest) -> dict[str, object]:

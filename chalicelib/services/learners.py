@@ -162,13 +162,16 @@ class LearnerService:
         if "restricted_at" in profile:  # a restriction request: storage only (access and erasure bypass _load)
             raise ProcessingRestricted("processing of this learner is restricted",
                                        restricted_at=profile["restricted_at"]["S"])
+        return profile, self._unwrapped(tenant, learner_id, items)
+
+    def _unwrapped(self, tenant: Tenant, learner_id: str, items: dict[str, dict[str, Any]]) -> LearnerKey:
         key_item = items.get("K")
         if key_item is None:
             raise IntegrityError("the learner's key is missing")
         record = wrapped_learner_key(tenant.tenant_id, learner_id, key_item)
         key = self._keys.unwrap(tenant, record)
         self._wrapped.put((tenant.tenant_id, learner_id), record)
-        return profile, key
+        return key
 
     def _decrypted(self, caller: Caller, tenant: Tenant, learner_id: str) -> dict[str, Any]:
         profile, plain = self._opened(caller, tenant, learner_id)
@@ -344,6 +347,22 @@ class LearnerService:
         profile, key = self._load(tenant, learner_id)
         assert key is not None
         return dict(open_profile(key, profile))
+
+    def handover(self, tenant: Tenant, learner_id: str) -> dict[str, Any]:
+        """Everything held on the learner for the tenant's final package (offboarding); 404/410 as usual.
+
+        A restricted learner is included, marked ``restricted_at``: restriction limits processing to
+        storage, and handing the stored data back to its controller as the platform stops storing it is
+        the end of that storage, not new processing (the tenant must keep honouring the restriction)."""
+        own, records = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")
+        profile = live_profile(own.get("P"))
+        key = self._unwrapped(tenant, learner_id, own)
+        results = sorted((self._result(key, item) for item in records), key=lambda r: (r["taken_on"], r["recorded_at"]))
+        entry: dict[str, Any] = {"learner_id": learner_id, "profile": dict(open_profile(key, profile)),
+                                 "results": results}
+        if "restricted_at" in profile:
+            entry["restricted_at"] = profile["restricted_at"]["S"]
+        return entry
 
     def result_list(self, tenant: Tenant, learner_id: str) -> list[dict[str, Any]]:
         """The learner's decrypted results, oldest first; 404 unknown, 410 erased."""

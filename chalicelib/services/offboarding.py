@@ -12,7 +12,9 @@ Two steps, so that no single call destroys a tenant:
 
 The package holds personal data, so it is sealed with a fresh AES-256-GCM key that is returned once, in the
 receipt, and stored nowhere: the bucket only ever holds ciphertext, and the platform cannot open it again.
-An active legal hold (on the tenant or any learner) refuses either step with 409 ``legal_hold_active``.
+An active legal hold (on the tenant or any learner) refuses either step with 409 ``legal_hold_active``;
+the confirmation's transaction also checks the tenant's any-scope hold marker, so a hold placed after the
+check and before the confirmation commits still refuses it (nothing is destroyed).
 Order of the destructive part: the confirmation is committed with its audit event first (a retry then
 skips the export and package and only finishes the destruction), keys are destroyed, then the entry is
 tombstoned, then the tenant's route leaves the global entry's routing table (``edge_route`` in the receipt:
@@ -36,7 +38,7 @@ from chalicelib.adapters.export_bucket import MAX_PRESIGN_SECONDS, ExportBucket
 from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.audit_exports import AuditExportCreate
-from chalicelib.domain.errors import Conflict, Gone, LegalHoldActive, NotFound, ProcessingRestricted
+from chalicelib.domain.errors import Conflict, Gone, LegalHoldActive, NotFound
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
@@ -122,8 +124,12 @@ class OffboardingService:
             try:
                 self._audit_store.commit(tenant.tenant_id, tenant.jurisdiction, draft, [
                     self._governance.offboarding_confirm(tenant.jurisdiction, tenant.tenant_id,
-                                                         pending["offboarding_id"], now)])
-            except ChangeRejected:
+                                                         pending["offboarding_id"], now),
+                    self._holds.offboarding_guard(tenant)])
+            except ChangeRejected as exc:
+                if exc.index == 1:
+                    raise LegalHoldActive("a legal hold was placed on this tenant meanwhile; offboarding must "
+                                          "wait until it is lifted") from None
                 raise Conflict("this offboarding was confirmed meanwhile; retry to finish it") from None
             pending = {**pending, "keys_destroyed_at": now}
         receipt["key_versions_destroyed"] = self._keys.destroy_all_versions(tenant)
@@ -133,14 +139,15 @@ class OffboardingService:
         return receipt
 
     def _package(self, tenant: Tenant, offboarding_id: str) -> dict[str, Any]:
-        """Every live learner of the tenant, decrypted, sealed with a one-time key returned only here."""
+        """Every live learner of the tenant, decrypted, sealed with a one-time key returned only here.
+
+        Restricted learners are in it too, each marked ``restricted_at`` (the data leaves with its controller)."""
         learners, skipped = [], 0
         for learner_id in self._learners.learner_ids(tenant):
             try:
-                learners.append({"learner_id": learner_id, "profile": self._learners.profile(tenant, learner_id),
-                                 "results": self._learners.result_list(tenant, learner_id)})
-            except (Gone, NotFound, ProcessingRestricted):
-                skipped += 1  # erased, or restricted (storage only: not processed, not exported)
+                learners.append(self._learners.handover(tenant, learner_id))
+            except (Gone, NotFound):
+                skipped += 1  # erased: nothing left to hand over
         document = {"format": PACKAGE_FORMAT, "tenant_id": tenant.tenant_id, "learners": learners,
                     "generated_at": format_at(self._clock())}
         key, nonce = AESGCM.generate_key(bit_length=256), os.urandom(12)
@@ -150,7 +157,8 @@ class OffboardingService:
         self._bucket.upload_lines(object_key, [base64.b64encode(nonce + sealed).decode()], "text/plain")
         expires = self._clock() + timedelta(seconds=MAX_PRESIGN_SECONDS)
         return {"download_url": self._bucket.presigned_get(object_key), "expires_at": format_at(expires),
-                "learners": len(learners), "skipped": skipped, "format": PACKAGE_FORMAT,
+                "learners": len(learners), "skipped": skipped,
+                "restricted": sum("restricted_at" in learner for learner in learners), "format": PACKAGE_FORMAT,
                 "encryption": "AES-256-GCM; base64(nonce[12] || ciphertext || tag); associated data "
                               f"'{aad.decode()}'",
                 "package_key": base64.b64encode(key).decode()}

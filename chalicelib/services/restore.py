@@ -1,11 +1,16 @@
 """Re-applying erasures to a restored table before it serves traffic.
 
-A point-in-time restore of a personal-data table brings back the state of the table at that time,
-including the wrapped learner keys of learners erased since. The audit trail (a separate table, never
-restored over) records every erasure (``learner.erase``, ``retention.shred``); ``reapply`` walks the
-trail of every tenant homed in this region and, for each erased learner, deletes the learner key item
-and writes the tombstone in the restored table, each learner in one transaction with a
-``backup.erasure_reapplied`` event in the live trail. Idempotent: running it twice changes nothing more.
+A point-in-time restore of a personal-data table brings back the state of the table at that time.
+Learner and tenant keys live in the key table, which has no point-in-time recovery and is never
+restored, so a restored data table alone opens nothing of a learner erased since; but a backup taken
+before the keys moved out (``cli migrate-keys``) still holds key items, and a restored table still
+shows erased learners' profiles (as ciphertext) until their tombstones are back. The audit trail
+(a separate table, never restored over) records every erasure (``learner.erase``,
+``retention.shred``); ``reapply`` walks the trail of every tenant homed in this region and, for
+each erased learner, deletes a key item the copy still holds and writes the tombstone in the
+restored table, each learner in one transaction with a ``backup.erasure_reapplied`` event in the
+live trail; then it drops every other key item left in the copy (the live key table is the only
+source of keys), audited as ``backup.legacy_keys_removed``. Idempotent: a second run changes nothing.
 
 Run it (``python -m chalicelib.cli restore ...``) on the restored table, under its temporary name,
 before traffic is switched to it.
@@ -19,13 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.adapters.audit_store import AuditStore
-from chalicelib.adapters.data_store import DataStore
+from chalicelib.adapters.data_store import DataStore, learner_key_sk
+from chalicelib.adapters.legacy_keys import LegacyKeyItems
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.retention import SystemCaller
 
 ERASURE_ACTIONS = frozenset({"learner.erase", "retention.shred"})
 SYSTEM_SUB = "system:restore-tool"
+LEGACY_BATCH = 50  # key items dropped per audited transaction (TransactWriteItems takes 100)
 
 
 class RegionDirectory(Protocol):
@@ -38,12 +45,13 @@ class RestoreReport:
     tenants: int = 0
     erasures_in_trail: int = 0
     keys_deleted: int = 0
+    legacy_keys_removed: int = 0
     learners: list[str] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
         return {"jurisdiction": self.jurisdiction, "tenants": self.tenants,
                 "erasures_in_trail": self.erasures_in_trail, "keys_deleted": self.keys_deleted,
-                "learners_reapplied": len(self.learners)}
+                "learners_reapplied": len(self.learners), "legacy_keys_removed": self.legacy_keys_removed}
 
 
 def erasures(events: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
@@ -58,10 +66,12 @@ def erasures(events: Iterable[dict[str, Any]]) -> Iterator[tuple[str, str, str]]
 class RestoreService:
     """Re-applies the erasures of the audit trail to a restored copy (``restored`` names its table)."""
 
-    def __init__(self, directory: RegionDirectory, audit: AuditStore, restored: DataStore, region: str) -> None:
+    def __init__(self, directory: RegionDirectory, audit: AuditStore, restored: DataStore, legacy: LegacyKeyItems,
+                 region: str) -> None:
         self._directory = directory
         self._audit = audit
         self._restored = restored
+        self._legacy = legacy
         self._region = region
 
     def reapply(self, jurisdiction: str, request_id: str | None = None) -> RestoreReport:
@@ -75,21 +85,34 @@ class RestoreService:
             erased = {learner: (at, fp) for learner, at, fp in
                       erasures(self._audit.events(tenant.tenant_id, jurisdiction))}
             report.erasures_in_trail += len(erased)
+            legacy = {item["sk"]["S"]: item for item in self._legacy.items(jurisdiction, tenant.tenant_id)}
             for learner_id, (erased_at, fingerprint) in sorted(erased.items()):
-                self._reapply_one(caller, tenant, learner_id, erased_at, fingerprint, report)
+                legacy_key = legacy.pop(learner_key_sk(learner_id), None)
+                self._reapply_one(caller, tenant, learner_id, erased_at, fingerprint, legacy_key is not None, report)
+            self._drop_legacy_keys(caller, tenant, list(legacy.values()), report)
         return report
 
+    def _drop_legacy_keys(self, caller: SystemCaller, tenant: Tenant, items: list[dict[str, Any]],
+                          report: RestoreReport) -> None:
+        for start in range(0, len(items), LEGACY_BATCH):
+            batch = items[start:start + LEGACY_BATCH]
+            draft = caller.draft("backup.legacy_keys_removed", f"tenants/{tenant.tenant_id}",
+                                 count=len(batch), table=self._restored.table(tenant.jurisdiction))
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
+                               [self._legacy.delete(tenant.jurisdiction, {"pk": i["pk"], "sk": i["sk"]})
+                                for i in batch])
+            report.legacy_keys_removed += len(batch)
+
     def _reapply_one(self, caller: SystemCaller, tenant: Tenant, learner_id: str, erased_at: str,
-                     fingerprint: str, report: RestoreReport) -> None:
-        items = self._restored.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
-        profile, key = items.get("P"), items.get("K")
-        if key is None and (profile is None or "erased_at" in profile):
+                     fingerprint: str, has_key: bool, report: RestoreReport) -> None:
+        profile = self._restored.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P")
+        if not has_key and (profile is None or "erased_at" in profile):
             return  # nothing of this learner to undo in the copy
         changes = self._restored.erasure_reapply(tenant.jurisdiction, tenant.tenant_id, learner_id, erased_at,
-                                                 fingerprint, delete_key=key is not None)
+                                                 fingerprint, delete_key=has_key)
         draft = caller.draft("backup.erasure_reapplied", f"tenants/{tenant.tenant_id}/learners/{learner_id}",
-                             learner_id=learner_id, key_deleted=key is not None,
+                             learner_id=learner_id, key_deleted=has_key,
                              table=self._restored.table(tenant.jurisdiction))
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
-        report.keys_deleted += int(key is not None)
+        report.keys_deleted += int(has_key)
         report.learners.append(learner_id)

@@ -1,0 +1,56 @@
+"""Key items that releases before the key table left in a data table (or in a restored copy of one).
+
+Wrapped learner keys (``L#<id>#K``) and tenant key versions (``TKEY#<v>``) used to live in the data
+table, which has point-in-time recovery. ``cli migrate-keys`` moves them to the key table
+(``move``); the restore tool drops them from a restored copy (``delete``), the live key table being
+the only source of keys.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters.data_store import DataStore
+from chalicelib.adapters.dynamo_errors import translated
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+class LegacyKeyItems:
+    """The key items in ``store``'s data table (its ``table``), moved to or kept out of its key table."""
+
+    def __init__(self, client: DynamoDBClient, store: DataStore) -> None:
+        self._client = client
+        self._store = store
+
+    def items(self, jurisdiction: str, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's learner and tenant key items still in the data table (keys only: ``pk``, ``sk``)."""
+        only_keys = {"ProjectionExpression": "pk, sk"}
+        found = list(self._store.items_between(jurisdiction, tenant_id, "TKEY#", "TKEY#~", **only_keys))
+        found += [item for item in self._store.items_between(jurisdiction, tenant_id, "L#", "L#~", **only_keys)
+                  if item["sk"]["S"].endswith("#K")]
+        return found
+
+    def move(self, jurisdiction: str, key: dict[str, Any]) -> str | None:
+        """Move one item to the key table in one transaction: ``moved``, ``already_moved`` (the key
+        table's copy wins: only the data table's copy is deleted) or None (gone meanwhile)."""
+        data, keys = self._store.table(jurisdiction), self._store.key_table(jurisdiction)
+        with translated("the data store"):
+            item = self._client.get_item(TableName=data, Key=key, ConsistentRead=True).get("Item")
+            if item is None:
+                return None
+            present = "Item" in self._client.get_item(TableName=keys, Key=key, ConsistentRead=True)
+        changes: list[TransactWriteItemTypeDef] = [{"Delete": {
+            "TableName": data, "Key": key, "ConditionExpression": "attribute_exists(pk)"}}]
+        if not present:
+            changes.append({"Put": {"TableName": keys, "Item": item,
+                                    "ConditionExpression": "attribute_not_exists(pk)"}})
+        with translated("the data store"):
+            self._client.transact_write_items(TransactItems=changes)
+        return "already_moved" if present else "moved"
+
+    def delete(self, jurisdiction: str, key: dict[str, Any]) -> TransactWriteItemTypeDef:
+        """Drop a key item from a restored copy of the data table (for a transaction with its audit event)."""
+        return {"Delete": {"TableName": self._store.table(jurisdiction), "Key": key}}
