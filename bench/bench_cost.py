@@ -52,7 +52,7 @@ def _school() -> Profile:
         "GET /v1/tenants/{tenant_id}": 1_000,
         "POST /v1/tenants/{tenant_id}/learners": 20,
         "GET " + LEARNER: 4_000,
-        "GET /v1/tenants/{tenant_id}/learners (?email=)": 500,
+        "POST /v1/tenants/{tenant_id}/learners/search": 500,
         "PATCH " + LEARNER: 100,
         "DELETE " + LEARNER: 15,
         "POST " + LEARNER + "/results": 5_000,
@@ -74,7 +74,7 @@ def _review_centre() -> Profile:
         "GET /v1/tenants/{tenant_id}": 20_000,
         "POST /v1/tenants/{tenant_id}/learners": 2_000,
         "GET " + LEARNER: 40_000,
-        "GET /v1/tenants/{tenant_id}/learners (?email=)": 10_000,
+        "POST /v1/tenants/{tenant_id}/learners/search": 10_000,
         "PATCH " + LEARNER: 1_000,
         "DELETE " + LEARNER: 200,
         # 4 mock exams per learner, then the exam-results day: every learner's result posted at once

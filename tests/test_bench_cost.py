@@ -63,3 +63,13 @@ def test_the_reference_tenants_use_routes_the_app_has() -> None:
     routes = {f"{spec.method} {spec.path}" for spec in app.api.specs}
     for profile in bench_cost.PROFILES:
         assert {route.split(" (")[0] for route in profile.monthly} <= routes
+
+
+def test_every_priced_route_is_one_the_call_bench_measures() -> None:
+    """A route renamed in the call bench (``?email=`` became the search route) must not break ``make bench``."""
+    from bench.bench_calls import _scenarios
+    from bench.bench_cost import PROFILES
+
+    measured = {f"{scenario.method} {scenario.path}" for scenario in _scenarios()}
+    priced = {route for profile in PROFILES for route in profile.monthly}
+    assert priced - measured == set()
