@@ -47,3 +47,32 @@ def test_a_warm_result_write_is_one_round_trip_and_an_erasure_elsewhere_still_wi
     items = composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
                                   jurisdictions=emulated.jurisdictions).data_store.records("UK", tid, lid, "R")
     assert len(items) == 1   # only the result written before the erasure
+
+
+def test_a_warm_results_read_needs_no_key_read_and_an_erasure_elsewhere_still_answers_410(
+        api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> None:
+    """The wrapped key comes from the short cache; the data query's profile decides whether the learner is live."""
+    tid = onboard("UK")["tenant_id"]
+    staff, admin = token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION)
+    mine = RegionalApi(composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
+                                             key_source=StaticKeySource(moto_jwks()),
+                                             jurisdictions=emulated.jurisdictions))
+    learners = f"/v1/tenants/{tid}/learners"
+    lid = mine.call("POST", learners, staff, ALICE)[1]["learner_id"]
+    assert mine.call("POST", f"{learners}/{lid}/results", staff, RESULT)[0] == 201
+    assert mine.call("GET", f"{learners}/{lid}", staff)[0] == 200   # warms this container
+
+    client = emulated.clients.dynamodb(REGION)
+    calls = Calls()
+    client.meta.events.register("before-call.dynamodb", calls)
+    try:
+        status, body = mine.call("GET", f"{learners}/{lid}/results", staff)
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", calls)
+    assert status == 200
+    assert [item["assessment"] for item in body["items"]] == ["Latin"]
+    assert calls.names == ["Query", "PutItem"]   # the learner's records, then the read's audit event
+
+    assert api[REGION].call("DELETE", f"{learners}/{lid}", admin)[0] == 200   # another container erases
+    status, body = mine.call("GET", f"{learners}/{lid}/results", staff)
+    assert status == 410, body

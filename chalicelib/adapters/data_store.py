@@ -174,10 +174,11 @@ class DataStore:
                 "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}})
         return found.get("Item")
 
-    def learner_items_with(self, jurisdiction: str, tenant_id: str, learner_id: str,
-                           kind: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    def learner_items_with(self, jurisdiction: str, tenant_id: str, learner_id: str, kind: str, *,
+                           with_key: bool = True) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """The key and profile items and every ``kind`` record of the learner: one query of the data table
-        (``L#<id>#C#…``, ``#P`` and ``#R#…`` are neighbours, so one range covers them) and one key read."""
+        (``L#<id>#C#…``, ``#P`` and ``#R#…`` are neighbours, so one range covers them) and, ``with_key``,
+        one key read."""
         low = min(f"L#{learner_id}#{kind}#", profile_sk(learner_id))
         high = max(f"L#{learner_id}#{kind}#~", profile_sk(learner_id))
         own, records = {}, []
@@ -187,7 +188,7 @@ class DataStore:
                 records.append(item)
             elif sk == profile_sk(learner_id):
                 own["P"] = item
-        key = self.learner_key_item(jurisdiction, tenant_id, learner_id)
+        key = self.learner_key_item(jurisdiction, tenant_id, learner_id) if with_key else None
         if key is not None:
             own["K"] = key
         return own, records

@@ -136,7 +136,8 @@ class ConsentService:
     def history(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "consent.read")
         require_id(learner_id, "lrn", "learner")
-        own, items = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "C")
+        own, items = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "C",
+                                                    with_key=False)  # decisions are not encrypted
         live_profile(own.get("P"))
         records = in_order([_record(item) for item in items])
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,

@@ -320,14 +320,31 @@ class LearnerService:
         self._idempotency.same_personal({f: stored[f] for f in RESULT_FIELDS}, {f: sent[f] for f in RESULT_FIELDS})
         return stored
 
+    def _usable_wrapped(self, tenant: Tenant, learner_id: str) -> WrappedLearnerKey | None:
+        """The learner's wrapped key from the short cache, if a current tenant key version still opens it
+        (a read then needs no key item: the data query's profile decides 404/410/409)."""
+        record = self._wrapped.get((tenant.tenant_id, learner_id))
+        if record is None or record.tenant_key_version not in self._keys.keys_for(tenant).versions:
+            return None
+        return record
+
     def _forget(self, tenant_id: str, learner_id: str) -> None:
         self._wrapped.discard_if(lambda key: key == (tenant_id, learner_id))
 
     def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
         require_id(learner_id, "lrn", "learner")
-        own, records = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")
-        _, key = self._checked(tenant, learner_id, own)
+        cached = self._usable_wrapped(tenant, learner_id)
+        own, records = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "R",
+                                                      with_key=cached is None)
+        if cached is not None:  # the query's profile still says whether the learner is live (erasure: 410)
+            profile = live_profile(own.get("P"))
+            if "restricted_at" in profile:
+                raise ProcessingRestricted("processing of this learner is restricted",
+                                           restricted_at=profile["restricted_at"]["S"])
+            key: LearnerKey | None = self._keys.unwrap(tenant, cached)
+        else:
+            key = self._checked(tenant, learner_id, own)[1]
         assert key is not None
         items = [self._result(key, item) for item in records]
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
