@@ -8,42 +8,31 @@ Each subcommand module has ``add_parser(subparsers)``, which adds its parser and
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
+LAZY_SUBCOMMANDS = {  # name -> (module, help shown while the module is not imported)
+    "edge": ("edge", "reconcile the global entry's routing table with the directory"),
+    "migrate-keys": ("migrate_keys", "move key items from a data table to the key table (one-off)"),
+    "restore": ("restore", "re-apply recorded erasures to a restored data table"),
+    "token": ("token", "sign in a user of the local platform and print an ID token"),
+}
+
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
-    """The parser; the module of ``token`` is imported only when ``command`` is ``token``."""
+    """The parser; a lazy subcommand's module is imported only when ``command`` names it."""
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Enclave command line tools.")
     subparsers = parser.add_subparsers(dest="command", required=True,
-                                       metavar="{audit,edge,migrate-keys,restore,token}")
+                                       metavar="{audit," + ",".join(LAZY_SUBCOMMANDS) + "}")
     from chalicelib.cli import audit
 
     audit.add_parser(subparsers)
-    if command == "edge":
-        from chalicelib.cli import edge
-
-        edge.add_parser(subparsers)
-    else:
-        subparsers.add_parser("edge", help="reconcile the global entry's routing table with the directory")
-    if command == "migrate-keys":
-        from chalicelib.cli import migrate_keys
-
-        migrate_keys.add_parser(subparsers)
-    else:
-        subparsers.add_parser("migrate-keys", help="move key items from a data table to the key table (one-off)")
-    if command == "restore":
-        from chalicelib.cli import restore
-
-        restore.add_parser(subparsers)
-    else:
-        subparsers.add_parser("restore", help="re-apply recorded erasures to a restored data table")
-    if command == "token":
-        from chalicelib.cli import token
-
-        token.add_parser(subparsers)
-    else:
-        subparsers.add_parser("token", help="sign in a user of the local platform and print an ID token")
+    for name, (module, help_text) in LAZY_SUBCOMMANDS.items():
+        if command == name:
+            importlib.import_module(f"chalicelib.cli.{module}").add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
