@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from chalicelib import composition
@@ -21,24 +23,35 @@ class Calls:
         self.names.append(model.name)
 
 
+@contextmanager
+def counted(emulated: Emulated) -> Iterator[Calls]:
+    """The DynamoDB calls made inside the block (any container: they share the emulator's clients)."""
+    client, calls = emulated.clients.dynamodb(REGION), Calls()
+    client.meta.events.register("before-call.dynamodb", calls)
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", calls)
+
+
+def _own_container(emulated: Emulated) -> RegionalApi:
+    """A second warm container of the region, whose caches are its own."""
+    return RegionalApi(composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
+                                             key_source=StaticKeySource(moto_jwks()),
+                                             jurisdictions=emulated.jurisdictions))
+
+
 def test_a_warm_result_write_is_one_round_trip_and_an_erasure_elsewhere_still_wins(
         api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> None:
     tid = onboard("UK")["tenant_id"]
     staff, admin = token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION)
-    mine = RegionalApi(composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
-                                             key_source=StaticKeySource(moto_jwks()),
-                                             jurisdictions=emulated.jurisdictions))
+    mine = _own_container(emulated)
     learners = f"/v1/tenants/{tid}/learners"
     lid = mine.call("POST", learners, staff, ALICE)[1]["learner_id"]
     assert mine.call("GET", f"{learners}/{lid}", staff)[0] == 200   # warms this container
 
-    client = emulated.clients.dynamodb(REGION)
-    calls = Calls()
-    client.meta.events.register("before-call.dynamodb", calls)
-    try:
+    with counted(emulated) as calls:
         assert mine.call("POST", f"{learners}/{lid}/results", staff, RESULT)[0] == 201
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", calls)
     assert calls.names == ["TransactWriteItems"]
 
     assert api[REGION].call("DELETE", f"{learners}/{lid}", admin)[0] == 200   # another container erases
@@ -54,21 +67,14 @@ def test_a_warm_results_read_needs_no_key_read_and_an_erasure_elsewhere_still_an
     """The wrapped key comes from the short cache; the data query's profile decides whether the learner is live."""
     tid = onboard("UK")["tenant_id"]
     staff, admin = token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION)
-    mine = RegionalApi(composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
-                                             key_source=StaticKeySource(moto_jwks()),
-                                             jurisdictions=emulated.jurisdictions))
+    mine = _own_container(emulated)
     learners = f"/v1/tenants/{tid}/learners"
     lid = mine.call("POST", learners, staff, ALICE)[1]["learner_id"]
     assert mine.call("POST", f"{learners}/{lid}/results", staff, RESULT)[0] == 201
     assert mine.call("GET", f"{learners}/{lid}", staff)[0] == 200   # warms this container
 
-    client = emulated.clients.dynamodb(REGION)
-    calls = Calls()
-    client.meta.events.register("before-call.dynamodb", calls)
-    try:
+    with counted(emulated) as calls:
         status, body = mine.call("GET", f"{learners}/{lid}/results", staff)
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", calls)
     assert status == 200
     assert [item["assessment"] for item in body["items"]] == ["Latin"]
     assert calls.names == ["Query", "PutItem"]   # the learner's records, then the read's audit event
