@@ -210,10 +210,16 @@ def _contention(quick: bool) -> list[tuple[str, Rows]]:
     seconds = 0.3 if quick else 4.0
     levels = (1, 8) if quick else bench_contention.LEVELS
     return [
-        ("One tenant, N concurrent containers, 80 % audited reads / 20 % audited writes, 10 ms per call and "
-         "DynamoDB's transaction conflicts, over the in-memory DynamoDB model; f3 = head in every request's "
-         "transaction, f7 = no head on the request path (sequencer thread sealing meanwhile)",
+        ("Closed loop: one tenant, N concurrent containers each sending its next request as soon as one is "
+         "answered, 80 % audited reads / 20 % audited writes, 10 ms per call and DynamoDB's transaction "
+         "conflicts, over the in-memory DynamoDB model; f3 = head in every request's transaction, f7 = no head "
+         "on the request path (sequencer thread sealing meanwhile). p50/p99 are wall-clock; own_p50/own_p99 are "
+         "each container's own time (its modelled round trips and backoffs + its thread's CPU), what a Lambda "
+         "container with its own CPU would see, without the queueing for this one process's interpreter",
          bench_contention.run(seconds, levels)),
+        (f"Paced: each container sends one request every {bench_contention.PACED_INTERVAL * 1000:.0f} ms at a random "
+         "phase (128 containers offer 1,280 requests/s, 14x what f3 answers); wall-clock latency from each "
+         "request's scheduled start", bench_contention.run(seconds, levels, interval=bench_contention.PACED_INTERVAL)),
         ("Cross-check on the emulator itself (moto in process: ~3 ms CPU per call, so CPU-bound from 8 clients)",
          bench_contention.run(seconds / 2, (1, 8), backend="emulator")),
     ]
@@ -222,7 +228,7 @@ def _contention(quick: bool) -> list[tuple[str, Rows]]:
 def _contention_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
     from bench import bench_contention
 
-    met, text = bench_contention.verdict(tables[0][1])
+    met, text = bench_contention.verdict(tables[0][1], tables[1][1])
     return ("met" if met else "MISSED", text)
 
 

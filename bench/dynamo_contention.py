@@ -12,13 +12,16 @@ handling"):
   transactions are rejected, not queued. Reads (GetItem, Query) see committed state and never conflict.
 
 ``ContendedClient`` wraps one emulator client (one Lambda container's) and applies both rules; the state
-of in-flight items is shared by every client of one ``Contention``.
+of in-flight items is shared by every client of one ``Contention``. ``Contention.wait`` is every modelled
+wait (a round trip, a retry's backoff) and adds it to the calling thread's total, so the benchmark can tell
+a container's own time (its waits + its CPU) from time spent queueing for this one process's interpreter.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -36,11 +39,22 @@ def _identity(operation: dict[str, Any], kind: str) -> Identity:
 class Contention:
     """The items held by in-flight transactions, and a count of calls and conflicts."""
 
-    def __init__(self, latency: float = 0.010) -> None:
+    def __init__(self, latency: float = 0.010, sleep: Callable[[float], None] = time.sleep) -> None:
         self.latency = latency
+        self._sleep = sleep
         self._held: set[Identity] = set()
         self._lock = threading.Lock()
+        self._waited = threading.local()
         self.calls: Counter[str] = Counter()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` of modelled time (a round trip or a backoff) and count them for this thread."""
+        self._waited.total = self.waited() + seconds
+        self._sleep(seconds)
+
+    def waited(self) -> float:
+        """The modelled seconds this thread has waited so far."""
+        return float(getattr(self._waited, "total", 0.0))
 
     def hold(self, items: list[Identity]) -> list[bool]:
         """Take ``items`` unless one is held; return, per item, whether it was held by another transaction."""
@@ -72,7 +86,7 @@ class ContendedClient:
 
     def _call(self, name: str, **kwargs: Any) -> Any:
         self._contention.count(name)
-        time.sleep(self._contention.latency)
+        self._contention.wait(self._contention.latency)
         with EMULATOR_LOCK:
             return getattr(self._client, name)(**kwargs)
 
@@ -91,7 +105,7 @@ class ContendedClient:
     def _single_write(self, name: str, item: Identity, kwargs: dict[str, Any]) -> Any:
         if self._contention.is_held(item):
             self._contention.count(name + ":conflict")
-            time.sleep(self._contention.latency)
+            self._contention.wait(self._contention.latency)
             raise ClientError({"Error": {"Code": "TransactionConflictException",
                                          "Message": "Transaction is ongoing for the item"}}, name)
         return self._call(name, **kwargs)
@@ -101,7 +115,7 @@ class ContendedClient:
         conflicts = self._contention.hold(items)
         if any(conflicts):
             self._contention.count("transact_write_items:conflict")
-            time.sleep(self._contention.latency)
+            self._contention.wait(self._contention.latency)
             reasons = [{"Code": "TransactionConflict" if hit else "None"} for hit in conflicts]
             raise ClientError({"Error": {"Code": "TransactionCanceledException",
                                          "Message": "Transaction cancelled, please refer cancellation reasons"},

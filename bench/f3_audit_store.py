@@ -28,8 +28,9 @@ class F3AuditStore:
     """Appends with the per-tenant head on the request path (F3)."""
 
     def __init__(self, client: Any, table_for: Callable[[str], str], region: str,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], backoff: Callable[[int], None] = jittered_backoff) -> None:
         self._client = client
+        self._backoff = backoff
         self._table_for = table_for
         self._region = region
         self._clock = clock
@@ -42,7 +43,7 @@ class F3AuditStore:
         with self._lock:
             for attempt in range(MAX_ATTEMPTS):
                 if attempt:
-                    jittered_backoff(attempt)
+                    self._backoff(attempt)
                 seq, prev_hash = self._head(tenant_id, table)
                 event = seal(draft, tenant_id=tenant_id, seq=seq + 1, prev_hash=prev_hash, at=self._clock(),
                              region=self._region)

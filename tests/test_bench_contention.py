@@ -2,6 +2,7 @@
 and the benchmark runs (rows, gap-free chains). Never a timing."""
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -92,10 +93,44 @@ def test_concurrent_transactions_on_one_item_are_rejected_not_queued() -> None:
         "pk": {"S": "TENANT#a"}, "sk": {"S": "HEAD"}}}}])
 
 
-def test_the_benchmark_runs_both_designs_into_gap_free_chains() -> None:
-    rows = bench_contention.run(seconds=0.2, levels=(1, 8))
-    assert [(r["design"], r["clients"]) for r in rows] == [("f3", 1), ("f7", 1), ("f3", 8), ("f7", 8)]
-    assert all(r["chain_gap_free"] for r in rows)
-    assert all(int(str(r["answered"])) > 0 for r in rows)
-    assert {"requests_per_s", "p50_ms", "p99_ms", "errors", "rejected_transactions"} <= rows[0].keys()
-    assert "f7" in bench_contention.verdict(rows)[1]
+def test_the_benchmark_runs_both_designs_closed_loop_and_paced_into_gap_free_chains() -> None:
+    closed = bench_contention.run(seconds=0.2, levels=(1, 8))
+    paced = bench_contention.run(seconds=0.2, levels=(1, 8), interval=0.05)
+    assert [(r["design"], r["clients"]) for r in closed] == [("f3", 1), ("f7", 1), ("f3", 8), ("f7", 8)]
+    assert all(r["chain_gap_free"] for r in closed + paced)
+    assert all(int(str(r["answered"])) > 0 for r in closed + paced)
+    assert {"requests_per_s", "p50_ms", "p99_ms", "own_p99_ms", "errors", "rejected_transactions"} <= closed[0].keys()
+    assert [r["offered_per_s"] for r in paced] == [20, 20, 160, 160]
+    assert "paced at 160 requests/s" in bench_contention.verdict(closed, paced)[1]
+
+
+def test_a_containers_own_time_counts_its_modelled_waits_and_not_another_threads() -> None:
+    slept: list[float] = []
+    contention = Contention(latency=0.010, sleep=slept.append)
+    seen: dict[str, float] = {}
+
+    def other() -> None:
+        contention.wait(5.0)
+        seen["other"] = contention.waited()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    client = ContendedClient(ModelTable(), contention)
+    client.get_item(TableName="t", Key={"pk": {"S": "a"}})
+    contention.wait(0.002)  # a backoff
+    assert contention.waited() == pytest.approx(0.012)
+    assert seen["other"] == 5.0
+    assert sorted(slept) == [0.002, 0.010, 5.0]
+
+
+def test_the_verdict_needs_the_paced_wall_clock_p99_flat_too() -> None:
+    def row(design: str, clients: int, p99: float, rate: float, **extra: object) -> dict[str, object]:
+        return {"design": design, "clients": clients, "requests_per_s": rate, "p99_ms": p99, "own_p99_ms": 20.0,
+                "errors": 0, "chain_gap_free": True, "harness_cpu_cores": 1.0, **extra}
+
+    closed = [row("f3", 8, 700, 75), row("f7", 8, 21, 430), row("f3", 128, 2000, 90), row("f7", 128, 80, 3000)]
+    flat = [row("f7", 8, 21, 78, offered_per_s=80), row("f7", 128, 30, 1240, offered_per_s=1280)]
+    steep = [row("f7", 8, 21, 78, offered_per_s=80), row("f7", 128, 60, 1240, offered_per_s=1280)]
+    assert bench_contention.verdict(closed, flat)[0] is True
+    assert bench_contention.verdict(closed, steep)[0] is False

@@ -57,9 +57,14 @@ def real_now() -> datetime:
     return datetime.now(UTC)
 
 
-def jittered_backoff(attempt: int) -> None:
+def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff (1 ms base, 50 ms cap), so racing writers do not retry in step."""
-    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))  # noqa: S311 - not cryptographic
+    return random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6)))  # noqa: S311 - not cryptographic
+
+
+def jittered_backoff(attempt: int) -> None:
+    """Wait ``backoff_delay(attempt)`` seconds."""
+    time.sleep(backoff_delay(attempt))
 
 
 def audit_write_failed() -> None:
