@@ -49,6 +49,7 @@ class RunningPlatform:
             try:
                 process.wait(timeout=60 if process is self.emulator else 10)  # the emulator saves its state
             except subprocess.TimeoutExpired:
+                print(f"process {process.pid} did not stop in time; killed", file=sys.stderr)
                 process.kill()
 
 
