@@ -305,6 +305,38 @@ def _machine() -> str:
             f"{platform.python_version()}, {os.cpu_count()} CPUs, load average {load} at start")
 
 
+SUMMARY_COLUMNS = ("benchmark", "goal", "status", "result")
+SUMMARY_HEAD = "\n".join(markdown_table([dict.fromkeys(SUMMARY_COLUMNS, "")]).splitlines()[:2])
+
+
+def _summary_line(section: Section, status: str, text: str) -> str:
+    row: dict[str, object] = {"benchmark": section.title, "goal": section.goal, "status": status, "result": text}
+    return markdown_table([row], SUMMARY_COLUMNS).splitlines()[-1]
+
+
+def _kept_sections(previous: str, fresh: set[str]) -> tuple[str, dict[str, list[str]], dict[str, str]]:
+    """From an earlier report: its machine line, and the blocks and summary lines of the sections not in
+    ``fresh`` (``--only`` keeps what it did not re-run)."""
+    lines = previous.splitlines()
+    machine = lines[2] if len(lines) > 2 else ""
+    blocks: dict[str, list[str]] = {}
+    summary: dict[str, str] = {}
+    current: list[str] | None = None
+    for line in lines:
+        if line.startswith("## "):
+            title = line[3:]
+            current = blocks.setdefault(title, []) if title != "Summary" and title not in fresh else None
+        elif line.startswith("Whole run:"):
+            current = None
+        if current is not None:
+            current.append(line)
+    for title in blocks:
+        found = [line for line in lines if line.startswith(f"| {title} |")]
+        if found:
+            summary[title] = found[0]
+    return machine, blocks, summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the benchmarks run, not figures")
@@ -317,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     began = time.monotonic()
-    parts = ["# Benchmarks (`make bench`)", "", _machine(), ""]
-    summary: list[dict[str, object]] = []
+    blocks: dict[str, list[str]] = {}
+    summary: dict[str, str] = {}
     for section in SECTIONS:
         if section.key not in wanted:
             continue
@@ -327,17 +359,27 @@ def main(argv: list[str] | None = None) -> int:
         tables = section.measure(args.quick)
         status, text = section.verdict(tables)
         seconds = time.monotonic() - started
-        summary.append({"benchmark": section.title, "goal": section.goal, "result": text, "status": status})
-        parts += [f"## {section.title}", "", section.about, "", f"Goal: {section.goal}. **{status}**: {text}.", ""]
+        summary[section.title] = _summary_line(section, status, text)
+        block = [f"## {section.title}", "", section.about, "", f"Goal: {section.goal}. **{status}**: {text}.", ""]
         for caption, rows in tables:
-            parts += [f"{caption}:", "", markdown_table(rows), ""]
-        parts += [f"({seconds:.0f} s)", ""]
-    parts[4:4] = ["## Summary", "", markdown_table(summary, ["benchmark", "goal", "status", "result"]), ""]
+            block += [f"{caption}:", "", markdown_table(rows), ""]
+        blocks[section.title] = [*block, f"({seconds:.0f} s)", ""]
+    output = args.output or (None if args.quick else RESULTS)
+    header = [_machine()]
+    if args.only and output is not None and output.exists():
+        kept = _kept_sections(output.read_text(encoding="utf-8"), set(blocks))
+        if kept[0]:
+            header.append(f"Only {', '.join(blocks)} ran now; the other sections are from the run of {kept[0]}")
+        blocks, summary = {**kept[1], **blocks}, {**kept[2], **summary}
+    titles = [s.title for s in SECTIONS if s.title in blocks]
+    parts = ["# Benchmarks (`make bench`)", "", *header, "", "## Summary", "", SUMMARY_HEAD,
+             *(summary[t] for t in titles if t in summary), ""]
+    for title in titles:
+        parts += blocks[title]
     note = " (--quick: figures meaningless)" if args.quick else ""
     parts.append(f"Whole run: {time.monotonic() - began:.0f} s{note}.")
     report = "\n".join(parts) + "\n"
     print(report)
-    output = args.output or (None if args.quick else RESULTS)
     if output is not None:
         output.write_text(report, encoding="utf-8")
         print(f"written to {output}", file=sys.stderr)

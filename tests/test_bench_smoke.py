@@ -100,3 +100,19 @@ def test_the_report_is_assembled_and_written(tmp_path: Path) -> None:
     assert report.count("\n## ") == 4  # the summary and three sections
     assert "4a. Field encryption" in report
     assert "| benchmark | goal | status | result |" in report
+
+
+def test_only_reruns_the_sections_it_names_and_keeps_the_others_in_the_report(tmp_path: Path) -> None:
+    from bench.__main__ import main
+
+    report = tmp_path / "results.md"
+    assert main(["--quick", "--only", "encryption,export_memory", "--output", str(report)]) == 0
+    first = report.read_text(encoding="utf-8")
+    kept = first[first.index("## 4c."):first.index("Whole run:")]
+    assert main(["--quick", "--only", "encryption", "--output", str(report)]) == 0
+    second = report.read_text(encoding="utf-8")
+    assert kept in second, "the section not re-run keeps its figures"
+    assert second.index("## 4a.") < second.index("## 4c."), "sections stay in the report's order"
+    assert second.count("| 4a. Field encryption (F2) |") == 1
+    assert "| 4c. Audit export memory (F3) |" in second
+    assert "Only 4a. Field encryption (F2) ran now" in second
