@@ -1,13 +1,17 @@
-"""Writes needing the learner's key: one round trip when warm, and an erasure in between still wins."""
+"""Single-learner writes: one DynamoDB round trip when warm; an erasure, restriction or hold in between still wins."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
+from chalicelib.adapters.data_store import DataStore
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_learners_api import ALICE
 
@@ -39,6 +43,44 @@ def _own_container(emulated: Emulated) -> RegionalApi:
     return RegionalApi(composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
                                              key_source=StaticKeySource(moto_jwks()),
                                              jurisdictions=emulated.jurisdictions))
+
+
+@dataclass
+class Warm:
+    """A tenant, its staff and admin tokens, and a warm second container (``mine``) of the region."""
+
+    tid: str
+    staff: str
+    admin: str
+    mine: RegionalApi
+    other: RegionalApi
+
+    @property
+    def learners(self) -> str:
+        return f"/v1/tenants/{self.tid}/learners"
+
+    def enrol(self) -> str:
+        """A learner enrolled (by the other container), then read once by ``mine``: tenant keys and the
+        learner's wrapped key are in ``mine``'s caches."""
+        learner_id: str = self.other.call("POST", self.learners, self.staff, ALICE)[1]["learner_id"]
+        assert self.mine.call("GET", f"{self.learners}/{learner_id}", self.staff)[0] == 200
+        return learner_id
+
+    def erase(self, learner_id: str) -> None:
+        """Another container erases the learner (``mine``'s caches do not hear of it)."""
+        assert self.other.call("DELETE", f"{self.learners}/{learner_id}", self.admin)[0] == 200
+
+
+@pytest.fixture
+def warm(api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> Warm:
+    tid = onboard("UK")["tenant_id"]
+    return Warm(tid, token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION), _own_container(emulated),
+                api[REGION])
+
+
+def _data(emulated: Emulated) -> DataStore:
+    return composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
+                                 jurisdictions=emulated.jurisdictions).data_store
 
 
 def test_a_warm_result_write_is_one_round_trip_and_an_erasure_elsewhere_still_wins(
@@ -82,3 +124,25 @@ def test_a_warm_results_read_needs_no_key_read_and_an_erasure_elsewhere_still_an
     assert api[REGION].call("DELETE", f"{learners}/{lid}", admin)[0] == 200   # another container erases
     status, body = mine.call("GET", f"{learners}/{lid}/results", staff)
     assert status == 410, body
+
+
+# -- a departure: no read first ---------------------------------------------------------------------
+
+def test_a_departure_is_one_round_trip_and_an_erasure_before_it_still_answers_410(
+        warm: Warm, emulated: Emulated) -> None:
+    lid = warm.enrol()
+    path = f"{warm.learners}/{lid}/departure"
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("PUT", path, warm.admin, {"left_on": "2026-01-05"})
+    assert status == 200, body
+    assert calls.names == ["TransactWriteItems"]
+
+    erased = warm.enrol()
+    warm.erase(erased)
+    status, body = warm.mine.call("PUT", f"{warm.learners}/{erased}/departure", warm.admin, {"left_on": "2026-01-05"})
+    assert (status, body["error"]["code"]) == (410, "erased")
+    departure = f"L#{erased}#D"
+    assert list(_data(emulated).items_between("UK", warm.tid, departure, departure)) == []   # nothing written
+    unknown = f"{warm.learners}/lrn_{'a' * 26}/departure"
+    status, body = warm.mine.call("PUT", unknown, warm.admin, {"left_on": "2026-01-05"})
+    assert (status, body["error"]["code"]) == (404, "not_found")

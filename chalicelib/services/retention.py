@@ -147,8 +147,8 @@ class RetentionService:
             raise ValidationFailed([{"field": "left_on", "message": "must not be in the future"}])
         if body.left_on is not None and body.left_on.year < 1900:
             raise ValidationFailed([{"field": "left_on", "message": "must be in 1900 or later"}])
-        items = self._data.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
-        live_profile(items.get("P"))
+        # No read first: the transaction checks the learner exists and is not erased; only a refusal reads
+        # the profile, to answer 404 or 410 (one round trip on the way that succeeds)
         j, tid = tenant.jurisdiction, tenant.tenant_id
         change = (self._store.record_delete(j, tid, departure_sk(learner_id)) if body.left_on is None
                   else self._store.departure_put(j, tid, learner_id, body.left_on.isoformat(), format_at(now)))
@@ -157,7 +157,8 @@ class RetentionService:
         try:
             self._audit.commit(tid, j, draft, [change, self._data.learner_exists_check(j, tid, learner_id)])
         except ChangeRejected:
-            raise Gone("this learner was erased") from None
+            live_profile(self._data.learner_items(j, tid, learner_id).get("P"))  # 404 unknown, 410 erased
+            raise Conflict("the learner changed meanwhile; retry") from None
         return self._departure_view(tenant, learner_id, body.left_on)
 
     def _departure_view(self, tenant: Tenant, learner_id: str, left_on: date | None) -> dict[str, Any]:
