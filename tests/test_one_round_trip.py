@@ -146,3 +146,30 @@ def test_a_departure_is_one_round_trip_and_an_erasure_before_it_still_answers_41
     unknown = f"{warm.learners}/lrn_{'a' * 26}/departure"
     status, body = warm.mine.call("PUT", unknown, warm.admin, {"left_on": "2026-01-05"})
     assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+# -- a data-subject request: no read first ------------------------------------------------------------
+
+def test_recording_a_request_is_one_round_trip_and_an_erasure_before_it_still_answers_410(
+        warm: Warm, emulated: Emulated) -> None:
+    requests = f"/v1/tenants/{warm.tid}/requests"
+    lid = warm.enrol()
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"})
+    assert status == 201, body
+    assert calls.names == ["TransactWriteItems"]
+    keyed = {"Idempotency-Key": "letter-7"}
+    again = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"},
+                           headers=keyed)[1]
+    assert warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"},
+                          headers=keyed)[1]["request_id"] == again["request_id"]   # a retry still replays
+
+    erased = warm.enrol()
+    warm.erase(erased)
+    status, body = warm.mine.call("POST", requests, warm.admin, {"learner_id": erased, "type": "rectification"})
+    assert (status, body["error"]["code"]) == (410, "erased")
+    stored = list(_data(emulated).items_between("UK", warm.tid, "Q#", "Q#~"))
+    assert len(stored) == 2   # the two above
+    assert erased not in str(stored)   # nothing recorded about the erased learner
+    status, body = warm.mine.call("POST", requests, warm.admin, {"learner_id": f"lrn_{'a' * 26}", "type": "access"})
+    assert (status, body["error"]["code"]) == (404, "not_found")

@@ -112,10 +112,8 @@ class RequestService:
         now = self._clock()
         received = received_moment(body.received_at, now)
         scope = self._idempotency.scope(caller, tenant, "requests", body, idempotency_key)
-        earlier = self._idempotency.earlier(scope)
-        if earlier is not None:
-            return self.get(caller, tenant.tenant_id, earlier)
-        self._live_profile(tenant, body.learner_id)
+        # No read before the write: the transaction checks the learner (exists, not erased) and the claim;
+        # only a refusal reads, to replay a retry or say 404/410 (one round trip on the way that succeeds)
         request = DataSubjectRequest.new(new_id("req"), tenant.tenant_id, tenant.home_region, body.learner_id,
                                          body.type, received, now, self._jurisdictions, TenantScope.of(tenant))
         changes = [self._requests.put(request, new=True),
@@ -127,11 +125,11 @@ class RequestService:
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
-            earlier = self._idempotency.earlier(scope)  # a concurrent retry won the claim
-            replay = self.get(caller, tenant.tenant_id, earlier) if earlier else None
-            if replay is None:
-                raise Gone("this learner was erased") from None
-            return replay
+            earlier = self._idempotency.earlier(scope)  # a retry: an earlier request holds the claim
+            if earlier is not None:
+                return self.get(caller, tenant.tenant_id, earlier)
+            self._live_profile(tenant, body.learner_id)  # 404 unknown, 410 erased
+            raise Conflict("the learner changed meanwhile; retry") from None
         return self._fulfil_now(caller, tenant, request)
 
     def _fulfil_now(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> dict[str, Any]:
