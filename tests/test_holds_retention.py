@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from chalice.test import Client
@@ -25,6 +25,9 @@ from chalicelib.services.learners import LearnerService
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_learners_api import ALICE
 from tests.test_privacy import all_items
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 REASON = "Claim by Mr Bartholomew Quenby against the school, case 2026/HX/0042"
 US = "us-east-1"
@@ -406,20 +409,21 @@ def test_a_hold_placed_between_erasures_check_and_its_commit_wins(school: dict[s
 
 
 class ErasingDataStore(DataStore):
-    """The data store as the hold sees it, with an erasure landing right after its learner check."""
+    """The data store as the hold sees it, with an erasure landing as the hold builds its learner check
+    (the hold reads nothing first: its transaction's check is all it knows of the learner)."""
 
     def __init__(self, inner: DataStore, erase: Callable[[], None]) -> None:
         self.__dict__.update(inner.__dict__)
         self._erase = erase
 
-    def learner_items(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, dict[str, Any]]:
-        items = super().learner_items(jurisdiction, tenant_id, learner_id)
+    def learner_exists_check(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
+        check = super().learner_exists_check(jurisdiction, tenant_id, learner_id)
         self._erase()
-        return items
+        return check
 
 
 def test_an_erasure_between_a_holds_check_and_its_commit_wins(school: dict[str, Any], emulated: Emulated) -> None:
-    """Interleaving 2: the hold reads "learner live", the erasure commits, then the hold commits: 410."""
+    """Interleaving 2: the hold builds its transaction, the erasure commits, then the hold commits: 410."""
     container = _container(emulated)
     regional, admin = _callers(school["tenant_id"])
     learner_id = school["learners"][1]

@@ -47,11 +47,12 @@ def _own_container(emulated: Emulated) -> RegionalApi:
 
 @dataclass
 class Warm:
-    """A tenant, its staff and admin tokens, and a warm second container (``mine``) of the region."""
+    """A tenant, its staff, admin and regional admin tokens, and a warm second container (``mine``) of the region."""
 
     tid: str
     staff: str
     admin: str
+    regional: str
     mine: RegionalApi
     other: RegionalApi
 
@@ -74,8 +75,8 @@ class Warm:
 @pytest.fixture
 def warm(api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> Warm:
     tid = onboard("UK")["tenant_id"]
-    return Warm(tid, token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION), _own_container(emulated),
-                api[REGION])
+    return Warm(tid, token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION),
+                token("regional_admin", region=REGION), _own_container(emulated), api[REGION])
 
 
 def _data(emulated: Emulated) -> DataStore:
@@ -173,3 +174,30 @@ def test_recording_a_request_is_one_round_trip_and_an_erasure_before_it_still_an
     assert erased not in str(stored)   # nothing recorded about the erased learner
     status, body = warm.mine.call("POST", requests, warm.admin, {"learner_id": f"lrn_{'a' * 26}", "type": "access"})
     assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+# -- a legal hold: no read first ----------------------------------------------------------------------
+
+def test_placing_a_hold_is_one_round_trip_and_an_erasure_before_it_still_answers_410(
+        warm: Warm, emulated: Emulated) -> None:
+    holds = f"/v1/tenants/{warm.tid}/legal-holds"
+    lid = warm.enrol()
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("POST", holds, warm.regional, {"reason": "Tribunal", "learner_id": lid})
+    assert status == 201, body
+    assert calls.names == ["TransactWriteItems"]
+    keyed = {"Idempotency-Key": "case-9"}
+    first = warm.mine.call("POST", holds, warm.regional, {"reason": "Appeal", "learner_id": lid}, headers=keyed)[1]
+    again = warm.mine.call("POST", holds, warm.regional, {"reason": "Appeal", "learner_id": lid}, headers=keyed)
+    assert again[1]["hold_id"] == first["hold_id"]   # a retry still replays
+    status, body = warm.mine.call("POST", holds, warm.regional, {"reason": "Other", "learner_id": lid}, headers=keyed)
+    assert (status, body["error"]["reason"]) == (409, "idempotency_key_reused")
+
+    erased = warm.enrol()
+    warm.erase(erased)
+    status, body = warm.mine.call("POST", holds, warm.regional, {"reason": "Tribunal", "learner_id": erased})
+    assert (status, body["error"]["code"]) == (410, "erased")
+    status, body = warm.mine.call("POST", holds, warm.regional, {"reason": "Tribunal", "learner_id": f"lrn_{'a' * 26}"})
+    assert (status, body["error"]["code"]) == (404, "not_found")
+    listed = warm.mine.call("GET", holds, warm.regional)[1]["items"]
+    assert [hold.get("learner_id") for hold in listed] == [lid, lid]   # nothing held on the erased or unknown one

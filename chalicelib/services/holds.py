@@ -26,7 +26,7 @@ from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile
 from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import WrappedLearnerKey
-from chalicelib.domain.errors import BadRequest, Conflict, Gone, NotFound
+from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.holds import HOLD_RECORD, HoldCreate, hold_view
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.tenants import Tenant
@@ -82,11 +82,8 @@ class HoldService:
         tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.create")
         keys = self._keys.keys_for(tenant)
         scope = self._idempotency.scope(caller, tenant, "legal-holds", body, idempotency_key, ("reason",))
-        earlier = self._idempotency.earlier(scope)
-        if earlier is not None:
-            return self._existing(tenant, earlier, body.reason)
-        if body.learner_id is not None:
-            self._require_learner(tenant, body.learner_id)
+        # No read before the write: the transaction checks the learner (exists, not erased) and the claim;
+        # only a refusal reads, to replay a retry or say 404/410 (one round trip on the way that succeeds)
         hold_id = new_id("hld")
         hold_key, wrapped = keys.new_learner_key(hold_id)
         envelopes = hold_key.cipher.encrypt_record(HOLD_RECORD, {"reason": body.reason})
@@ -108,11 +105,11 @@ class HoldService:
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected as exc:
-            earlier = self._idempotency.earlier(scope)  # a concurrent retry won the claim
+            earlier = self._idempotency.earlier(scope)  # a retry: an earlier request holds the claim
             if earlier is not None:
                 return self._existing(tenant, earlier, body.reason)
             if body.learner_id is not None and exc.index == 1:
-                raise Gone("this learner was erased") from None
+                self._require_learner(tenant, body.learner_id)  # 404 unknown, 410 erased
             raise Conflict("the hold could not be placed; retry") from None
         item = {name: {"S": value} for name, value in attributes.items()}
         return hold_view(item, body.reason)
