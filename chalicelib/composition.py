@@ -254,7 +254,7 @@ class Container:
         from chalicelib.services.learners import LearnerService
 
         return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotent,
-                              self.clock, holds=self.holds.is_held, hold_guards=self.holds.erasure_guards,
+                              self.clock, holds=self.holds.is_held_uncounted, hold_guards=self.holds.erasure_guards,
                               recovery_window=timedelta(days=self.settings.recovery_window_days))
 
     @cached_property

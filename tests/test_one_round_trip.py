@@ -201,3 +201,64 @@ def test_placing_a_hold_is_one_round_trip_and_an_erasure_before_it_still_answers
     assert (status, body["error"]["code"]) == (404, "not_found")
     listed = warm.mine.call("GET", holds, warm.regional)[1]["items"]
     assert [hold.get("learner_id") for hold in listed] == [lid, lid]   # nothing held on the erased or unknown one
+
+
+# -- erasure: the cached key's fingerprint, the hold markers in the transaction --------------------------
+
+def test_a_warm_erasure_is_one_round_trip_and_names_the_key_it_destroyed(warm: Warm, emulated: Emulated) -> None:
+    warm.mine.call("DELETE", f"{warm.learners}/{warm.enrol()}", warm.admin)   # the tenant's holds looked at once
+    lid = warm.enrol()
+    key = _data(emulated).learner_key_item("UK", warm.tid, lid)
+    assert key is not None
+    with counted(emulated) as calls:
+        status, receipt = warm.mine.call("DELETE", f"{warm.learners}/{lid}", warm.admin)
+    assert status == 200, receipt
+    assert calls.names == ["TransactWriteItems"]
+    assert receipt["key_destroyed"] is True
+    assert receipt["key_fingerprint"] == key["fingerprint"]["S"]
+    assert _data(emulated).learner_key_item("UK", warm.tid, lid) is None
+    assert warm.other.call("GET", f"{warm.learners}/{lid}", warm.staff)[0] == 410
+    status, body = warm.mine.call("DELETE", f"{warm.learners}/{lid}", warm.admin)
+    assert (status, body["error"]["code"]) == (410, "erased")
+
+
+def test_an_erasure_elsewhere_after_the_key_was_cached_still_answers_410(warm: Warm) -> None:
+    lid = warm.enrol()
+    warm.erase(lid)
+    status, body = warm.mine.call("DELETE", f"{warm.learners}/{lid}", warm.admin)
+    assert (status, body["error"]["code"]) == (410, "erased")
+    status, body = warm.mine.call("DELETE", f"{warm.learners}/lrn_{'a' * 26}", warm.admin)
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize("scope", ["learner", "tenant"])
+def test_a_hold_placed_elsewhere_after_the_key_was_cached_still_blocks_the_erasure(
+        warm: Warm, emulated: Emulated, scope: str) -> None:
+    warm.mine.call("DELETE", f"{warm.learners}/{warm.enrol()}", warm.admin)   # "no uncounted hold" remembered
+    lid = warm.enrol()
+    hold = {"reason": "Tribunal", **({"learner_id": lid} if scope == "learner" else {})}
+    assert warm.other.call("POST", f"/v1/tenants/{warm.tid}/legal-holds", warm.regional, hold)[0] == 201
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("DELETE", f"{warm.learners}/{lid}", warm.admin)
+    assert (status, body["error"]["code"]) == (409, "legal_hold_active")
+    assert calls.names == ["TransactWriteItems"]   # refused by the marker's check, nothing written
+    assert warm.other.call("GET", f"{warm.learners}/{lid}", warm.staff)[0] == 200
+    assert _data(emulated).learner_key_item("UK", warm.tid, lid) is not None
+
+
+def test_a_hold_no_marker_counts_still_blocks_the_erasure(warm: Warm, emulated: Emulated) -> None:
+    """A hold placed before the markers existed: the erasure still asks for such holds (until a tenant has none)."""
+    lid = warm.enrol()
+    status, hold = warm.other.call("POST", f"/v1/tenants/{warm.tid}/legal-holds", warm.regional,
+                                   {"reason": "Old case", "learner_id": lid})
+    assert status == 201
+    data, client = _data(emulated), emulated.clients.dynamodb(REGION)
+    pk = {"S": f"TENANT#{warm.tid}"}
+    client.update_item(TableName=data.table("UK"), Key={"pk": pk, "sk": {"S": f"H#{hold['hold_id']}"}},
+                       UpdateExpression="REMOVE marked, any_marked")   # as a hold placed before markers
+    for marker in (f"HM#{lid}", "HM#any"):
+        client.update_item(TableName=data.table("UK"), Key={"pk": pk, "sk": {"S": marker}},
+                           UpdateExpression="ADD active :d", ExpressionAttributeValues={":d": {"N": "-1"}})
+    status, body = warm.mine.call("DELETE", f"{warm.learners}/{lid}", warm.admin)
+    assert (status, body["error"]["code"]) == (409, "legal_hold_active")
+    assert warm.other.call("GET", f"{warm.learners}/{lid}", warm.staff)[0] == 200

@@ -299,10 +299,17 @@ class DataStore:
             "UpdateExpression": "REMOVE restricted_at, restricted_by",
             "ConditionExpression": "attribute_exists(restricted_at) AND attribute_not_exists(erased_at)"}}
 
-    def learner_key_delete(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
-        return {"Delete": {"TableName": self.key_table(jurisdiction), "Key": {
+    def learner_key_delete(self, jurisdiction: str, tenant_id: str, learner_id: str,
+                           fingerprint: str | None = None) -> TransactWriteItemTypeDef:
+        """Delete the learner's key item (crypto-shredding): one that exists, and is the key ``fingerprint``
+        names when given (a cached copy's: the erasure then needs no read first)."""
+        delete: Any = {"TableName": self.key_table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}},
-            "ConditionExpression": "attribute_exists(pk)"}}
+            "ConditionExpression": "attribute_exists(pk)"}
+        if fingerprint is not None:
+            delete["ConditionExpression"] = "fingerprint = :f"
+            delete["ExpressionAttributeValues"] = {":f": {"S": fingerprint}}
+        return {"Delete": delete}
 
     def learner_exists_check(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
         return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {

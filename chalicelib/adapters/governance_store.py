@@ -132,6 +132,13 @@ class GovernanceStore:
                             ProjectionExpression="learner_id")
         return [item["learner_id"]["S"] if "learner_id" in item else None for item in items]
 
+    def uncounted_active_holds(self, jurisdiction: str, tenant_id: str) -> list[str | None]:
+        """Like ``active_holds``, only those no marker counts (placed before the markers existed); one query."""
+        items = self._range(jurisdiction, tenant_id, HOLD_PREFIX, HOLD_PREFIX + "~",
+                            FilterExpression="attribute_not_exists(lifted_at) AND attribute_not_exists(marked)",
+                            ProjectionExpression="learner_id")
+        return [item["learner_id"]["S"] if "learner_id" in item else None for item in items]
+
     # -- offboarding ------------------------------------------------------------------------------
 
     def offboarding(self, jurisdiction: str, tenant_id: str) -> dict[str, str] | None:

@@ -10,6 +10,8 @@ A hold and an erasure in the same instant: placing a hold counts it on a marker 
 per tenant) in the hold's transaction, which also checks the learner is not erased; an erasure's
 transaction ConditionChecks both markers (``erasure_guards``). DynamoDB serialises the two transactions,
 so whichever commits second sees the other: the hold is 410, or the erasure 409 ``legal_hold_active``.
+Holds placed before the markers existed are counted nowhere: an erasure asks for them
+(``is_held_uncounted``, one query, remembered for a minute once a tenant has none).
 Every hold is also counted on the tenant's ``HM#any`` marker (``any_marked``), which offboarding's
 confirmation checks in its transaction (``offboarding_guard``): a hold placed between the check and the
 confirmation refuses it.
@@ -25,6 +27,7 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile
 from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.crypto import WrappedLearnerKey
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.holds import HOLD_RECORD, HoldCreate, hold_view
@@ -37,6 +40,9 @@ from chalicelib.services.keys import TenantKeyService
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+UNCOUNTED_TTL_SECONDS = 60.0
 
 
 def holds_resource(tenant_id: str) -> str:
@@ -53,6 +59,8 @@ class HoldService:
         self._audit = audit
         self._idempotency = idempotency
         self._clock = clock
+        # tenants found without an uncounted hold: none can appear (every hold placed now is counted)
+        self._none_uncounted: TtlCache[str, bool] = TtlCache(4096, UNCOUNTED_TTL_SECONDS)
 
     # -- the check erasure and retention ask ---------------------------------------------------------
 
@@ -60,6 +68,17 @@ class HoldService:
         """Whether an active hold covers ``learner_id`` (a hold on the learner or on the whole tenant)."""
         return any(held in (None, learner_id) for held in self._store.active_holds(tenant.jurisdiction,
                                                                                     tenant.tenant_id))
+
+    def is_held_uncounted(self, tenant: Tenant, learner_id: str) -> bool:
+        """Whether an active hold that no marker counts (placed before the markers existed) covers the
+        learner: what an erasure must ask besides its ``erasure_guards``. A tenant found with none is
+        remembered for a minute and asked nothing (holds placed since are all counted; one is only lifted)."""
+        if self._none_uncounted.get(tenant.tenant_id):
+            return False
+        held = self._store.uncounted_active_holds(tenant.jurisdiction, tenant.tenant_id)
+        if not held:
+            self._none_uncounted.put(tenant.tenant_id, True)
+        return any(scope in (None, learner_id) for scope in held)
 
     def erasure_guards(self, tenant: Tenant, learner_id: str) -> list[TransactWriteItemTypeDef]:
         """Conditions for an erasure's transaction: no hold counted on the learner or the whole tenant."""

@@ -230,30 +230,51 @@ class LearnerService:
         return self.shred(caller, tenant, learner_id, "learner.erase")
 
     def shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str) -> dict[str, Any]:
-        """Destroy the learner's key (crypto-shredding) and leave a tombstone; audited as ``action``."""
+        """Destroy the learner's key (crypto-shredding) and leave a tombstone; audited as ``action``.
+
+        One round trip when this container holds the learner's wrapped key (the learner was touched here
+        within the minute): its fingerprint names the key in the receipt, and the one transaction deletes
+        the key item only if it is still that key, writes the tombstone only if the learner is live, and
+        carries the hold markers' checks. Otherwise, or when a condition says the cache was stale, the key
+        and profile are read first (404, 410 and the fingerprint come from them)."""
+        held = self._holds(tenant, learner_id)  # holds no marker counts (placed before markers existed)
+        cached = None if held else self._wrapped.get((tenant.tenant_id, learner_id))
         self._forget(tenant.tenant_id, learner_id)
+        if cached is not None:
+            receipt = self._commit_shred(caller, tenant, learner_id, action, cached.fingerprint, has_key=True)
+            if receipt is not None:
+                return receipt
         items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
         live_profile(items.get("P"), "this learner was erased already")
-        key_item = items.get("K")
-        if self._holds(tenant, learner_id):
+        if held:
             raise LegalHoldActive("a legal hold blocks the erasure of this learner")
+        key_item = items.get("K")
         fingerprint = key_item["fingerprint"]["S"] if key_item else ""
+        receipt = self._commit_shred(caller, tenant, learner_id, action, fingerprint, has_key=key_item is not None)
+        if receipt is None:
+            raise Conflict("the learner changed during erasure; retry")
+        return receipt
+
+    def _commit_shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str, fingerprint: str, *,
+                      has_key: bool) -> dict[str, Any] | None:
+        """The erasure's transaction: its receipt, or None when the learner's items were not as expected
+        (erased or changed meanwhile: the caller reads them); 409 ``legal_hold_active`` under a hold."""
         erased = self._clock()
-        changes = [self._store.tombstone_put(tenant.jurisdiction, tenant.tenant_id, learner_id, format_at(erased),
-                                             fingerprint)]
-        if key_item is not None:
-            changes.append(self._store.learner_key_delete(tenant.jurisdiction, tenant.tenant_id, learner_id))
-        guards = self._hold_guards(tenant, learner_id)  # a hold placed since the check above: seen here
+        j, tid = tenant.jurisdiction, tenant.tenant_id
+        changes = [self._store.tombstone_put(j, tid, learner_id, format_at(erased), fingerprint)]
+        if has_key:
+            changes.append(self._store.learner_key_delete(j, tid, learner_id, fingerprint))
+        guards = self._hold_guards(tenant, learner_id)  # a hold counted on a marker, even one placed just now
         changes += guards
-        draft = caller.draft(action, learner_resource(tenant.tenant_id, learner_id), learner_id=learner_id,
+        draft = caller.draft(action, learner_resource(tid, learner_id), learner_id=learner_id,
                              key_fingerprint=fingerprint)
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
+            self._audit.commit(tid, j, draft, changes)
         except ChangeRejected as exc:
             if exc.index >= len(changes) - len(guards):
                 raise LegalHoldActive("a legal hold blocks the erasure of this learner") from None
-            raise Conflict("the learner changed during erasure; retry") from None
-        return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": key_item is not None,
+            return None
+        return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": has_key,
                 "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + self._recovery_window)}
 
     def lift_restriction(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
