@@ -12,6 +12,11 @@ import pytest
 from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
 from chalicelib.adapters.data_store import DataStore
+from chalicelib.domain.consents import ConsentCreate
+from chalicelib.domain.errors import ProcessingRestricted
+from chalicelib.domain.identity import Principal, Role
+from chalicelib.services.consents import ConsentService
+from chalicelib.services.context import Caller
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_learners_api import ALICE
 
@@ -262,3 +267,53 @@ def test_a_hold_no_marker_counts_still_blocks_the_erasure(warm: Warm, emulated: 
     status, body = warm.mine.call("DELETE", f"{warm.learners}/{lid}", warm.admin)
     assert (status, body["error"]["code"]) == (409, "legal_hold_active")
     assert warm.other.call("GET", f"{warm.learners}/{lid}", warm.staff)[0] == 200
+
+
+# -- a consent decision: the date of birth and the ledger in one query, the key from the cache --------------
+
+CONSENT = {"purpose": "analytics", "decision": "granted", "given_by": "learner"}
+
+
+def test_a_warm_consent_is_one_query_and_one_transaction(warm: Warm, emulated: Emulated) -> None:
+    """The consent age needs the decrypted date of birth and the order the previous decision: one read stays."""
+    lid = warm.enrol()
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
+    assert status == 201, body
+    assert calls.names == ["Query", "TransactWriteItems"]
+    status, later = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
+                                   {**CONSENT, "decision": "withdrawn"})
+    assert status == 201, later
+    assert later["at"] > body["at"]
+    current = warm.other.call("GET", f"{warm.learners}/{lid}/consents", warm.staff)[1]["current"]
+    assert current["analytics"]["decision"] == "withdrawn"
+
+
+class RestrictingAudit:
+    """The audit store as the consent service sees it, with a restriction landing just before its commit."""
+
+    def __init__(self, inner: Any, restrict: Any) -> None:
+        self._inner, self._restrict = inner, restrict
+
+    def commit(self, *args: Any, **kwargs: Any) -> Any:
+        self._restrict()
+        return self._inner.commit(*args, **kwargs)
+
+
+def test_an_erasure_or_restriction_after_a_consents_read_still_refuses_it(warm: Warm, emulated: Emulated) -> None:
+    lid = warm.enrol()
+    warm.erase(lid)
+    status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
+    assert (status, body["error"]["code"]) == (410, "erased")
+
+    restricted = warm.enrol()
+    container = warm.mine.container
+    requests = f"/v1/tenants/{warm.tid}/requests"
+    racing = ConsentService(container.access, container.data_store, container.learners,
+                            RestrictingAudit(container.audit_store, lambda: warm.other.call(   # type: ignore[arg-type]
+                                "POST", requests, warm.admin, {"learner_id": restricted, "type": "restriction"})),
+                            container.jurisdictions, container.clock, container.idempotent)
+    principal = Principal("race-staff", "race-staff", Role.TENANT_STAFF, REGION, warm.tid)
+    with pytest.raises(ProcessingRestricted):
+        racing.record(Caller(principal, "req-consent"), warm.tid, restricted, ConsentCreate(**CONSENT))
+    assert _data(emulated).records("UK", warm.tid, restricted, "C") == []   # nothing written

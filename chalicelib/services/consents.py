@@ -2,7 +2,8 @@
 
 Each decision is one item ``L#<learner_id>#C#<at>#<consent_id>`` of the jurisdiction's data table,
 written with a conditional put (never overwritten; there is no update or delete path) in the same
-transaction as its audit event and a ConditionCheck that the learner exists and is not erased.
+transaction as its audit event and a ConditionCheck that the learner exists, is not erased and its
+processing is not restricted (so a restriction or erasure after the read still refuses the write).
 The rules (lawful basis, consent age, guardian verification, latest-wins) are in
 ``chalicelib.domain.consents`` and come from the law packs.
 
@@ -42,7 +43,7 @@ from chalicelib.domain.consents import (
     in_order,
     is_permitted,
 )
-from chalicelib.domain.errors import Conflict, ConsentRequired, Gone, ValidationFailed
+from chalicelib.domain.errors import Conflict, ConsentRequired, ValidationFailed
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.tenants import Tenant
@@ -85,8 +86,11 @@ class ConsentService:
         scope = (self._idempotency.scope(caller, tenant, f"consents/{learner_id}", body, idempotency_key)
                  if self._idempotency else None)
         policy = self._jurisdictions.get(tenant.jurisdiction)
-        date_of_birth = date.fromisoformat(str(self._learners.profile(tenant, learner_id)["date_of_birth"]))
-        moment = self._next_moment(self.ledger(tenant, learner_id))
+        # The consent age needs the decrypted date of birth and the order the previous decision: both come
+        # from one query of the learner's items (and the key from the short cache when warm)
+        plain, items = self._learners.profile_with_records(tenant, learner_id, "C")
+        date_of_birth = date.fromisoformat(str(plain["date_of_birth"]))
+        moment = self._next_moment(in_order([_record(item) for item in items]))
         resource = consents_resource(tenant.tenant_id, learner_id)
         try:
             accepted = check_decision(policy, body, date_of_birth, moment.date())
@@ -104,7 +108,7 @@ class ConsentService:
         attributes["record_id"] = attributes.pop("consent_id")
         put = self._store.record_put(tenant.jurisdiction, tenant.tenant_id,
                                      consent_sk(learner_id, record.at, record.consent_id), {}, attributes)
-        check = self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        check = self._store.learner_processable_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
         details = {k: v for k, v in record.view().items() if k != "at" and v is not None}
         draft = caller.draft("consent.create", f"{resource}/{record.consent_id}", learner_id=learner_id, **details)
         claims = self._idempotency.claims(scope, record.consent_id) if self._idempotency else []
@@ -112,8 +116,9 @@ class ConsentService:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check, *claims])
         except ChangeRejected:
             earlier = self._idempotency.earlier(scope) if self._idempotency else None
-            if earlier is None:
-                raise Gone("this learner was erased") from None
+            if earlier is None:  # erased or restricted since the read: 410 / 409 processing_restricted
+                self._learners.profile_with_records(tenant, learner_id, "C")
+                raise Conflict("the learner changed meanwhile; retry") from None
             return self._earlier(tenant, learner_id, earlier)
         return record.view()
 

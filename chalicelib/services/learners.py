@@ -355,25 +355,39 @@ class LearnerService:
     def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
         require_id(learner_id, "lrn", "learner")
-        cached = self._usable_wrapped(tenant, learner_id)
-        own, records = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "R",
-                                                      with_key=cached is None)
-        if cached is not None:  # the query's profile still says whether the learner is live (erasure: 410)
-            profile = live_profile(own.get("P"))
-            if "restricted_at" in profile:
-                raise ProcessingRestricted("processing of this learner is restricted",
-                                           restricted_at=profile["restricted_at"]["S"])
-            key: LearnerKey | None = self._keys.unwrap(tenant, cached)
-        else:
-            key = self._checked(tenant, learner_id, own)[1]
-        assert key is not None
+        _, key, records = self._with_records(tenant, learner_id, "R")
         items = [self._result(key, item) for item in records]
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("result.read", f"{learner_resource(tenant.tenant_id, learner_id)}/results",
                                         learner_id=learner_id, count=len(items)))
         return {"items": sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))}
 
+    def _with_records(self, tenant: Tenant, learner_id: str,
+                      kind: str) -> tuple[dict[str, Any], LearnerKey, list[dict[str, Any]]]:
+        """The live profile, the learner's key and every ``kind`` record item: one query when this container
+        holds the wrapped key (the query's profile still says whether the learner is live: 404/410/409),
+        else a key read too."""
+        cached = self._usable_wrapped(tenant, learner_id)
+        own, records = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, kind,
+                                                      with_key=cached is None)
+        if cached is None:
+            profile, key = self._checked(tenant, learner_id, own)
+            assert key is not None
+            return profile, key, records
+        profile = live_profile(own.get("P"))
+        if "restricted_at" in profile:
+            raise ProcessingRestricted("processing of this learner is restricted",
+                                       restricted_at=profile["restricted_at"]["S"])
+        return profile, self._keys.unwrap(tenant, cached), records
+
     # -- for other services: decrypted, with no audit event of their own (the caller audits the use) --
+
+    def profile_with_records(self, tenant: Tenant, learner_id: str,
+                             kind: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The learner's decrypted personal fields and every ``kind`` record item (one query when the
+        learner's wrapped key is cached here); 404 unknown, 410 erased, 409 restricted."""
+        profile, key, records = self._with_records(tenant, learner_id, kind)
+        return dict(open_profile(key, profile)), records
 
     def learner_ids(self, tenant: Tenant) -> list[str]:
         """Every learner of the tenant whose key still exists (not erased), page by page."""
