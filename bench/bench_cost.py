@@ -1,7 +1,8 @@
 """Monthly AWS cost of a reference tenant per region, from the calls each route makes and published prices.
 
 Inputs: the per-route AWS calls of ``bench.bench_calls`` (measured on a warm container: DynamoDB reads,
-transaction items and plain writes, KMS and S3 calls), the price table ``bench/prices.json`` (dated,
+transaction items and plain writes, KMS and S3 calls; a write needing the learner's key as on a learner
+the container has not touched lately, its ``(key not cached here)`` row), the price table ``bench/prices.json`` (dated,
 each price with its source; estimates marked there) and two reference tenants' monthly requests per
 route (``PROFILES``). For each tenant and region it prices:
 
@@ -193,9 +194,13 @@ def run(call_rows: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, 
         from bench import bench_calls
 
         call_rows = bench_calls.run()
+    from bench.bench_calls import NOT_CACHED
+
     table = load_prices()
     assumptions = table["assumptions"]
     usages = {str(row["route"]): usage(row, assumptions) for row in call_rows}
+    for route in [r for r in usages if r.endswith(NOT_CACHED)]:  # priced as a learner not touched lately
+        usages[route.removesuffix(NOT_CACHED)] = usages[route]
     rows: list[dict[str, object]] = []
     for profile in PROFILES:
         for region, prices in table["regions"].items():
