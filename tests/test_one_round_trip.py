@@ -317,3 +317,55 @@ def test_an_erasure_or_restriction_after_a_consents_read_still_refuses_it(warm: 
     with pytest.raises(ProcessingRestricted):
         racing.record(Caller(principal, "req-consent"), warm.tid, restricted, ConsentCreate(**CONSENT))
     assert _data(emulated).records("UK", warm.tid, restricted, "C") == []   # nothing written
+
+
+# -- a rectification after a read: the profile item (ciphertext) and wrapped key from the short caches -------
+
+def test_a_rectification_after_a_read_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
+    lid = warm.enrol()
+    path = f"{warm.learners}/{lid}"
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("PATCH", path, warm.admin, {"programme": "Year 9"})
+    assert status == 200, body
+    assert calls.names == ["TransactWriteItems"]
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("PATCH", path, warm.admin, {"family_name": "Hargreaves", "expected_version": 2})
+    assert status == 200, body
+    assert calls.names == ["TransactWriteItems"]
+    stored = warm.other.call("GET", path, warm.staff)[1]
+    assert (stored["programme"], stored["family_name"], stored["version"]) == ("Year 9", "Hargreaves", 3)
+    assert stored["email"] == ALICE["email"].lower()   # the fields the patches left alone, re-encrypted unchanged
+
+
+def test_a_rectification_elsewhere_after_the_read_is_merged_not_lost(warm: Warm, emulated: Emulated) -> None:
+    lid = warm.enrol()
+    path = f"{warm.learners}/{lid}"
+    assert warm.other.call("PATCH", path, warm.admin, {"family_name": "Hargreaves"})[0] == 200
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("PATCH", path, warm.admin, {"programme": "Year 9"})
+    assert status == 200, body
+    assert calls.names == ["TransactWriteItems", "BatchGetItem", "TransactWriteItems"]   # stale copy: read again
+    assert (body["family_name"], body["programme"], body["version"]) == ("Hargreaves", "Year 9", 3)
+
+    assert warm.mine.call("GET", path, warm.staff)[0] == 200   # version 3 cached here
+    assert warm.other.call("PATCH", path, warm.admin, {"programme": "Year 10"})[0] == 200
+    status, body = warm.mine.call("PATCH", path, warm.admin, {"programme": "Year 11", "expected_version": 3})
+    assert (status, body["error"]["code"], body["error"]["current_version"]) == (409, "conflict", 4)
+
+
+def test_an_erasure_or_restriction_after_the_read_still_refuses_the_rectification(
+        warm: Warm, emulated: Emulated) -> None:
+    lid = warm.enrol()
+    warm.erase(lid)
+    status, body = warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"programme": "Year 9"})
+    assert (status, body["error"]["code"]) == (410, "erased")
+
+    restricted = warm.enrol()
+    status, _ = warm.other.call("POST", f"/v1/tenants/{warm.tid}/requests", warm.admin,
+                                {"learner_id": restricted, "type": "restriction"})
+    assert status == 201
+    status, body = warm.mine.call("PATCH", f"{warm.learners}/{restricted}", warm.admin, {"programme": "Year 9"})
+    assert (status, body["error"]["code"]) == (409, "processing_restricted")
+    profile = _data(emulated).learner_items("UK", warm.tid, restricted)["P"]
+    assert "restricted_at" in profile   # the restriction stands: the put would have dropped it
+    assert profile["version"]["N"] == "1"

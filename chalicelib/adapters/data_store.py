@@ -223,7 +223,8 @@ class DataStore:
     def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
                     email_token: str, meta: dict[str, Any], *, expected_version: int | None = None,
                     tag: str | None = None) -> TransactWriteItemTypeDef:
-        """The profile item; new (``expected_version`` None) or replacing exactly that version."""
+        """The profile item; new (``expected_version`` None) or replacing exactly that version of a live
+        profile whose processing is not restricted (a restriction keeps the version: the put would drop it)."""
         item: dict[str, Any] = {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
             "fields": {"S": json.dumps(envelopes, separators=(",", ":"), sort_keys=True)},
@@ -237,7 +238,8 @@ class DataStore:
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
-            put["ConditionExpression"] = "#v = :v AND attribute_not_exists(erased_at)"
+            put["ConditionExpression"] = ("#v = :v AND attribute_not_exists(erased_at) "
+                                          "AND attribute_not_exists(restricted_at)")
             put["ExpressionAttributeNames"] = {"#v": "version"}
             put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
         return {"Put": put}

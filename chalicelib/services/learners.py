@@ -58,11 +58,15 @@ class LearnerService:
                  idempotency: Idempotency, clock: Callable[[], datetime],
                  holds: Callable[[Tenant, str], bool] | None = None,
                  hold_guards: Callable[[Tenant, str], list[TransactWriteItemTypeDef]] | None = None,
-                 recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW, wrapped_key_entries: int = 20_000) -> None:
+                 recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW, wrapped_key_entries: int = 20_000,
+                 profile_entries: int = 5_000) -> None:
         self._recovery_window = recovery_window
         # WRAPPED learner keys only (no secret), briefly: a write that needs the key skips its read and
         # conditions the transaction on the key item instead (see ``add_result``)
         self._wrapped: TtlCache[tuple[str, str], WrappedLearnerKey] = TtlCache(wrapped_key_entries, 60.0)
+        # profile ITEMS as read (envelopes and version only, no plaintext), as briefly: a rectification after
+        # a read writes in one round trip, conditioned on that version (see ``update``)
+        self._profiles: TtlCache[tuple[str, str], dict[str, Any]] = TtlCache(profile_entries, 60.0)
         self._access = access
         self._store = store
         self._keys = keys
@@ -110,11 +114,12 @@ class LearnerService:
     def read(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.read")
         require_id(learner_id, "lrn", "learner")
-        view = self._decrypted(caller, tenant, learner_id)
+        profile, plain = self._opened(caller, tenant, learner_id)
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("learner.read", learner_resource(tenant.tenant_id, learner_id),
                                         learner_id=learner_id))
-        return view
+        self._profiles.put((tenant.tenant_id, learner_id), profile)  # ciphertext: a rectification may follow
+        return learner_view(learner_id, plain, _meta(profile))
 
     def withdrawn_email_lookup(self, caller: Caller, tenant_id: str) -> NoReturn:
         """``GET .../learners?email=``: authorized and sent to the home region like the search, then 410
@@ -197,13 +202,35 @@ class LearnerService:
     # -- rectify -------------------------------------------------------------------------------
 
     def update(self, caller: Caller, tenant_id: str, learner_id: str, patch: LearnerPatch) -> dict[str, Any]:
+        """Rectify: every field is re-encrypted with the profile's new version (its tag binds them all), so
+        the stored profile is merged with the patch. One round trip when this container read the learner
+        within the minute: its profile item (ciphertext) and wrapped key come from the short caches and the
+        put is conditioned on that version (live, not restricted); a stale copy falls back to a read."""
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.update")
         require_id(learner_id, "lrn", "learner")
+        cached, record = self._profiles.get((tenant.tenant_id, learner_id)), self._usable_wrapped(tenant, learner_id)
+        if cached is not None and record is not None and patch.expected_version in (None, _meta(cached)["version"]):
+            view = self._rectify(caller, tenant, learner_id, patch, cached, self._keys.unwrap(tenant, record))
+            if view is not None:
+                return view
+        self._forget(tenant.tenant_id, learner_id)
         profile, key = self._load(tenant, learner_id)
         assert key is not None
+        version = _meta(profile)["version"]
+        if patch.expected_version is not None and patch.expected_version != version:
+            raise Conflict("the learner changed since you read it", current_version=version)
+        view = self._rectify(caller, tenant, learner_id, patch, profile, key)
+        if view is None:
+            self._forget(tenant.tenant_id, learner_id)
+            self._load(tenant, learner_id)  # erased (410) or restricted (409) since the read: say so
+            raise Conflict("the learner changed since you read it; read it again and retry")
+        return view
+
+    def _rectify(self, caller: Caller, tenant: Tenant, learner_id: str, patch: LearnerPatch,
+                 profile: dict[str, Any], key: LearnerKey) -> dict[str, Any] | None:
+        """The patched profile written in place of ``profile`` (its version, live, not restricted) with its
+        audit event; None when the stored profile is no longer that one."""
         meta = _meta(profile)
-        if patch.expected_version is not None and patch.expected_version != meta["version"]:
-            raise Conflict("the learner changed since you read it", current_version=meta["version"])
         plain: dict[str, Any] = dict(open_profile(key, profile))
         changes = patch.changes()
         plain.update(changes)
@@ -219,7 +246,8 @@ class LearnerService:
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
         except ChangeRejected:
-            raise Conflict("the learner changed since you read it; read it again and retry") from None
+            return None
+        self._profiles.put((tenant.tenant_id, learner_id), dict(put["Put"]["Item"]))
         return learner_view(learner_id, plain, new_meta)
 
     # -- erase ---------------------------------------------------------------------------------
@@ -349,8 +377,14 @@ class LearnerService:
             return None
         return record
 
+    def forget(self) -> None:
+        """Drop every cached wrapped key and profile item (a SnapStart snapshot holds no learner's data)."""
+        self._wrapped.clear()
+        self._profiles.clear()
+
     def _forget(self, tenant_id: str, learner_id: str) -> None:
         self._wrapped.discard_if(lambda key: key == (tenant_id, learner_id))
+        self._profiles.discard_if(lambda key: key == (tenant_id, learner_id))
 
     def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
