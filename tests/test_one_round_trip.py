@@ -369,3 +369,47 @@ def test_an_erasure_or_restriction_after_the_read_still_refuses_the_rectificatio
     profile = _data(emulated).learner_items("UK", warm.tid, restricted)["P"]
     assert "restricted_at" in profile   # the restriction stands: the put would have dropped it
     assert profile["version"]["N"] == "1"
+
+
+# -- lifting a restriction a read was refused for: its time from the short cache --------------------------
+
+def _restrict(warm: Warm, learner_id: str) -> str:
+    """A restriction placed by the other container; when it was placed."""
+    status, request = warm.other.call("POST", f"/v1/tenants/{warm.tid}/requests", warm.admin,
+                                      {"learner_id": learner_id, "type": "restriction"})
+    assert status == 201, request
+    restricted_at: str = request["outcome"]["restricted_at"]
+    return restricted_at
+
+
+def test_lifting_a_restriction_seen_here_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
+    lid = warm.enrol()
+    restricted_at = _restrict(warm, lid)
+    path = f"{warm.learners}/{lid}"
+    assert warm.mine.call("GET", path, warm.staff)[0] == 409   # the console shows "restricted since ..."
+    with counted(emulated) as calls:
+        status, lifted = warm.mine.call("DELETE", f"{path}/restriction", warm.admin)
+    assert status == 200, lifted
+    assert calls.names == ["TransactWriteItems"]
+    assert lifted["restricted_at"] == restricted_at
+    assert warm.other.call("GET", path, warm.staff)[0] == 200
+
+
+def test_a_restriction_lifted_erased_or_replaced_elsewhere_after_it_was_seen(warm: Warm, emulated: Emulated) -> None:
+    lid, erased, replaced = warm.enrol(), warm.enrol(), warm.enrol()
+    for learner_id in (lid, erased, replaced):
+        _restrict(warm, learner_id)
+        assert warm.mine.call("GET", f"{warm.learners}/{learner_id}", warm.staff)[0] == 409   # seen here
+    assert warm.other.call("DELETE", f"{warm.learners}/{lid}/restriction", warm.admin)[0] == 200
+    status, body = warm.mine.call("DELETE", f"{warm.learners}/{lid}/restriction", warm.admin)
+    assert (status, body["error"]["code"], body["error"]["reason"]) == (409, "conflict", "not_restricted")
+
+    warm.erase(erased)
+    status, body = warm.mine.call("DELETE", f"{warm.learners}/{erased}/restriction", warm.admin)
+    assert (status, body["error"]["code"]) == (410, "erased")
+
+    assert warm.other.call("DELETE", f"{warm.learners}/{replaced}/restriction", warm.admin)[0] == 200
+    again = _restrict(warm, replaced)
+    status, lifted = warm.mine.call("DELETE", f"{warm.learners}/{replaced}/restriction", warm.admin)
+    assert (status, lifted["restricted_at"]) == (200, again)   # the restriction in place, not the one seen
+    assert "restricted_at" not in _data(emulated).learner_items("UK", warm.tid, replaced)["P"]

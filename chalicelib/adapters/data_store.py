@@ -294,12 +294,14 @@ class DataStore:
                         "ConditionExpression": "attribute_exists(pk) AND tenant_key_version = :old",
                         "ExpressionAttributeValues": {":old": {"N": str(previous_tenant_key_version)}}}}
 
-    def unrestrict_update(self, jurisdiction: str, tenant_id: str, learner_id: str) -> TransactWriteItemTypeDef:
-        """Lift a restriction of processing: only a restricted, not erased profile."""
+    def unrestrict_update(self, jurisdiction: str, tenant_id: str, learner_id: str,
+                          restricted_at: str) -> TransactWriteItemTypeDef:
+        """Lift the restriction of processing placed at ``restricted_at``: only that one, on a live profile."""
         return {"Update": {"TableName": self.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
             "UpdateExpression": "REMOVE restricted_at, restricted_by",
-            "ConditionExpression": "attribute_exists(restricted_at) AND attribute_not_exists(erased_at)"}}
+            "ConditionExpression": "restricted_at = :r AND attribute_not_exists(erased_at)",
+            "ExpressionAttributeValues": {":r": {"S": restricted_at}}}}
 
     def learner_key_delete(self, jurisdiction: str, tenant_id: str, learner_id: str,
                            fingerprint: str | None = None) -> TransactWriteItemTypeDef:

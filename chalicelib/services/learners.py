@@ -67,6 +67,8 @@ class LearnerService:
         # profile ITEMS as read (envelopes and version only, no plaintext), as briefly: a rectification after
         # a read writes in one round trip, conditioned on that version (see ``update``)
         self._profiles: TtlCache[tuple[str, str], dict[str, Any]] = TtlCache(profile_entries, 60.0)
+        # when a restriction seen here was placed (not personal): lifting it then needs no read
+        self._restricted: TtlCache[tuple[str, str], str] = TtlCache(profile_entries, 60.0)
         self._access = access
         self._store = store
         self._keys = keys
@@ -165,6 +167,7 @@ class LearnerService:
         """The live profile and the unwrapped key of the learner's ``K``/``P`` items (else 404/410/409)."""
         profile = live_profile(items.get("P"))
         if "restricted_at" in profile:  # a restriction request: storage only (access and erasure bypass _load)
+            self._restricted.put((tenant.tenant_id, learner_id), profile["restricted_at"]["S"])  # a lift may follow
             raise ProcessingRestricted("processing of this learner is restricted",
                                        restricted_at=profile["restricted_at"]["S"])
         return profile, self._unwrapped(tenant, learner_id, items)
@@ -306,21 +309,40 @@ class LearnerService:
                 "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + self._recovery_window)}
 
     def lift_restriction(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
-        """End a restriction of processing (the data subject's grounds no longer apply); audited."""
+        """End a restriction of processing (the data subject's grounds no longer apply); audited.
+
+        The answer and the event name the restriction lifted (its ``restricted_at``): one round trip when
+        this container saw it within the minute (a read refused 409 ``processing_restricted`` names it),
+        the update then conditioned on exactly that restriction; otherwise the profile is read first."""
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.unrestrict")
         require_id(learner_id, "lrn", "learner")
+        seen = self._restricted.get((tenant.tenant_id, learner_id))
+        if seen is not None:
+            lifted = self._commit_lift(caller, tenant, learner_id, seen)
+            if lifted is not None:
+                return lifted
+        self._forget(tenant.tenant_id, learner_id)
         profile = live_profile(self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"))
         if "restricted_at" not in profile:
             raise Conflict("processing of this learner is not restricted", reason="not_restricted")
+        lifted = self._commit_lift(caller, tenant, learner_id, profile["restricted_at"]["S"])
+        if lifted is None:
+            raise Conflict("the learner changed meanwhile; read it again")
+        return lifted
+
+    def _commit_lift(self, caller: Caller, tenant: Tenant, learner_id: str,
+                     restricted_at: str) -> dict[str, Any] | None:
+        """Lift exactly the restriction placed at ``restricted_at`` with its event; None if it is not there."""
+        self._forget(tenant.tenant_id, learner_id)
         lifted_at = format_at(self._clock())
         draft = caller.draft("learner.unrestrict", learner_resource(tenant.tenant_id, learner_id),
-                             learner_id=learner_id, restricted_at=profile["restricted_at"]["S"])
+                             learner_id=learner_id, restricted_at=restricted_at)
+        lift = self._store.unrestrict_update(tenant.jurisdiction, tenant.tenant_id, learner_id, restricted_at)
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
-                               [self._store.unrestrict_update(tenant.jurisdiction, tenant.tenant_id, learner_id)])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [lift])
         except ChangeRejected:
-            raise Conflict("the learner changed meanwhile; read it again") from None
-        return {"learner_id": learner_id, "restricted_at": profile["restricted_at"]["S"], "lifted_at": lifted_at}
+            return None
+        return {"learner_id": learner_id, "restricted_at": restricted_at, "lifted_at": lifted_at}
 
     # -- results -------------------------------------------------------------------------------
 
@@ -381,10 +403,12 @@ class LearnerService:
         """Drop every cached wrapped key and profile item (a SnapStart snapshot holds no learner's data)."""
         self._wrapped.clear()
         self._profiles.clear()
+        self._restricted.clear()
 
     def _forget(self, tenant_id: str, learner_id: str) -> None:
         self._wrapped.discard_if(lambda key: key == (tenant_id, learner_id))
         self._profiles.discard_if(lambda key: key == (tenant_id, learner_id))
+        self._restricted.discard_if(lambda key: key == (tenant_id, learner_id))
 
     def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
