@@ -8,12 +8,14 @@ counted by ``before-send``; the emulator does not throttle). Each scenario makes
 on fresh resources of one warm tenant (a second learner, a second hold, ...) and the table shows the
 second: the warm path, directory entry, tenant keys and audit head cached by the first.
 
-Writes that need the learner's key depend on one more cache, per learner: the container keeps a learner's
-*wrapped* key for a minute after it touched that learner. Their main row is that warm case (the learner
-read on this container just before, in set-up, as a console edit or a result entered after opening the
-learner would); a second row, ``(key not cached here)``, is the same write on a learner this container
-has not touched within the minute (enrolled long ago, or on another container) — a bulk import or an
-exam-results day. The cost section prices that second row, the conservative one.
+Writes that need the learner's key (or, for a rectification, the stored profile; for lifting a
+restriction, when it was placed) depend on one more cache, per learner: the container keeps a learner's
+*wrapped* key, profile item (ciphertext) and restriction time for a minute after it read that learner.
+Their main row is that warm case (the learner read on this container just before, in set-up, as a
+console edit or a result entered after opening the learner would); a second row, ``(key not cached
+here)``, is the same write on a learner this container has not read within the minute (enrolled long
+ago, or on another container): a bulk import or an exam-results day. The cost section prices that
+second row, the conservative one.
 
 Goals: a write is one DynamoDB round trip including its audit event; a read is one read plus one
 audit event put (F7: a PutItem, no transaction, no per-tenant head); no KMS call on a warm container.
@@ -222,10 +224,13 @@ class Harness:
                                     {"learner_id": self.new_learner_with_result(), "type": "access"}, expect=201))
         return str(created["request_id"])
 
-    def new_restricted_learner(self) -> str:
+    def new_restricted_learner(self, seen: bool = False) -> str:
+        """A restricted learner (``seen``: a read on this container was refused for it, 409, just now)."""
         learner_id = self.new_learner()
         self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/requests", "tenant_admin",
                           {"learner_id": learner_id, "type": "restriction"}, expect=201))
+        if seen:
+            self.call(Request("GET", f"{self.learners}/{learner_id}", "tenant_staff", expect=409))
         return learner_id
 
     def new_hold(self) -> str:
@@ -282,6 +287,9 @@ def _scenarios() -> list[Scenario]:
             "POST", f"{h.learners}/search", "tenant_staff", {"email": _unique_email(h)})),
         Scenario("PATCH", "/v1/tenants/{tenant_id}/learners/{learner_id}", "write", lambda h: Request(
             "PATCH", f"{h.learners}/{h.seen_learner()}", "tenant_admin", {"programme": "Year 10"})),
+        Scenario("PATCH", f"/v1/tenants/{{tenant_id}}/learners/{{learner_id}}{NOT_CACHED}", "write-cold",
+                 lambda h: Request("PATCH", f"{h.learners}/{h.new_learner()}", "tenant_admin",
+                                   {"programme": "Year 10"})),
         Scenario("DELETE", "/v1/tenants/{tenant_id}/learners/{learner_id}", "write",
                  lambda h: Request("DELETE", f"{h.learners}/{h.seen_learner()}", "tenant_admin")),
         Scenario("DELETE", f"/v1/tenants/{{tenant_id}}/learners/{{learner_id}}{NOT_CACHED}", "write-cold",
@@ -307,7 +315,10 @@ def _scenarios() -> list[Scenario]:
                  lambda h: Request("POST", f"{h.learners}/{h.new_consenting_learner()}/results/research-share",
                                    "tenant_staff")),
         Scenario("DELETE", "/v1/tenants/{tenant_id}/learners/{learner_id}/restriction", "write", lambda h: Request(
-            "DELETE", f"{h.learners}/{h.new_restricted_learner()}/restriction", "tenant_admin")),
+            "DELETE", f"{h.learners}/{h.new_restricted_learner(seen=True)}/restriction", "tenant_admin")),
+        Scenario("DELETE", f"/v1/tenants/{{tenant_id}}/learners/{{learner_id}}/restriction{NOT_CACHED}",
+                 "write-cold", lambda h: Request(
+                     "DELETE", f"{h.learners}/{h.new_restricted_learner()}/restriction", "tenant_admin")),
         Scenario("PUT", "/v1/tenants/{tenant_id}/learners/{learner_id}/departure", "write", lambda h: Request(
             "PUT", f"{h.learners}/{h.new_learner()}/departure", "tenant_admin",
             {"left_on": (today - timedelta(days=30)).isoformat()})),
