@@ -413,3 +413,51 @@ def test_a_restriction_lifted_erased_or_replaced_elsewhere_after_it_was_seen(war
     status, lifted = warm.mine.call("DELETE", f"{warm.learners}/{replaced}/restriction", warm.admin)
     assert (status, lifted["restricted_at"]) == (200, again)   # the restriction in place, not the one seen
     assert "restricted_at" not in _data(emulated).learner_items("UK", warm.tid, replaced)["P"]
+
+
+# -- lifting a hold a listing here showed: its item from the short cache -------------------------------------
+
+def test_lifting_a_listed_hold_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
+    holds = f"/v1/tenants/{warm.tid}/legal-holds"
+    lid = warm.enrol()
+    hold = warm.other.call("POST", holds, warm.regional, {"reason": "Tribunal 7", "learner_id": lid})[1]
+    assert warm.mine.call("GET", holds, warm.regional)[0] == 200   # the console lists the holds
+    with counted(emulated) as calls:
+        status, lifted = warm.mine.call("DELETE", f"{holds}/{hold['hold_id']}", warm.regional)
+    assert status == 200, lifted
+    assert calls.names == ["TransactWriteItems"]
+    assert (lifted["reason"], lifted["learner_id"]) == ("Tribunal 7", lid)
+    assert lifted["lifted_at"] >= hold["placed_at"]
+    assert warm.other.call("DELETE", f"{warm.learners}/{lid}", warm.admin)[0] == 200   # counted down: erasable
+
+
+def test_a_listed_hold_lifted_elsewhere_is_not_lifted_twice(warm: Warm) -> None:
+    holds = f"/v1/tenants/{warm.tid}/legal-holds"
+    lid = warm.enrol()
+    first = warm.other.call("POST", holds, warm.regional, {"reason": "Tribunal", "learner_id": lid})[1]
+    assert warm.other.call("POST", holds, warm.regional, {"reason": "Appeal", "learner_id": lid})[0] == 201
+    assert warm.mine.call("GET", holds, warm.regional)[0] == 200
+    assert warm.other.call("DELETE", f"{holds}/{first['hold_id']}", warm.regional)[0] == 200
+    status, body = warm.mine.call("DELETE", f"{holds}/{first['hold_id']}", warm.regional)
+    assert (status, body["error"]["code"]) == (409, "conflict")
+    assert "lifted_at" in body["error"]
+    status, body = warm.other.call("DELETE", f"{warm.learners}/{lid}", warm.admin)
+    assert (status, body["error"]["code"]) == (409, "legal_hold_active")   # the second hold still counted
+    status, body = warm.mine.call("DELETE", f"{holds}/hld_{'a' * 26}", warm.regional)
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+def test_lifting_a_hold_keeps_a_rewrapping_done_since_it_was_listed(warm: Warm, emulated: Emulated) -> None:
+    holds = f"/v1/tenants/{warm.tid}/legal-holds"
+    hold = warm.other.call("POST", holds, warm.regional, {"reason": "Audit"})[1]
+    assert warm.mine.call("GET", holds, warm.regional)[0] == 200   # listed with tenant key version 1
+    status, report = warm.other.call("POST", f"/v1/tenants/{warm.tid}/keys/rotate", warm.regional)
+    assert (status, report["rotated_to"]) == (200, 2)
+    status, lifted = warm.mine.call("DELETE", f"{holds}/{hold['hold_id']}", warm.regional)
+    assert (status, lifted["reason"]) == (200, "Audit")
+    stored = composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
+                                   jurisdictions=emulated.jurisdictions).governance_store.hold("UK", warm.tid,
+                                                                                                hold["hold_id"])
+    assert stored is not None
+    assert stored["tenant_key_version"]["N"] == "2"   # the lift set lifted_at only: the re-wrapped key stays
+    assert "lifted_at" in stored

@@ -84,12 +84,15 @@ class GovernanceStore:
         return {"Put": {"TableName": self._data.table(jurisdiction), "Item": item,
                         "ConditionExpression": "attribute_not_exists(pk)"}}
 
-    def hold_lift(self, jurisdiction: str, item: dict[str, Any], lifted_at: str,
+    def hold_lift(self, jurisdiction: str, tenant_id: str, hold_id: str, lifted_at: str,
                   lifted_by: str) -> TransactWriteItemTypeDef:
-        """The hold item again with ``lifted_at``; only if it exists and is still active."""
-        lifted = {**item, "lifted_at": {"S": lifted_at}, "lifted_by": {"S": lifted_by}}
-        return {"Put": {"TableName": self._data.table(jurisdiction), "Item": lifted,
-                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(lifted_at)"}}
+        """Mark the hold lifted (only if it exists and is still active); the rest of the item is left as
+        stored (a key rotation may have re-wrapped its reason's key since it was read)."""
+        return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": hold_sk(hold_id)}},
+            "UpdateExpression": "SET lifted_at = :at, lifted_by = :by",
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(lifted_at)",
+            "ExpressionAttributeValues": {":at": {"S": lifted_at}, ":by": {"S": lifted_by}}}}
 
     def hold_marker_add(self, jurisdiction: str, tenant_id: str, learner_id: str | None,
                         delta: int) -> TransactWriteItemTypeDef:

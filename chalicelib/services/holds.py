@@ -61,6 +61,8 @@ class HoldService:
         self._clock = clock
         # tenants found without an uncounted hold: none can appear (every hold placed now is counted)
         self._none_uncounted: TtlCache[str, bool] = TtlCache(4096, UNCOUNTED_TTL_SECONDS)
+        # active hold items as a listing read them (no plaintext), briefly: see ``lift``
+        self._listed: TtlCache[tuple[str, str], dict[str, Any]] = TtlCache(4096, UNCOUNTED_TTL_SECONDS)
 
     # -- the check erasure and retention ask ---------------------------------------------------------
 
@@ -149,15 +151,32 @@ class HoldService:
     # -- lift --------------------------------------------------------------------------------------
 
     def lift(self, caller: Caller, tenant_id: str, hold_id: str) -> dict[str, Any]:
+        """Lift a hold; the answer is the hold with its decrypted reason. One round trip when this container
+        listed the hold within the minute (its item from the short cache: placement attributes never change,
+        and the update is conditioned on the hold still being active); otherwise the hold is read first."""
         tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.delete")
         require_id(hold_id, "hld", "legal hold")
+        seen = self._listed.get((tenant.tenant_id, hold_id))
+        self._listed.discard_if(lambda key: key == (tenant.tenant_id, hold_id))
+        if seen is not None and int(seen["tenant_key_version"]["N"]) in self._keys.keys_for(tenant).versions:
+            lifted = self._commit_lift(caller, tenant, hold_id, seen)
+            if lifted is not None:
+                return lifted
         item = self._store.hold(tenant.jurisdiction, tenant.tenant_id, hold_id)
         if item is None:
             raise NotFound("no such legal hold")
         if "lifted_at" in item:
             raise Conflict("this legal hold was lifted already", lifted_at=item["lifted_at"]["S"])
+        lifted = self._commit_lift(caller, tenant, hold_id, item)
+        if lifted is None:
+            raise Conflict("this legal hold changed meanwhile (lifted already?); read it again")
+        return lifted
+
+    def _commit_lift(self, caller: Caller, tenant: Tenant, hold_id: str, item: dict[str, Any]) -> dict[str, Any] | None:
+        """Lift the active hold ``item`` with its event (markers counted down); None if it is not active."""
         lifted_at = format_at(self._clock())
-        changes = [self._store.hold_lift(tenant.jurisdiction, item, lifted_at, caller.principal.sub)]
+        changes = [self._store.hold_lift(tenant.jurisdiction, tenant.tenant_id, hold_id, lifted_at,
+                                         caller.principal.sub)]
         if "marked" in item:  # holds placed before the markers existed were never counted
             learner_id = item["learner_id"]["S"] if "learner_id" in item else None
             changes.append(self._store.hold_marker_add(tenant.jurisdiction, tenant.tenant_id, learner_id, -1))
@@ -170,7 +189,7 @@ class HoldService:
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
-            raise Conflict("this legal hold changed meanwhile (lifted already?); read it again") from None
+            return None
         lifted = {**item, "lifted_at": {"S": lifted_at}, "lifted_by": {"S": caller.principal.sub}}
         return hold_view(lifted, self._reason(tenant, item))
 
@@ -181,6 +200,9 @@ class HoldService:
         if active_only not in (None, "true", "false"):
             raise BadRequest("active must be true or false")
         items = self._store.holds(tenant.jurisdiction, tenant.tenant_id)
+        for item in items:  # ciphertext and wrapped key only: lifting one of them then needs no read
+            if "lifted_at" not in item:
+                self._listed.put((tenant.tenant_id, item["hold_id"]["S"]), item)
         if active_only == "true":
             items = [item for item in items if "lifted_at" not in item]
         views = sorted((hold_view(item, self._reason(tenant, item)) for item in items),
