@@ -9,13 +9,14 @@ on fresh resources of one warm tenant (a second learner, a second hold, ...) and
 second: the warm path, directory entry, tenant keys and audit head cached by the first.
 
 Writes that need the learner's key (or, for a rectification, the stored profile; for lifting a
-restriction, when it was placed) depend on one more cache, per learner: the container keeps a learner's
-*wrapped* key, profile item (ciphertext) and restriction time for a minute after it read that learner.
-Their main row is that warm case (the learner read on this container just before, in set-up, as a
-console edit or a result entered after opening the learner would); a second row, ``(key not cached
-here)``, is the same write on a learner this container has not read within the minute (enrolled long
-ago, or on another container): a bulk import or an exam-results day. The cost section prices that
-second row, the conservative one.
+restriction, when it was placed; for lifting a hold, the hold item) depend on one more cache, per
+learner or hold: the container keeps a learner's *wrapped* key, profile item (ciphertext) and
+restriction time for a minute after it read that learner, and the items of a hold listing as long.
+Their main row is that warm case (the learner read, or the holds listed, on this container just before,
+in set-up, as a console edit or a result entered after opening the learner would); a second row,
+``(key not cached here)``, is the same write on something this container has not read within the
+minute (enrolled long ago, or on another container): a bulk import or an exam-results day. The cost
+section prices that second row, the conservative one.
 
 Goals: a write is one DynamoDB round trip including its audit event; a read is one read plus one
 audit event put (F7: a PutItem, no transaction, no per-tenant head); no KMS call on a warm container.
@@ -233,10 +234,13 @@ class Harness:
             self.call(Request("GET", f"{self.learners}/{learner_id}", "tenant_staff", expect=409))
         return learner_id
 
-    def new_hold(self) -> str:
+    def new_hold(self, listed: bool = False) -> str:
+        """A hold on a new learner (``listed``: this container then listed the tenant's holds, as a console does)."""
         created = self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/legal-holds", "platform_admin",
                                     {"reason": "bench", "category": "other", "learner_id": self.new_learner()},
                                     expect=201))
+        if listed:
+            self.call(Request("GET", f"/v1/tenants/{self.tenant_id}/legal-holds", "platform_admin"))
         return str(created["hold_id"])
 
     def other_tenant(self) -> str:
@@ -343,6 +347,8 @@ def _scenarios() -> list[Scenario]:
         Scenario("GET", "/v1/tenants/{tenant_id}/legal-holds", "read",
                  lambda h: Request("GET", f"{tenant(h)}/legal-holds", "platform_admin")),
         Scenario("DELETE", "/v1/tenants/{tenant_id}/legal-holds/{hold_id}", "write",
+                 lambda h: Request("DELETE", f"{tenant(h)}/legal-holds/{h.new_hold(listed=True)}", "platform_admin")),
+        Scenario("DELETE", f"/v1/tenants/{{tenant_id}}/legal-holds/{{hold_id}}{NOT_CACHED}", "write-cold",
                  lambda h: Request("DELETE", f"{tenant(h)}/legal-holds/{h.new_hold()}", "platform_admin")),
         Scenario("POST", "/v1/retention/sweep", "batch",
                  lambda h: Request("POST", "/v1/retention/sweep?dry_run=true", "platform_admin")),
