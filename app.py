@@ -135,25 +135,25 @@ def update_learner(ctx: RequestContext, body: LearnerPatch, tenant_id: str, lear
 @api.route(LEARNER, "DELETE", summary="Erase a learner by crypto-shredding; returns the receipt",
            roles=("tenant_admin", "regional_admin"), tags=("learners",))
 def erase_learner(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
-    return container().learners.erase(caller(ctx), tenant_id, learner_id)
+    return container().erasure.erase(caller(ctx), tenant_id, learner_id)
 
 
 @api.route(LEARNER + "/restriction", "DELETE", summary="Lift a restriction of processing (set by a request)",
            roles=("tenant_admin", "regional_admin"), tags=("learners",))
 def lift_restriction(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
-    return container().learners.lift_restriction(caller(ctx), tenant_id, learner_id)
+    return container().erasure.lift_restriction(caller(ctx), tenant_id, learner_id)
 
 
 @api.route(LEARNER + "/results", "POST", summary="Record an assessment result", status=201, body=ResultCreate,
            roles=TENANT_ROLES, tags=("learners",))
 def add_result(ctx: RequestContext, body: ResultCreate, tenant_id: str, learner_id: str) -> dict[str, Any]:
-    return container().learners.add_result(caller(ctx), tenant_id, learner_id, body, ctx.header("Idempotency-Key"))
+    return container().results.add(caller(ctx), tenant_id, learner_id, body, ctx.header("Idempotency-Key"))
 
 
 @api.route(LEARNER + "/results", "GET", summary="A learner's assessment results", roles=TENANT_ROLES,
            tags=("learners",))
 def list_results(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[str, Any]:
-    return container().learners.results(caller(ctx), tenant_id, learner_id)
+    return container().results.read(caller(ctx), tenant_id, learner_id)
 
 
 @api.route(LEARNER + "/results/research-share", "POST",

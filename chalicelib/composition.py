@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.services.audit_sequencer import Sequencer
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.edge_routes import EdgeRouteSync
+    from chalicelib.services.erasure import ErasureService
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.incidents import IncidentService
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from chalicelib.services.requests import RequestService
     from chalicelib.services.research import ResearchShareService
     from chalicelib.services.restore import RestoreService
+    from chalicelib.services.results import ResultService
     from chalicelib.services.retention import RetentionService
     from chalicelib.services.tenants import TenantService
 
@@ -254,8 +256,22 @@ class Container:
         from chalicelib.services.learners import LearnerService
 
         return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotent,
-                              self.clock, holds=self.holds.is_held_uncounted, hold_guards=self.holds.erasure_guards,
+                              self.clock)
+
+    @cached_property
+    def erasure(self) -> ErasureService:
+        from chalicelib.services.erasure import ErasureService
+
+        return ErasureService(self.access, self.data_store, self.learners, self.audit_store, self.clock,
+                              holds=self.holds.is_held_uncounted, hold_guards=self.holds.erasure_guards,
                               recovery_window=timedelta(days=self.settings.recovery_window_days))
+
+    @cached_property
+    def results(self) -> ResultService:
+        from chalicelib.services.results import ResultService
+
+        return ResultService(self.access, self.data_store, self.learners, self.audit_store, self.idempotent,
+                             self.clock)
 
     @cached_property
     def governance_store(self) -> GovernanceStore:
@@ -275,7 +291,7 @@ class Container:
         from chalicelib.services.retention import RetentionService
 
         return RetentionService(self.access, self.directory, self.jurisdictions, self.data_store,
-                                self.governance_store, self.holds, self.learners, self.audit_store, self.clock,
+                                self.governance_store, self.holds, self.erasure, self.audit_store, self.clock,
                                 self.settings.region)
 
     @cached_property
@@ -307,7 +323,7 @@ class Container:
     def research(self) -> ResearchShareService:
         from chalicelib.services.research import ResearchShareService
 
-        return ResearchShareService(self.access, self.consents, self.learners, self.tenant_keys, self.data_store,
+        return ResearchShareService(self.access, self.consents, self.results, self.tenant_keys, self.data_store,
                                     self.audit_store)
 
     @cached_property
@@ -317,7 +333,7 @@ class Container:
 
         store = RequestStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
-                              self.idempotent, self.export_bucket, self.learners, self.jurisdictions,
+                              self.idempotent, self.export_bucket, self.erasure, self.jurisdictions,
                               self.settings.region, self.clock, self._package_url)
 
     def restore(self, restored_table: str) -> RestoreService:

@@ -46,7 +46,7 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     # UpdateItem: offboarding tombstones a tenant's entry.
     "TenantDirectory": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
     "IdempotencyRecords": ["dynamodb:GetItem", "dynamodb:PutItem"],
-    # UpdateItem: lifting a restriction of processing removes the mark from a profile; hold markers.
+    # UpdateItem: lifting a restriction of processing removes the mark from a profile; hold markers; a lifted hold.
     # GetItem: a recorded incident by its id.
     # BatchGetItem: a profile is read with its key (two tables, one request).
     "HomeJurisdictionPersonalData": ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",

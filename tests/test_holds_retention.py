@@ -20,8 +20,8 @@ from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
+from chalicelib.services.erasure import ErasureService
 from chalicelib.services.holds import HoldService
-from chalicelib.services.learners import LearnerService
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_learners_api import ALICE
 from tests.test_privacy import all_items
@@ -299,7 +299,7 @@ def test_a_sweep_out_of_time_stops_and_the_next_one_finishes(us: dict[str, Any])
     c = us["container"]
     ticks = iter(range(1000))
     slow = RetentionService(c.access, c.directory, c.jurisdictions, c.data_store, c.governance_store, c.holds,
-                            c.learners, c.audit_store, c.clock, US, budget_seconds=3,
+                            c.erasure, c.audit_store, c.clock, US, budget_seconds=3,
                             monotonic=lambda: float(next(ticks)))  # each look at the clock: one second later
     tenant = c.directory.get(us["tenant_id"])
     assert tenant is not None
@@ -394,9 +394,8 @@ def test_a_hold_placed_between_erasures_check_and_its_commit_wins(school: dict[s
         placed.append(container.holds.place(regional, school["tenant_id"], body))
         return seen
 
-    racing = LearnerService(container.access, container.data_store, container.tenant_keys, container.audit_store,
-                            container.idempotent, container.clock, holds=check_then_hold_lands,
-                            hold_guards=container.holds.erasure_guards)
+    racing = ErasureService(container.access, container.data_store, container.learners, container.audit_store,
+                            container.clock, holds=check_then_hold_lands, hold_guards=container.holds.erasure_guards)
     with pytest.raises(LegalHoldActive):
         racing.erase(admin, school["tenant_id"], learner_id)
     assert placed
@@ -429,7 +428,7 @@ def test_an_erasure_between_a_holds_check_and_its_commit_wins(school: dict[str, 
     learner_id = school["learners"][1]
     erased: list[dict[str, Any]] = []
     data = ErasingDataStore(container.data_store,
-                            lambda: erased.append(container.learners.erase(admin, school["tenant_id"], learner_id)))
+                            lambda: erased.append(container.erasure.erase(admin, school["tenant_id"], learner_id)))
     racing = HoldService(container.access, container.governance_store, data, container.tenant_keys,
                          container.audit_store, container.idempotent, container.clock)
     with pytest.raises(Gone):

@@ -1,4 +1,4 @@
-"""Learner records: enrol, read, look up by e-mail, rectify, erase (crypto-shredding), results.
+"""Learner records: enrol, read, look up by e-mail, rectify, erase (crypto-shredding), lift a restriction.
 
 Every operation resolves the tenant through ``AccessControl`` (404/403/421 first), encrypts or
 decrypts with the learner's key, and commits its audit event in the same DynamoDB transaction as
@@ -12,14 +12,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, result_sk, wrapped_learner_key
+from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, wrapped_learner_key
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey, PlainFields, TtlCache, WrappedLearnerKey
 from chalicelib.domain.errors import (
     Conflict,
     Gone,
     IntegrityError,
-    LegalHoldActive,
     NotFound,
     ProcessingRestricted,
     Withdrawn,
@@ -31,7 +30,6 @@ from chalicelib.domain.learners import (
     LearnerCreate,
     LearnerPatch,
     LearnerSearch,
-    ResultCreate,
     result_view,
 )
 from chalicelib.domain.paging import PageRequest, page
@@ -42,11 +40,10 @@ from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    pass
 
 DEFAULT_RECOVERY_WINDOW = timedelta(days=35)
 PROFILE = "learner"
-RESULT_FIELDS = ("assessment", "score", "max_score", "taken_on")  # all personal: compared decrypted on a retry
 
 
 def learner_resource(tenant_id: str, learner_id: str) -> str:
@@ -55,14 +52,10 @@ def learner_resource(tenant_id: str, learner_id: str) -> str:
 
 class LearnerService:
     def __init__(self, access: AccessControl, store: DataStore, keys: TenantKeyService, audit: AuditStore,
-                 idempotency: Idempotency, clock: Callable[[], datetime],
-                 holds: Callable[[Tenant, str], bool] | None = None,
-                 hold_guards: Callable[[Tenant, str], list[TransactWriteItemTypeDef]] | None = None,
-                 recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW, wrapped_key_entries: int = 20_000,
+                 idempotency: Idempotency, clock: Callable[[], datetime], *, wrapped_key_entries: int = 20_000,
                  profile_entries: int = 5_000) -> None:
-        self._recovery_window = recovery_window
         # WRAPPED learner keys only (no secret), briefly: a write that needs the key skips its read and
-        # conditions the transaction on the key item instead (see ``add_result``)
+        # conditions the transaction on the key item instead (``ResultService.add``)
         self._wrapped: TtlCache[tuple[str, str], WrappedLearnerKey] = TtlCache(wrapped_key_entries, 60.0)
         # profile ITEMS as read (envelopes and version only, no plaintext), as briefly: a rectification after
         # a read writes in one round trip, conditioned on that version (see ``update``)
@@ -75,8 +68,6 @@ class LearnerService:
         self._audit = audit
         self._idempotency = idempotency
         self._clock = clock
-        self._holds = holds or (lambda tenant, learner_id: False)
-        self._hold_guards = hold_guards or (lambda tenant, learner_id: [])
 
     # -- enrol ---------------------------------------------------------------------------------
 
@@ -253,143 +244,40 @@ class LearnerService:
         self._profiles.put((tenant.tenant_id, learner_id), dict(put["Put"]["Item"]))
         return learner_view(learner_id, plain, new_meta)
 
-    # -- erase ---------------------------------------------------------------------------------
+    # -- for the result and erasure services: what this container holds on a learner --------------
 
-    def erase(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
-        tenant = self._access.tenant(caller.principal, tenant_id, "learner.erase")
-        require_id(learner_id, "lrn", "learner")
-        return self.shred(caller, tenant, learner_id, "learner.erase")
+    def cached_key_record(self, tenant: Tenant, learner_id: str) -> WrappedLearnerKey | None:
+        """The learner's wrapped key if this container read it within the minute (no read)."""
+        return self._wrapped.get((tenant.tenant_id, learner_id))
 
-    def shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str) -> dict[str, Any]:
-        """Destroy the learner's key (crypto-shredding) and leave a tombstone; audited as ``action``.
+    def seen_restriction(self, tenant: Tenant, learner_id: str) -> str | None:
+        """When the restriction a read here was refused for (409) within the minute was placed (no read)."""
+        return self._restricted.get((tenant.tenant_id, learner_id))
 
-        One round trip when this container holds the learner's wrapped key (the learner was touched here
-        within the minute): its fingerprint names the key in the receipt, and the one transaction deletes
-        the key item only if it is still that key, writes the tombstone only if the learner is live, and
-        carries the hold markers' checks. Otherwise, or when a condition says the cache was stale, the key
-        and profile are read first (404, 410 and the fingerprint come from them)."""
-        held = self._holds(tenant, learner_id)  # holds no marker counts (placed before markers existed)
-        cached = None if held else self._wrapped.get((tenant.tenant_id, learner_id))
-        self._forget(tenant.tenant_id, learner_id)
-        if cached is not None:
-            receipt = self._commit_shred(caller, tenant, learner_id, action, cached.fingerprint, has_key=True)
-            if receipt is not None:
-                return receipt
-        items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
-        live_profile(items.get("P"), "this learner was erased already")
-        if held:
-            raise LegalHoldActive("a legal hold blocks the erasure of this learner")
-        key_item = items.get("K")
-        fingerprint = key_item["fingerprint"]["S"] if key_item else ""
-        receipt = self._commit_shred(caller, tenant, learner_id, action, fingerprint, has_key=key_item is not None)
-        if receipt is None:
-            raise Conflict("the learner changed during erasure; retry")
-        return receipt
+    def forget_learner(self, tenant_id: str, learner_id: str) -> None:
+        """Drop what this container holds on the learner (it was erased, or a condition found it stale)."""
+        self._forget(tenant_id, learner_id)
 
-    def _commit_shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str, fingerprint: str, *,
-                      has_key: bool) -> dict[str, Any] | None:
-        """The erasure's transaction: its receipt, or None when the learner's items were not as expected
-        (erased or changed meanwhile: the caller reads them); 409 ``legal_hold_active`` under a hold."""
-        erased = self._clock()
-        j, tid = tenant.jurisdiction, tenant.tenant_id
-        changes = [self._store.tombstone_put(j, tid, learner_id, format_at(erased), fingerprint)]
-        if has_key:
-            changes.append(self._store.learner_key_delete(j, tid, learner_id, fingerprint))
-        guards = self._hold_guards(tenant, learner_id)  # a hold counted on a marker, even one placed just now
-        changes += guards
-        draft = caller.draft(action, learner_resource(tid, learner_id), learner_id=learner_id,
-                             key_fingerprint=fingerprint)
-        try:
-            self._audit.commit(tid, j, draft, changes)
-        except ChangeRejected as exc:
-            if exc.index >= len(changes) - len(guards):
-                raise LegalHoldActive("a legal hold blocks the erasure of this learner") from None
-            return None
-        return {"learner_id": learner_id, "erased_at": format_at(erased), "key_destroyed": has_key,
-                "key_fingerprint": fingerprint, "backups_expire_by": format_at(erased + self._recovery_window)}
-
-    def lift_restriction(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
-        """End a restriction of processing (the data subject's grounds no longer apply); audited.
-
-        The answer and the event name the restriction lifted (its ``restricted_at``): one round trip when
-        this container saw it within the minute (a read refused 409 ``processing_restricted`` names it),
-        the update then conditioned on exactly that restriction; otherwise the profile is read first."""
-        tenant = self._access.tenant(caller.principal, tenant_id, "learner.unrestrict")
-        require_id(learner_id, "lrn", "learner")
-        seen = self._restricted.get((tenant.tenant_id, learner_id))
-        if seen is not None:
-            lifted = self._commit_lift(caller, tenant, learner_id, seen)
-            if lifted is not None:
-                return lifted
-        self._forget(tenant.tenant_id, learner_id)
-        profile = live_profile(self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"))
-        if "restricted_at" not in profile:
-            raise Conflict("processing of this learner is not restricted", reason="not_restricted")
-        lifted = self._commit_lift(caller, tenant, learner_id, profile["restricted_at"]["S"])
-        if lifted is None:
-            raise Conflict("the learner changed meanwhile; read it again")
-        return lifted
-
-    def _commit_lift(self, caller: Caller, tenant: Tenant, learner_id: str,
-                     restricted_at: str) -> dict[str, Any] | None:
-        """Lift exactly the restriction placed at ``restricted_at`` with its event; None if it is not there."""
-        self._forget(tenant.tenant_id, learner_id)
-        lifted_at = format_at(self._clock())
-        draft = caller.draft("learner.unrestrict", learner_resource(tenant.tenant_id, learner_id),
-                             learner_id=learner_id, restricted_at=restricted_at)
-        lift = self._store.unrestrict_update(tenant.jurisdiction, tenant.tenant_id, learner_id, restricted_at)
-        try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [lift])
-        except ChangeRejected:
-            return None
-        return {"learner_id": learner_id, "restricted_at": restricted_at, "lifted_at": lifted_at}
-
-    # -- results -------------------------------------------------------------------------------
-
-    def add_result(self, caller: Caller, tenant_id: str, learner_id: str, body: ResultCreate,
-                   idempotency_key: str | None = None) -> dict[str, Any]:
-        """One round trip when warm: the wrapped key comes from the short-lived cache, and the transaction
-        checks that key item and the profile, so an erasure or restriction in between still wins.
-        A retry with the same ``Idempotency-Key`` answers the first result (its fields compared decrypted)."""
-        tenant = self._access.tenant(caller.principal, tenant_id, "result.create")
-        require_id(learner_id, "lrn", "learner")
-        scope = self._idempotency.scope(caller, tenant, f"results/{learner_id}", body, idempotency_key,
-                                        RESULT_FIELDS)
+    def key_for_write(self, tenant: Tenant, learner_id: str) -> LearnerKey:
+        """The learner's key: from the short cache of wrapped keys (no read; the write must then condition
+        its transaction on the key item, ``DataStore.learner_key_check``), else read (404/410/409)."""
         record = self._wrapped.get((tenant.tenant_id, learner_id))
-        if record is None:
-            _, key = self._load(tenant, learner_id)
-            assert key is not None
-        else:
-            key = self._keys.unwrap(tenant, record)
-        result_id = new_id("res")
-        fields = body.personal_fields()
-        now = format_at(self._clock())
-        put = self._store.record_put(tenant.jurisdiction, tenant.tenant_id, result_sk(learner_id, result_id),
-                                     key.cipher.encrypt_record(f"result:{result_id}", fields),
-                                     {"recorded_at": now, "record_id": result_id})
-        checks = [self._store.learner_processable_check(tenant.jurisdiction, tenant.tenant_id, learner_id),
-                  self._store.learner_key_check(tenant.jurisdiction, tenant.tenant_id, learner_id, key.fingerprint)]
-        draft = caller.draft("result.create", f"{learner_resource(tenant.tenant_id, learner_id)}/results/{result_id}",
-                             learner_id=learner_id, result_id=result_id)
-        try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
-                               [put, *checks, *self._idempotency.claims(scope, result_id)])
-        except ChangeRejected:
-            earlier = self._idempotency.earlier(scope)
-            if earlier is not None:
-                return self._earlier_result(tenant, learner_id, earlier, result_view(result_id, fields, now))
-            self._forget(tenant.tenant_id, learner_id)
-            self._load(tenant, learner_id)  # 404 / 410 / 409 restricted: say why the write was refused
-            raise Conflict("the learner changed meanwhile; retry") from None
-        return result_view(result_id, fields, now)
+        if record is not None:
+            return self._keys.unwrap(tenant, record)
+        _, key = self._load(tenant, learner_id)
+        assert key is not None
+        return key
 
-    def _earlier_result(self, tenant: Tenant, learner_id: str, result_id: str,
-                        sent: dict[str, Any]) -> dict[str, Any]:
-        stored = next((r for r in self.result_list(tenant, learner_id) if r["result_id"] == result_id), None)
-        if stored is None:
-            raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
-        self._idempotency.same_personal({f: stored[f] for f in RESULT_FIELDS}, {f: sent[f] for f in RESULT_FIELDS})
-        return stored
+    def key_of(self, tenant: Tenant, learner_id: str) -> LearnerKey:
+        """The learner's key, read now (404 unknown, 410 erased, 409 restricted)."""
+        _, key = self._load(tenant, learner_id)
+        assert key is not None
+        return key
+
+    def refusal(self, tenant: Tenant, learner_id: str) -> None:
+        """After a refused write: drop what this container cached and read why (404/410/409 restricted)."""
+        self._forget(tenant.tenant_id, learner_id)
+        self._load(tenant, learner_id)
 
     def _usable_wrapped(self, tenant: Tenant, learner_id: str) -> WrappedLearnerKey | None:
         """The learner's wrapped key from the short cache, if a current tenant key version still opens it
@@ -410,17 +298,7 @@ class LearnerService:
         self._profiles.discard_if(lambda key: key == (tenant_id, learner_id))
         self._restricted.discard_if(lambda key: key == (tenant_id, learner_id))
 
-    def results(self, caller: Caller, tenant_id: str, learner_id: str) -> dict[str, Any]:
-        tenant = self._access.tenant(caller.principal, tenant_id, "result.read")
-        require_id(learner_id, "lrn", "learner")
-        _, key, records = self._with_records(tenant, learner_id, "R")
-        items = [self._result(key, item) for item in records]
-        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("result.read", f"{learner_resource(tenant.tenant_id, learner_id)}/results",
-                                        learner_id=learner_id, count=len(items)))
-        return {"items": sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))}
-
-    def _with_records(self, tenant: Tenant, learner_id: str,
+    def with_records(self, tenant: Tenant, learner_id: str,
                       kind: str) -> tuple[dict[str, Any], LearnerKey, list[dict[str, Any]]]:
         """The live profile, the learner's key and every ``kind`` record item: one query when this container
         holds the wrapped key (the query's profile still says whether the learner is live: 404/410/409),
@@ -444,7 +322,7 @@ class LearnerService:
                              kind: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The learner's decrypted personal fields and every ``kind`` record item (one query when the
         learner's wrapped key is cached here); 404 unknown, 410 erased, 409 restricted."""
-        profile, key, records = self._with_records(tenant, learner_id, kind)
+        profile, key, records = self.with_records(tenant, learner_id, kind)
         return dict(open_profile(key, profile)), records
 
     def learner_ids(self, tenant: Tenant) -> list[str]:
@@ -467,34 +345,13 @@ class LearnerService:
         own, records = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")
         profile = live_profile(own.get("P"))
         key = self._unwrapped(tenant, learner_id, own)
-        results = sorted((self._result(key, item) for item in records), key=lambda r: (r["taken_on"], r["recorded_at"]))
+        results = sorted((decrypted_result(key, item) for item in records),
+                         key=lambda r: (r["taken_on"], r["recorded_at"]))
         entry: dict[str, Any] = {"learner_id": learner_id, "profile": dict(open_profile(key, profile)),
                                  "results": results}
         if "restricted_at" in profile:
             entry["restricted_at"] = profile["restricted_at"]["S"]
         return entry
-
-    def result_list(self, tenant: Tenant, learner_id: str) -> list[dict[str, Any]]:
-        """The learner's decrypted results, oldest first; 404 unknown, 410 erased."""
-        _, key = self._load(tenant, learner_id)
-        assert key is not None
-        items = [self._result(key, item)
-                 for item in self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")]
-        return sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))
-
-    def pseudonymous_results(self, tenant: Tenant, learner_id: str, purpose: str) -> tuple[str, list[dict[str, Any]]]:
-        """The learner's pseudonym for ``purpose`` (from the learner key) and decrypted results, oldest first."""
-        _, key = self._load(tenant, learner_id)
-        assert key is not None
-        items = [self._result(key, item)
-                 for item in self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")]
-        return key.pseudonym(purpose), sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))
-
-    @staticmethod
-    def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
-        result_id = item["sk"]["S"].rsplit("#", 1)[-1]  # the record type comes from the key, never an attribute
-        plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
-        return result_view(result_id, dict(plain), item["recorded_at"]["S"])
 
 
 def open_profile(key: LearnerKey, profile: dict[str, Any]) -> PlainFields:
@@ -506,6 +363,13 @@ def open_profile(key: LearnerKey, profile: dict[str, Any]) -> PlainFields:
     if "tag" in profile:
         key.check_record_tag(PROFILE, int(profile["version"]["N"]), envelopes, profile["tag"]["S"])
     return key.cipher.decrypt_record(PROFILE, envelopes)
+
+
+def decrypted_result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
+    """A result item decrypted with the learner's key."""
+    result_id = item["sk"]["S"].rsplit("#", 1)[-1]  # the record type comes from the key, never an attribute
+    plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
+    return result_view(result_id, dict(plain), item["recorded_at"]["S"])
 
 
 def listed_learner(item: dict[str, Any]) -> dict[str, Any]:

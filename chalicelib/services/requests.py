@@ -18,7 +18,7 @@ unavailable), the request stays open, the answer says why (``fulfilment_error``)
   object (``PACKAGE_LIFETIME``). Consequence: erasing the learner destroys the only key that opens
   the package, so every copy of it (the object, replicas, backups, anything downloaded raw from the
   bucket) is crypto-shredded with them; the route then answers 410.
-- **erasure**: ``LearnerService.shred`` (crypto-shredding, legal holds honoured); its receipt is kept.
+- **erasure**: ``ErasureService.shred`` (crypto-shredding, legal holds honoured); its receipt is kept.
 - **restriction**: the profile gets ``restricted_at``; ``LearnerService`` then refuses reads, updates,
   results and consent-gated work with 409 ``processing_restricted``, while storage, access and erasure
   requests go on.
@@ -66,9 +66,10 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
+from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import LearnerService, learner_view, open_profile
+from chalicelib.services.learners import learner_view, open_profile
 
 PACKAGE_FORMAT = "enclave.access-package/1"
 PACKAGE_RECORD = "access_package"
@@ -86,7 +87,7 @@ def requests_resource(tenant_id: str, request_id: str | None = None) -> str:
 
 class RequestService:
     def __init__(self, access: AccessControl, store: DataStore, requests: RequestStore, keys: TenantKeyService,
-                 audit: AuditStore, idempotency: Idempotency, bucket: ExportBucket, learners: LearnerService,
+                 audit: AuditStore, idempotency: Idempotency, bucket: ExportBucket, erasure: ErasureService,
                  jurisdictions: JurisdictionCatalog, region: str, clock: Callable[[], datetime],
                  package_url: Callable[[str, str], str], due_soon: timedelta = DUE_SOON) -> None:
         """``package_url(tenant_id, request_id)`` is the package route's absolute URL on this deployment."""
@@ -97,7 +98,7 @@ class RequestService:
         self._audit = audit
         self._idempotency = idempotency
         self._bucket = bucket
-        self._learners = learners
+        self._erasure = erasure
         self._jurisdictions = jurisdictions
         self._region = region
         self._clock = clock
@@ -280,7 +281,7 @@ class RequestService:
 
     def _fulfil_erasure(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         try:
-            receipt = self._learners.shred(caller, tenant, request.learner_id, "learner.erase")
+            receipt = self._erasure.shred(caller, tenant, request.learner_id, "learner.erase")
         except Gone as gone:  # erased already (an earlier attempt, or another path): the duty is done
             receipt = {"learner_id": request.learner_id, "erased_at": gone.details.get("erased_at"),
                        "key_destroyed": True}

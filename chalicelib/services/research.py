@@ -25,7 +25,8 @@ from chalicelib.services.access import AccessControl
 from chalicelib.services.consents import ConsentService
 from chalicelib.services.context import Caller
 from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import LearnerService, learner_resource
+from chalicelib.services.learners import learner_resource
+from chalicelib.services.results import ResultService
 
 ACTION = "result.share_research"
 PURPOSE = "research"
@@ -34,11 +35,11 @@ SHARED_FIELDS = ("assessment", "score", "max_score", "taken_on")
 
 
 class ResearchShareService:
-    def __init__(self, access: AccessControl, consents: ConsentService, learners: LearnerService,
+    def __init__(self, access: AccessControl, consents: ConsentService, results: ResultService,
                  keys: TenantKeyService, store: DataStore, audit: AuditStore) -> None:
         self._access = access
         self._consents = consents
-        self._learners = learners
+        self._results = results
         self._keys = keys
         self._store = store
         self._audit = audit
@@ -55,7 +56,7 @@ class ResearchShareService:
                                caller.draft(ACTION, resource, outcome="denied", learner_id=learner_id,
                                             purpose=PURPOSE, reason="consent_required"))
             raise
-        subject, full = self._learners.pseudonymous_results(tenant, learner_id, PSEUDONYM_LABEL)
+        subject, full = self._results.pseudonymous_results(tenant, learner_id, PSEUDONYM_LABEL)
         results = [{name: result[name] for name in SHARED_FIELDS} for result in full]
         check = self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
         try:

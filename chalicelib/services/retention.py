@@ -9,7 +9,7 @@ non-personal item per tenant, fine for a daily job; no new index or table):
    the last day for which anything can have expired (``domain.retention``);
 2. one query lists the tenant's active legal holds: a held learner (or every learner, under a
    whole-tenant hold) is kept and reported;
-3. an expired learner is crypto-shredded through ``LearnerService.shred(..., "retention.shred")``
+3. an expired learner is crypto-shredded through ``ErasureService.shred(..., "retention.shred")``
    (its own audit event, in the same transaction as the key deletion);
 4. once the ``results`` / ``consents`` rules have expired, those items are deleted too (crypto-shredding
    already made results unreadable; consent records are kept unencrypted as evidence until their own
@@ -67,8 +67,9 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
+from chalicelib.services.erasure import ErasureService
 from chalicelib.services.holds import HoldService
-from chalicelib.services.learners import LearnerService, learner_resource
+from chalicelib.services.learners import learner_resource
 
 CHUNK = 90
 """Deletes per transaction (DynamoDB allows 100 items; the audit append takes 2)."""
@@ -118,7 +119,7 @@ class TenantSweep:
 
 class RetentionService:
     def __init__(self, access: AccessControl, directory: RegionDirectory, jurisdictions: JurisdictionCatalog,
-                 data: DataStore, store: GovernanceStore, holds: HoldService, learners: LearnerService,
+                 data: DataStore, store: GovernanceStore, holds: HoldService, erasure: ErasureService,
                  audit: AuditStore, clock: Callable[[], datetime], region: str, *,
                  budget_seconds: float = DEFAULT_BUDGET_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -128,7 +129,7 @@ class RetentionService:
         self._data = data
         self._store = store
         self._holds = holds
-        self._learners = learners
+        self._erasure = erasure
         self._audit = audit
         self._clock = clock
         self._region = region
@@ -286,7 +287,7 @@ class RetentionService:
     def _shred(self, caller: Caller, tenant: Tenant, learner_id: str, report: TenantSweep) -> bool:
         """Shred through the learner service; True once the learner is erased (now or before)."""
         try:
-            self._learners.shred(caller, tenant, learner_id, "retention.shred")
+            self._erasure.shred(caller, tenant, learner_id, "retention.shred")
         except LegalHoldActive:  # a hold placed since the sweep listed them
             report.shred.remove(learner_id)
             report.held.append(learner_id)
