@@ -14,9 +14,9 @@ learner or hold: the container keeps a learner's *wrapped* key, profile item (ci
 restriction time for a minute after it read that learner, and the items of a hold listing as long.
 Their main row is that warm case (the learner read, or the holds listed, on this container just before,
 in set-up, as a console edit or a result entered after opening the learner would); a second row,
-``(key not cached here)``, is the same write on something this container has not read within the
-minute (enrolled long ago, or on another container): a bulk import or an exam-results day. The cost
-section prices that second row, the conservative one.
+``(not read here within the minute)``, is the same write on something this container has not read
+within the minute (enrolled long ago, or on another container): a bulk import or an exam-results day.
+The cost section prices that second row, the conservative one.
 
 Goals: a write is one DynamoDB round trip including its audit event; a read is one read plus one
 audit event put (F7: a PutItem, no transaction, no per-tenant head); no KMS call on a warm container.
@@ -51,8 +51,8 @@ DYNAMO_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Trans
 LEARNER = {"given_name": "Ada", "family_name": "Byron", "email": "ada.byron@example.org",
            "date_of_birth": "2010-12-10", "guardian": {"name": "Anne Byron", "email": "anne@example.org"}}
 RESULT = {"assessment": "Algebra", "score": 17, "max_score": 20, "taken_on": "2026-03-02"}
-NOT_CACHED = " (key not cached here)"
-"""Suffix of the rows of writes on a learner whose wrapped key this container does not hold."""
+NOT_CACHED = " (not read here within the minute)"
+"""Suffix of the rows of writes on a learner (or hold) this container has not read within the cache's minute."""
 
 
 class CountingClients(AwsClients):
@@ -395,7 +395,7 @@ def _route_key(method: str, path: str) -> tuple[str, str]:
 
 GOALS = {
     "write": "1 DynamoDB call (change + audit event), 0 KMS",
-    "write-cold": "the learner's key (and profile) read + 1 transaction (change + audit event), 0 KMS",
+    "write-cold": "what the write needs read (key, profile, hold) + 1 transaction (change + audit event), 0 KMS",
     "read": "1 read + 1 audit event put (a PutItem: no transaction, no head), 0 KMS",
     "directory": "<= 1 DynamoDB call, 0 KMS (directory entry: no personal data, no audit event)",
     "audit": "chain reads + sealing what is pending (<= 1 transaction here) + 1 audit event put; <= 1 KMS Sign "

@@ -1,9 +1,9 @@
 """Monthly AWS cost of a reference tenant per region, from the calls each route makes and published prices.
 
 Inputs: the per-route AWS calls of ``bench.bench_calls`` (measured on a warm container: DynamoDB reads,
-transaction items and plain writes, KMS and S3 calls; a write needing the learner's key as on a learner
-the container has not touched lately, its ``(key not cached here)`` row), the price table ``bench/prices.json`` (dated,
-each price with its source; estimates marked there) and two reference tenants' monthly requests per
+transaction items and plain writes, KMS and S3 calls; a write that has a cached and an uncached way
+is priced by its ``(not read here within the minute)`` row), the price table ``bench/prices.json``
+(dated, each price with its source; estimates marked there) and two reference tenants' monthly requests per
 route (``PROFILES``). For each tenant and region it prices:
 
 * Lambda: requests, and GB-seconds = memory x (base ms + ms per AWS call x calls) per request;
