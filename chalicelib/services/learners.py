@@ -3,13 +3,18 @@
 Every operation resolves the tenant through ``AccessControl`` (404/403/421 first), encrypts or
 decrypts with the learner's key, and commits its audit event in the same DynamoDB transaction as
 its change (reads: the answer is returned only once the event is stored).
+
+What a read finds is kept for a minute, never in plaintext: the learner's wrapped key, the profile
+item as stored, and when a restriction that refused the read was placed. The writes that use them
+(a rectification here; results, erasure and lifting a restriction in their services) condition their
+one transaction on exactly what they used, so a change made elsewhere meanwhile still wins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from datetime import datetime
+from typing import Any, NoReturn
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, wrapped_learner_key
@@ -39,10 +44,6 @@ from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 
-if TYPE_CHECKING:
-    pass
-
-DEFAULT_RECOVERY_WINDOW = timedelta(days=35)
 PROFILE = "learner"
 
 
