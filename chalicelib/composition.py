@@ -356,7 +356,7 @@ class Container:
         from chalicelib.services.key_migration import KeyMigration
 
         legacy = LegacyKeyItems(self.clients.dynamodb(self.settings.region), self.data_store)
-        return KeyMigration(self.directory, legacy, self.settings.region)
+        return KeyMigration(self.directory, legacy, self.audit_store, self.settings.region)
 
     def _package_url(self, tenant_id: str, request_id: str) -> str:
         """Where this deployment serves an access package (``GET .../requests/{id}/package``)."""

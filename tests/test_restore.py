@@ -178,4 +178,12 @@ def test_migrate_keys_moves_key_items_out_of_the_data_table_once(
     assert sorted(str(i) for i in _scan(emulated, "enclave-keys-uk") if i["pk"]["S"] == f"TENANT#{tid}") \
         == sorted(str(i) for i in mine)
     assert school["eu"].call("GET", learner, staff)[0] == 200
+    migrated = [e for e in container.audit_store.events(tid, "UK") if e["action"] == "keys.migrated"]
+    assert len(migrated) == len(mine)   # one event per item, in the item's own transaction
+    assert {e["details"]["kind"] for e in migrated} == {"learner_key", "tenant_key"}
+    assert {e["details"]["learner_id"] for e in migrated if e["details"]["kind"] == "learner_key"} \
+        >= {school["bystander"]}
+    assert all(e["details"]["result"] == "moved" and "wrapped" not in json.dumps(e) for e in migrated)
     assert migrate()["moved"] == 0   # idempotent
+    assert len([e for e in container.audit_store.events(tid, "UK") if e["action"] == "keys.migrated"]) \
+        == len(mine)

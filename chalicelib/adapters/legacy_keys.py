@@ -33,9 +33,10 @@ class LegacyKeyItems:
                   if item["sk"]["S"].endswith("#K")]
         return found
 
-    def move(self, jurisdiction: str, key: dict[str, Any]) -> str | None:
-        """Move one item to the key table in one transaction: ``moved``, ``already_moved`` (the key
-        table's copy wins: only the data table's copy is deleted) or None (gone meanwhile)."""
+    def move(self, jurisdiction: str, key: dict[str, Any]) -> tuple[str, list[TransactWriteItemTypeDef]] | None:
+        """The changes that move one item to the key table, for one transaction with its audit event:
+        ``("moved", ...)``, ``("already_moved", ...)`` (the key table's copy wins: only the data table's copy
+        is deleted) or None (gone meanwhile). The conditions make a race lose rather than overwrite."""
         data, keys = self._store.table(jurisdiction), self._store.key_table(jurisdiction)
         with translated("the data store"):
             item = self._client.get_item(TableName=data, Key=key, ConsistentRead=True).get("Item")
@@ -47,9 +48,7 @@ class LegacyKeyItems:
         if not present:
             changes.append({"Put": {"TableName": keys, "Item": item,
                                     "ConditionExpression": "attribute_not_exists(pk)"}})
-        with translated("the data store"):
-            self._client.transact_write_items(TransactItems=changes)
-        return "already_moved" if present else "moved"
+        return ("already_moved" if present else "moved"), changes
 
     def delete(self, jurisdiction: str, key: dict[str, Any]) -> TransactWriteItemTypeDef:
         """Drop a key item from a restored copy of the data table (for a transaction with its audit event)."""

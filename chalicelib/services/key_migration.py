@@ -3,19 +3,27 @@
 Releases before the key table kept wrapped learner keys (``L#<id>#K``) and tenant key versions
 (``TKEY#<v>``) in the data table, which has point-in-time recovery: a restore of it revived erased
 learners. ``migrate`` moves every such item of every tenant homed in this region, each in its own
-transaction (put in the key table, delete from the data table). Idempotent: an item already in the
-key table is only deleted from the data table, and a second run finds nothing to move. Run it
+transaction (put in the key table, delete from the data table) with a ``keys.migrated`` event in the
+tenant's trail (identifiers only: which key item, moved or already there). Idempotent: an item already
+in the key table is only deleted from the data table, and a second run finds nothing to move. Run it
 (``python -m chalicelib.cli migrate-keys --jurisdiction UK``) once per jurisdiction right after the
 release that adds the key table, before traffic reaches the new code (which reads keys only there).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.legacy_keys import LegacyKeyItems
+from chalicelib.domain.identity import Principal, Role
 from chalicelib.services.restore import RegionDirectory
+from chalicelib.services.retention import SystemCaller
+
+SYSTEM_SUB = "system:key-migration"
+MIGRATED = "keys.migrated"
 
 
 @dataclass
@@ -30,22 +38,44 @@ class MigrationReport:
                 "already_moved": self.already_moved}
 
 
-class KeyMigration:
-    """Moves legacy key items of one region's tenants from their data table to their key table."""
+def key_item(sk: str) -> dict[str, str]:
+    """What an audit event may say about a key item: its kind and the learner id or key version (no key)."""
+    if sk.startswith("TKEY#"):
+        return {"kind": "tenant_key", "version": sk[len("TKEY#"):]}
+    return {"kind": "learner_key", "learner_id": sk[len("L#"):-len("#K")]}
 
-    def __init__(self, directory: RegionDirectory, legacy: LegacyKeyItems, region: str) -> None:
+
+class KeyMigration:
+    """Moves legacy key items of one region's tenants from their data table to their key table, audited."""
+
+    def __init__(self, directory: RegionDirectory, legacy: LegacyKeyItems, audit: AuditStore, region: str) -> None:
         self._directory = directory
         self._legacy = legacy
+        self._audit = audit
         self._region = region
 
-    def migrate(self, jurisdiction: str) -> MigrationReport:
+    def migrate(self, jurisdiction: str, request_id: str | None = None) -> MigrationReport:
+        principal = Principal(sub=SYSTEM_SUB, username=SYSTEM_SUB, role=Role.PLATFORM_ADMIN, region=self._region)
+        caller = SystemCaller(principal, request_id or f"migrate-keys-{uuid.uuid4()}")
         report = MigrationReport(jurisdiction)
         for tenant in self._directory.in_region(self._region):
             if tenant.jurisdiction != jurisdiction:
                 continue
             report.tenants += 1
             for item in self._legacy.items(jurisdiction, tenant.tenant_id):
-                outcome = self._legacy.move(jurisdiction, {"pk": item["pk"], "sk": item["sk"]})
+                outcome = self._move(caller, tenant.tenant_id, jurisdiction, {"pk": item["pk"], "sk": item["sk"]})
                 report.moved += outcome == "moved"
                 report.already_moved += outcome == "already_moved"
         return report
+
+    def _move(self, caller: SystemCaller, tenant_id: str, jurisdiction: str, key: dict[str, Any]) -> str | None:
+        planned = self._legacy.move(jurisdiction, key)
+        if planned is None:
+            return None
+        outcome, changes = planned
+        draft = caller.draft(MIGRATED, f"tenants/{tenant_id}", result=outcome, **key_item(key["sk"]["S"]))
+        try:
+            self._audit.commit(tenant_id, jurisdiction, draft, changes)
+        except ChangeRejected:  # moved or deleted by a concurrent run meanwhile: nothing written here
+            return None
+        return outcome
