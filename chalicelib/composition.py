@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.export_bucket import ExportBucket
     from chalicelib.adapters.governance_store import GovernanceStore
     from chalicelib.adapters.idempotency import IdempotencyStore
+    from chalicelib.adapters.incident_store import IncidentStore
     from chalicelib.adapters.kms_signer import KmsCheckpointSigner
     from chalicelib.domain.crypto import Keyring
     from chalicelib.domain.identity import Principal
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from chalicelib.services.erasure import ErasureService
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
+    from chalicelib.services.incident_migration import IncidentMigration
     from chalicelib.services.incidents import IncidentService
     from chalicelib.services.key_migration import KeyMigration
     from chalicelib.services.key_rotation import KeyRotationService
@@ -296,12 +298,25 @@ class Container:
 
     @cached_property
     def incidents(self) -> IncidentService:
-        from chalicelib.adapters.incident_store import IncidentStore
         from chalicelib.services.incidents import IncidentService
 
-        store = IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store, self.settings.region)
         return IncidentService(self.access, self.jurisdictions, self.audit_store, self.clock, self.settings.region,
-                               self.settings.endpoint_of, store, self.idempotent, evict_keys=self.tenant_keys.evict)
+                               self.settings.endpoint_of, self.incident_store, self.idempotent,
+                               evict_keys=self.tenant_keys.evict)
+
+    @cached_property
+    def incident_store(self) -> IncidentStore:
+        from chalicelib.adapters.incident_store import IncidentStore
+
+        return IncidentStore(self.clients.dynamodb(self.settings.region), self.data_store, self.settings.region)
+
+    @cached_property
+    def incident_migration(self) -> IncidentMigration:
+        """The one-off job listing this region's incidents recorded before ``GET /v1/incidents``."""
+        from chalicelib.services.incident_migration import IncidentMigration
+
+        return IncidentMigration(self.directory, self.audit_store, self.incident_store,
+                                 self.jurisdictions.by_region(self.settings.region).code, self.settings.region)
 
     @cached_property
     def offboarding(self) -> OffboardingService:

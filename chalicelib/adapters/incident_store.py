@@ -8,7 +8,8 @@ the one of ``JurisdictionCatalog.by_region``. Tables come from ``DataStore.table
 
 For the console's list, the item also carries ``lookup_pk`` = ``INC#<region>`` and ``lookup_sk`` =
 ``<recorded_at>#<incident_id>``: the ``by_lookup`` index lists the region's incidents newest first.
-Incidents recorded before the list existed carry neither and are only reachable by id.
+Incidents recorded before the list existed carry neither until ``cli migrate-incidents`` adds them
+(``add_lookup``; ``chalicelib.services.incident_migration``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def region_lookup_pk(region: str) -> str:
     return f"INC#{region}"
 
 
+def _lookup_sk(doc: dict[str, Any]) -> str:
+    return f"{doc['recorded_at']}#{doc['incident_id']}"
+
+
 def _key(incident_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"INCIDENT#{incident_id}"}, "sk": {"S": "INCIDENT"}}
 
@@ -42,15 +47,31 @@ class IncidentStore:
         """The incident's record, written in the transaction of its first audit event."""
         item = {**_key(doc["incident_id"]), "doc": {"S": json.dumps(doc, separators=(",", ":"), sort_keys=True)},
                 "lookup_pk": {"S": region_lookup_pk(self._region)},
-                "lookup_sk": {"S": f"{doc['recorded_at']}#{doc['incident_id']}"}}
+                "lookup_sk": {"S": _lookup_sk(doc)}}
         return {"Put": {"TableName": self._store.table(jurisdiction), "Item": item,
                         "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def get(self, jurisdiction: str, incident_id: str) -> dict[str, Any] | None:
+        stored = self.stored(jurisdiction, incident_id)
+        return stored[0] if stored else None
+
+    def stored(self, jurisdiction: str, incident_id: str) -> tuple[dict[str, Any], bool] | None:
+        """The recorded incident and whether the ``by_lookup`` index lists it (None: no such incident)."""
         with translated("the data store"):
             item = self._client.get_item(TableName=self._store.table(jurisdiction), Key=_key(incident_id),
                                          ConsistentRead=True).get("Item")
-        return json.loads(item["doc"]["S"]) if item else None
+        return (json.loads(item["doc"]["S"]), "lookup_pk" in item) if item else None
+
+    def add_lookup(self, jurisdiction: str, doc: dict[str, Any]) -> TransactWriteItemTypeDef:
+        """The index attributes an incident recorded before the list route lacks (identifiers and its time
+        only), for the transaction of its audit event; the condition makes a second run change nothing."""
+        return {"Update": {
+            "TableName": self._store.table(jurisdiction), "Key": _key(doc["incident_id"]),
+            "UpdateExpression": "SET lookup_pk = :pk, lookup_sk = :sk",
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(lookup_pk)",
+            "ExpressionAttributeValues": {":pk": {"S": region_lookup_pk(self._region)},
+                                          ":sk": {"S": _lookup_sk(doc)}},
+        }}
 
     def page(self, jurisdiction: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """Up to ``limit`` incidents of this region, newest first, after incident ``after``; the last id if more."""
