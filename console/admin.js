@@ -3,6 +3,69 @@ import { h, card, table, field, say, errorText, formValues, badge, countdown } f
 
 const JURISDICTIONS = ["PH", "AU", "UK", "US"];
 
+const SECTORS = { government: "Government (public sector)", non_government: "Non-government" };
+
+// The state field follows the jurisdiction: its suggestions are the state overlays the API lists for it
+// (GET /v1/jurisdictions/{code}), loaded when the jurisdiction is chosen; any other state of the law pack is
+// accepted too (its national rules apply), and the API's 422 names a state it does not know.
+function stateChoice(api) {
+  const packs = new Map();
+  const pack = (code) => {
+    if (!packs.has(code)) packs.set(code, api.call("GET", `/v1/jurisdictions/${code}`).catch((error) => {
+      packs.delete(code);
+      throw error;
+    }));
+    return packs.get(code);
+  };
+  const list = h("datalist", { id: "onboard-states" });
+  const hint = h("p", { id: "onboard-state-hint", class: "muted hint" });
+  const sectorHint = h("p", { id: "onboard-sector-hint", class: "muted hint", hidden: true });
+  const input = h("input", { name: "state", list: "onboard-states", autocomplete: "off", maxlength: "3",
+                             "aria-describedby": "onboard-state-hint", disabled: true });
+  const sector = h("select", { name: "sector", "aria-describedby": "onboard-sector-hint" },
+    h("option", { value: "" }, "Not declared"),
+    Object.entries(SECTORS).map(([value, text]) => h("option", { value }, text)));
+  async function show(code) {
+    input.disabled = true;
+    list.replaceChildren();
+    hint.textContent = `Loading the state rules of ${code}…`;
+    sectorHint.textContent = "";
+    sectorHint.hidden = true;
+    let view;
+    try { view = await pack(code); } catch (error) {
+      hint.textContent = `The states of ${code} could not be loaded (${error.message}); type a state code if it has one.`;
+      input.disabled = false;
+      return;
+    }
+    if (input.form && input.form.elements.jurisdiction.value !== code) return;  // another choice since
+    const overlays = Object.entries(view.overlays || {}).sort(([a], [b]) => a.localeCompare(b));
+    list.replaceChildren(...overlays.map(([state, overlay]) => h("option", { value: state }, overlay.name)));
+    input.disabled = !overlays.length && !(view.states || []).length;
+    if (input.disabled) input.value = "";
+    hint.textContent = overlays.length
+      ? `States with their own rules in ${code}: ${overlays.map(([state, o]) => `${o.name.split(" (")[0]} (${state})`).join(", ")}. ` +
+        `Another state of ${code} is accepted and keeps the national rules.`
+      : `${code} has no state rules: leave this empty.`;
+    const bySector = overlays.filter(([, o]) => (o.sectors || []).length);
+    sectorHint.textContent = bySector.length
+      ? "State rules that bind only some sectors: " +
+        bySector.map(([state, o]) => `${state}, ${o.sectors.map((x) => (SECTORS[x] || x).toLowerCase()).join(" or ")}`).join("; ") + "."
+      : "";
+    sectorHint.hidden = !bySector.length;
+  }
+  const fields = [field("State or territory (optional)", input), hint, list,
+                  field("Sector (optional)", sector), sectorHint];
+  return { fields, show };
+}
+
+function markInvalid(form, error) {
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  for (const { field: name } of (error && error.fields) || []) {
+    const input = form.elements[name];
+    if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
+  }
+}
+
 async function tenants(main, { api }) {
   const list = h("div");
   let cursor = null;
@@ -11,18 +74,23 @@ async function tenants(main, { api }) {
   async function load() {
     const page = await api.call("GET", "/v1/tenants?limit=25" + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
     rows.push(...page.items.map((t) => [h("a", { href: `#/holds/${t.tenant_id}` }, t.name), t.tenant_id, t.kind,
-                                        t.jurisdiction, t.home_region, t.created_at.slice(0, 10)]));
+                                        t.jurisdiction, t.state || "—", SECTORS[t.sector] || "—", t.home_region,
+                                        t.created_at.slice(0, 10)]));
     cursor = page.next_cursor;
     more.hidden = !cursor;
     list.replaceChildren(table(`Tenants homed in ${api.session.region}`,
-      ["Name", "Tenant id", "Kind", "Jurisdiction", "Home region", "Onboarded"], rows));
+      ["Name", "Tenant id", "Kind", "Jurisdiction", "State", "Sector", "Home region", "Onboarded"], rows));
   }
   const problem = h("div");
+  const states = stateChoice(api);
+  const jurisdiction = h("select", { name: "jurisdiction", onchange: () => states.show(jurisdiction.value) },
+    JURISDICTIONS.map((j) => h("option", { value: j }, j)));
   const form = h("form", { "aria-label": "Onboard a tenant" },
     field("Name", h("input", { name: "name", required: true, maxlength: "200" })),
     field("Kind", h("select", { name: "kind" }, h("option", { value: "school" }, "School"),
                                            h("option", { value: "review_center" }, "Review centre"))),
-    field("Jurisdiction", h("select", { name: "jurisdiction" }, JURISDICTIONS.map((j) => h("option", { value: j }, j)))),
+    field("Jurisdiction", jurisdiction),
+    ...states.fields,
     h("button", { type: "submit" }, "Onboard tenant"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -31,13 +99,15 @@ async function tenants(main, { api }) {
       const body = formValues(form);
       const region = { PH: "ap-southeast-1", AU: "ap-southeast-2", UK: "eu-west-2", US: "us-east-1" }[body.jurisdiction];
       const tenant = await api.call("POST", "/v1/tenants", body, { region });
-      say(`Onboarded ${tenant.name} (${tenant.tenant_id}) in ${tenant.home_region}`);
-      problem.replaceChildren(h("p", { role: "status" }, `Onboarded ${tenant.name}: ${tenant.tenant_id}, home region ${tenant.home_region}.`));
+      markInvalid(form, null);
+      const where = `home region ${tenant.home_region}` + (tenant.state ? `, state ${tenant.state}` : "");
+      // announced once, next to the form (no toast over the table it refreshes)
+      problem.replaceChildren(h("p", { role: "status" }, `Onboarded ${tenant.name}: ${tenant.tenant_id}, ${where}.`));
       rows.length = 0; cursor = null; await load();
-    } catch (error) { problem.replaceChildren(errorText(error)); }
+    } catch (error) { markInvalid(form, error); problem.replaceChildren(errorText(error)); }
   });
   main.append(card("Onboard", form, problem), card("Tenants", list, more));
-  await load();
+  await Promise.all([load(), states.show(jurisdiction.value)]);
 }
 
 function shortTime(at) {
@@ -88,9 +158,17 @@ function deadlineBadge(dueAt) {
   return badge(countdown(dueAt), left < 0 ? "overdue" : left < DAY ? "due_soon" : "ok");
 }
 
+// the rule that set the deadline: a state overlay's (<nation>-<state>) when stricter than the national one
+function appliedRule(d) {
+  const applied = d.applied_rule || d.jurisdiction;  // incidents recorded before F12 name no applied rule
+  return h("span", {}, h("strong", {}, applied), d.source ? ` · ${d.source}` : "");
+}
+
 function deadlineTable(incident) {
-  return table(`Deadlines of ${incident.incident_id}`, ["Jurisdiction", "Party", "Action", "Due", "Countdown", "Rule"],
-    incident.deadlines.map((d) => [d.jurisdiction, d.party, d.action, d.due_at || "—", deadlineBadge(d.due_at), d.rule]));
+  return table(`Deadlines of ${incident.incident_id}`,
+    ["Jurisdiction", "Party", "Action", "Due", "Countdown", "Applied rule", "Rule"],
+    incident.deadlines.map((d) => [d.state ? `${d.jurisdiction} · ${d.state}` : d.jurisdiction, d.party, d.action,
+                                   d.due_at || "—", deadlineBadge(d.due_at), appliedRule(d), d.rule]));
 }
 
 async function incidents(main, { api }) {

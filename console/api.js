@@ -1,9 +1,14 @@
 // Calls to the regional APIs with the signed-in user's token (held in memory only).
+// The message shown is the API's own, with each field problem of a 422 (``fields``: name and message).
 export class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.error && body.error.message) || `HTTP ${status}`);
+    const error = (body && body.error) || {};
+    const fields = Array.isArray(error.fields) ? error.fields : [];
+    const detail = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
+    super((error.message || `HTTP ${status}`) + (detail ? ` (${detail})` : ""));
     this.status = status;
-    this.code = body && body.error && body.error.code;
+    this.code = error.code;
+    this.fields = fields;
   }
 }
 

@@ -5,8 +5,9 @@ import { verifyExport } from "./verify.js";
 async function tenants(main, { api }) {
   const page = await api.call("GET", "/v1/tenants?limit=200");
   main.append(card("Tenants in your region", table(`Homed in ${api.session.region}: open one's audit trail`,
-    ["Name", "Tenant id", "Jurisdiction"],
-    page.items.map((t) => [h("a", { href: `#/audit/${t.tenant_id}` }, t.name), t.tenant_id, t.jurisdiction]))));
+    ["Name", "Tenant id", "Jurisdiction", "State"],
+    page.items.map((t) => [h("a", { href: `#/audit/${t.tenant_id}` }, t.name), t.tenant_id, t.jurisdiction,
+                           t.state || "—"]))));
 }
 
 function verdict(result) {

@@ -84,3 +84,16 @@ def test_global_entry_routes_through_the_function_and_keeps_the_site_private() -
     assert reader["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert "AWS:SourceArn" in reader["Condition"]["StringEquals"]
     assert "GlobalEntry" not in render_resources("prod-euw2")["Resources"]
+
+
+def test_the_console_loads_the_state_overlays_rather_than_naming_them() -> None:
+    """The onboarding form offers the overlays ``GET /v1/jurisdictions/{code}`` lists: a new overlay in
+    ``policies/`` reaches the console with no change to it, so no overlay's state is spelled in its code."""
+    overlays = sorted((PROJECT_ROOT / "policies" / "jurisdictions" / "overlays").glob("*.json"))
+    assert overlays
+    source = "\n".join(path.read_text() for path in sorted((PROJECT_ROOT / "console").glob("*.js")))
+    assert "/v1/jurisdictions/" in source
+    for path in overlays:
+        state = path.stem.split("-", 1)[1]
+        for spelled in (f'"{state}"', f"'{state}'", f"`{state}`", path.stem, json.loads(path.read_text())["name"]):
+            assert spelled not in source, (path.name, spelled)

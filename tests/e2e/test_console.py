@@ -108,6 +108,65 @@ def test_admin_onboards_a_tenant(page: Any, platform: Platform) -> None:
     accessible(page, "admin-tenants")
 
 
+US = "us-east-1"
+
+
+def test_admin_onboards_a_us_tenant_in_new_york_and_its_incident_names_the_state_rule(
+        page: Any, platform: Platform) -> None:
+    status, pack = platform.call(US, "GET", "/v1/jurisdictions/US", platform.token("platform_admin", region=US))
+    assert status == 200, pack
+    sign_in(page, platform, "platform_admin", region=US)
+    page.get_by_label("Name").fill("Hudson Valley School")
+    page.get_by_label("Jurisdiction").select_option("UK")
+    page.get_by_text("UK has no state rules").wait_for()
+    assert page.get_by_label("State or territory (optional)").is_disabled()
+    page.get_by_label("Jurisdiction").select_option("AU")
+    page.get_by_text("New South Wales (NSW)").wait_for()
+    assert "NSW, government (public sector)" in page.locator("#onboard-sector-hint").inner_text()
+    page.get_by_label("Jurisdiction").select_option("US")
+    page.get_by_text("New York (NY)").wait_for()  # the overlays, loaded from GET /v1/jurisdictions/US
+    offered = page.locator("#onboard-states option").evaluate_all("options => options.map((o) => o.value)")
+    assert offered == sorted(pack["overlays"])
+    assert "NY" in offered
+    state = page.get_by_label("State or territory (optional)")
+    state.fill("ZZ")
+    page.get_by_role("button", name="Onboard tenant").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "unknown state of US; expected one of" in alert.inner_text()  # the API's 422, field by field
+    assert state.get_attribute("aria-invalid") == "true"
+    accessible(page, "admin-onboard-unknown-state")
+    state.fill("NY")
+    page.get_by_label("Sector (optional)").select_option("government")
+    page.get_by_role("button", name="Onboard tenant").click()
+    page.get_by_text("Onboarded Hudson Valley School:").wait_for()
+    assert "state NY" in page.get_by_text("Onboarded Hudson Valley School:").inner_text()
+    row = page.get_by_role("row").filter(has_text="Hudson Valley School").first
+    row.wait_for()  # the list reloads after the onboarding
+    cells = row.get_by_role("cell").all_inner_texts()
+    assert cells[3:7] == ["US", "NY", "Government (public sector)", US], cells
+    tenant = cells[1]
+    accessible(page, "admin-tenants-state")
+    page.get_by_role("link", name="Incidents", exact=True).click()
+    page.get_by_label("Discovered at (UTC)").fill((datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Tenant ids (comma separated)").fill(tenant)
+    page.get_by_label("Summary").fill("Lost USB stick")
+    page.get_by_role("button", name="Record incident").click()
+    recorded = page.get_by_role("status").filter(has_text="Recorded inc_")
+    recorded.wait_for()
+    incident = recorded.inner_text().removeprefix("Recorded ").rstrip(".")
+    listed = page.locator("article.incident").filter(has_text=incident)
+    listed.wait_for()
+    individuals = listed.get_by_role("row").filter(has_text="individuals")
+    text = individuals.inner_text()
+    assert "US-NY" in text  # 60 days: New York's rule beat the federal one
+    assert "NY Education Law 2-d" in text
+    assert "US · NY" in text
+    assert " d " in text  # a countdown in days: the federal rule sets no deadline at all
+    assert "left" in text
+    accessible(page, "admin-incident-state-rule")
+
+
 def days_ago(days: float) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
