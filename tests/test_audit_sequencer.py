@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -10,10 +11,12 @@ from typing import Any
 from chalicelib.adapters.audit_store import PENDING_WINDOW, AuditStore
 from chalicelib.composition import Container, use
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
+from chalicelib.domain.audit.verify import verify_chain
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
 from tests.audit_streams import audit_store, poller, sequence
 from tests.conftest import Emulated
+from tests.test_audit_chain import manifest_for
 
 TABLE = "enclave-audit-uk"
 
@@ -166,7 +169,7 @@ def test_a_straggler_below_the_scan_window_is_sealed_by_its_stream_record(emulat
 
 def _records(emulated: Emulated, tenant_id: str) -> list[Mapping[str, Any]]:
     return [record for batch in _stream_batches(emulated) for record in batch["Records"]
-            if record["dynamodb"].get("NewImage", {}).get("tenant_id", {}).get("S") == tenant_id]
+            if record["dynamodb"]["Keys"]["pk"]["S"] == f"TENANT#{tenant_id}"]
 
 
 def test_a_pending_event_deleted_before_sealing_is_detected_and_chained_once(emulated: Emulated) -> None:
@@ -215,3 +218,117 @@ def test_an_application_clock_far_from_real_time_loses_no_event_on_read(emulated
     events = list(audit_store(emulated).events(tenant_id, "UK"))
     assert [(e["seq"], e["details"]["n"]) for e in events] == [(1, 1), (2, 2)]
     assert events[1]["at"].startswith("2020-01-01")
+
+
+def _marker(emulated: Emulated, tenant_id: str, event_id: str) -> dict[str, Any]:
+    item = emulated.clients.dynamodb("eu-west-2").get_item(TableName=TABLE, ConsistentRead=True, Key={
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + event_id}})["Item"]
+    return dict(item)
+
+
+def _rewrite(emulated: Emulated, item: dict[str, Any], **changes: Any) -> None:
+    """Someone with write access to the table puts ``item`` back with its pending event's fields changed."""
+    pending = json.loads(item["pending"]["S"])
+    pending.update(changes)
+    emulated.clients.dynamodb("eu-west-2").put_item(TableName=TABLE, Item={
+        **{key: value for key, value in item.items() if key != "sealed_seq"},
+        "pending": {"S": json.dumps(pending, separators=(",", ":"))}})
+
+
+def _verifies(events: list[dict[str, Any]], tenant_id: str) -> bool:
+    return verify_chain(events, manifest_for(events, tenant_id=tenant_id)).valid
+
+
+def test_a_pending_event_rewritten_before_sealing_is_detected_and_chained_once(emulated: Emulated) -> None:
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = [store.commit(tenant_id, "UK", _draft(n)) for n in range(3)]
+    forged = {"n": "a value someone wrote"}
+    _rewrite(emulated, _marker(emulated, tenant_id, landed[1]["event_id"]), outcome="denied", details=forged)
+    records = _records(emulated, tenant_id)
+    altered: list[int] = []
+    sequencer = Sequencer(_store(emulated), on_altered=lambda: altered.append(1))
+    sequencer.handle({"Records": records})
+    sequencer.handle({"Records": records})  # Lambda retries the batch: recorded once
+    events = list(store.events(tenant_id, "UK"))
+    assert altered == [1]
+    # the finding sorts right after the event it names
+    assert [e["action"] for e in events] == ["learner.read"] * 2 + ["audit.event_altered", "learner.read"]
+    finding = events[2]
+    assert finding["details"] == {"event_id": landed[1]["event_id"], "change": "rewritten",
+                                  "fields": ["details", "outcome"]}
+    assert (finding["resource"], finding["request_id"]) == ("learners/1", "r-1")  # as it landed
+    assert finding["actor"] == {"sub": "system:audit-sequencer", "role": "system"}
+    assert "a value someone wrote" not in json.dumps(finding)
+    assert "denied" not in json.dumps(finding)
+    assert _verifies(events, tenant_id)
+
+
+def test_a_rewrite_read_before_the_stream_arrives_is_still_recorded(emulated: Emulated) -> None:
+    """Seal-now chains the rewritten event as it finds it; the stream record still names it afterwards."""
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = store.commit(tenant_id, "UK", _draft(1))
+    _rewrite(emulated, _marker(emulated, tenant_id, landed["event_id"]), resource="learners/2")
+    assert [e["resource"] for e in store.events(tenant_id, "UK")] == ["learners/2"]
+    Sequencer(_store(emulated), on_altered=lambda: None).handle({"Records": _records(emulated, tenant_id)})
+    events = list(store.events(tenant_id, "UK"))
+    assert [e["action"] for e in events] == ["learner.read", "audit.event_altered"]
+    assert events[1]["details"]["fields"] == ["resource"]
+    assert events[1]["resource"] == "learners/1"
+    assert _verifies(events, tenant_id)
+
+
+def test_an_event_put_again_over_its_sealed_marker_is_not_chained_twice(emulated: Emulated) -> None:
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = [store.commit(tenant_id, "UK", _draft(n)) for n in range(2)]
+    assert store.seal(tenant_id, "UK") == 2
+    sealed = _marker(emulated, tenant_id, landed[0]["event_id"])
+    assert "pending" not in sealed
+    replay = {**sealed, "pending": {"S": json.dumps(landed[0], separators=(",", ":"))}}
+    _rewrite(emulated, replay)  # the event as it landed, put back over its marker
+    altered: list[int] = []
+    sequencer = Sequencer(_store(emulated), on_altered=lambda: altered.append(1))
+    records = _records(emulated, tenant_id)
+    sequencer.handle({"Records": records})
+    sequencer.handle({"Records": records})
+    events = list(_store(emulated).events(tenant_id, "UK"))
+    assert [(e["action"], e["details"].get("n")) for e in events] == [
+        ("learner.read", 0), ("learner.read", 1), ("audit.event_altered", None)]
+    assert events[2]["details"] == {"event_id": landed[0]["event_id"], "change": "rewritten_after_sealing",
+                                    "fields": [], "sealed_seq": 1}
+    assert altered == [1]
+    assert _marker(emulated, tenant_id, landed[0]["event_id"])["sealed_seq"] == {"N": "1"}
+    assert _verifies(events, tenant_id)
+
+
+def test_a_sealed_marker_given_its_event_back_by_an_update_is_not_chained_again(emulated: Emulated) -> None:
+    """An update that keeps ``sealed_seq``: not chained even by a reader that seals before the stream runs."""
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = store.commit(tenant_id, "UK", _draft(1))
+    store.seal(tenant_id, "UK")
+    emulated.clients.dynamodb("eu-west-2").update_item(
+        TableName=TABLE, Key={"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed["event_id"]}},
+        UpdateExpression="SET pending = :p", ExpressionAttributeValues={":p": {"S": json.dumps(landed)}})
+    assert store.seal(tenant_id, "UK") == 0
+    Sequencer(_store(emulated), on_altered=lambda: None).handle({"Records": _records(emulated, tenant_id)})
+    events = list(store.events(tenant_id, "UK"))
+    assert [e["action"] for e in events] == ["learner.read", "audit.event_altered"]
+    assert events[1]["details"]["sealed_seq"] == 1
+
+
+def test_a_sealed_marker_deleted_is_recorded(emulated: Emulated) -> None:
+    """Deleting a sealed marker makes room to land the same event id again: the deletion is recorded."""
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = store.commit(tenant_id, "UK", _draft(1))
+    store.seal(tenant_id, "UK")
+    emulated.clients.dynamodb("eu-west-2").delete_item(TableName=TABLE, Key={
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed["event_id"]}})
+    Sequencer(_store(emulated), on_altered=lambda: None).handle({"Records": _records(emulated, tenant_id)})
+    events = list(store.events(tenant_id, "UK"))
+    assert [e["action"] for e in events] == ["learner.read", "audit.event_altered"]
+    assert events[1]["details"] == {"event_id": landed["event_id"], "change": "removed_after_sealing",
+                                    "fields": [], "sealed_seq": 1}

@@ -26,7 +26,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
-from chalicelib.domain.audit_pending import landed_before, missing_marker_id, pending_event, sequenced
+from chalicelib.domain.audit_pending import landed_before, pending_event, sequenced
+from chalicelib.domain.audit_stream import PENDING_PREFIX
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 
 if TYPE_CHECKING:
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 HEAD = "HEAD"
-PENDING_PREFIX = "PND#"
+PENDING = "attribute_exists(pending) AND attribute_not_exists(sealed_seq)"
+"""A marker still to be chained. A marker that was sealed keeps ``sealed_seq``: one rewritten to hold an
+event again without losing it (someone with table access) is not chained a second time."""
 SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
 MAX_ATTEMPTS = 50
 PENDING_WINDOW = timedelta(minutes=5)
@@ -51,6 +54,11 @@ def tenant_pk(tenant_id: str) -> str:
 
 def event_sk(seq: int) -> str:
     return f"EVT#{seq:012d}"
+
+
+def is_pending(item: dict[str, Any]) -> bool:
+    """The marker item holds an event still to be chained (the item form of ``PENDING``)."""
+    return "pending" in item and "sealed_seq" not in item
 
 
 def real_now() -> datetime:
@@ -202,7 +210,7 @@ class AuditStore:
         low = PENDING_PREFIX + (landed_before(mark, PENDING_WINDOW) if mark else "")
         found = {pending["event_id"]: pending for pending in self._named(table, tenant_id, named, low)}
         params: dict[str, Any] = {
-            "TableName": table, "ConsistentRead": True, "FilterExpression": "attribute_exists(pending)",
+            "TableName": table, "ConsistentRead": True, "FilterExpression": PENDING,
             "Limit": SEAL_BATCH,  # one batch is sealed at a time: do not read (and pay for) every pending event
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
@@ -223,7 +231,7 @@ class AuditStore:
             if PENDING_PREFIX + event_id >= low:
                 continue
             item = self._marker(table, tenant_id, event_id)
-            if item is not None and "pending" in item:
+            if item is not None and is_pending(item):
                 found.append(json.loads(item["pending"]["S"]))
         return found
 
@@ -244,16 +252,34 @@ class AuditStore:
         for event_id in event_ids:
             item = self._marker(table, tenant_id, event_id)
             if item is not None:
-                states[event_id] = "pending" in item
+                states[event_id] = is_pending(item)
         return states
 
-    def land_missing(self, tenant_id: str, jurisdiction: str, event_id: str, draft: AuditEventDraft) -> str:
-        """Land ``draft`` (the record that pending ``event_id`` vanished) once, under a derived id; return it."""
+    def land_finding(self, tenant_id: str, jurisdiction: str, marker_id: str, draft: AuditEventDraft) -> str:
+        """Land ``draft`` (the sequencer's record of tampering it found) once, under the id ``marker_id``
+        derived from what it found; return that id."""
         pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region,
                                 landed_at=self._landing_clock())
-        pending["event_id"] = missing_marker_id(event_id)
+        pending["event_id"] = marker_id
         self._land(self._table_for(jurisdiction), jurisdiction, pending, ())
-        return str(pending["event_id"])
+        return marker_id
+
+    def restore_sealed(self, tenant_id: str, jurisdiction: str, event_id: str, seq: int) -> bool:
+        """Mark pending ``event_id`` sealed at ``seq`` again, where it was chained before someone put an
+        event over its sealed marker, so that it is not chained twice; False when it is not pending."""
+        try:
+            with translated("the audit trail"):
+                self._client.update_item(
+                    TableName=self._table_for(jurisdiction),
+                    Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + event_id}},
+                    UpdateExpression="REMOVE pending SET sealed_seq = :seq",
+                    ConditionExpression="attribute_exists(pending)",
+                    ExpressionAttributeValues={":seq": {"N": str(seq)}})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def _chain(self, tenant_id: str, table: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seq, prev_hash = self._head(tenant_id, table)
@@ -275,7 +301,7 @@ class AuditStore:
                 "TableName": table,
                 "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + pending["event_id"]}},
                 "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
-                "ConditionExpression": "attribute_exists(pending)",
+                "ConditionExpression": PENDING,
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
         items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch)))
         return items
