@@ -8,15 +8,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 from chalicelib.adapters.audit_store import PENDING_WINDOW, AuditStore
 from chalicelib.composition import Container, use
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
 from chalicelib.domain.audit.verify import verify_chain
+from chalicelib.domain.errors import Throttled
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
 from tests.audit_streams import audit_store, poller, sequence
 from tests.conftest import Emulated
 from tests.test_audit_chain import manifest_for
+from tests.test_one_round_trip import counted
 
 TABLE = "enclave-audit-uk"
 
@@ -332,3 +337,60 @@ def test_a_sealed_marker_deleted_is_recorded(emulated: Emulated) -> None:
     assert [e["action"] for e in events] == ["learner.read", "audit.event_altered"]
     assert events[1]["details"] == {"event_id": landed["event_id"], "change": "removed_after_sealing",
                                     "fields": [], "sealed_seq": 1}
+
+
+def test_the_sequencer_looks_markers_up_100_to_a_call(emulated: Emulated) -> None:
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    for n in range(150):
+        store.commit(tenant_id, "UK", _draft(n))
+    records = _records(emulated, tenant_id)
+    sequencer = Sequencer(store)
+    assert sequencer.handle({"Records": records}) == 150  # the scan seals; the markers are then checked
+    with counted(emulated) as calls:
+        assert sequencer.handle({"Records": records}) == 0
+    assert calls.names.count("BatchGetItem") == 2  # 150 landed event ids: 100 + 50
+    assert "GetItem" not in calls.names
+
+
+class _Unprocessing:
+    """A DynamoDB client whose BatchGetItem answers only the first key of each call and hands the rest back
+    as unprocessed, as DynamoDB does under throttling; or fails with ``error``."""
+
+    def __init__(self, client: Any, error: str = "") -> None:
+        self._client = client
+        self._error = error
+        self.calls = 0
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> Any:
+        self.calls += 1
+        if self._error:
+            raise ClientError({"Error": {"Code": self._error, "Message": "slow down"}}, "BatchGetItem")
+        [(table, request)] = RequestItems.items()
+        first, rest = request["Keys"][:1], request["Keys"][1:]
+        page = self._client.batch_get_item(RequestItems={table: {**request, "Keys": first}})
+        page["UnprocessedKeys"] = {table: {**request, "Keys": rest}} if rest else {}
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_unprocessed_marker_keys_are_asked_again_after_a_backoff(emulated: Emulated) -> None:
+    tenant_id = new_id("tnt")
+    landed = [_store(emulated).commit(tenant_id, "UK", _draft(n)) for n in range(3)]
+    client, waits = _Unprocessing(emulated.clients.dynamodb("eu-west-2")), []
+    store = AuditStore(client, lambda code: f"enclave-audit-{code.lower()}", "eu-west-2",
+                       lambda: datetime.now(UTC), backoff=waits.append)
+    ids = [e["event_id"] for e in landed]
+    assert store.unsealed(tenant_id, "UK", [*ids, "19990101T000000000000-000000000000-gone"]) == dict.fromkeys(
+        ids, True)
+    assert client.calls == 4
+    assert waits == [1, 2, 3]
+
+
+def test_a_throttled_marker_lookup_is_a_429(emulated: Emulated) -> None:
+    client = _Unprocessing(emulated.clients.dynamodb("eu-west-2"), error="ProvisionedThroughputExceededException")
+    store = AuditStore(client, lambda code: f"enclave-audit-{code.lower()}", "eu-west-2", lambda: datetime.now(UTC))
+    with pytest.raises(Throttled):
+        store.unsealed(new_id("tnt"), "UK", ["20260101T000000000000-000000000000-ab"])

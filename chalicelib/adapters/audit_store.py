@@ -38,6 +38,7 @@ HEAD = "HEAD"
 PENDING = "attribute_exists(pending) AND attribute_not_exists(sealed_seq)"
 """A marker still to be chained. A marker that was sealed keeps ``sealed_seq``: one rewritten to hold an
 event again without losing it (someone with table access) is not chained a second time."""
+BATCH_GET = 100  # BatchGetItem's limit of keys per call
 SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
 MAX_ATTEMPTS = 50
 PENDING_WINDOW = timedelta(minutes=5)
@@ -226,34 +227,40 @@ class AuditStore:
 
     def _named(self, table: str, tenant_id: str, event_ids: Sequence[str], low: str) -> list[dict[str, Any]]:
         """The still-pending events among ``event_ids`` that sort below the scan's lower bound."""
-        found = []
-        for event_id in event_ids:
-            if PENDING_PREFIX + event_id >= low:
-                continue
-            item = self._marker(table, tenant_id, event_id)
-            if item is not None and is_pending(item):
-                found.append(json.loads(item["pending"]["S"]))
-        return found
+        below = [event_id for event_id in event_ids if PENDING_PREFIX + event_id < low]
+        return [json.loads(item["pending"]["S"]) for item in self._markers(table, tenant_id, below).values()
+                if is_pending(item)]
 
-    def _marker(self, table: str, tenant_id: str, event_id: str) -> dict[str, Any] | None:
-        with translated("the audit trail"):
-            item: dict[str, Any] | None = self._client.get_item(
-                TableName=table, ConsistentRead=True,
-                Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + event_id}}).get("Item")
-        return item
+    def _markers(self, table: str, tenant_id: str, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """event_id -> its ``PND#`` item, for those that exist: BatchGetItem, 100 keys a call, consistent;
+        keys DynamoDB leaves unprocessed (throttling, the 16 MB answer limit) are asked again after a backoff."""
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(event_ids))
+        for start in range(0, len(unique), BATCH_GET):
+            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + event_id}}
+                    for event_id in unique[start:start + BATCH_GET]]
+            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(MAX_ATTEMPTS):
+                if attempt:
+                    self._backoff(attempt)
+                with translated("the audit trail"):
+                    page = self._client.batch_get_item(RequestItems=request)
+                for item in page.get("Responses", {}).get(table, []):
+                    found[item["sk"]["S"][len(PENDING_PREFIX):]] = item
+                request = dict(page.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+            else:
+                raise Throttled("the audit trail is throttled; retry later", retry_after=1)
+        return found
 
     def _newest(self, tenant_id: str, batch: list[dict[str, Any]]) -> str:
         return max([self._marks.get(tenant_id, ""), *(str(pending["event_id"]) for pending in batch)])
 
     def unsealed(self, tenant_id: str, jurisdiction: str, event_ids: Sequence[str]) -> dict[str, bool]:
         """For each landed ``event_id``: False once sealed, True while pending; absent when its item is gone."""
-        table = self._table_for(jurisdiction)
-        states = {}
-        for event_id in event_ids:
-            item = self._marker(table, tenant_id, event_id)
-            if item is not None:
-                states[event_id] = is_pending(item)
-        return states
+        markers = self._markers(self._table_for(jurisdiction), tenant_id, event_ids)
+        return {event_id: is_pending(markers[event_id]) for event_id in event_ids if event_id in markers}
 
     def land_finding(self, tenant_id: str, jurisdiction: str, marker_id: str, draft: AuditEventDraft) -> str:
         """Land ``draft`` (the sequencer's record of tampering it found) once, under the id ``marker_id``
