@@ -14,6 +14,7 @@ TransactWriteItems: no change without its event, no event without its change.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -40,6 +41,10 @@ PENDING = "attribute_exists(pending) AND attribute_not_exists(sealed_seq)"
 event again without losing it (someone with table access) is not chained a second time."""
 BATCH_GET = 100  # BatchGetItem's limit of keys per call
 SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
+SCAN_PAGE = 1000
+"""Markers one page of the pending scan reads. ``Limit`` counts items read before the filter, and most
+markers in the window are sealed ones (about 120 bytes): a page of 25 took ~20 round trips for a few
+pending events. A page is also capped at 1 MB by DynamoDB, and the pass holds one page at a time."""
 MAX_ATTEMPTS = 50
 PENDING_WINDOW = timedelta(minutes=5)
 """How long before the newest sealed event a pending one may have landed and still be found by the scan:
@@ -175,27 +180,30 @@ class AuditStore:
         The scan covers events landed within ``PENDING_WINDOW`` of the newest sealed one; ``named``
         event ids (from stream records) are looked up by key wherever they sort.
 
+        One pass over the markers (``SCAN_PAGE`` a page) finds every event that landed before the call;
+        they are chained ``SEAL_BATCH`` per transaction as the pass goes.
+
         Safe to run concurrently and repeatedly: each batch is one transaction conditional on the head
         it extends and on its pending items still existing, so a lost race re-reads and continues."""
         table = self._table_for(jurisdiction)
         sealed = lost = size = 0
         with self._lock_for(tenant_id):
-            while lost < MAX_ATTEMPTS:
-                batch = self._pending(table, tenant_id, named)
-                if not batch:
-                    break
+            pending = self._pending(table, tenant_id, named)
+            while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 events = self._chain(tenant_id, table, batch)
                 if self._try_write(self._seal_items(table, tenant_id, batch, events), offset=len(events) * 2 + 1):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
                     self._marks[tenant_id] = self._newest(tenant_id, batch)
                     self._notify(jurisdiction, events)
-                else:  # another sealer moved the head or took these events: re-read both
-                    self._heads.pop(tenant_id, None)
-                    lost += 1
-                    self._backoff(lost)
-            else:
-                raise ServiceUnavailable("the audit trail is busy; retry later")
+                    continue
+                # another sealer moved the head or took these events: re-read both, from a new pass
+                self._heads.pop(tenant_id, None)
+                lost += 1
+                if lost >= MAX_ATTEMPTS:
+                    raise ServiceUnavailable("the audit trail is busy; retry later")
+                self._backoff(lost)
+                pending = self._pending(table, tenant_id, named)
         if sealed and self._after_seal is not None:
             self._after_seal(tenant_id, jurisdiction, size, sealed)
         return sealed
@@ -205,25 +213,26 @@ class AuditStore:
             for event in events:
                 self._after_commit(jurisdiction, event)
 
-    def _pending(self, table: str, tenant_id: str, named: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def _pending(self, table: str, tenant_id: str, named: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        """The tenant's pending events in event-id order: ``named`` ones below the scan window (by key),
+        then the window's, read a page at a time as the caller consumes them."""
         self._head(tenant_id, table)  # loads the low-water mark with the head
         mark = self._marks.get(tenant_id)
         low = PENDING_PREFIX + (landed_before(mark, PENDING_WINDOW) if mark else "")
-        found = {pending["event_id"]: pending for pending in self._named(table, tenant_id, named, low)}
+        yield from sorted(self._named(table, tenant_id, named, low), key=lambda pending: str(pending["event_id"]))
         params: dict[str, Any] = {
             "TableName": table, "ConsistentRead": True, "FilterExpression": PENDING,
-            "Limit": SEAL_BATCH,  # one batch is sealed at a time: do not read (and pay for) every pending event
+            "Limit": SCAN_PAGE,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
                                           ":hi": {"S": PENDING_PREFIX + "~"}}}
-        while len(found) < SEAL_BATCH + len(named):
+        while True:
             with translated("the audit trail"):
                 page = self._client.query(**params)
-            found.update((p["event_id"], p) for p in (json.loads(i["pending"]["S"]) for i in page.get("Items", [])))
+            yield from (json.loads(item["pending"]["S"]) for item in page.get("Items", []))
             if not page.get("LastEvaluatedKey"):
-                break
+                return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [found[key] for key in sorted(found)][:SEAL_BATCH]
 
     def _named(self, table: str, tenant_id: str, event_ids: Sequence[str], low: str) -> list[dict[str, Any]]:
         """The still-pending events among ``event_ids`` that sort below the scan's lower bound."""
@@ -402,8 +411,13 @@ class AuditStore:
 
     def events(self, tenant_id: str, jurisdiction: str, first_seq: int = 1,
                last_seq: int | None = None) -> Iterator[dict[str, Any]]:
-        """Events in ``seq`` order, page by page (constant memory), after sealing what is pending."""
-        self.seal(tenant_id, jurisdiction)
+        """Events in ``seq`` order, page by page (constant memory), after sealing what is pending.
+
+        A range that ends at or below the head this container last saw is chained already (sealing only
+        appends after the head): no seal, as when a caller has just sealed to find the range."""
+        cached = self._heads.get(tenant_id)
+        if last_seq is None or cached is None or last_seq > cached[0]:
+            self.seal(tenant_id, jurisdiction)
         return self._events(tenant_id, jurisdiction, first_seq, last_seq)
 
     def _events(self, tenant_id: str, jurisdiction: str, first_seq: int,
