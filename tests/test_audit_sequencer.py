@@ -449,3 +449,49 @@ def test_a_sealed_range_is_read_without_scanning_again(emulated: Emulated) -> No
     assert len(counting.pending_scans) == 1
     store.commit(tenant_id, "UK", _draft(3))
     assert [e["seq"] for e in store.events(tenant_id, "UK")] == [1, 2, 3, 4]  # open-ended: sealed first
+
+
+def test_a_faked_seal_is_detected_and_the_event_named(emulated: Emulated) -> None:
+    """An update shaped like the sealer's (REMOVE pending, SET sealed_seq) drops the event unchained."""
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = [store.commit(tenant_id, "UK", _draft(n)) for n in range(2)]
+    emulated.clients.dynamodb("eu-west-2").update_item(
+        TableName=TABLE, Key={"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed[0]["event_id"]}},
+        UpdateExpression="REMOVE pending SET sealed_seq = :seq", ExpressionAttributeValues={":seq": {"N": "1"}})
+    altered: list[int] = []
+    sequencer = Sequencer(_store(emulated), on_altered=lambda: altered.append(1))
+    records = _records(emulated, tenant_id)
+    sequencer.handle({"Records": records})
+    sequencer.handle({"Records": records})
+    events = list(store.events(tenant_id, "UK"))
+    assert [(e["action"], e["details"].get("n")) for e in events] == [
+        ("learner.read", 1), ("audit.event_altered", None)]
+    finding = events[1]["details"]
+    assert (finding["event_id"], finding["change"], finding["sealed_seq"]) == (
+        landed[0]["event_id"], "sealed_not_chained", 1)
+    assert {"details", "request_id", "resource"} <= set(finding["fields"])  # seq 1 holds another event
+    assert altered == [1]
+    Sequencer(_store(emulated), on_altered=lambda: altered.append(1)).handle(
+        {"Records": _records(emulated, tenant_id)})  # the whole stream so far, the sequencer's own seals too
+    assert altered == [1]
+    assert _verifies(list(store.events(tenant_id, "UK")), tenant_id)
+
+
+def test_a_different_event_put_over_a_sealed_marker_is_recorded_once(emulated: Emulated) -> None:
+    """The marker the sequencer restores shows the event put over it, not the one chained: no second finding."""
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = store.commit(tenant_id, "UK", _draft(1))
+    store.seal(tenant_id, "UK")
+    _rewrite(emulated, {**_marker(emulated, tenant_id, landed["event_id"]),
+                        "pending": {"S": json.dumps(landed)}}, outcome="denied")
+    altered: list[int] = []
+    for _ in range(2):  # the second time, the stream also holds the restoring update and the finding
+        Sequencer(_store(emulated), on_altered=lambda: altered.append(1)).handle(
+            {"Records": _records(emulated, tenant_id)})
+    events = list(store.events(tenant_id, "UK"))
+    assert [e["action"] for e in events] == ["learner.read", "audit.event_altered"]
+    assert events[1]["details"]["change"] == "rewritten_after_sealing"
+    assert events[1]["details"]["fields"] == ["outcome"]
+    assert altered == [1]

@@ -26,7 +26,8 @@ def test_landing_and_sealing_are_not_alterations() -> None:
     batch = read_batch([_record("INSERT", 1, new=LANDED), _record("MODIFY", 2, LANDED, SEALED)])[("tnt_1", "UK")]
     assert list(batch.landed) == ["20260601T090000000000-000000000001-ab"]
     assert batch.altered == []
-    assert batch.sealed == {"20260601T090000000000-000000000001-ab"}
+    assert list(batch.sealed) == ["20260601T090000000000-000000000001-ab"]
+    assert batch.sealed["20260601T090000000000-000000000001-ab"].seq == 7
 
 
 def test_a_seal_that_also_changes_another_attribute_is_an_alteration() -> None:

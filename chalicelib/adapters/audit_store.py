@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
-from chalicelib.domain.audit_pending import landed_before, pending_event, sequenced
+from chalicelib.domain.audit_pending import altered_marker_id, landed_before, pending_event, sequenced
 from chalicelib.domain.audit_stream import PENDING_PREFIX
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 
@@ -243,25 +243,43 @@ class AuditStore:
     def _markers(self, table: str, tenant_id: str, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """event_id -> its ``PND#`` item, for those that exist: BatchGetItem, 100 keys a call, consistent;
         keys DynamoDB leaves unprocessed (throttling, the 16 MB answer limit) are asked again after a backoff."""
-        found: dict[str, dict[str, Any]] = {}
-        unique = list(dict.fromkeys(event_ids))
+        items = self._batch_get(table, tenant_id, [PENDING_PREFIX + event_id for event_id in event_ids])
+        return {item["sk"]["S"][len(PENDING_PREFIX):]: item for item in items}
+
+    def chained(self, tenant_id: str, jurisdiction: str, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """seq -> the sealed event there, for the ``seqs`` the chain holds (BatchGetItem, like ``_markers``)."""
+        items = self._batch_get(self._table_for(jurisdiction), tenant_id, [event_sk(seq) for seq in seqs])
+        events = (json.loads(item["event"]["S"]) for item in items if "event" in item)
+        return {int(event["seq"]): event for event in events}
+
+    def _batch_get(self, table: str, tenant_id: str, sort_keys: Sequence[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(sort_keys))
         for start in range(0, len(unique), BATCH_GET):
-            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + event_id}}
-                    for event_id in unique[start:start + BATCH_GET]]
+            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk}} for sk in unique[start:start + BATCH_GET]]
             request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
             for attempt in range(MAX_ATTEMPTS):
                 if attempt:
                     self._backoff(attempt)
                 with translated("the audit trail"):
                     page = self._client.batch_get_item(RequestItems=request)
-                for item in page.get("Responses", {}).get(table, []):
-                    found[item["sk"]["S"][len(PENDING_PREFIX):]] = item
+                found += page.get("Responses", {}).get(table, [])
                 request = dict(page.get("UnprocessedKeys") or {})
                 if not request:
                     break
             else:
                 raise Throttled("the audit trail is throttled; retry later", retry_after=1)
         return found
+
+    def findings_about(self, tenant_id: str, jurisdiction: str, event_id: str) -> bool:
+        """Whether the sequencer already recorded an alteration of ``event_id`` (any stream record)."""
+        with translated("the audit trail"):
+            page = self._client.query(
+                TableName=self._table_for(jurisdiction), ConsistentRead=True, Limit=1,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
+                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)},
+                                           ":sk": {"S": PENDING_PREFIX + altered_marker_id(event_id, "")}})
+        return bool(page.get("Items"))
 
     def _newest(self, tenant_id: str, batch: list[dict[str, Any]]) -> str:
         return max([self._marks.get(tenant_id, ""), *(str(pending["event_id"]) for pending in batch)])

@@ -22,6 +22,9 @@ REWRITTEN_AFTER_SEALING = "rewritten_after_sealing"
 """A sealed marker was overwritten (with a pending event again, the same id would be chained twice)."""
 REMOVED_AFTER_SEALING = "removed_after_sealing"
 """A sealed marker was deleted (making room for the same event id to land and be chained again)."""
+SEALED_NOT_CHAINED = "sealed_not_chained"
+"""A marker changed the way the sealer changes it, but the chain does not hold that event at ``sealed_seq``:
+someone faked the seal (the event dropped unchained) or put another event in its place."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,29 @@ class TenantBatch:
     landed: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     """event_id -> the pending event as it landed (INSERT image), in stream order."""
     altered: list[Alteration] = field(default_factory=list)
-    sealed: set[str] = field(default_factory=set)
-    """event ids the batch shows the sealer sealing (their item gone later is an alteration, not a loss)."""
+    sealed: dict[str, Sealing] = field(default_factory=dict)
+    """event id -> the batch's record of its sealing (its item gone later is an alteration, not a loss)."""
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """A record with the sealer's change of a marker: the event it held, and where it says it was chained."""
+
+    record_id: str
+    seq: int
+    pending: Mapping[str, Any]
+
+
+def unchained(event_id: str, sealing: Sealing, event: Mapping[str, Any] | None) -> Alteration | None:
+    """None when the chain holds the sealed event at the record's ``seq`` (``event``: what it holds there,
+    None for nothing); else the alteration: the seal was faked, or another event took the place."""
+    landed = {key: value for key, value in sealing.pending.items() if key != "event_id"}
+    chained = {key: value for key, value in (event or {}).items() if key not in ("seq", "prev_hash", "hash")}
+    if event is not None and chained == landed:
+        return None
+    return Alteration(event_id=event_id, record_id=sealing.record_id, change=SEALED_NOT_CHAINED,
+                      before=sealing.pending, fields=_changed(landed, chained) if event else (),
+                      sealed_seq=sealing.seq, now_pending=False)
 
 
 def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], TenantBatch]:
@@ -74,8 +98,10 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
             batch.landed[event_id] = _pending(new)
             continue
         if record.get("eventName") == "MODIFY" and is_sealing(old, new):
-            batch.sealed.add(event_id)
-            continue
+            seq = _seq(new)
+            if seq is not None:
+                batch.sealed[event_id] = Sealing(_record_id(record), seq, _pending(old))
+                continue
         alteration = _alteration(record, event_id, batch.landed.get(event_id, {}))
         if alteration is not None:
             batch.altered.append(alteration)
@@ -94,12 +120,22 @@ def _alteration(record: Mapping[str, Any], event_id: str, inserted: Mapping[str,
     after = _pending(new) if name == "MODIFY" else before  # a deletion changes no field: it drops the marker
     change = (REMOVED_AFTER_SEALING if name == "REMOVE"
               else REWRITTEN_AFTER_SEALING if "sealed_seq" in old else REWRITTEN)
-    sealed_seq = old.get("sealed_seq", {}).get("N")
-    return Alteration(
-        event_id=event_id, record_id=str(data.get("SequenceNumber") or record.get("eventID", "")), change=change,
-        before=before, fields=tuple(sorted(key for key in before if key not in after or after[key] != before[key])),
-        sealed_seq=int(sealed_seq) if isinstance(sealed_seq, str) and sealed_seq.isdigit() else None,
-        now_pending="pending" in new)
+    return Alteration(event_id=event_id, record_id=_record_id(record), change=change, before=before,
+                      fields=_changed(before, after), sealed_seq=_seq(old), now_pending="pending" in new)
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
+    """Names of ``before``'s fields that ``after`` lacks or holds another value for."""
+    return tuple(sorted(key for key in before if key not in after or after[key] != before[key]))
+
+
+def _record_id(record: Mapping[str, Any]) -> str:
+    return str(record.get("dynamodb", {}).get("SequenceNumber") or record.get("eventID", ""))
+
+
+def _seq(image: Mapping[str, Any]) -> int | None:
+    value = image.get("sealed_seq", {}).get("N") if isinstance(image.get("sealed_seq"), Mapping) else None
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def is_sealing(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

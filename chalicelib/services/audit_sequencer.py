@@ -15,7 +15,9 @@ finding even when Lambda redelivers the batch:
   ``audit.event_missing`` (``AuditEventsMissing``);
 - a ``PND#`` item changed other than by the sealer (``domain/audit_stream.py``) is recorded as
   ``audit.event_altered`` (``AuditEventsAltered``); an event put again over its sealed marker is marked
-  sealed where it was chained, so it is not chained twice.
+  sealed where it was chained, so it is not chained twice;
+- a change shaped like the sealer's must have chained that very event at its ``sealed_seq``: a faked seal
+  (the event dropped unchained) or another event in its place is recorded the same way.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import Any
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.audit_pending import altered_marker_id, missing_marker_id
-from chalicelib.domain.audit_stream import Alteration, read_batch
+from chalicelib.domain.audit_stream import Alteration, Sealing, read_batch, unchained
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +70,12 @@ class Sequencer:
             late = self._altered(tenant, jurisdiction, batch.altered)  # before sealing: nothing chained twice
             sealed += self._store.seal(tenant, jurisdiction)
             late += self._missing(tenant, jurisdiction, batch.landed, batch.sealed)
+            late += self._altered(tenant, jurisdiction, self._unchained(tenant, jurisdiction, batch.sealed))
             sealed += self._store.seal(tenant, jurisdiction, named=late) if late else 0
         return sealed
 
     def _missing(self, tenant: str, jurisdiction: str, landed: Mapping[str, Mapping[str, Any]],
-                 sealed: set[str]) -> list[str]:
+                 sealed: Mapping[str, Sealing]) -> list[str]:
         """Stragglers the scan did not reach, and the records of landed events whose item is gone (to seal);
         an item gone after the batch shows it sealed is an alteration (``_altered``), not a loss."""
         states = self._store.unsealed(tenant, jurisdiction, list(landed))
@@ -88,6 +91,14 @@ class Sequencer:
             late.append(self._store.land_finding(tenant, jurisdiction, missing_marker_id(event_id),
                                                  self._missing_draft(event_id, landed[event_id])))
         return late
+
+    def _unchained(self, tenant: str, jurisdiction: str, sealed: Mapping[str, Sealing]) -> list[Alteration]:
+        """Seals the batch shows whose event the chain does not hold at their ``sealed_seq`` (one look-up per
+        100), leaving out events already recorded as altered (a restored marker shows what was put over it)."""
+        chained = self._store.chained(tenant, jurisdiction, sorted({s.seq for s in sealed.values()}))
+        found = [a for event_id, sealing in sealed.items()
+                 if (a := unchained(event_id, sealing, chained.get(sealing.seq))) is not None]
+        return [a for a in found if not self._store.findings_about(tenant, jurisdiction, a.event_id)]
 
     def _altered(self, tenant: str, jurisdiction: str, altered: list[Alteration]) -> list[str]:
         """Record each alteration once; put an event put again over its sealed marker back as sealed."""
