@@ -260,6 +260,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "governance_store.py": ("HomeJurisdictionPersonalData",),
     "incident_store.py": ("HomeJurisdictionPersonalData",),
     "audit_store.py": ("HomeJurisdictionAuditTrail",),
+    "audit_markers.py": ("HomeJurisdictionAuditTrail",),
     "tree_store.py": ("HomeJurisdictionAuditTrail",),
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),

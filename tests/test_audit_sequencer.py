@@ -391,7 +391,7 @@ def test_unprocessed_marker_keys_are_asked_again_after_a_backoff(emulated: Emula
     store = AuditStore(client, lambda code: f"enclave-audit-{code.lower()}", "eu-west-2",
                        lambda: datetime.now(UTC), backoff=waits.append)
     ids = [e["event_id"] for e in landed]
-    assert store.unsealed(tenant_id, "UK", [*ids, "19990101T000000000000-000000000000-gone"]) == dict.fromkeys(
+    assert store.markers.unsealed(tenant_id, "UK", [*ids, "19990101T000000000000-000000000000-gone"]) == dict.fromkeys(
         ids, True)
     assert client.calls == 4
     assert waits == [1, 2, 3]
@@ -401,7 +401,7 @@ def test_a_throttled_marker_lookup_is_a_429(emulated: Emulated) -> None:
     client = _Unprocessing(emulated.clients.dynamodb("eu-west-2"), error="ProvisionedThroughputExceededException")
     store = AuditStore(client, lambda code: f"enclave-audit-{code.lower()}", "eu-west-2", lambda: datetime.now(UTC))
     with pytest.raises(Throttled):
-        store.unsealed(new_id("tnt"), "UK", ["20260101T000000000000-000000000000-ab"])
+        store.markers.unsealed(new_id("tnt"), "UK", ["20260101T000000000000-000000000000-ab"])
 
 
 def test_a_few_pending_events_among_many_sealed_markers_take_one_query(emulated: Emulated) -> None:

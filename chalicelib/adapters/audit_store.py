@@ -5,11 +5,13 @@ Items of the jurisdiction's audit table (``pk`` = ``TENANT#<id>``):
   writers never fork the chain or lose an event (a lost race re-reads the head and retries).
 - ``EVT#<seq>``: one event, stored as the exact JSON that is exported (``event``), plus ``tenant_id``
   and ``at`` for the time index.
+- ``PND#<event_id>``: an event as it landed, unsequenced (``pending``), until the sealer chains it and
+  marks it sealed (``sealed_seq``); markers stay (append-only). Look-ups by key: ``audit_markers.py``.
 - ``CKP#<seq>``: a signed checkpoint of the head at that event.
 - ``MTN#...``, ``STH#...``: the Merkle tree's nodes and signed tree heads (``adapters/tree_store.py``).
 
-``commit`` writes the head update, the event and the caller's data changes in one
-TransactWriteItems: no change without its event, no event without its change.
+``commit`` lands the event (``PND#``) and the caller's data changes in one TransactWriteItems: no change
+without its event, no event without its change; ``seal`` chains what landed (``EVT#`` + ``HEAD``).
 """
 
 from __future__ import annotations
@@ -25,46 +27,31 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.audit_markers import MAX_ATTEMPTS, PENDING, AuditMarkers, event_sk, is_pending, tenant_pk
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
-from chalicelib.domain.audit_pending import altered_marker_id, landed_before, pending_event, sequenced
+from chalicelib.domain.audit_pending import landed_before, pending_event, sequenced
 from chalicelib.domain.audit_stream import PENDING_PREFIX
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
+
+__all__ = ["MAX_ATTEMPTS", "AuditStore", "ChangeRejected", "event_sk", "tenant_pk"]
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 HEAD = "HEAD"
-PENDING = "attribute_exists(pending) AND attribute_not_exists(sealed_seq)"
-"""A marker still to be chained. A marker that was sealed keeps ``sealed_seq``: one rewritten to hold an
-event again without losing it (someone with table access) is not chained a second time."""
-BATCH_GET = 100  # BatchGetItem's limit of keys per call
 SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
 SCAN_PAGE = 1000
 """Markers one page of the pending scan reads. ``Limit`` counts items read before the filter, and most
 markers in the window are sealed ones (about 120 bytes): a page of 25 took ~20 round trips for a few
 pending events. A page is also capped at 1 MB by DynamoDB, and the pass holds one page at a time."""
-MAX_ATTEMPTS = 50
 PENDING_WINDOW = timedelta(minutes=5)
 """How long before the newest sealed event a pending one may have landed and still be found by the scan:
 well above a request's lifetime (Lambda timeout 30 s) plus clock skew. Older stragglers are sealed by
 name when their stream record arrives (``seal(..., named=...)``), so the scan reads only recent markers
 and does not grow with the trail's history."""
 _CANCELLED_BY_THROTTLING = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
-
-
-def tenant_pk(tenant_id: str) -> str:
-    return f"TENANT#{tenant_id}"
-
-
-def event_sk(seq: int) -> str:
-    return f"EVT#{seq:012d}"
-
-
-def is_pending(item: dict[str, Any]) -> bool:
-    """The marker item holds an event still to be chained (the item form of ``PENDING``)."""
-    return "pending" in item and "sealed_seq" not in item
 
 
 def real_now() -> datetime:
@@ -123,6 +110,8 @@ class AuditStore:
         self._marks: dict[str, str] = {}  # tenant -> newest event_id sealed (HEAD.last_event_id)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.markers = AuditMarkers(client, table_for, self._backoff)
+        """Look-ups by key and the one repair the sequencer's checks need."""
 
     def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft,
                changes: Sequence[TransactWriteItemTypeDef] = ()) -> dict[str, Any]:
@@ -237,57 +226,11 @@ class AuditStore:
     def _named(self, table: str, tenant_id: str, event_ids: Sequence[str], low: str) -> list[dict[str, Any]]:
         """The still-pending events among ``event_ids`` that sort below the scan's lower bound."""
         below = [event_id for event_id in event_ids if PENDING_PREFIX + event_id < low]
-        return [json.loads(item["pending"]["S"]) for item in self._markers(table, tenant_id, below).values()
+        return [json.loads(item["pending"]["S"]) for item in self.markers.markers(table, tenant_id, below).values()
                 if is_pending(item)]
-
-    def _markers(self, table: str, tenant_id: str, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """event_id -> its ``PND#`` item, for those that exist: BatchGetItem, 100 keys a call, consistent;
-        keys DynamoDB leaves unprocessed (throttling, the 16 MB answer limit) are asked again after a backoff."""
-        items = self._batch_get(table, tenant_id, [PENDING_PREFIX + event_id for event_id in event_ids])
-        return {item["sk"]["S"][len(PENDING_PREFIX):]: item for item in items}
-
-    def chained(self, tenant_id: str, jurisdiction: str, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """seq -> the sealed event there, for the ``seqs`` the chain holds (BatchGetItem, like ``_markers``)."""
-        items = self._batch_get(self._table_for(jurisdiction), tenant_id, [event_sk(seq) for seq in seqs])
-        events = (json.loads(item["event"]["S"]) for item in items if "event" in item)
-        return {int(event["seq"]): event for event in events}
-
-    def _batch_get(self, table: str, tenant_id: str, sort_keys: Sequence[str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        unique = list(dict.fromkeys(sort_keys))
-        for start in range(0, len(unique), BATCH_GET):
-            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk}} for sk in unique[start:start + BATCH_GET]]
-            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(MAX_ATTEMPTS):
-                if attempt:
-                    self._backoff(attempt)
-                with translated("the audit trail"):
-                    page = self._client.batch_get_item(RequestItems=request)
-                found += page.get("Responses", {}).get(table, [])
-                request = dict(page.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-            else:
-                raise Throttled("the audit trail is throttled; retry later", retry_after=1)
-        return found
-
-    def findings_about(self, tenant_id: str, jurisdiction: str, event_id: str) -> bool:
-        """Whether the sequencer already recorded an alteration of ``event_id`` (any stream record)."""
-        with translated("the audit trail"):
-            page = self._client.query(
-                TableName=self._table_for(jurisdiction), ConsistentRead=True, Limit=1,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
-                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)},
-                                           ":sk": {"S": PENDING_PREFIX + altered_marker_id(event_id, "")}})
-        return bool(page.get("Items"))
 
     def _newest(self, tenant_id: str, batch: list[dict[str, Any]]) -> str:
         return max([self._marks.get(tenant_id, ""), *(str(pending["event_id"]) for pending in batch)])
-
-    def unsealed(self, tenant_id: str, jurisdiction: str, event_ids: Sequence[str]) -> dict[str, bool]:
-        """For each landed ``event_id``: False once sealed, True while pending; absent when its item is gone."""
-        markers = self._markers(self._table_for(jurisdiction), tenant_id, event_ids)
-        return {event_id: is_pending(markers[event_id]) for event_id in event_ids if event_id in markers}
 
     def land_finding(self, tenant_id: str, jurisdiction: str, marker_id: str, draft: AuditEventDraft) -> str:
         """Land ``draft`` (the sequencer's record of tampering it found) once, under the id ``marker_id``
@@ -297,23 +240,6 @@ class AuditStore:
         pending["event_id"] = marker_id
         self._land(self._table_for(jurisdiction), jurisdiction, pending, ())
         return marker_id
-
-    def restore_sealed(self, tenant_id: str, jurisdiction: str, event_id: str, seq: int) -> bool:
-        """Mark pending ``event_id`` sealed at ``seq`` again, where it was chained before someone put an
-        event over its sealed marker, so that it is not chained twice; False when it is not pending."""
-        try:
-            with translated("the audit trail"):
-                self._client.update_item(
-                    TableName=self._table_for(jurisdiction),
-                    Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + event_id}},
-                    UpdateExpression="REMOVE pending SET sealed_seq = :seq",
-                    ConditionExpression="attribute_exists(pending)",
-                    ExpressionAttributeValues={":seq": {"N": str(seq)}})
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
 
     def _chain(self, tenant_id: str, table: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seq, prev_hash = self._head(tenant_id, table)

@@ -78,10 +78,10 @@ class Sequencer:
                  sealed: Mapping[str, Sealing]) -> list[str]:
         """Stragglers the scan did not reach, and the records of landed events whose item is gone (to seal);
         an item gone after the batch shows it sealed is an alteration (``_altered``), not a loss."""
-        states = self._store.unsealed(tenant, jurisdiction, list(landed))
+        states = self._store.markers.unsealed(tenant, jurisdiction, list(landed))
         late = [event_id for event_id, pending in states.items() if pending]
         gone = [event_id for event_id in landed if event_id not in states and event_id not in sealed]
-        recorded = self._store.unsealed(tenant, jurisdiction, [missing_marker_id(e) for e in gone])
+        recorded = self._store.markers.unsealed(tenant, jurisdiction, [missing_marker_id(e) for e in gone])
         for event_id in gone:
             if missing_marker_id(event_id) in recorded:
                 continue
@@ -95,19 +95,19 @@ class Sequencer:
     def _unchained(self, tenant: str, jurisdiction: str, sealed: Mapping[str, Sealing]) -> list[Alteration]:
         """Seals the batch shows whose event the chain does not hold at their ``sealed_seq`` (one look-up per
         100), leaving out events already recorded as altered (a restored marker shows what was put over it)."""
-        chained = self._store.chained(tenant, jurisdiction, sorted({s.seq for s in sealed.values()}))
+        chained = self._store.markers.chained(tenant, jurisdiction, sorted({s.seq for s in sealed.values()}))
         found = [a for event_id, sealing in sealed.items()
                  if (a := unchained(event_id, sealing, chained.get(sealing.seq))) is not None]
-        return [a for a in found if not self._store.findings_about(tenant, jurisdiction, a.event_id)]
+        return [a for a in found if not self._store.markers.findings_about(tenant, jurisdiction, a.event_id)]
 
     def _altered(self, tenant: str, jurisdiction: str, altered: list[Alteration]) -> list[str]:
         """Record each alteration once; put an event put again over its sealed marker back as sealed."""
         markers = {altered_marker_id(a.event_id, a.record_id): a for a in altered}
-        recorded = self._store.unsealed(tenant, jurisdiction, list(markers)) if markers else {}
+        recorded = self._store.markers.unsealed(tenant, jurisdiction, list(markers)) if markers else {}
         late = []
         for marker, alteration in markers.items():
             if alteration.sealed_seq is not None and alteration.now_pending:
-                self._store.restore_sealed(tenant, jurisdiction, alteration.event_id, alteration.sealed_seq)
+                self._store.markers.restore_sealed(tenant, jurisdiction, alteration.event_id, alteration.sealed_seq)
             if marker in recorded:
                 continue
             self._on_altered()
