@@ -495,3 +495,25 @@ def test_a_different_event_put_over_a_sealed_marker_is_recorded_once(emulated: E
     assert events[1]["details"]["change"] == "rewritten_after_sealing"
     assert events[1]["details"]["fields"] == ["outcome"]
     assert altered == [1]
+
+
+def test_a_faked_seal_arriving_alone_is_detected(emulated: Emulated) -> None:
+    """A batch of nothing but seal-shaped updates (a quiet tenant) is checked too."""
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    for n in range(2):
+        store.commit(tenant_id, "UK", _draft(n))
+    store.seal(tenant_id, "UK")
+    dropped = store.commit(tenant_id, "UK", _draft(2))
+    emulated.clients.dynamodb("eu-west-2").update_item(
+        TableName=TABLE, Key={"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + dropped["event_id"]}},
+        UpdateExpression="REMOVE pending SET sealed_seq = :seq", ExpressionAttributeValues={":seq": {"N": "2"}})
+    fake = _records(emulated, tenant_id)[-1]
+    assert fake["eventName"] == "MODIFY"
+    altered: list[int] = []
+    Sequencer(_store(emulated), on_altered=lambda: altered.append(1)).handle({"Records": [fake]})
+    events = list(store.events(tenant_id, "UK"))
+    assert [e["action"] for e in events] == ["learner.read", "learner.read", "audit.event_altered"]
+    assert events[2]["details"]["event_id"] == dropped["event_id"]
+    assert events[2]["details"]["change"] == "sealed_not_chained"
+    assert altered == [1]

@@ -105,7 +105,7 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
         alteration = _alteration(record, event_id, batch.landed.get(event_id, {}))
         if alteration is not None:
             batch.altered.append(alteration)
-    return {owner: batch for owner, batch in found.items() if batch.landed or batch.altered}
+    return {owner: batch for owner, batch in found.items() if batch.landed or batch.altered or batch.sealed}
 
 
 def _alteration(record: Mapping[str, Any], event_id: str, inserted: Mapping[str, Any]) -> Alteration | None:

@@ -68,7 +68,8 @@ class Sequencer:
         sealed = 0
         for (tenant, jurisdiction), batch in read_batch(event.get("Records", [])).items():
             late = self._altered(tenant, jurisdiction, batch.altered)  # before sealing: nothing chained twice
-            sealed += self._store.seal(tenant, jurisdiction)
+            if batch.landed or batch.altered:  # a batch of the sealer's own changes only has nothing new to seal
+                sealed += self._store.seal(tenant, jurisdiction)
             late += self._missing(tenant, jurisdiction, batch.landed, batch.sealed)
             late += self._altered(tenant, jurisdiction, self._unchained(tenant, jurisdiction, batch.sealed))
             sealed += self._store.seal(tenant, jurisdiction, named=late) if late else 0
