@@ -326,10 +326,14 @@ def test_a_sealed_marker_given_its_event_back_by_an_update_is_not_chained_again(
         TableName=TABLE, Key={"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed["event_id"]}},
         UpdateExpression="SET pending = :p", ExpressionAttributeValues={":p": {"S": json.dumps(landed)}})
     assert store.seal(tenant_id, "UK") == 0
-    Sequencer(_store(emulated), on_altered=lambda: None).handle({"Records": _records(emulated, tenant_id)})
+    altered: list[int] = []
+    for _ in range(2):  # the second time, the stream also holds what the first delivery wrote
+        Sequencer(_store(emulated), on_altered=lambda: altered.append(1)).handle(
+            {"Records": _records(emulated, tenant_id)})
     events = list(store.events(tenant_id, "UK"))
     assert [e["action"] for e in events] == ["learner.read", "audit.event_altered"]
     assert events[1]["details"]["sealed_seq"] == 1
+    assert altered == [1]
 
 
 def test_a_sealed_marker_deleted_is_recorded(emulated: Emulated) -> None:

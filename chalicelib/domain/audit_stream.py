@@ -42,7 +42,7 @@ class Alteration:
     sealed_seq: int | None
     """Where the event had been chained, when the change hit a sealed marker."""
     now_pending: bool
-    """The item holds a pending event again, which the sealer would chain."""
+    """The item holds an event the sealer would chain (``pending`` without ``sealed_seq``)."""
 
 
 @dataclass
@@ -121,7 +121,8 @@ def _alteration(record: Mapping[str, Any], event_id: str, inserted: Mapping[str,
     change = (REMOVED_AFTER_SEALING if name == "REMOVE"
               else REWRITTEN_AFTER_SEALING if "sealed_seq" in old else REWRITTEN)
     return Alteration(event_id=event_id, record_id=_record_id(record), change=change, before=before,
-                      fields=_changed(before, after), sealed_seq=_seq(old), now_pending="pending" in new)
+                      fields=_changed(before, after), sealed_seq=_seq(old),
+                      now_pending="pending" in new and "sealed_seq" not in new)
 
 
 def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
