@@ -218,7 +218,7 @@ class AuditStore:
         while True:
             with translated("the audit trail"):
                 page = self._client.query(**params)
-            yield from (json.loads(item["pending"]["S"]) for item in page.get("Items", []))
+            yield from (json.loads(item["pending"]["S"]) for item in page.get("Items", []) if is_pending(item))
             if not page.get("LastEvaluatedKey"):
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
