@@ -56,7 +56,9 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "HomeJurisdictionKeys": ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",
                              "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
     # Append-only: no DeleteItem. UpdateItem moves a tenant's chain head forward.
-    "HomeJurisdictionAuditTrail": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+    # BatchGetItem: the sequencer looks up the markers of the events a stream batch names, 100 a call.
+    "HomeJurisdictionAuditTrail": ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                                   "dynamodb:UpdateItem"],
 }
 STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
 """What an event source mapping on a known stream ARN reads; ListStreams has no resource-level form (it
@@ -258,6 +260,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "governance_store.py": ("HomeJurisdictionPersonalData",),
     "incident_store.py": ("HomeJurisdictionPersonalData",),
     "audit_store.py": ("HomeJurisdictionAuditTrail",),
+    "audit_markers.py": ("HomeJurisdictionAuditTrail",),
     "tree_store.py": ("HomeJurisdictionAuditTrail",),
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),

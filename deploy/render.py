@@ -610,6 +610,10 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
     resources["AuditEventsMissingAlarm"] = alarm(
         "A pending audit event vanished before the sequencer sealed it (someone deleted an audit item)",
         METRICS_NAMESPACE, "AuditEventsMissing", [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
+    resources["AuditEventsAlteredAlarm"] = alarm(
+        "An audit event was changed outside the sequencer before or after it was sealed (someone rewrote an "
+        "audit item); the chain names it in an audit.event_altered event",
+        METRICS_NAMESPACE, "AuditEventsAltered", [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
     resources["KeyFailuresAlarm"] = alarm(
         "A tenant key or ciphertext failed (missing key, KMS access denied, failed authentication)",
         METRICS_NAMESPACE, KEY_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)

@@ -355,7 +355,7 @@ def test_alarms_cover_5xx_throttles_errors_and_audit_write_failures(packaged: di
                                                                    stage: str) -> None:
     metrics = {a["Properties"]["MetricName"] for a in packaged[stage].resources("AWS::CloudWatch::Alarm").values()}
     assert {"5XXError", "Throttles", "Errors", "AuditWriteFailures", "EdgeRouteSyncFailures",
-            "AuditEventsMissing"} <= metrics
+            "AuditEventsMissing", "AuditEventsAltered"} <= metrics
 
 
 @pytest.mark.parametrize("stage", STAGES)

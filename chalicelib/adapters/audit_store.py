@@ -5,15 +5,18 @@ Items of the jurisdiction's audit table (``pk`` = ``TENANT#<id>``):
   writers never fork the chain or lose an event (a lost race re-reads the head and retries).
 - ``EVT#<seq>``: one event, stored as the exact JSON that is exported (``event``), plus ``tenant_id``
   and ``at`` for the time index.
+- ``PND#<event_id>``: an event as it landed, unsequenced (``pending``), until the sealer chains it and
+  marks it sealed (``sealed_seq``); markers stay (append-only). Look-ups by key: ``audit_markers.py``.
 - ``CKP#<seq>``: a signed checkpoint of the head at that event.
 - ``MTN#...``, ``STH#...``: the Merkle tree's nodes and signed tree heads (``adapters/tree_store.py``).
 
-``commit`` writes the head update, the event and the caller's data changes in one
-TransactWriteItems: no change without its event, no event without its change.
+``commit`` lands the event (``PND#``) and the caller's data changes in one TransactWriteItems: no change
+without its event, no event without its change; ``seal`` chains what landed (``EVT#`` + ``HEAD``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -24,33 +27,31 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.audit_markers import MAX_ATTEMPTS, PENDING, AuditMarkers, event_sk, is_pending, tenant_pk
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
-from chalicelib.domain.audit_pending import landed_before, missing_marker_id, pending_event, sequenced
+from chalicelib.domain.audit_pending import landed_before, pending_event, sequenced
+from chalicelib.domain.audit_stream import PENDING_PREFIX
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
+
+__all__ = ["MAX_ATTEMPTS", "AuditStore", "ChangeRejected", "event_sk", "tenant_pk"]
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 HEAD = "HEAD"
-PENDING_PREFIX = "PND#"
 SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
-MAX_ATTEMPTS = 50
+SCAN_PAGE = 1000
+"""Markers one page of the pending scan reads. ``Limit`` counts items read before the filter, and most
+markers in the window are sealed ones (about 120 bytes): a page of 25 took ~20 round trips for a few
+pending events. A page is also capped at 1 MB by DynamoDB, and the pass holds one page at a time."""
 PENDING_WINDOW = timedelta(minutes=5)
 """How long before the newest sealed event a pending one may have landed and still be found by the scan:
 well above a request's lifetime (Lambda timeout 30 s) plus clock skew. Older stragglers are sealed by
 name when their stream record arrives (``seal(..., named=...)``), so the scan reads only recent markers
 and does not grow with the trail's history."""
 _CANCELLED_BY_THROTTLING = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
-
-
-def tenant_pk(tenant_id: str) -> str:
-    return f"TENANT#{tenant_id}"
-
-
-def event_sk(seq: int) -> str:
-    return f"EVT#{seq:012d}"
 
 
 def real_now() -> datetime:
@@ -109,6 +110,8 @@ class AuditStore:
         self._marks: dict[str, str] = {}  # tenant -> newest event_id sealed (HEAD.last_event_id)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.markers = AuditMarkers(client, table_for, self._backoff)
+        """Look-ups by key and the one repair the sequencer's checks need."""
 
     def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft,
                changes: Sequence[TransactWriteItemTypeDef] = ()) -> dict[str, Any]:
@@ -166,27 +169,30 @@ class AuditStore:
         The scan covers events landed within ``PENDING_WINDOW`` of the newest sealed one; ``named``
         event ids (from stream records) are looked up by key wherever they sort.
 
+        One pass over the markers (``SCAN_PAGE`` a page) finds every event that landed before the call;
+        they are chained ``SEAL_BATCH`` per transaction as the pass goes.
+
         Safe to run concurrently and repeatedly: each batch is one transaction conditional on the head
         it extends and on its pending items still existing, so a lost race re-reads and continues."""
         table = self._table_for(jurisdiction)
         sealed = lost = size = 0
         with self._lock_for(tenant_id):
-            while lost < MAX_ATTEMPTS:
-                batch = self._pending(table, tenant_id, named)
-                if not batch:
-                    break
+            pending = self._pending(table, tenant_id, named)
+            while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 events = self._chain(tenant_id, table, batch)
                 if self._try_write(self._seal_items(table, tenant_id, batch, events), offset=len(events) * 2 + 1):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
                     self._marks[tenant_id] = self._newest(tenant_id, batch)
                     self._notify(jurisdiction, events)
-                else:  # another sealer moved the head or took these events: re-read both
-                    self._heads.pop(tenant_id, None)
-                    lost += 1
-                    self._backoff(lost)
-            else:
-                raise ServiceUnavailable("the audit trail is busy; retry later")
+                    continue
+                # another sealer moved the head or took these events: re-read both, from a new pass
+                self._heads.pop(tenant_id, None)
+                lost += 1
+                if lost >= MAX_ATTEMPTS:
+                    raise ServiceUnavailable("the audit trail is busy; retry later")
+                self._backoff(lost)
+                pending = self._pending(table, tenant_id, named)
         if sealed and self._after_seal is not None:
             self._after_seal(tenant_id, jurisdiction, size, sealed)
         return sealed
@@ -196,64 +202,44 @@ class AuditStore:
             for event in events:
                 self._after_commit(jurisdiction, event)
 
-    def _pending(self, table: str, tenant_id: str, named: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def _pending(self, table: str, tenant_id: str, named: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        """The tenant's pending events in event-id order: ``named`` ones below the scan window (by key),
+        then the window's, read a page at a time as the caller consumes them."""
         self._head(tenant_id, table)  # loads the low-water mark with the head
         mark = self._marks.get(tenant_id)
         low = PENDING_PREFIX + (landed_before(mark, PENDING_WINDOW) if mark else "")
-        found = {pending["event_id"]: pending for pending in self._named(table, tenant_id, named, low)}
+        yield from sorted(self._named(table, tenant_id, named, low), key=lambda pending: str(pending["event_id"]))
         params: dict[str, Any] = {
-            "TableName": table, "ConsistentRead": True, "FilterExpression": "attribute_exists(pending)",
-            "Limit": SEAL_BATCH,  # one batch is sealed at a time: do not read (and pay for) every pending event
+            "TableName": table, "ConsistentRead": True, "FilterExpression": PENDING,
+            "Limit": SCAN_PAGE,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
                                           ":hi": {"S": PENDING_PREFIX + "~"}}}
-        while len(found) < SEAL_BATCH + len(named):
+        while True:
             with translated("the audit trail"):
                 page = self._client.query(**params)
-            found.update((p["event_id"], p) for p in (json.loads(i["pending"]["S"]) for i in page.get("Items", [])))
+            yield from (json.loads(item["pending"]["S"]) for item in page.get("Items", []) if is_pending(item))
             if not page.get("LastEvaluatedKey"):
-                break
+                return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [found[key] for key in sorted(found)][:SEAL_BATCH]
 
     def _named(self, table: str, tenant_id: str, event_ids: Sequence[str], low: str) -> list[dict[str, Any]]:
         """The still-pending events among ``event_ids`` that sort below the scan's lower bound."""
-        found = []
-        for event_id in event_ids:
-            if PENDING_PREFIX + event_id >= low:
-                continue
-            item = self._marker(table, tenant_id, event_id)
-            if item is not None and "pending" in item:
-                found.append(json.loads(item["pending"]["S"]))
-        return found
-
-    def _marker(self, table: str, tenant_id: str, event_id: str) -> dict[str, Any] | None:
-        with translated("the audit trail"):
-            item: dict[str, Any] | None = self._client.get_item(
-                TableName=table, ConsistentRead=True,
-                Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + event_id}}).get("Item")
-        return item
+        below = [event_id for event_id in event_ids if PENDING_PREFIX + event_id < low]
+        return [json.loads(item["pending"]["S"]) for item in self.markers.markers(table, tenant_id, below).values()
+                if is_pending(item)]
 
     def _newest(self, tenant_id: str, batch: list[dict[str, Any]]) -> str:
         return max([self._marks.get(tenant_id, ""), *(str(pending["event_id"]) for pending in batch)])
 
-    def unsealed(self, tenant_id: str, jurisdiction: str, event_ids: Sequence[str]) -> dict[str, bool]:
-        """For each landed ``event_id``: False once sealed, True while pending; absent when its item is gone."""
-        table = self._table_for(jurisdiction)
-        states = {}
-        for event_id in event_ids:
-            item = self._marker(table, tenant_id, event_id)
-            if item is not None:
-                states[event_id] = "pending" in item
-        return states
-
-    def land_missing(self, tenant_id: str, jurisdiction: str, event_id: str, draft: AuditEventDraft) -> str:
-        """Land ``draft`` (the record that pending ``event_id`` vanished) once, under a derived id; return it."""
+    def land_finding(self, tenant_id: str, jurisdiction: str, marker_id: str, draft: AuditEventDraft) -> str:
+        """Land ``draft`` (the sequencer's record of tampering it found) once, under the id ``marker_id``
+        derived from what it found; return that id."""
         pending = pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region,
                                 landed_at=self._landing_clock())
-        pending["event_id"] = missing_marker_id(event_id)
+        pending["event_id"] = marker_id
         self._land(self._table_for(jurisdiction), jurisdiction, pending, ())
-        return str(pending["event_id"])
+        return marker_id
 
     def _chain(self, tenant_id: str, table: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seq, prev_hash = self._head(tenant_id, table)
@@ -275,7 +261,7 @@ class AuditStore:
                 "TableName": table,
                 "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + pending["event_id"]}},
                 "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
-                "ConditionExpression": "attribute_exists(pending)",
+                "ConditionExpression": PENDING,
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
         items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch)))
         return items
@@ -369,8 +355,13 @@ class AuditStore:
 
     def events(self, tenant_id: str, jurisdiction: str, first_seq: int = 1,
                last_seq: int | None = None) -> Iterator[dict[str, Any]]:
-        """Events in ``seq`` order, page by page (constant memory), after sealing what is pending."""
-        self.seal(tenant_id, jurisdiction)
+        """Events in ``seq`` order, page by page (constant memory), after sealing what is pending.
+
+        A range that ends at or below the head this container last saw is chained already (sealing only
+        appends after the head): no seal, as when a caller has just sealed to find the range."""
+        cached = self._heads.get(tenant_id)
+        if last_seq is None or cached is None or last_seq > cached[0]:
+            self.seal(tenant_id, jurisdiction)
         return self._events(tenant_id, jurisdiction, first_seq, last_seq)
 
     def _events(self, tenant_id: str, jurisdiction: str, first_seq: int,

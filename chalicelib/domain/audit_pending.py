@@ -38,6 +38,12 @@ def missing_marker_id(event_id: str) -> str:
     return f"{event_id}-missing"
 
 
+def altered_marker_id(event_id: str, record_id: str) -> str:
+    """The id under which the sequencer records that stream record ``record_id`` altered pending event
+    ``event_id``: derived from the record, so a redelivered batch records each alteration once."""
+    return f"{event_id}-altered-{record_id}"
+
+
 def pending_event(draft: AuditEventDraft, *, tenant_id: str, at: datetime, region: str,
                   landed_at: datetime | None = None) -> dict[str, Any]:
     """The event as it lands: validated like a sealed one, without its chain position. ``event_id`` orders

@@ -5,105 +5,136 @@ devtools/stream_poller.py does. For each tenant named in the batch it seals ever
 the same code as seal-now (``AuditStore.seal``), so a batch delivered twice, or a tenant already sealed
 on demand, changes nothing.
 
-It then checks the batch against the table: every event a stream record says landed must now be
-sealed. A pending item that is gone (deleted by someone with write access to the table between landing
-and sealing; the app's role cannot delete audit items) is the one tampering the chain cannot show by
-itself, since it was never chained. The stream record is the evidence: the sequencer counts
-``AuditEventsMissing`` (alarmed on), logs it and chains an ``audit.event_missing`` event naming the lost
-event's id, action, resource and request id (identifiers only, as every event), once per lost event.
+It also checks the batch against the table, for the tampering the chain cannot show by itself because
+it happened before an event was chained (or to the markers that keep an event from being chained twice).
+The stream record is the evidence; nobody can edit it. For each finding it counts a metric (alarmed on),
+logs identifiers and chains an event naming the event id (identifiers only, as every event), once per
+finding even when Lambda redelivers the batch:
+- every event a stream record says landed must now be sealed; a pending item that is gone (deleted by
+  someone with write access to the table; the app's role cannot delete audit items) is recorded as
+  ``audit.event_missing`` (``AuditEventsMissing``);
+- a ``PND#`` item changed other than by the sealer (``domain/audit_stream.py``) is recorded as
+  ``audit.event_altered`` (``AuditEventsAltered``); an event put again over its sealed marker is marked
+  sealed where it was chained, so it is not chained twice;
+- a change shaped like the sealer's must have chained that very event at its ``sealed_seq``: a faked seal
+  (the event dropped unchained) or another event in its place is recorded the same way.
 """
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib.adapters.audit_store import PENDING_PREFIX, AuditStore
+from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.domain.audit import AuditEventDraft
-from chalicelib.domain.audit_pending import missing_marker_id
+from chalicelib.domain.audit_pending import altered_marker_id, missing_marker_id
+from chalicelib.domain.audit_stream import Alteration, Sealing, read_batch, unchained
 
 logger = logging.getLogger(__name__)
 
 SEQUENCER_SUB = "system:audit-sequencer"
 MISSING_ACTION = "audit.event_missing"
+ALTERED_ACTION = "audit.event_altered"
 
 
-@dataclass
-class Landed:
-    """What one tenant's stream records in a batch say landed: event ids and their pending images."""
+def _count(name: str) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    events: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-
-
-def landed_in(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Landed]:
-    """(tenant_id, jurisdiction) -> the pending events INSERTed by ``records`` (Lambda's shape), in order."""
-    found: dict[tuple[str, str], Landed] = {}
-    for record in records:
-        if record.get("eventName") != "INSERT":
-            continue
-        image = record.get("dynamodb", {}).get("NewImage", {})
-        sk = image.get("sk", {}).get("S", "")
-        tenant = image.get("tenant_id", {}).get("S")
-        jurisdiction = image.get("jurisdiction", {}).get("S")
-        if sk.startswith(PENDING_PREFIX) and tenant and jurisdiction:
-            try:
-                pending = json.loads(image.get("pending", {}).get("S", "{}"))
-            except ValueError:
-                pending = {}
-            found.setdefault((tenant, jurisdiction), Landed()).events[sk[len(PENDING_PREFIX):]] = pending
-    return found
-
-
-def tenants_in(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """(tenant_id, jurisdiction) of every INSERT of a pending event in ``records``, in order."""
-    return list(landed_in(records))
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace="Enclave") as metric:
+        metric.add_dimension(name="service", value="enclave")
 
 
 def missing_metric() -> None:
     """Count a pending event that vanished before sealing (EMF metric ``Enclave/AuditEventsMissing``)."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    _count("AuditEventsMissing")
 
-    with single_metric(name="AuditEventsMissing", unit=MetricUnit.Count, value=1, namespace="Enclave") as metric:
-        metric.add_dimension(name="service", value="enclave")
+
+def altered_metric() -> None:
+    """Count a pending item changed by someone other than the sealer (``Enclave/AuditEventsAltered``)."""
+    _count("AuditEventsAltered")
 
 
 class Sequencer:
-    """Seals, per tenant named in a stream batch, everything pending for it; detects dropped events."""
+    """Seals, per tenant named in a stream batch, everything pending for it; detects dropped and altered events."""
 
-    def __init__(self, store: AuditStore, on_missing: Callable[[], None] = missing_metric) -> None:
+    def __init__(self, store: AuditStore, on_missing: Callable[[], None] = missing_metric,
+                 on_altered: Callable[[], None] = altered_metric) -> None:
         self._store = store
         self._on_missing = on_missing
+        self._on_altered = on_altered
 
     def handle(self, event: Mapping[str, Any]) -> int:
         """Handle one Lambda DynamoDB-stream event (``{"Records": [...]}``); return how many events were sealed."""
         sealed = 0
-        for (tenant, jurisdiction), landed in landed_in(event.get("Records", [])).items():
-            sealed += self._store.seal(tenant, jurisdiction)
-            sealed += self._check(tenant, jurisdiction, landed)
+        for (tenant, jurisdiction), batch in read_batch(event.get("Records", [])).items():
+            late = self._altered(tenant, jurisdiction, batch.altered)  # before sealing: nothing chained twice
+            if batch.landed or batch.altered:  # a batch of the sealer's own changes only has nothing new to seal
+                sealed += self._store.seal(tenant, jurisdiction)
+            late += self._missing(tenant, jurisdiction, batch.landed, batch.sealed)
+            late += self._altered(tenant, jurisdiction, self._unchained(tenant, jurisdiction, batch.sealed))
+            sealed += self._store.seal(tenant, jurisdiction, named=late) if late else 0
         return sealed
 
-    def _check(self, tenant: str, jurisdiction: str, landed: Landed) -> int:
-        """Seal stragglers the scan did not reach; record every landed event whose item is gone."""
-        states = self._store.unsealed(tenant, jurisdiction, list(landed.events))
+    def _missing(self, tenant: str, jurisdiction: str, landed: Mapping[str, Mapping[str, Any]],
+                 sealed: Mapping[str, Sealing]) -> list[str]:
+        """Stragglers the scan did not reach, and the records of landed events whose item is gone (to seal);
+        an item gone after the batch shows it sealed is an alteration (``_altered``), not a loss."""
+        states = self._store.markers.unsealed(tenant, jurisdiction, list(landed))
         late = [event_id for event_id, pending in states.items() if pending]
-        gone = [event_id for event_id in landed.events if event_id not in states]
-        recorded = self._store.unsealed(tenant, jurisdiction, [missing_marker_id(e) for e in gone])
-        lost = [event_id for event_id in gone if missing_marker_id(event_id) not in recorded]
-        for event_id in lost:
+        gone = [event_id for event_id in landed if event_id not in states and event_id not in sealed]
+        recorded = self._store.markers.unsealed(tenant, jurisdiction, [missing_marker_id(e) for e in gone])
+        for event_id in gone:
+            if missing_marker_id(event_id) in recorded:
+                continue
             self._on_missing()
             logger.error("a pending audit event vanished before sealing",
                          extra={"tenant_id": tenant, "event_id": event_id})
-            late.append(self._store.land_missing(tenant, jurisdiction, event_id,
-                                                 self._missing_draft(event_id, landed.events[event_id])))
-        return self._store.seal(tenant, jurisdiction, named=late) if late else 0
+            late.append(self._store.land_finding(tenant, jurisdiction, missing_marker_id(event_id),
+                                                 self._missing_draft(event_id, landed[event_id])))
+        return late
+
+    def _unchained(self, tenant: str, jurisdiction: str, sealed: Mapping[str, Sealing]) -> list[Alteration]:
+        """Seals the batch shows whose event the chain does not hold at their ``sealed_seq`` (one look-up per
+        100), leaving out events already recorded as altered (a restored marker shows what was put over it)."""
+        chained = self._store.markers.chained(tenant, jurisdiction, sorted({s.seq for s in sealed.values()}))
+        found = [a for event_id, sealing in sealed.items()
+                 if (a := unchained(event_id, sealing, chained.get(sealing.seq))) is not None]
+        return [a for a in found if not self._store.markers.findings_about(tenant, jurisdiction, a.event_id)]
+
+    def _altered(self, tenant: str, jurisdiction: str, altered: list[Alteration]) -> list[str]:
+        """Record each alteration once; put an event put again over its sealed marker back as sealed."""
+        markers = {altered_marker_id(a.event_id, a.record_id): a for a in altered}
+        recorded = self._store.markers.unsealed(tenant, jurisdiction, list(markers)) if markers else {}
+        late = []
+        for marker, alteration in markers.items():
+            if alteration.sealed_seq is not None and alteration.now_pending:
+                self._store.markers.restore_sealed(tenant, jurisdiction, alteration.event_id, alteration.sealed_seq)
+            if marker in recorded:
+                continue
+            self._on_altered()
+            logger.error("an audit event was altered outside the sequencer",
+                         extra={"tenant_id": tenant, "event_id": alteration.event_id, "change": alteration.change})
+            late.append(self._store.land_finding(tenant, jurisdiction, marker, self._altered_draft(alteration)))
+        return late
 
     @staticmethod
     def _missing_draft(event_id: str, pending: Mapping[str, Any]) -> AuditEventDraft:
         actor = pending.get("actor") if isinstance(pending.get("actor"), Mapping) else {}
         details = {"event_id": event_id, "action": str(pending.get("action", "")),
                    "at": str(pending.get("at", "")), "actor_sub": str(actor.get("sub", "")) if actor else ""}
-        return AuditEventDraft(actor_sub=SEQUENCER_SUB, actor_role="system", action=MISSING_ACTION,
-                               resource=str(pending.get("resource", "audit")) or "audit", outcome="detected",
-                               request_id=str(pending.get("request_id", event_id)), details=details)
+        return _finding(MISSING_ACTION, event_id, pending, details)
+
+    @staticmethod
+    def _altered_draft(alteration: Alteration) -> AuditEventDraft:
+        details: dict[str, Any] = {"event_id": alteration.event_id, "change": alteration.change,
+                                   "fields": list(alteration.fields)}
+        if alteration.sealed_seq is not None:
+            details["sealed_seq"] = alteration.sealed_seq
+        return _finding(ALTERED_ACTION, alteration.event_id, alteration.before, details)
+
+
+def _finding(action: str, event_id: str, before: Mapping[str, Any], details: Mapping[str, Any]) -> AuditEventDraft:
+    """The sequencer's event about ``event_id``: its resource and request id as the event landed, if known."""
+    return AuditEventDraft(actor_sub=SEQUENCER_SUB, actor_role="system", action=action,
+                           resource=str(before.get("resource", "audit")) or "audit", outcome="detected",
+                           request_id=str(before.get("request_id", event_id)), details=details)

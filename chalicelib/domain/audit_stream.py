@@ -1,0 +1,160 @@
+"""What one DynamoDB stream batch of an audit table says happened to its pending (``PND#``) items.
+
+The application changes a ``PND#`` item in two ways only: a request lands it (a put only if absent: an
+INSERT record) and the sequencer seals it (REMOVE ``pending``, SET ``sealed_seq``: a MODIFY record with
+nothing else changed). Every other MODIFY of such an item, and the deletion of a sealed one, is someone
+with write access to the table rewriting the trail: an *alteration*. The stream's old image (the table
+streams NEW_AND_OLD_IMAGES) and the INSERT image of the same batch say what the event was before.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PENDING_PREFIX = "PND#"
+TENANT_PREFIX = "TENANT#"
+
+REWRITTEN = "rewritten"
+"""A pending event was rewritten before it was sealed (the sealer chains what it finds)."""
+REWRITTEN_AFTER_SEALING = "rewritten_after_sealing"
+"""A sealed marker was overwritten (with a pending event again, the same id would be chained twice)."""
+REMOVED_AFTER_SEALING = "removed_after_sealing"
+"""A sealed marker was deleted (making room for the same event id to land and be chained again)."""
+SEALED_NOT_CHAINED = "sealed_not_chained"
+"""A marker changed the way the sealer changes it, but the chain does not hold that event at ``sealed_seq``:
+someone faked the seal (the event dropped unchained) or put another event in its place."""
+
+
+@dataclass(frozen=True)
+class Alteration:
+    """One stream record of a ``PND#`` item that the application did not write."""
+
+    event_id: str
+    record_id: str
+    """The stream record's sequence number: the same on every redelivery, so recorded once."""
+    change: str
+    before: Mapping[str, Any]
+    """The event as it was before (old image, else the batch's INSERT image); empty when unknown."""
+    fields: tuple[str, ...]
+    """Names of the event's fields whose value the change replaced or removed (names, never values)."""
+    sealed_seq: int | None
+    """Where the event had been chained, when the change hit a sealed marker."""
+    now_pending: bool
+    """The item holds an event the sealer would chain (``pending`` without ``sealed_seq``)."""
+
+
+@dataclass
+class TenantBatch:
+    """What a batch says about one tenant's pending items."""
+
+    landed: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    """event_id -> the pending event as it landed (INSERT image), in stream order."""
+    altered: list[Alteration] = field(default_factory=list)
+    sealed: dict[str, Sealing] = field(default_factory=dict)
+    """event id -> the batch's record of its sealing (its item gone later is an alteration, not a loss)."""
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """A record with the sealer's change of a marker: the event it held, and where it says it was chained."""
+
+    record_id: str
+    seq: int
+    pending: Mapping[str, Any]
+
+
+def unchained(event_id: str, sealing: Sealing, event: Mapping[str, Any] | None) -> Alteration | None:
+    """None when the chain holds the sealed event at the record's ``seq`` (``event``: what it holds there,
+    None for nothing); else the alteration: the seal was faked, or another event took the place."""
+    landed = {key: value for key, value in sealing.pending.items() if key != "event_id"}
+    chained = {key: value for key, value in (event or {}).items() if key not in ("seq", "prev_hash", "hash")}
+    if event is not None and chained == landed:
+        return None
+    return Alteration(event_id=event_id, record_id=sealing.record_id, change=SEALED_NOT_CHAINED,
+                      before=sealing.pending, fields=_changed(landed, chained) if event else (),
+                      sealed_seq=sealing.seq, now_pending=False)
+
+
+def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], TenantBatch]:
+    """(tenant_id, jurisdiction) -> what ``records`` (Lambda's shape, in stream order) say about its items."""
+    found: dict[tuple[str, str], TenantBatch] = {}
+    for record in records:
+        data = record.get("dynamodb", {})
+        old, new = data.get("OldImage", {}), data.get("NewImage", {})
+        sk = _text(data.get("Keys", {}), "sk") or _text(new, "sk") or _text(old, "sk")
+        if not sk.startswith(PENDING_PREFIX):
+            continue
+        event_id = sk[len(PENDING_PREFIX):]
+        trusted = old or new  # the image the application wrote, as far as the record tells
+        pk = _text(data.get("Keys", {}), "pk")
+        tenant = pk[len(TENANT_PREFIX):] if pk.startswith(TENANT_PREFIX) else _text(trusted, "tenant_id")
+        owner = (tenant, _text(trusted, "jurisdiction") or _text(new, "jurisdiction"))
+        if not all(owner):
+            continue
+        batch = found.setdefault(owner, TenantBatch())
+        if record.get("eventName") == "INSERT":
+            batch.landed[event_id] = _pending(new)
+            continue
+        if record.get("eventName") == "MODIFY" and is_sealing(old, new):
+            seq = _seq(new)
+            if seq is not None:
+                batch.sealed[event_id] = Sealing(_record_id(record), seq, _pending(old))
+                continue
+        alteration = _alteration(record, event_id, batch.landed.get(event_id, {}))
+        if alteration is not None:
+            batch.altered.append(alteration)
+    return {owner: batch for owner, batch in found.items() if batch.landed or batch.altered or batch.sealed}
+
+
+def _alteration(record: Mapping[str, Any], event_id: str, inserted: Mapping[str, Any]) -> Alteration | None:
+    data = record.get("dynamodb", {})
+    old, new = data.get("OldImage", {}), data.get("NewImage", {})
+    name = record.get("eventName")
+    if name == "REMOVE" and "sealed_seq" not in old:
+        return None  # a pending item deleted: the landed-versus-table check records it as missing
+    if name not in ("MODIFY", "REMOVE"):
+        return None
+    before = _pending(old) or inserted
+    after = _pending(new) if name == "MODIFY" else before  # a deletion changes no field: it drops the marker
+    change = (REMOVED_AFTER_SEALING if name == "REMOVE"
+              else REWRITTEN_AFTER_SEALING if "sealed_seq" in old else REWRITTEN)
+    return Alteration(event_id=event_id, record_id=_record_id(record), change=change, before=before,
+                      fields=_changed(before, after), sealed_seq=_seq(old),
+                      now_pending="pending" in new and "sealed_seq" not in new)
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
+    """Names of ``before``'s fields that ``after`` lacks or holds another value for."""
+    return tuple(sorted(key for key in before if key not in after or after[key] != before[key]))
+
+
+def _record_id(record: Mapping[str, Any]) -> str:
+    return str(record.get("dynamodb", {}).get("SequenceNumber") or record.get("eventID", ""))
+
+
+def _seq(image: Mapping[str, Any]) -> int | None:
+    value = image.get("sealed_seq", {}).get("N") if isinstance(image.get("sealed_seq"), Mapping) else None
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def is_sealing(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """The sealer's change: ``pending`` removed, ``sealed_seq`` added, every other attribute as it was."""
+    if "pending" not in old or "sealed_seq" in old or "pending" in new or "sealed_seq" not in new:
+        return False
+    kept = {key: value for key, value in old.items() if key != "pending"}
+    return kept == {key: value for key, value in new.items() if key != "sealed_seq"}
+
+
+def _text(image: Mapping[str, Any], name: str) -> str:
+    value = image.get(name, {})
+    return str(value.get("S", "")) if isinstance(value, Mapping) else ""
+
+
+def _pending(image: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        pending = json.loads(_text(image, "pending") or "{}")
+    except ValueError:
+        return {}
+    return pending if isinstance(pending, dict) else {}
