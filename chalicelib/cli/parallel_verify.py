@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import islice
 from typing import Any, NamedTuple
 
 from chalicelib.domain.audit import ChainVerifier, VerifyResult, fast_line
@@ -109,6 +112,29 @@ def check_chunk(task: tuple[str, int, int, str, frozenset[int], int]) -> Run | N
     return Run(len(lines), first_seq, prev_hash, seq, head, heads, [] if tree is None else tree.blocks)
 
 
+def _checked_in_order(tasks: list[tuple[Any, ...]], processes: int) -> Iterator[Run | None]:
+    """``check_chunk`` of each task on ``processes`` workers, yielded in task order.
+
+    At most two tasks per worker are submitted ahead, so memory stays flat and stopping early (a bad
+    chunk) waits for those only. Workers come from a fork server, not from a fork of this process,
+    which may hold other threads' locks (a fork of a threaded parent, plus ``Pool.terminate`` with a
+    full task pipe, hung a test run)."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method)) as pool:
+        pending: deque[Future[Run | None]] = deque()
+        queued = iter(tasks)
+        try:
+            for task in islice(queued, 2 * processes):
+                pending.append(pool.submit(check_chunk, task))
+            while pending:
+                yield pending.popleft().result()
+                for task in islice(queued, 1):
+                    pending.append(pool.submit(check_chunk, task))
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: list[str] | None,
                     progress: Callable[[int], None], progress_every: int,
                     processes: int | None = None, chunk_bytes: int | None = None) -> VerifyResult | None:
@@ -127,16 +153,13 @@ def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: l
     if type(tree_size) is not int:
         return None
     tasks = [(path, start, stop, tenant_id, checkpoint_seqs, tree_size) for start, stop in ranges]
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     checked = 0
-    with multiprocessing.get_context(method).Pool(processes or workers()) as pool:
-        for run in pool.imap(check_chunk, tasks):
-            if run is None or not verifier.feed_run(tenant_id, run.first_seq, run.prev_hash, run.events,
-                                                    run.last_hash, run.heads, run.blocks):
-                pool.terminate()
-                return None
-            if (checked + run.events) // progress_every > checked // progress_every:
-                progress(checked + run.events)
-            checked += run.events
+    for run in _checked_in_order(tasks, processes or workers()):
+        if run is None or not verifier.feed_run(tenant_id, run.first_seq, run.prev_hash, run.events,
+                                                run.last_hash, run.heads, run.blocks):
+            return None
+        if (checked + run.events) // progress_every > checked // progress_every:
+            progress(checked + run.events)
+        checked += run.events
     result = verifier.finish()
     return result if result.valid else None
