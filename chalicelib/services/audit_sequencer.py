@@ -68,8 +68,10 @@ class Sequencer:
         sealed = 0
         for (tenant, jurisdiction), batch in read_batch(event.get("Records", [])).items():
             late = self._altered(tenant, jurisdiction, batch.altered)  # before sealing: nothing chained twice
-            if batch.landed or batch.altered:  # a batch of the sealer's own changes only has nothing new to seal
+            if batch.altered:  # findings are landed: one scan chains them in event-id order with the rest
                 sealed += self._store.seal(tenant, jurisdiction)
+            elif batch.landed:  # by key, no scan of the window (a batch of the sealer's own changes names none)
+                sealed += self._store.seal(tenant, jurisdiction, named=list(batch.landed), scan=False)
             late += self._missing(tenant, jurisdiction, batch.landed, batch.sealed)
             late += self._altered(tenant, jurisdiction, self._unchained(tenant, jurisdiction, batch.sealed))
             sealed += self._store.seal(tenant, jurisdiction, named=late) if late else 0
@@ -95,7 +97,12 @@ class Sequencer:
 
     def _unchained(self, tenant: str, jurisdiction: str, sealed: Mapping[str, Sealing]) -> list[Alteration]:
         """Seals the batch shows whose event the chain does not hold at their ``sealed_seq`` (one look-up per
-        100), leaving out events already recorded as altered (a restored marker shows what was put over it)."""
+        100), leaving out events already recorded as altered (a restored marker shows what was put over it).
+        A seal this container committed itself (the store remembers its recent ones) is not read back."""
+        sealed = {event_id: sealing for event_id, sealing in sealed.items()
+                  if self._store.sealed_here(tenant, event_id) != sealing.seq}
+        if not sealed:
+            return []
         chained = self._store.markers.chained(tenant, jurisdiction, sorted({s.seq for s in sealed.values()}))
         found = [a for event_id, sealing in sealed.items()
                  if (a := unchained(event_id, sealing, chained.get(sealing.seq))) is not None]
