@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain import crypto
+from chalicelib.domain.cache import SWEEP_SECONDS
 from chalicelib.domain.crypto import (
     FieldCipher,
     Keyring,
@@ -327,6 +328,25 @@ def test_cache_entries_expire_after_the_ttl_counted_from_insertion(clock: Clock)
     assert calls == [1]
     with pytest.raises(ValueError, match="max_entries"):
         TtlCache(0, 60)
+
+
+def test_expired_entries_leave_memory_within_a_second_of_their_deadline_without_a_scan_per_put() -> None:
+    def after(puts_after_expiry: int) -> TtlCache[str, str]:
+        clock = Clock()
+        cache: TtlCache[str, str] = TtlCache(100, 60, clock)
+        cache.put("old", "plaintext key")  # a sweep; the next one is due a second later
+        clock.now += 59.5
+        cache.put("a", "1")                # a sweep: "old" still has half a second
+        clock.now += 0.7
+        cache.put("b", "2")                # "old" has expired; no sweep is due: no scan of the cache
+        for n in range(puts_after_expiry):
+            clock.now += SWEEP_SECONDS
+            cache.put(f"c{n}", "3")        # a sweep is due again: it drops "old"
+        return cache
+
+    assert after(0).discard_if(lambda key: key == "old") == 1   # still held (never answered: get refuses it)
+    assert after(1).discard_if(lambda key: key == "old") == 0   # swept from memory
+    assert after(0).get("old") is None
 
 
 def test_the_cache_is_thread_safe() -> None:

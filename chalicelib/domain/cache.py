@@ -15,10 +15,16 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+SWEEP_SECONDS = 1.0
+
+
 class TtlCache(Generic[K, V]):
     """Thread-safe LRU cache with at most ``max_entries`` entries, each living ``ttl_seconds``.
 
-    The TTL counts from insertion, not from the last use, so a plaintext key never outlives it.
+    The TTL counts from insertion, not from the last use, so a plaintext key never outlives it: ``get``
+    never answers an expired entry, and ``put`` drops every expired one at most ``SWEEP_SECONDS`` after
+    its deadline (a sweep of the whole cache at most once per ``SWEEP_SECONDS``, so a put is O(1)
+    amortised: a sweep on every put made a full 10,000-entry cache cost a scan per request).
     ``clock`` (monotonic seconds) is injectable for tests.
     """
 
@@ -31,6 +37,7 @@ class TtlCache(Generic[K, V]):
         self._clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        self._next_sweep = float("-inf")
         self.hits = 0
         self.misses = 0
 
@@ -53,9 +60,11 @@ class TtlCache(Generic[K, V]):
             now = self._clock()
             self._entries[key] = (now + self.ttl_seconds, value)
             self._entries.move_to_end(key)
-            expired = [k for k, (deadline, _) in self._entries.items() if deadline <= now]
-            for k in expired:
-                del self._entries[k]
+            if now >= self._next_sweep:
+                self._next_sweep = now + min(self.ttl_seconds, SWEEP_SECONDS)
+                expired = [k for k, (deadline, _) in self._entries.items() if deadline <= now]
+                for k in expired:
+                    del self._entries[k]
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
