@@ -51,7 +51,7 @@ from deploy.render.common import (
     skips,
     tags,
 )
-from deploy.render.kms import admin_statement, dynamodb_sse_statement, kms_resources
+from deploy.render.kms import dynamodb_sse_statement, kms_key, kms_resources
 from deploy.render.operations import alarm, api_resources, function_resources, log_group
 from deploy.render.storage import bucket_resources, global_table, table_resources
 from deploy.sequencer import add_stream_sources
@@ -108,21 +108,9 @@ def render_key_region(region: str) -> Template:
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Enclave replica region {region}: the key that encrypts the table replicas here",
         "Resources": {
-            "DataKey": {
-                "Type": "AWS::KMS::Key",
-                "DeletionPolicy": "Retain",
-                "UpdateReplacePolicy": "Retain",
-                "Properties": {
-                    "Description": f"Enclave {region}: SSE of the DynamoDB replicas (no direct use)",
-                    "KeySpec": "SYMMETRIC_DEFAULT",
-                    "KeyUsage": "ENCRYPT_DECRYPT",
-                    "EnableKeyRotation": True,
-                    "PendingWindowInDays": 30,
-                    "Tags": [{"Key": "app", "Value": "enclave"}, {"Key": "region-role", "Value": "replica"}],
-                    "KeyPolicy": {"Version": "2012-10-17",
-                                  "Statement": [admin_statement(), dynamodb_sse_statement(region)]},
-                },
-            },
+            "DataKey": kms_key(f"Enclave {region}: SSE of the DynamoDB replicas (no direct use)",
+                               [{"Key": "app", "Value": "enclave"}, {"Key": "region-role", "Value": "replica"}],
+                               [dynamodb_sse_statement(region)]),
             "DataKeyAlias": {"Type": "AWS::KMS::Alias",
                              "Properties": {"AliasName": alias, "TargetKeyId": {"Ref": "DataKey"}}},
         },

@@ -53,122 +53,90 @@ def tenant_context_condition() -> dict[str, Any]:
     return condition
 
 
+def kms_key(description: str, key_tags: list[dict[str, str]], statements: list[dict[str, Any]],
+            signing: bool = False) -> Resource:
+    """A retained customer-managed key: symmetric with yearly rotation, or (``signing``) ECC_NIST_P256 for
+    signatures; the account root administers it (``admin_statement``), ``statements`` grant its use."""
+    properties: dict[str, Any] = {"Description": description}
+    if signing:
+        properties.update({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"})
+    else:
+        properties.update({"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT", "EnableKeyRotation": True})
+    properties.update({"PendingWindowInDays": 30, "Tags": key_tags,
+                       "KeyPolicy": {"Version": "2012-10-17", "Statement": [admin_statement(), *statements]}})
+    return {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+            "Properties": properties}
+
+
 def kms_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
     region = stage.region
     principals = role_principals(app)
-    data_key: Resource = {
-        "Type": "AWS::KMS::Key",
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": {
-            "Description": f"Enclave {stage.name}: tenant keys (envelope encryption), table and export SSE",
-            "KeySpec": "SYMMETRIC_DEFAULT",
-            "KeyUsage": "ENCRYPT_DECRYPT",
-            "EnableKeyRotation": True,
-            "PendingWindowInDays": 30,
-            "Tags": tags(stage.name),
-            "KeyPolicy": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    admin_statement(),
-                    {
-                        "Sid": "TenantKeysForTheFunctionsOnly",
-                        "Effect": "Allow",
-                        "Principal": principals,
-                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                        "Resource": "*",
-                        "Condition": tenant_context_condition(),
-                    },
-                    {
-                        "Sid": "ExportObjectsThroughS3",
-                        "Effect": "Allow",
-                        "Principal": principals,
-                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                        "Resource": "*",
-                        "Condition": {
-                            "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
-                            "StringLike": {"kms:EncryptionContext:aws:s3:arn": export_context(stage.export_bucket)},
-                        },
-                    },
-                    dynamodb_sse_statement(region),
-                ],
+    data_key = kms_key(
+        f"Enclave {stage.name}: tenant keys (envelope encryption), table and export SSE", tags(stage.name), [
+        {
+            "Sid": "TenantKeysForTheFunctionsOnly",
+            "Effect": "Allow",
+            "Principal": principals,
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": tenant_context_condition(),
+        },
+        {
+            "Sid": "ExportObjectsThroughS3",
+            "Effect": "Allow",
+            "Principal": principals,
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": export_context(stage.export_bucket)},
             },
         },
-    }
-    signing_key: Resource = {
-        "Type": "AWS::KMS::Key",
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": {
-            "Description": f"Enclave {stage.name}: signs audit-trail checkpoints (verified offline)",
-            "KeySpec": "ECC_NIST_P256",
-            "KeyUsage": "SIGN_VERIFY",
-            "PendingWindowInDays": 30,
-            "Tags": tags(stage.name),
-            "KeyPolicy": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    admin_statement(),
-                    {
-                        "Sid": "SignCheckpointsFunctionsOnly",
-                        "Effect": "Allow",
-                        "Principal": principals,
-                        "Action": ["kms:Sign"],
-                        "Resource": "*",
-                        "Condition": {"StringEquals": {"kms:SigningAlgorithm": SIGNING_ALGORITHM,
-                                                       "kms:MessageType": "RAW"}},
-                    },
-                    {
-                        "Sid": "PublicKeyForVerifiers",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": [PARTITION_ROOT, *principals["AWS"]]},
-                        "Action": ["kms:GetPublicKey"],
-                        "Resource": "*",
-                    },
-                ],
-            },
+        dynamodb_sse_statement(region),
+    ])
+    signing_key = kms_key(
+        f"Enclave {stage.name}: signs audit-trail checkpoints (verified offline)", tags(stage.name), [
+        {
+            "Sid": "SignCheckpointsFunctionsOnly",
+            "Effect": "Allow",
+            "Principal": principals,
+            "Action": ["kms:Sign"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:SigningAlgorithm": SIGNING_ALGORITHM,
+                                           "kms:MessageType": "RAW"}},
         },
-    }
+        {
+            "Sid": "PublicKeyForVerifiers",
+            "Effect": "Allow",
+            "Principal": {"AWS": [PARTITION_ROOT, *principals["AWS"]]},
+            "Action": ["kms:GetPublicKey"],
+            "Resource": "*",
+        },
+    ], signing=True)
     log_group_arns = [
         {"Fn::Sub": f"arn:${{AWS::Partition}}:logs:{region}:${{AWS::AccountId}}:log-group:{prefix}*"}
         for prefix in (f"/aws/lambda/enclave-{stage.name}", f"/aws/apigateway/enclave-{stage.name}")
     ]
-    ops_key: Resource = {
-        "Type": "AWS::KMS::Key",
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": {
-            "Description": f"Enclave {stage.name}: log groups and the alarm topic (no personal data)",
-            "KeySpec": "SYMMETRIC_DEFAULT",
-            "KeyUsage": "ENCRYPT_DECRYPT",
-            "EnableKeyRotation": True,
-            "PendingWindowInDays": 30,
-            "Tags": tags(stage.name),
-            "KeyPolicy": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    admin_statement(),
-                    {
-                        "Sid": "LogGroupsOfThisStage",
-                        "Effect": "Allow",
-                        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
-                                   "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
-                        "Resource": "*",
-                        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
-                    },
-                    {
-                        "Sid": "AlarmNotificationsFromCloudWatch",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                        "Resource": "*",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-                    },
-                ],
-            },
+    ops_key = kms_key(
+        f"Enclave {stage.name}: log groups and the alarm topic (no personal data)", tags(stage.name), [
+        {
+            "Sid": "LogGroupsOfThisStage",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
+                       "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
+            "Resource": "*",
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
         },
-    }
+        {
+            "Sid": "AlarmNotificationsFromCloudWatch",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        },
+    ])
     return {
         "DataKey": data_key,
         "DataKeyAlias": {"Type": "AWS::KMS::Alias",
