@@ -330,6 +330,15 @@ def test_cache_entries_expire_after_the_ttl_counted_from_insertion(clock: Clock)
         TtlCache(0, 60)
 
 
+def test_discarding_one_key_leaves_the_others(clock: Clock) -> None:
+    cache: TtlCache[tuple[str, str], int] = TtlCache(10, 60, clock)
+    cache.put(("t", "a"), 1)
+    cache.put(("t", "b"), 2)
+    assert cache.discard(("t", "a")) is True
+    assert cache.discard(("t", "a")) is False
+    assert (cache.get(("t", "a")), cache.get(("t", "b")), len(cache)) == (None, 2, 1)
+
+
 def test_expired_entries_leave_memory_within_a_second_of_their_deadline_without_a_scan_per_put() -> None:
     def after(puts_after_expiry: int) -> TtlCache[str, str]:
         clock = Clock()

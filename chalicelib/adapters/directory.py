@@ -73,7 +73,7 @@ class TenantDirectory:
                                      UpdateExpression="SET offboarded_at = if_not_exists(offboarded_at, :at)",
                                      ConditionExpression="attribute_exists(tenant_id)",
                                      ExpressionAttributeValues={":at": {"S": offboarded_at}})
-        self._cache.discard_if(lambda cached: cached == tenant_id)
+        self._cache.discard(tenant_id)
 
     def in_region(self, home_region: str) -> list[Tenant]:
         """Every tenant homed in ``home_region``: a filtered scan (one small item per tenant; for daily jobs)."""

@@ -76,6 +76,11 @@ class TtlCache(Generic[K, V]):
             self.put(key, value)
         return value
 
+    def discard(self, key: K) -> bool:
+        """Remove ``key``'s entry, if any (no scan of the cache); whether there was one."""
+        with self._lock:
+            return self._entries.pop(key, None) is not None
+
     def discard_if(self, predicate: Callable[[K], bool]) -> int:
         """Remove every entry whose key matches; returns how many were removed."""
         with self._lock:

@@ -157,7 +157,7 @@ class HoldService:
         tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.delete")
         require_id(hold_id, "hld", "legal hold")
         seen = self._listed.get((tenant.tenant_id, hold_id))
-        self._listed.discard_if(lambda key: key == (tenant.tenant_id, hold_id))
+        self._listed.discard((tenant.tenant_id, hold_id))
         if seen is not None and int(seen["tenant_key_version"]["N"]) in self._keys.keys_for(tenant).versions:
             lifted = self._commit_lift(caller, tenant, hold_id, seen)
             if lifted is not None:

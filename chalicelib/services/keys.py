@@ -104,7 +104,7 @@ class TenantKeyService:
                                     outcome="success", request_id=REQUEST_ID.get() or "-", details={"version": 1})
             with contextlib.suppress(ChangeRejected):  # a concurrent onboarding retry stored version 1 first
                 self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
-        self._records.discard_if(lambda key: key == tenant.tenant_id)
+        self._records.discard(tenant.tenant_id)
 
     def forget(self) -> None:
         """Drop every tenant key this process holds (a SnapStart snapshot must hold none): the kill switch."""
@@ -124,7 +124,7 @@ class TenantKeyService:
 
     def evict(self, tenant_id: str) -> int:
         """Drop the tenant's plaintext keys from this process now (incident, offboarding); how many."""
-        self._records.discard_if(lambda key: key == tenant_id)
+        self._records.discard(tenant_id)
         return self._keyring.evict(tenant_id)
 
     def evict_all(self) -> int:
@@ -182,7 +182,7 @@ class TenantKeyService:
         return self._reload(tenant)
 
     def _reload(self, tenant: Tenant) -> TenantKeys:
-        self._records.discard_if(lambda key: key == tenant.tenant_id)
+        self._records.discard(tenant.tenant_id)
         return self.keys_for(tenant)
 
     def _read(self, tenant: Tenant) -> tuple[WrappedTenantKey, ...]:

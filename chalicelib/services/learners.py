@@ -295,9 +295,9 @@ class LearnerService:
         self._restricted.clear()
 
     def _forget(self, tenant_id: str, learner_id: str) -> None:
-        self._wrapped.discard_if(lambda key: key == (tenant_id, learner_id))
-        self._profiles.discard_if(lambda key: key == (tenant_id, learner_id))
-        self._restricted.discard_if(lambda key: key == (tenant_id, learner_id))
+        self._wrapped.discard((tenant_id, learner_id))
+        self._profiles.discard((tenant_id, learner_id))
+        self._restricted.discard((tenant_id, learner_id))
 
     def with_records(self, tenant: Tenant, learner_id: str,
                       kind: str) -> tuple[dict[str, Any], LearnerKey, list[dict[str, Any]]]:
@@ -346,8 +346,7 @@ class LearnerService:
         own, records = self._store.learner_items_with(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")
         profile = live_profile(own.get("P"))
         key = self._unwrapped(tenant, learner_id, own)
-        results = sorted((decrypted_result(key, item) for item in records),
-                         key=lambda r: (r["taken_on"], r["recorded_at"]))
+        results = oldest_first([decrypted_result(key, item) for item in records])
         entry: dict[str, Any] = {"learner_id": learner_id, "profile": dict(open_profile(key, profile)),
                                  "results": results}
         if "restricted_at" in profile:
@@ -364,6 +363,11 @@ def open_profile(key: LearnerKey, profile: dict[str, Any]) -> PlainFields:
     if "tag" in profile:
         key.check_record_tag(PROFILE, int(profile["version"]["N"]), envelopes, profile["tag"]["S"])
     return key.cipher.decrypt_record(PROFILE, envelopes)
+
+
+def oldest_first(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Result views in the order they were taken (then recorded)."""
+    return sorted(results, key=lambda r: (r["taken_on"], r["recorded_at"]))
 
 
 def decrypted_result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
