@@ -69,7 +69,7 @@ from chalicelib.services.context import Caller
 from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import learner_view, open_profile
+from chalicelib.services.learners import learner_view, oldest_first, open_profile
 
 PACKAGE_FORMAT = "enclave.access-package/1"
 PACKAGE_RECORD = "access_package"
@@ -332,8 +332,7 @@ class RequestService:
                 "updated_at": profile["updated_at"]["S"]}
         if "restricted_at" in profile:
             meta["restricted_at"] = profile["restricted_at"]["S"]
-        results = sorted((self._result(key, item) for item in by_kind.pop("R", [])),
-                         key=lambda r: (r["taken_on"], r["recorded_at"]))
+        results = oldest_first([self._result(key, item) for item in by_kind.pop("R", [])])
         consents = sorted((_renamed(self._record(key, "consent", item), "record_id", "consent_id")
                            for item in by_kind.pop("C", [])), key=lambda c: str(c.get("at", "")))
         other = [self._record(key, kind, item) for kind, group in sorted(by_kind.items()) for item in group]

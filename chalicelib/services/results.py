@@ -23,13 +23,9 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
-from chalicelib.services.learners import LearnerService, decrypted_result, learner_resource
+from chalicelib.services.learners import LearnerService, decrypted_result, learner_resource, oldest_first
 
 RESULT_FIELDS = ("assessment", "score", "max_score", "taken_on")  # all personal: compared decrypted on a retry
-
-
-def _oldest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(items, key=lambda r: (r["taken_on"], r["recorded_at"]))
 
 
 class ResultService:
@@ -89,14 +85,14 @@ class ResultService:
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("result.read", f"{learner_resource(tenant.tenant_id, learner_id)}/results",
                                         learner_id=learner_id, count=len(items)))
-        return {"items": _oldest_first(items)}
+        return {"items": oldest_first(items)}
 
     # -- for other services: decrypted, with no audit event of their own (the caller audits the use) --
 
     def result_list(self, tenant: Tenant, learner_id: str) -> list[dict[str, Any]]:
         """The learner's decrypted results, oldest first; 404 unknown, 410 erased."""
         key = self._learners.key_of(tenant, learner_id)
-        return _oldest_first([decrypted_result(key, item) for item in
+        return oldest_first([decrypted_result(key, item) for item in
                               self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")])
 
     def pseudonymous_results(self, tenant: Tenant, learner_id: str, purpose: str) -> tuple[str, list[dict[str, Any]]]:
@@ -104,4 +100,4 @@ class ResultService:
         key = self._learners.key_of(tenant, learner_id)
         items = [decrypted_result(key, item)
                  for item in self._store.records(tenant.jurisdiction, tenant.tenant_id, learner_id, "R")]
-        return key.pseudonym(purpose), _oldest_first(items)
+        return key.pseudonym(purpose), oldest_first(items)
