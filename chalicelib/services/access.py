@@ -21,7 +21,6 @@ from chalicelib.domain.identity import Principal, Role, scope_refusal
 from chalicelib.domain.ids import require_id
 from chalicelib.domain.tenants import Tenant
 
-
 # Region-wide actions any signed-in user may take at any regional endpoint (the law packs are public policy).
 OPEN_TO_EVERY_POOL = frozenset({"jurisdiction.read"})
 
