@@ -120,8 +120,10 @@ class Container:
         from chalicelib.logs import REQUEST_ID, logger
         from chalicelib.services.context import Caller
 
+        # pool_region: which region's user pool issued the token (a region code, no personal value)
         draft = Caller(principal, REQUEST_ID.get() or "-").draft(action, f"tenants/{tenant.tenant_id}",
-                                                                 outcome="denied", reason=reason)
+                                                                 outcome="denied", reason=reason,
+                                                                 pool_region=principal.region)
         try:
             self.audit_store.commit(tenant.tenant_id, tenant.jurisdiction, draft)
         except EnclaveError:

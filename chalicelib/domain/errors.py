@@ -39,6 +39,13 @@ class Forbidden(EnclaveError):
     status, code = 403, "forbidden"
 
 
+class WrongIdentityPool(Forbidden):
+    """The token's user pool is not the one of the region the tenant (or this deployment) is homed in:
+    a tenant's users live in its home region's pool, a regional role acts only in its own region."""
+
+    code = "wrong_identity_pool"
+
+
 class ConsentRequired(Forbidden):
     """The operation rests on consent and the learner's current decision for that purpose is not a grant."""
 

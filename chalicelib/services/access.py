@@ -3,18 +3,26 @@
 The order matters: an unknown or unrelated tenant is 404 (never revealing that it exists), a
 related caller without the right is 403, and only an authorized request for another region's
 tenant learns where the tenant lives (421) — before any personal data is touched.
+
+Two layers decide, and either alone refuses: the Cedar policies, and the principal's scope
+(``scope_refusal``): a tenant user's token must come from the pool of the tenant's home region, a
+regional role acts only in its own region. A tenant user of another pool is 403
+``wrong_identity_pool`` (never 421: it is not authorized); the refusal is audited like any other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from chalicelib.domain.authz import RegionResource, Resource, TenantResource
-from chalicelib.domain.errors import Forbidden, NotFound, ResidencyMisdirected
-from chalicelib.domain.identity import Principal, Role
+from chalicelib.domain.errors import Forbidden, NotFound, ResidencyMisdirected, WrongIdentityPool
+from chalicelib.domain.identity import Principal, Role, scope_refusal
 from chalicelib.domain.ids import require_id
 from chalicelib.domain.tenants import Tenant
+
+# Region-wide actions any signed-in user may take at any regional endpoint (the law packs are public policy).
+OPEN_TO_EVERY_POOL = frozenset({"jurisdiction.read"})
 
 
 class Directory(Protocol):
@@ -42,26 +50,40 @@ class AccessControl:
         tenant = self._directory.get(tenant_id)
         if tenant is None:
             raise NotFound("no such tenant")
-        if not self._authorizer.is_allowed(principal, action, TenantResource(tenant_id, tenant.home_region)):
-            related = is_related(principal, tenant)
-            if self._on_denied is not None and tenant.home_region == self._region:
-                self._on_denied(principal, tenant, action, "forbidden" if related else "not_found")
-            if not related:
-                raise NotFound("no such tenant")
-            raise Forbidden(f"your role may not perform {action} on this tenant")
+        refusal = scope_refusal(principal, tenant.home_region)
+        if refusal is not None or not self._authorizer.is_allowed(
+                principal, action, TenantResource(tenant_id, tenant.home_region)):
+            self._refuse(principal, tenant, action, refusal)
         if resident:
             self.require_home(tenant.home_region)
         return tenant
 
+    def _refuse(self, principal: Principal, tenant: Tenant, action: str, refusal: str | None) -> NoReturn:
+        """404 to a caller without standing, else 403 (``wrong_identity_pool`` for a token of another
+        region's pool); recorded in the tenant's trail when its trail lives here."""
+        related = is_related(principal, tenant)
+        reason = (refusal or "forbidden") if related else "not_found"
+        if self._on_denied is not None and tenant.home_region == self._region:
+            self._on_denied(principal, tenant, action, reason)
+        if not related:
+            raise NotFound("no such tenant")
+        if refusal is not None:
+            raise WrongIdentityPool("a tenant user's token is honoured only from the user pool of the tenant's "
+                                    "home region")
+        raise Forbidden(f"your role may not perform {action} on this tenant")
+
     def onboarding(self, principal: Principal, home_region: str) -> None:
         """May ``principal`` onboard a tenant homed in ``home_region``, and is this the place?"""
+        if scope_refusal(principal, home_region) is not None:
+            raise WrongIdentityPool("your token's user pool is not the one of this jurisdiction's home region")
         if not self._authorizer.is_allowed(principal, "tenant.create", TenantResource("new", home_region)):
             raise Forbidden("your role may not onboard tenants in this jurisdiction")
         self.require_home(home_region)
 
     def permits(self, principal: Principal, action: str, tenant: Tenant) -> bool:
         """Whether ``principal`` may also do ``action`` on a tenant already resolved by ``tenant()``."""
-        return self._authorizer.is_allowed(principal, action, TenantResource(tenant.tenant_id, tenant.home_region))
+        return scope_refusal(principal, tenant.home_region) is None and self._authorizer.is_allowed(
+            principal, action, TenantResource(tenant.tenant_id, tenant.home_region))
 
     def may(self, principal: Principal, tenant_id: str, action: str) -> bool:
         """Whether ``principal`` may do ``action`` on the tenant (a filter for lists: nothing is recorded)."""
@@ -69,6 +91,9 @@ class AccessControl:
         return tenant is not None and self.permits(principal, action, tenant)
 
     def region(self, principal: Principal, action: str) -> None:
+        """May ``principal`` do the region-wide ``action`` here (a regional role: only in its own region)?"""
+        if action not in OPEN_TO_EVERY_POOL and scope_refusal(principal, self._region) is not None:
+            raise WrongIdentityPool("your token's user pool is not this region's")
         if not self._authorizer.is_allowed(principal, action, RegionResource(self._region)):
             raise Forbidden(f"your role may not perform {action} in this region")
 
