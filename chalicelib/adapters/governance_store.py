@@ -156,10 +156,10 @@ class GovernanceStore:
         return {"Put": {"TableName": self._data.table(jurisdiction), "Item": item,
                         "ConditionExpression": "attribute_not_exists(pk)"}}
 
-    def offboarding_claim(self, jurisdiction: str, tenant_id: str, offboarding_id: str, by: str, at: str,
+    def offboarding_claim(self, jurisdiction: str, tenant_id: str, offboarding_id: str, claim: str, at: str,
                           stale_before: str) -> bool:
-        """Claim the confirmation of a pending offboarding for ``by`` (a lease that lapses at ``stale_before``):
-        False when another confirmation holds a live claim or the offboarding is confirmed already."""
+        """Claim the confirmation of a pending offboarding for one attempt (``claim``, a lease that lapses at
+        ``stale_before``): False when another attempt holds a live claim or the offboarding is confirmed."""
         from botocore.exceptions import ClientError
 
         try:
@@ -167,20 +167,19 @@ class GovernanceStore:
                 self._client.update_item(
                     TableName=self._data.table(jurisdiction),
                     Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD}},
-                    UpdateExpression="SET confirming_by = :by, confirming_at = :at",
+                    UpdateExpression="SET confirming = :claim, confirming_at = :at",
                     ConditionExpression="offboarding_id = :id AND attribute_not_exists(keys_destroyed_at) AND "
-                                        "(attribute_not_exists(confirming_at) OR confirming_at < :stale "
-                                        "OR confirming_by = :by)",
-                    ExpressionAttributeValues={":by": {"S": by}, ":at": {"S": at}, ":id": {"S": offboarding_id},
-                                               ":stale": {"S": stale_before}})
+                                        "(attribute_not_exists(confirming_at) OR confirming_at < :stale)",
+                    ExpressionAttributeValues={":claim": {"S": claim}, ":at": {"S": at},
+                                               ":id": {"S": offboarding_id}, ":stale": {"S": stale_before}})
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
             raise
         return True
 
-    def offboarding_release(self, jurisdiction: str, tenant_id: str, by: str) -> None:
-        """Give up ``by``'s claim on the confirmation (it failed); nothing if the claim is someone else's."""
+    def offboarding_release(self, jurisdiction: str, tenant_id: str, claim: str) -> None:
+        """Give up the attempt's claim on the confirmation (it failed); nothing if the claim is another's."""
         from botocore.exceptions import ClientError
 
         try:
@@ -188,9 +187,9 @@ class GovernanceStore:
                 self._client.update_item(
                     TableName=self._data.table(jurisdiction),
                     Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD}},
-                    UpdateExpression="REMOVE confirming_by, confirming_at",
-                    ConditionExpression="confirming_by = :by AND attribute_not_exists(keys_destroyed_at)",
-                    ExpressionAttributeValues={":by": {"S": by}})
+                    UpdateExpression="REMOVE confirming, confirming_at",
+                    ConditionExpression="confirming = :claim AND attribute_not_exists(keys_destroyed_at)",
+                    ExpressionAttributeValues={":claim": {"S": claim}})
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise

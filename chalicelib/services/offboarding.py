@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,7 +67,8 @@ from chalicelib.services.learners import LearnerService
 
 PACKAGE_FORMAT = "enclave.tenant-package/1"
 CLAIM_LEASE = timedelta(minutes=15)
-"""How long a confirmation in progress keeps others out (a crashed one is taken over after this)."""
+"""How long a confirmation in progress keeps others out: a function's longest run, so a retry after a
+gateway timeout answers 409 while the first attempt still works; one that crashed is taken over after it."""
 
 
 class OffboardingService:
@@ -152,8 +154,8 @@ class OffboardingService:
         """Claim the confirmation, export, package and commit it; ``(the confirmed item, the package key)``,
         or None when a concurrent confirmation committed first (its receipt is then answered)."""
         j, tid, offboarding_id = tenant.jurisdiction, tenant.tenant_id, pending["offboarding_id"]
-        sub, now = caller.principal.sub, self._clock()
-        if not self._governance.offboarding_claim(j, tid, offboarding_id, sub, format_at(now),
+        claim, now = uuid.uuid4().hex, self._clock()
+        if not self._governance.offboarding_claim(j, tid, offboarding_id, claim, format_at(now),
                                                   format_at(now - CLAIM_LEASE)):
             if self._confirmed(tenant):
                 return None
@@ -162,7 +164,7 @@ class OffboardingService:
         try:
             return self._export_package_commit(caller, tenant, offboarding_id, now)
         except BaseException:
-            self._governance.offboarding_release(j, tid, sub)  # let a retry (or another admin) confirm
+            self._governance.offboarding_release(j, tid, claim)  # let a retry (or another admin) confirm
             raise
 
     def _export_package_commit(self, caller: Caller, tenant: Tenant, offboarding_id: str,
