@@ -162,35 +162,46 @@ def test_a_rotation_racing_the_offboarding_leaves_no_key_version_and_no_learner_
 
 # -- other warm containers ---------------------------------------------------------------------------------
 
-def test_another_warm_container_stops_serving_an_offboarded_tenant_within_the_ttl(
-        leaving: dict[str, Any], emulated: Emulated, token: TokenFactory) -> None:
-    tid, path, staff = leaving["tenant_id"], leaving["path"], leaving["staff"]
-    ticker = Ticker()
-    other = RegionalApi(_container(emulated, leaving["clock"], ticker))   # container B, warm
-    learner = f"{path}/learners/{leaving['learners'][0]}"
-    assert other.call("GET", learner, staff)[0] == 200
+def _warm_other(leaving: dict[str, Any], emulated: Emulated, ticker: Ticker | None = None) -> RegionalApi:
+    """Container B: it has read a learner and enrolled one (directory entry and tenant keys cached), then
+    container A confirms the offboarding."""
+    path, staff = leaving["path"], leaving["staff"]
+    other = RegionalApi(_container(emulated, leaving["clock"], ticker))
+    assert other.call("GET", f"{path}/learners/{leaving['learners'][0]}", staff)[0] == 200
     assert other.call("POST", f"{path}/learners", staff, learner_body(83))[0] == 201
-
     status, receipt = leaving["eu"].call("DELETE", f"{path}?confirm={leaving['offboarding_id']}",
-                                         leaving["platform"])   # container A offboards
+                                         leaving["platform"])
     assert status == 200, receipt
+    return other
 
-    # at once: nothing new lands (the writes' own transactions see the confirmation)
-    status, body = other.call("POST", f"{path}/learners", staff, learner_body(84))
+
+def test_another_warm_container_writes_nothing_new_for_an_offboarded_tenant(
+        leaving: dict[str, Any], emulated: Emulated, token: TokenFactory) -> None:
+    """At once, even within the TTL: the writes' own transactions see the confirmation."""
+    path, tid = leaving["path"], leaving["tenant_id"]
+    other = _warm_other(leaving, emulated)
+    status, body = other.call("POST", f"{path}/learners", leaving["staff"], learner_body(84))
     assert (status, body["error"]["code"]) == (409, "tenant_offboarding")
     status, body = other.call("POST", f"{path}/legal-holds", token("regional_admin", region=EU),
                               {"reason": "Late litigation"})
     assert (status, body["error"]["code"]) == (409, "tenant_offboarding")
+    assert list(other.container.data_store.learner_key_items("UK", tid)) == []
+    assert other.container.governance_store.holds("UK", tid) == []
 
+
+def test_another_warm_container_stops_serving_an_offboarded_tenant_within_the_ttl(
+        leaving: dict[str, Any], emulated: Emulated) -> None:
+    tid, path, staff = leaving["tenant_id"], leaving["path"], leaving["staff"]
+    ticker = Ticker()
+    other = _warm_other(leaving, emulated, ticker)
     ticker.now += 31   # one short TTL later, container B knows
-    assert other.call("GET", learner, staff)[0] == 404
+    assert other.call("GET", f"{path}/learners/{leaving['learners'][0]}", staff)[0] == 404
     assert other.call("POST", f"{path}/learners", staff, learner_body(85))[0] == 404
     b = other.container
     with pytest.raises(EnclaveError) as refused:   # even past the directory, nothing unwraps any more
         b.tenant_keys.keys_for(leaving["tenant"])
     assert refused.value.status == 404
     assert b.keyring.evict(tid) == 0   # and no plaintext tenant key is left in container B
-    assert list(b.data_store.learner_key_items("UK", tid)) == []
 
 
 # -- a hold after the confirmation ------------------------------------------------------------------------
@@ -233,7 +244,7 @@ def test_a_retry_after_a_crash_following_the_confirmation_gives_the_same_package
     assert receipt["audit_export"]["events"] >= 3
     assert container.data_store.tenant_keys("UK", tid) == []
     trail = [e["action"] for e in container.audit_store.events(tid, "UK")]
-    assert trail.count("tenant.offboard") == 1 and trail.count("audit.export") == 1
+    assert (trail.count("tenant.offboard"), trail.count("audit.export")) == (1, 1)
 
 
 # -- idempotent and concurrent retries ---------------------------------------------------------------------
