@@ -206,6 +206,8 @@ class OffboardingService:
         """The receipt's audit export and package. The package key goes to the caller who confirmed only: at
         once, or on a retry while the tenant's keys still exist (unwrapped from the offboarding item)."""
         tid = tenant.tenant_id
+        if "confirmed_by" not in item:  # confirmed before receipts were kept: only the destruction is left
+            return {}
         expires = format_at(self._clock() + timedelta(seconds=MAX_PRESIGN_SECONDS))
         export_id = item["audit_export_id"]["S"]
         export = {"export_id": export_id, "format": "ndjson", "events": int(item["audit_export_events"]["N"]),
