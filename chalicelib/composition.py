@@ -7,6 +7,7 @@ import time except reading settings and the jurisdiction files (a broken file st
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -68,9 +69,13 @@ class Container:
                  key_source: SigningKeySource | None = None,
                  clock: Callable[[], datetime] = utc_now,
                  jurisdictions: JurisdictionCatalog | None = None,
-                 edge_client: KeyValueStoreClient | None = None) -> None:
-        """``edge_client``: the KeyValueStore client to use instead of botocore's (tests; moto has none)."""
+                 edge_client: KeyValueStoreClient | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``edge_client``: the KeyValueStore client to use instead of botocore's (tests; moto has none);
+        ``monotonic``: the clock of the caches whose lifetime bounds how long an offboarding takes to reach
+        this process (directory entries, tenant key records, unwrapped tenant keys)."""
         self.settings = settings
+        self.monotonic = monotonic
         self._edge_client = edge_client
         self.clients = clients or AwsClients(endpoint_url=settings.aws_endpoint_url)
         self.clock = clock
@@ -105,7 +110,13 @@ class Container:
         from chalicelib.adapters.directory import TenantDirectory
 
         return TenantDirectory(self.clients.dynamodb(self.settings.directory_region),
-                               self.settings.directory_table)
+                               self.settings.directory_table, clock=self.monotonic,
+                               on_offboarded=self._drop_tenant_keys)
+
+    def _drop_tenant_keys(self, tenant_id: str) -> int:
+        """A tenant found offboarded: its unwrapped keys leave this process (if any were ever loaded)."""
+        keyring = vars(self).get("keyring")
+        return keyring.evict(tenant_id) if keyring is not None else 0
 
     @cached_property
     def access(self) -> AccessControl:
@@ -154,7 +165,7 @@ class Container:
         from chalicelib.domain.crypto import Keyring
 
         provider = KmsDataKeyProvider(self.clients.kms(self.settings.region), self.settings.kms_key_alias)
-        return Keyring(provider)
+        return Keyring(provider, clock=self.monotonic)
 
     @cached_property
     def data_store(self) -> DataStore:
@@ -245,7 +256,13 @@ class Container:
     def tenant_keys(self) -> TenantKeyService:
         from chalicelib.services.keys import TenantKeyService
 
-        return TenantKeyService(self.keyring, self.data_store, self.audit_store, now=self.clock)
+        return TenantKeyService(self.keyring, self.data_store, self.audit_store, now=self.clock,
+                                clock=self.monotonic, offboarded=self._offboarded)
+
+    def _offboarded(self, tenant: Tenant) -> bool:
+        """Whether the tenant's offboarding is confirmed (its keys destroyed or being destroyed)."""
+        found = self.governance_store.offboarding(tenant.jurisdiction, tenant.tenant_id)
+        return found is not None and "keys_destroyed_at" in found
 
     @cached_property
     def key_rotation(self) -> KeyRotationService:

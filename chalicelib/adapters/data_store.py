@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
+OFFBOARD_SK = "OFFBOARD"
+"""The tenant's offboarding item (in the data table; ``GovernanceStore`` writes it)."""
+
+
 def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
 
@@ -117,6 +121,18 @@ class DataStore:
         return {"Delete": {"TableName": self.key_table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"TKEY#{version:04d}"}},
             "ConditionExpression": "attribute_exists(pk)"}}
+
+    def not_offboarded_check(self, jurisdiction: str, tenant_id: str) -> TransactWriteItemTypeDef:
+        """A condition for a write that must not land once the tenant's offboarding is confirmed (a new key
+        version, a re-wrap, an enrolment, a legal hold): DynamoDB orders it against the confirmation."""
+        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD_SK}},
+            "ConditionExpression": "attribute_not_exists(keys_destroyed_at)"}}
+
+    def key_item_delete(self, jurisdiction: str, tenant_id: str, sk: str) -> TransactWriteItemTypeDef:
+        """Delete one item of the key table that exists (offboarding destroys every learner key)."""
+        return {"Delete": {"TableName": self.key_table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk}}, "ConditionExpression": "attribute_exists(pk)"}}
 
     def tenant_key_created(self, jurisdiction: str, tenant_id: str) -> dict[int, str]:
         """``{version: created_at}`` of the tenant's key versions (``""`` when not recorded)."""

@@ -6,12 +6,14 @@ the region the directory lives in is a setting. Either way this is the one code 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
-from chalicelib.domain.cache import TtlCache
+from chalicelib.domain.cache import REVOCATION_SECONDS, TtlCache
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.tenants import Tenant
 
@@ -23,14 +25,18 @@ class TenantDirectory:
     """Reads and writes directory entries; never sees personal data.
 
     Entries found are cached for ``ttl_seconds`` (a tenant's home region never changes, so a warm
-    request needs no directory read); unknown ids are not cached, so a new tenant is seen at once.
+    request needs no directory read), ``REVOCATION_SECONDS`` by default: a tenant offboarded by another
+    process reads as unknown here within that. Unknown ids are not cached, so a new tenant is seen at once.
     """
 
-    def __init__(self, client: DynamoDBClient, table_name: str, ttl_seconds: float = 300.0,
-                 max_entries: int = 4096) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, ttl_seconds: float = REVOCATION_SECONDS,
+                 max_entries: int = 4096, *, clock: Callable[[], float] = time.monotonic,
+                 on_offboarded: Callable[[str], object] = lambda tenant_id: None) -> None:
+        """``on_offboarded(tenant_id)``: called when a read finds the entry tombstoned (drop the tenant's keys)."""
         self._client = client
         self._table = table_name
-        self._cache: TtlCache[str, Tenant] = TtlCache(max_entries, ttl_seconds)
+        self._cache: TtlCache[str, Tenant] = TtlCache(max_entries, ttl_seconds, clock)
+        self._on_offboarded = on_offboarded
 
     def add(self, tenant: Tenant) -> None:
         item = {
@@ -125,6 +131,9 @@ class TenantDirectory:
                 TableName=self._table, Key={"tenant_id": {"S": tenant_id}}, ConsistentRead=False
             )
         item = response.get("Item")
-        if item is None or "offboarded_at" in item:
+        if item is not None and "offboarded_at" in item:
+            self._on_offboarded(tenant_id)
+            return None
+        if item is None:
             return None
         return Tenant.model_validate({name: value["S"] for name, value in item.items() if "S" in value})

@@ -29,7 +29,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.data_store import DataStore, tenant_pk
+from chalicelib.adapters.data_store import OFFBOARD_SK, DataStore, tenant_pk
 from chalicelib.adapters.dynamo_errors import translated
 from chalicelib.domain.crypto import WrappedLearnerKey
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 HOLD_PREFIX = "H#"
 MARKER_PREFIX = "HM#"
-OFFBOARD = "OFFBOARD"
+OFFBOARD = OFFBOARD_SK
 DEPARTED = "departed"
 
 
@@ -156,14 +156,73 @@ class GovernanceStore:
         return {"Put": {"TableName": self._data.table(jurisdiction), "Item": item,
                         "ConditionExpression": "attribute_not_exists(pk)"}}
 
+    def offboarding_claim(self, jurisdiction: str, tenant_id: str, offboarding_id: str, claim: str, at: str,
+                          stale_before: str) -> bool:
+        """Claim the confirmation of a pending offboarding for one attempt (``claim``, a lease that lapses at
+        ``stale_before``): False when another attempt holds a live claim or the offboarding is confirmed."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translated("the data store"):
+                self._client.update_item(
+                    TableName=self._data.table(jurisdiction),
+                    Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD}},
+                    UpdateExpression="SET confirming = :claim, confirming_at = :at",
+                    ConditionExpression="offboarding_id = :id AND attribute_not_exists(keys_destroyed_at) AND "
+                                        "(attribute_not_exists(confirming_at) OR confirming_at < :stale)",
+                    ExpressionAttributeValues={":claim": {"S": claim}, ":at": {"S": at},
+                                               ":id": {"S": offboarding_id}, ":stale": {"S": stale_before}})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def offboarding_release(self, jurisdiction: str, tenant_id: str, claim: str) -> None:
+        """Give up the attempt's claim on the confirmation (it failed); nothing if the claim is another's."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with translated("the data store"):
+                self._client.update_item(
+                    TableName=self._data.table(jurisdiction),
+                    Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD}},
+                    UpdateExpression="REMOVE confirming, confirming_at",
+                    ConditionExpression="confirming = :claim AND attribute_not_exists(keys_destroyed_at)",
+                    ExpressionAttributeValues={":claim": {"S": claim}})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
     def offboarding_confirm(self, jurisdiction: str, tenant_id: str, offboarding_id: str,
-                            at: str) -> TransactWriteItemTypeDef:
-        """Mark the pending offboarding confirmed (its keys about to be destroyed); only once."""
-        return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
-            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD}},
-            "UpdateExpression": "SET keys_destroyed_at = :at",
+                            at: str, attributes: dict[str, Any] | None = None) -> TransactWriteItemTypeDef:
+        """Mark the pending offboarding confirmed (its keys about to be destroyed); only once. ``attributes``
+        (DynamoDB-typed) are stored with it: what a retry needs to answer the same receipt."""
+        values: dict[str, Any] = {":at": {"S": at}, ":id": {"S": offboarding_id}}
+        names: dict[str, str] = {}
+        sets = ["keys_destroyed_at = :at"]
+        for number, (name, value) in enumerate(sorted((attributes or {}).items())):
+            names[f"#a{number}"], values[f":a{number}"] = name, value
+            sets.append(f"#a{number} = :a{number}")
+        update: dict[str, Any] = {
+            "TableName": self._data.table(jurisdiction),
+            "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": OFFBOARD}},
+            "UpdateExpression": "SET " + ", ".join(sets),
             "ConditionExpression": "offboarding_id = :id AND attribute_not_exists(keys_destroyed_at)",
-            "ExpressionAttributeValues": {":at": {"S": at}, ":id": {"S": offboarding_id}}}}
+            "ExpressionAttributeValues": values}
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}  # type: ignore[typeddict-item]
+
+    def offboarding_item(self, jurisdiction: str, tenant_id: str) -> dict[str, Any] | None:
+        """The offboarding item as stored (binary attributes included), or None."""
+        items = list(self._range(jurisdiction, tenant_id, OFFBOARD, OFFBOARD))
+        return items[0] if items else None
+
+    def not_offboarded_check(self, jurisdiction: str, tenant_id: str) -> TransactWriteItemTypeDef:
+        """A condition for a write that must not land once the tenant's offboarding is confirmed (a new key
+        version, a re-wrap, an enrolment, a legal hold): DynamoDB orders it against the confirmation."""
+        return self._data.not_offboarded_check(jurisdiction, tenant_id)
 
     # -- departures ------------------------------------------------------------------------------
 

@@ -17,6 +17,10 @@ V = TypeVar("V")
 
 SWEEP_SECONDS = 1.0
 
+REVOCATION_SECONDS = 30.0
+"""How long a process trusts a tenant's directory entry and wrapped key records it read: an offboarding
+elsewhere reaches every warm container within this (docs/key-lifecycle.md)."""
+
 
 class TtlCache(Generic[K, V]):
     """Thread-safe LRU cache with at most ``max_entries`` entries, each living ``ttl_seconds``.

@@ -64,6 +64,18 @@ class LegalHoldActive(Conflict):
     code = "legal_hold_active"
 
 
+class TenantOffboarding(Conflict):
+    """The tenant's offboarding is confirmed: nothing new (key version, hold, learner) may be written."""
+
+    code = "tenant_offboarding"
+
+
+class OffboardingInProgress(Conflict):
+    """Another request is confirming this offboarding right now: retry shortly for its receipt."""
+
+    code = "offboarding_in_progress"
+
+
 class ProcessingRestricted(Conflict):
     """The learner's processing is restricted (a data-subject request): only storage, access and erasure."""
 

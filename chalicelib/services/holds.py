@@ -14,7 +14,8 @@ Holds placed before the markers existed are counted nowhere: an erasure asks for
 (``is_held_uncounted``, one query, remembered for a minute once a tenant has none).
 Every hold is also counted on the tenant's ``HM#any`` marker (``any_marked``), which offboarding's
 confirmation checks in its transaction (``offboarding_guard``): a hold placed between the check and the
-confirmation refuses it.
+confirmation refuses it. The other way round, a hold's transaction checks the offboarding is not
+confirmed (409 ``tenant_offboarding``): a hold never lands on a tenant whose keys are being destroyed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.crypto import WrappedLearnerKey
-from chalicelib.domain.errors import BadRequest, Conflict, NotFound
+from chalicelib.domain.errors import BadRequest, Conflict, NotFound, TenantOffboarding
 from chalicelib.domain.holds import HOLD_RECORD, HoldCreate, hold_view
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.tenants import Tenant
@@ -119,6 +120,8 @@ class HoldService:
             changes.append(self._data.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id))
         changes.append(self._store.hold_marker_add(tenant.jurisdiction, tenant.tenant_id, body.learner_id, 1))
         changes.append(self._store.any_hold_add(tenant.jurisdiction, tenant.tenant_id, 1))
+        guard = len(changes)
+        changes.append(self._store.not_offboarded_check(tenant.jurisdiction, tenant.tenant_id))
         changes += self._idempotency.claims(scope, hold_id)
         draft = caller.draft("legal_hold.create", f"{holds_resource(tenant.tenant_id)}/{hold_id}",
                              hold_id=hold_id, scope=body.scope, category=body.category,
@@ -126,6 +129,9 @@ class HoldService:
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected as exc:
+            if exc.index == guard:
+                raise TenantOffboarding("this tenant's offboarding is confirmed: no legal hold can be placed "
+                                        "any more") from None
             earlier = self._idempotency.earlier(scope)  # a retry: an earlier request holds the claim
             if earlier is not None:
                 return self._existing(tenant, earlier, body.reason)

@@ -1,7 +1,8 @@
 """Idempotent creation: a retried POST with the same ``Idempotency-Key`` returns the first result.
 
 A request's scope is (tenant, caller, route, key); its fingerprint is keyed with the tenant's blind-index
-key and covers only the body's non-personal fields. A fingerprint of personal fields would be a value
+key and covers only the body's non-personal fields; a retry across a key rotation compares under the
+version the claim was made with (``IdempotencyScope.matches``). A fingerprint of personal fields would be a value
 derived from them that outlives an erasure (the record lives a day; the tenant key far longer), so the
 service that owns the resource compares a retry's personal fields with the stored record instead,
 decrypted with the subject's own key (``same_personal``): once that key is destroyed nothing is left.
@@ -35,8 +36,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class IdempotencyScope:
+    """``fingerprint`` is stored with a claim (newest key version); ``versions`` maps every loaded tenant key
+    version to the fingerprint under it, so a retry across a key rotation still matches its claim."""
+
     key: str
     fingerprint: str
+    versions: tuple[tuple[str, str], ...] = ()
+
+    def matches(self, stored: str) -> bool:
+        """Whether a claim's stored fingerprint is this request's. One made under a version retired since
+        (rotation retires a version once nothing it wraps is left) cannot be recomputed: it is taken as
+        this request's, and the owning service still compares the personal fields (``same_personal``)."""
+        if stored == self.fingerprint:
+            return True
+        version = stored.split(".", 1)[0]
+        mine = dict(self.versions)
+        return mine.get(version, stored) == stored if self.versions else False
 
 
 class Idempotency:
@@ -54,9 +69,10 @@ class Idempotency:
         _check_key(key)
         kept = body.model_dump(mode="json", exclude=set(personal))
         canonical = json.dumps(kept, sort_keys=True, separators=(",", ":"))
-        fingerprint = self._keys.keys_for(tenant).blind_index("idempotency", canonical)
+        tokens = self._keys.keys_for(tenant).blind_index_all("idempotency", canonical)  # newest first
         scope_hash = hashlib.sha256(f"{caller.principal.sub}\x00{route}\x00{key}".encode()).hexdigest()
-        return IdempotencyScope(f"{tenant.tenant_id}#{scope_hash}", fingerprint)
+        return IdempotencyScope(f"{tenant.tenant_id}#{scope_hash}", tokens[0],
+                                tuple((token.split(".", 1)[0], token) for token in tokens))
 
     @staticmethod
     def unscoped(caller_sub: str, route: str, body: BaseModel, key: str | None) -> IdempotencyScope | None:
@@ -83,7 +99,7 @@ class Idempotency:
         if found is None or scope is None:
             return None
         resource_id, fingerprint = found
-        if fingerprint != scope.fingerprint:
+        if not scope.matches(fingerprint):
             raise Conflict("this Idempotency-Key was used with a different request", reason="idempotency_key_reused")
         return resource_id
 

@@ -1,10 +1,12 @@
 """Tenant key rotation that runs: the admin route and the daily schedule.
 
 ``rotate`` adds the next tenant key version (its item and a ``tenant_key.rotate`` event in one
-transaction; a lost race is 409 ``rotation_race``), then moves everything the old versions wrap to the
-new one: learner keys (and with them every access package sealed by a learner key), the subject keys
-of legal holds, and the e-mail look-ups (re-indexed under the new index key after decrypting the
-e-mail), in batches, each batch one transaction with a ``tenant_key.rewrap`` event. A batch that loses
+transaction; a lost race is 409 ``rotation_race``; the transaction also checks that the tenant's
+offboarding is not confirmed, else 409 ``tenant_offboarding``: offboarding wins, docs/key-lifecycle.md),
+then moves everything the old versions wrap to the new one: learner keys (and with them every access
+package sealed by a learner key), the subject keys of legal holds, and the e-mail look-ups (re-indexed
+under the new index key after decrypting the e-mail), in batches, each batch one transaction with a
+``tenant_key.rewrap`` event. A batch that loses
 a race (a learner changed or was erased meanwhile) is left for the next run.
 
 Old versions are retired (item deleted with a ``tenant_key.retire`` event) by a later run, once nothing
@@ -25,7 +27,7 @@ from chalicelib.adapters.data_store import DataStore, envelopes_of, wrapped_lear
 from chalicelib.adapters.governance_store import GovernanceStore, hold_sk
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import Keyring, TenantKeys, WrappedLearnerKey
-from chalicelib.domain.errors import Conflict, EnclaveError
+from chalicelib.domain.errors import Conflict, EnclaveError, TenantOffboarding
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
@@ -93,9 +95,13 @@ class KeyRotationService:
             record = self._keyring.rotate(self._keys.reloaded(tenant))
             draft = caller.draft("tenant_key.rotate", resource, version=record.version)
             try:
-                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
-                                   [self._store.tenant_key_put(tenant.jurisdiction, record, format_at(self._clock()))])
-            except ChangeRejected:
+                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [
+                    self._store.tenant_key_put(tenant.jurisdiction, record, format_at(self._clock())),
+                    self._governance.not_offboarded_check(tenant.jurisdiction, tenant.tenant_id)])
+            except ChangeRejected as exc:
+                if exc.index == 1:
+                    raise TenantOffboarding("this tenant's offboarding is confirmed: its keys are being "
+                                            "destroyed, not rotated") from None
                 raise Conflict("a concurrent rotation created this key version first",
                                reason="rotation_race") from None
             version = record.version
@@ -140,8 +146,9 @@ class KeyRotationService:
         for start in range(0, len(changes), BATCH):
             batch = changes[start:start + BATCH]
             draft = caller.draft("tenant_key.rewrap", resource, version=keys.newest.version, count=len(batch))
+            guard = self._governance.not_offboarded_check(tenant.jurisdiction, tenant.tenant_id)
             try:
-                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, batch)
+                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [*batch, guard])
                 moved += len(batch)
             except ChangeRejected:
                 failed += len(batch)  # something changed meanwhile: the next run picks these up again

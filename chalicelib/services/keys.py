@@ -6,7 +6,9 @@
   from them asks the keyring every time, so when a grant is revoked at KMS every process fails closed
   at most one TTL after its last unwrap.
 * **Eviction** (``evict`` for one tenant, ``evict_all`` the kill switch of this process) drops the
-  plaintext keys at once; an incident or an offboarding calls it.
+  plaintext keys at once; an incident or an offboarding calls it. The wrapped records are trusted for
+  ``REVOCATION_SECONDS`` only: an offboarding in another process destroys them, so every warm process
+  stops unwrapping within that (a read finding none evicts the plaintext keys too).
 * **Fail closed**: a tenant without a key record answers 503 ``tenant_key_missing`` and raises the
   alarm; a key is created only at onboarding (``create``), never on a read.
 * **One alerting path** (``alarm``) for every unwrap or decrypt failure: a critical log line carrying
@@ -25,12 +27,22 @@ from typing import Any, Protocol
 from chalicelib.adapters.audit_store import ChangeRejected
 from chalicelib.adapters.data_store import DataStore, wrapped_learner_key
 from chalicelib.domain.audit import AuditEventDraft, format_at
+from chalicelib.domain.cache import REVOCATION_SECONDS
 from chalicelib.domain.crypto import Keyring, LearnerKey, TenantKeys, TtlCache, WrappedLearnerKey, WrappedTenantKey
-from chalicelib.domain.errors import EnclaveError, IntegrityError, KeyAccessDenied, TenantKeyMissing
+from chalicelib.domain.errors import (
+    Conflict,
+    EnclaveError,
+    IntegrityError,
+    KeyAccessDenied,
+    NotFound,
+    TenantKeyMissing,
+)
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import REQUEST_ID, logger
 
 KEY_FAILURE_METRIC = "KeyFailures"
+DESTROY_BATCH = 90
+DESTROY_ROUNDS = 20
 METRICS_NAMESPACE = "Enclave"
 ALARM_SUB = "system:key-alarm"
 
@@ -48,10 +60,12 @@ def _emf(metric: str) -> dict[str, Any]:
 
 class TenantKeyService:
     def __init__(self, keyring: Keyring, store: DataStore, audit: AuditSink | None = None, *,
-                 ttl_seconds: float = 300.0, max_tenants: int = 4096,
+                 ttl_seconds: float = REVOCATION_SECONDS, max_tenants: int = 4096,
                  clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 offboarded: Callable[[Tenant], bool] = lambda tenant: False) -> None:
         self._now = now
+        self._offboarded = offboarded
         self._keyring = keyring
         self._store = store
         self._audit = audit
@@ -158,24 +172,53 @@ class TenantKeyService:
             moved += len(pending)
         return moved
 
-    def destroy_all_versions(self, tenant: Tenant, batch: int = 25) -> int:
-        """Offboarding: delete every key version of the tenant, which shreds all its learners at once
-        (each learner key is wrapped by one of them), audited in the same transactions; drops the unwrapped
-        copies. How many versions were destroyed (a retry destroys what is left)."""
-        versions = [record.version for record in self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id)]
-        for start in range(0, len(versions), batch):
-            chunk = versions[start:start + batch]
-            deletes = [self._store.tenant_key_delete(tenant.jurisdiction, tenant.tenant_id, v) for v in chunk]
-            if self._audit is None:
-                self._store.delete_tenant_keys(tenant.jurisdiction, tenant.tenant_id)
-                break
-            draft = AuditEventDraft(actor_sub=ALARM_SUB.replace("alarm", "offboarding"), actor_role="system",
-                                    action="tenant_key.destroy", resource=f"tenants/{tenant.tenant_id}/keys",
-                                    outcome="success", request_id=REQUEST_ID.get() or "-",
-                                    details={"versions": ",".join(str(v) for v in chunk)})
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, deletes)
-        self.evict(tenant.tenant_id)
-        return len(versions)
+    def destroy_all_versions(self, tenant: Tenant) -> int:
+        """Offboarding: delete every learner key and every key version of the tenant (all its learners are
+        shredded at once), audited in the same transactions, until a listing finds none left; drops the
+        unwrapped copies. The newest version goes last (it wraps the final package's key, which a retry
+        can recover until then). How many versions this call destroyed (a retry destroys what is left;
+        a concurrent retry that deleted some first only makes this one list again)."""
+        if self._audit is None:  # unit tests without a trail (nor learners)
+            destroyed = self._store.delete_tenant_keys(tenant.jurisdiction, tenant.tenant_id)
+            self.evict(tenant.tenant_id)
+            return destroyed
+        destroyed = 0
+        for _ in range(DESTROY_ROUNDS):
+            learner_sks = [item["sk"]["S"] for item in
+                           self._store.learner_key_items(tenant.jurisdiction, tenant.tenant_id)]
+            versions = sorted(record.version for record in
+                              self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id))
+            if not learner_sks and not versions:
+                self.evict(tenant.tenant_id)
+                return destroyed
+            doomed: list[tuple[str, int | str]] = [("learner", sk) for sk in learner_sks]
+            doomed += [("version", version) for version in versions]
+            for start in range(0, len(doomed), DESTROY_BATCH):
+                chunk = doomed[start:start + DESTROY_BATCH]
+                if self._destroy_chunk(tenant, chunk):
+                    destroyed += sum(kind == "version" for kind, _ in chunk)
+        raise Conflict("the tenant's keys could not all be destroyed; retry to finish the offboarding",
+                       reason="keys_remaining")
+
+    def _destroy_chunk(self, tenant: Tenant, chunk: list[tuple[str, int | str]]) -> bool:
+        """Delete one chunk of learner keys and key versions with its event; False when a concurrent retry
+        deleted one of them first (the caller lists again)."""
+        j, tid = tenant.jurisdiction, tenant.tenant_id
+        versions = [int(value) for kind, value in chunk if kind == "version"]
+        deletes = [self._store.key_item_delete(j, tid, str(value)) for kind, value in chunk if kind == "learner"]
+        deletes += [self._store.tenant_key_delete(j, tid, version) for version in versions]
+        details: dict[str, Any] = {"versions": ",".join(str(v) for v in versions),
+                                   "learner_keys": sum(kind == "learner" for kind, _ in chunk)}
+        draft = AuditEventDraft(actor_sub=ALARM_SUB.replace("alarm", "offboarding"), actor_role="system",
+                                action="tenant_key.destroy", resource=f"tenants/{tid}/keys",
+                                outcome="success", request_id=REQUEST_ID.get() or "-", details=details)
+        try:
+            if self._audit is not None:
+                self._audit.commit(tid, j, draft, deletes)
+        except ChangeRejected:
+            return False
+        self.evict(tid)
+        return True
 
     def reloaded(self, tenant: Tenant) -> TenantKeys:
         """Every stored version, read again (after a rotation here or elsewhere)."""
@@ -188,6 +231,9 @@ class TenantKeyService:
     def _read(self, tenant: Tenant) -> tuple[WrappedTenantKey, ...]:
         records = tuple(self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id))
         if not records:
+            self._keyring.evict(tenant.tenant_id)  # destroyed elsewhere: the plaintext copies go too
+            if self._offboarded(tenant):
+                raise NotFound("no such tenant")
             self.alarm(tenant, "tenant_key_missing")
             raise TenantKeyMissing("this tenant has no key; the operators have been alerted", retry_after=60)
         return records

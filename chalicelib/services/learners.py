@@ -26,6 +26,7 @@ from chalicelib.domain.errors import (
     IntegrityError,
     NotFound,
     ProcessingRestricted,
+    TenantOffboarding,
     Withdrawn,
 )
 from chalicelib.domain.ids import new_id, require_id
@@ -89,13 +90,16 @@ class LearnerService:
             self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
                                     keys.blind_index("email", body.email), meta,
                                     tag=learner_key.record_tag(PROFILE, 1, envelopes)),
+            self._store.not_offboarded_check(tenant.jurisdiction, tenant.tenant_id),
             *self._idempotency.claims(scope, learner_id),
         ]
         draft = caller.draft("learner.create", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(fields))
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
-        except ChangeRejected:
+        except ChangeRejected as exc:
+            if exc.index == 2:  # the tenant's offboarding was confirmed (maybe by another container)
+                raise TenantOffboarding("this tenant is being offboarded: no learner can be enrolled") from None
             earlier = self._idempotency.earlier(scope)  # a retry: an earlier request holds the claim
             if earlier is None:
                 raise Conflict("the learner could not be created; retry") from None
