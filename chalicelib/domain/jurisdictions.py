@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from functools import cache
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     BaseModel,
@@ -39,6 +39,10 @@ RequestType = Literal["access", "rectification", "erasure", "restriction"]
 RecordType = Literal["learner", "results", "consents", "requests", "audit"]
 Party = Literal["regulator", "individuals"]
 BreachAction = Literal["notify", "assess"]
+Sector = Literal["government", "non_government"]
+"""Whether a tenant is a public body (a government school) or not; some laws differ by it."""
+BreachClock = Literal["discovery", "individuals_notified"]
+"""From when a breach duty's hours count: discovery, or the notice to the affected people."""
 RetentionStart = Literal["learner_left", "request_closed", "event_recorded"]
 LawfulBasis = Literal[
     "consent", "contract", "public_task", "legal_obligation", "legitimate_interests",
@@ -135,8 +139,16 @@ class Deadline(_Frozen):
 
 class RequestRule(CitedRule, Deadline):
     statutory: Annotated[bool, Strict()]
-    """False where the law grants no such right and the deadline is the platform's own commitment."""
+    """False where the law sets no number of days and the deadline is the platform's own service level."""
     extension: Deadline | None = None
+    next_working_day: Annotated[bool, Strict()] = False
+    """A calendar-day due date that falls on a weekend or public holiday moves to the next working day."""
+    by_sector: dict[Sector, RequestRule] = Field(default_factory=dict)
+    """The rule for tenants that declared this sector, where the law differs by it (else this rule)."""
+
+    def for_sector(self, sector: str | None) -> RequestRule:
+        """The rule a tenant of ``sector`` is under (this one unless a variant names the sector)."""
+        return self.by_sector.get(cast(Sector, sector), self) if sector is not None else self
 
 
 class Requests(_Frozen):
@@ -151,6 +163,21 @@ class BreachRule(CitedRule):
     action: BreachAction
     within_hours: Annotated[int, Strict(), Field(ge=1, le=8760)] | None
     """Hours after discovery; null where the law says "as soon as practicable" or "without undue delay"."""
+    counted_from: BreachClock = "discovery"
+    """``individuals_notified``: the hours run from the notice to the affected people (its latest due time)."""
+    by_sector: dict[Sector, BreachRule] = Field(default_factory=dict)
+    """The rule for tenants that declared this sector, where the law differs by it (else this rule)."""
+
+    @model_validator(mode="after")
+    def _variants_are_the_same_duty(self) -> BreachRule:
+        for sector, variant in self.by_sector.items():
+            if (variant.party, variant.action) != (self.party, self.action):
+                raise ValueError(f"the {sector} variant must be the same duty ({self.party} {self.action})")
+        return self
+
+    def for_sector(self, sector: str | None) -> BreachRule:
+        """The rule a tenant of ``sector`` is under (this one unless a variant names the sector)."""
+        return self.by_sector.get(cast(Sector, sector), self) if sector is not None else self
 
 
 class RetentionRule(CitedRule):
@@ -185,19 +212,39 @@ class SpecialDay(_Frozen):
     source: Source
 
 
+MonthDay = Annotated[str, Strict(), StringConstraints(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+class Closedown(_Frozen):
+    """A period of every year that does not count as working days (e.g. 25 December to 5 January);
+    ``first`` after ``last`` spans the turn of the year. Both days are included."""
+
+    first: MonthDay
+    last: MonthDay
+    source: Source
+
+    def contains(self, day: date) -> bool:
+        key = f"{day.month:02d}-{day.day:02d}"
+        if self.first <= self.last:
+            return self.first <= key <= self.last
+        return key >= self.first or key <= self.last
+
+
 class WorkingDays(CitedRule):
-    """Which days are not working days: weekends, the package's public holidays of ``country``, and
-    ``special_days`` proclaimed on top (working-day deadlines skip all three)."""
+    """Which days are not working days: weekends, the package's public holidays of ``country``,
+    ``special_days`` proclaimed on top and yearly ``closedowns`` (working-day deadlines skip them all)."""
 
     country: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}$")]
     subdivision: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2,3}$")] | None = None
     """A state's own holidays on top of the national ones (``holidays`` ``subdiv``; overlays only)."""
     special_days: tuple[SpecialDay, ...] = ()
+    closedowns: tuple[Closedown, ...] = ()
 
     def is_holiday(self, day: date) -> bool:
-        """True when ``day`` is a public holiday of the calendar or a proclaimed special day."""
+        """True when ``day`` is a public holiday, a proclaimed special day or in a closedown period."""
         special = day.isoformat() in {special.date for special in self.special_days}
-        return special or day in _public_holidays(self.country, self.subdivision, day.year)
+        closed = any(period.contains(day) for period in self.closedowns)
+        return special or closed or day in _public_holidays(self.country, self.subdivision, day.year)
 
 
 class JurisdictionPolicy(_Frozen):

@@ -28,13 +28,13 @@ from chalicelib.domain.jurisdictions import (
     IsoDate,
     RequestRule,
     RequestType,
+    Sector,
     Source,
     Text,
     WorkingDays,
     cited_rules,
 )
 
-Sector = Literal["government", "non_government"]
 SECTORS: tuple[str, ...] = get_args(Sector)
 OverlayCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}-[A-Z]{2,3}$")]
 PackCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z]{2,3})?$")]
@@ -113,10 +113,20 @@ def value_of(pack: Any, address: str) -> DeadlineRule | None:
     return _value_of(pack.breach, pack.requests, address)
 
 
+ChangeKind = Literal["law", "correction"]
+
+
 class Change(Frozen):
-    """One change of one value: what was in force before ``effective``."""
+    """One change of one value: what was in force before ``effective``.
+
+    A ``law`` change is a change of the law: events before ``effective`` are judged by ``before``.
+    A ``correction`` is a fix of the pack's own value (a wrong citation, a flag, a number no source
+    backed): ``before`` is what the pack said until ``effective``, kept to explain deadlines
+    computed with it, but the law did not change, so every event is judged by the corrected value.
+    """
 
     pack: PackCode
+    kind: ChangeKind = "law"
     value: ValueAddress
     effective: IsoDate
     """The first day the value after this change (the next change's ``before``, or the file's) is in force."""
@@ -170,6 +180,8 @@ class Changelog(Frozen):
         """The value in force on ``day`` and the day it took effect (None: before any recorded change)."""
         rule = current
         for change in self.history(pack, address):
+            if change.kind == "correction":
+                continue
             if day >= change.effective_date:
                 return rule, change.effective
             rule = change.before
