@@ -18,7 +18,7 @@ from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
 from chalicelib.domain.paging import page_request
-from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
+from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
 from chalicelib.http import Api, RequestContext, json_response
@@ -204,6 +204,20 @@ def download_package(ctx: RequestContext, tenant_id: str, request_id: str) -> di
            "retry) or reject it with a reason", body=RequestClose, roles=REQUEST_HANDLERS, tags=("requests",))
 def close_request(ctx: RequestContext, body: RequestClose, tenant_id: str, request_id: str) -> dict[str, Any]:
     return container().requests.close(caller(ctx), tenant_id, request_id, body)
+
+
+@api.route(REQUESTS + "/{request_id}/pause", "POST", summary="Stop a request's clock while waiting for proof of "
+           "identity or a clarification, where the law allows it (UK GDPR Art. 12A; elsewhere 422 naming the law)",
+           body=RequestPause, roles=REQUEST_HANDLERS, tags=("requests",))
+def pause_request(ctx: RequestContext, body: RequestPause, tenant_id: str, request_id: str) -> dict[str, Any]:
+    return container().requests.pause(caller(ctx), tenant_id, request_id, body)
+
+
+@api.route(REQUESTS + "/{request_id}/resume", "POST", summary="Restart a paused request's clock: its due date "
+           "moves by the paused time; a held-back access, erasure or restriction is fulfilled now",
+           roles=REQUEST_HANDLERS, tags=("requests",))
+def resume_request(ctx: RequestContext, tenant_id: str, request_id: str) -> dict[str, Any]:
+    return container().requests.resume(caller(ctx), tenant_id, request_id)
 
 
 @api.route("/v1/requests", "GET", summary="Open requests of this region past or near their due date",

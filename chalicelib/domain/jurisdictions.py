@@ -42,6 +42,8 @@ BreachAction = Literal["notify", "assess"]
 Sector = Literal["government", "non_government"]
 """Whether a tenant is a public body (a government school) or not; some laws differ by it."""
 BreachClock = Literal["discovery", "individuals_notified"]
+PauseReason = Literal["identity", "clarification"]
+"""Why a request's clock may stop: waiting for proof of the requester's identity, or for clarification."""
 """From when a breach duty's hours count: discovery, or the notice to the affected people."""
 RetentionStart = Literal["learner_left", "request_closed", "event_recorded"]
 LawfulBasis = Literal[
@@ -149,6 +151,14 @@ class RequestRule(CitedRule, Deadline):
     def for_sector(self, sector: str | None) -> RequestRule:
         """The rule a tenant of ``sector`` is under (this one unless a variant names the sector)."""
         return self.by_sector.get(cast(Sector, sector), self) if sector is not None else self
+
+
+class ClockStop(CitedRule):
+    """Where the law stops a request's clock while the controller waits for information it needs
+    (UK GDPR Art. 12A): for which ``reasons``, and from which day."""
+
+    reasons: tuple[PauseReason, ...] = Field(min_length=1)
+    in_force_from: IsoDate
 
 
 class Requests(_Frozen):
@@ -262,6 +272,8 @@ class JurisdictionPolicy(_Frozen):
     retention: Retention
     working_days: WorkingDays | None = None
     """Absent: working days are Monday to Friday with no holiday calendar."""
+    clock_stop: ClockStop | None = None
+    """Absent: the law never stops a request's clock (a pause is refused, naming the law)."""
     states: tuple[StateCode, ...] = ()
     """The states and territories a tenant may declare (postal codes); empty: none can be declared."""
 

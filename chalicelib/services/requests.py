@@ -56,6 +56,8 @@ from chalicelib.domain.requests import (
     DataSubjectRequest,
     RequestClose,
     RequestCreate,
+    RequestPause,
+    check_clock_stop,
     received_moment,
     urgency,
 )
@@ -106,17 +108,22 @@ class RequestService:
         tenant = self._access.tenant(caller.principal, tenant_id, "request.create")
         now = self._clock()
         received = received_moment(body.received_at, now)
+        if body.paused_for is not None:
+            check_clock_stop(self._jurisdictions.get(tenant.jurisdiction), body.paused_for, now)
         scope = self._idempotency.scope(caller, tenant, "requests", body, idempotency_key)
         # No read before the write: the transaction checks the learner (exists, not erased) and the claim;
         # only a refusal reads, to replay a retry or say 404/410 (one round trip on the way that succeeds)
         request = DataSubjectRequest.new(new_id("req"), tenant.tenant_id, tenant.home_region, body.learner_id,
                                          body.type, received, now, self._jurisdictions, TenantScope.of(tenant))
+        if body.paused_for is not None:
+            request = request.paused(now, body.paused_for)
         changes = [self._requests.put(request, new=True),
                    self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id)]
         changes += self._idempotency.claims(scope, request.request_id)
         draft = caller.draft("request.create", requests_resource(tenant.tenant_id, request.request_id),
                              request_id=request.request_id, learner_id=request.learner_id, type=request.type,
-                             received_at=format_at(request.received_at), due_at=format_at(request.due_at))
+                             received_at=format_at(request.received_at), due_at=format_at(request.due_at),
+                             **({"paused_for": body.paused_for} if body.paused_for else {}))
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
@@ -129,7 +136,7 @@ class RequestService:
 
     def _fulfil_now(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> dict[str, Any]:
         """Fulfil an auto-fulfilled type; a failure leaves the request open and is reported, not raised."""
-        if request.type not in AUTO_FULFILLED:
+        if request.type not in AUTO_FULFILLED or request.is_paused:
             return self._view(caller, tenant, request)
         try:
             request = self._fulfil(caller, tenant, request)
@@ -166,7 +173,9 @@ class RequestService:
         view = request.to_json()
         view.pop("region")
         now = self._clock()
-        if request.is_open:
+        if request.is_paused:
+            view["urgency"] = "paused"
+        elif request.is_open:
             view["urgency"] = urgency(request.due_at, now, self._due_soon)
             if request.type == "rectification":
                 view["next_step"] = ("correct the learner with PATCH .../learners/{learner_id}, then close this "
@@ -231,12 +240,55 @@ class RequestService:
         request = self._load(tenant, request_id)
         if not request.is_open:
             raise Conflict(f"this request is {request.status} already", reason="request_closed")
+        if request.is_paused and body.outcome == "fulfilled":
+            raise Conflict("this request is paused: resume it (POST .../resume) when the information has arrived, "
+                           "or reject it", reason="request_paused")
         if body.outcome == "rejected":
             assert body.reason is not None
             request = self._commit_close(caller, tenant, request.rejected(self._clock(), body.reason))
         else:
             request = self._fulfil(caller, tenant, request)
         return self._view(caller, tenant, request)
+
+    # -- pause and resume (the law's stop-the-clock) -------------------------------------------------
+
+    def pause(self, caller: Caller, tenant_id: str, request_id: str, body: RequestPause) -> dict[str, Any]:
+        """``POST .../pause``: stop the clock while waiting for identity or clarification (422 where the law
+        does not stop it, naming the law; 409 when closed or paused already)."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.pause")
+        now = self._clock()
+        check_clock_stop(self._jurisdictions.get(tenant.jurisdiction), body.reason, now)
+        request = self._load(tenant, request_id)
+        if not request.is_open or request.is_paused:
+            state = "paused" if request.is_paused else request.status
+            raise Conflict(f"this request is {state} already", reason=f"request_{state}")
+        paused = request.paused(now, body.reason)
+        self._commit_clock(caller, tenant, paused, was_paused=False, action="request.pause", reason=body.reason)
+        return self._view(caller, tenant, paused)
+
+    def resume(self, caller: Caller, tenant_id: str, request_id: str) -> dict[str, Any]:
+        """``POST .../resume``: the information arrived; the due date moves by the paused time, and an access,
+        erasure or restriction request held back by the pause is fulfilled now."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.pause")
+        request = self._load(tenant, request_id)
+        if not request.is_paused:
+            raise Conflict("this request is not paused", reason="request_not_paused")
+        resumed = request.resumed(self._clock())
+        pause = resumed.pauses[-1]
+        self._commit_clock(caller, tenant, resumed, was_paused=True, action="request.resume", reason=pause.reason,
+                           paused_at=format_at(pause.paused_at), due_at=format_at(resumed.due_at))
+        return self._fulfil_now(caller, tenant, resumed)
+
+    def _commit_clock(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest, *, was_paused: bool,
+                      action: str, **details: Any) -> None:
+        draft = caller.draft(action, requests_resource(tenant.tenant_id, request.request_id),
+                             request_id=request.request_id, learner_id=request.learner_id, type=request.type,
+                             **details)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
+                               [self._requests.put(request, new=False, was_paused=was_paused)])
+        except ChangeRejected:
+            raise Conflict("this request changed meanwhile; read it again", reason="request_changed") from None
 
     def _fulfil(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         if request.type == "access":
