@@ -17,6 +17,7 @@ from chalicelib.domain.consents import ConsentCreate
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
+from chalicelib.domain.obligations_api import EvidenceCreate
 from chalicelib.domain.paging import page_request
 from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
@@ -218,6 +219,23 @@ def pause_request(ctx: RequestContext, body: RequestPause, tenant_id: str, reque
            roles=REQUEST_HANDLERS, tags=("requests",))
 def resume_request(ctx: RequestContext, tenant_id: str, request_id: str) -> dict[str, Any]:
     return container().requests.resume(caller(ctx), tenant_id, request_id)
+
+
+OBLIGATIONS = "/v1/tenants/{tenant_id}/obligations"
+
+
+@api.route(OBLIGATIONS, "GET", summary="The tenant's standing obligations (by jurisdiction, state and sector) with "
+           "status and evidence date", roles=("tenant_admin", "regional_admin", "compliance_officer"),
+           tags=("obligations",))
+def list_obligations(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().obligations.list(caller(ctx), tenant_id)
+
+
+@api.route(OBLIGATIONS + "/{key}/evidence", "POST", summary="Record that the tenant met an obligation (the day "
+           "it was done, and where the document is)", status=201, body=EvidenceCreate, roles=("tenant_admin",),
+           tags=("obligations",))
+def record_obligation_evidence(ctx: RequestContext, body: EvidenceCreate, tenant_id: str, key: str) -> dict[str, Any]:
+    return container().obligations.record_evidence(caller(ctx), tenant_id, key, body)
 
 
 @api.route("/v1/requests", "GET", summary="Open requests of this region past or near their due date",

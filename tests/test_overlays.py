@@ -190,7 +190,7 @@ def test_the_jurisdiction_view_shows_overlays_and_changes(catalog: JurisdictionC
     assert ny["breach"][0]["within_hours"] == 1440
     assert ny["breach"][0]["confidence"] == "unconfirmed"
     assert "NY Education Law 2-d(6)" in ny["sources"]
-    assert {change["pack"] for change in view["changelog"]} == {"US", "US-CA", "US-TX", "US-IL"}
+    assert {change["pack"] for change in view["changelog"]} == {"US", "US-CA", "US-TX", "US-IL", "US-NY"}
     assert view["changelog"] == sorted(view["changelog"], key=lambda change: change["effective"])
     assert set(catalog.view("AU")["overlays"]) == {"NSW", "VIC"}
     assert catalog.view("UK")["overlays"] == {}

@@ -24,6 +24,7 @@ from typing import Any
 
 from chalicelib.domain.deadlines import as_utc, iso_utc, request_due_at
 from chalicelib.domain.jurisdictions import BreachRule, JurisdictionCatalog, JurisdictionPolicy, RequestRule
+from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.overlays import DeadlineRule, Overlay, breach_address, value_of
 from chalicelib.domain.tenants import Tenant
 
@@ -87,7 +88,7 @@ def breach_duties(catalog: JurisdictionCatalog, scope: TenantScope, discovered_a
         hours = winner.rule.within_hours
         out.append({
             "jurisdiction": scope.jurisdiction, "state": scope.state,
-            "party": winner.rule.party, "action": winner.rule.action,
+            "party": winner.rule.party, "action": winner.rule.action, "by": winner.rule.by,
             "due_at": None if winner.due is None else iso_utc(winner.due), "within_hours": hours,
             "counted_from": winner.rule.counted_from,
             **_provenance(winner), "overdue": winner.due is not None and winner.due < as_utc(now),
@@ -156,3 +157,13 @@ def _provenance(candidate: _Candidate) -> dict[str, Any]:
 def _other(candidate: _Candidate) -> dict[str, Any]:
     due = None if candidate.due is None else iso_utc(candidate.due)
     return {"due_at": due, **_provenance(candidate)}
+
+
+def obligations_of(catalog: JurisdictionCatalog, scope: TenantScope) -> list[tuple[str, Obligation]]:
+    """The standing obligations binding a tenant: its nation's, then its binding overlay's, each filtered by
+    the tenant's sector; with the code of the pack that states it."""
+    found = [(scope.jurisdiction, obligation) for obligation in catalog.get(scope.jurisdiction).obligations]
+    overlay = binding_overlay(catalog, scope)
+    if overlay is not None:
+        found += [(overlay.code, obligation) for obligation in overlay.obligations]
+    return [(pack, obligation) for pack, obligation in found if obligation.binds(scope.sector)]

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     Strict,
     StringConstraints,
@@ -26,6 +25,11 @@ from pydantic import (
 )
 
 from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.domain.law_rules import CitedRule, Confidence, Frozen, IsoDate, Sector, Source, Text
+from chalicelib.domain.obligations import Obligation, distinct_obligations
+
+_Frozen = Frozen
+__all__ = ["CitedRule", "Confidence", "Frozen", "IsoDate", "Sector", "Source", "Text"]  # re-exported
 
 if TYPE_CHECKING:
     from chalicelib.domain.overlays import Changelog, Overlay
@@ -33,14 +37,14 @@ if TYPE_CHECKING:
 JURISDICTION_CODES: tuple[str, ...] = ("AU", "PH", "UK", "US")
 """The jurisdictions a tenant may choose; each needs a policy file."""
 
-Confidence = Literal["confirmed", "unconfirmed"]
 Unit = Literal["days", "working_days", "months"]
 RequestType = Literal["access", "rectification", "erasure", "restriction"]
 RecordType = Literal["learner", "results", "consents", "requests", "audit"]
-Party = Literal["regulator", "individuals"]
+Party = Literal["regulator", "individuals", "school"]
+"""Who is told: the regulator, the affected people, or the school (by its contractor)."""
+Actor = Literal["tenant", "contractor"]
+"""Who must act on a breach duty: the tenant (the school or centre), or its contractor (the platform)."""
 BreachAction = Literal["notify", "assess"]
-Sector = Literal["government", "non_government"]
-"""Whether a tenant is a public body (a government school) or not; some laws differ by it."""
 BreachClock = Literal["discovery", "individuals_notified"]
 PauseReason = Literal["identity", "clarification"]
 """Why a request's clock may stop: waiting for proof of the requester's identity, or for clarification."""
@@ -62,28 +66,9 @@ STANDARD_PURPOSES: tuple[str, ...] = (
 )
 """Purposes every jurisdiction must define; a file may add more."""
 
-Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-Source = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
 Region = Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
 PurposeName = Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
 Count = Annotated[int, Strict(), Field(ge=1, le=36500)]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-Frozen = _Frozen
-"""The base of every policy model (frozen, no unknown fields); for the overlay and changelog models."""
-
-
-class CitedRule(_Frozen):
-    """What every rule carries: its text, its sources and how sure the research is of it."""
-
-    rule: Text
-    sources: tuple[Source, ...] = Field(min_length=1)
-    confidence: Confidence
-    note: Text | None = None
 
 
 class Residency(CitedRule):
@@ -173,6 +158,8 @@ class BreachRule(CitedRule):
     action: BreachAction
     within_hours: Annotated[int, Strict(), Field(ge=1, le=8760)] | None
     """Hours after discovery; null where the law says "as soon as practicable" or "without undue delay"."""
+    by: Actor = "tenant"
+    """Who acts: the tenant, or its contractor (New York: the platform tells the school within 7 days)."""
     counted_from: BreachClock = "discovery"
     """``individuals_notified``: the hours run from the notice to the affected people (its latest due time)."""
     by_sector: dict[Sector, BreachRule] = Field(default_factory=dict)
@@ -211,7 +198,6 @@ class Retention(_Frozen):
 
 
 StateCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2,3}$")]
-IsoDate = Annotated[str, Strict(), StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
 class SpecialDay(_Frozen):
@@ -274,6 +260,8 @@ class JurisdictionPolicy(_Frozen):
     """Absent: working days are Monday to Friday with no holiday calendar."""
     clock_stop: ClockStop | None = None
     """Absent: the law never stops a request's clock (a pause is refused, naming the law)."""
+    obligations: tuple[Obligation, ...] = ()
+    """Standing duties of every tenant of the jurisdiction (``domain.obligations``)."""
     states: tuple[StateCode, ...] = ()
     """The states and territories a tenant may declare (postal codes); empty: none can be declared."""
 
@@ -283,6 +271,11 @@ class JurisdictionPolicy(_Frozen):
         if len(set(value)) != len(value):
             raise ValueError("states must be distinct")
         return value
+
+    @field_validator("obligations")
+    @classmethod
+    def _distinct_obligations(cls, value: tuple[Obligation, ...]) -> tuple[Obligation, ...]:
+        return distinct_obligations(value)
 
     @field_validator("breach")
     @classmethod

@@ -34,12 +34,13 @@ from chalicelib.domain.jurisdictions import (
     WorkingDays,
     cited_rules,
 )
+from chalicelib.domain.obligations import Obligation, distinct_obligations
 
 SECTORS: tuple[str, ...] = get_args(Sector)
 OverlayCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}-[A-Z]{2,3}$")]
 PackCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z]{2,3})?$")]
 ValueAddress = Annotated[str, Strict(), StringConstraints(
-    pattern=r"^(breach\.(regulator|individuals)\.(notify|assess)|requests\.(access|rectification|erasure|restriction))$")]
+    pattern=r"^(breach\.(regulator|individuals|school)\.(notify|assess)|requests\.(access|rectification|erasure|restriction))$")]
 """A deadline value of a pack: ``breach.<party>.<action>`` or ``requests.<type>``."""
 DeadlineRule = BreachRule | RequestRule
 
@@ -56,6 +57,13 @@ class Overlay(Frozen):
     requests: dict[RequestType, RequestRule] = Field(default_factory=dict)
     working_days: WorkingDays | None = None
     """The state's holiday calendar for its working-day deadlines (absent: the nation's)."""
+    obligations: tuple[Obligation, ...] = ()
+    """The state's standing duties on top of the nation's (``domain.obligations``)."""
+
+    @field_validator("obligations")
+    @classmethod
+    def _distinct_obligations(cls, value: tuple[Obligation, ...]) -> tuple[Obligation, ...]:
+        return distinct_obligations(value)
 
     @model_validator(mode="after")
     def _some_rule_once_per_duty(self) -> Overlay:
