@@ -17,8 +17,9 @@ from chalicelib.domain.consents import ConsentCreate
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.incidents import IncidentCreate
 from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
+from chalicelib.domain.obligations_api import EvidenceCreate
 from chalicelib.domain.paging import page_request
-from chalicelib.domain.requests import RequestClose, RequestCreate, overdue_query
+from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause, overdue_query
 from chalicelib.domain.retention import DepartureUpdate
 from chalicelib.domain.tenants import TenantCreate
 from chalicelib.http import Api, RequestContext, json_response
@@ -204,6 +205,37 @@ def download_package(ctx: RequestContext, tenant_id: str, request_id: str) -> di
            "retry) or reject it with a reason", body=RequestClose, roles=REQUEST_HANDLERS, tags=("requests",))
 def close_request(ctx: RequestContext, body: RequestClose, tenant_id: str, request_id: str) -> dict[str, Any]:
     return container().requests.close(caller(ctx), tenant_id, request_id, body)
+
+
+@api.route(REQUESTS + "/{request_id}/pause", "POST", summary="Stop a request's clock while waiting for proof of "
+           "identity or a clarification, where the law allows it (UK GDPR Art. 12A; elsewhere 422 naming the law)",
+           body=RequestPause, roles=REQUEST_HANDLERS, tags=("requests",))
+def pause_request(ctx: RequestContext, body: RequestPause, tenant_id: str, request_id: str) -> dict[str, Any]:
+    return container().requests.pause(caller(ctx), tenant_id, request_id, body)
+
+
+@api.route(REQUESTS + "/{request_id}/resume", "POST", summary="Restart a paused request's clock: its due date "
+           "moves by the paused time; a held-back access, erasure or restriction is fulfilled now",
+           roles=REQUEST_HANDLERS, tags=("requests",))
+def resume_request(ctx: RequestContext, tenant_id: str, request_id: str) -> dict[str, Any]:
+    return container().requests.resume(caller(ctx), tenant_id, request_id)
+
+
+OBLIGATIONS = "/v1/tenants/{tenant_id}/obligations"
+
+
+@api.route(OBLIGATIONS, "GET", summary="The tenant's standing obligations (by jurisdiction, state and sector) with "
+           "status and evidence date", roles=("tenant_admin", "regional_admin", "compliance_officer"),
+           tags=("obligations",))
+def list_obligations(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().obligations.list(caller(ctx), tenant_id)
+
+
+@api.route(OBLIGATIONS + "/{key}/evidence", "POST", summary="Record that the tenant met an obligation (the day "
+           "it was done, and where the document is)", status=201, body=EvidenceCreate, roles=("tenant_admin",),
+           tags=("obligations",))
+def record_obligation_evidence(ctx: RequestContext, body: EvidenceCreate, tenant_id: str, key: str) -> dict[str, Any]:
+    return container().obligations.record_evidence(caller(ctx), tenant_id, key, body)
 
 
 @api.route("/v1/requests", "GET", summary="Open requests of this region past or near their due date",

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from chalicelib.services.key_rotation import KeyRotationService
     from chalicelib.services.keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
+    from chalicelib.services.obligations import ObligationService
     from chalicelib.services.offboarding import OffboardingService
     from chalicelib.services.requests import RequestService
     from chalicelib.services.research import ResearchShareService
@@ -359,6 +360,14 @@ class Container:
 
         return ResearchShareService(self.access, self.consents, self.results, self.tenant_keys, self.data_store,
                                     self.audit_store)
+
+    @cached_property
+    def obligations(self) -> ObligationService:
+        from chalicelib.adapters.obligation_store import ObligationStore
+        from chalicelib.services.obligations import ObligationService
+
+        store = ObligationStore(self.clients.dynamodb(self.settings.region), self.data_store)
+        return ObligationService(self.access, store, self.audit_store, self.jurisdictions, self.clock)
 
     @cached_property
     def requests(self) -> RequestService:

@@ -87,7 +87,8 @@ def test_request_deadlines(catalog: JurisdictionCatalog, code: str, amount: int,
 
 def test_australia_has_no_statutory_erasure_or_restriction(catalog: JurisdictionCatalog) -> None:
     au = catalog.get("AU")
-    assert au.request_deadline("access").statutory
+    assert au.request_deadline("access").for_sector("government").statutory  # APP 12.4(a)(i): agencies
+    assert not au.request_deadline("access").statutory  # organisations: "a reasonable period"
     assert not au.request_deadline("erasure").statutory
     assert not au.request_deadline("restriction").statutory
 

@@ -111,10 +111,12 @@ def school(token: TokenFactory) -> Callable[[RegionalApi, str], School]:
     ("PH", "rectification", "2026-02-02T00:00:00+00:00", "2026-01-30T10:00:00+08:00",
      "2026-03-16T02:00:00.000000Z", True),
     # 30 calendar days; AU has no statutory restriction right (a platform commitment)
-    ("AU", "rectification", "2026-02-10T00:00:00+00:00", "2026-01-31T00:00:00Z", "2026-03-02T00:00:00.000000Z", True),
+    # (a tenant with no sector is an organisation: APP 13.5(a)(ii) "a reasonable period", not statutory days)
+    ("AU", "rectification", "2026-02-10T00:00:00+00:00", "2026-01-31T00:00:00Z", "2026-03-02T00:00:00.000000Z", False),
     ("AU", "restriction", "2026-02-10T00:00:00+00:00", "2026-01-31T00:00:00Z", "2026-03-02T00:00:00.000000Z", False),
     # 45 calendar days
-    ("US", "rectification", "2026-02-10T00:00:00+00:00", "2026-01-31T00:00:00Z", "2026-03-17T00:00:00.000000Z", True),
+    # FERPA 99.20: "a reasonable period of time"; the 45 days are the platform's service level
+    ("US", "rectification", "2026-02-10T00:00:00+00:00", "2026-01-31T00:00:00Z", "2026-03-17T00:00:00.000000Z", False),
 ])
 def test_due_dates_follow_the_jurisdiction_at_the_edges(
         clocked: Callable[[str], tuple[RegionalApi, Clock]], school: Callable[[RegionalApi, str], School],

@@ -63,10 +63,11 @@ def test_new_york_and_illinois_incidents_take_their_state_deadlines(api: dict[st
     assert notify["NY"]["applied_rule"] == "US-NY"
     assert notify["IL"]["due_at"] == "2026-04-01T10:00:00Z"
     assert notify["IL"]["applied_rule"] == "US-IL"
+    assert notify["NY"]["confidence"] == "unconfirmed"
+    assert notify["IL"]["confidence"] == "confirmed"  # 105 ILCS 85/27, checked by the legal review
     for deadline in notify.values():
         assert deadline["rule"]
         assert deadline["source"]
-        assert deadline["confidence"] == "unconfirmed"
         assert deadline["other_rules"][0]["applied_rule"] == "US"
 
 
@@ -82,7 +83,7 @@ def test_a_nsw_government_school_request_names_the_state_rule(api: dict[str, Reg
     status, request = api[AU].call("POST", f"/v1/tenants/{tid}/requests", token("tenant_admin", tid, AU), {
         "learner_id": learner["learner_id"], "type": "rectification", "received_at": "2026-03-02T09:00:00Z"})
     assert status == 201, request
-    assert request["deadline"]["applied_rule"] == "AU"  # NSW's overlay has no rectification rule
+    assert request["deadline"]["applied_rule"] == "AU/government"  # NSW's overlay has no rectification rule
     status, request = api[AU].call("POST", f"/v1/tenants/{tid}/requests", token("tenant_admin", tid, AU), {
         "learner_id": learner["learner_id"], "type": "access", "received_at": "2026-03-02T09:00:00Z"})
     assert status == 201, request
@@ -96,7 +97,7 @@ def test_the_jurisdiction_route_shows_the_overlays_and_the_changelog(api: dict[s
     status, view = api[US].call("GET", "/v1/jurisdictions/US", token("platform_admin", region=US))
     assert status == 200
     assert set(view["overlays"]) == {"CA", "IL", "NY", "TX"}
-    assert view["overlays"]["IL"]["breach"][0]["sources"] == ["105 ILCS 85/26"]
+    assert view["overlays"]["IL"]["breach"][0]["sources"] == ["105 ILCS 85/27"]
     assert any(change["pack"] == "US-CA" and change["effective"] == "2026-01-01" for change in view["changelog"])
     status, listing = api[AU].call("GET", "/v1/jurisdictions", token("platform_admin", region=AU))
     assert status == 200

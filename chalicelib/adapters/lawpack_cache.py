@@ -36,7 +36,7 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 SCHEMA_MODULES = tuple(Path(__file__).resolve().parent.parent / "domain" / name
-                       for name in ("jurisdictions.py", "overlays.py"))
+                       for name in ("jurisdictions.py", "overlays.py", "law_rules.py", "obligations.py"))
 
 
 def source_files(directory: Path) -> list[Path]:

@@ -7,6 +7,8 @@ Items (``pk`` = ``TENANT#<tenant_id>``):
   While open it carries ``lookup_pk`` = ``REQ#<region>`` and ``lookup_sk`` =
   ``<due_at>#<tenant_id>#<request_id>``: the ``by_lookup`` index then lists the region's open
   requests by due date, and only those (closing a request drops both attributes: a sparse index).
+  A paused request (its clock stopped) carries ``paused_at`` instead and is out of that index until
+  it resumes with its moved due date.
 
 Every write is a transaction item for ``AuditStore.commit``; a request changes only from ``open``.
 Tables come from ``DataStore.table``, which refuses regions the jurisdiction forbids.
@@ -42,8 +44,10 @@ class RequestStore:
         self._client = client
         self._store = store
 
-    def put(self, request: DataSubjectRequest, *, new: bool) -> TransactWriteItemTypeDef:
-        """The request's item: a new one, or the replacement of a request that is still open."""
+    def put(self, request: DataSubjectRequest, *, new: bool,
+            was_paused: bool | None = None) -> TransactWriteItemTypeDef:
+        """The request's item: a new one, or the replacement of a request that is still open (and, when
+        ``was_paused`` is given, was paused, or was not, as read: two pauses or resumes cannot both win)."""
         doc = request.to_json()
         item: dict[str, Any] = {
             "pk": {"S": tenant_pk(request.tenant_id)}, "sk": {"S": request_sk(request.request_id)},
@@ -51,14 +55,18 @@ class RequestStore:
             "learner_id": {"S": request.learner_id},
             "doc": {"S": json.dumps(doc, separators=(",", ":"), sort_keys=True)},
         }
-        if request.is_open:
+        if request.is_paused:
+            item["paused_at"] = {"S": doc["pauses"][-1]["paused_at"]}
+        elif request.is_open:
             item["lookup_pk"] = {"S": region_lookup_pk(request.region)}
             item["lookup_sk"] = {"S": f"{doc['due_at']}#{request.tenant_id}#{request.request_id}"}
         put: Any = {"TableName": self._store.table(request.jurisdiction), "Item": item}
         if new:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
-            put["ConditionExpression"] = "#s = :open"
+            paused = {None: "", True: " AND attribute_exists(paused_at)",
+                      False: " AND attribute_not_exists(paused_at)"}
+            put["ConditionExpression"] = "#s = :open" + paused[was_paused]
             put["ExpressionAttributeNames"] = {"#s": "status"}
             put["ExpressionAttributeValues"] = {":open": {"S": "open"}}
         return {"Put": put}

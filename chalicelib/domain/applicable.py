@@ -2,11 +2,17 @@
 
 For each duty (a breach party and action, or a request type) the candidates are the nation's rule and
 the binding overlay's rule (``Overlay.binds``: the tenant declared that state and, when the overlay
-names sectors, one of them), each **as in force on the event's day** (``Changelog.in_force``). The
+names sectors, one of them), each **as in force on the event's day** (``Changelog.in_force``) and
+**for the tenant's sector** (``by_sector``: where the law differs for government bodies, e.g. the
+California breach statute for public agencies or APP 12's 30 days binding agencies only). The
 candidate due first wins; a fixed deadline beats one with none ("as soon as practicable": no time
-limit to compute, though it still applies and is listed); on a tie the national rule is kept. The
-answer names the rule applied (``applied_rule``: the pack's code, ``US`` or ``US-NY``), its text,
-sources, confidence and the day it took effect, and lists the rules that lost under ``other_rules``.
+limit to compute, though it still applies and is listed). On a tie of two fixed deadlines the national
+rule is kept; on a tie of two open-ended ones the overlay's is kept, because it states the duty the
+tenant actually has (the federal US rule only says there is none of its own). The answer names the rule
+applied (``applied_rule``: the pack's code, ``US`` or ``US-NY``, with ``/government`` or
+``/non_government`` when a sector's own rule applied), its text, sources, confidence and the day it
+took effect, and lists the rules that lost under ``other_rules``. A breach duty counted from the notice
+to the affected people (``counted_from``) is due that many hours after their notice's latest due time.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 from chalicelib.domain.deadlines import as_utc, iso_utc, request_due_at
 from chalicelib.domain.jurisdictions import BreachRule, JurisdictionCatalog, JurisdictionPolicy, RequestRule
+from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.overlays import DeadlineRule, Overlay, breach_address, value_of
 from chalicelib.domain.tenants import Tenant
 
@@ -33,6 +40,9 @@ class TenantScope:
     @classmethod
     def of(cls, tenant: Tenant) -> TenantScope:
         return cls(tenant.jurisdiction, tenant.state, tenant.sector)
+
+
+_INDIVIDUALS_NOTIFY = "breach.individuals.notify"
 
 
 @dataclass(frozen=True)
@@ -59,12 +69,18 @@ def breach_duties(catalog: JurisdictionCatalog, scope: TenantScope, discovered_a
     discovered = as_utc(discovered_at)
     addresses = list(dict.fromkeys([*(breach_address(r) for r in policy.breach),
                                     *(breach_address(r) for r in (overlay.breach if overlay else ()))]))
+
+    def due(_: str, rule: DeadlineRule) -> datetime | None:
+        assert isinstance(rule, BreachRule)
+        start: datetime | None = discovered
+        if rule.counted_from == "individuals_notified":
+            notice = _candidates(catalog, policy, overlay, scope.sector, _INDIVIDUALS_NOTIFY, discovered, due)
+            start = notice[0].due if notice else None
+        return None if rule.within_hours is None or start is None else start + timedelta(hours=rule.within_hours)
+
     out = []
     for address in addresses:
-        def due(_: str, rule: DeadlineRule) -> datetime | None:
-            hours = rule.within_hours if isinstance(rule, BreachRule) else None
-            return None if hours is None else discovered + timedelta(hours=hours)
-        candidates = _candidates(catalog, policy, overlay, address, discovered, due)
+        candidates = _candidates(catalog, policy, overlay, scope.sector, address, discovered, due)
         if not candidates:
             continue
         winner = candidates[0]
@@ -72,8 +88,9 @@ def breach_duties(catalog: JurisdictionCatalog, scope: TenantScope, discovered_a
         hours = winner.rule.within_hours
         out.append({
             "jurisdiction": scope.jurisdiction, "state": scope.state,
-            "party": winner.rule.party, "action": winner.rule.action,
+            "party": winner.rule.party, "action": winner.rule.action, "by": winner.rule.by,
             "due_at": None if winner.due is None else iso_utc(winner.due), "within_hours": hours,
+            "counted_from": winner.rule.counted_from,
             **_provenance(winner), "overdue": winner.due is not None and winner.due < as_utc(now),
             "other_rules": [_other(loser) for loser in candidates[1:]],
         })
@@ -92,22 +109,25 @@ def request_deadline(catalog: JurisdictionCatalog, scope: TenantScope, request_t
         assert isinstance(rule, RequestRule)
         own = overlay is not None and pack == overlay.code and overlay.working_days is not None
         calendar = overlay.working_days if own and overlay is not None else policy.working_days
-        return request_due_at(received, rule, calendar.is_holiday if calendar else lambda _: False)
+        return request_due_at(received, rule, calendar.is_holiday if calendar else lambda _: False,
+                              next_working_day=rule.next_working_day)
 
-    candidates = _candidates(catalog, policy, overlay, f"requests.{request_type}", received, due)
+    candidates = _candidates(catalog, policy, overlay, scope.sector, f"requests.{request_type}", received, due)
     winner = candidates[0]
     rule, when = winner.rule, winner.due
     assert isinstance(rule, RequestRule)
     assert when is not None
     deadline = {"amount": rule.amount, "unit": rule.unit, "rule": rule.rule, "sources": list(rule.sources),
-                "confidence": rule.confidence, "applied_rule": winner.pack, "in_force_from": winner.in_force_from,
+                "confidence": rule.confidence, "statutory": rule.statutory, "applied_rule": winner.pack,
+                "in_force_from": winner.in_force_from,
                 "other_rules": [_other(loser) for loser in candidates[1:]]}
     return rule, when, deadline
 
 
 def _candidates(catalog: JurisdictionCatalog, policy: JurisdictionPolicy, overlay: Overlay | None,
-                address: str, event: datetime, due: Callable[[str, DeadlineRule], datetime | None]) -> list[_Candidate]:
-    """The rules in force on the event's day, the one that applies first (see the module's rule)."""
+                sector: str | None, address: str, event: datetime,
+                due: Callable[[str, DeadlineRule], datetime | None]) -> list[_Candidate]:
+    """The rules in force on the event's day for the sector, the one that applies first (see the module)."""
     packs: list[tuple[str, DeadlineRule | None]] = [(policy.code, value_of(policy, address))]
     if overlay is not None:
         packs.append((overlay.code, overlay.value(address)))
@@ -116,9 +136,16 @@ def _candidates(catalog: JurisdictionCatalog, policy: JurisdictionPolicy, overla
         rule, since = (current, None) if catalog.changelog is None else \
             catalog.changelog.in_force(pack, address, current, event.date())
         if rule is not None:
-            found.append(_Candidate(pack, rule, since, due(pack, rule)))
-    order = {candidate.pack: n for n, candidate in enumerate(found)}
-    return sorted(found, key=lambda c: (c.due is None, c.due or event, order[c.pack]))
+            own = rule.for_sector(sector)
+            label = pack if own is rule else f"{pack}/{sector}"
+            found.append(_Candidate(label, own, since, due(pack, own)))
+
+    def order(candidate: _Candidate) -> tuple[bool, datetime, int]:
+        rank = found.index(candidate)  # 0: the nation's rule, 1: the overlay's
+        open_ended = candidate.due is None
+        return open_ended, candidate.due or event, -rank if open_ended else rank
+
+    return sorted(found, key=order)
 
 
 def _provenance(candidate: _Candidate) -> dict[str, Any]:
@@ -130,3 +157,13 @@ def _provenance(candidate: _Candidate) -> dict[str, Any]:
 def _other(candidate: _Candidate) -> dict[str, Any]:
     due = None if candidate.due is None else iso_utc(candidate.due)
     return {"due_at": due, **_provenance(candidate)}
+
+
+def obligations_of(catalog: JurisdictionCatalog, scope: TenantScope) -> list[tuple[str, Obligation]]:
+    """The standing obligations binding a tenant: its nation's, then its binding overlay's, each filtered by
+    the tenant's sector; with the code of the pack that states it."""
+    found = [(scope.jurisdiction, obligation) for obligation in catalog.get(scope.jurisdiction).obligations]
+    overlay = binding_overlay(catalog, scope)
+    if overlay is not None:
+        found += [(overlay.code, obligation) for obligation in overlay.obligations]
+    return [(pack, obligation) for pack, obligation in found if obligation.binds(scope.sector)]

@@ -10,8 +10,9 @@ Conventions (all datetimes timezone-aware; results in UTC, and days are UTC days
   time of day. "N working days" count Monday to Friday after the day of receipt, skipping the
   jurisdiction's public holidays when its law pack declares a holiday calendar (``working_days``:
   the ``holidays`` package's national holidays plus proclaimed special days); the due time is the
-  receipt's time of day on the Nth such day. "N months" land on the same day number N months later,
-  or on that month's last day when it has no such day
+  receipt's time of day on the Nth such day. Where the law says so (``next_working_day``), a
+  calendar-day due date on a weekend or public holiday moves to the next working day. "N months"
+  land on the same day number N months later, or on that month's last day when it has no such day
   (31 January + 1 month = 28 or 29 February), same time of day.
 * Breach: ``within_hours`` after discovery; ``None`` where the law says "as soon as practicable".
 """
@@ -47,14 +48,18 @@ def _no_holidays(_: date) -> bool:
 
 
 def request_due_at(received_at: datetime, deadline: Deadline,
-                   is_holiday: HolidayTest = _no_holidays) -> datetime:
+                   is_holiday: HolidayTest = _no_holidays, *, next_working_day: bool = False) -> datetime:
     """When a request received at ``received_at`` is due (UTC; see the module's conventions).
 
-    ``is_holiday`` says which weekdays are not working days (``JurisdictionPolicy.is_public_holiday``).
+    ``is_holiday`` says which weekdays are not working days (``JurisdictionPolicy.is_public_holiday``);
+    ``next_working_day``: a calendar-day due date on a weekend or holiday moves to the next working day.
     """
     received = as_utc(received_at)
     if deadline.unit == "days":
-        return received + timedelta(days=deadline.amount)
+        due = received + timedelta(days=deadline.amount)
+        while next_working_day and (due.weekday() >= 5 or is_holiday(due.date())):
+            due += timedelta(days=1)
+        return due
     if deadline.unit == "working_days":
         return add_working_days(received, deadline.amount, is_holiday)
     return add_months(received, deadline.amount)

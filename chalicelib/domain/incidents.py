@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -45,6 +45,9 @@ class IncidentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     discovered_at: AwareDatetime
+    discovery_basis: Literal["knowledge", "reasonable_belief"] = "knowledge"
+    """What ``discovered_at`` marks: knowledge of a breach, or a reasonable belief that one occurred (the
+    Philippine NPC's clock starts on either; elsewhere the clock starts when the controller became aware)."""
     tenant_ids: Annotated[list[str], Field(min_length=1, max_length=MAX_TENANTS), AfterValidator(_tenant_ids)]
     summary: Annotated[str, Field(min_length=1, max_length=5000)]
     lookback_days: int = Field(default=DEFAULT_LOOKBACK_DAYS, ge=1, le=366)

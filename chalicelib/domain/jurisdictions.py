@@ -12,11 +12,10 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from functools import cache
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     Strict,
     StringConstraints,
@@ -26,6 +25,11 @@ from pydantic import (
 )
 
 from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.domain.law_rules import CitedRule, Confidence, Frozen, IsoDate, Sector, Source, Text
+from chalicelib.domain.obligations import Obligation, distinct_obligations
+
+_Frozen = Frozen
+__all__ = ["CitedRule", "Confidence", "Frozen", "IsoDate", "Sector", "Source", "Text"]  # re-exported
 
 if TYPE_CHECKING:
     from chalicelib.domain.overlays import Changelog, Overlay
@@ -33,12 +37,18 @@ if TYPE_CHECKING:
 JURISDICTION_CODES: tuple[str, ...] = ("AU", "PH", "UK", "US")
 """The jurisdictions a tenant may choose; each needs a policy file."""
 
-Confidence = Literal["confirmed", "unconfirmed"]
 Unit = Literal["days", "working_days", "months"]
 RequestType = Literal["access", "rectification", "erasure", "restriction"]
 RecordType = Literal["learner", "results", "consents", "requests", "audit"]
-Party = Literal["regulator", "individuals"]
+Party = Literal["regulator", "individuals", "school"]
+"""Who is told: the regulator, the affected people, or the school (by its contractor)."""
+Actor = Literal["tenant", "contractor"]
+"""Who must act on a breach duty: the tenant (the school or centre), or its contractor (the platform)."""
 BreachAction = Literal["notify", "assess"]
+BreachClock = Literal["discovery", "individuals_notified"]
+PauseReason = Literal["identity", "clarification"]
+"""Why a request's clock may stop: waiting for proof of the requester's identity, or for clarification."""
+"""From when a breach duty's hours count: discovery, or the notice to the affected people."""
 RetentionStart = Literal["learner_left", "request_closed", "event_recorded"]
 LawfulBasis = Literal[
     "consent", "contract", "public_task", "legal_obligation", "legitimate_interests",
@@ -56,28 +66,9 @@ STANDARD_PURPOSES: tuple[str, ...] = (
 )
 """Purposes every jurisdiction must define; a file may add more."""
 
-Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-Source = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
 Region = Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
 PurposeName = Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
 Count = Annotated[int, Strict(), Field(ge=1, le=36500)]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-Frozen = _Frozen
-"""The base of every policy model (frozen, no unknown fields); for the overlay and changelog models."""
-
-
-class CitedRule(_Frozen):
-    """What every rule carries: its text, its sources and how sure the research is of it."""
-
-    rule: Text
-    sources: tuple[Source, ...] = Field(min_length=1)
-    confidence: Confidence
-    note: Text | None = None
 
 
 class Residency(CitedRule):
@@ -135,8 +126,24 @@ class Deadline(_Frozen):
 
 class RequestRule(CitedRule, Deadline):
     statutory: Annotated[bool, Strict()]
-    """False where the law grants no such right and the deadline is the platform's own commitment."""
+    """False where the law sets no number of days and the deadline is the platform's own service level."""
     extension: Deadline | None = None
+    next_working_day: Annotated[bool, Strict()] = False
+    """A calendar-day due date that falls on a weekend or public holiday moves to the next working day."""
+    by_sector: dict[Sector, RequestRule] = Field(default_factory=dict)
+    """The rule for tenants that declared this sector, where the law differs by it (else this rule)."""
+
+    def for_sector(self, sector: str | None) -> RequestRule:
+        """The rule a tenant of ``sector`` is under (this one unless a variant names the sector)."""
+        return self.by_sector.get(cast(Sector, sector), self) if sector is not None else self
+
+
+class ClockStop(CitedRule):
+    """Where the law stops a request's clock while the controller waits for information it needs
+    (UK GDPR Art. 12A): for which ``reasons``, and from which day."""
+
+    reasons: tuple[PauseReason, ...] = Field(min_length=1)
+    in_force_from: IsoDate
 
 
 class Requests(_Frozen):
@@ -151,6 +158,23 @@ class BreachRule(CitedRule):
     action: BreachAction
     within_hours: Annotated[int, Strict(), Field(ge=1, le=8760)] | None
     """Hours after discovery; null where the law says "as soon as practicable" or "without undue delay"."""
+    by: Actor = "tenant"
+    """Who acts: the tenant, or its contractor (New York: the platform tells the school within 7 days)."""
+    counted_from: BreachClock = "discovery"
+    """``individuals_notified``: the hours run from the notice to the affected people (its latest due time)."""
+    by_sector: dict[Sector, BreachRule] = Field(default_factory=dict)
+    """The rule for tenants that declared this sector, where the law differs by it (else this rule)."""
+
+    @model_validator(mode="after")
+    def _variants_are_the_same_duty(self) -> BreachRule:
+        for sector, variant in self.by_sector.items():
+            if (variant.party, variant.action) != (self.party, self.action):
+                raise ValueError(f"the {sector} variant must be the same duty ({self.party} {self.action})")
+        return self
+
+    def for_sector(self, sector: str | None) -> BreachRule:
+        """The rule a tenant of ``sector`` is under (this one unless a variant names the sector)."""
+        return self.by_sector.get(cast(Sector, sector), self) if sector is not None else self
 
 
 class RetentionRule(CitedRule):
@@ -174,7 +198,6 @@ class Retention(_Frozen):
 
 
 StateCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2,3}$")]
-IsoDate = Annotated[str, Strict(), StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
 class SpecialDay(_Frozen):
@@ -185,19 +208,39 @@ class SpecialDay(_Frozen):
     source: Source
 
 
+MonthDay = Annotated[str, Strict(), StringConstraints(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+class Closedown(_Frozen):
+    """A period of every year that does not count as working days (e.g. 25 December to 5 January);
+    ``first`` after ``last`` spans the turn of the year. Both days are included."""
+
+    first: MonthDay
+    last: MonthDay
+    source: Source
+
+    def contains(self, day: date) -> bool:
+        key = f"{day.month:02d}-{day.day:02d}"
+        if self.first <= self.last:
+            return self.first <= key <= self.last
+        return key >= self.first or key <= self.last
+
+
 class WorkingDays(CitedRule):
-    """Which days are not working days: weekends, the package's public holidays of ``country``, and
-    ``special_days`` proclaimed on top (working-day deadlines skip all three)."""
+    """Which days are not working days: weekends, the package's public holidays of ``country``,
+    ``special_days`` proclaimed on top and yearly ``closedowns`` (working-day deadlines skip them all)."""
 
     country: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}$")]
     subdivision: Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2,3}$")] | None = None
     """A state's own holidays on top of the national ones (``holidays`` ``subdiv``; overlays only)."""
     special_days: tuple[SpecialDay, ...] = ()
+    closedowns: tuple[Closedown, ...] = ()
 
     def is_holiday(self, day: date) -> bool:
-        """True when ``day`` is a public holiday of the calendar or a proclaimed special day."""
+        """True when ``day`` is a public holiday, a proclaimed special day or in a closedown period."""
         special = day.isoformat() in {special.date for special in self.special_days}
-        return special or day in _public_holidays(self.country, self.subdivision, day.year)
+        closed = any(period.contains(day) for period in self.closedowns)
+        return special or closed or day in _public_holidays(self.country, self.subdivision, day.year)
 
 
 class JurisdictionPolicy(_Frozen):
@@ -215,6 +258,10 @@ class JurisdictionPolicy(_Frozen):
     retention: Retention
     working_days: WorkingDays | None = None
     """Absent: working days are Monday to Friday with no holiday calendar."""
+    clock_stop: ClockStop | None = None
+    """Absent: the law never stops a request's clock (a pause is refused, naming the law)."""
+    obligations: tuple[Obligation, ...] = ()
+    """Standing duties of every tenant of the jurisdiction (``domain.obligations``)."""
     states: tuple[StateCode, ...] = ()
     """The states and territories a tenant may declare (postal codes); empty: none can be declared."""
 
@@ -224,6 +271,11 @@ class JurisdictionPolicy(_Frozen):
         if len(set(value)) != len(value):
             raise ValueError("states must be distinct")
         return value
+
+    @field_validator("obligations")
+    @classmethod
+    def _distinct_obligations(cls, value: tuple[Obligation, ...]) -> tuple[Obligation, ...]:
+        return distinct_obligations(value)
 
     @field_validator("breach")
     @classmethod

@@ -28,18 +28,19 @@ from chalicelib.domain.jurisdictions import (
     IsoDate,
     RequestRule,
     RequestType,
+    Sector,
     Source,
     Text,
     WorkingDays,
     cited_rules,
 )
+from chalicelib.domain.obligations import Obligation, distinct_obligations
 
-Sector = Literal["government", "non_government"]
 SECTORS: tuple[str, ...] = get_args(Sector)
 OverlayCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}-[A-Z]{2,3}$")]
 PackCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z]{2,3})?$")]
 ValueAddress = Annotated[str, Strict(), StringConstraints(
-    pattern=r"^(breach\.(regulator|individuals)\.(notify|assess)|requests\.(access|rectification|erasure|restriction))$")]
+    pattern=r"^(breach\.(regulator|individuals|school)\.(notify|assess)|requests\.(access|rectification|erasure|restriction))$")]
 """A deadline value of a pack: ``breach.<party>.<action>`` or ``requests.<type>``."""
 DeadlineRule = BreachRule | RequestRule
 
@@ -56,6 +57,13 @@ class Overlay(Frozen):
     requests: dict[RequestType, RequestRule] = Field(default_factory=dict)
     working_days: WorkingDays | None = None
     """The state's holiday calendar for its working-day deadlines (absent: the nation's)."""
+    obligations: tuple[Obligation, ...] = ()
+    """The state's standing duties on top of the nation's (``domain.obligations``)."""
+
+    @field_validator("obligations")
+    @classmethod
+    def _distinct_obligations(cls, value: tuple[Obligation, ...]) -> tuple[Obligation, ...]:
+        return distinct_obligations(value)
 
     @model_validator(mode="after")
     def _some_rule_once_per_duty(self) -> Overlay:
@@ -113,10 +121,20 @@ def value_of(pack: Any, address: str) -> DeadlineRule | None:
     return _value_of(pack.breach, pack.requests, address)
 
 
+ChangeKind = Literal["law", "correction"]
+
+
 class Change(Frozen):
-    """One change of one value: what was in force before ``effective``."""
+    """One change of one value: what was in force before ``effective``.
+
+    A ``law`` change is a change of the law: events before ``effective`` are judged by ``before``.
+    A ``correction`` is a fix of the pack's own value (a wrong citation, a flag, a number no source
+    backed): ``before`` is what the pack said until ``effective``, kept to explain deadlines
+    computed with it, but the law did not change, so every event is judged by the corrected value.
+    """
 
     pack: PackCode
+    kind: ChangeKind = "law"
     value: ValueAddress
     effective: IsoDate
     """The first day the value after this change (the next change's ``before``, or the file's) is in force."""
@@ -170,6 +188,8 @@ class Changelog(Frozen):
         """The value in force on ``day`` and the day it took effect (None: before any recorded change)."""
         rule = current
         for change in self.history(pack, address):
+            if change.kind == "correction":
+                continue
             if day >= change.effective_date:
                 return rule, change.effective
             rule = change.before

@@ -7,6 +7,12 @@ the stricter winning (``applicable.request_deadline``); nothing here knows a num
 Lifecycle: ``open`` -> ``fulfilled`` | ``rejected`` (both final). Access, erasure and restriction are
 fulfilled at creation when nothing blocks them; rectification stays open until the learner has been
 corrected (``PATCH .../learners/{id}``) and the request is closed with ``POST .../fulfil``.
+
+Paused: where the law stops the clock while the controller waits for proof of identity or a
+clarification (``JurisdictionPolicy.clock_stop``: UK GDPR Art. 12A), an open request may be paused
+(or recorded paused, which holds back the fulfilment of an access, erasure or restriction request);
+on resume its due date moves by exactly the time it was paused. A paused request is not listed as
+overdue, may be rejected (``identity_not_verified``) but not fulfilled until resumed.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from chalicelib.domain.audit import format_at
 from chalicelib.domain.deadlines import as_utc
 from chalicelib.domain.errors import BadRequest, ValidationFailed
 from chalicelib.domain.ids import is_valid_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog, RequestType
+from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy, PauseReason, RequestType
 
 Status = Literal["open", "fulfilled", "rejected"]
 Urgency = Literal["overdue", "due_soon", "on_time"]
@@ -61,6 +67,56 @@ class RequestCreate(BaseModel):
     learner_id: Annotated[str, Field(max_length=40), AfterValidator(_learner_id)]
     type: RequestType
     received_at: AwareDatetime | None = None
+    paused_for: PauseReason | None = None
+    """Record the request paused from now (the school has asked for ID or a clarification): nothing is
+    fulfilled until ``POST .../resume``. Only where the law stops the clock."""
+
+
+class RequestPause(BaseModel):
+    """Body of ``POST .../requests/{request_id}/pause``."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    reason: PauseReason
+
+
+def check_clock_stop(policy: JurisdictionPolicy, reason: str, day: datetime) -> None:
+    """422 naming the law unless ``policy``'s law stops a request's clock for ``reason`` on ``day``."""
+    stop = policy.clock_stop
+    laws = "; ".join(policy.laws)
+    if stop is None:
+        raise ValidationFailed([{"field": "reason", "message": (
+            f"the law of {policy.name} ({laws}) does not stop a request's clock while waiting for identity or "
+            "clarification: the due date stands")}], message=f"{policy.name}: the clock cannot be stopped")
+    if as_utc(day).date().isoformat() < stop.in_force_from:
+        raise ValidationFailed([{"field": "reason", "message": (
+            f"{'; '.join(stop.sources)} stops the clock only from {stop.in_force_from}")}],
+            message=f"{policy.name}: the clock cannot be stopped before {stop.in_force_from}")
+    if reason not in stop.reasons:
+        raise ValidationFailed([{"field": "reason", "message": (
+            f"{'; '.join(stop.sources)} stops the clock only for: {', '.join(stop.reasons)}")}])
+
+
+@dataclass(frozen=True)
+class Pause:
+    """One stop of a request's clock: from ``paused_at`` until ``resumed_at`` (None: still paused)."""
+
+    reason: str
+    paused_at: datetime
+    resumed_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"reason": self.reason, "paused_at": format_at(self.paused_at)}
+        if self.resumed_at is not None:
+            doc["resumed_at"] = format_at(self.resumed_at)
+            doc["paused_days"] = round((self.resumed_at - self.paused_at) / timedelta(days=1), 2)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Pause:
+        resumed = doc.get("resumed_at")
+        return cls(doc["reason"], datetime.fromisoformat(doc["paused_at"]),
+                   datetime.fromisoformat(resumed) if resumed else None)
 
 
 class RequestClose(BaseModel):
@@ -124,6 +180,8 @@ class DataSubjectRequest:
     rejection_reason: str | None = None
     outcome: dict[str, Any] = field(default_factory=dict)
     """Non-personal evidence of fulfilment: an erasure receipt, a package's object key and counts, ..."""
+    pauses: tuple[Pause, ...] = ()
+    """Every stop of the clock, oldest first; ``due_at`` already includes the time of those resumed."""
 
     @classmethod
     def new(cls, request_id: str, tenant_id: str, region: str, learner_id: str, request_type: str,
@@ -139,6 +197,20 @@ class DataSubjectRequest:
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.is_open and bool(self.pauses) and self.pauses[-1].resumed_at is None
+
+    def paused(self, at: datetime, reason: str) -> DataSubjectRequest:
+        return replace(self, pauses=(*self.pauses, Pause(reason, as_utc(at))))
+
+    def resumed(self, at: datetime) -> DataSubjectRequest:
+        """The clock runs again; the due date moves by exactly the time it stood still."""
+        last = self.pauses[-1]
+        resumed_at = max(as_utc(at), last.paused_at)
+        return replace(self, due_at=self.due_at + (resumed_at - last.paused_at),
+                       pauses=(*self.pauses[:-1], replace(last, resumed_at=resumed_at)))
 
     def fulfilled(self, at: datetime, **outcome: Any) -> DataSubjectRequest:
         return replace(self, status="fulfilled", fulfilled_at=as_utc(at), closed_at=as_utc(at),
@@ -163,6 +235,9 @@ class DataSubjectRequest:
             doc["rejection_reason"] = self.rejection_reason
         if self.outcome:
             doc["outcome"] = self.outcome
+        if self.pauses:
+            doc["pauses"] = [pause.to_json() for pause in self.pauses]
+            doc["paused"] = self.is_paused
         return doc
 
     @classmethod
@@ -177,7 +252,8 @@ class DataSubjectRequest:
                    deadline=dict(doc["deadline"]), created_at=datetime.fromisoformat(doc["created_at"]),
                    status=doc["status"], fulfilled_at=moment("fulfilled_at"),
                    closed_at=moment("closed_at"), rejection_reason=doc.get("rejection_reason"),
-                   outcome=dict(doc.get("outcome") or {}))
+                   outcome=dict(doc.get("outcome") or {}),
+                   pauses=tuple(Pause.from_json(pause) for pause in doc.get("pauses", ())))
 
 
 MAX_DUE_WITHIN_DAYS = 90

@@ -153,6 +153,7 @@ class IncidentService:
         return {
             "incident_id": incident_id,
             "discovered_at": iso_utc(body.discovered_at),
+            "discovery_basis": body.discovery_basis,
             "recorded_at": format_at(now),
             "window": {"from": format_at(window_from), "to": format_at(now), "lookback_days": body.lookback_days},
             "deadlines": deadlines,

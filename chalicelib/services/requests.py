@@ -30,18 +30,16 @@ unavailable), the request stays open, the answer says why (``fulfilment_error``)
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, wrapped_learner_key
+from chalicelib.adapters.data_store import DataStore, live_profile, wrapped_learner_key
 from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.crypto import LearnerKey
 from chalicelib.domain.errors import (
     Conflict,
     EnclaveError,
@@ -51,7 +49,6 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
-from chalicelib.domain.learners import result_view
 from chalicelib.domain.requests import (
     AUTO_FULFILLED,
     DUE_SOON,
@@ -59,25 +56,23 @@ from chalicelib.domain.requests import (
     DataSubjectRequest,
     RequestClose,
     RequestCreate,
+    RequestPause,
+    check_clock_stop,
     received_moment,
     urgency,
 )
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
+from chalicelib.services.access_packages import AccessPackages
 from chalicelib.services.context import Caller
 from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import learner_view, oldest_first, open_profile
 
-PACKAGE_FORMAT = "enclave.access-package/1"
 PACKAGE_RECORD = "access_package"
 """Record type bound into the package envelope (``access_package:<request_id>``, field ``package``)."""
 PACKAGE_SUFFIX = ".v1.enc"
-OTHER_LEARNER = "lrn_[another learner]"
-LEARNER_ID = re.compile(r"lrn_[a-z2-7]{26}")
-_NOT_DATA = frozenset({"pk", "sk", "fields", "lookup_pk", "lookup_sk", "blob"})
 
 
 def requests_resource(tenant_id: str, request_id: str | None = None) -> str:
@@ -104,6 +99,7 @@ class RequestService:
         self._clock = clock
         self._package_url = package_url
         self._due_soon = due_soon
+        self._packages = AccessPackages(store, requests, keys, audit)
 
     # -- create --------------------------------------------------------------------------------
 
@@ -112,17 +108,22 @@ class RequestService:
         tenant = self._access.tenant(caller.principal, tenant_id, "request.create")
         now = self._clock()
         received = received_moment(body.received_at, now)
+        if body.paused_for is not None:
+            check_clock_stop(self._jurisdictions.get(tenant.jurisdiction), body.paused_for, now)
         scope = self._idempotency.scope(caller, tenant, "requests", body, idempotency_key)
         # No read before the write: the transaction checks the learner (exists, not erased) and the claim;
         # only a refusal reads, to replay a retry or say 404/410 (one round trip on the way that succeeds)
         request = DataSubjectRequest.new(new_id("req"), tenant.tenant_id, tenant.home_region, body.learner_id,
                                          body.type, received, now, self._jurisdictions, TenantScope.of(tenant))
+        if body.paused_for is not None:
+            request = request.paused(now, body.paused_for)
         changes = [self._requests.put(request, new=True),
                    self._store.learner_exists_check(tenant.jurisdiction, tenant.tenant_id, body.learner_id)]
         changes += self._idempotency.claims(scope, request.request_id)
         draft = caller.draft("request.create", requests_resource(tenant.tenant_id, request.request_id),
                              request_id=request.request_id, learner_id=request.learner_id, type=request.type,
-                             received_at=format_at(request.received_at), due_at=format_at(request.due_at))
+                             received_at=format_at(request.received_at), due_at=format_at(request.due_at),
+                             **({"paused_for": body.paused_for} if body.paused_for else {}))
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
         except ChangeRejected:
@@ -135,7 +136,7 @@ class RequestService:
 
     def _fulfil_now(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> dict[str, Any]:
         """Fulfil an auto-fulfilled type; a failure leaves the request open and is reported, not raised."""
-        if request.type not in AUTO_FULFILLED:
+        if request.type not in AUTO_FULFILLED or request.is_paused:
             return self._view(caller, tenant, request)
         try:
             request = self._fulfil(caller, tenant, request)
@@ -172,7 +173,9 @@ class RequestService:
         view = request.to_json()
         view.pop("region")
         now = self._clock()
-        if request.is_open:
+        if request.is_paused:
+            view["urgency"] = "paused"
+        elif request.is_open:
             view["urgency"] = urgency(request.due_at, now, self._due_soon)
             if request.type == "rectification":
                 view["next_step"] = ("correct the learner with PATCH .../learners/{learner_id}, then close this "
@@ -237,12 +240,55 @@ class RequestService:
         request = self._load(tenant, request_id)
         if not request.is_open:
             raise Conflict(f"this request is {request.status} already", reason="request_closed")
+        if request.is_paused and body.outcome == "fulfilled":
+            raise Conflict("this request is paused: resume it (POST .../resume) when the information has arrived, "
+                           "or reject it", reason="request_paused")
         if body.outcome == "rejected":
             assert body.reason is not None
             request = self._commit_close(caller, tenant, request.rejected(self._clock(), body.reason))
         else:
             request = self._fulfil(caller, tenant, request)
         return self._view(caller, tenant, request)
+
+    # -- pause and resume (the law's stop-the-clock) -------------------------------------------------
+
+    def pause(self, caller: Caller, tenant_id: str, request_id: str, body: RequestPause) -> dict[str, Any]:
+        """``POST .../pause``: stop the clock while waiting for identity or clarification (422 where the law
+        does not stop it, naming the law; 409 when closed or paused already)."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.pause")
+        now = self._clock()
+        check_clock_stop(self._jurisdictions.get(tenant.jurisdiction), body.reason, now)
+        request = self._load(tenant, request_id)
+        if not request.is_open or request.is_paused:
+            state = "paused" if request.is_paused else request.status
+            raise Conflict(f"this request is {state} already", reason=f"request_{state}")
+        paused = request.paused(now, body.reason)
+        self._commit_clock(caller, tenant, paused, was_paused=False, action="request.pause", reason=body.reason)
+        return self._view(caller, tenant, paused)
+
+    def resume(self, caller: Caller, tenant_id: str, request_id: str) -> dict[str, Any]:
+        """``POST .../resume``: the information arrived; the due date moves by the paused time, and an access,
+        erasure or restriction request held back by the pause is fulfilled now."""
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.pause")
+        request = self._load(tenant, request_id)
+        if not request.is_paused:
+            raise Conflict("this request is not paused", reason="request_not_paused")
+        resumed = request.resumed(self._clock())
+        pause = resumed.pauses[-1]
+        self._commit_clock(caller, tenant, resumed, was_paused=True, action="request.resume", reason=pause.reason,
+                           paused_at=format_at(pause.paused_at), due_at=format_at(resumed.due_at))
+        return self._fulfil_now(caller, tenant, resumed)
+
+    def _commit_clock(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest, *, was_paused: bool,
+                      action: str, **details: Any) -> None:
+        draft = caller.draft(action, requests_resource(tenant.tenant_id, request.request_id),
+                             request_id=request.request_id, learner_id=request.learner_id, type=request.type,
+                             **details)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
+                               [self._requests.put(request, new=False, was_paused=was_paused)])
+        except ChangeRejected:
+            raise Conflict("this request changed meanwhile; read it again", reason="request_changed") from None
 
     def _fulfil(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         if request.type == "access":
@@ -270,7 +316,7 @@ class RequestService:
 
     def _fulfil_access(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         now = self._clock()
-        package, learner_key = self._package(tenant, request, now)
+        package, learner_key = self._packages.build(tenant, request, now)
         sealed = learner_key.cipher.encrypt_field(f"{PACKAGE_RECORD}:{request.request_id}", "package",
                                                   json.dumps(package, ensure_ascii=False, separators=(",", ":")))
         key = f"requests/{tenant.tenant_id}/{request.request_id}/access-package{PACKAGE_SUFFIX}"
@@ -310,77 +356,6 @@ class RequestService:
                            "PATCH the learner first, or reject the request", reason="rectification_not_recorded")
         return self._commit_close(caller, tenant, request.fulfilled(self._clock(), rectified_versions=versions))
 
-    # -- the access package --------------------------------------------------------------------
-
-    def _package(self, tenant: Tenant, request: DataSubjectRequest,
-                 now: datetime) -> tuple[dict[str, Any], LearnerKey]:
-        """Everything held on the learner, decrypted; nothing about anyone else. With the learner's key,
-        which seals it."""
-        learner_id = request.learner_id
-        items = self._store.everything_about(tenant.jurisdiction, tenant.tenant_id, learner_id)
-        by_kind: dict[str, list[dict[str, Any]]] = {}
-        for item in items:
-            by_kind.setdefault(item["sk"]["S"].split("#")[2], []).append(item)
-        profiles, keys = by_kind.pop("P", []), by_kind.pop("K", [])
-        if not profiles or "erased_at" in profiles[0]:
-            raise Gone("this learner was erased")
-        if not keys:
-            raise IntegrityError("the learner's key is missing")
-        profile = profiles[0]
-        key = self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, keys[0]))
-        meta = {"version": int(profile["version"]["N"]), "created_at": profile["created_at"]["S"],
-                "updated_at": profile["updated_at"]["S"]}
-        if "restricted_at" in profile:
-            meta["restricted_at"] = profile["restricted_at"]["S"]
-        results = oldest_first([self._result(key, item) for item in by_kind.pop("R", [])])
-        consents = sorted((_renamed(self._record(key, "consent", item), "record_id", "consent_id")
-                           for item in by_kind.pop("C", [])), key=lambda c: str(c.get("at", "")))
-        other = [self._record(key, kind, item) for kind, group in sorted(by_kind.items()) for item in group]
-        requests = [_blank_others(r.to_json(), learner_id)
-                    for r in self._requests.about_learner(tenant.jurisdiction, tenant.tenant_id, learner_id)]
-        events = [_blank_others(event, learner_id) for event in self._events_about(tenant, learner_id)]
-        return {
-            "format": PACKAGE_FORMAT, "generated_at": format_at(now), "request_id": request.request_id,
-            "tenant_id": tenant.tenant_id, "jurisdiction": tenant.jurisdiction, "learner_id": learner_id,
-            "right": {"rule": request.deadline["rule"], "sources": list(request.deadline["sources"])},
-            "contents": {"results": len(results), "consents": len(consents), "other_records": len(other),
-                         "requests": len(requests), "audit_events": len(events)},
-            "profile": learner_view(learner_id, open_profile(key, profile), meta),
-            "results": results, "consents": consents, "other_records": other,
-            "requests": requests, "audit_events": events,
-        }, key
-
-    @staticmethod
-    def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
-        result_id = item["sk"]["S"].rsplit("#", 1)[-1]  # the record type comes from the key, never an attribute
-        plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
-        return result_view(result_id, dict(plain), item["recorded_at"]["S"])
-
-    @staticmethod
-    def _record(key: LearnerKey, kind: str, item: dict[str, Any]) -> dict[str, Any]:
-        """A sub-record of any kind: its stored attributes, and its encrypted fields decrypted.
-
-        The record type bound into the ciphertexts is ``<kind>:<record_id>`` (as results do) or
-        ``<kind>``; a record readable under neither is a fault, not something to leave out silently.
-        """
-        record = {name: _plain(value) for name, value in item.items() if name not in _NOT_DATA}
-        envelopes = envelopes_of(item) if "fields" in item else {}
-        if not envelopes:
-            return record
-        record_id = item["sk"]["S"].rsplit("#", 1)[-1]  # from the key: a stored attribute could be rewritten
-        for record_type in (f"{kind}:{record_id}", kind):
-            try:
-                return {**record, **key.cipher.decrypt_record(record_type, envelopes)}
-            except IntegrityError:
-                continue
-        raise IntegrityError("a record held on the learner could not be decrypted for the access package")
-
-    def _events_about(self, tenant: Tenant, learner_id: str) -> Iterator[dict[str, Any]]:
-        """The tenant's audit events whose resource or details name the learner (a scan of the chain)."""
-        for event in self._audit.events(tenant.tenant_id, tenant.jurisdiction):
-            if learner_id in event.get("resource", "") or learner_id in json.dumps(event.get("details", {})):
-                yield event
-
     # -- overdue -------------------------------------------------------------------------------
 
     def overdue(self, caller: Caller, include_due_soon: bool = True,
@@ -409,39 +384,3 @@ class RequestService:
             view["urgency"] = urgency(request.due_at, now, soon)
             items.append(view)
         return {"region": self._region, "as_of": format_at(now), "due_soon_days": soon.days, "items": items}
-
-
-_SCALARS: dict[str, Callable[[Any], Any]] = {
-    "S": str, "BOOL": bool, "SS": sorted, "NS": sorted,
-    "N": lambda text: int(float(text)) if float(text).is_integer() else float(text),
-}
-
-
-def _plain(value: dict[str, Any]) -> Any:
-    """A DynamoDB attribute value as JSON (binary values are not data about a person: left out)."""
-    kind, inner = next(iter(value.items()))
-    if kind == "L":
-        return [_plain(v) for v in inner]
-    if kind == "M":
-        return {k: _plain(v) for k, v in inner.items()}
-    convert = _SCALARS.get(kind)
-    return convert(inner) if convert else None
-
-
-def _renamed(record: dict[str, Any], old: str, new: str) -> dict[str, Any]:
-    """A consent as the consents API names its id (stored as ``record_id``)."""
-    if old in record:
-        record[new] = record.pop(old)
-    return record
-
-
-def _blank_others(value: Any, learner_id: str) -> Any:
-    """``value`` with every learner id other than ``learner_id`` blanked (an audit event of a search may
-    name several learners; the package is about one)."""
-    if isinstance(value, str):
-        return LEARNER_ID.sub(lambda m: m.group(0) if m.group(0) == learner_id else OTHER_LEARNER, value)
-    if isinstance(value, list):
-        return [_blank_others(v, learner_id) for v in value]
-    if isinstance(value, dict):
-        return {k: _blank_others(v, learner_id) for k, v in value.items()}
-    return value
