@@ -108,6 +108,8 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
                           "verification": "signed_form"},
         "RequestCreate": {"learner_id": learner_id, "type": "erasure"},
         "RequestClose": {"outcome": "rejected", "reason": "manifestly_unfounded"},
+        "RequestPause": {"reason": "identity"},
+        "EvidenceCreate": {"evidenced_on": "2026-01-01"},
         "AuditExportCreate": {},
         "HoldCreate": {"reason": "another pool's hold", "learner_id": learner_id},
         "DepartureUpdate": {"left_on": "2020-01-01"},
@@ -115,7 +117,7 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
                            "summary": "probe"},
     }
     ids = {"tenant_id": tenant_id, "learner_id": learner_id, "request_id": request["request_id"],
-           "hold_id": hold["hold_id"], "incident_id": incident["incident_id"]}
+           "hold_id": hold["hold_id"], "incident_id": incident["incident_id"], "key": "uk-breach-log"}
     return {"tenant_id": tenant_id, "ids": ids, "personal": personal, "bodies": bodies,
             "secret_ids": [learner_id, held_id, result["result_id"], request["request_id"]]}
 
