@@ -2,8 +2,9 @@
 
 Wrapped learner keys (``L#<id>#K``) and tenant key versions (``TKEY#<v>``) used to live in the data
 table, which has point-in-time recovery. ``cli migrate-keys`` moves them to the key table
-(``move``); the restore tool drops them from a restored copy (``delete``), the live key table being
-the only source of keys.
+(``move``), except the copy of an erased learner's key or an offboarded tenant's keys, which it deletes
+(``move`` says ``erased``; ``destroy``); the restore tool drops them from a restored copy (``delete``),
+the live key table being the only source of keys.
 """
 
 from __future__ import annotations
