@@ -24,10 +24,12 @@ from chalicelib.adapters.cognito_jwt import StaticKeySource
 from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.adapters.legacy_keys import LegacyKeyItems
 from chalicelib.cli.__main__ import main as cli
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
+from chalicelib.services.erasure import ErasureService
 from chalicelib.services.holds import HoldService
 from chalicelib.services.retention import RetentionService
 from deploy.render import table_resources
@@ -242,7 +244,17 @@ class HoldLandsAfterListing(HoldService):
         return listed
 
 
-def _racing_sweep(us: dict[str, Any], body: HoldCreate) -> dict[str, Any]:
+class ErasureRefused(ErasureService):
+    """An erasure that fails for a reason other than a hold (the learner changed meanwhile)."""
+
+    def __init__(self, inner: ErasureService) -> None:
+        self.__dict__.update(inner.__dict__)
+
+    def shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str) -> dict[str, Any]:
+        raise Conflict("the learner changed during erasure; retry")
+
+
+def _racing_sweep(us: dict[str, Any], body: HoldCreate, erasure: ErasureService | None = None) -> dict[str, Any]:
     c, tid = us["container"], us["tenant_id"]
     regional = Caller(Principal("race-regional", "race-regional", Role.REGIONAL_ADMIN, US), "req-hold")
 
@@ -251,7 +263,7 @@ def _racing_sweep(us: dict[str, Any], body: HoldCreate) -> dict[str, Any]:
 
     holds = HoldLandsAfterListing(c.holds, place)
     sweep = RetentionService(c.access, c.directory, c.jurisdictions, c.data_store, c.governance_store, holds,
-                             c.erasure, c.audit_store, c.clock, US)
+                             erasure or c.erasure, c.audit_store, c.clock, US)
     tenant = c.directory.get(tid)
     assert tenant is not None
     return sweep.run(Caller(c.verifier.verify(us["regional"]), "req-sweep"), [tenant], dry_run=False)
@@ -290,6 +302,19 @@ def test_a_whole_tenant_hold_landing_before_the_purge_keeps_the_records(us: dict
     assert [i for i in raw_items(emulated, us["tenant_id"]) if i["sk"]["S"].startswith(f"L#{learner_id}#")] == before
     purges = [e for e in us["container"].audit_store.events(us["tenant_id"], "US") if e["action"] == "retention.purge"]
     assert purges == []
+
+
+def test_a_learner_hold_landing_before_the_purge_keeps_the_results(us: dict[str, Any], emulated: Emulated) -> None:
+    """The shredding failed (not for a hold), so only expired results would go: the purge checks the learner's
+    own hold marker in its transaction."""
+    learner_id = _leaver_with_records(us, 3)
+    us["clock"].now = datetime(2028, 1, 4, 12, 0, tzinfo=UTC)
+    before = [i for i in raw_items(emulated, us["tenant_id"]) if i["sk"]["S"].startswith(f"L#{learner_id}#")]
+    mine = tenant_report(_racing_sweep(us, HoldCreate(reason=REASON, learner_id=learner_id),
+                                       ErasureRefused(us["container"].erasure)), us["tenant_id"])
+    assert (mine["tenant_hold"], mine["failed"], mine["held"], mine["purge"]) == (False, [learner_id], [learner_id], [])
+    assert mine["records_purged"] == 0
+    assert [i for i in raw_items(emulated, us["tenant_id"]) if i["sk"]["S"].startswith(f"L#{learner_id}#")] == before
 
 
 # ------------------------------------------------------------------------------------------- receipts

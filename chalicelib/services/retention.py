@@ -326,13 +326,9 @@ class RetentionService:
             chunk, learners = _next_chunk(pending)
             guards = [self._store.no_hold_check(j, tid, None), *(self._store.no_hold_check(j, tid, learner_id)
                                                                 for learner_id in learners)]
-            kinds: dict[str, int] = {}
-            for _, sk in chunk:
-                kind = sk.split("#")[2]
-                name = RECORD_KINDS.get(kind, "departure" if kind == "D" else kind)
-                kinds[name] = kinds.get(name, 0) + 1
             changes = [self._store.record_delete(j, tid, sk) for _, sk in chunk] + guards
-            draft = caller.draft("retention.purge", f"tenants/{tid}/retention", learner_ids=learners, records=kinds)
+            draft = caller.draft("retention.purge", f"tenants/{tid}/retention", learner_ids=learners,
+                                 records=_kinds(chunk))
             try:
                 self._audit.commit(tid, j, draft, changes)
             except ChangeRejected as exc:  # only a guard has a condition: a hold landed meanwhile
@@ -365,6 +361,16 @@ def _next_chunk(pending: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], 
         chunk.append((learner_id, sk))
         learners.add(learner_id)
     return chunk, sorted(learners)
+
+
+def _kinds(chunk: list[tuple[str, str]]) -> dict[str, int]:
+    """How many records of each kind ``chunk`` deletes (for its audit event)."""
+    kinds: dict[str, int] = {}
+    for _, sk in chunk:
+        kind = sk.split("#")[2]
+        name = RECORD_KINDS.get(kind, "departure" if kind == "D" else kind)
+        kinds[name] = kinds.get(name, 0) + 1
+    return kinds
 
 
 def _now_held(report: TenantSweep, learner_id: str) -> None:
