@@ -384,13 +384,14 @@ class Container:
         live key table (never restored: it has no point-in-time recovery)."""
         from chalicelib.adapters.data_store import DataStore
         from chalicelib.adapters.legacy_keys import LegacyKeyItems
+        from chalicelib.adapters.restored_copy import RestoredCopy
         from chalicelib.services.restore import RestoreService
 
         client = self.clients.dynamodb(self.settings.region)
         restored = DataStore(client, self.settings.region, lambda jurisdiction: restored_table, self.jurisdictions,
                              self.settings.key_table)
         return RestoreService(self.directory, self.audit_store, restored, LegacyKeyItems(client, restored),
-                              self.settings.region)
+                              RestoredCopy(restored, self.data_store), self.settings.region)
 
     @cached_property
     def key_migration(self) -> KeyMigration:

@@ -256,6 +256,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "data_store.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
     # the one-off key move and the restore tool (run with the deployment's settings)
     "legacy_keys.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
+    "restored_copy.py": ("HomeJurisdictionPersonalData",),
     "request_store.py": ("HomeJurisdictionPersonalData",),
     "governance_store.py": ("HomeJurisdictionPersonalData",),
     "incident_store.py": ("HomeJurisdictionPersonalData",),

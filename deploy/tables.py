@@ -32,8 +32,10 @@ class TableDef:
     indexes: tuple[Index, ...] = field(default_factory=tuple)
     ttl_attribute: str | None = None
     holds_personal_data: bool = False
-    # the audit sequencer reads landed events from the stream; global tables need both images
-    stream_view: Literal["NEW_AND_OLD_IMAGES"] | None = None
+    # the audit sequencer reads landed events from the audit stream (both images); None: the global table's
+    # default, both images. The key table's stream carries keys only: a stream keeps each record 24 h, and an
+    # old image would keep a deleted (crypto-shredded) wrapped key readable there that long
+    stream_view: Literal["NEW_AND_OLD_IMAGES", "KEYS_ONLY"] | None = None
     # False only for the key table: a copy that can be restored must never hold a key erasure destroyed
     point_in_time_recovery: bool = True
 
@@ -64,7 +66,7 @@ KEYS = TableDef(
     # the data table so one transaction writes a key with its data. No point-in-time recovery: erasing
     # a key here reaches every copy the platform can bring back (README "Keys outside the backups").
     "KeyRecords", "enclave-keys", "jurisdiction", hash_key="pk", range_key="sk",
-    point_in_time_recovery=False,
+    point_in_time_recovery=False, stream_view="KEYS_ONLY",
 )
 AUDIT = TableDef(
     "AuditTrail", "enclave-audit", "jurisdiction", hash_key="pk", range_key="sk",

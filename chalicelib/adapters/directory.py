@@ -83,20 +83,28 @@ class TenantDirectory:
 
     def in_region(self, home_region: str) -> list[Tenant]:
         """Every tenant homed in ``home_region``: a filtered scan (one small item per tenant; for daily jobs)."""
-        found: list[Tenant] = []
+        return [tenant for tenant, _ in self._scan_region(home_region, "home_region = :r AND "
+                                                                       "attribute_not_exists(offboarded_at)")]
+
+    def ever_in_region(self, home_region: str) -> list[tuple[Tenant, str | None]]:
+        """Every tenant ever homed in ``home_region``, offboarded ones included, each with its ``offboarded_at``
+        (None while live): what the restore tool and the key migration must reach (an offboarded tenant's
+        keys in an old copy must be destroyed too). A filtered scan, as ``in_region``."""
+        return self._scan_region(home_region, "home_region = :r")
+
+    def _scan_region(self, home_region: str, condition: str) -> list[tuple[Tenant, str | None]]:
+        found: list[tuple[Tenant, str | None]] = []
         start_key: dict[str, Any] | None = None
         while True:
-            params: dict[str, Any] = {
-                "TableName": self._table,
-                "FilterExpression": "home_region = :r AND attribute_not_exists(offboarded_at)",
-                "ExpressionAttributeValues": {":r": {"S": home_region}},
-            }
+            params: dict[str, Any] = {"TableName": self._table, "FilterExpression": condition,
+                                      "ExpressionAttributeValues": {":r": {"S": home_region}}}
             if start_key:
                 params["ExclusiveStartKey"] = start_key
             with translated("the tenant directory"):
                 page = self._client.scan(**params)
-            found += [Tenant.model_validate({name: value["S"] for name, value in item.items() if "S" in value})
-                      for item in page.get("Items", [])]
+            for item in page.get("Items", []):
+                tenant = Tenant.model_validate({name: value["S"] for name, value in item.items() if "S" in value})
+                found.append((tenant, item["offboarded_at"]["S"] if "offboarded_at" in item else None))
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 return found

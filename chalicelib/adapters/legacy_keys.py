@@ -2,8 +2,9 @@
 
 Wrapped learner keys (``L#<id>#K``) and tenant key versions (``TKEY#<v>``) used to live in the data
 table, which has point-in-time recovery. ``cli migrate-keys`` moves them to the key table
-(``move``); the restore tool drops them from a restored copy (``delete``), the live key table being
-the only source of keys.
+(``move``), except the copy of an erased learner's key or an offboarded tenant's keys, which it deletes
+(``move`` says ``erased``; ``destroy``); the restore tool drops them from a restored copy (``delete``),
+the live key table being the only source of keys.
 """
 
 from __future__ import annotations
@@ -36,20 +37,46 @@ class LegacyKeyItems:
     def move(self, jurisdiction: str, key: dict[str, Any]) -> tuple[str, list[TransactWriteItemTypeDef]] | None:
         """The changes that move one item to the key table, for one transaction with its audit event:
         ``("moved", ...)``, ``("already_moved", ...)`` (the key table's copy wins: only the data table's copy
-        is deleted) or None (gone meanwhile). The conditions make a race lose rather than overwrite."""
+        is deleted), ``("erased", ...)`` (a learner erased since the release that reads keys only in the key
+        table: the erasure found no key to destroy there, so this copy is the key it meant; it is deleted,
+        never moved) or None (gone meanwhile). A learner key moves only while the learner's profile is no
+        tombstone, checked in the same transaction; the conditions make a race lose rather than overwrite."""
         data, keys = self._store.table(jurisdiction), self._store.key_table(jurisdiction)
+        profile = _profile_key(key)
         with translated("the data store"):
             item = self._client.get_item(TableName=data, Key=key, ConsistentRead=True).get("Item")
             if item is None:
                 return None
-            present = "Item" in self._client.get_item(TableName=keys, Key=key, ConsistentRead=True)
+            erased = profile is not None and "erased_at" in self._client.get_item(
+                TableName=data, Key=profile, ConsistentRead=True, ProjectionExpression="erased_at").get("Item", {})
+            present = not erased and "Item" in self._client.get_item(TableName=keys, Key=key, ConsistentRead=True)
         changes: list[TransactWriteItemTypeDef] = [{"Delete": {
             "TableName": data, "Key": key, "ConditionExpression": "attribute_exists(pk)"}}]
+        if profile is not None:
+            changes.append({"ConditionCheck": {
+                "TableName": data, "Key": profile,
+                "ConditionExpression": "attribute_exists(erased_at)" if erased else "attribute_not_exists(erased_at)"}})
+        if erased:
+            return "erased", changes
         if not present:
             changes.append({"Put": {"TableName": keys, "Item": item,
                                     "ConditionExpression": "attribute_not_exists(pk)"}})
         return ("already_moved" if present else "moved"), changes
 
+    def destroy(self, jurisdiction: str, key: dict[str, Any]) -> list[TransactWriteItemTypeDef]:
+        """Delete one item from the data table without moving it (an offboarded tenant's: its keys were
+        destroyed), for one transaction with its audit event; only if it is still there."""
+        return [{"Delete": {"TableName": self._store.table(jurisdiction), "Key": key,
+                            "ConditionExpression": "attribute_exists(pk)"}}]
+
     def delete(self, jurisdiction: str, key: dict[str, Any]) -> TransactWriteItemTypeDef:
         """Drop a key item from a restored copy of the data table (for a transaction with its audit event)."""
         return {"Delete": {"TableName": self._store.table(jurisdiction), "Key": key}}
+
+
+def _profile_key(key: dict[str, Any]) -> dict[str, Any] | None:
+    """The key of the profile (or tombstone) of the learner whose key item ``key`` is; None for a tenant key."""
+    sk = key["sk"]["S"]
+    if not (sk.startswith("L#") and sk.endswith("#K")):
+        return None
+    return {"pk": key["pk"], "sk": {"S": sk[:-len("K")] + "P"}}

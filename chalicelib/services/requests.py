@@ -328,9 +328,10 @@ class RequestService:
     def _fulfil_erasure(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         try:
             receipt = self._erasure.shred(caller, tenant, request.learner_id, "learner.erase")
-        except Gone as gone:  # erased already (an earlier attempt, or another path): the duty is done
+        except Gone as gone:  # erased already (an earlier attempt, or another path): the duty is done, but
+            # this fulfilment destroyed nothing; the receipt says so (the earlier erasure has its own event)
             receipt = {"learner_id": request.learner_id, "erased_at": gone.details.get("erased_at"),
-                       "key_destroyed": True}
+                       "key_destroyed": False, "already_erased": True}
         return self._commit_close(caller, tenant, request.fulfilled(self._clock(), receipt=receipt))
 
     def _fulfil_restriction(self, caller: Caller, tenant: Tenant,

@@ -8,12 +8,16 @@ non-personal item per tenant, fine for a daily job; no new index or table):
 1. one range query of the data table's ``by_lookup`` index finds the learners who left on or before
    the last day for which anything can have expired (``domain.retention``);
 2. one query lists the tenant's active legal holds: a held learner (or every learner, under a
-   whole-tenant hold) is kept and reported;
+   whole-tenant hold) is kept and reported, nothing of theirs deleted. A hold placed after that query
+   is still seen where it matters, at the point of deletion: the shredding transaction and every purge
+   transaction check the hold markers of their learners and of the tenant (as an erasure does), and a
+   learner a refused transaction names is then kept whole (no result of theirs purged either);
 3. an expired learner is crypto-shredded through ``ErasureService.shred(..., "retention.shred")``
    (its own audit event, in the same transaction as the key deletion);
 4. once the ``results`` / ``consents`` rules have expired, those items are deleted too (crypto-shredding
    already made results unreadable; consent records are kept unencrypted as evidence until their own
-   rule expires), in chunks, each with a ``retention.purge`` audit event; the departure item goes last;
+   rule expires), in chunks (at most 97 changes with the hold checks), each with a ``retention.purge``
+   audit event; the departure item goes last;
 5. one ``retention.sweep`` audit event per tenant (counts, learner ids, ``dry_run``), written in dry
    runs too: the sweep read the tenant's data.
 
@@ -71,8 +75,6 @@ from chalicelib.services.erasure import ErasureService
 from chalicelib.services.holds import HoldService
 from chalicelib.services.learners import learner_resource
 
-CHUNK = 90
-"""Deletes per transaction (DynamoDB allows 100 items; the audit append takes 2)."""
 SYSTEM_SUB = "system:retention-scheduler"
 DEFAULT_BUDGET_SECONDS = 20.0
 """Stop starting new tenants after this long (the function times out at 30 s); the rest wait a day."""
@@ -273,7 +275,10 @@ class RetentionService:
             erased = profile is None or "erased_at" in profile
             if not erased and expires.due("learner", now):
                 report.shred.append(learner_id)
-                erased = dry_run or self._shred(caller, tenant, learner_id, report)
+                outcome = "erased" if dry_run else self._shred(caller, tenant, learner_id, report)
+                if outcome == "held":  # a hold placed since the listing: nothing of this learner goes
+                    continue
+                erased = outcome == "erased"
             mine = [sk for sk in by_sk if self._purgeable(sk, learner_id, expires, erased, now)]
             if erased and expires.all_due(now):
                 mine.append(departure_sk(learner_id))
@@ -282,23 +287,23 @@ class RetentionService:
                 deletes += [(learner_id, sk) for sk in mine]
         report.records_purged = len(deletes)
         if not dry_run:
-            self._purge(caller, tenant, deletes)
+            report.records_purged = self._purge(caller, tenant, deletes, report)
 
-    def _shred(self, caller: Caller, tenant: Tenant, learner_id: str, report: TenantSweep) -> bool:
-        """Shred through the learner service; True once the learner is erased (now or before)."""
+    def _shred(self, caller: Caller, tenant: Tenant, learner_id: str, report: TenantSweep) -> str:
+        """Shred through the learner service: ``erased`` (now or before), ``held`` or ``failed``."""
         try:
             self._erasure.shred(caller, tenant, learner_id, "retention.shred")
         except LegalHoldActive:  # a hold placed since the sweep listed them
             report.shred.remove(learner_id)
             report.held.append(learner_id)
-            return False
+            return "held"
         except Gone:
             report.shred.remove(learner_id)
         except (NotFound, Conflict):
             report.shred.remove(learner_id)
             report.failed.append(learner_id)
-            return False
-        return True
+            return "failed"
+        return "erased"
 
     @staticmethod
     def _purgeable(sk: str, learner_id: str, expires: Expiry, erased: bool, now: datetime) -> bool:
@@ -311,15 +316,66 @@ class RetentionService:
         # Results may go on their own when their rule is shorter; consent evidence only with the learner.
         return record_type == "results" or erased
 
-    def _purge(self, caller: Caller, tenant: Tenant, deletes: list[tuple[str, str]]) -> None:
-        for start in range(0, len(deletes), CHUNK):
-            chunk = deletes[start:start + CHUNK]
-            kinds: dict[str, int] = {}
-            for _, sk in chunk:
-                kind = sk.split("#")[2]
-                name = RECORD_KINDS.get(kind, "departure" if kind == "D" else kind)
-                kinds[name] = kinds.get(name, 0) + 1
-            changes = [self._store.record_delete(tenant.jurisdiction, tenant.tenant_id, sk) for _, sk in chunk]
-            draft = caller.draft("retention.purge", f"tenants/{tenant.tenant_id}/retention",
-                                 learner_ids=sorted({learner_id for learner_id, _ in chunk}), records=kinds)
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, changes)
+    def _purge(self, caller: Caller, tenant: Tenant, deletes: list[tuple[str, str]], report: TenantSweep) -> int:
+        """Delete ``deletes`` in audited chunks; how many were deleted. Each chunk's transaction checks the hold
+        markers of its learners and of the whole tenant (as an erasure's does), so a hold placed since the
+        sweep listed the holds refuses it: the held learners' records are then left alone and the rest retried."""
+        j, tid = tenant.jurisdiction, tenant.tenant_id
+        pending, purged = list(deletes), 0
+        while pending:
+            chunk, learners = _next_chunk(pending)
+            guards = [self._store.no_hold_check(j, tid, None), *(self._store.no_hold_check(j, tid, learner_id)
+                                                                for learner_id in learners)]
+            changes = [self._store.record_delete(j, tid, sk) for _, sk in chunk] + guards
+            draft = caller.draft("retention.purge", f"tenants/{tid}/retention", learner_ids=learners,
+                                 records=_kinds(chunk))
+            try:
+                self._audit.commit(tid, j, draft, changes)
+            except ChangeRejected as exc:  # only a guard has a condition: a hold landed meanwhile
+                guard = exc.index - len(chunk)
+                if guard < 0:  # no delete has a condition: not expected; the next sweep tries again
+                    raise Conflict("the purge was refused; the next sweep retries it") from None
+                held = {learners[guard - 1]} if guard else {learner_id for learner_id, _ in pending}
+                report.tenant_hold = report.tenant_hold or not guard  # the whole tenant: nothing more goes
+                for learner_id in sorted(held):
+                    _now_held(report, learner_id)
+                pending = [(learner_id, sk) for learner_id, sk in pending if learner_id not in held]
+                continue
+            purged += len(chunk)
+            pending = pending[len(chunk):]
+        return purged
+
+
+MAX_CHANGES = 97
+"""Changes per purge transaction besides its audit event (DynamoDB allows 100 items in all)."""
+
+
+def _next_chunk(pending: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The first deletes of ``pending`` that fit one transaction with a hold check per learner and one for the
+    tenant, and those learners (sorted)."""
+    chunk: list[tuple[str, str]] = []
+    learners: set[str] = set()
+    for learner_id, sk in pending:
+        if len(chunk) + 1 + len(learners | {learner_id}) + 1 > MAX_CHANGES:
+            break
+        chunk.append((learner_id, sk))
+        learners.add(learner_id)
+    return chunk, sorted(learners)
+
+
+def _kinds(chunk: list[tuple[str, str]]) -> dict[str, int]:
+    """How many records of each kind ``chunk`` deletes (for its audit event)."""
+    kinds: dict[str, int] = {}
+    for _, sk in chunk:
+        kind = sk.split("#")[2]
+        name = RECORD_KINDS.get(kind, "departure" if kind == "D" else kind)
+        kinds[name] = kinds.get(name, 0) + 1
+    return kinds
+
+
+def _now_held(report: TenantSweep, learner_id: str) -> None:
+    """Report a learner the purge found held: kept, not purged."""
+    if learner_id in report.purge:
+        report.purge.remove(learner_id)
+    if learner_id not in report.held:
+        report.held.append(learner_id)

@@ -54,7 +54,7 @@ def global_table(stage: Stage, table: TableDef, regions: list[str], jurisdiction
     properties = _table_shape(table, jurisdiction)
     properties.update({
         "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS"},
-        "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "StreamSpecification": {"StreamViewType": table.stream_view or "NEW_AND_OLD_IMAGES"},
         "Replicas": replicas,
     })
     residency: dict[str, Any] = {"Replicas": regions, "PersonalData": table.holds_personal_data}
