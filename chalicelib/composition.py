@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.adapters.lawpack_cache import load_catalog
@@ -59,6 +59,16 @@ if TYPE_CHECKING:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Deferred:
+    """Stands for a part that is built (by the container, once) when one of its attributes is first used."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._build(), name)
 
 
 class Container:
@@ -131,9 +141,12 @@ class Container:
     def tenants(self) -> TenantService:
         from chalicelib.services.tenants import TenantService
 
+        # a tenant read (a common first request) builds none of onboarding's parts: no KMS client, no audit store
         return TenantService(self.directory, self.jurisdictions, self.access, self.clock, self.settings.region,
-                             self.audit_store, create_key=self.tenant_keys.create, on_onboarded=self.edge_routes.added,
-                             idempotency=self.idempotent)
+                             cast("AuditStore", Deferred(lambda: self.audit_store)),
+                             create_key=lambda tenant: self.tenant_keys.create(tenant),  # noqa: PLW0108 - built when used
+                             on_onboarded=lambda tenant: self.edge_routes.added(tenant),  # noqa: PLW0108
+                             idempotency=cast("Idempotency", Deferred(lambda: self.idempotent)))
 
     @cached_property
     def edge_routes(self) -> EdgeRouteSync:
