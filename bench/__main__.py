@@ -123,7 +123,7 @@ def _load_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
     for _, rows in tables[:-3]:
         ok, text = bench_load.verdict(rows)
         met = met and ok
-        parts.append(f"{rows[0]['clients']} clients: enclave at {text}")
+        parts.append(f"{rows[0]['clients']} clients: {text}")
     by_variant = {str(row["variant"]): row for row in tables[-3][1]}
     mine, bare = by_variant["enclave"], by_variant["bare"]
     profile = (f"; in-process CPU per request {mine['cpu_ms_per_req']} vs {bare['cpu_ms_per_req']} ms "

@@ -296,7 +296,7 @@ def verdict(rows: list[dict[str, object]]) -> tuple[bool, str]:
         met = met and ratio >= GOAL_RATIO and errors == 0
         parts.append(f"{kind} {ratio:.0%} (server CPU {mine['server_cpu_ms_per_req']} vs "
                      f"{same['server_cpu_ms_per_req']} ms/request)")
-    text = "of the same-calls bare app: " + ", ".join(parts)
+    text = "enclave's throughput as a share of the same-calls bare app's: " + ", ".join(parts)
     one_call = by.get(("enclave", "mix"))
     if one_call is not None and one_call["ratio_to_bare_1_call"] != "":
         text += f"; {float(str(one_call['ratio_to_bare_1_call'])):.0%} of the one-call bare app (continuity)"
