@@ -227,13 +227,7 @@ def _partitions(quick: bool) -> list[tuple[str, Rows]]:
     from bench import bench_partitions
 
     seconds = float(os.environ.get("ENCLAVE_BENCH_PARTITION_SECONDS", "0.5" if quick else "60"))
-    return [(f"Partition limits (`bench/bench_partitions.py`): one tenant paced at "
-             f"{' and '.join(f'{r:,}' for r in bench_partitions.RATES)} audited requests/s for {seconds:g} s of "
-             "modelled time, DynamoDB's 1,000 WCU/s and 3,000 RCU/s per partition (transactional writes double, "
-             "1 KB/4 KB units), the SDK's retries of throttled calls with backoff, the stream sequencer sealing; "
-             "latency is each request's modelled round trips and backoffs (the harness is never the bottleneck: "
-             "harness_cpu_s is what computing the row cost). Key design 'current': every audit item of the tenant "
-             "under one partition key", bench_partitions.run_all(seconds))]
+    return [(bench_partitions.describe(seconds), bench_partitions.run_all(seconds))]
 
 
 def _contention_verdict(tables: list[tuple[str, Rows]]) -> tuple[str, str]:
