@@ -7,26 +7,27 @@ generated from.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, Rate, Response
 
 from chalicelib.composition import container
-from chalicelib.domain.audit_exports import AuditExportCreate
-from chalicelib.domain.consents import ConsentCreate
-from chalicelib.domain.holds import HoldCreate
-from chalicelib.domain.incidents import IncidentCreate
-from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
-from chalicelib.domain.obligations_api import EvidenceCreate
 from chalicelib.domain.paging import page_request
-from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause, overdue_query
-from chalicelib.domain.retention import DepartureUpdate
-from chalicelib.domain.tenants import TenantCreate
 from chalicelib.http import Api, RequestContext, json_response
 from chalicelib.logs import bind_deployment
-from chalicelib.openapi import build_document
-from chalicelib.services.context import Caller
 from chalicelib.snapstart import register as register_snapshot_hooks
+
+if TYPE_CHECKING:  # body models are named in the routes and imported on first use (a cold start builds fewer)
+    from chalicelib.domain.audit_exports import AuditExportCreate
+    from chalicelib.domain.consents import ConsentCreate
+    from chalicelib.domain.holds import HoldCreate
+    from chalicelib.domain.incidents import IncidentCreate
+    from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
+    from chalicelib.domain.obligations_api import EvidenceCreate
+    from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause
+    from chalicelib.domain.retention import DepartureUpdate
+    from chalicelib.domain.tenants import TenantCreate
+    from chalicelib.services.context import Caller
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []
@@ -34,6 +35,7 @@ _settings = container().settings  # reads settings and validates the law packs: 
 bind_deployment(_settings.region, _settings.stage, _settings.log_level)
 api = Api(app, lambda: container().verifier, cors_origin=_settings.console_origin)
 
+MODELS = "chalicelib.domain."  # where the body models live (each named, imported on first use)
 ADMINS = ("platform_admin", "regional_admin")
 TENANT_ROLES = ("tenant_admin", "tenant_staff")
 
@@ -46,6 +48,8 @@ def health(ctx: RequestContext) -> dict[str, Any]:
 
 @api.route("/v1/openapi.json", "GET", summary="This API's OpenAPI 3 document", public=True, tags=("platform",))
 def openapi(ctx: RequestContext) -> dict[str, Any]:
+    from chalicelib.openapi import build_document
+
     settings = container().settings
     return build_document(api.specs, "Enclave", "1", settings.endpoints.get(settings.region))
 
@@ -66,8 +70,8 @@ def get_jurisdiction(ctx: RequestContext, code: str) -> dict[str, Any]:
     return services.jurisdictions.view(code.upper())
 
 
-@api.route("/v1/tenants", "POST", summary="Onboard a tenant in its home region", status=201, body=TenantCreate,
-           roles=ADMINS, tags=("tenants",))
+@api.route("/v1/tenants", "POST", summary="Onboard a tenant in its home region", status=201,
+           body=MODELS + "tenants:TenantCreate", roles=ADMINS, tags=("tenants",))
 def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
     return container().tenants.onboard(ctx.principal, body, ctx.header("Idempotency-Key"))
 
@@ -93,6 +97,8 @@ def offboard_tenant(ctx: RequestContext, tenant_id: str) -> Response:
 
 
 def caller(ctx: RequestContext) -> Caller:
+    from chalicelib.services.context import Caller
+
     return Caller(ctx.principal, ctx.request_id)
 
 
@@ -101,7 +107,7 @@ LEARNER = LEARNERS + "/{learner_id}"
 
 
 @api.route(LEARNERS, "POST", summary="Enrol a learner (every personal field encrypted)", status=201,
-           body=LearnerCreate, roles=TENANT_ROLES, tags=("learners",))
+           body=MODELS + "learners:LearnerCreate", roles=TENANT_ROLES, tags=("learners",))
 def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> dict[str, Any]:
     return container().learners.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
 
@@ -116,7 +122,7 @@ def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
 
 
 @api.route(LEARNERS + "/search", "POST", summary="Find learners by exact e-mail (blind index, re-checked)",
-           body=LearnerSearch, roles=TENANT_ROLES, tags=("learners",))
+           body=MODELS + "learners:LearnerSearch", roles=TENANT_ROLES, tags=("learners",))
 def search_learners(ctx: RequestContext, body: LearnerSearch, tenant_id: str) -> dict[str, Any]:
     return container().learners.search(caller(ctx), tenant_id, body)
 
@@ -127,8 +133,8 @@ def get_learner(ctx: RequestContext, tenant_id: str, learner_id: str) -> dict[st
     return container().learners.read(caller(ctx), tenant_id, learner_id)
 
 
-@api.route(LEARNER, "PATCH", summary="Rectify a learner", body=LearnerPatch, roles=("tenant_admin",),
-           tags=("learners",))
+@api.route(LEARNER, "PATCH", summary="Rectify a learner", body=MODELS + "learners:LearnerPatch",
+           roles=("tenant_admin",), tags=("learners",))
 def update_learner(ctx: RequestContext, body: LearnerPatch, tenant_id: str, learner_id: str) -> dict[str, Any]:
     return container().learners.update(caller(ctx), tenant_id, learner_id, body)
 
@@ -145,8 +151,8 @@ def lift_restriction(ctx: RequestContext, tenant_id: str, learner_id: str) -> di
     return container().erasure.lift_restriction(caller(ctx), tenant_id, learner_id)
 
 
-@api.route(LEARNER + "/results", "POST", summary="Record an assessment result", status=201, body=ResultCreate,
-           roles=TENANT_ROLES, tags=("learners",))
+@api.route(LEARNER + "/results", "POST", summary="Record an assessment result", status=201,
+           body=MODELS + "learners:ResultCreate", roles=TENANT_ROLES, tags=("learners",))
 def add_result(ctx: RequestContext, body: ResultCreate, tenant_id: str, learner_id: str) -> dict[str, Any]:
     return container().results.add(caller(ctx), tenant_id, learner_id, body, ctx.header("Idempotency-Key"))
 
@@ -165,7 +171,7 @@ def share_results_for_research(ctx: RequestContext, tenant_id: str, learner_id: 
 
 
 @api.route(LEARNER + "/consents", "POST", summary="Record a consent decision (append-only)", status=201,
-           body=ConsentCreate, roles=TENANT_ROLES, tags=("consents",))
+           body=MODELS + "consents:ConsentCreate", roles=TENANT_ROLES, tags=("consents",))
 def record_consent(ctx: RequestContext, body: ConsentCreate, tenant_id: str, learner_id: str) -> dict[str, Any]:
     return container().consents.record(caller(ctx), tenant_id, learner_id, body, ctx.header("Idempotency-Key"))
 
@@ -181,8 +187,8 @@ REQUEST_HANDLERS = ("tenant_admin", "regional_admin")
 
 
 @api.route(REQUESTS, "POST", summary="Record a data-subject request with its statutory due date; access, erasure "
-           "and restriction are fulfilled at once", status=201, body=RequestCreate, roles=REQUEST_HANDLERS,
-           tags=("requests",))
+           "and restriction are fulfilled at once", status=201,
+           body=MODELS + "requests:RequestCreate", roles=REQUEST_HANDLERS, tags=("requests",))
 def create_request(ctx: RequestContext, body: RequestCreate, tenant_id: str) -> dict[str, Any]:
     return container().requests.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
 
@@ -202,14 +208,15 @@ def download_package(ctx: RequestContext, tenant_id: str, request_id: str) -> di
 
 
 @api.route(REQUESTS + "/{request_id}/fulfil", "POST", summary="Fulfil an open request (rectification done, or a "
-           "retry) or reject it with a reason", body=RequestClose, roles=REQUEST_HANDLERS, tags=("requests",))
+           "retry) or reject it with a reason", body=MODELS + "requests:RequestClose",
+           roles=REQUEST_HANDLERS, tags=("requests",))
 def close_request(ctx: RequestContext, body: RequestClose, tenant_id: str, request_id: str) -> dict[str, Any]:
     return container().requests.close(caller(ctx), tenant_id, request_id, body)
 
 
 @api.route(REQUESTS + "/{request_id}/pause", "POST", summary="Stop a request's clock while waiting for proof of "
            "identity or a clarification, where the law allows it (UK GDPR Art. 12A; elsewhere 422 naming the law)",
-           body=RequestPause, roles=REQUEST_HANDLERS, tags=("requests",))
+           body=MODELS + "requests:RequestPause", roles=REQUEST_HANDLERS, tags=("requests",))
 def pause_request(ctx: RequestContext, body: RequestPause, tenant_id: str, request_id: str) -> dict[str, Any]:
     return container().requests.pause(caller(ctx), tenant_id, request_id, body)
 
@@ -232,7 +239,8 @@ def list_obligations(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
 
 
 @api.route(OBLIGATIONS + "/{key}/evidence", "POST", summary="Record that the tenant met an obligation (the day "
-           "it was done, and where the document is)", status=201, body=EvidenceCreate, roles=("tenant_admin",),
+           "it was done, and where the document is)", status=201, body=MODELS + "obligations_api:EvidenceCreate",
+           roles=("tenant_admin",),
            tags=("obligations",))
 def record_obligation_evidence(ctx: RequestContext, body: EvidenceCreate, tenant_id: str, key: str) -> dict[str, Any]:
     return container().obligations.record_evidence(caller(ctx), tenant_id, key, body)
@@ -242,6 +250,8 @@ def record_obligation_evidence(ctx: RequestContext, body: EvidenceCreate, tenant
            query=("overdue", "due_soon", "due_within_days"), roles=("regional_admin", "compliance_officer"),
            tags=("requests",))
 def overdue_requests(ctx: RequestContext) -> dict[str, Any]:
+    from chalicelib.domain.requests import overdue_query
+
     include_due_soon, due_within = overdue_query(ctx.query)
     return container().requests.overdue(caller(ctx), include_due_soon, due_within)
 
@@ -266,7 +276,7 @@ def browse_audit(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
 
 
 @api.route(AUDIT + "/exports", "POST", summary="Export an audit range to the regional bucket (presigned URL)",
-           status=201, body=AuditExportCreate, roles=AUDITORS, tags=("audit",))
+           status=201, body=MODELS + "audit_exports:AuditExportCreate", roles=AUDITORS, tags=("audit",))
 def export_audit(ctx: RequestContext, body: AuditExportCreate, tenant_id: str) -> dict[str, Any]:
     return container().audit.export(caller(ctx), tenant_id, body)
 
@@ -294,7 +304,8 @@ HOLDS = "/v1/tenants/{tenant_id}/legal-holds"
 
 
 @api.route(HOLDS, "POST", summary="Place a legal hold on a learner or (no learner_id) the whole tenant; blocks "
-           "erasure and retention", status=201, body=HoldCreate, roles=ADMINS, tags=("retention",))
+           "erasure and retention", status=201, body=MODELS + "holds:HoldCreate", roles=ADMINS,
+           tags=("retention",))
 def place_hold(ctx: RequestContext, body: HoldCreate, tenant_id: str) -> dict[str, Any]:
     return container().holds.place(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
 
@@ -312,7 +323,8 @@ def lift_hold(ctx: RequestContext, tenant_id: str, hold_id: str) -> dict[str, An
 
 
 @api.route(LEARNER + "/departure", "PUT", summary="Record the day a learner left (null: still enrolled); "
-           "retention periods count from it", body=DepartureUpdate, roles=("tenant_admin",), tags=("retention",))
+           "retention periods count from it", body=MODELS + "retention:DepartureUpdate",
+           roles=("tenant_admin",), tags=("retention",))
 def record_departure(ctx: RequestContext, body: DepartureUpdate, tenant_id: str, learner_id: str) -> dict[str, Any]:
     return container().retention.record_departure(caller(ctx), tenant_id, learner_id, body)
 
@@ -351,8 +363,8 @@ def edge_routes(event: Any) -> dict[str, Any]:
 
 
 @api.route("/v1/incidents", "POST", summary="Record a suspected breach: each jurisdiction's notification "
-           "deadlines and the affected learners from the audit trail", status=201, body=IncidentCreate,
-           roles=ADMINS, tags=("incidents",))
+           "deadlines and the affected learners from the audit trail", status=201,
+           body=MODELS + "incidents:IncidentCreate", roles=ADMINS, tags=("incidents",))
 def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]:
     return container().incidents.create(caller(ctx), body, ctx.header("Idempotency-Key"))
 
@@ -378,4 +390,4 @@ def audit_sequencer(event: Any) -> dict[str, int]:
 
 
 # SnapStart (Lambda only): warm-up before the snapshot, every key and token dropped before it and after a restore
-register_snapshot_hooks(container, tuple(spec.body for spec in api.specs if spec.body is not None))
+register_snapshot_hooks(container, api.body_models)

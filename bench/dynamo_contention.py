@@ -15,9 +15,18 @@ handling"):
 of in-flight items is shared by every client of one ``Contention``. ``Contention.wait`` is every modelled
 wait (a round trip, a retry's backoff) and adds it to the calling thread's total, so the benchmark can tell
 a container's own time (its waits + its CPU) from time spent queueing for this one process's interpreter.
+
+With ``Contention(limits=PartitionLimits(...))`` every call is also charged to its partition
+(``bench/dynamo_partitions.py``): a read or single write over a partition's cap fails with
+``ProvisionedThroughputExceededException``, which the client retries as the SDK does (standard mode: 3
+attempts, full-jitter backoff of up to 1 s, 2 s for throttling), each retry a round trip and counted; a
+transaction over a cap is cancelled with ``ThrottlingError`` on the items of that partition (the SDK does not
+retry a cancelled transaction).
 """
 from __future__ import annotations
 
+import random
+import re
 import threading
 import time
 from collections import Counter
@@ -26,7 +35,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bench.dynamo_partitions import PartitionLimits, item_size, read_units, write_units
 from devtools.emulator import EMULATOR_LOCK
+
+SDK_ATTEMPTS = 3  # botocore's standard retry mode, as chalicelib.adapters.aws configures it
+SDK_THROTTLE_BASE = 1.0  # seconds: the standard mode's backoff scale for throttling errors
+SDK_MAX_BACKOFF = 20.0
+_PK_VALUE = re.compile(r"\bpk = (:\w+)")
 
 Identity = tuple[str, str, str]
 
@@ -39,8 +54,11 @@ def _identity(operation: dict[str, Any], kind: str) -> Identity:
 class Contention:
     """The items held by in-flight transactions, and a count of calls and conflicts."""
 
-    def __init__(self, latency: float = 0.010, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, latency: float = 0.010, sleep: Callable[[float], None] = time.sleep,
+                 limits: PartitionLimits | None = None, seed: int = 0) -> None:
         self.latency = latency
+        self.limits = limits
+        self.random = random.Random(seed)
         self._sleep = sleep
         self._held: set[Identity] = set()
         self._lock = threading.Lock()
@@ -85,13 +103,74 @@ class ContendedClient:
         self._contention = contention
 
     def _call(self, name: str, **kwargs: Any) -> Any:
-        self._contention.count(name)
-        self._contention.wait(self._contention.latency)
-        with EMULATOR_LOCK:
-            return getattr(self._client, name)(**kwargs)
+        limits = self._contention.limits
+        for attempt in range(SDK_ATTEMPTS):
+            if attempt:
+                self._contention.wait(self._contention.random.random()
+                                      * min(SDK_THROTTLE_BASE * 2 ** (attempt - 1), SDK_MAX_BACKOFF))
+            self._contention.count(name)
+            self._contention.wait(self._contention.latency)
+            if limits is None:
+                with EMULATOR_LOCK:
+                    return getattr(self._client, name)(**kwargs)
+            if name in ("put_item", "update_item"):
+                if any(limits.charge(name, [self._write_charge(name, kwargs, transactional=False)])):
+                    continue
+                with EMULATOR_LOCK:
+                    return getattr(self._client, name)(**kwargs)
+            with EMULATOR_LOCK:
+                answer = getattr(self._client, name)(**kwargs)
+            if not any(limits.charge(name, self._read_charges(name, kwargs, answer))):
+                return answer
+        self._contention.count(name + ":throttled")
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                     "Message": "The level of configured provisioned throughput for the table was "
+                                                "exceeded"}}, name)
+
+    def _write_charge(self, kind: str, op: dict[str, Any],
+                      transactional: bool) -> tuple[str, str, str, float, bool]:
+        """An item write's units: a put's item; an update's or a condition check's stored item (at least the key)."""
+        key = op["Item"] if kind in ("Put", "put_item") else op["Key"]
+        size = item_size(key)
+        if kind in ("Put", "put_item"):
+            size = item_size(op["Item"])
+        else:
+            with EMULATOR_LOCK:
+                stored = self._client.get_item(TableName=op["TableName"], Key=key).get("Item")
+            size = max(size, item_size(stored) if stored else 0)
+        if kind == "ConditionCheck":  # a transaction's condition check reads its item (two read units per 4 KB)
+            return op["TableName"], key["pk"]["S"], key.get("sk", {}).get("S", ""), 2 * read_units(size, True), False
+        return (op["TableName"], key["pk"]["S"], key.get("sk", {}).get("S", ""),
+                write_units(size, transactional), True)
+
+    @staticmethod
+    def _read_charges(name: str, kwargs: dict[str, Any], answer: dict[str, Any]) -> list[tuple[str, str, str, float,
+                                                                                               bool]]:
+        if name == "batch_get_item":
+            charges = []
+            for table, request in kwargs["RequestItems"].items():
+                found = {(i["pk"]["S"], i.get("sk", {}).get("S", "")): i for i in answer["Responses"].get(table, [])}
+                for key in request["Keys"]:
+                    address = (key["pk"]["S"], key.get("sk", {}).get("S", ""))
+                    size = item_size(found[address]) if address in found else 0
+                    charges.append((table, *address, read_units(size, bool(request.get("ConsistentRead"))), False))
+            return charges
+        consistent = bool(kwargs.get("ConsistentRead"))
+        if name == "get_item":
+            key = kwargs["Key"]
+            size = item_size(answer["Item"]) if "Item" in answer else 0
+            return [(kwargs["TableName"], key["pk"]["S"], key.get("sk", {}).get("S", ""),
+                     read_units(size, consistent), False)]
+        match = _PK_VALUE.search(kwargs["KeyConditionExpression"])  # a Query: the items it read, together
+        pk = kwargs["ExpressionAttributeValues"][match.group(1)]["S"] if match else ""
+        size = sum(item_size(item) for item in answer.get("Items", []))
+        return [(kwargs["TableName"], pk, "", read_units(size, consistent), False)]
 
     def get_item(self, **kwargs: Any) -> Any:
         return self._call("get_item", **kwargs)
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        return self._call("batch_get_item", **kwargs)
 
     def query(self, **kwargs: Any) -> Any:
         return self._call("query", **kwargs)
@@ -121,6 +200,23 @@ class ContendedClient:
                                          "Message": "Transaction cancelled, please refer cancellation reasons"},
                                "CancellationReasons": reasons}, "TransactWriteItems")  # type: ignore[typeddict-item]
         try:
-            return self._call("transact_write_items", **kwargs)  # the items stay held for the round trip
+            limits = self._contention.limits
+            if limits is not None:
+                ops = [(kind, op) for entry in kwargs["TransactItems"] for kind, op in entry.items()]
+                throttled = limits.charge("transact_write_items",
+                                          [self._write_charge(kind, op, transactional=True) for kind, op in ops])
+                if any(throttled):
+                    self._contention.count("transact_write_items:throttled")
+                    self._contention.wait(self._contention.latency)
+                    reasons = [{"Code": "ThrottlingError" if hit else "None"} for hit in throttled]
+                    raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                                 "Message": "Transaction cancelled, please refer cancellation "
+                                                            "reasons"},
+                                       "CancellationReasons": reasons},  # type: ignore[typeddict-item]
+                                      "TransactWriteItems")
+            self._contention.count("transact_write_items")
+            self._contention.wait(self._contention.latency)
+            with EMULATOR_LOCK:  # the items stay held for the round trip
+                return self._client.transact_write_items(**kwargs)
         finally:
             self._contention.release(items)

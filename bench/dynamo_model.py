@@ -3,10 +3,10 @@
 moto in process costs ~3 ms of CPU per call (botocore serialises to HTTP, moto parses it back), so on
 two cores it, not the audit design, caps a run at ~150 audited requests/s whatever the concurrency:
 in AWS that work is DynamoDB's, on its own fleet. This model keeps DynamoDB's semantics for exactly the
-calls the audit stores make (GetItem, PutItem, UpdateItem, Query on the table's key, TransactWriteItems
-with all-or-nothing conditions and CancellationReasons) at a few microseconds each, and refuses anything
-else (``NotImplementedError``) rather than guess. tests/test_bench_contention.py runs the same script of
-audit operations on it and on the emulator and requires identical chains and errors.
+calls the audit stores make (GetItem, BatchGetItem, PutItem, UpdateItem, Query on the table's key,
+TransactWriteItems with all-or-nothing conditions and CancellationReasons) at a few microseconds each, and
+refuses anything else (``NotImplementedError``) rather than guess. tests/test_bench_contention.py runs the
+same script of audit operations on it and on the emulator and requires identical chains and errors.
 """
 from __future__ import annotations
 
@@ -79,6 +79,15 @@ class ModelTable:
         with self._lock:
             item = self._items.get(self._key(TableName, Key))
         return {"Item": dict(item)} if item is not None else {}
+
+    def batch_get_item(self, *, RequestItems: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Every key asked for that exists (never any ``UnprocessedKeys``: no 16 MB answer here)."""
+        with self._lock:
+            responses = {table: [dict(self._items[address]) for address in (self._key(table, key)
+                                                                          for key in request["Keys"])
+                                 if address in self._items]
+                         for table, request in RequestItems.items()}
+        return {"Responses": responses, "UnprocessedKeys": {}}
 
     def put_item(self, **kwargs: Any) -> dict[str, Any]:
         self.transact_write_items(TransactItems=[{"Put": kwargs}], _single="PutItem")

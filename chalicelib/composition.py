@@ -11,11 +11,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.adapters.aws import AwsClients
-from chalicelib.adapters.lawpack_cache import load_catalog
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.adapters.lawpack_cache import checked, load_catalog
 from chalicelib.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.kms_signer import KmsCheckpointSigner
     from chalicelib.domain.crypto import Keyring
     from chalicelib.domain.identity import Principal
+    from chalicelib.domain.jurisdictions import JurisdictionCatalog
     from chalicelib.domain.tenants import Tenant
     from chalicelib.services.access import AccessControl
     from chalicelib.services.audit import AuditService, Checkpointer
@@ -63,6 +63,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Deferred:
+    """Stands for a part that is built (by the container, once) when one of its attributes is first used."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._build(), name)
+
+
 class Container:
     """Owns the process's adapters and services; each is built on first use and then reused."""
 
@@ -81,7 +91,12 @@ class Container:
         self.clients = clients or AwsClients(endpoint_url=settings.aws_endpoint_url)
         self.clock = clock
         self._key_source = key_source
-        self.jurisdictions = jurisdictions or load_catalog(settings.policy_dir / "jurisdictions")
+        # a broken law pack stops start-up; packs matching their package-time cache are built on first use
+        self._catalog = jurisdictions or checked(settings.policy_dir / "jurisdictions")
+
+    @cached_property
+    def jurisdictions(self) -> JurisdictionCatalog:
+        return self._catalog or load_catalog(self.settings.policy_dir / "jurisdictions")
 
     def forget_secrets(self) -> int:
         """Every part built so far that caches keys or tokens drops them (``forget()``); how many did."""
@@ -145,9 +160,13 @@ class Container:
     def tenants(self) -> TenantService:
         from chalicelib.services.tenants import TenantService
 
-        return TenantService(self.directory, self.jurisdictions, self.access, self.clock, self.settings.region,
-                             self.audit_store, create_key=self.tenant_keys.create, on_onboarded=self.edge_routes.added,
-                             idempotency=self.idempotent)
+        # a tenant read (a common first request) builds none of onboarding's parts: no KMS client, no audit store
+        return TenantService(self.directory, cast("JurisdictionCatalog", Deferred(lambda: self.jurisdictions)),
+                             self.access, self.clock, self.settings.region,
+                             cast("AuditStore", Deferred(lambda: self.audit_store)),
+                             create_key=lambda tenant: self.tenant_keys.create(tenant),  # noqa: PLW0108 - built when used
+                             on_onboarded=lambda tenant: self.edge_routes.added(tenant),  # noqa: PLW0108
+                             idempotency=cast("Idempotency", Deferred(lambda: self.idempotent)))
 
     @cached_property
     def edge_routes(self) -> EdgeRouteSync:

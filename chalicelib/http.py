@@ -4,12 +4,15 @@ Every view goes through ``Api.route``: it bounds the body, parses JSON (400), va
 route's pydantic model (422 listing the fields), authenticates the bearer token (401), and maps
 every ``EnclaveError`` to the one error shape of API.md. Chalice's REST middleware does not see
 exceptions raised in views, so this is the one place errors become HTTP. Each route's metadata is
-kept for the OpenAPI document.
+kept for the OpenAPI document. A route's body model may be named (``"module:Model"``) rather than given:
+it is imported when a request first needs it (or the OpenAPI document, or the SnapStart warm-up), so a
+cold start does not build the models of routes its first request does not use.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import time
 import uuid
@@ -41,6 +44,19 @@ MAX_JSON_DEPTH = 32
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
+BodyModel = type[BaseModel] | str | None
+"""A route's body model: the class, or ``"module:Name"`` imported on first use, or None (no body)."""
+
+
+@functools.cache
+def _imported_model(reference: str) -> type[BaseModel]:
+    module, _, name = reference.partition(":")
+    model = getattr(importlib.import_module(module), name)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{reference} is not a pydantic model")
+    return model
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     """What the OpenAPI document says about one route."""
@@ -49,12 +65,19 @@ class RouteSpec:
     method: str
     summary: str
     status: int
-    body: type[BaseModel] | None
+    body_model: BodyModel
     public: bool
     query: tuple[str, ...]
     roles: tuple[str, ...]
     tags: tuple[str, ...]
     media_types: tuple[str, ...] = ("application/json",)  # of the success response
+
+    @property
+    def body(self) -> type[BaseModel] | None:
+        """The body model, imported (once per process) when it was given by name."""
+        if isinstance(self.body_model, str):
+            return _imported_model(self.body_model)
+        return self.body_model
 
 
 @dataclass
@@ -97,7 +120,7 @@ class Api:
         self._authenticator = authenticator
 
     def route(self, path: str, method: str, *, summary: str, status: int = 200,
-              body: type[BaseModel] | None = None, public: bool = False, query: tuple[str, ...] = (),
+              body: BodyModel = None, public: bool = False, query: tuple[str, ...] = (),
               roles: tuple[str, ...] = (), tags: tuple[str, ...] = (),
               media_types: tuple[str, ...] = ("application/json",)) -> Callable[[Callable[..., Any]], Any]:
         spec = RouteSpec(path, method, summary, status, body, public, query, roles, tags, media_types)
@@ -113,6 +136,10 @@ class Api:
             return self.app.route(path, methods=[method], content_types=["*/*"], cors=self._cors)(handler)
 
         return register
+
+    def body_models(self) -> tuple[type[BaseModel], ...]:
+        """Every route's body model (importing those given by name)."""
+        return tuple(model for model in (spec.body for spec in self.specs) if model is not None)
 
     def _serve(self, spec: RouteSpec, view: Callable[..., Any], params: dict[str, str]) -> Response:
         request = self.app.current_request
@@ -134,9 +161,10 @@ class Api:
         try:
             ctx = self._context(spec, request, request_id)
             args: list[Any] = [ctx]
-            if spec.body is not None:
+            model = spec.body
+            if model is not None:
                 require_json(ctx.header("content-type"))
-                args.append(parse_body(request.raw_body, spec.body))
+                args.append(parse_body(request.raw_body, model))
             result = view(*args, **params)
             return json_response(spec.status, result, request_id)
         except EnclaveError as err:

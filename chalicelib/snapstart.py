@@ -56,8 +56,12 @@ def after_restore(container: Warmable) -> None:
     container.forget_secrets()
 
 
-def register(container: Callable[[], Warmable], body_models: tuple[type[Any], ...] = ()) -> bool:
-    """Register the hooks with the Lambda runtime; False (and nothing registered) off Lambda."""
+def register(container: Callable[[], Warmable],
+             body_models: tuple[type[Any], ...] | Callable[[], tuple[type[Any], ...]] = ()) -> bool:
+    """Register the hooks with the Lambda runtime; False (and nothing registered) off Lambda.
+
+    ``body_models`` may be a function giving them: called in the before-snapshot hook, so that models
+    imported on first use are not imported at start-up where no snapshot is taken."""
     try:
         from snapshot_restore_py import (  # type: ignore[import-not-found]
             register_after_restore,
@@ -65,6 +69,7 @@ def register(container: Callable[[], Warmable], body_models: tuple[type[Any], ..
         )
     except ImportError:
         return False
-    register_before_snapshot(lambda: before_snapshot(container(), body_models))
+    models = body_models if callable(body_models) else (lambda: body_models)
+    register_before_snapshot(lambda: before_snapshot(container(), models()))
     register_after_restore(lambda: after_restore(container()))
     return True

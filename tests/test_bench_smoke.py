@@ -6,10 +6,15 @@ against today's app (routes, settings, emulator), so ``make bench`` cannot rot b
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
 
 from bench import (
     bench_audit_verify,
@@ -19,7 +24,8 @@ from bench import (
     bench_load,
     bench_profile,
 )
-from chalicelib.settings import PROJECT_ROOT
+from chalicelib.settings import PROJECT_ROOT, Settings
+from tests.conftest import DIRECTORY_REGION, Emulated
 
 
 def test_cold_start_serves_the_event_in_both_apps_and_profiles_the_import() -> None:
@@ -55,13 +61,60 @@ def test_calls_are_counted_for_every_route_of_the_app() -> None:
     assert {"dynamodb", "kms", "calls", "goal", "verdict"} <= learner_read.keys()
 
 
-def test_load_runs_both_servers_without_errors() -> None:
+def test_load_runs_every_variant_and_kind_from_a_generator_process_without_errors() -> None:
     rows = bench_load.run(clients=2, requests=6, rounds=1, tenants=1, seed_learners=1)
-    assert [row["variant"] for row in rows] == ["bare", "enclave"]
+    assert [(row["variant"], row["kind"]) for row in rows] == list(bench_load.PHASES)
     for row in rows:
         assert row["requests"] == 6
         assert row["errors"] == 0, row["first_errors"]
-        assert {"req_per_s", "ratio_to_bare", "p50_ms", "p95_ms", "p99_ms"} <= row.keys()
+        assert row["generators"] == min(2, bench_load.generator_count())
+        assert {"req_per_s", "ratio_to_same_calls", "ratio_to_bare_1_call", "p99_ms", "server_cpu_ms_per_req",
+                "cpu_ratio_to_same_calls", "generator_cpu_ms_per_req", "generator_cpu_cores"} <= row.keys()
+    assert "generator process" in bench_load.verdict(rows)[1]
+
+
+def test_the_same_calls_bare_routes_make_the_calls_enclaves_routes_must(emulated: Emulated,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read: its read + one PutItem of a small audit item; a write: one TransactWriteItems of two puts."""
+    settings = Settings(region=DIRECTORY_REGION, directory_region=DIRECTORY_REGION)
+    monkeypatch.setenv("BARE_DATA_REGION", "eu-west-2")
+    monkeypatch.setenv("BARE_DATA_TABLE", settings.data_table("UK"))
+    monkeypatch.setenv("BARE_AUDIT_TABLE", settings.audit_table("UK"))
+    spec = importlib.util.spec_from_file_location("bare_app_under_test", bench_load.BARE_DIR / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    bare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bare)
+    calls: list[tuple[str, int]] = []
+
+    def seen(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.name, len(params.get("TransactItems", []))))
+
+    bare.dynamodb("eu-west-2").meta.events.register("before-parameter-build.dynamodb", seen)
+    base = "/same-calls/v1/tenants/tnt_bench/learners"
+    json_headers = {"Content-Type": "application/json"}
+    with Client(bare.app) as client:
+        created = client.http.post(base, body=json.dumps({"given_name": "Ada"}), headers=json_headers)
+        assert created.status_code == 201
+        learner = json.loads(created.body)["learner_id"]
+        assert calls == [("TransactWriteItems", 2)]
+        calls.clear()
+        read = client.http.get(f"{base}/{learner}")
+        assert json.loads(read.body) == {"learner_id": learner, "given_name": "Ada"}
+        assert calls == [("GetItem", 0), ("PutItem", 0)]
+        calls.clear()
+        result = client.http.post(f"{base}/{learner}/results", body=json.dumps({"score": 17}), headers=json_headers)
+        assert result.status_code == 201
+        assert calls == [("TransactWriteItems", 2)]
+        calls.clear()
+        listed = client.http.get(f"{base}/{learner}/results")
+        assert [item["score"] for item in json.loads(listed.body)["items"]] == [17]
+        assert calls == [("Query", 0), ("PutItem", 0)]
+    audit = emulated.clients.dynamodb("eu-west-2").query(
+        TableName=settings.audit_table("UK"), KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "TENANT#tnt_bench"}})["Items"]
+    assert sorted(item["action"]["S"] for item in audit) == ["learner.create", "learner.read", "result.create",
+                                                             "results.read"]
 
 
 def test_the_hot_path_profile_reports_cpu_per_request_and_top_functions() -> None:

@@ -10,8 +10,15 @@ Same URL shapes, the same tables of the same emulator and the same data calls as
 * ``POST .../learners/{learner_id}/results``: that Query (the learner must exist), then one PutItem;
 * ``GET .../results``: that Query, then one Query of the results.
 
-Configured by ``BARE_DIRECTORY_TABLE``/``BARE_DIRECTORY_REGION`` and ``BARE_DATA_TABLE``/
-``BARE_DATA_REGION``; ``AWS_ENDPOINT_URL`` points boto3 at the emulator.
+Under ``/same-calls`` the same four routes make the DynamoDB calls Enclave's routes must make (section 2 of
+the benchmarks), still without authentication, authorization, encryption or hashing: a read is its read (a
+GetItem of the profile; the Query of the results) plus one PutItem of a small item in the audit table (as
+Enclave's read stores its audit event); a write is one TransactWriteItems of two puts (the change and a
+small audit item, as Enclave's change lands with its event). These are the fair baseline of the load
+benchmark: what any service making those calls pays.
+
+Configured by ``BARE_DIRECTORY_TABLE``/``BARE_DIRECTORY_REGION``, ``BARE_DATA_TABLE``/``BARE_DATA_REGION``
+and ``BARE_AUDIT_TABLE`` (in the data region); ``AWS_ENDPOINT_URL`` points boto3 at the emulator.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 import uuid
 from typing import Any
 
@@ -122,6 +130,69 @@ def list_results(tenant_id: str, learner_id: str) -> Response:
                          ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_id}"},
                                                     ":lo": {"S": f"L#{learner_id}#R#"},
                                                     ":hi": {"S": f"L#{learner_id}#R#~"}}).get("Items", [])
+    results = [{"result_id": item["sk"]["S"].rsplit("#", 1)[1],
+                **{name: json.loads(value["S"]) for name, value in item.items() if name not in ("pk", "sk")}}
+               for item in items]
+    return _json(200, {"items": results})
+
+
+SAME = "/same-calls/v1/tenants/{tenant_id}/learners"
+
+
+def _audit_item(tenant_id: str, action: str) -> dict[str, Any]:
+    """A small item standing for an audit event: who did what, when (about 150 bytes)."""
+    return {"TableName": os.environ.get("BARE_AUDIT_TABLE", "enclave-audit-uk"), "Item": {
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"BARE#{uuid.uuid4().hex}"},
+        "action": {"S": action}, "at": {"N": str(time.time())}, "actor": {"S": "bench"}}}
+
+
+def _two_puts(change: dict[str, Any], tenant_id: str, action: str) -> None:
+    client, _ = _data()
+    client.transact_write_items(TransactItems=[{"Put": change}, {"Put": _audit_item(tenant_id, action)}])
+
+
+@app.route(SAME, methods=["POST"])
+def same_calls_create_learner(tenant_id: str) -> Response:
+    fields = {name: json.dumps(value) for name, value in _body().items()}
+    learner_id = "lrn_" + uuid.uuid4().hex
+    _, table = _data()
+    _two_puts({"TableName": table, "ConditionExpression": "attribute_not_exists(pk)", "Item": {
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"L#{learner_id}#P"},
+        **{name: {"S": value} for name, value in fields.items()}}}, tenant_id, "learner.create")
+    return _json(201, {"learner_id": learner_id, **{name: json.loads(value) for name, value in fields.items()}})
+
+
+@app.route(SAME + "/{learner_id}", methods=["GET"])
+def same_calls_get_learner(tenant_id: str, learner_id: str) -> Response:
+    client, table = _data()
+    item = client.get_item(TableName=table, Key={"pk": {"S": f"TENANT#{tenant_id}"},
+                                                 "sk": {"S": f"L#{learner_id}#P"}}).get("Item")
+    client.put_item(**_audit_item(tenant_id, "learner.read"))
+    if item is None:
+        return _not_found()
+    fields = {name: json.loads(value["S"]) for name, value in item.items() if name not in ("pk", "sk")}
+    return _json(200, {"learner_id": learner_id, **fields})
+
+
+@app.route(SAME + "/{learner_id}/results", methods=["POST"])
+def same_calls_add_result(tenant_id: str, learner_id: str) -> Response:
+    fields = {name: json.dumps(value) for name, value in _body().items()}
+    result_id = "res_" + uuid.uuid4().hex
+    _, table = _data()
+    _two_puts({"TableName": table, "Item": {
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"L#{learner_id}#R#{result_id}"},
+        **{name: {"S": value} for name, value in fields.items()}}}, tenant_id, "result.create")
+    return _json(201, {"result_id": result_id, **{name: json.loads(value) for name, value in fields.items()}})
+
+
+@app.route(SAME + "/{learner_id}/results", methods=["GET"])
+def same_calls_list_results(tenant_id: str, learner_id: str) -> Response:
+    client, table = _data()
+    items = client.query(TableName=table, KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                         ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_id}"},
+                                                    ":lo": {"S": f"L#{learner_id}#R#"},
+                                                    ":hi": {"S": f"L#{learner_id}#R#~"}}).get("Items", [])
+    client.put_item(**_audit_item(tenant_id, "results.read"))
     results = [{"result_id": item["sk"]["S"].rsplit("#", 1)[1],
                 **{name: json.loads(value["S"]) for name, value in item.items() if name not in ("pk", "sk")}}
                for item in items]

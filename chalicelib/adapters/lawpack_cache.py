@@ -21,13 +21,14 @@ import sys
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
 from chalicelib.adapters.policy_files import CHANGELOG, OVERLAYS, load_jurisdictions
-from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
-from chalicelib.domain.overlays import Changelog, Overlay
+
+if TYPE_CHECKING:  # the models are imported when a catalog is built (first use), not by the start-up check
+    from chalicelib.domain.jurisdictions import JurisdictionCatalog
 
 CACHE = Path(__file__).resolve().parent.parent / "generated" / "lawpacks.json"
 FORMAT = 2
@@ -55,6 +56,8 @@ def source_digests(directory: Path) -> dict[str, str]:
 
 def build(directory: Path, target: Path = CACHE) -> JurisdictionCatalog:
     """Validate the packs of ``directory`` (raises ``PolicyFileError``) and write their cache to ``target``."""
+    from chalicelib.domain.overlays import Changelog
+
     catalog = load_jurisdictions(directory)
     overlays = [overlay for code in catalog.codes() for overlay in catalog.overlays_of(code)]
     document = {"format": FORMAT, "sources": source_digests(directory),
@@ -66,8 +69,8 @@ def build(directory: Path, target: Path = CACHE) -> JurisdictionCatalog:
     return catalog
 
 
-def cached(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog | None:
-    """The catalog from ``cache`` when it was built from exactly the files now in ``directory``; else None."""
+def _matching(directory: Path, cache: Path) -> dict[str, Any] | None:
+    """The cache's document when it was built from exactly the files now in ``directory``; else None."""
     try:
         document = json.loads(cache.read_text(encoding="utf-8"))
         sources = source_digests(directory)
@@ -75,6 +78,23 @@ def cached(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog | None:
         return None
     if (not isinstance(document, dict) or document.get("format") != FORMAT or document.get("sources") != sources
             or not isinstance(document.get("packs"), dict) or not isinstance(document.get("overlays"), dict)):
+        return None
+    return document
+
+
+def checked(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog | None:
+    """Start-up's check: None when ``cache`` was built from exactly these files (validated then; the catalog
+    is built from it on first use), else the catalog validated now (a broken file raises ``PolicyFileError``)."""
+    return None if _matching(directory, cache) is not None else load_jurisdictions(directory)
+
+
+def cached(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog | None:
+    """The catalog from ``cache`` when it was built from exactly the files now in ``directory``; else None."""
+    from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
+    from chalicelib.domain.overlays import Changelog, Overlay
+
+    document = _matching(directory, cache)
+    if document is None:
         return None
     try:
         return JurisdictionCatalog({code: construct(JurisdictionPolicy, data)

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from chalicelib.domain.errors import PolicyFileError
-from chalicelib.domain.jurisdictions import (
-    JURISDICTION_CODES,
-    JurisdictionCatalog,
-    JurisdictionPolicy,
-)
-from chalicelib.domain.overlays import Changelog, Overlay, value_of
 from chalicelib.settings import REGIONS
+
+if TYPE_CHECKING:  # the law packs' models are imported where a file is validated (not at start-up from the cache)
+    from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
+    from chalicelib.domain.overlays import Changelog, Overlay
 
 OVERLAYS = "overlays"
 CHANGELOG = Path("changelog") / "CHANGELOG.json"
@@ -31,6 +29,8 @@ ROOT_FIELD = "<document>"
 
 def load_jurisdictions(directory: Path) -> JurisdictionCatalog:
     """Every ``*.json`` law pack of ``directory`` with its overlays and changelog, validated together."""
+    from chalicelib.domain.jurisdictions import JURISDICTION_CODES, JurisdictionCatalog
+
     if not directory.is_dir():
         raise PolicyFileError(str(directory), ROOT_FIELD, "no such folder of jurisdiction files")
     policies: dict[str, JurisdictionPolicy] = {}
@@ -55,6 +55,9 @@ def load_jurisdictions(directory: Path) -> JurisdictionCatalog:
 def load_overlays(directory: Path, policies: dict[str, JurisdictionPolicy] | None = None) -> dict[str, Overlay]:
     """Every state overlay of ``directory`` (``US-NY.json`` ...) by code; the file name must be its code,
     and (given the packs) the state one its nation's pack lists."""
+    from chalicelib.domain.jurisdictions import JURISDICTION_CODES
+    from chalicelib.domain.overlays import Overlay
+
     overlays: dict[str, Overlay] = {}
     for path in sorted(directory.glob("*.json")):
         try:
@@ -74,6 +77,8 @@ def load_overlays(directory: Path, policies: dict[str, JurisdictionPolicy] | Non
 def load_changelog(path: Path, policies: dict[str, JurisdictionPolicy],
                    overlays: dict[str, Overlay]) -> Changelog:
     """The changelog (none recorded when the file is absent); each change must name a value that exists."""
+    from chalicelib.domain.overlays import Changelog, value_of
+
     if not path.exists():
         return Changelog()
     try:
@@ -92,6 +97,8 @@ def load_changelog(path: Path, policies: dict[str, JurisdictionPolicy],
 
 def load_policy(path: Path) -> JurisdictionPolicy:
     """One file, parsed and validated; its name must be its code (``UK.json`` holds ``"code": "UK"``)."""
+    from chalicelib.domain.jurisdictions import JurisdictionPolicy
+
     data = _read_json(path)
     try:
         policy = JurisdictionPolicy.model_validate(data)

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.identity import Principal
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
-from chalicelib.domain.paging import PageRequest, page
-from chalicelib.domain.tenants import Tenant, TenantCreate
-from chalicelib.services.access import AccessControl
-from chalicelib.services.context import Caller
-from chalicelib.services.idempotency import Idempotency
+from chalicelib.domain.paging import page
+from chalicelib.domain.tenants import Tenant
+
+if TYPE_CHECKING:  # a tenant read (a common first request) imports neither the audit trail's nor the keys' modules
+    from chalicelib.domain.audit import AuditEventDraft
+    from chalicelib.domain.identity import Principal
+    from chalicelib.domain.jurisdictions import JurisdictionCatalog
+    from chalicelib.domain.paging import PageRequest
+    from chalicelib.domain.tenants import TenantCreate
+    from chalicelib.services.access import AccessControl
+    from chalicelib.services.context import Caller
+    from chalicelib.services.idempotency import Idempotency
 
 
 class AuditSink(Protocol):
@@ -67,6 +71,8 @@ class TenantService:
             expected = f"one of {', '.join(policy.states)}" if policy.states else "none (no states here)"
             raise ValidationFailed([{"field": "state",
                                      "message": f"unknown state of {policy.code}; expected {expected}"}])
+        from chalicelib.services.idempotency import Idempotency
+
         tenant_id = new_id("tnt")
         scope = Idempotency.unscoped(principal.sub, "tenants", request, idempotency_key)
         if scope is not None and self._idempotency is not None:
