@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-FIRST_TAIL_PAGE = 16  # the tail scan's first item nearly always answers: a small first page
-TAIL_PAGE = 1000
+BEFORE_ALL = "0"  # sorts before every time (DynamoDB refuses an empty key value)
+FIRST_PAGE = 16  # a scan's first item nearly always answers: a small first page
+PAGE = 1000
 
 
 class AuditTimeIndex:
@@ -33,18 +34,21 @@ class AuditTimeIndex:
     def seq_run(self, table: str, tenant_id: str, start: str | None, end: str | None,
                 head: int) -> tuple[int, int] | None:
         """The shortest run of ``seq`` holding every event with ``start <= at < end`` (None: unbounded),
-        starting and ending with such an event; ``head`` is the chain's last ``seq``. None when none is."""
+        starting and ending with such an event (without ``end``: ending at ``head``, the chain's last
+        ``seq``); None when there is none."""
         if head == 0:
             return None
-        first = 1 if start is None else self._first_from(table, tenant_id, start)
-        if first is None:
-            return None
         if end is None:
-            return first, head
-        lower = start or ""
-        last = max([self._last_before(table, tenant_id, lower, end, first),
-                    *self._late(table, tenant_id, lower, end)])
-        return (first, last) if last >= first else None
+            first = 1 if start is None else self._scan(table, tenant_id, start, None, ascending=True)
+            return None if first is None else (first, head)
+        lower = start or BEFORE_ALL
+        late = self._late(table, tenant_id, lower, end)
+        first = self._scan(table, tenant_id, lower, end, ascending=True)
+        if first is None and not late:
+            return None
+        first = min([*late, *([first] if first is not None else [])])
+        last = self._scan(table, tenant_id, lower, end, ascending=False, beyond=first)
+        return first, max([*late, *([last] if last is not None else [])])
 
     def high_water(self, table: str, tenant_id: str) -> str:
         """The largest time the index holds for the tenant (for a chain whose head predates the mark)."""
@@ -59,30 +63,26 @@ class AuditTimeIndex:
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": late_key(filed.at, filed.seq)},
             "seq": {"N": str(filed.seq)}}}}
 
-    def _first_from(self, table: str, tenant_id: str, start: str) -> int | None:
-        """The first ``seq`` whose mark reaches ``start``: the first event stamped at or after it."""
-        with translated("the audit trail"):
-            items = self._client.query(**self._by_time(table, tenant_id, "#at >= :lo", {":lo": start}),
-                                       ScanIndexForward=True, Limit=1).get("Items", [])
-        return _seq(items[0]) if items else None
-
-    def _last_before(self, table: str, tenant_id: str, start: str, end: str, first: int) -> int:
-        """The last ``seq`` at or after ``first`` stamped in ``[start, end)`` among events chained within
-        ``STAMP_LAG`` of their mark: they all have a mark below ``end + STAMP_LAG``; read downwards."""
-        params = self._by_time(table, tenant_id, "#at < :hi", {":hi": shifted(end, STAMP_LAG)})
-        limit = FIRST_TAIL_PAGE
+    def _scan(self, table: str, tenant_id: str, start: str, end: str | None, *, ascending: bool,
+              beyond: int = 0) -> int | None:
+        """The first (or, descending, last) ``seq`` stamped in ``[start, end)`` among the events the time
+        index alone covers, which all have a mark in ``[start, end + STAMP_LAG)``; the scan nearly always
+        stops at its first item. ``beyond``: a descending scan stops below that ``seq``."""
+        upper = "~" if end is None else shifted(end, STAMP_LAG)
+        params = self._by_time(table, tenant_id, "#at BETWEEN :lo AND :hi", {":lo": start, ":hi": upper})
+        limit = FIRST_PAGE
         while True:
             with translated("the audit trail"):
-                page = self._client.query(**params, ScanIndexForward=False, Limit=limit)
+                page = self._client.query(**params, ScanIndexForward=ascending, Limit=limit)
             for item in page.get("Items", []):
                 event = json.loads(item["event"]["S"])
-                if int(event["seq"]) < first:
-                    return 0
-                if start <= event["at"] < end:
+                if int(event["seq"]) < beyond:
+                    return None
+                if start <= event["at"] and (end is None or event["at"] < end):
                     return int(event["seq"])
             if not page.get("LastEvaluatedKey"):
-                return 0
-            params["ExclusiveStartKey"], limit = page["LastEvaluatedKey"], TAIL_PAGE
+                return None
+            params["ExclusiveStartKey"], limit = page["LastEvaluatedKey"], PAGE
 
     def _late(self, table: str, tenant_id: str, start: str, end: str) -> list[int]:
         """``seq`` of the events indexed as late that are stamped in ``[start, end)``."""
@@ -107,6 +107,3 @@ class AuditTimeIndex:
                 "ExpressionAttributeNames": {"#at": "at"},
                 "ExpressionAttributeValues": {":t": {"S": tenant_id}, **{k: {"S": v} for k, v in values.items()}}}
 
-
-def _seq(item: dict[str, Any]) -> int:
-    return int(json.loads(item["event"]["S"])["seq"])
