@@ -97,11 +97,20 @@ def world(emulated: Emulated, token: TokenFactory) -> dict[str, Any]:
     return world
 
 
-def trail(world: dict[str, Any]) -> list[dict[str, Any]]:
-    """The whole chain as sealed now (everything landed so far)."""
+def trail(world: dict[str, Any], straggler: bool = False) -> list[dict[str, Any]]:
+    """The whole chain as sealed now (everything landed so far). ``straggler``: first land an event from a
+    container whose clock is behind, so the chain ends with an event stamped before the one it follows."""
+    if straggler:
+        store = AuditStore(world["app"].container.clients.dynamodb(UK), lambda code: f"enclave-audit-{code.lower()}",
+                           UK, lambda: READ_AT - timedelta(hours=1))
+        store.commit(world["tenant_id"], "UK", AuditEventDraft(
+            actor_sub="straggler", actor_role="tenant_staff", action="learner.read", outcome="success",
+            resource=f"tenants/{world['tenant_id']}/learners/{new_id('lrn')}", request_id="late", details={}))
     store = world["app"].container.audit_store
     store.seal(world["tenant_id"], "UK")
-    return list(store.events(world["tenant_id"], "UK"))
+    chain = list(store.events(world["tenant_id"], "UK"))
+    assert not straggler or chain[-1]["at"] < chain[-2]["at"]
+    return chain
 
 
 def in_range(chain: list[dict[str, Any]], start: str | None, end: str | None) -> list[int]:
@@ -144,10 +153,12 @@ def ranges(world: dict[str, Any]) -> dict[str, tuple[str | None, str | None]]:
     written = world["written"]
 
     def to_at(fraction: float) -> str:
-        return str([e for e in inverted_later(written) if e["seq"] >= written[int(len(written) * fraction)]["seq"]][0]["at"])
+        seq = written[int(len(written) * fraction)]["seq"]
+        return str(next(e for e in inverted_later(written) if e["seq"] >= seq)["at"])
 
     def from_at(fraction: float) -> str:
-        return str([e for e in inverted_earlier(written) if e["seq"] <= written[int(len(written) * fraction)]["seq"]][-1]["at"])
+        seq = written[int(len(written) * fraction)]["seq"]
+        return str([e for e in inverted_earlier(written) if e["seq"] <= seq][-1]["at"])
 
     late_event = late(written)[len(late(written)) // 2]
     return {
@@ -221,7 +232,7 @@ def _csv_seqs(text: str) -> list[int]:
 def test_exports_hold_every_event_of_the_range_and_verify(world: dict[str, Any], name: str, tmp_path: Path) -> None:
     start, end = ranges(world)[name]
     for fmt in ("ndjson", "csv"):
-        chain = trail(world)
+        chain = trail(world, straggler=name == "default")
         wanted = in_range(chain, start, end)
         body = {"format": fmt, **({"from": start} if start else {}), **({"to": end} if end else {})}
         status, export = world["app"].call("POST", f"/v1/tenants/{world['tenant_id']}/audit/exports",
@@ -248,7 +259,7 @@ def test_exports_hold_every_event_of_the_range_and_verify(world: dict[str, Any],
 @pytest.mark.parametrize("name", RANGES)
 def test_get_audit_holds_every_event_of_the_range(world: dict[str, Any], name: str, tmp_path: Path) -> None:
     start, end = ranges(world)[name]
-    chain = trail(world)
+    chain = trail(world, straggler=name == "default")
     wanted = in_range(chain, start, end)
     text = _get(world, _query(start, end))
     lines = [json.loads(line) for line in text.splitlines() if line]
@@ -256,7 +267,7 @@ def test_get_audit_holds_every_event_of_the_range(world: dict[str, Any], name: s
     target = tmp_path / "trail.ndjson"
     target.write_text(text)
     _verified(target)
-    chain = trail(world)
+    chain = trail(world, straggler=name == "default")
     wanted = in_range(chain, start, end)
     _check_run(_csv_seqs(_get(world, _query(start, end, format="csv"))), None, wanted, chain, start, end)
 
@@ -264,7 +275,7 @@ def test_get_audit_holds_every_event_of_the_range(world: dict[str, Any], name: s
 @pytest.mark.parametrize("name", RANGES)
 def test_browse_returns_exactly_the_events_of_the_range_across_pages(world: dict[str, Any], name: str) -> None:
     start, end = ranges(world)[name]
-    chain = trail(world)
+    chain = trail(world, straggler=name == "default")
     wanted = in_range(chain, start, end)
     path = f"/v1/tenants/{world['tenant_id']}/audit/events"
     seen: list[int] = []
@@ -288,7 +299,7 @@ def test_incident_finds_every_learner_touched_in_the_window(world: dict[str, Any
     written = world["written"]
     middle = written[len(written) // 2]["seq"]
     if which == "to":  # recorded at the time of an event that later seqs precede
-        edge = [e for e in inverted_later(written) if e["seq"] >= middle][0]["at"]
+        edge = next(e for e in inverted_later(written) if e["seq"] >= middle)["at"]
         world["clock"].now = datetime.fromisoformat(edge)
         discovered, lookback = edge, 1
     else:  # the window opens at the time of an event that earlier seqs follow
