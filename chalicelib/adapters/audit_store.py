@@ -114,7 +114,9 @@ class AuditStore:
         self._clock = clock
         self._heads: dict[str, tuple[int, str]] = {}
         self._marks: dict[str, str] = {}  # tenant -> newest event_id sealed (HEAD.last_event_id)
-        self._high: dict[str, str] = {}  # tenant -> the largest ``at`` chained (HEAD.at_high), with the head
+        # tenant -> the largest ``at`` chained (HEAD.at_high), loaded with the head; None: a head from before
+        # the mark was kept, looked up in the index when this store next seals for the tenant
+        self._high: dict[str, str | None] = {}
         self._time_index = AuditTimeIndex(client)
         # (tenant, event_id) -> the seq this store chained it at, in a transaction it saw commit
         self._sealed_here: TtlCache[tuple[str, str], int] = TtlCache(SEALED_HERE_ENTRIES, SEALED_HERE_SECONDS)
@@ -284,7 +286,10 @@ class AuditStore:
                     events: list[dict[str, Any]]) -> tuple[list[TransactWriteItemTypeDef], str]:
         """The seal transaction's items (all conditional on nothing but the chain) and the new high-water mark."""
         first_seq = events[0]["seq"] - 1
-        filed, high = file_events(self._high.get(tenant_id, ""), events)
+        high = self._high.get(tenant_id, "")
+        if high is None:
+            high = self._high[tenant_id] = self._time_index.high_water(table, tenant_id)
+        filed, high = file_events(high, events)
         items: list[TransactWriteItemTypeDef] = []
         for pending, event, entry in zip(batch, events, filed, strict=True):
             items.append(self._event_put(table, tenant_id, event, entry.key))
@@ -311,10 +316,7 @@ class AuditStore:
             item = self._client.get_item(TableName=table, ConsistentRead=True,
                                          Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}}).get("Item")
         head = (int(item["seq"]["N"]), item["hash"]["S"]) if item else (0, GENESIS_HASH)
-        if item and "at_high" in item:
-            self._high[tenant_id] = item["at_high"]["S"]
-        else:  # a chain sealed before the mark was kept: its largest ``at`` from the index (once)
-            self._high[tenant_id] = self._time_index.high_water(table, tenant_id) if item else ""
+        self._high[tenant_id] = item["at_high"]["S"] if item and "at_high" in item else None if item else ""
         self._heads[tenant_id] = head
         if item and "last_event_id" in item:
             self._marks[tenant_id] = item["last_event_id"]["S"]

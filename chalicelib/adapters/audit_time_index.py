@@ -3,8 +3,8 @@
 Sealed events (``EVT#<seq>``) carry ``at`` = the chain's high-water mark and ``seq``
 (``domain/audit_time.py``): the ``by_time`` index orders them as the chain does. Events the sealer found
 stamped more than ``STAMP_LAG`` below the mark also get an item ``LAT#<at>#<seq>`` (no other attribute
-than ``seq``: not in ``by_time``). Events chained before this index existed carry their own ``at``
-(``cli audit reindex-times`` files them anew).
+than ``seq``: not in ``by_time``). Events chained before this index existed keep their own ``at`` as
+key: ranges reaching back to them are as complete as they were (docs/audit-time-ranges.md).
 """
 
 from __future__ import annotations
