@@ -326,3 +326,12 @@ def test_chain_of_the_writers_verifies_link_by_link(world: dict[str, Any]) -> No
     chain = trail(world)
     assert [e["seq"] for e in chain] == list(range(1, len(chain) + 1))
     assert all(later["prev_hash"] == earlier["hash"] for earlier, later in itertools.pairwise(chain))
+
+
+@pytest.mark.parametrize(("start", "end"), [("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"),
+                                            (None, "9999-12-31T23:59:59Z")])
+def test_ranges_at_the_ends_of_the_calendar_hold_the_whole_chain(world: dict[str, Any], start: str | None,
+                                                                 end: str) -> None:
+    chain = trail(world)
+    lines = [json.loads(line) for line in _get(world, _query(start, end)).splitlines() if line]
+    assert [e["seq"] for e in lines[:-1]] == [e["seq"] for e in chain]
