@@ -4,7 +4,8 @@ Items of the jurisdiction's audit table (``pk`` = ``TENANT#<id>``):
 - ``HEAD``: the chain's last ``seq`` and ``hash``; every append is conditional on it, so concurrent
   writers never fork the chain or lose an event (a lost race re-reads the head and retries).
 - ``EVT#<seq>``: one event, stored as the exact JSON that is exported (``event``), plus ``tenant_id``
-  and ``at`` for the time index.
+  and ``at`` for the time index (the chain's high-water mark of ``at`` and the ``seq``: ``adapters/
+  audit_time_index.py``); ``LAT#<at>#<seq>``: an event stamped well below that mark (found by time too).
 - ``PND#<event_id>``: an event as it landed, unsequenced (``pending``), until the sealer chains it and
   marks it sealed (``sealed_seq``); markers stay (append-only). Look-ups by key: ``audit_markers.py``.
 - ``CKP#<seq>``: a signed checkpoint of the head at that event.
@@ -28,10 +29,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.audit_markers import MAX_ATTEMPTS, PENDING, AuditMarkers, event_sk, is_pending, tenant_pk
+from chalicelib.adapters.audit_time_index import AuditTimeIndex
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
 from chalicelib.domain.audit_pending import landed_before, pending_event, sequenced
 from chalicelib.domain.audit_stream import PENDING_PREFIX
+from chalicelib.domain.audit_time import file_events
 from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 
@@ -111,6 +114,10 @@ class AuditStore:
         self._clock = clock
         self._heads: dict[str, tuple[int, str]] = {}
         self._marks: dict[str, str] = {}  # tenant -> newest event_id sealed (HEAD.last_event_id)
+        # tenant -> the largest ``at`` chained (HEAD.at_high), loaded with the head; None: a head from before
+        # the mark was kept, looked up in the index when this store next seals for the tenant
+        self._high: dict[str, str | None] = {}
+        self._time_index = AuditTimeIndex(client)
         # (tenant, event_id) -> the seq this store chained it at, in a transaction it saw commit
         self._sealed_here: TtlCache[tuple[str, str], int] = TtlCache(SEALED_HERE_ENTRIES, SEALED_HERE_SECONDS)
         self._locks: dict[str, threading.Lock] = {}
@@ -190,9 +197,11 @@ class AuditStore:
             pending = self._pending(table, tenant_id, named, scan)
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 events = self._chain(tenant_id, table, batch)
-                if self._try_write(self._seal_items(table, tenant_id, batch, events), offset=len(events) * 2 + 1):
+                items, high = self._seal_items(table, tenant_id, batch, events)
+                if self._try_write(items, offset=len(items)):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
+                    self._high[tenant_id] = high
                     self._marks[tenant_id] = self._newest(tenant_id, batch)
                     for landed, event in zip(batch, events, strict=True):
                         self._sealed_here.put((tenant_id, str(landed["event_id"])), int(event["seq"]))
@@ -274,19 +283,26 @@ class AuditStore:
         return events
 
     def _seal_items(self, table: str, tenant_id: str, batch: list[dict[str, Any]],
-                    events: list[dict[str, Any]]) -> list[TransactWriteItemTypeDef]:
+                    events: list[dict[str, Any]]) -> tuple[list[TransactWriteItemTypeDef], str]:
+        """The seal transaction's items (all conditional on nothing but the chain) and the new high-water mark."""
         first_seq = events[0]["seq"] - 1
+        high = self._high.get(tenant_id, "")
+        if high is None:
+            high = self._high[tenant_id] = self._time_index.high_water(table, tenant_id)
+        filed, high = file_events(high, events)
         items: list[TransactWriteItemTypeDef] = []
-        for pending, event in zip(batch, events, strict=True):
-            items.append(self._event_put(table, tenant_id, event))
+        for pending, event, entry in zip(batch, events, filed, strict=True):
+            items.append(self._event_put(table, tenant_id, event, entry.key))
+            if entry.late:
+                items.append(self._time_index.late_put(table, tenant_id, entry))
             items.append({"Update": {  # marked, not deleted: the audit table stays append-only (no DeleteItem)
                 "TableName": table,
                 "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + pending["event_id"]}},
                 "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
                 "ConditionExpression": PENDING,
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
-        items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch)))
-        return items
+        items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch), high))
+        return items, high
 
     def _lock_for(self, tenant_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -300,6 +316,7 @@ class AuditStore:
             item = self._client.get_item(TableName=table, ConsistentRead=True,
                                          Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}}).get("Item")
         head = (int(item["seq"]["N"]), item["hash"]["S"]) if item else (0, GENESIS_HASH)
+        self._high[tenant_id] = item["at_high"]["S"] if item and "at_high" in item else None if item else ""
         self._heads[tenant_id] = head
         if item and "last_event_id" in item:
             self._marks[tenant_id] = item["last_event_id"]["S"]
@@ -340,30 +357,30 @@ class AuditStore:
 
     @staticmethod
     def _head_update(table: str, tenant_id: str, seq: int, event: dict[str, Any],
-                     last_event_id: str) -> TransactWriteItemTypeDef:
+                     last_event_id: str, high: str) -> TransactWriteItemTypeDef:
         condition = "attribute_not_exists(pk)" if seq == 0 else "#seq = :prev"
         values: dict[str, Any] = {":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]},
-                                  ":last": {"S": last_event_id}}
+                                  ":last": {"S": last_event_id}, ":high": {"S": high}}
         if seq:
             values[":prev"] = {"N": str(seq)}
         return {"Update": {
             "TableName": table,
             "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}},
-            "UpdateExpression": "SET #seq = :seq, #hash = :hash, last_event_id = :last",
+            "UpdateExpression": "SET #seq = :seq, #hash = :hash, last_event_id = :last, at_high = :high",
             "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#seq": "seq", "#hash": "hash"},
             "ExpressionAttributeValues": values,
         }}
 
     @staticmethod
-    def _event_put(table: str, tenant_id: str, event: dict[str, Any]) -> TransactWriteItemTypeDef:
+    def _event_put(table: str, tenant_id: str, event: dict[str, Any], time_key: str) -> TransactWriteItemTypeDef:
         return {"Put": {
             "TableName": table,
             "Item": {
                 "pk": {"S": tenant_pk(tenant_id)},
                 "sk": {"S": event_sk(event["seq"])},
                 "tenant_id": {"S": tenant_id},
-                "at": {"S": event["at"]},
+                "at": {"S": time_key},
                 "event": {"S": json.dumps(event, separators=(",", ":"), ensure_ascii=False)},
             },
             "ConditionExpression": "attribute_not_exists(pk)",
@@ -395,27 +412,16 @@ class AuditStore:
                                           ":hi": {"S": upper}},
         })
 
-    def seq_range(self, tenant_id: str, jurisdiction: str, start: str, end: str) -> tuple[int, int] | None:
-        """First and last ``seq`` of the events with ``start <= at < end`` (a contiguous stretch of the chain)."""
+    def seq_range(self, tenant_id: str, jurisdiction: str, start: str | None,
+                  end: str | None) -> tuple[int, int] | None:
+        """The shortest run of ``seq`` holding every event with ``start <= at < end`` (None: unbounded), after
+        sealing what is pending; it may hold events stamped outside the range between those inside."""
         self.seal(tenant_id, jurisdiction)
         table = self._table_for(jurisdiction)
-        base: dict[str, Any] = {
-            "TableName": table, "IndexName": "by_time", "Limit": 1,
-            "KeyConditionExpression": "tenant_id = :t AND #at BETWEEN :lo AND :hi",
-            "ExpressionAttributeNames": {"#at": "at"},
-            "ExpressionAttributeValues": {":t": {"S": tenant_id}, ":lo": {"S": start}, ":hi": {"S": end}},
-        }
-        with translated("the audit trail"):
-            first = self._client.query(**base, ScanIndexForward=True).get("Items", [])
-            last = self._client.query(**base, ScanIndexForward=False).get("Items", [])
-        if not first:
-            return None
-        last_event = json.loads(last[0]["event"]["S"])
-        last_seq = int(last_event["seq"])
-        if last_event["at"] >= end:  # BETWEEN is inclusive; ``to`` is exclusive
-            last_seq -= 1
-        first_seq = int(json.loads(first[0]["event"]["S"])["seq"])
-        return (first_seq, last_seq) if last_seq >= first_seq else None
+        if end is None:  # every sealed event: the head as stored (another container may have sealed)
+            self._heads.pop(tenant_id, None)
+        head = self._head(tenant_id, table)[0]
+        return self._time_index.seq_run(table, tenant_id, start, end, head)
 
     def put_checkpoint(self, jurisdiction: str, checkpoint: dict[str, Any]) -> None:
         with translated("the audit trail"):

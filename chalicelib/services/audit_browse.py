@@ -8,17 +8,17 @@ JSON view is for reading. Each page is itself recorded as ``audit.read`` with th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.audit_time import in_range
 from chalicelib.domain.errors import BadRequest, ValidationFailed
 from chalicelib.domain.paging import page, page_request
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 
-EPOCH = "1970-01-01T00:00:00.000Z"
 FILTERS = ("action", "actor", "outcome")
 MAX_SCANNED = 5000  # events read per page at most; a page may come back short with a cursor to go on
 
@@ -34,15 +34,14 @@ class AuditBrowser:
         request = page_request(query)
         wanted = _filters(query)
         after = _seq_cursor(request.after)
-        low = _time(query, "from") or EPOCH
-        high = _time(query, "to") or format_at(self._clock() + timedelta(seconds=1))
+        low, high = _time(query, "from"), _time(query, "to")
         seqs = self._store.seq_range(tenant.tenant_id, tenant.jurisdiction, low, high)
         items: list[dict[str, Any]] = []
         last: str | None = None
         if seqs is not None and max(seqs[0], after + 1) <= seqs[1]:
             first = max(seqs[0], after + 1)
             for event in self._store.events(tenant.tenant_id, tenant.jurisdiction, first, seqs[1]):
-                if _matches(event, wanted):
+                if in_range(event, low or "", high) and _matches(event, wanted):
                     items.append(event)
                 if event["seq"] < seqs[1] and (len(items) == request.limit or event["seq"] - first + 1 >= MAX_SCANNED):
                     last = f"s{event['seq']}"

@@ -38,6 +38,7 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.incident_store import IncidentStore
 from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.audit_time import within
 from chalicelib.domain.deadlines import iso_utc
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.ids import new_id, require_id
@@ -171,10 +172,11 @@ class IncidentService:
         }
 
     def _learners(self, tenant: Tenant, start: datetime, end: datetime) -> set[str]:
-        seqs = self._audit.seq_range(tenant.tenant_id, tenant.jurisdiction, format_at(start), format_at(end))
+        low, high = format_at(start), format_at(end)
+        seqs = self._audit.seq_range(tenant.tenant_id, tenant.jurisdiction, low, high)
         if seqs is None:
             return set()
-        return learners_mentioned(self._audit.events(tenant.tenant_id, tenant.jurisdiction, *seqs))
+        return learners_mentioned(within(self._audit.events(tenant.tenant_id, tenant.jurisdiction, *seqs), low, high))
 
 
 def listed_incident(doc: dict[str, Any]) -> dict[str, object]:
