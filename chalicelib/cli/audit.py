@@ -88,9 +88,14 @@ def _run(args: argparse.Namespace) -> int:
 def verify_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence[str] = (),
                 keys_file: str | None = None) -> int:
     """Verify the export at ``path``, report on ``out`` (default stderr); exit code 0 valid, 1 not.
-    ``keys_file``: the published key set every signature is checked against."""
-    stream = sys.stderr if out is None else out
+    ``keys_file``: the published key set every signature is checked against (without it or ``--key``, a
+    warning on stderr after the verdict says the document's own key was trusted)."""
+    code = _verify_file(path, sys.stderr if out is None else out, trusted_key_files, keys_file)
     trust.warn_self_trust(keys_file, trusted_key_files)
+    return code
+
+
+def _verify_file(path: str, stream: TextIO, trusted_key_files: Sequence[str], keys_file: str | None) -> int:
     try:
         trusted = [_read_key(name) for name in trusted_key_files] if trusted_key_files else None
         published = trust.read_published(keys_file)

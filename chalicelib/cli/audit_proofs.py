@@ -50,8 +50,12 @@ def add_parsers(actions: Any) -> None:
 def prove_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence[str] = (),
                keys_file: str | None = None) -> int:
     """Verify the inclusion document at ``path``; report on ``out`` (default stderr); 0 valid, 1 not."""
-    stream = sys.stderr if out is None else out
+    code = _prove(path, sys.stderr if out is None else out, trusted_key_files, keys_file)
     trust.warn_self_trust(keys_file, trusted_key_files)
+    return code
+
+
+def _prove(path: str, stream: TextIO, trusted_key_files: Sequence[str], keys_file: str | None) -> int:
     try:
         document, trusted = _read_json(path), _trusted(trusted_key_files)
         published = trust.read_published(keys_file)
@@ -69,8 +73,13 @@ def prove_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence
 def consistency_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence[str] = (),
                      previous_file: str | None = None, keys_file: str | None = None) -> int:
     """Verify the consistency document at ``path`` (against a held head); 0 valid, 1 not."""
-    stream = sys.stderr if out is None else out
+    code = _consistency(path, sys.stderr if out is None else out, trusted_key_files, previous_file, keys_file)
     trust.warn_self_trust(keys_file, trusted_key_files)
+    return code
+
+
+def _consistency(path: str, stream: TextIO, trusted_key_files: Sequence[str], previous_file: str | None,
+                 keys_file: str | None) -> int:
     try:
         document, trusted = _read_json(path), _trusted(trusted_key_files)
         previous = None if previous_file is None else _held_head(_read_held(previous_file))
