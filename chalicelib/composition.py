@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.audit_browse import AuditBrowser
     from chalicelib.services.audit_keys import AuditKeyService, SigningKeys
-    from chalicelib.services.audit_keys import AuditKeyService, SigningKeys
     from chalicelib.services.audit_proofs import AuditProofService, TreeHeads
     from chalicelib.services.audit_sequencer import Sequencer
     from chalicelib.services.consents import ConsentService

@@ -32,7 +32,7 @@ def heads_in(document: Any) -> list[dict[str, Any]]:
     return found
 
 
-def witness_report(tenant_id: str, files: Sequence[str], copies: Callable[[int], list[Mapping[str, Any]]],
+def witness_report(tenant_id: str, files: Sequence[str], copies: Callable[[int], Sequence[Mapping[str, Any]]],
                    out: TextIO | None = None) -> int:
     """Compare the tenant's heads in ``files`` with ``copies(size)``; print one line per head; 0 all equal."""
     stream = sys.stdout if out is None else out

@@ -20,11 +20,11 @@ from typing import Any
 
 from chalicelib.settings import REGIONS
 from deploy.render.common import ACCESS_LOG_EXPIRY_DAYS, EXPORT_EXPIRY_DAYS, Resource, alias_arn, skips, tags
+from deploy.stages import Stage, replica_regions
+from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, KEYS, TableDef, create_table_kwargs
 
 WITNESS_DEFAULT_RETENTION_DAYS = 2555
 """A stage with no home jurisdiction still locks what it witnesses (seven years)."""
-from deploy.stages import Stage, replica_regions
-from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, KEYS, TableDef, create_table_kwargs
 
 # ----------------------------------------------------------------------------------------- DynamoDB
 

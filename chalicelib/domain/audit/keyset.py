@@ -50,7 +50,8 @@ class PublishedKeys:
 
     @classmethod
     def parse(cls, document: object) -> PublishedKeys:
-        """From ``{"keys": [{"key_id", "public_key", "valid_from", "valid_until"?}]}``; AuditFormatError if malformed."""
+        """From ``{"keys": [{"key_id", "public_key", "valid_from", "valid_until"?}]}``; AuditFormatError if
+        malformed."""
         if not isinstance(document, Mapping) or type(document.get("keys")) is not list:
             raise AuditFormatError('the key set is not {"keys": [...]} as GET /v1/audit/keys answers')
         keys: dict[str, tuple[PublishedKey, ec.EllipticCurvePublicKey]] = {}

@@ -14,7 +14,7 @@ one written when the head was signed. A head of the trail is:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ class WitnessFinding:
 
 
 def compare_heads(heads: Iterable[Mapping[str, Any]],
-                  copies: Callable[[int], list[Mapping[str, Any]]]) -> list[WitnessFinding]:
+                  copies: Callable[[int], Sequence[Mapping[str, Any]]]) -> list[WitnessFinding]:
     """One finding per distinct head of the trail, by size; ``copies(size)`` lists the witnessed versions,
     oldest first, each ``{"head", "lock_mode"}``. Two different heads of one size in the trail both count."""
     findings = []
@@ -50,7 +50,7 @@ def compare_heads(heads: Iterable[Mapping[str, Any]],
     return findings
 
 
-def _finding(head: Mapping[str, Any], versions: list[Mapping[str, Any]]) -> WitnessFinding:
+def _finding(head: Mapping[str, Any], versions: Sequence[Mapping[str, Any]]) -> WitnessFinding:
     size = int(head["tree_size"])
     if not versions:
         return WitnessFinding(size, "missing", "no copy in the witness bucket")
