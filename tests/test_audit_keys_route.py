@@ -66,6 +66,10 @@ def test_any_signed_in_role_reads_the_keys_and_nobody_else(api: dict[str, Region
     current = api[REGION].container.signer.current_key()[0]
     assert current in {k["key_id"] for k in keys}
     assert api[REGION].call("GET", "/v1/audit/keys")[0] == 401
+    status, document = api[REGION].call("GET", "/v1/openapi.json")
+    assert status == 200
+    assert "get" in document["paths"]["/v1/audit/keys"]
+    assert "get" in document["paths"]["/v1/tenants/{tenant_id}/audit/heads"]
 
 
 def test_a_proof_checks_against_the_published_keys_and_a_key_not_in_them_is_refused(
