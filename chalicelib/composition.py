@@ -186,14 +186,15 @@ class Container:
     def tree_heads(self) -> TreeHeads:
         from chalicelib.adapters.tree_store import TreeStore
         from chalicelib.adapters.witness_bucket import WitnessBucket
-        from chalicelib.services.audit_proofs import TreeHeads
+        from chalicelib.services.audit_proofs import TreeHeads, Witness
 
         settings = self.settings
         tree = TreeStore(self.clients.dynamodb(settings.region), settings.audit_table)
-        witness = WitnessBucket(self.clients.s3(settings.region), settings.witness_bucket)
+        witness = Witness(WitnessBucket(self.clients.s3(settings.region), settings.witness_bucket),
+                          self._audit_retention_days)
         return TreeHeads(tree, self.signing_keys, self.clock, region=settings.region, stage=settings.stage,
                          every=settings.checkpoint_every, interval=timedelta(seconds=settings.head_interval_seconds),
-                         witness=witness, retention_days=self._audit_retention_days)
+                         witness=witness)
 
     def _audit_retention_days(self, jurisdiction: str) -> int:
         """How long the jurisdiction's law pack keeps the audit trail (the witness bucket's lock)."""

@@ -18,6 +18,7 @@ a true statement, and the next head of the timeline.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -37,8 +38,16 @@ MAX_CATCH_UP = 2_000  # chunks (128,000 events) whose nodes one call may build: 
 HEAD_INTERVAL = timedelta(minutes=5)
 
 
-class Witness(Protocol):
+class WitnessStore(Protocol):
     def put_head(self, head: Mapping[str, Any], retain_until: datetime) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Witness:
+    """Where each new head is also written, and for how long the jurisdiction's law keeps it."""
+
+    store: WitnessStore
+    retention_days: Callable[[str], int]
 
 
 class TreeHeads:
@@ -46,10 +55,9 @@ class TreeHeads:
 
     def __init__(self, tree: TreeStore, keys: SigningKeys, clock: Callable[[], datetime], *, region: str,
                  stage: str, every: int = 100, interval: timedelta = HEAD_INTERVAL,
-                 max_catch_up: int = MAX_CATCH_UP, witness: Witness | None = None,
-                 retention_days: Callable[[str], int] | None = None) -> None:
+                 max_catch_up: int = MAX_CATCH_UP, witness: Witness | None = None) -> None:
         """``max_catch_up``: chunks whose nodes one call may build (a long pre-F7 trail takes a few calls);
-        ``retention_days(jurisdiction)``: how long the witness bucket locks a head of that jurisdiction."""
+        ``witness``: where each new head is locked (none: heads are only stored)."""
         self._max_catch_up = max_catch_up
         self._tree = tree
         self._keys = keys
@@ -59,7 +67,6 @@ class TreeHeads:
         self._region = region
         self._stage = stage
         self._witness = witness
-        self._retention_days = retention_days or (lambda jurisdiction: 3650)
         self._last: dict[str, tuple[int, datetime]] = {}  # tenant -> (newest head's size, since when)
 
     def after_seal(self, tenant_id: str, jurisdiction: str, tree_size: int, sealed: int) -> None:
@@ -116,7 +123,7 @@ class TreeHeads:
         if self._witness is None:
             return
         try:
-            self._witness.put_head(head, now + timedelta(days=self._retention_days(jurisdiction)))
+            self._witness.store.put_head(head, now + timedelta(days=self._witness.retention_days(jurisdiction)))
         except EnclaveError:  # the head is stored; `audit witness` reports the missing copy
             logger.error("tree head not witnessed", extra={"tree_size": head["tree_size"]})
 
