@@ -300,6 +300,18 @@ def prove_audit_consistency(ctx: RequestContext, tenant_id: str) -> dict[str, An
     return container().audit_proofs.consistency(caller(ctx), tenant_id, ctx.query)
 
 
+@api.route(AUDIT + "/heads", "GET", summary="Every signed tree head of the tenant's trail, oldest first (the "
+           "timeline); compare with the witness bucket with `audit witness`", roles=AUDITORS, tags=("audit",))
+def list_tree_heads(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().audit_proofs.heads(caller(ctx), tenant_id)
+
+
+@api.route("/v1/audit/keys", "GET", summary="Every audit signing key this region has used, with its validity: "
+           "check proofs and exports against it with `--keys`", roles=("any",), tags=("audit",))
+def list_audit_keys(ctx: RequestContext) -> dict[str, Any]:
+    return container().audit_keys.keys(caller(ctx))
+
+
 HOLDS = "/v1/tenants/{tenant_id}/legal-holds"
 
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.services.access import AccessControl
     from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.audit_browse import AuditBrowser
+    from chalicelib.services.audit_keys import AuditKeyService, SigningKeys
     from chalicelib.services.audit_proofs import AuditProofService, TreeHeads
     from chalicelib.services.audit_sequencer import Sequencer
     from chalicelib.services.consents import ConsentService
@@ -217,22 +218,48 @@ class Container:
     @cached_property
     def tree_heads(self) -> TreeHeads:
         from chalicelib.adapters.tree_store import TreeStore
-        from chalicelib.services.audit_proofs import TreeHeads
+        from chalicelib.adapters.witness_bucket import WitnessBucket
+        from chalicelib.services.audit_proofs import TreeHeads, Witness
 
-        tree = TreeStore(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
-        return TreeHeads(tree, self.signer, self.clock, self.settings.checkpoint_every)
+        settings = self.settings
+        tree = TreeStore(self.clients.dynamodb(settings.region), settings.audit_table)
+        witness = Witness(WitnessBucket(self.clients.s3(settings.region), settings.witness_bucket),
+                          self._audit_retention_days)
+        return TreeHeads(tree, self.signing_keys, self.clock, region=settings.region, stage=settings.stage,
+                         every=settings.checkpoint_every, interval=timedelta(seconds=settings.head_interval_seconds),
+                         witness=witness)
+
+    def _audit_retention_days(self, jurisdiction: str) -> int:
+        """How long the jurisdiction's law pack keeps the audit trail (the witness bucket's lock)."""
+        return self.jurisdictions.get(jurisdiction).retention.audit.days
+
+    @cached_property
+    def signing_keys(self) -> SigningKeys:
+        """The signing key in use and the region's key history (in the home jurisdiction's audit table)."""
+        from chalicelib.adapters.key_history import KeyHistory
+        from chalicelib.services.audit_keys import SigningKeys
+
+        home = self.jurisdictions.by_region(self.settings.region).code
+        history = KeyHistory(self.clients.dynamodb(self.settings.region), self.settings.audit_table(home))
+        return SigningKeys(self.signer, history, self.clock)
+
+    @cached_property
+    def audit_keys(self) -> AuditKeyService:
+        from chalicelib.services.audit_keys import AuditKeyService
+
+        return AuditKeyService(self.access, self.signing_keys)
 
     @cached_property
     def audit_proofs(self) -> AuditProofService:
         from chalicelib.services.audit_proofs import AuditProofService
 
-        return AuditProofService(self.access, self.audit_store, self.tree_heads, self.signer)
+        return AuditProofService(self.access, self.audit_store, self.tree_heads, self.signing_keys)
 
     @cached_property
     def checkpointer(self) -> Checkpointer:
         from chalicelib.services.audit import Checkpointer
 
-        return Checkpointer(self.audit_store, self.signer, self.clock, self.settings.checkpoint_every)
+        return Checkpointer(self.audit_store, self.signing_keys, self.clock, self.settings.checkpoint_every)
 
     @cached_property
     def export_bucket(self) -> ExportBucket:
@@ -246,7 +273,7 @@ class Container:
         from chalicelib.services.audit import AuditService
 
         return AuditService(self.access, self.audit_store, self.checkpointer, self.export_bucket, self.clock,
-                            self.tree_heads)
+                            self.tree_heads, self.signing_keys)
 
     @cached_property
     def audit_browser(self) -> AuditBrowser:

@@ -58,6 +58,10 @@ class Settings(BaseModel):
     kms_key_alias: str = "alias/enclave-data"
     signing_key_alias: str = "alias/enclave-audit-signing"
     export_bucket_prefix: str = "enclave-exports"
+    witness_bucket_prefix: str = "enclave-witness"
+    """``<prefix>-<region>``: every signed tree head, under S3 Object Lock in compliance mode."""
+    head_interval_seconds: int = Field(default=300, ge=1)
+    """A tree head is signed at least this often while events arrive (and at every ``checkpoint_every``)."""
     checkpoint_every: int = Field(default=100, ge=1)
     offboarding_wait_days: int = Field(default=30, ge=0, le=366)
     """Days between requesting a tenant's offboarding and the first moment it can be confirmed."""
@@ -97,6 +101,10 @@ class Settings(BaseModel):
     def export_bucket(self) -> str:
         return f"{self.export_bucket_prefix}-{self.region}"
 
+    @property
+    def witness_bucket(self) -> str:
+        return f"{self.witness_bucket_prefix}-{self.region}"
+
     def endpoint_of(self, region: str) -> str:
         """Public base URL of the deployment serving ``region``."""
         return self.endpoints.get(region, f"https://api.{region}.enclave.example")
@@ -129,6 +137,8 @@ class Settings(BaseModel):
             "kms_key_alias": "ENCLAVE_KMS_KEY_ALIAS",
             "signing_key_alias": "ENCLAVE_SIGNING_KEY_ALIAS",
             "export_bucket_prefix": "ENCLAVE_EXPORT_BUCKET_PREFIX",
+            "witness_bucket_prefix": "ENCLAVE_WITNESS_BUCKET_PREFIX",
+            "head_interval_seconds": "ENCLAVE_HEAD_INTERVAL_SECONDS",
             "jwks_url_template": "ENCLAVE_JWKS_URL_TEMPLATE",
             "aws_endpoint_url": "AWS_ENDPOINT_URL",
             "policy_dir": "ENCLAVE_POLICY_DIR",

@@ -205,8 +205,9 @@ def render_policy(stage_name: str) -> dict[str, Any]:
         {
             "Sid": "AuditCheckpointPublicKey",
             "Effect": "Allow",
-            # Exported with the audit trail so that verification needs no AWS access.
-            "Action": ["kms:GetPublicKey"],
+            # Exported with the audit trail so that verification needs no AWS access; DescribeKey tells
+            # which key the alias names now (recorded in the published key history on first use).
+            "Action": ["kms:DescribeKey", "kms:GetPublicKey"],
             "Resource": [key_arn],
             "Condition": {
                 "ForAnyValue:StringEquals": {"kms:ResourceAliases": [settings.signing_key_alias]},
@@ -218,6 +219,15 @@ def render_policy(stage_name: str) -> dict[str, Any]:
             # Large exports are written here and handed out as short-lived presigned GET URLs.
             "Action": ["s3:GetObject", "s3:PutObject"],
             "Resource": [f"arn:aws:s3:::{stage.export_bucket}/*"],
+            "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"}},
+        },
+        {
+            "Sid": "AuditWitness",
+            "Effect": "Allow",
+            # Each signed tree head is written once, locked in compliance mode for the audit retention
+            # (PutObjectRetention: the object's own retain-until date). No read, no delete.
+            "Action": ["s3:PutObject", "s3:PutObjectRetention"],
+            "Resource": [f"arn:aws:s3:::{stage.witness_bucket}/heads/*"],
             "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"}},
         },
     ]
@@ -266,10 +276,13 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),
     "export_bucket.py": ("AuditExports",),
+    "witness_bucket.py": ("AuditWitness",),
+    "key_history.py": ("HomeJurisdictionAuditTrail",),
     "edge_routes.py": ("EdgeRoutingTable",),
 }
 NOT_IN_THE_FUNCTION: dict[str, str] = {
     "cognito_admin.py": "used by the local platform's provisioning and the token CLI, never by the deployed API",
+    "witness_reader.py": "used by the `audit witness` CLI with an auditor's credentials, never by the deployed API",
 }
 CLIENT_OPERATIONS: dict[str, str] = {
     "get_item": "dynamodb:GetItem", "put_item": "dynamodb:PutItem", "update_item": "dynamodb:UpdateItem",

@@ -88,6 +88,10 @@ class Stage:
         return self.settings.export_bucket
 
     @property
+    def witness_bucket(self) -> str:
+        return self.settings.witness_bucket
+
+    @property
     def access_log_bucket(self) -> str:
         return f"{self.settings.export_bucket_prefix}-access-logs-{self.region}"
 

@@ -36,6 +36,7 @@ def provision(clients: AwsClients, settings: Settings, jurisdictions: Jurisdicti
         result.data_key_ids[region] = _ensure_key(clients, region, settings.kms_key_alias, signing=False)
         result.signing_key_ids[region] = _ensure_key(clients, region, settings.signing_key_alias, signing=True)
         _ensure_bucket(clients, region, f"{settings.export_bucket_prefix}-{region}")
+        _ensure_bucket(clients, region, f"{settings.witness_bucket_prefix}-{region}", object_lock=True)
         result.cognito_pools[region] = ensure_user_pool(clients, region)
     return result
 
@@ -89,14 +90,16 @@ def _ensure_key(clients: AwsClients, region: str, alias: str, *, signing: bool) 
     return str(key_id)
 
 
-def _ensure_bucket(clients: AwsClients, region: str, bucket: str) -> None:
+def _ensure_bucket(clients: AwsClients, region: str, bucket: str, *, object_lock: bool = False) -> None:
     s3 = clients.s3(region)
     if any(b["Name"] == bucket for b in s3.list_buckets().get("Buckets", [])):
         return
+    lock: dict[str, Any] = {"ObjectLockEnabledForBucket": True} if object_lock else {}
     if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=bucket, **lock)
     else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+                         **lock)
 
 
 def ensure_user_pool(clients: AwsClients, region: str) -> CognitoPool:

@@ -57,7 +57,8 @@ def test_valid_export_exits_0_with_a_summary(tmp_path: Path, fmt: str) -> None:
     code, output = verify(export(tmp_path, fmt, events, manifest_for(events)))
     assert code == 0, output
     lines = output.strip().splitlines()
-    assert len(lines) == 1
+    assert len(lines) == 2
+    assert lines[1].startswith("WARNING: no --keys given")
     assert lines[0].startswith("VALID: 10 events (seq 1-10)")
     assert events[-1]["hash"] in lines[0]
     assert "3 signed checkpoint(s)" in lines[0]

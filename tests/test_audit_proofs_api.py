@@ -111,7 +111,12 @@ def test_proofs_over_many_chunks_match_the_whole_tree(api: dict[str, RegionalApi
     assert result.valid, result.reason
     status, middle = _get(api, tenant, f"consistency?from=3&to={CHUNK + 2}")
     assert status == 200
-    assert middle["consistency_proof"] == merkle.consistency_proof(3, hashes[:CHUNK + 2])
+    # no head was signed at 3 or CHUNK + 2: the stored heads that follow answer, with a bridge from size 3
+    first_at, second_at = middle["first_head"]["tree_size"], middle["second_head"]["tree_size"]
+    assert 3 <= first_at <= second_at
+    assert second_at >= CHUNK + 2
+    assert middle["consistency_proof"] == merkle.consistency_proof(first_at, hashes[:second_at])
+    assert middle["from_bridge"]["consistency_proof"] == merkle.consistency_proof(3, hashes[:first_at])
     assert check_consistency(middle).valid
     earlier, later = tmp_path / "first.json", tmp_path / "later.json"
     earlier.write_text(json.dumps(first))
@@ -196,7 +201,7 @@ def test_a_long_trail_from_before_tree_heads_gets_its_tree_over_a_few_calls(api:
     store.seal(tid, "UK")
     container = api[REGION].container
     heads = TreeHeads(TreeStore(emulated.clients.dynamodb(REGION), lambda code: f"enclave-audit-{code.lower()}"),
-                      container.signer, container.clock, max_catch_up=1)
+                      container.signing_keys, container.clock, region=REGION, stage="test", max_catch_up=1)
     for _ in range(2):  # two chunks' nodes per refused call, then the third and the head
         with pytest.raises(ServiceUnavailable):
             heads.sign(tid, "UK", 3 * CHUNK + 5)

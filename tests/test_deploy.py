@@ -174,6 +174,7 @@ def test_iam_policy_is_least_privilege_and_regional(packaged: dict[str, Packaged
         assert statement["Resource"] != "*"
         for arn in statement["Resource"]:
             assert f":{p.region}:" in arn or arn.startswith(f"arn:aws:s3:::{load_stage(stage).export_bucket}") \
+                or arn.startswith(f"arn:aws:s3:::{load_stage(stage).witness_bucket}/") \
                 or arn == iam.edge_store_arn(str(load_stage(stage).settings.edge_kvs_arn))  # CloudFront is global
         if any(action.startswith("kms:") for action in actions):
             assert "kms:ResourceAliases" in json.dumps(statement["Condition"])
@@ -302,6 +303,25 @@ def test_export_bucket_is_private_encrypted_tls_only_and_expiring(packaged: dict
     policy = p.resources("AWS::S3::BucketPolicy")["ExportBucketPolicy"]["Properties"]["PolicyDocument"]
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
                for s in policy["Statement"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_witness_bucket_locks_heads_in_compliance_mode_and_the_function_may_only_put(
+        packaged: dict[str, Packaged], stage: str) -> None:
+    p = packaged[stage]
+    props = p.resources("AWS::S3::Bucket")["WitnessBucket"]["Properties"]
+    assert props["BucketName"] == load_stage(stage).witness_bucket
+    assert props["ObjectLockEnabled"] is True
+    rule = props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert rule["Mode"] == "COMPLIANCE"
+    assert rule["Days"] == min(j.retention.audit.days for j in load_stage(stage).home_jurisdictions())
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert "LifecycleConfiguration" not in props  # heads never expire before their lock
+    policy = json.loads(load_stage(stage).policy_file.read_text())
+    witness = [s for s in policy["Statement"] if any(load_stage(stage).witness_bucket in r for r in s["Resource"])]
+    assert [s["Action"] for s in witness] == [["s3:PutObject", "s3:PutObjectRetention"]]
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -107,6 +107,32 @@ class TreeStore:
                 "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": head_sk(tree_size)}}).get("Item")
         return json.loads(item["head"]["S"]) if item else None
 
+    def first_head(self, tenant_id: str, jurisdiction: str, at_least: int, at_most: int) -> dict[str, Any] | None:
+        """The stored head of the smallest size from ``at_least`` to ``at_most``."""
+        with translated("the audit trail"):
+            items = self._client.query(
+                TableName=self._table_for(jurisdiction), ConsistentRead=True, ScanIndexForward=True, Limit=1,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": head_sk(at_least)},
+                                           ":hi": {"S": head_sk(at_most)}},
+            ).get("Items", [])
+        return json.loads(items[0]["head"]["S"]) if items else None
+
+    def heads(self, tenant_id: str, jurisdiction: str) -> list[dict[str, Any]]:
+        """Every stored head, smallest size first (one a hundred events: a small list per tenant)."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {
+            "TableName": self._table_for(jurisdiction), "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":p": {"S": HEAD_PREFIX}}}
+        while True:
+            with translated("the audit trail"):
+                page = self._client.query(**params)
+            found += [json.loads(item["head"]["S"]) for item in page.get("Items", [])]
+            if not page.get("LastEvaluatedKey"):
+                return found
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def latest_head(self, tenant_id: str, jurisdiction: str, at_most: int | None = None) -> dict[str, Any] | None:
         """The stored head of the largest size (up to ``at_most``)."""
         upper = head_sk(at_most) if at_most is not None else HEAD_PREFIX + "~"

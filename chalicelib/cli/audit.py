@@ -11,8 +11,9 @@ Two export formats, told apart by the file name:
   the same ``{"manifest": {...}}`` document as an NDJSON export's last line.
 
 Exit status 0: valid (one summary line); 1: invalid (the first bad event's seq and the reason) or
-unreadable. ``--key PEM_FILE`` pins the signing keys (otherwise the manifest's own ``public_keys`` are
-believed: compare the fingerprints in the summary with the region's published key). Needs nothing but
+unreadable. ``--keys KEYS_FILE`` checks every signature against the region's published key set
+(``GET /v1/audit/keys`` or the export's ``keys.json``); ``--key PEM_FILE`` pins the signing keys;
+with neither, the manifest's own ``public_keys`` are believed and a warning says so. Needs nothing but
 the files: no network, no AWS SDK. Progress goes to the same stream every 100,000 events.
 """
 
@@ -23,9 +24,10 @@ import csv
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
-from chalicelib.cli import audit_proofs, parallel_verify
+from chalicelib.cli import audit_proofs, parallel_verify, trust
 from chalicelib.domain.audit import (
     AuditFormatError,
     ChainVerifier,
@@ -35,6 +37,7 @@ from chalicelib.domain.audit import (
     csv_sidecar_path,
     parse_manifest_document,
 )
+from chalicelib.domain.audit.keyset import PublishedKeys
 
 PROGRESS_EVERY = 100_000
 PARALLEL_MIN_BYTES = parallel_verify.MIN_BYTES  # larger NDJSON files are verified on every core
@@ -49,30 +52,57 @@ class Unreadable(Exception):
 def add_parser(subparsers: Any) -> None:
     """Add ``audit`` (with ``verify``) to the top-level subparsers."""
     audit = subparsers.add_parser("audit", help="audit trail tools")
-    actions = audit.add_subparsers(dest="audit_command", required=True, metavar="{verify,prove,consistency}")
+    actions = audit.add_subparsers(dest="audit_command", required=True,
+                                   metavar="{verify,prove,consistency,witness}")
     verify = actions.add_parser(
         "verify", help="verify an exported audit trail offline",
         description="Verify an NDJSON export (manifest on its last line) or a CSV export FILE.csv "
                     "(manifest in FILE.csv.manifest.json). Exit 0 valid, 1 invalid or unreadable.",
     )
     verify.add_argument("file", help="the export: NDJSON, or .csv with its .csv.manifest.json sidecar")
-    verify.add_argument("--key", action="append", default=[], metavar="PEM_FILE",
-                        help="trusted signing public key (PEM); repeat for several; pins the keys")
+    trust.add_arguments(verify)
     verify.set_defaults(handler=_run)
     audit_proofs.add_parsers(actions)
+    witness = actions.add_parser(
+        "witness", help="compare a trail's signed tree heads with the region's witness bucket",
+        description="Compare the tree heads in FILEs (exports, proof documents, GET .../audit/heads answers) "
+                    "with the copies in the witness bucket. Exit 0 all equal, 1 a difference or a head missing.")
+    witness.add_argument("files", nargs="+", metavar="FILE", help="where the trail's heads come from")
+    witness.add_argument("--tenant", required=True, help="the tenant id")
+    witness.add_argument("--region", required=True, help="the deployment's region (its witness bucket)")
+    witness.add_argument("--bucket", help="the witness bucket (default enclave-witness-<region>)")
+    witness.add_argument("--endpoint-url", help="an S3 endpoint (the local platform's emulator)")
+    witness.set_defaults(handler=_witness)
+
+
+def _witness(args: argparse.Namespace) -> int:
+    from chalicelib.cli import witness  # boto3 only for this subcommand
+
+    return witness.run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    return verify_file(args.file, trusted_key_files=args.key)
+    return verify_file(args.file, trusted_key_files=args.key, keys_file=args.keys)
 
 
-def verify_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence[str] = ()) -> int:
-    """Verify the export at ``path``, report on ``out`` (default stderr); exit code 0 valid, 1 not."""
-    stream = sys.stderr if out is None else out
+def verify_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence[str] = (),
+                keys_file: str | None = None) -> int:
+    """Verify the export at ``path``, report on ``out`` (default stderr); exit code 0 valid, 1 not.
+    ``keys_file``: the published key set every signature is checked against (without it or ``--key``, a
+    warning on stderr after the verdict says the document's own key was trusted)."""
+    code = _verify_file(path, sys.stderr if out is None else out, trusted_key_files, keys_file)
+    trust.warn_self_trust(keys_file, trusted_key_files)
+    return code
+
+
+def _verify_file(path: str, stream: TextIO, trusted_key_files: Sequence[str], keys_file: str | None) -> int:
     try:
         trusted = [_read_key(name) for name in trusted_key_files] if trusted_key_files else None
+        published = trust.read_published(keys_file)
         verify = _verify_csv if path.lower().endswith(".csv") else _verify_ndjson
-        manifest, result, where = verify(path, trusted, _progress(stream))
+        manifest, result, where = verify(path, _Trust(trusted, published), _progress(stream))
+    except trust.KeysUnreadable as exc:
+        return _say(stream, f"unreadable: {exc}", 1)
     except Unreadable as exc:
         return _say(stream, f"unreadable: {path}: {exc}", 1)
     except OSError as exc:
@@ -122,14 +152,20 @@ def _manifest(text: str) -> dict[str, Any]:
         raise Unreadable(str(exc)) from None
 
 
-def _verifier(manifest: dict[str, Any], trusted: list[str] | None) -> ChainVerifier:
+@dataclass(frozen=True)
+class _Trust:
+    pems: list[str] | None
+    published: PublishedKeys | None
+
+
+def _verifier(manifest: dict[str, Any], trusted: _Trust) -> ChainVerifier:
     try:
-        return ChainVerifier(manifest, trusted)
+        return ChainVerifier(manifest, trusted.pems, trusted.published)
     except AuditFormatError as exc:  # a --key file that is not a P-256 public key
         raise Unreadable(str(exc)) from None
 
 
-def _verify_ndjson(path: str, trusted: list[str] | None, progress: Callable[[int], None]) -> Outcome:
+def _verify_ndjson(path: str, trusted: _Trust, progress: Callable[[int], None]) -> Outcome:
     with open(path, "rb") as handle:
         start, last = _last_line(handle)
         try:
@@ -138,7 +174,8 @@ def _verify_ndjson(path: str, trusted: list[str] | None, progress: Callable[[int
             raise Unreadable("the last line (the manifest) is not UTF-8") from None
         verifier = _verifier(manifest, trusted)
         if start >= PARALLEL_MIN_BYTES and parallel_verify.workers() > 1:
-            result = parallel_verify.verify_parallel(path, start, manifest, trusted, progress, PROGRESS_EVERY)
+            result = parallel_verify.verify_parallel(path, start, manifest, trusted.pems, progress, PROGRESS_EVERY,
+                                                     published=trusted.published)
             if result is not None:  # valid; otherwise the sequential pass below says where and why
                 return manifest, result, None
         handle.seek(0)
@@ -186,7 +223,7 @@ def _feed_lines(handle: IO[bytes], end: int, verifier: ChainVerifier, progress: 
     return None
 
 
-def _verify_csv(path: str, trusted: list[str] | None, progress: Callable[[int], None]) -> Outcome:
+def _verify_csv(path: str, trusted: _Trust, progress: Callable[[int], None]) -> Outcome:
     sidecar = csv_sidecar_path(path)
     try:
         with open(sidecar, encoding="utf-8") as handle:

@@ -1,8 +1,10 @@
 """``audit prove FILE`` and ``audit consistency FILE``: check Merkle proofs offline, without boto3.
 
 ``FILE`` is the JSON document ``GET .../audit/proof?seq=N`` or ``GET .../audit/consistency?from=A&to=B``
-answered, saved as is. ``--key PEM_FILE`` pins the signing keys (otherwise the document's own
-``public_keys`` are believed: compare the printed fingerprints with the region's published key).
+answered, saved as is. ``--keys KEYS_FILE`` checks each head against the region's published key set
+(``GET /v1/audit/keys``): its key published, its time within the key's validity. ``--key PEM_FILE``
+pins the signing keys. With neither, the document's own ``public_keys`` are believed and a warning
+on stderr says so.
 ``audit consistency --previous HEAD_FILE`` checks that the first head is the one the auditor already
 holds (a tree head, an earlier proof document, or an export whose manifest has a ``tree_head``).
 Exit status 0: valid (one summary line); 1: refused (the reason) or unreadable.
@@ -15,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from chalicelib.cli import trust
 from chalicelib.domain.audit.signing import fingerprints
 from chalicelib.domain.audit.tree_heads import ProofResult, check_consistency, check_inclusion
 
@@ -31,29 +34,34 @@ def add_parsers(actions: Any) -> None:
                                description="Verify the JSON document of GET .../audit/proof?seq=N: the event is "
                                            "intact, in the signed tree at its seq. Exit 0 valid, 1 refused.")
     prove.add_argument("file", help="the proof document (JSON)")
-    prove.add_argument("--key", action="append", default=[], metavar="PEM_FILE",
-                       help="trusted signing public key (PEM); repeat for several; pins the keys")
-    prove.set_defaults(handler=lambda args: prove_file(args.file, trusted_key_files=args.key))
+    trust.add_arguments(prove)
+    prove.set_defaults(handler=lambda args: prove_file(args.file, trusted_key_files=args.key, keys_file=args.keys))
     consistency = actions.add_parser(
         "consistency", help="verify that a later signed tree head extends an earlier one, offline",
         description="Verify the JSON document of GET .../audit/consistency?from=A&to=B. Exit 0 valid, 1 refused.")
     consistency.add_argument("file", help="the consistency document (JSON)")
-    consistency.add_argument("--key", action="append", default=[], metavar="PEM_FILE",
-                             help="trusted signing public key (PEM); repeat for several; pins the keys")
+    trust.add_arguments(consistency)
     consistency.add_argument("--previous", metavar="HEAD_FILE",
                              help="a tree head you hold (or a proof document holding one): must be the first head")
     consistency.set_defaults(handler=lambda args: consistency_file(
-        args.file, trusted_key_files=args.key, previous_file=args.previous))
+        args.file, trusted_key_files=args.key, previous_file=args.previous, keys_file=args.keys))
 
 
-def prove_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence[str] = ()) -> int:
+def prove_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence[str] = (),
+               keys_file: str | None = None) -> int:
     """Verify the inclusion document at ``path``; report on ``out`` (default stderr); 0 valid, 1 not."""
-    stream = sys.stderr if out is None else out
+    code = _prove(path, sys.stderr if out is None else out, trusted_key_files, keys_file)
+    trust.warn_self_trust(keys_file, trusted_key_files)
+    return code
+
+
+def _prove(path: str, stream: TextIO, trusted_key_files: Sequence[str], keys_file: str | None) -> int:
     try:
         document, trusted = _read_json(path), _trusted(trusted_key_files)
-    except Unreadable as exc:
+        published = trust.read_published(keys_file)
+    except (Unreadable, trust.KeysUnreadable) as exc:
         return _say(stream, f"unreadable: {exc}", 1)
-    result = check_inclusion(document, trusted)
+    result = check_inclusion(document, trusted, published)
     if not result.valid:
         return _say(stream, f"REFUSED: {result.reason}", 1)
     head = document["tree_head"]
@@ -63,15 +71,22 @@ def prove_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence
 
 
 def consistency_file(path: str, out: TextIO | None = None, trusted_key_files: Sequence[str] = (),
-                     previous_file: str | None = None) -> int:
+                     previous_file: str | None = None, keys_file: str | None = None) -> int:
     """Verify the consistency document at ``path`` (against a held head); 0 valid, 1 not."""
-    stream = sys.stderr if out is None else out
+    code = _consistency(path, sys.stderr if out is None else out, trusted_key_files, previous_file, keys_file)
+    trust.warn_self_trust(keys_file, trusted_key_files)
+    return code
+
+
+def _consistency(path: str, stream: TextIO, trusted_key_files: Sequence[str], previous_file: str | None,
+                 keys_file: str | None) -> int:
     try:
         document, trusted = _read_json(path), _trusted(trusted_key_files)
         previous = None if previous_file is None else _held_head(_read_held(previous_file))
-    except Unreadable as exc:
+        published = trust.read_published(keys_file)
+    except (Unreadable, trust.KeysUnreadable) as exc:
         return _say(stream, f"unreadable: {exc}", 1)
-    result = check_consistency(document, trusted, previous)
+    result = check_consistency(document, trusted, previous, published)
     if not result.valid:
         return _say(stream, f"REFUSED: {result.reason}", 1)
     first, second = document["first_head"], document["second_head"]

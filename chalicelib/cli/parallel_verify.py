@@ -26,6 +26,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from chalicelib.domain.audit import ChainVerifier, VerifyResult, fast_line
+from chalicelib.domain.audit.keyset import PublishedKeys
 from chalicelib.domain.merkle import MerkleAccumulator
 
 CHUNK_BYTES = 16 * 1024 * 1024  # per task: big enough to amortise the hand-off, small enough to stay flat
@@ -137,10 +138,11 @@ def _checked_in_order(tasks: list[tuple[Any, ...]], processes: int) -> Iterator[
 
 def verify_parallel(path: str, end: int, manifest: Mapping[str, Any], trusted: list[str] | None,
                     progress: Callable[[int], None], progress_every: int,
-                    processes: int | None = None, chunk_bytes: int | None = None) -> VerifyResult | None:
+                    processes: int | None = None, chunk_bytes: int | None = None,
+                    published: PublishedKeys | None = None) -> VerifyResult | None:
     """Verify the event lines in ``[0, end)`` of ``path`` on ``processes`` cores (default: all);
     the result when the export is valid, None otherwise (verify it sequentially for the reason)."""
-    verifier = ChainVerifier(manifest, trusted)
+    verifier = ChainVerifier(manifest, trusted, published)
     tenant_id = manifest.get("tenant_id")
     if not verifier.valid or type(tenant_id) is not str or end <= 0:
         return None

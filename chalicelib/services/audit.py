@@ -6,14 +6,14 @@ Checkpoints sign ``{tenant_id, seq, head_hash, at}`` with the regional KMS key e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.export_bucket import MAX_PRESIGN_SECONDS, ExportBucket
-from chalicelib.adapters.kms_signer import KmsCheckpointSigner
 from chalicelib.domain.audit import (
     ExportTally,
     build_manifest,
@@ -24,12 +24,14 @@ from chalicelib.domain.audit import (
     ndjson_lines,
     verify_chain,
 )
+from chalicelib.domain.audit.keyset import keys_document
 from chalicelib.domain.audit_exports import AuditExportCreate, Format
 from chalicelib.domain.errors import EnclaveError, PayloadTooLarge, ValidationFailed
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
+from chalicelib.services.audit_keys import SigningKeys
 from chalicelib.services.audit_proofs import TreeHeads
 from chalicelib.services.context import Caller
 
@@ -47,10 +49,10 @@ class Export:
 class Checkpointer:
     """Signs and stores checkpoints; called after every append (periodically) and at exports."""
 
-    def __init__(self, store: AuditStore, signer: KmsCheckpointSigner, clock: Callable[[], datetime],
+    def __init__(self, store: AuditStore, keys: SigningKeys, clock: Callable[[], datetime],
                  every: int = 100) -> None:
         self._store = store
-        self._signer = signer
+        self._keys = keys
         self._clock = clock
         self._every = every
 
@@ -63,23 +65,29 @@ class Checkpointer:
             logger.warning("periodic checkpoint skipped", extra={"seq": event["seq"]})
 
     def sign(self, jurisdiction: str, tenant_id: str, seq: int, head_hash: str) -> dict[str, Any]:
+        current = self._keys.current()  # recorded in the key history before the checkpoint's time is taken
         at = format_at(self._clock())
-        key_id, signature = self._signer.sign(checkpoint_payload(tenant_id, seq, head_hash, at))
+        key_id, signature = self._keys.signer.sign(checkpoint_payload(tenant_id, seq, head_hash, at), current)
         checkpoint = {"tenant_id": tenant_id, "seq": seq, "head_hash": head_hash, "at": at,
                       "key_id": key_id, "signature": signature}
         self._store.put_checkpoint(jurisdiction, checkpoint)
         return checkpoint
 
-    def public_keys(self) -> dict[str, str]:
-        key_id, pem = self._signer.public_key()
-        return {key_id: pem}
+    def public_keys(self, key_ids: Iterable[str] = ()) -> dict[str, str]:
+        """The public keys of ``key_ids`` (every key that signed something in a manifest); none named:
+        the key in use now."""
+        named = set(key_ids)
+        return self._keys.public_keys(named) if named else dict([self._keys.signer.public_key()])
 
 
 class AuditService:
     def __init__(self, access: AccessControl, store: AuditStore, checkpoints: Checkpointer, bucket: ExportBucket,
-                 clock: Callable[[], datetime], tree_heads: TreeHeads | None = None) -> None:
-        """``tree_heads``: exports from seq 1 carry the latest signed Merkle tree head within them (F7)."""
+                 clock: Callable[[], datetime], tree_heads: TreeHeads | None = None,
+                 keys: SigningKeys | None = None) -> None:
+        """``tree_heads``: exports from seq 1 carry the latest signed Merkle tree head within them (F7);
+        ``keys``: an export gets the region's published key set beside it (``<export>.keys.json``)."""
         self._tree_heads = tree_heads
+        self._keys = keys
         self._access = access
         self._store = store
         self._checkpoints = checkpoints
@@ -118,6 +126,10 @@ class AuditService:
             manifest = self._manifest(tenant, tally, start, end)
             self._bucket.upload_lines(key + ".manifest.json", [manifest_line(manifest)], "application/json")
             result["manifest_url"] = self._bucket.presigned_get(key + ".manifest.json")
+        if self._keys is not None:  # the key set as published when exported: `audit verify --keys`
+            keys = json.dumps(keys_document(self._keys.published()), indent=2) + "\n"
+            self._bucket.upload_lines(key + ".keys.json", [keys], "application/json")
+            result["keys_url"] = self._bucket.presigned_get(key + ".keys.json")
         expires = self._clock() + timedelta(seconds=MAX_PRESIGN_SECONDS)
         result.update(download_url=self._bucket.presigned_get(key), expires_at=format_at(expires))
         self._store.commit(tenant.tenant_id, tenant.jurisdiction, caller.draft(
@@ -189,7 +201,8 @@ class AuditService:
             tree_head = self._tree_heads.latest(tenant.tenant_id, tenant.jurisdiction, tally.last_seq)
         return build_manifest(tenant_id=tenant.tenant_id, from_=start, to=end, events=tally.events,
                               first_seq=tally.first_seq, last_seq=tally.last_seq, head_hash=tally.head_hash,
-                              checkpoints=checkpoints, public_keys=self._checkpoints.public_keys(),
+                              checkpoints=checkpoints, public_keys=self._checkpoints.public_keys(
+                                  [c["key_id"] for c in checkpoints] + ([tree_head["key_id"]] if tree_head else [])),
                               anchor_prev_hash=anchor, tree_head=tree_head)
 
     def _range(self, start: str | None, end: str | None) -> tuple[str, str]:

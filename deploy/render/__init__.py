@@ -73,6 +73,7 @@ def outputs(stage: Stage) -> dict[str, Any]:
         "DataKeyArn": {"Fn::GetAtt": ["DataKey", "Arn"]},
         "SigningKeyArn": {"Fn::GetAtt": ["SigningKey", "Arn"]},
         "ExportBucketName": {"Ref": "ExportBucket"},
+        "WitnessBucketName": {"Ref": "WitnessBucket"},
         "AlarmTopicArn": {"Ref": "AlarmTopic"},
     }
     return {name: {"Value": value} for name, value in values.items()}

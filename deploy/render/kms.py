@@ -109,7 +109,8 @@ def kms_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
             "Sid": "PublicKeyForVerifiers",
             "Effect": "Allow",
             "Principal": {"AWS": [PARTITION_ROOT, *principals["AWS"]]},
-            "Action": ["kms:GetPublicKey"],
+            # DescribeKey: the sealer asks which key the alias names before signing (the key history)
+            "Action": ["kms:DescribeKey", "kms:GetPublicKey"],
             "Resource": "*",
         },
     ], signing=True)

@@ -7,8 +7,11 @@
   home regions. Key schemas come from ``deploy/tables.py``. Every table: point-in-time recovery,
   deletion protection, SSE with the region's data key, ``DeletionPolicy: Retain``.
 * **S3**: the export bucket ``<export_bucket_prefix>-<region>`` (public access blocked, SSE-KMS with
-  the data key, TLS-only policy, versioning, exports expire after ``EXPORT_EXPIRY_DAYS``) and its
-  server-access-log bucket.
+  the data key, TLS-only policy, versioning, exports expire after ``EXPORT_EXPIRY_DAYS``), the witness
+  bucket ``<witness_bucket_prefix>-<region>`` of signed tree heads (Object Lock in compliance mode, by
+  default for the home jurisdictions' shortest audit retention, the sealer setting each head's own;
+  public access blocked, SSE-S3: heads are hashes and signatures, no personal data; TLS-only, versioned,
+  never expiring) and the server-access-log bucket of both.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from chalicelib.settings import REGIONS
 from deploy.render.common import ACCESS_LOG_EXPIRY_DAYS, EXPORT_EXPIRY_DAYS, Resource, alias_arn, skips, tags
 from deploy.stages import Stage, replica_regions
 from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, KEYS, TableDef, create_table_kwargs
+
+WITNESS_DEFAULT_RETENTION_DAYS = 2555
+"""A stage with no home jurisdiction still locks what it witnesses (seven years)."""
 
 # ----------------------------------------------------------------------------------------- DynamoDB
 
@@ -194,9 +200,54 @@ def bucket_resources(stage: Stage) -> dict[str, Resource]:
                      "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{stage.export_bucket}"},
                      "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
                  }},
+                {"Sid": "ServerAccessLogsOfTheWitnessBucket", "Effect": "Allow",
+                 "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+                 "Resource": {"Fn::Sub": f"${{AccessLogBucket.Arn}}/{stage.witness_bucket}/*"},
+                 "Condition": {
+                     "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{stage.witness_bucket}"},
+                     "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                 }},
             ]},
         },
     }
     return {"ExportBucket": export_bucket, "ExportBucketPolicy": export_policy,
-            "AccessLogBucket": log_bucket, "AccessLogBucketPolicy": log_policy}
+            "AccessLogBucket": log_bucket, "AccessLogBucketPolicy": log_policy, **witness_resources(stage)}
+
+
+def witness_retention_days(stage: Stage) -> int:
+    """The bucket's default lock: the shortest audit retention of the stage's home jurisdictions."""
+    days = [policy.retention.audit.days for policy in stage.home_jurisdictions()]
+    return min(days) if days else WITNESS_DEFAULT_RETENTION_DAYS
+
+
+def witness_resources(stage: Stage) -> dict[str, Resource]:
+    """The witness bucket of signed tree heads and its TLS-only policy."""
+    bucket: Resource = {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "BucketName": stage.witness_bucket,
+            "ObjectLockEnabled": True,
+            "ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
+                "Mode": "COMPLIANCE", "Days": witness_retention_days(stage)}}},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]},
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LoggingConfiguration": {"DestinationBucketName": {"Ref": "AccessLogBucket"},
+                                     "LogFilePrefix": f"{stage.witness_bucket}/"},
+            "Tags": tags(stage.name),
+        },
+    }
+    policy: Resource = {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {
+            "Bucket": {"Ref": "WitnessBucket"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": _deny_insecure_transport("WitnessBucket")},
+        },
+    }
+    return {"WitnessBucket": bucket, "WitnessBucketPolicy": policy}
 

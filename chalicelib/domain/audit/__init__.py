@@ -4,7 +4,10 @@
 - ``signing``: signed checkpoints of the chain head (ECDSA P-256, as KMS ``ECDSA_SHA_256`` signs);
 - ``manifest``: an export's manifest (build, write, parse);
 - ``verify``: chain verification against a manifest, in constant memory;
-- ``export``: the NDJSON and CSV export formats.
+- ``export``: the NDJSON and CSV export formats;
+- ``tree_heads``: signed Merkle tree heads (version 1 and 2) and the proof checks;
+- ``keyset``: the region's published signing keys a verifier checks signatures against (``--keys``);
+- ``witness``: comparing a trail's heads with the witness bucket's copies.
 
 This package re-exports their public names, so ``from chalicelib.domain.audit import X`` keeps working.
 """

@@ -15,7 +15,7 @@ from chalicelib.domain.audit.canonical import (
     is_hash,
 )
 from chalicelib.domain.audit.signing import CHECKPOINT_FIELDS, checkpoint_shape_ok
-from chalicelib.domain.audit.tree_heads import TREE_HEAD_FIELDS, tree_head_problem
+from chalicelib.domain.audit.tree_heads import head_fields, tree_head_problem
 
 
 def build_manifest(
@@ -54,7 +54,7 @@ def build_manifest(
     if tree_head is not None:  # F7: only on an export from seq 1, a head of a size within it
         if first_seq != 1 or not 1 <= tree_head["tree_size"] <= (last_seq or 0):
             raise AuditFormatError("a tree_head must be of a size from 1 to last_seq, on an export from seq 1")
-        manifest["tree_head"] = {name: tree_head[name] for name in TREE_HEAD_FIELDS}
+        manifest["tree_head"] = {name: tree_head[name] for name in head_fields(tree_head)}
     return manifest
 
 

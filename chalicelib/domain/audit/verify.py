@@ -23,6 +23,7 @@ from chalicelib.domain.audit.canonical import (
     _NotPlain,
     _parse_json,
 )
+from chalicelib.domain.audit.keyset import PublishedKeys
 from chalicelib.domain.audit.manifest import _NO_MANIFEST, _parse_manifest
 from chalicelib.domain.audit.signing import fingerprints, key_fingerprint, load_p256, signature_ok
 from chalicelib.domain.audit.tree_heads import tree_head_signature_ok
@@ -64,10 +65,13 @@ class ChainVerifier:
     then call ``finish``. It stops at the first problem: from then on ``feed*`` only count events and
     return False. ``trusted_keys`` (PEM) pins the signing keys; without it the manifest's own
     ``public_keys`` are believed, so compare ``VerifyResult.keys`` with the published keys (a trusted
-    key that is not a PEM P-256 public key raises ``AuditFormatError``).
+    key that is not a PEM P-256 public key raises ``AuditFormatError``). ``published`` (the region's key
+    set) checks each signature against it instead: its key id published, its time within the key's validity.
     """
 
-    def __init__(self, manifest: Mapping[str, Any], trusted_keys: Iterable[str] | None = None) -> None:
+    def __init__(self, manifest: Mapping[str, Any], trusted_keys: Iterable[str] | None = None,
+                 published: PublishedKeys | None = None) -> None:
+        self._published = published
         self._count = 0
         self._signed = 0
         self._problem: dict[str, Any] | None = None
@@ -224,7 +228,7 @@ class ChainVerifier:
             if checkpoint["head_hash"] != self._head:
                 return f"the checkpoint at seq {seq} does not match the chain (head_hash differs)"
             key_id = checkpoint["key_id"]
-            reason = self._key_problem(seq, key_id)
+            reason = self._key_problem(seq, key_id, checkpoint["at"])
             if reason is not None:
                 return reason
             key = self._keys[key_id]
@@ -233,9 +237,14 @@ class ChainVerifier:
             self._signed += 1
         return None
 
-    def _key_problem(self, seq: int, key_id: str, subject: str | None = None) -> str | None:
+    def _key_problem(self, seq: int, key_id: str, at: str, subject: str | None = None) -> str | None:
         subject = subject or f"the checkpoint at seq {seq}"
-        if key_id not in self._keys:
+        if self._published is not None:
+            problem = self._published.problem(key_id, at, subject)
+            if problem is not None:
+                return problem
+            self._keys[key_id] = self._published.key(key_id)
+        elif key_id not in self._keys:
             pem = self._m.public_keys.get(key_id)
             self._keys[key_id] = load_p256(pem) if isinstance(pem, str) else None
         key = self._keys[key_id]
@@ -269,7 +278,7 @@ class ChainVerifier:
     def _check_tree_head(self, head: Mapping[str, Any], tree: MerkleAccumulator) -> None:
         """The manifest's signed tree head: a trusted key, a valid signature, the events' Merkle root."""
         seq = self._m.last_seq
-        reason = self._key_problem(seq, head["key_id"], "the manifest's tree_head")
+        reason = self._key_problem(seq, head["key_id"], head["at"], "the manifest's tree_head")
         key = self._keys.get(head["key_id"])
         if reason is None and (key is None or not tree_head_signature_ok(head, key)):
             reason = "the manifest's tree_head: signature does not verify"
@@ -337,10 +346,11 @@ def _is_canonical_object(data: bytes, known: set[bytes]) -> bool:
 
 
 def verify_chain(
-    events: Iterable[Mapping[str, Any]], manifest: Mapping[str, Any], trusted_keys: Iterable[str] | None = None
+    events: Iterable[Mapping[str, Any]], manifest: Mapping[str, Any], trusted_keys: Iterable[str] | None = None,
+    published: PublishedKeys | None = None,
 ) -> VerifyResult:
     """Verify ``events`` (oldest first) against ``manifest``; stops reading at the first problem."""
-    verifier = ChainVerifier(manifest, trusted_keys)
+    verifier = ChainVerifier(manifest, trusted_keys, published)
     for event in events:
         if not verifier.feed(event):
             break
