@@ -55,6 +55,7 @@ class RouteSpec:
     roles: tuple[str, ...]
     tags: tuple[str, ...]
     media_types: tuple[str, ...] = ("application/json",)  # of the success response
+    body_optional: bool = False  # a body added to a route that had none: an empty body still means "none"
 
 
 @dataclass
@@ -99,8 +100,9 @@ class Api:
     def route(self, path: str, method: str, *, summary: str, status: int = 200,
               body: type[BaseModel] | None = None, public: bool = False, query: tuple[str, ...] = (),
               roles: tuple[str, ...] = (), tags: tuple[str, ...] = (),
-              media_types: tuple[str, ...] = ("application/json",)) -> Callable[[Callable[..., Any]], Any]:
-        spec = RouteSpec(path, method, summary, status, body, public, query, roles, tags, media_types)
+              media_types: tuple[str, ...] = ("application/json",),
+              body_optional: bool = False) -> Callable[[Callable[..., Any]], Any]:
+        spec = RouteSpec(path, method, summary, status, body, public, query, roles, tags, media_types, body_optional)
         self.specs.append(spec)
 
         def register(view: Callable[..., Any]) -> Any:
@@ -134,7 +136,9 @@ class Api:
         try:
             ctx = self._context(spec, request, request_id)
             args: list[Any] = [ctx]
-            if spec.body is not None:
+            if spec.body is not None and spec.body_optional and not request.raw_body:
+                args.append(None)
+            elif spec.body is not None:
                 require_json(ctx.header("content-type"))
                 args.append(parse_body(request.raw_body, spec.body))
             result = view(*args, **params)
