@@ -18,9 +18,7 @@ import pytest
 
 from chalicelib.settings import PROJECT_ROOT
 from tests.e2e.conftest import Platform
-from tests.e2e.test_console import AXE, SHOTS, UK, browser, days_ago, enrol, onboard, onboard_in, sign_in
-
-__all__ = ["browser"]  # the session's Chromium, shared with test_console
+from tests.e2e.test_console import AXE, SHOTS, UK, days_ago, enrol, onboard, onboard_in, sign_in
 
 DOCS = PROJECT_ROOT / "docs" / "console"
 AU = "ap-southeast-2"
@@ -60,9 +58,11 @@ def checked(page: Any, name: str, docs: bool = False) -> None:
            if v["impact"] in ("serious", "critical")]
     widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     text = page.locator("body").inner_text()
-    folder = DOCS if docs else SHOTS
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    if docs:  # the README's: what the first screenful shows
+        DOCS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS / f"{name}.png"))
     assert not bad, json.dumps(bad)
     assert widths[0] <= widths[1], f"{name}: {widths[0]} px wide in a {widths[1]} px window"
     assert not MICROSECONDS.search(text), name
