@@ -96,11 +96,16 @@ export async function holds(main, { api, session, config, args }) {
   async function load(message) {
     const list = await loading(listCard, api.tenantCall(tenantId, "GET", `/v1/tenants/${tenantId}/legal-holds`));
     const active = list.items.filter((x) => x.active);
+    // whose record a learner's hold covers: read where the role may (regional admins), else "One learner"
+    const held = [...new Set(list.items.map((x) => x.learner_id).filter(Boolean))];
+    const names = new Map(session.role === "regional_admin" ? await Promise.all(held.map((id) =>
+      api.tenantCall(tenantId, "GET", `/v1/tenants/${tenantId}/learners/${id}`)
+        .then((l) => [id, fullName(l)], () => [id, "an erased learner"]))) : []);
     listCard.replaceChildren(
       message ? h("p", { role: "status" }, message) : "",
       h("p", { class: "muted" }, `${active.length} hold(s) in force, ${list.items.length - active.length} lifted.`),
       table(`Legal holds of ${tenant.name}`, ["Scope", "Category", "Reason", "Placed", "Status", ""],
-        list.items.map((x) => [x.scope === "learner" ? "One learner" : "Whole tenant", CATEGORIES[x.category] || x.category,
+        list.items.map((x) => [x.scope === "learner" ? (names.get(x.learner_id) ? `One learner: ${names.get(x.learner_id)}` : "One learner") : "Whole tenant", CATEGORIES[x.category] || x.category,
           x.reason, when(x.placed_at),
           x.active ? "In force" : `Lifted ${when(x.lifted_at)}` + (x.lift_reason ? `: ${x.lift_reason}` : ""),
           x.active ? liftForm(api, tenantId, x, (done) => load(done)) : ""])));

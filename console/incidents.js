@@ -45,11 +45,11 @@ export function timeLeftChart(incident) {
   if (!dated.length) return h("p", { class: "muted" }, "No deadline with a date: every notification is due as soon as practicable.");
   const hours = dated.map((d) => (Date.parse(d.due_at) - Date.now()) / HOUR);
   const span = Math.min(168, Math.max(24, ...hours.map((x) => Math.abs(x))));
-  const label = 150; const half = 170; const row = 24; const mid = label + half;
+  const label = 140; const half = 160; const row = 24; const mid = label + half;
   const alt = dated.map((d) => `${who(d)}: ${countdown(d.due_at)}`).join("; ");
   const id = `chart-${incident.incident_id}`;
   const bars = dated.map((d, i) => {
-    const length = Math.max(2, Math.min(1, Math.abs(hours[i]) / span) * (half - 70));
+    const length = Math.max(2, Math.min(1, Math.abs(hours[i]) / span) * (half - 95));  // room for the text
     const x = hours[i] < 0 ? mid - length : mid;
     const y = i * row;
     return svg("g", { class: `bar ${urgency(d.due_at)}` },

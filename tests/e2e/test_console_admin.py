@@ -144,7 +144,7 @@ def test_regional_admin_places_a_hold_on_a_picked_learner_and_lifts_it_with_a_re
     desk.get_by_role("button", name="Place hold").click()
     desk.get_by_text("Hold placed on Ada Lovelace.").wait_for()
     row = desk.get_by_role("row").filter(has_text="Claim filed by a parent")
-    assert row.get_by_role("cell").all_inner_texts()[:2] == ["One learner", "Litigation"]
+    assert row.get_by_role("cell").all_inner_texts()[:2] == ["One learner: Ada Lovelace", "Litigation"]
     assert "In force" in row.inner_text()
     assert LOCAL_TIME.search(row.inner_text())
     checked(desk, "regional-holds-desktop", docs=True)
