@@ -20,7 +20,7 @@ from chalicelib.snapstart import register as register_snapshot_hooks
 if TYPE_CHECKING:  # body models are named in the routes and imported on first use (a cold start builds fewer)
     from chalicelib.domain.audit_exports import AuditExportCreate
     from chalicelib.domain.consents import ConsentCreate
-    from chalicelib.domain.holds import HoldCreate
+    from chalicelib.domain.holds import HoldCreate, HoldLift
     from chalicelib.domain.incidents import IncidentCreate
     from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
     from chalicelib.domain.obligations_api import EvidenceCreate
@@ -113,7 +113,8 @@ def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> 
 
 
 @api.route(LEARNERS, "GET", summary="The tenant's learners, paged (ids, status, dates; no personal value). "
-           "?email= is withdrawn: 410 naming the search route", query=("cursor", "limit"), roles=TENANT_ROLES,
+           "?email= is withdrawn: 410 naming the search route", query=("cursor", "limit"),
+           roles=(*TENANT_ROLES, "regional_admin"),
            tags=("learners",))
 def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     if "email" in ctx.query:  # a URL reaches traces and access logs: 410 (after the 421 of a wrong region)
@@ -122,7 +123,7 @@ def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
 
 
 @api.route(LEARNERS + "/search", "POST", summary="Find learners by exact e-mail (blind index, re-checked)",
-           body=MODELS + "learners:LearnerSearch", roles=TENANT_ROLES, tags=("learners",))
+           body=MODELS + "learners:LearnerSearch", roles=(*TENANT_ROLES, "regional_admin"), tags=("learners",))
 def search_learners(ctx: RequestContext, body: LearnerSearch, tenant_id: str) -> dict[str, Any]:
     return container().learners.search(caller(ctx), tenant_id, body)
 
@@ -328,10 +329,11 @@ def list_holds(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().holds.list_holds(caller(ctx), tenant_id, ctx.query.get("active"))
 
 
-@api.route(HOLDS + "/{hold_id}", "DELETE", summary="Lift a legal hold (it stays on record with lifted_at)",
-           roles=ADMINS, tags=("retention",))
-def lift_hold(ctx: RequestContext, tenant_id: str, hold_id: str) -> dict[str, Any]:
-    return container().holds.lift(caller(ctx), tenant_id, hold_id)
+@api.route(HOLDS + "/{hold_id}", "DELETE", summary="Lift a legal hold (it stays on record with lifted_at); "
+           "optional body {reason}: why, encrypted like the hold's reason", body=MODELS + "holds:HoldLift",
+           body_optional=True, roles=ADMINS, tags=("retention",))
+def lift_hold(ctx: RequestContext, body: HoldLift | None, tenant_id: str, hold_id: str) -> dict[str, Any]:
+    return container().holds.lift(caller(ctx), tenant_id, hold_id, body)
 
 
 @api.route(LEARNER + "/departure", "PUT", summary="Record the day a learner left (null: still enrolled); "
@@ -381,8 +383,9 @@ def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]
     return container().incidents.create(caller(ctx), body, ctx.header("Idempotency-Key"))
 
 
-@api.route("/v1/incidents", "GET", summary="This region's incidents, newest first, with every regulator deadline "
-           "(paged, opaque cursor)", query=("cursor", "limit"), roles=ADMINS, tags=("incidents",))
+@api.route("/v1/incidents", "GET", summary="This region's incidents naming a tenant of the caller's scope, newest "
+           "first, with every regulator deadline; tenants outside the scope counted, never listed (paged, opaque "
+           "cursor)", query=("cursor", "limit"), roles=(*ADMINS, "compliance_officer"), tags=("incidents",))
 def list_incidents(ctx: RequestContext) -> dict[str, Any]:
     return container().incidents.list_page(caller(ctx), page_request(ctx.query))
 

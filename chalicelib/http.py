@@ -71,6 +71,7 @@ class RouteSpec:
     roles: tuple[str, ...]
     tags: tuple[str, ...]
     media_types: tuple[str, ...] = ("application/json",)  # of the success response
+    body_optional: bool = False  # a body added to a route that had none: an empty body still means "none"
 
     @property
     def body(self) -> type[BaseModel] | None:
@@ -122,8 +123,9 @@ class Api:
     def route(self, path: str, method: str, *, summary: str, status: int = 200,
               body: BodyModel = None, public: bool = False, query: tuple[str, ...] = (),
               roles: tuple[str, ...] = (), tags: tuple[str, ...] = (),
-              media_types: tuple[str, ...] = ("application/json",)) -> Callable[[Callable[..., Any]], Any]:
-        spec = RouteSpec(path, method, summary, status, body, public, query, roles, tags, media_types)
+              media_types: tuple[str, ...] = ("application/json",),
+              body_optional: bool = False) -> Callable[[Callable[..., Any]], Any]:
+        spec = RouteSpec(path, method, summary, status, body, public, query, roles, tags, media_types, body_optional)
         self.specs.append(spec)
 
         def register(view: Callable[..., Any]) -> Any:
@@ -162,7 +164,9 @@ class Api:
             ctx = self._context(spec, request, request_id)
             args: list[Any] = [ctx]
             model = spec.body
-            if model is not None:
+            if model is not None and spec.body_optional and not request.raw_body:
+                args.append(None)
+            elif model is not None:
                 require_json(ctx.header("content-type"))
                 args.append(parse_body(request.raw_body, model))
             result = view(*args, **params)

@@ -80,7 +80,7 @@ def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
         schema = spec.body.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[spec.body.__name__] = schema
-        operation["requestBody"] = {"required": True, "content": {"application/json": {
+        operation["requestBody"] = {"required": not spec.body_optional, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{spec.body.__name__}"}}}}
     return operation
 

@@ -1,5 +1,9 @@
-// Screens of platform and regional admins: tenants, requests, legal holds, incidents, retention.
-import { h, card, table, field, say, errorText, formValues, badge, countdown } from "./ui.js";
+// Screens of platform and regional admins: tenants and onboarding, requests, retention; legal holds,
+// incidents and offboarding live in holds.js, incidents.js and offboard.js.
+import { h, card, table, field, errorText, formValues, badge, countdown, when, day, loading, tenantsOf } from "./ui.js";
+import { holds } from "./holds.js";
+import { incidents } from "./incidents.js";
+import { offboard } from "./offboard.js";
 
 const JURISDICTIONS = ["PH", "AU", "UK", "US"];
 
@@ -66,170 +70,150 @@ function markInvalid(form, error) {
   }
 }
 
-async function tenants(main, { api }) {
+// the regions whose tenants the caller sees: a platform admin every region of the console's config
+export function regionsOf(session, config) {
+  return session.role === "platform_admin" ? Object.keys(config.pools) : [session.region];
+}
+
+const HOMES = { PH: "ap-southeast-1", AU: "ap-southeast-2", UK: "eu-west-2", US: "us-east-1" };
+
+async function tenants(main, { api, session, config }) {
   const list = h("div");
-  let cursor = null;
-  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => load() }, "More tenants");
-  const rows = [];
+  const known = new Map();  // region -> its tenants (for the duplicate-name warning)
   async function load() {
-    const page = await api.call("GET", "/v1/tenants?limit=25" + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
-    rows.push(...page.items.map((t) => [h("a", { href: `#/holds/${t.tenant_id}` }, t.name), t.tenant_id, t.kind,
-                                        t.jurisdiction, t.state || "—", SECTORS[t.sector] || "—", t.home_region,
-                                        t.created_at.slice(0, 10)]));
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-    list.replaceChildren(table(`Tenants homed in ${api.session.region}`,
-      ["Name", "Tenant id", "Kind", "Jurisdiction", "State", "Sector", "Home region", "Onboarded"], rows));
+    const regions = regionsOf(session, config);
+    const all = await loading(list, tenantsOf(api, regions), "Loading the tenants…");
+    known.clear();
+    for (const t of all) known.set(t.home_region, [...(known.get(t.home_region) || []), t]);
+    const caption = regions.length > 1 ? `Tenants of every region (${all.length})` : `Tenants homed in ${regions[0]} (${all.length})`;
+    list.replaceChildren(table(caption,
+      ["Name", "Tenant id", "Kind", "Jurisdiction", "State", "Sector", "Home region", "Onboarded"],
+      all.map((t) => [h("a", { href: `#/holds/${t.tenant_id}` }, t.name), t.tenant_id, t.kind === "review_center" ? "Review centre" : "School",
+                      t.jurisdiction, t.state || "—", SECTORS[t.sector] || "—", t.home_region, day(t.created_at)])));
   }
   const problem = h("div");
+  const warning = h("p", { id: "onboard-duplicate", class: "warning", role: "status" });
   const states = stateChoice(api);
-  const jurisdiction = h("select", { name: "jurisdiction", onchange: () => states.show(jurisdiction.value) },
+  const nameInput = h("input", { name: "name", required: true, maxlength: "200", "aria-describedby": "onboard-duplicate" });
+  const jurisdiction = h("select", { name: "jurisdiction", onchange: () => { states.show(jurisdiction.value); duplicate(); } },
     JURISDICTIONS.map((j) => h("option", { value: j }, j)));
+  const submit = h("button", { type: "submit" }, "Onboard tenant");
   const form = h("form", { "aria-label": "Onboard a tenant" },
-    field("Name", h("input", { name: "name", required: true, maxlength: "200" })),
+    field("Name", nameInput),
+    warning,
     field("Kind", h("select", { name: "kind" }, h("option", { value: "school" }, "School"),
                                            h("option", { value: "review_center" }, "Review centre"))),
     field("Jurisdiction", jurisdiction),
     ...states.fields,
-    h("button", { type: "submit" }, "Onboard tenant"));
+    submit);
+  // a tenant of the same name (case and spaces aside) already homed in the chosen jurisdiction's region
+  function duplicate() {
+    const name = nameInput.value.trim().toLowerCase().replace(/\s+/g, " ");
+    const region = HOMES[jurisdiction.value];
+    const same = name ? (known.get(region) || []).find((t) => t.name.trim().toLowerCase().replace(/\s+/g, " ") === name) : null;
+    warning.textContent = same ? `A tenant named “${same.name}” is already homed in ${region} (onboarded ${day(same.created_at)}). ` +
+      "Check it is not the same school; submit again to onboard another one." : "";
+    form.dataset.duplicate = same ? "1" : "";
+    submit.textContent = same ? "Onboard another tenant of this name" : "Onboard tenant";
+    return same;
+  }
+  nameInput.addEventListener("input", duplicate);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     problem.replaceChildren();
+    if (duplicate() && form.dataset.warned !== nameInput.value) {  // warned once before it is submitted
+      form.dataset.warned = nameInput.value;
+      nameInput.focus();
+      return;
+    }
     try {
       const body = formValues(form);
-      const region = { PH: "ap-southeast-1", AU: "ap-southeast-2", UK: "eu-west-2", US: "us-east-1" }[body.jurisdiction];
-      const tenant = await api.call("POST", "/v1/tenants", body, { region });
+      const tenant = await loading(problem, api.call("POST", "/v1/tenants", body, { region: HOMES[body.jurisdiction] }), "Onboarding…");
       markInvalid(form, null);
       const where = `home region ${tenant.home_region}` + (tenant.state ? `, state ${tenant.state}` : "");
       // announced once, next to the form (no toast over the table it refreshes)
       problem.replaceChildren(h("p", { role: "status" }, `Onboarded ${tenant.name}: ${tenant.tenant_id}, ${where}.`));
-      rows.length = 0; cursor = null; await load();
+      form.reset();
+      delete form.dataset.warned;
+      warning.textContent = "";
+      submit.textContent = "Onboard tenant";
+      states.show(jurisdiction.value);
+      await load();
     } catch (error) { markInvalid(form, error); problem.replaceChildren(errorText(error)); }
   });
-  main.append(card("Onboard", form, problem), card("Tenants", list, more));
+  main.append(card("Onboard", form, problem), card("Tenants", list));
   await Promise.all([load(), states.show(jurisdiction.value)]);
 }
 
-function shortTime(at) {
-  return at ? at.slice(0, 16).replace("T", " ") + " UTC" : "—";
+// a map tenant id -> name of the regions' tenants (one list call per region)
+export async function tenantNames(api, regions) {
+  return new Map((await tenantsOf(api, regions)).map((t) => [t.tenant_id, t.name]));
 }
 
-async function requests(main, { api }) {
-  const page = await api.call("GET", "/v1/requests?overdue=true&due_soon=true");
+async function requests(main, { api, session, config }) {
+  const [page, names] = await Promise.all([api.call("GET", "/v1/requests?overdue=true&due_soon=true"),
+                                           tenantNames(api, regionsOf(session, config))]);
+  const overdue = page.items.filter((r) => r.urgency === "overdue").length;
   main.append(card("Data requests due", h("p", { class: "muted" },
-    `Open requests of ${page.region} overdue or due within ${page.due_soon_days} days, as of ${page.as_of}.`),
-    table("Overdue in red, due soon in amber", ["Urgency", "Countdown", "Tenant", "Request", "Type", "Received", "Due"],
+    `Open requests of ${page.region} overdue (${overdue}) or due within ${page.due_soon_days} days ` +
+    `(${page.items.length - overdue}), as of ${when(page.as_of)}. Times in ${zoneLabel()}.`),
+    table("Overdue in red, due soon in amber", ["Urgency", "Countdown", "Tenant", "Type", "Received", "Due", "Request"],
       page.items.map((r) => [badge(r.urgency === "overdue" ? "Overdue" : "Due soon", r.urgency), countdown(r.due_at),
-                             r.tenant_id, r.request_id, r.type, shortTime(r.received_at), shortTime(r.due_at)]))));
+                             names.get(r.tenant_id) || "Unknown tenant", r.type, when(r.received_at), when(r.due_at),
+                             h("span", { class: "id" }, r.request_id)]))));
 }
 
-async function holds(main, { api, args }) {
-  const problem = h("div");
-  const tenantInput = h("input", { name: "tenant_id", required: true, value: args[0] || "", pattern: "tnt_[a-z0-9]+" });
-  const pick = h("form", { class: "inline", "aria-label": "Choose a tenant" }, field("Tenant id", tenantInput),
-    h("button", { type: "submit" }, "Show holds"));
-  pick.addEventListener("submit", (event) => { event.preventDefault(); location.hash = `#/holds/${tenantInput.value}`; });
-  main.append(card("Tenant", pick), problem);
-  const tenantId = args[0];
-  if (!tenantId) return;
-  const list = await api.tenantCall(tenantId, "GET", `/v1/tenants/${tenantId}/legal-holds`);
-  const place = h("form", { "aria-label": "Place a legal hold" },
-    field("Reason", h("input", { name: "reason", required: true, maxlength: "1000" })),
-    field("Learner id (empty: the whole tenant)", h("input", { name: "learner_id" })),
-    h("button", { type: "submit" }, "Place hold"));
-  place.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      await api.tenantCall(tenantId, "POST", `/v1/tenants/${tenantId}/legal-holds`, formValues(place), { idempotent: true });
-      say("Hold placed"); location.reload();
-    } catch (error) { problem.replaceChildren(errorText(error)); }
-  });
-  main.append(card("Legal holds", table(`Holds of ${tenantId}`, ["Hold", "Scope", "Reason", "Placed", "Lifted"],
-    list.items.map((x) => [x.hold_id, x.learner_id || "whole tenant", x.reason, x.placed_at || x.created_at || "", x.lifted_at || "in force"]))),
-    card("Place a hold", place));
+function zoneLabel() {
+  return `your time zone (${Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"})`;
 }
 
-const DAY = 864e5;
+const SWEEP_COLUMNS = ["Tenant", "Jurisdiction", "Examined", "To erase", "Held back", "Records to purge", "Failed", "Note"];
 
-// overdue (red) once past, due soon (amber) within 24 hours, plain otherwise; no deadline: as soon as practicable
-function deadlineBadge(dueAt) {
-  if (!dueAt) return badge(countdown(dueAt), "due_soon");
-  const left = Date.parse(dueAt) - Date.now();
-  return badge(countdown(dueAt), left < 0 ? "overdue" : left < DAY ? "due_soon" : "ok");
+function sweepTable(report, names, dry) {
+  return table(dry ? `Dry run of ${report.region} as of ${when(report.swept_at)}: nothing was changed`
+                   : `Sweep of ${report.region} at ${when(report.swept_at)}`,
+    dry ? SWEEP_COLUMNS : SWEEP_COLUMNS.map((c) => (c === "To erase" ? "Erased" : c === "Records to purge" ? "Records purged" : c)),
+    report.tenants.map((t) => [names.get(t.tenant_id) || "Unknown tenant", t.jurisdiction, String(t.examined),
+      String(t.shred.length), String(t.held.length) + (t.tenant_hold ? " (whole tenant held)" : ""),
+      String(dry ? t.purge.length : t.records_purged), String(t.failed.length),
+      t.error ? t.error : t.incomplete ? "not finished: run again" : "—"]));
 }
 
-// the rule that set the deadline: a state overlay's (<nation>-<state>) when stricter than the national one
-function appliedRule(d) {
-  const applied = d.applied_rule || d.jurisdiction;  // incidents recorded before F12 name no applied rule
-  return h("span", {}, h("strong", {}, applied), d.source ? ` · ${d.source}` : "");
-}
-
-function deadlineTable(incident) {
-  return table(`Deadlines of ${incident.incident_id}`,
-    ["Jurisdiction", "Party", "Action", "Due", "Countdown", "Applied rule", "Rule"],
-    incident.deadlines.map((d) => [d.state ? `${d.jurisdiction} · ${d.state}` : d.jurisdiction, d.party, d.action,
-                                   d.due_at || "—", deadlineBadge(d.due_at), appliedRule(d), d.rule]));
-}
-
-async function incidents(main, { api }) {
+async function retention(main, { api, session, config }) {
   const out = h("div");
-  const list = h("div");
-  let cursor = null;
-  const shown = [];
-  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => load() }, "More incidents");
-  async function load() {
-    const page = await api.call("GET", "/v1/incidents?limit=10" + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
-    shown.push(...page.items);
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-    list.replaceChildren(...(shown.length ? shown.map((incident) => h("article", { class: "incident" },
-      h("h3", {}, `${incident.incident_id} · discovered ${incident.discovered_at}`),
-      h("p", { class: "muted" }, `Tenants: ${incident.tenants.join(", ")} · affected learners here: ${incident.affected_learners}` +
-        (incident.unavailable_tenants ? ` · ${incident.unavailable_tenants} tenant(s) homed in another region` : "")),
-      deadlineTable(incident))) : [h("p", {}, "No incident recorded in this region.")]));
-  }
-  const form = h("form", { "aria-label": "Record an incident" },
-    field("Discovered at (UTC)", h("input", { name: "discovered_at", type: "datetime-local", required: true })),
-    field("Tenant ids (comma separated)", h("input", { name: "tenant_ids", required: true })),
-    field("Summary", h("input", { name: "summary", required: true, maxlength: "5000" })),
-    h("button", { type: "submit" }, "Record incident"));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const values = formValues(form);
-    try {
-      const incident = await api.call("POST", "/v1/incidents", { discovered_at: values.discovered_at + ":00Z",
-        tenant_ids: values.tenant_ids.split(",").map((s) => s.trim()).filter(Boolean), summary: values.summary },
-        { idempotent: true });
-      out.replaceChildren(h("p", { role: "status" }, `Recorded ${incident.incident_id}.`), deadlineTable(incident));
-      shown.length = 0; cursor = null; await load();
-    } catch (error) { out.replaceChildren(errorText(error)); }
-  });
-  main.append(card("Incidents of this region", h("p", { class: "muted" },
-    "Countdowns to each regulator's and each individual notification deadline: overdue in red, due within a day in amber."),
-    list, more), card("Record a suspected breach", form, out));
-  await load();
-}
-
-async function retention(main, { api }) {
-  const out = h("div");
+  const confirmBox = h("div");
+  const regions = regionsOf(session, config);
+  const region = h("select", { name: "region" }, regions.map((r) => h("option", { value: r, selected: r === session.region }, r)));
+  let names = new Map();
   const run = async (dry) => {
+    out.replaceChildren();
+    confirmBox.replaceChildren();
     try {
-      const report = await api.call("POST", `/v1/retention/sweep?dry_run=${dry}`);
-      out.replaceChildren(h("pre", {}, JSON.stringify(report, null, 2)));
-      realRun.disabled = !dry;
+      const [report, known] = await loading(out, Promise.all([
+        api.call("POST", `/v1/retention/sweep?dry_run=${dry}`, undefined, { region: region.value }),
+        tenantNames(api, [region.value])]), dry ? "Running the dry run…" : "Sweeping…");
+      names = known;
+      const t = report.totals;
+      out.replaceChildren(h("p", { role: "status" }, dry
+        ? `Dry run: ${t.shred} learner record(s) would be erased and ${t.purge} purged across ${t.tenants} tenant(s); ${t.held} held back by legal holds.`
+        : `Sweep done: ${t.shred} learner record(s) erased, ${t.records_purged} record(s) purged; ${t.held} held back; ${t.failed} failed.`),
+        sweepTable(report, names, dry));
+      if (dry) {
+        confirmBox.replaceChildren(h("p", {}, `Erase the ${t.shred} learner record(s) listed above for good? This cannot be undone.`),
+          h("button", { type: "button", class: "danger", onclick: () => run(false) }, "Run the sweep (erases)"));
+      }
     } catch (error) { out.replaceChildren(errorText(error)); }
   };
-  const realRun = h("button", { type: "button", class: "danger", disabled: true,
-    onclick: () => confirm("Erase every expired learner record of this region now? This cannot be undone.") && run(false) },
-    "Run the sweep (erases)");
-  main.append(card("Retention sweep", h("p", {}, "Run a dry run first: it reports what would be erased."),
-    h("p", {}, h("button", { type: "button", onclick: () => run(true) }, "Dry run"), " ", realRun), out));
+  main.append(card("Retention sweep", h("p", {}, "A dry run lists, per tenant, what the sweep would erase; nothing changes until you confirm."),
+    regions.length > 1 ? h("form", { class: "inline", "aria-label": "Region to sweep" }, field("Region", region)) : "",
+    h("p", {}, h("button", { type: "button", onclick: () => run(true) }, "Dry run")), out, confirmBox));
 }
 
 export const adminScreens = [
   { id: "tenants", title: "Tenants", render: tenants },
-  { id: "requests", title: "Requests", render: requests },
+  { id: "requests", title: "Requests", render: requests, roles: ["regional_admin"] },
   { id: "holds", title: "Legal holds", render: holds },
   { id: "incidents", title: "Incidents", render: incidents },
   { id: "retention", title: "Retention", render: retention },
+  { id: "offboard", title: "Offboarding", render: offboard, roles: ["platform_admin"] },
 ];

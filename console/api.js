@@ -9,6 +9,8 @@ export class ApiError extends Error {
     this.status = status;
     this.code = error.code;
     this.fields = fields;
+    this.reason = error.reason;  // e.g. legal_hold_active, offboarding_waiting_period (a 409's why)
+    this.detail = error;         // the rest of the error member (e.g. confirmable_at)
   }
 }
 

@@ -1,6 +1,6 @@
 // The console: sign-in, the session (token in memory, ended at expiry), navigation per role.
 import { Api } from "./api.js";
-import { h, field, errorText } from "./ui.js";
+import { h, field, errorText, loading } from "./ui.js";
 import { adminScreens } from "./admin.js";
 import { tenantScreens } from "./tenant.js";
 import { auditScreens } from "./audit.js";
@@ -25,8 +25,8 @@ function begin(token, region) {
   clearTimeout(session.timer);
   session.timer = setTimeout(() => session.expired(), Math.max(0, session.exp - Date.now()));
   api = new Api(config, session);
-  location.hash = "#/" + screensFor(session.role)[0].id;
-  render();
+  const first = "#/" + screensFor(session.role)[0].id;
+  if (location.hash === first) render(); else location.hash = first;  // the hashchange renders it (once)
 }
 
 function signOut(message) {
@@ -37,7 +37,7 @@ function signOut(message) {
 }
 
 function screensFor(role) {
-  if (role === "platform_admin" || role === "regional_admin") return adminScreens;
+  if (role === "platform_admin" || role === "regional_admin") return adminScreens.filter((s) => !s.roles || s.roles.includes(role));
   if (role === "compliance_officer") return auditScreens;
   if (role === "tenant_admin" || role === "tenant_staff") return tenantScreens;
   return [];
@@ -60,12 +60,16 @@ async function render() {
   const screen = screens.find((s) => s.id === id) || screens[0];
   renderNav(screens, screen.id);
   const main = document.getElementById("main");
-  main.replaceChildren(h("h1", {}, screen.title));
+  const heading = h("h1", { tabindex: "-1" }, screen.title);
+  // each render draws into its own view: a slower earlier render then fills a view no longer shown
+  const view = h("div", { class: "view" }, heading);
+  main.replaceChildren(view);
+  heading.focus();  // a screen reader and the keyboard start at the new screen's heading
   document.title = `${screen.title} · Enclave console`;
   try {
-    await screen.render(main, { api, session, config, args: rest.map(decodeURIComponent), rerender: render });
+    await loading(view, screen.render(view, { api, session, config, args: rest.map(decodeURIComponent), rerender: render }));
   } catch (error) {
-    main.append(errorText(error));
+    view.append(errorText(error));
   }
 }
 

@@ -22,7 +22,7 @@ export function card(title, ...children) {
 export function table(caption, columns, rows) {
   return h("table", {}, h("caption", { class: "muted" }, caption),
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, rows.length ? rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))
+    h("tbody", {}, rows.length ? rows.map((cells) => h("tr", {}, cells.map((c, i) => h("td", { "data-label": columns[i] }, c))))
                                : h("tr", {}, h("td", { colspan: String(columns.length) }, "Nothing to show."))));
 }
 
@@ -55,4 +55,65 @@ export function countdown(dueAt) {
   const hours = Math.round(Math.abs(ms) / 36e5);
   const span = hours < 24 ? `${hours} h` : `${Math.floor(hours / 24)} d ${hours % 24} h`;
   return ms < 0 ? `${span} overdue` : `${span} left`;
+}
+
+// ---- dates people read, loading states, inline SVG (added for the admin screens; usable by every screen)
+
+// the user's time zone, named next to every time shown (e.g. "Europe/London")
+export function zone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+// an API timestamp as a date and time in the user's time zone, the zone named; never seconds or microseconds
+export function when(at) {
+  if (!at) return "—";
+  const date = new Date(at);
+  if (Number.isNaN(date.getTime())) return "—";
+  return new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit",
+    minute: "2-digit", timeZoneName: "short" }).format(date);
+}
+
+// an API timestamp as a date only, in the user's time zone
+export function day(at) {
+  if (!at) return "—";
+  const date = new Date(at);
+  return Number.isNaN(date.getTime()) ? "—" : new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" }).format(date);
+}
+
+// "Loading…" (a polite status) once ``work`` takes longer than 200 ms; removed when it settles
+export async function loading(container, work, text = "Loading…") {
+  const note = h("p", { class: "loading muted", role: "status" }, text);
+  const timer = setTimeout(() => container.append(note), 200);
+  try { return await work; } finally { clearTimeout(timer); note.remove(); }
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// an SVG element: attributes only (the console's CSP blocks style attributes; colours come from classes)
+export function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// each region's tenants, every page (a regional admin: its own region; a platform admin: each region)
+export async function tenantsOf(api, regions) {
+  const lists = await Promise.all(regions.map(async (region) => {
+    const items = [];
+    let cursor = null;
+    for (let n = 0; n < 40; n++) {
+      const page = await api.call("GET", "/v1/tenants?limit=100" + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""), undefined, { region });
+      items.push(...page.items);
+      cursor = page.next_cursor;
+      if (!cursor) break;
+    }
+    return items;
+  }));
+  return lists.flat().sort((a, b) => a.name.localeCompare(b.name) || a.tenant_id.localeCompare(b.tenant_id));
 }

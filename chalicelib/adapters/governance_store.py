@@ -85,14 +85,20 @@ class GovernanceStore:
                         "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def hold_lift(self, jurisdiction: str, tenant_id: str, hold_id: str, lifted_at: str,
-                  lifted_by: str) -> TransactWriteItemTypeDef:
-        """Mark the hold lifted (only if it exists and is still active); the rest of the item is left as
-        stored (a key rotation may have re-wrapped its reason's key since it was read)."""
+                  lifted_by: str, lift_envelopes: dict[str, str] | None = None) -> TransactWriteItemTypeDef:
+        """Mark the hold lifted (only if it exists and is still active), with the envelopes of the reason for
+        lifting it if one was given; the rest of the item is left as stored (a key rotation may have re-wrapped
+        its reason's key since it was read)."""
+        values: dict[str, Any] = {":at": {"S": lifted_at}, ":by": {"S": lifted_by}}
+        expression = "SET lifted_at = :at, lifted_by = :by"
+        if lift_envelopes:
+            values[":lf"] = {"S": json.dumps(lift_envelopes, separators=(",", ":"), sort_keys=True)}
+            expression += ", lift_fields = :lf"
         return {"Update": {"TableName": self._data.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": hold_sk(hold_id)}},
-            "UpdateExpression": "SET lifted_at = :at, lifted_by = :by",
+            "UpdateExpression": expression,
             "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(lifted_at)",
-            "ExpressionAttributeValues": {":at": {"S": lifted_at}, ":by": {"S": lifted_by}}}}
+            "ExpressionAttributeValues": values}}
 
     def hold_marker_add(self, jurisdiction: str, tenant_id: str, learner_id: str | None,
                         delta: int) -> TransactWriteItemTypeDef:

@@ -27,6 +27,8 @@ HoldCategory = Literal[
 HOLD_CATEGORIES: tuple[str, ...] = get_args(HoldCategory)
 HOLD_RECORD = "legal_hold"
 """Record type of the hold's encrypted fields (part of each envelope's associated data)."""
+HOLD_LIFT_RECORD = "legal_hold_lift"
+"""Record type of the reason given for lifting a hold (sealed with the hold's own key, like its reason)."""
 _CONTROL = {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 
@@ -59,7 +61,17 @@ class HoldCreate(BaseModel):
         return "learner" if self.learner_id else "tenant"
 
 
-def hold_view(item: dict[str, Any], reason: str) -> dict[str, Any]:
+class HoldLift(BaseModel):
+    """Optional body of ``DELETE /v1/tenants/{tenant_id}/legal-holds/{hold_id}``: why the hold ends.
+
+    Free text like the hold's reason, so personal data: encrypted with the hold's key, never audited."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    reason: Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_reason)]
+
+
+def hold_view(item: dict[str, Any], reason: str, lift_reason: str | None = None) -> dict[str, Any]:
     """The API view of a stored hold item (DynamoDB attribute values) with its decrypted reason."""
 
     def text(name: str) -> str | None:
@@ -78,4 +90,5 @@ def hold_view(item: dict[str, Any], reason: str) -> dict[str, Any]:
         "active": text("lifted_at") is None,
         "lifted_at": text("lifted_at"),
         "lifted_by": text("lifted_by"),
+        "lift_reason": lift_reason,
     }

@@ -90,6 +90,11 @@ class AccessControl:
         tenant = self._directory.get(tenant_id)
         return tenant is not None and self.permits(principal, action, tenant)
 
+    def readable(self, principal: Principal, tenant_id: str, action: str) -> Tenant | None:
+        """The tenant if ``principal`` may do ``action`` on it, else None (a filter: nothing is recorded)."""
+        tenant = self._directory.get(tenant_id)
+        return tenant if tenant is not None and self.permits(principal, action, tenant) else None
+
     def region(self, principal: Principal, action: str) -> None:
         """May ``principal`` do the region-wide ``action`` here (a regional role: only in its own region)?"""
         if action not in OPEN_TO_EVERY_POOL and scope_refusal(principal, self._region) is not None:

@@ -20,6 +20,7 @@ confirmed (409 ``tenant_offboarding``): a hold never lands on a tenant whose key
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,9 +30,9 @@ from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile
 from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.cache import TtlCache
-from chalicelib.domain.crypto import WrappedLearnerKey
+from chalicelib.domain.crypto import LearnerKey, WrappedLearnerKey
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound, TenantOffboarding
-from chalicelib.domain.holds import HOLD_RECORD, HoldCreate, hold_view
+from chalicelib.domain.holds import HOLD_LIFT_RECORD, HOLD_RECORD, HoldCreate, HoldLift, hold_view
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
@@ -156,16 +157,18 @@ class HoldService:
 
     # -- lift --------------------------------------------------------------------------------------
 
-    def lift(self, caller: Caller, tenant_id: str, hold_id: str) -> dict[str, Any]:
-        """Lift a hold; the answer is the hold with its decrypted reason. One round trip when this container
-        listed the hold within the minute (its item from the short cache: placement attributes never change,
-        and the update is conditioned on the hold still being active); otherwise the hold is read first."""
+    def lift(self, caller: Caller, tenant_id: str, hold_id: str, body: HoldLift | None = None) -> dict[str, Any]:
+        """Lift a hold; the answer is the hold with its decrypted reason (and the reason for lifting it, if
+        given: sealed with the hold's key). One round trip when this container listed the hold within the
+        minute (its item from the short cache: placement attributes never change, and the update is
+        conditioned on the hold still being active); otherwise the hold is read first."""
         tenant = self._access.tenant(caller.principal, tenant_id, "legal_hold.delete")
+        lift_reason = body.reason if body is not None else None
         require_id(hold_id, "hld", "legal hold")
         seen = self._listed.get((tenant.tenant_id, hold_id))
         self._listed.discard((tenant.tenant_id, hold_id))
         if seen is not None and int(seen["tenant_key_version"]["N"]) in self._keys.keys_for(tenant).versions:
-            lifted = self._commit_lift(caller, tenant, hold_id, seen)
+            lifted = self._commit_lift(caller, tenant, hold_id, seen, lift_reason)
             if lifted is not None:
                 return lifted
         item = self._store.hold(tenant.jurisdiction, tenant.tenant_id, hold_id)
@@ -173,22 +176,27 @@ class HoldService:
             raise NotFound("no such legal hold")
         if "lifted_at" in item:
             raise Conflict("this legal hold was lifted already", lifted_at=item["lifted_at"]["S"])
-        lifted = self._commit_lift(caller, tenant, hold_id, item)
+        lifted = self._commit_lift(caller, tenant, hold_id, item, lift_reason)
         if lifted is None:
             raise Conflict("this legal hold changed meanwhile (lifted already?); read it again")
         return lifted
 
-    def _commit_lift(self, caller: Caller, tenant: Tenant, hold_id: str, item: dict[str, Any]) -> dict[str, Any] | None:
+    def _commit_lift(self, caller: Caller, tenant: Tenant, hold_id: str, item: dict[str, Any],
+                     lift_reason: str | None = None) -> dict[str, Any] | None:
         """Lift the active hold ``item`` with its event (markers counted down); None if it is not active."""
         lifted_at = format_at(self._clock())
+        sealed = None
+        if lift_reason is not None:
+            sealed = self._hold_key(tenant, item).cipher.encrypt_record(HOLD_LIFT_RECORD, {"reason": lift_reason})
         changes = [self._store.hold_lift(tenant.jurisdiction, tenant.tenant_id, hold_id, lifted_at,
-                                         caller.principal.sub)]
+                                         caller.principal.sub, sealed)]
         if "marked" in item:  # holds placed before the markers existed were never counted
             learner_id = item["learner_id"]["S"] if "learner_id" in item else None
             changes.append(self._store.hold_marker_add(tenant.jurisdiction, tenant.tenant_id, learner_id, -1))
         if "any_marked" in item:  # nor were those placed before the any-scope marker
             changes.append(self._store.any_hold_add(tenant.jurisdiction, tenant.tenant_id, -1))
-        details: dict[str, Any] = {"hold_id": hold_id, "scope": "learner" if "learner_id" in item else "tenant"}
+        details: dict[str, Any] = {"hold_id": hold_id, "scope": "learner" if "learner_id" in item else "tenant",
+                                   "reason_given": lift_reason is not None}
         if "learner_id" in item:
             details["learner_id"] = item["learner_id"]["S"]
         draft = caller.draft("legal_hold.delete", f"{holds_resource(tenant.tenant_id)}/{hold_id}", **details)
@@ -197,7 +205,7 @@ class HoldService:
         except ChangeRejected:
             return None
         lifted = {**item, "lifted_at": {"S": lifted_at}, "lifted_by": {"S": caller.principal.sub}}
-        return hold_view(lifted, self._reason(tenant, item))
+        return hold_view(lifted, self._reason(tenant, item), lift_reason)
 
     # -- list --------------------------------------------------------------------------------------
 
@@ -211,16 +219,23 @@ class HoldService:
                 self._listed.put((tenant.tenant_id, item["hold_id"]["S"]), item)
         if active_only == "true":
             items = [item for item in items if "lifted_at" not in item]
-        views = sorted((hold_view(item, self._reason(tenant, item)) for item in items),
+        views = sorted((hold_view(item, self._reason(tenant, item), self._lift_reason(tenant, item)) for item in items),
                        key=lambda view: (view["placed_at"] or "", view["hold_id"] or ""))
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("legal_hold.read", holds_resource(tenant.tenant_id), count=len(views),
                                         hold_ids=[view["hold_id"] for view in views]))
         return {"items": views}
 
-    def _reason(self, tenant: Tenant, item: dict[str, Any]) -> str:
-        hold_id = item["hold_id"]["S"]
-        record = WrappedLearnerKey(tenant.tenant_id, hold_id, int(item["key_version"]["N"]),
+    def _hold_key(self, tenant: Tenant, item: dict[str, Any]) -> LearnerKey:
+        record = WrappedLearnerKey(tenant.tenant_id, item["hold_id"]["S"], int(item["key_version"]["N"]),
                                    int(item["tenant_key_version"]["N"]), item["fingerprint"]["S"], item["blob"]["B"])
-        key = self._keys.unwrap(tenant, record)
-        return str(key.cipher.decrypt_record(HOLD_RECORD, envelopes_of(item))["reason"])
+        return self._keys.unwrap(tenant, record)
+
+    def _reason(self, tenant: Tenant, item: dict[str, Any]) -> str:
+        return str(self._hold_key(tenant, item).cipher.decrypt_record(HOLD_RECORD, envelopes_of(item))["reason"])
+
+    def _lift_reason(self, tenant: Tenant, item: dict[str, Any]) -> str | None:
+        if "lift_fields" not in item:
+            return None
+        sealed = json.loads(item["lift_fields"]["S"])
+        return str(self._hold_key(tenant, item).cipher.decrypt_record(HOLD_LIFT_RECORD, sealed)["reason"])

@@ -18,9 +18,12 @@
 The answer is recorded (``IncidentStore``, in the transaction of the first resident tenant's event) and
 ``GET /v1/incidents/{incident_id}`` returns it as the POST answered it, to callers who may still act on
 every tenant it names. ``GET /v1/incidents`` pages through the region's incidents, newest first (Cedar
-``incident.list`` on the Region: regional admins of the region, platform admins), each with its deadlines
-and counts, leaving out any incident that names a tenant the caller may not read (so a page may hold fewer
-than ``limit``); every page is recorded as ``incident.list`` in the chain of each resident tenant it names.
+``incident.list`` on the Region: regional admins and compliance officers of the region, platform admins),
+each with its deadlines and counts. An incident is listed when it names at least one tenant of the caller's
+scope (``tenant.read``): those tenants are listed with their names, the others only counted
+(``tenants_outside_scope``), never a reason to leave the incident out; one naming no tenant of the scope is
+left out (so a page may hold fewer than ``limit``). Every page is recorded as ``incident.list`` in the chain
+of each resident tenant of the scope it names.
 ``Idempotency-Key``: the claim is scoped to the first resident tenant and written
 in that same transaction, so a retry answers the same incident. The summary is left out of the claim's
 fingerprint and is stored nowhere: it may name people, and no one subject's key could make it die with
@@ -89,17 +92,27 @@ class IncidentService:
         if request.after is not None:
             require_id(request.after, "inc", "incident")
         docs, last = self._store.page(jurisdiction, request.after, request.limit)
-        # as for GET /v1/incidents/{id}: only incidents whose every tenant the caller may read
-        docs = [doc for doc in docs if all(self._access.may(caller.principal, tenant_id, "incident.read")
-                                           for tenant_id in doc["affected"]["tenants"])]
-        named: dict[str, int] = {}
+        known: dict[str, Tenant | None] = {}
+        listed: list[tuple[dict[str, Any], list[Tenant]]] = []
         for doc in docs:
-            for tenant_id in doc["affected"]["by_tenant"]:
-                named[tenant_id] = named.get(tenant_id, 0) + 1
+            found = (self._in_scope(caller, tenant_id, known) for tenant_id in doc["affected"]["tenants"])
+            in_scope = [tenant for tenant in found if tenant is not None]
+            if in_scope:
+                listed.append((doc, in_scope))
+        named: dict[str, int] = {}
+        for doc, in_scope in listed:
+            for tenant in in_scope:
+                if tenant.tenant_id in doc["affected"]["by_tenant"]:
+                    named[tenant.tenant_id] = named.get(tenant.tenant_id, 0) + 1
         for tenant_id, count in sorted(named.items()):
             self._audit.commit(tenant_id, jurisdiction, caller.draft("incident.list", f"tenants/{tenant_id}/incidents",
-                                                                     count=count, page_size=len(docs)))
-        return page([listed_incident(doc) for doc in docs], last)
+                                                                     count=count, page_size=len(listed)))
+        return page([listed_incident(doc, in_scope) for doc, in_scope in listed], last)
+
+    def _in_scope(self, caller: Caller, tenant_id: str, known: dict[str, Tenant | None]) -> Tenant | None:
+        if tenant_id not in known:
+            known[tenant_id] = self._access.readable(caller.principal, tenant_id, "tenant.read")
+        return known[tenant_id]
 
     def create(self, caller: Caller, body: IncidentCreate, idempotency_key: str | None = None) -> dict[str, Any]:
         now = self._clock()
@@ -179,12 +192,18 @@ class IncidentService:
         return learners_mentioned(within(self._audit.events(tenant.tenant_id, tenant.jurisdiction, *seqs), low, high))
 
 
-def listed_incident(doc: dict[str, Any]) -> dict[str, object]:
-    """An incident as the list shows it: times, deadlines, tenants and counts."""
+def listed_incident(doc: dict[str, Any], in_scope: list[Tenant]) -> dict[str, object]:
+    """An incident as the list shows it: times, deadlines, the tenants of the caller's scope (ids and names),
+    how many it names outside that scope (never which), and counts."""
     affected = doc["affected"]
+    scope_ids = {tenant.tenant_id for tenant in in_scope}
     return {"incident_id": doc["incident_id"], "discovered_at": doc["discovered_at"],
-            "recorded_at": doc["recorded_at"], "deadlines": doc["deadlines"], "tenants": affected["tenants"],
-            "affected_learners": len(affected["learners"]), "unavailable_tenants": len(affected["unavailable_tenants"])}
+            "recorded_at": doc["recorded_at"], "deadlines": doc["deadlines"],
+            "tenants": [tenant.tenant_id for tenant in in_scope],
+            "tenant_names": {tenant.tenant_id: tenant.name for tenant in in_scope},
+            "tenants_outside_scope": len([t for t in affected["tenants"] if t not in scope_ids]),
+            "affected_learners": sum(len(affected["by_tenant"].get(t, ())) for t in scope_ids),
+            "unavailable_tenants": len(affected["unavailable_tenants"])}
 
 
 def _of_scope(duty: dict[str, Any], scope: TenantScope) -> bool:

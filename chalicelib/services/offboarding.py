@@ -71,6 +71,18 @@ CLAIM_LEASE = timedelta(minutes=15)
 gateway timeout answers 409 while the first attempt still works; one that crashed is taken over after it."""
 
 
+CONFIRMATION_DESTROYS = (
+    "every learner record of the tenant (every tenant key version is destroyed: all of it is shredded at once)",
+    "the tenant's directory entry (the tenant then reads as unknown in every region)",
+    "the tenant's route in the global entry",
+)
+"""What the confirmation destroys, as the pending offboarding tells whoever is about to confirm it."""
+CONFIRMATION_KEEPS = (
+    "a final export of the tenant's audit trail (NDJSON, signed checkpoints)",
+    "an access package of the whole tenant for the tenant's admin, sealed with a key given to the admin who "
+    "confirms",
+)
+
 class OffboardingService:
     def __init__(self, access: AccessControl, governance: GovernanceStore, holds: HoldService,
                  learners: LearnerService, keys: TenantKeyService, audit: AuditService, audit_store: AuditStore,
@@ -125,10 +137,11 @@ class OffboardingService:
             pending = found
         return self._pending_view(pending)
 
-    @staticmethod
-    def _pending_view(pending: dict[str, str]) -> dict[str, Any]:
+    def _pending_view(self, pending: dict[str, str]) -> dict[str, Any]:
         return {"tenant_id": pending["tenant_id"], "status": "pending", "offboarding_id": pending["offboarding_id"],
                 "requested_at": pending["requested_at"], "confirmable_at": pending["confirmable_at"],
+                "waiting_days": self._wait.days, "destroys": list(CONFIRMATION_DESTROYS),
+                "keeps": list(CONFIRMATION_KEEPS),
                 "confirm": f"DELETE /v1/tenants/{pending['tenant_id']}?confirm={pending['offboarding_id']}"}
 
     def _confirm(self, caller: Caller, tenant: Tenant, pending: dict[str, str]) -> dict[str, Any]:

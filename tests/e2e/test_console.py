@@ -8,7 +8,6 @@ saves a screenshot under build/screenshots/.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,23 +21,9 @@ from tests.e2e.conftest import Platform
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 SHOTS = PROJECT_ROOT / "build" / "screenshots"
 UK = "eu-west-2"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One Chromium for the session (a fresh context per test keeps them apart)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `make test` installs it (apt-get install -y chromium)")
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -145,16 +130,16 @@ def test_admin_onboards_a_us_tenant_in_new_york_and_its_incident_names_the_state
     row.wait_for()  # the list reloads after the onboarding
     cells = row.get_by_role("cell").all_inner_texts()
     assert cells[3:7] == ["US", "NY", "Government (public sector)", US], cells
-    tenant = cells[1]
+    assert cells[1].startswith("tnt_")
     accessible(page, "admin-tenants-state")
     page.get_by_role("link", name="Incidents", exact=True).click()
-    page.get_by_label("Discovered at (UTC)").fill((datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("Tenant ids (comma separated)").fill(tenant)
+    page.get_by_label("Discovered at").fill((datetime.now() - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Hudson Valley School").first.check()
     page.get_by_label("Summary").fill("Lost USB stick")
     page.get_by_role("button", name="Record incident").click()
-    recorded = page.get_by_role("status").filter(has_text="Recorded inc_")
+    recorded = page.get_by_role("status").filter(has_text="Recorded the incident for Hudson Valley School")
     recorded.wait_for()
-    incident = recorded.inner_text().removeprefix("Recorded ").rstrip(".")
+    incident = recorded.inner_text().rsplit(": ", 1)[1].rstrip(".")
     listed = page.locator("article.incident").filter(has_text=incident)
     listed.wait_for()
     individuals = listed.get_by_role("row").filter(has_text="individuals")
@@ -184,7 +169,7 @@ def test_admin_sees_requests_overdue_in_red_and_due_soon_in_amber_and_runs_a_ret
     sign_in(page, platform, "regional_admin")
     page.get_by_role("link", name="Requests", exact=True).click()
     page.get_by_role("heading", name="Data requests due").wait_for()
-    rows = page.get_by_role("row").filter(has_text=tenant)
+    rows = page.get_by_role("row").filter(has_text="Requests School")  # the tenant by its name
     rows.nth(1).wait_for()
     overdue, soon = page.locator(".badge.overdue").first, page.locator(".badge.due_soon").first
     assert overdue.inner_text() == "Overdue"
@@ -194,7 +179,7 @@ def test_admin_sees_requests_overdue_in_red_and_due_soon_in_amber_and_runs_a_ret
     accessible(page, "admin-requests")
     page.get_by_role("link", name="Retention").click()
     page.get_by_role("button", name="Dry run").click()
-    page.locator("pre").wait_for()
+    page.get_by_role("row").filter(has_text="Requests School").first.wait_for()  # the dry run as a table
     assert page.get_by_role("button", name="Run the sweep (erases)").is_enabled()
     accessible(page, "admin-retention")
 
@@ -222,7 +207,7 @@ def test_admin_sees_the_regions_incidents_with_countdowns_to_each_deadline(page:
     assert "as soon as practicable" in soon.get_by_role("row").filter(has_text="individuals").inner_text()
     accessible(page, "admin-incidents")
     page.get_by_role("link", name="Legal holds").click()
-    page.get_by_label("Tenant id").fill(tenant)
+    page.get_by_label("Tenant", exact=True).select_option(tenant)
     page.get_by_role("button", name="Show holds").click()
     page.get_by_role("button", name="Place hold").wait_for()
     accessible(page, "admin-holds")
@@ -314,7 +299,8 @@ def test_each_role_is_refused_what_it_may_not_do(page: Any, platform: Platform) 
     page.get_by_label("Jurisdiction").select_option("PH")
     page.get_by_role("button", name="Onboard tenant").click()
     page.get_by_role("alert").wait_for()
-    assert "may not onboard" in page.get_by_role("alert").inner_text()
+    refusal = page.get_by_role("alert").inner_text()  # refused by the scope check before Cedar is asked
+    assert "may not onboard" in refusal or "user pool is not the one of this jurisdiction" in refusal
     page.get_by_role("button", name="Sign out").click()
     tenant = onboard(platform)
     sign_in(page, platform, "tenant_staff", tenant)
