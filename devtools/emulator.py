@@ -51,9 +51,10 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 from devtools.persistence import Store
+from devtools.replay import CLOCK, begin, finish, mutation, replay
 
 EMULATOR_LOCK = threading.RLock()
 
@@ -300,20 +301,47 @@ def partition_queries() -> None:
 
 
 def serialised(app: WsgiApp, store: Store | None = None) -> WsgiApp:
-    """One request at a time (DynamoDB applies each atomically); each write counts as a change to save.
+    """One request at a time (DynamoDB applies each atomically); each write journaled before its answer.
 
-    Once the store took its last snapshot, requests are refused (503, which the SDK retries and then
-    reports): a write answered after that snapshot would be lost on the next start."""
+    A mutating request (``devtools.replay.mutation``) is appended to the store's journal under the lock,
+    in the order requests are applied; every answer, a read's too, waits (outside the lock, so concurrent
+    requests share one disk flush) until the journal holds everything applied before it: no client sees
+    a state a crash could lose. Once the store took its last snapshot, requests are refused (503, which
+    the SDK retries and then reports)."""
+    journal = store.journal if store is not None else None
+
     def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        found = mutation(environ) if store is not None else None
         with EMULATOR_LOCK:
             if store is not None and store.closed:
                 start_response("503 Service Unavailable", [("Content-Type", "application/json")])
                 return [b'{"__type": "ServiceUnavailable", "message": "the emulator is stopping"}']
-            if store is not None and environ.get("REQUEST_METHOD") != "GET":
+            if found is None or store is None:
+                answer = list(app(environ, start_response))
+            else:
                 store.changes += 1
-            return list(app(environ, start_response))
+                body = environ["wsgi.input"].read()
+                environ["wsgi.input"] = io.BytesIO(body)
+                record = begin(environ, body) if journal is not None else None
+                try:
+                    answer = list(app(environ, start_response))
+                finally:
+                    CLOCK.at = None
+                if record is not None and journal is not None:
+                    finish(record, found, b"".join(answer))
+                    journal.append(record)
+            sequence = journal.written if journal is not None else 0
+        if journal is not None:
+            journal.wait_durable(sequence)
+        return answer
 
     return call
+
+
+class EmulatorServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with a listen backlog for a crowd (werkzeug's 128 overflows in bursts)."""
+
+    request_queue_size = 1024
 
 
 class KeepAliveHandler(MotoRequestHandler):
@@ -356,15 +384,19 @@ def main() -> None:
                         "periodically and on SIGINT/SIGTERM); without it, nothing is kept")
     parser.add_argument("--fresh", action="store_true", help="start empty, ignoring the saved state")
     parser.add_argument("--snapshot-seconds", type=float, default=5.0)
+    parser.add_argument("--no-journal", action="store_true",
+                        help="snapshots only: a SIGKILL loses the writes answered since the last one")
     args = parser.parse_args()
     install()
-    store = Store(args.state, EMULATOR_LOCK, args.snapshot_seconds) if args.state else None
+    store = Store(args.state, EMULATOR_LOCK, args.snapshot_seconds, journaled=not args.no_journal) \
+        if args.state else None
+    moto_app = DomainDispatcherApplication(create_backend_app)
     if store is not None:
         if args.fresh:
             store.discard()
-        store.load()
-    server = make_server(args.host, args.port, serialised(DomainDispatcherApplication(create_backend_app), store),
-                         threaded=True, request_handler=KeepAliveHandler)
+        with EMULATOR_LOCK:
+            store.load(lambda record: replay(moto_app, record))
+    server = EmulatorServer(args.host, args.port, serialised(moto_app, store), handler=KeepAliveHandler)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

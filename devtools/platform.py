@@ -74,7 +74,7 @@ def start(local: LocalPlatformSettings, quiet: bool = False) -> RunningPlatform:
     emulator = subprocess.Popen(
         [sys.executable, "-m", "devtools.emulator", "--host", local.host, "--port", str(local.moto_port),
          "--state", str(local.emulator_state_file), "--snapshot-seconds", str(local.snapshot_seconds),
-         *(["--fresh"] if local.fresh else [])],
+         *(["--fresh"] if local.fresh else []), *([] if local.journal else ["--no-journal"])],
         env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     platform = RunningPlatform(local, emulator, {})
     try:
