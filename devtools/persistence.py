@@ -4,7 +4,7 @@ What is kept: every account's and region's DynamoDB tables, KMS keys (their key 
 ciphertexts still decrypt), Cognito user pools (their signing keys, so the pools' JWKS still verify
 tokens) and S3 buckets. Every mutating request is in the journal (``devtools.journal``), on disk, before
 it is answered; a snapshot is taken every ``interval`` seconds when something changed (or, once the data
-is large, every ``BUSY_FACTOR`` times as long as the last snapshot took) and on shutdown, and only
+is large, every ``JOURNALED_BUSY_FACTOR`` times as long as the last snapshot took) and on shutdown, and only
 bounds how much journal a start replays. A snapshot is written to a temporary file, flushed to disk,
 then renamed over the previous one: a crash (even SIGKILL) mid-write leaves the previous snapshot whole,
 and the journal segments since it. The snapshot names the first journal generation it does not hold;
@@ -37,6 +37,7 @@ from devtools.journal import Journal, _fsync_directory
 SERVICES = ("dynamodb", "kms", "cognito-idp", "s3")
 FORMAT = 1
 BUSY_FACTOR = 4.0  # the pause after a snapshot is at least this many times as long as the snapshot took
+JOURNALED_BUSY_FACTOR = 20.0  # with the journal, snapshots only bound the replay at start: under 5% of the time
 
 
 def _load_private_key(der: bytes) -> Any:
@@ -147,8 +148,9 @@ class Store:
                 except Exception as exc:  # keep serving; the last good snapshot stays whole
                     print(f"emulator: could not save the state ({type(exc).__name__}: {exc})", file=sys.stderr)
                 # A snapshot holds the lock while it pickles, and pickling grows with the data: keep its
-                # share of the time under 1/(1 + BUSY_FACTOR) so that a large store still serves.
-                pause = max(self.interval, BUSY_FACTOR * (time.monotonic() - began))
+                # share of the time under 1/(1 + factor) so that a large store still serves.
+                factor = BUSY_FACTOR if self.journal is None else JOURNALED_BUSY_FACTOR
+                pause = max(self.interval, factor * (time.monotonic() - began))
 
     def stop(self) -> None:
         """Stop the periodic snapshots and take a last one, after which requests are refused."""
