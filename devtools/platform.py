@@ -78,7 +78,8 @@ def start(local: LocalPlatformSettings, quiet: bool = False) -> RunningPlatform:
         env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     platform = RunningPlatform(local, emulator, {})
     try:
-        _wait_for(f"{local.emulator_url}/moto-api/", "the AWS emulator", emulator)
+        # loading the snapshot and replaying the journal after it grow with the data
+        _wait_for(f"{local.emulator_url}/moto-api/", "the AWS emulator", emulator, timeout=600)
         provisioned = _provision(local)
         env = endpoint_environment(local, provisioned, base_env)
         for region in REGIONS:

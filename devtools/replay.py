@@ -17,6 +17,7 @@ action is journaled. Cognito's InitiateAuth is journaled (moto stores the tokens
 from __future__ import annotations
 
 import datetime
+import importlib
 import io
 import json
 import re
@@ -40,6 +41,7 @@ READS = {
                       r"VerifyMac|Sign|Verify"),
     "cognito-idp": re.compile(r"(Get|Describe|List|AdminList).*|AdminGetUser|AdminGetDevice"),
 }
+PACKAGES = ("dynamodb", "kms", "cognitoidp", "s3")  # moto's packages of devtools.persistence.SERVICES
 KEY_MATERIAL = {"CreateKey", "RotateKeyOnDemand", "ReplicateKey", "ImportKeyMaterial", "DeleteImportedKeyMaterial"}
 CREDENTIAL = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
 S3_WRITES = {"PUT", "POST", "DELETE"}
@@ -122,6 +124,10 @@ class _Clock:
         """Point every loaded moto module at this clock (again when modules were imported since)."""
         if len(sys.modules) == self._modules:
             return
+        if not self._modules:  # import the persisted services now: their first request must see this clock too
+            for package in PACKAGES:
+                importlib.import_module(f"moto.{package}.models")
+                importlib.import_module(f"moto.{package}.responses")
         for name, module in list(sys.modules.items()):
             if not name.startswith("moto"):
                 continue
