@@ -286,7 +286,8 @@ SECTIONS = (
     Section("growth", "6. A growing tenant on the local platform (F8)",
             "Enrolment and read rate (sequential, over HTTP) on `make run`'s platform when one tenant holds 100 "
             "learners and when it holds 20,000 (`ENCLAVE_BENCH_GROWTH_LEARNERS` for another size); baseline: "
-            "the rate at 100 learners, same run.",
+            "the rate at 100 learners, same run, and (judged) a second platform's 100-learner tenant measured in "
+            "rounds alternated with the grown one's; then the journal's cost (rates with it off and on).",
             "each rate at 20,000 learners at least 80% of its rate at 100", _growth, _growth_verdict),
     Section("contention", "7. Audit trail under contention: one tenant (F7)",
             "`bench/bench_contention.py`: audited requests of one tenant from 1, 8, 32 and 128 concurrent "
