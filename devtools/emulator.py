@@ -185,7 +185,8 @@ def serialised(app: WsgiApp, store: Store | None = None) -> WsgiApp:
 
 
 class EmulatorServer(ThreadedWSGIServer):
-    """werkzeug's threaded server with a listen backlog for a crowd (werkzeug's 128 overflows in bursts)."""
+    """werkzeug's threaded server with the endpoints' listen backlog (werkzeug's is 128; four endpoints with a
+    crowd each open connections beyond their pools at once)."""
 
     request_queue_size = 1024
 
