@@ -180,7 +180,8 @@ class LocalPlatformSettings(BaseModel):
     host: str = "127.0.0.1"
     state_dir: Path = PROJECT_ROOT / ".enclave"
     fresh: bool = False  # start the emulator empty (ENCLAVE_FRESH=1), overwriting the saved state
-    snapshot_seconds: float = 5.0  # how much a SIGKILL can lose: the emulator saves this often
+    snapshot_seconds: float = 5.0  # how often the emulator saves a snapshot (bounds the journal it replays)
+    journal: bool = True  # every mutating call on disk before its answer (ENCLAVE_JOURNAL=0: snapshots only)
 
     @property
     def emulator_state_file(self) -> Path:
@@ -207,7 +208,7 @@ class LocalPlatformSettings(BaseModel):
         values: dict[str, object] = {}
         for field, var in (("moto_port", "ENCLAVE_MOTO_PORT"), ("port_base", "ENCLAVE_PORT_BASE"),
                            ("state_dir", "ENCLAVE_STATE_DIR"), ("fresh", "ENCLAVE_FRESH"),
-                           ("snapshot_seconds", "ENCLAVE_SNAPSHOT_SECONDS")):
+                           ("snapshot_seconds", "ENCLAVE_SNAPSHOT_SECONDS"), ("journal", "ENCLAVE_JOURNAL")):
             if environ.get(var):
                 values[field] = environ[var]
         try:

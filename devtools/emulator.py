@@ -15,11 +15,15 @@ touched), not O(table)):
    bisection: O(log partition + items returned). The items found and their order are those of moto's
    own code, which still runs, given the items of the range. (GetItem, PutItem, UpdateItem and
    DeleteItem are dict look-ups in moto already.) Queries on a secondary index still scan the table.
+   (``devtools.partitions``.)
 3. moto's backend is not thread-safe; DynamoDB applies each request atomically. In-process,
    ``serialise_requests`` holds ``EMULATOR_LOCK`` around each request of a client; the server holds
    the same lock around each HTTP request.
 4. Server only: keep-alive connections (werkzeug's development server closes the connection after
-   every response; AWS keeps connections open, and botocore reuses them).
+   every response; AWS keeps connections open, and botocore reuses them), and a listen backlog of
+   1,024 (a crowd of connections arriving together is queued, not reset).
+5. Server with ``--state``: every mutating request is journaled, on disk before it is answered, and
+   replayed over the last snapshot at start (``devtools.journal``, ``devtools.replay``).
 
 ``python -m devtools.emulator --port N [--state FILE]`` serves it (what ``make run`` and the
 benchmarks start); with ``--state``, the data survives restarts (``devtools.persistence``).
@@ -28,13 +32,9 @@ benchmarks start); with ``--state``, the data survives restarts (``devtools.pers
 from __future__ import annotations
 
 import argparse
-import bisect
-import inspect
 import io
-import itertools
 import signal
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -48,14 +48,16 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
+from devtools.partitions import SortedPartition, partition_queries, sorted_partitions
 from devtools.persistence import Store
+from devtools.replay import CLOCK, begin, finish, mutation, replay
 
 EMULATOR_LOCK = threading.RLock()
+__all__ = ["EMULATOR_LOCK", "SortedPartition", "install", "serialise_requests", "serialised",
+           "two_phase_transact_write_items"]
 
 
 def _key_of(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +126,7 @@ def install() -> None:
         return
     DynamoDBBackend.transact_write_items = two_phase_transact_write_items  # type: ignore[method-assign]
     sorted_partitions()
-    partition_queries()
+    partition_queries(EMULATOR_LOCK)
 
 
 def serialise_requests(client: Any) -> None:
@@ -144,176 +146,49 @@ def serialise_requests(client: Any) -> None:
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class SortedPartition(dict[Any, Any]):
-    """One partition's items by range key (moto's plain dict), with the range keys also kept in order."""
-
-    _order: list[Any] | None = None  # class default: pickle and deepcopy fill the dict before any __init__
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {}  # the order is rebuilt on first use (snapshots stay as small as moto's own dicts)
-
-    def ordered_keys(self) -> list[Any]:
-        if self._order is None:
-            self._order = sorted(dict.keys(self))
-        return self._order
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        if self._order is not None and not dict.__contains__(self, key):
-            bisect.insort(self._order, key)
-        dict.__setitem__(self, key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        dict.__delitem__(self, key)
-        self._forget(key)
-
-    def pop(self, key: Any, *default: Any) -> Any:
-        if dict.__contains__(self, key):
-            value = dict.pop(self, key)
-            self._forget(key)
-            return value
-        return dict.pop(self, key, *default)
-
-    def _forget(self, key: Any) -> None:
-        if self._order is not None:
-            at = bisect.bisect_left(self._order, key)
-            if at < len(self._order) and self._order[at] == key:
-                del self._order[at]
-            else:
-                self._order = None
-
-    def _reset(self) -> None:
-        self._order = None
-
-    def clear(self) -> None:
-        self._reset()
-        dict.clear(self)
-
-    def popitem(self) -> tuple[Any, Any]:
-        self._reset()
-        return dict.popitem(self)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self._reset()
-        dict.update(self, *args, **kwargs)
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        self._reset()
-        return dict.setdefault(self, key, default)
-
-
-def _partition(table: Table, hash_key: Any) -> SortedPartition | None:
-    partition = table.items.get(hash_key)  # get: the defaultdict gains no empty partition
-    if partition is not None and not isinstance(partition, SortedPartition):  # a snapshot from before the patch
-        table.items = defaultdict(SortedPartition, {key: SortedPartition(value) for key, value in table.items.items()})
-        partition = table.items[hash_key]
-    return partition if isinstance(partition, SortedPartition) or partition is None else None
-
-
-LOWER_BOUND = {"EQ": bisect.bisect_left, "=": bisect.bisect_left, "GE": bisect.bisect_left,
-               ">=": bisect.bisect_left, "BETWEEN": bisect.bisect_left, "BEGINS_WITH": bisect.bisect_left,
-               "GT": bisect.bisect_right, ">": bisect.bisect_right}
-FROM_START = {"LT", "<", "LE", "<="}
-
-
-def _range(partition: SortedPartition, comparison: str | None, operands: list[Any], after: Any = None,
-           limit: int | None = None) -> list[Any]:
-    """The partition's items whose range key meets the condition, in range-key order (a contiguous run).
-
-    Forward pages: ``after`` (the ExclusiveStartKey's range key) skips what earlier pages returned, and
-    ``limit`` stops one item past the page (moto's own code then sets LastEvaluatedKey), so a paged
-    Query costs its page, not the whole range."""
-    keys = partition.ordered_keys()
-    operator = (comparison or "").upper()
-    if not comparison or operator in FROM_START:
-        start = 0
-    elif operator in LOWER_BOUND and operands and operands[0].type in ("S", "N"):
-        start = LOWER_BOUND[operator](keys, operands[0])
-    else:
-        return sorted((item for item in partition.values() if item.range_key.compare(comparison, operands)),
-                      key=lambda item: item.range_key)
-    if after is not None:
-        start = max(start, bisect.bisect_right(keys, after))
-    found = []
-    for key in itertools.islice(keys, start, None):
-        item = partition[key]
-        if comparison and not item.range_key.compare(comparison, operands):
-            break
-        found.append(item)
-        if limit is not None and len(found) > limit:
-            break
-    return found
-
-
-def sorted_partitions() -> None:
-    """New tables keep each partition's range keys in order."""
-    original = Table.__init__
-
-    def init(self: Table, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        if self.range_key_attr:
-            self.items = defaultdict(SortedPartition)
-
-    Table.__init__ = init  # type: ignore[method-assign]
-
-
-_QUERYING = threading.local()  # (table, items) of the query this thread runs: clients in threads may race in-process
-
-
-def partition_queries() -> None:
-    """Make ``Table.query`` on the table's own key see only the queried range of its partition."""
-    original = Table.query
-    signature = inspect.signature(original)
-
-    def query(self: Table, *args: Any, **kwargs: Any) -> Any:
-        with EMULATOR_LOCK:  # re-entrant; also holds when a client was not serialised (a test's own thread)
-            return partition_query(self, *args, **kwargs)
-
-    def partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(self, *args, **kwargs)
-        hash_key = bound.arguments.get("hash_key")
-        if bound.arguments.get("index_name") or hash_key is None or not self.range_key_attr:
-            return original(self, *args, **kwargs)
-        partition = _partition(self, hash_key)
-        start_key, limit = bound.arguments.get("exclusive_start_key"), bound.arguments.get("limit")
-        forward = bound.arguments.get("scan_index_forward") is not False
-        after = DynamoType(start_key[self.range_key_attr]) if start_key and forward else None
-        items = [] if partition is None else _range(partition, bound.arguments.get("range_comparison"),
-                                                    bound.arguments.get("range_objs") or [], after,
-                                                    limit if forward and isinstance(limit, int) else None)
-        _QUERYING.table, _QUERYING.items = self, items
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            _QUERYING.table = _QUERYING.items = None
-
-    original_all_items = Table.all_items
-
-    def all_items(self: Table) -> list[Any]:
-        """The range a query of this thread found, while it runs; else moto's whole table."""
-        if getattr(_QUERYING, "table", None) is self:
-            found: list[Any] = _QUERYING.items
-            return found
-        return original_all_items(self)
-
-    Table.query = query  # type: ignore[method-assign]
-    Table.all_items = all_items  # type: ignore[method-assign]
-
-
 def serialised(app: WsgiApp, store: Store | None = None) -> WsgiApp:
-    """One request at a time (DynamoDB applies each atomically); each write counts as a change to save.
+    """One request at a time (DynamoDB applies each atomically); each write journaled before its answer.
 
-    Once the store took its last snapshot, requests are refused (503, which the SDK retries and then
-    reports): a write answered after that snapshot would be lost on the next start."""
+    A mutating request (``devtools.replay.mutation``) is appended to the store's journal under the lock,
+    in the order requests are applied; every answer, a read's too, waits (outside the lock, so concurrent
+    requests share one disk flush) until the journal holds everything applied before it: no client sees
+    a state a crash could lose. Once the store took its last snapshot, requests are refused (503, which
+    the SDK retries and then reports)."""
+    journal = store.journal if store is not None else None
+
     def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        found = mutation(environ) if store is not None else None
         with EMULATOR_LOCK:
             if store is not None and store.closed:
                 start_response("503 Service Unavailable", [("Content-Type", "application/json")])
                 return [b'{"__type": "ServiceUnavailable", "message": "the emulator is stopping"}']
-            if store is not None and environ.get("REQUEST_METHOD") != "GET":
+            if found is None or store is None:
+                answer = list(app(environ, start_response))
+            else:
                 store.changes += 1
-            return list(app(environ, start_response))
+                body = environ["wsgi.input"].read()
+                environ["wsgi.input"] = io.BytesIO(body)
+                record = begin(environ, body) if journal is not None else None
+                try:
+                    answer = list(app(environ, start_response))
+                finally:
+                    CLOCK.at = None
+                if record is not None and journal is not None:
+                    finish(record, found, b"".join(answer))
+                    journal.append(record)
+            sequence = journal.written if journal is not None else 0
+        if journal is not None:
+            journal.wait_durable(sequence)
+        return answer
 
     return call
+
+
+class EmulatorServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with the endpoints' listen backlog (werkzeug's is 128; four endpoints with a
+    crowd each open connections beyond their pools at once)."""
+
+    request_queue_size = 1024
 
 
 class KeepAliveHandler(MotoRequestHandler):
@@ -356,15 +231,19 @@ def main() -> None:
                         "periodically and on SIGINT/SIGTERM); without it, nothing is kept")
     parser.add_argument("--fresh", action="store_true", help="start empty, ignoring the saved state")
     parser.add_argument("--snapshot-seconds", type=float, default=5.0)
+    parser.add_argument("--no-journal", action="store_true",
+                        help="snapshots only: a SIGKILL loses the writes answered since the last one")
     args = parser.parse_args()
     install()
-    store = Store(args.state, EMULATOR_LOCK, args.snapshot_seconds) if args.state else None
+    store = Store(args.state, EMULATOR_LOCK, args.snapshot_seconds, journaled=not args.no_journal) \
+        if args.state else None
+    moto_app = DomainDispatcherApplication(create_backend_app)
     if store is not None:
         if args.fresh:
             store.discard()
-        store.load()
-    server = make_server(args.host, args.port, serialised(DomainDispatcherApplication(create_backend_app), store),
-                         threaded=True, request_handler=KeepAliveHandler)
+        with EMULATOR_LOCK:
+            store.load(lambda record: replay(moto_app, record))
+    server = EmulatorServer(args.host, args.port, serialised(moto_app, store), handler=KeepAliveHandler)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -74,11 +74,12 @@ def start(local: LocalPlatformSettings, quiet: bool = False) -> RunningPlatform:
     emulator = subprocess.Popen(
         [sys.executable, "-m", "devtools.emulator", "--host", local.host, "--port", str(local.moto_port),
          "--state", str(local.emulator_state_file), "--snapshot-seconds", str(local.snapshot_seconds),
-         *(["--fresh"] if local.fresh else [])],
+         *(["--fresh"] if local.fresh else []), *([] if local.journal else ["--no-journal"])],
         env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     platform = RunningPlatform(local, emulator, {})
     try:
-        _wait_for(f"{local.emulator_url}/moto-api/", "the AWS emulator", emulator)
+        # loading the snapshot and replaying the journal after it grow with the data
+        _wait_for(f"{local.emulator_url}/moto-api/", "the AWS emulator", emulator, timeout=600)
         provisioned = _provision(local)
         env = endpoint_environment(local, provisioned, base_env)
         for region in REGIONS:

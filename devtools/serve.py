@@ -9,14 +9,21 @@ the template): an unknown route is a 404 in Enclave's error shape, not API Gatew
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import threading
 from typing import Any
 
 from chalice.cli.factory import CLIFactory
-from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGateway, create_local_server
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    ForbiddenError,
+    LocalChalice,
+    LocalDevServer,
+    LocalGateway,
+    ThreadedHTTPServer,
+)
 
 from chalicelib.settings import PROJECT_ROOT
 
@@ -51,6 +58,22 @@ class EnclaveRequestHandler(ChaliceRequestHandler):
         """Access lines carry paths with query strings (e-mail look-ups): the app logs requests itself."""
 
 
+class EndpointServer(ThreadedHTTPServer):
+    """Chalice's threaded server with a listen backlog for a crowd.
+
+    ``socketserver`` listens with a backlog of 5: with 16 clients connecting at once, while the GIL keeps
+    the accepting thread waiting, the kernel's accept queue overflowed and connections were reset."""
+
+    request_queue_size = 1024
+
+
+def local_server(app: Any, config: Any, host: str, port: int) -> LocalDevServer:
+    """What ``chalice.local.create_local_server`` builds, with Enclave's handler and server."""
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, config, host, port, handler_cls=EnclaveRequestHandler, server_cls=EndpointServer)
+
+
 def _sequence(app: Any) -> None:
     """Seal audit events as the deployed stream trigger does (a daemon thread; dies with the server)."""
     from chalicelib.settings import load_settings
@@ -78,8 +101,7 @@ def main() -> None:
     app = factory.load_chalice_app(config.environment_variables)
     if args.sequence:
         _sequence(app)
-    server = create_local_server(app, config, args.host, args.port)
-    server.server.RequestHandlerClass = functools.partial(EnclaveRequestHandler, app_object=app, config=config)
+    server = local_server(app, config, args.host, args.port)
     print(f"serving {config.app_name} ({os.environ.get('ENCLAVE_REGION', '-')}) on http://{args.host}:{args.port}",
           flush=True)
     server.serve_forever()
