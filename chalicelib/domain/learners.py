@@ -7,6 +7,7 @@ normalised to lower case so look-ups are case-insensitive.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -67,13 +68,30 @@ class Guardian(BaseModel):
     email: Email
 
 
+def name_key(value: str) -> str:
+    """A name as the family-name search compares it: cleaned, case-folded, inner spaces collapsed
+    (``"  van  der Berg "`` and ``"Van der Berg"`` match; accents and hyphens still count)."""
+    return " ".join(unicodedata.normalize("NFKC", _clean_text(value)).casefold().split())
+
+
 class LearnerSearch(BaseModel):
-    """Body of ``POST /v1/tenants/{tenant_id}/learners/search``: the e-mail travels in the body, never
-    in a URL (API Gateway's traces and access logs record the path and query)."""
+    """Body of ``POST /v1/tenants/{tenant_id}/learners/search``: the e-mail, or the family name (and
+    optionally the given name), travels in the body, never in a URL (API Gateway's traces and access
+    logs record the path and query). Exactly one of ``email`` and ``family_name``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    email: Email
+    email: Email | None = None
+    family_name: Name | None = None
+    given_name: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> LearnerSearch:
+        if (self.email is None) == (self.family_name is None):
+            raise ValueError("give either email or family_name (with given_name optionally)")
+        if self.given_name is not None and self.family_name is None:
+            raise ValueError("given_name narrows a family_name search only")
+        return self
 
 
 class LearnerCreate(BaseModel):
