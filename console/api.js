@@ -9,6 +9,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = error.code;
     this.fields = fields;
+    this.details = error;  // what else the API said (restricted_at, erased_at, ...)
   }
 }
 

@@ -1,6 +1,6 @@
 // The console: sign-in, the session (token in memory, ended at expiry), navigation per role.
 import { Api } from "./api.js";
-import { h, field, errorText } from "./ui.js";
+import { h, field, errorText, loading } from "./ui.js";
 import { adminScreens } from "./admin.js";
 import { tenantScreens } from "./tenant.js";
 import { auditScreens } from "./audit.js";
@@ -39,7 +39,7 @@ function signOut(message) {
 function screensFor(role) {
   if (role === "platform_admin" || role === "regional_admin") return adminScreens;
   if (role === "compliance_officer") return auditScreens;
-  if (role === "tenant_admin" || role === "tenant_staff") return tenantScreens;
+  if (role === "tenant_admin" || role === "tenant_staff") return tenantScreens.filter((s) => !s.roles || s.roles.includes(role));
   return [];
 }
 
@@ -59,13 +59,18 @@ async function render() {
   const [id, ...rest] = location.hash.replace(/^#\//, "").split("/");
   const screen = screens.find((s) => s.id === id) || screens[0];
   renderNav(screens, screen.id);
-  const main = document.getElementById("main");
-  main.replaceChildren(h("h1", {}, screen.title));
+  // Each render draws into its own view: one that a later navigation replaced (or the hashchange that follows
+  // sign-in) finishes into a detached node instead of adding to the screen shown.
+  const view = h("div", { class: "view" });
+  const heading = h("h1", { tabindex: "-1" }, screen.title);
+  view.append(heading);
+  document.getElementById("main").replaceChildren(view);
+  heading.focus();  // a screen reader hears the new screen's name; Tab continues from there
   document.title = `${screen.title} · Enclave console`;
   try {
-    await screen.render(main, { api, session, config, args: rest.map(decodeURIComponent), rerender: render });
+    await loading(view, () => screen.render(view, { api, session, config, args: rest.map(decodeURIComponent), rerender: render }));
   } catch (error) {
-    main.append(errorText(error));
+    view.append(errorText(error));
   }
 }
 

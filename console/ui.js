@@ -56,3 +56,69 @@ export function countdown(dueAt) {
   const span = hours < 24 ? `${hours} h` : `${Math.floor(hours / 24)} d ${hours % 24} h`;
   return ms < 0 ? `${span} overdue` : `${span} left`;
 }
+
+// --- Dates people read, stacked tables, loading states (tenant screens; usable by any screen) ---
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+// "4 Jan 2027, 20:40 GMT" in the user's time zone, the zone named; never seconds or microseconds.
+export function when(iso) {
+  if (!iso) return "—";
+  const moment = new Date(iso);
+  if (Number.isNaN(moment.getTime())) return String(iso);
+  return new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit",
+    minute: "2-digit", timeZoneName: "short", timeZone: ZONE }).format(moment);
+}
+
+// A calendar day ("2026-01-01") as people write it ("1 Jan 2026"); it is a day, not a moment: no zone.
+export function day(text) {
+  if (!text) return "—";
+  const [y, m, d] = String(text).slice(0, 10).split("-").map(Number);
+  if (!y || !m || !d) return String(text);
+  return new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" })
+    .format(new Date(Date.UTC(y, m - 1, d)));
+}
+
+export function zoneName() { return ZONE; }
+
+// A due date: the date in the user's zone and the countdown ("4 Jan 2027, 20:40 GMT · 30 d 2 h left").
+export function due(iso) {
+  return iso ? `${when(iso)} · ${countdown(iso)}` : countdown(iso);
+}
+
+// A table whose rows stack on a phone: each cell carries its column's name (CSS shows it as a label).
+export function stackedTable(caption, columns, rows, { empty = "Nothing to show." } = {}) {
+  return h("table", { class: "stack" }, h("caption", { class: "muted" }, caption),
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.length
+      ? rows.map((cells) => h("tr", {}, cells.map((c, i) => h("td", { "data-label": columns[i] }, c))))
+      : h("tr", {}, h("td", { colspan: String(columns.length) }, empty))));
+}
+
+// Runs ``work``; if it takes over 200 ms, ``target`` shows "Loading…" (and is marked busy) meanwhile.
+export async function loading(target, work, label = "Loading…") {
+  const note = h("p", { class: "loading muted", role: "status" }, label);
+  const timer = setTimeout(() => { target.setAttribute("aria-busy", "true"); target.append(note); }, 200);
+  try {
+    return await work();
+  } finally {
+    clearTimeout(timer);
+    target.removeAttribute("aria-busy");
+    note.remove();
+  }
+}
+
+// A button that is disabled and says so while its action runs (a double click does not send twice).
+export async function busy(button, work) {
+  const text = button.textContent;
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  const timer = setTimeout(() => { button.textContent = `${text}…`; }, 200);
+  try {
+    return await work();
+  } finally {
+    clearTimeout(timer);
+    button.textContent = text;
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  }
+}

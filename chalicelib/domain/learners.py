@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.text import clean_text
 
 SEARCH_ROUTE = "POST /v1/tenants/{tenant_id}/learners/search"
@@ -87,10 +88,12 @@ class LearnerSearch(BaseModel):
 
     @model_validator(mode="after")
     def _one_key(self) -> LearnerSearch:
+        # ValidationFailed (not a ValueError) leaves pydantic as it is: the 422 names the field
         if (self.email is None) == (self.family_name is None):
-            raise ValueError("give either email or family_name (with given_name optionally)")
+            raise ValidationFailed([{"field": "email" if self.family_name is None else "family_name", "message": (
+                "give either email or family_name (with given_name optionally)")}])
         if self.given_name is not None and self.family_name is None:
-            raise ValueError("given_name narrows a family_name search only")
+            raise ValidationFailed([{"field": "given_name", "message": "narrows a family_name search only"}])
         return self
 
 
