@@ -13,7 +13,9 @@ export function statusBadge(status) {
 const schools = new WeakMap();
 export async function school(api, session) {
   if (!schools.has(session) || schools.get(session).id !== session.tenant) {
-    schools.set(session, { id: session.tenant, promise: api.tenantCall(session.tenant, "GET", `/v1/tenants/${session.tenant}`) });
+    const promise = api.tenantCall(session.tenant, "GET", `/v1/tenants/${session.tenant}`)
+      .catch((error) => { schools.delete(session); throw error; });
+    schools.set(session, { id: session.tenant, promise });
   }
   return schools.get(session).promise;
 }

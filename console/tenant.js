@@ -73,7 +73,7 @@ async function learners(main, { api, session }) {
     if (cursor) query.set("cursor", cursor);
     const page = await loading(list, () => api.tenantCall(session.tenant, "GET", `${learnersPath(session)}?${query}`));
     rows.push(...page.items.map((l) => [nameCell(l), statusBadge(l.status), when(l.created_at),
-      l.status === "erased" ? `erased ${when(l.erased_at)}` : when(l.updated_at)]));
+      when(l.status === "erased" ? l.erased_at : l.updated_at)]));
     cursor = page.next_cursor;
     more.hidden = !cursor;
     list.replaceChildren(stackedTable(`Learners of ${tenant ? tenant.name : "your school"}, ${rows.length} shown` +
