@@ -203,3 +203,18 @@ def test_a_tenant_admin_reads_the_schools_legal_holds(
     assert [h["hold_id"] for h in holds["items"]] == [hold["hold_id"]]
     status, _ = api[UK].call("GET", f"/v1/tenants/{tid}/legal-holds", school["staff"])
     assert status == 403
+
+
+def test_a_learner_enrolled_before_the_name_index_is_found_by_name_once_next_written(
+        api: dict[str, RegionalApi], school: dict[str, Any], emulated: Emulated, token: TokenFactory) -> None:
+    tid, learner = school["tenant_id"], school["learners"]["Mary Shelley"]
+    client = emulated.clients.dynamodb(UK)
+    key = {"pk": {"S": f"TENANT#{tid}"}, "sk": {"S": f"L#{learner}#P"}}
+    client.update_item(TableName="enclave-data-uk", Key=key, UpdateExpression="REMOVE name_pk, name_sk")  # as before
+    assert search(api, school, {"family_name": "Shelley"})[1]["items"] == []
+    by_email = search(api, school, {"email": "mary.shelley@example.org"})[1]["items"]
+    assert [i["learner_id"] for i in by_email] == [learner]
+    status, rotated = api[UK].call("POST", f"/v1/tenants/{tid}/keys/rotate", token("regional_admin", region=UK))
+    assert status == 200, rotated  # the rotation re-indexes every profile under the new key version
+    assert [i["learner_id"] for i in search(api, school, {"family_name": "shelley"})[1]["items"]] == [learner]
+    assert len(search(api, school, {"family_name": "Lovelace"})[1]["items"]) == 2  # the others too, new tokens

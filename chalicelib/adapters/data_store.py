@@ -153,8 +153,9 @@ class DataStore:
         values = {":lk": {"S": lookup_pk(tenant_id, "email", token)}, ":v": {"N": str(expected_version)}}
         expression = "SET lookup_pk = :lk"
         if name_token is not None:
-            expression += ", name_pk = :nk"
+            expression += ", name_pk = :nk, name_sk = :ns"  # both: the index holds items with both keys only
             values[":nk"] = {"S": lookup_pk(tenant_id, "family_name", name_token)}
+            values[":ns"] = {"S": learner_id}
         return {"Update": {"TableName": self.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
             "UpdateExpression": expression,
