@@ -112,17 +112,20 @@ def create_learner(ctx: RequestContext, body: LearnerCreate, tenant_id: str) -> 
     return container().learners.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
 
 
-@api.route(LEARNERS, "GET", summary="The tenant's learners, paged (ids, status, dates; no personal value). "
-           "?email= is withdrawn: 410 naming the search route", query=("cursor", "limit"),
+@api.route(LEARNERS, "GET", summary="The tenant's learners, paged in id order (?status= active, restricted or "
+           "erased): ids, status, dates and each active learner's names, sorted within the page (?sort= "
+           "family_name or enrolled); one audit event names the learners shown. ?email= is withdrawn: 410 "
+           "naming the search route", query=("cursor", "limit", "status", "sort"),
            roles=(*TENANT_ROLES, "regional_admin"),
            tags=("learners",))
 def find_learners(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     if "email" in ctx.query:  # a URL reaches traces and access logs: 410 (after the 421 of a wrong region)
         container().learners.withdrawn_email_lookup(caller(ctx), tenant_id)
-    return container().learners.list_page(caller(ctx), tenant_id, page_request(ctx.query))
+    return container().learners.list_page(caller(ctx), tenant_id, page_request(ctx.query), ctx.query)
 
 
-@api.route(LEARNERS + "/search", "POST", summary="Find learners by exact e-mail (blind index, re-checked)",
+@api.route(LEARNERS + "/search", "POST", summary="Find learners by exact e-mail, or by family name (and given "
+           "name), normalised (blind indexes, re-checked against the decrypted values)",
            body=MODELS + "learners:LearnerSearch", roles=(*TENANT_ROLES, "regional_admin"), tags=("learners",))
 def search_learners(ctx: RequestContext, body: LearnerSearch, tenant_id: str) -> dict[str, Any]:
     return container().learners.search(caller(ctx), tenant_id, body)
@@ -192,6 +195,14 @@ REQUEST_HANDLERS = ("tenant_admin", "regional_admin")
            body=MODELS + "requests:RequestCreate", roles=REQUEST_HANDLERS, tags=("requests",))
 def create_request(ctx: RequestContext, body: RequestCreate, tenant_id: str) -> dict[str, Any]:
     return container().requests.create(caller(ctx), tenant_id, body, ctx.header("Idempotency-Key"))
+
+
+@api.route(REQUESTS, "GET", summary="The tenant's data-subject requests, paged (?status= open, fulfilled or "
+           "rejected; ?due_before= a date or time: open ones due before it), each with its urgency and, for the "
+           "tenant's users, the learner's name; one audit event", query=("status", "due_before", "cursor", "limit"),
+           roles=("tenant_admin", "regional_admin", "compliance_officer"), tags=("requests",))
+def list_tenant_requests(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().requests.list_tenant(caller(ctx), tenant_id, page_request(ctx.query), ctx.query)
 
 
 @api.route(REQUESTS + "/{request_id}", "GET", summary="A data-subject request's status (a fulfilled access "
@@ -324,7 +335,7 @@ def place_hold(ctx: RequestContext, body: HoldCreate, tenant_id: str) -> dict[st
 
 
 @api.route(HOLDS, "GET", summary="The tenant's legal holds (active=true: only those in force)", query=("active",),
-           roles=(*ADMINS, "compliance_officer"), tags=("retention",))
+           roles=(*ADMINS, "compliance_officer", "tenant_admin"), tags=("retention",))
 def list_holds(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().holds.list_holds(caller(ctx), tenant_id, ctx.query.get("active"))
 

@@ -11,6 +11,7 @@ export class ApiError extends Error {
     this.fields = fields;
     this.reason = error.reason;  // e.g. legal_hold_active, offboarding_waiting_period (a 409's why)
     this.detail = error;         // the rest of the error member (e.g. confirmable_at)
+    this.details = error;  // what else the API said (restricted_at, erased_at, ...)
   }
 }
 

@@ -39,7 +39,7 @@ function signOut(message) {
 function screensFor(role) {
   if (role === "platform_admin" || role === "regional_admin") return adminScreens.filter((s) => !s.roles || s.roles.includes(role));
   if (role === "compliance_officer") return auditScreens;
-  if (role === "tenant_admin" || role === "tenant_staff") return tenantScreens;
+  if (role === "tenant_admin" || role === "tenant_staff") return tenantScreens.filter((s) => !s.roles || s.roles.includes(role));
   return [];
 }
 
@@ -59,15 +59,16 @@ async function render() {
   const [id, ...rest] = location.hash.replace(/^#\//, "").split("/");
   const screen = screens.find((s) => s.id === id) || screens[0];
   renderNav(screens, screen.id);
-  const main = document.getElementById("main");
+  // Each render draws into its own view: one that a later navigation replaced (or the hashchange that follows
+  // sign-in) finishes into a detached node instead of adding to the screen shown.
+  const view = h("div", { class: "view" });
   const heading = h("h1", { tabindex: "-1" }, screen.title);
-  // each render draws into its own view: a slower earlier render then fills a view no longer shown
-  const view = h("div", { class: "view" }, heading);
-  main.replaceChildren(view);
-  heading.focus();  // a screen reader and the keyboard start at the new screen's heading
+  view.append(heading);
+  document.getElementById("main").replaceChildren(view);
+  heading.focus();  // a screen reader hears the new screen's name; Tab continues from there
   document.title = `${screen.title} · Enclave console`;
   try {
-    await loading(view, screen.render(view, { api, session, config, args: rest.map(decodeURIComponent), rerender: render }));
+    await loading(view, () => screen.render(view, { api, session, config, args: rest.map(decodeURIComponent), rerender: render }));
   } catch (error) {
     view.append(errorText(error));
   }

@@ -1,155 +1,125 @@
-// Screens of tenant admins and staff: learners (list, search, enrol, view, rectify, erase), requests.
-import { h, card, table, field, say, errorText, formValues, badge } from "./ui.js";
+// Screens of tenant admins and staff: find a learner (e-mail, family name, id), browse learners with names,
+// enrol. The record view is in learner.js, the school's requests in requests.js, holds and obligations in school.js.
+import { h, card, field, say, errorText, formValues, stackedTable, loading, busy, when } from "./ui.js";
+import { learner } from "./learner.js";
+import { requests, request } from "./requests.js";
+import { holds, obligations } from "./school.js";
+import { learnersPath, statusBadge, school, learnerName, STATUS_TEXT } from "./tenant-common.js";
 
-const base = (session) => `/v1/tenants/${session.tenant}/learners`;
-
-async function search(api, email) {
-  const path = base(api.session);
+async function search(api, body) {
+  const path = `${learnersPath(api.session)}/search`;
   try {
-    return await api.tenantCall(api.session.tenant, "POST", `${path}/search`, { email });
+    return await api.tenantCall(api.session.tenant, "POST", path, body);
   } catch (error) {
     // Not deployed yet on this API (unknown routes answer no CORS preflight): the older GET look-up.
-    if (error.status !== undefined && error.status !== 404 && error.status !== 405) throw error;
-    return api.tenantCall(api.session.tenant, "GET", `${path}?email=${encodeURIComponent(email)}`);
+    if (!body.email || (error.status !== undefined && error.status !== 404 && error.status !== 405)) throw error;
+    return api.tenantCall(api.session.tenant, "GET", `${learnersPath(api.session)}?email=${encodeURIComponent(body.email)}`);
   }
 }
 
-function statusBadge(status) {
-  return badge({ active: "Active", restricted: "Restricted", erased: "Erased" }[status] || status, status === "active" ? "ok" : status);
+function nameCell(l) {
+  const name = learnerName(l);
+  return h("span", {}, h("a", { href: `#/learner/${l.learner_id}` }, name || l.learner_id),
+    name ? h("span", { class: "muted id" }, ` ${l.learner_id}`) : "");
+}
+
+function finder(api) {
+  const found = h("div", { "aria-live": "polite" });
+  const by = h("select", { name: "by" }, h("option", { value: "email" }, "E-mail"),
+    h("option", { value: "name" }, "Family name"), h("option", { value: "id" }, "Learner id"));
+  const email = h("input", { name: "email", type: "email", autocomplete: "off" });
+  const family = h("input", { name: "family_name", autocomplete: "off" });
+  const given = h("input", { name: "given_name", autocomplete: "off" });
+  const id = h("input", { name: "learner_id", autocomplete: "off", pattern: "lrn_[A-Za-z0-9]+" });
+  const groups = { email: [field("E-mail address", email)],
+    name: [field("Family name", family), field("Given name (optional)", given)], id: [field("Learner id", id)] };
+  const show = () => {
+    for (const [key, labels] of Object.entries(groups)) for (const label of labels) label.hidden = key !== by.value;
+    email.required = by.value === "email"; family.required = by.value === "name"; id.required = by.value === "id";
+  };
+  by.addEventListener("change", show);
+  const button = h("button", { type: "submit" }, "Search");
+  const form = h("form", { class: "inline", "aria-label": "Find a learner" }, field("Find by", by),
+    ...Object.values(groups).flat(), button);
+  show();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (by.value === "id") { location.hash = `#/learner/${encodeURIComponent(id.value.trim())}`; return; }
+    const body = by.value === "email" ? { email: email.value }
+      : { family_name: family.value, ...(given.value.trim() ? { given_name: given.value } : {}) };
+    try {
+      const result = await busy(button, () => loading(found, () => search(api, body)));
+      found.replaceChildren(stackedTable(`${result.items.length} match${result.items.length === 1 ? "" : "es"}`,
+        ["Learner", "Name", "E-mail", "Born"],
+        result.items.map((l) => [h("a", { href: `#/learner/${l.learner_id}` }, l.learner_id), learnerName(l), l.email, l.date_of_birth])));
+    } catch (error) { found.replaceChildren(errorText(error)); }
+  });
+  return card("Search", form, found);
 }
 
 async function learners(main, { api, session }) {
   const list = h("div");
   const rows = [];
   let cursor = null;
-  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => load() }, "More learners");
+  const status = h("select", { name: "status" }, h("option", { value: "" }, "Every status"),
+    Object.entries(STATUS_TEXT).map(([value, text]) => h("option", { value }, text)));
+  const sort = h("select", { name: "sort" }, h("option", { value: "family_name" }, "Family name"),
+    h("option", { value: "enrolled" }, "Enrolment order"));
+  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => busy(more, load) }, "More learners");
+  const tenant = await school(api, session).catch(() => null);
   async function load() {
-    const page = await api.tenantCall(session.tenant, "GET", `${base(session)}?limit=25` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
-    rows.push(...page.items.map((l) => [h("a", { href: `#/learner/${l.learner_id}` }, l.learner_id), statusBadge(l.status),
-                                        (l.created_at || "").slice(0, 10), l.erased_at || l.updated_at || ""]));
+    const query = new URLSearchParams({ limit: "25", sort: sort.value });
+    if (status.value) query.set("status", status.value);
+    if (cursor) query.set("cursor", cursor);
+    const page = await loading(list, () => api.tenantCall(session.tenant, "GET", `${learnersPath(session)}?${query}`));
+    rows.push(...page.items.map((l) => [nameCell(l), statusBadge(l.status), when(l.created_at),
+      when(l.status === "erased" ? l.erased_at : l.updated_at)]));
     cursor = page.next_cursor;
     more.hidden = !cursor;
-    list.replaceChildren(table("Learners of your tenant (open one to see personal details)", ["Learner", "Status", "Enrolled", "Last change"], rows));
+    list.replaceChildren(stackedTable(`Learners of ${tenant ? tenant.name : "your school"}, ${rows.length} shown` +
+      (sort.value === "family_name" ? ", by family name within each page of 25" : ", in enrolment order"),
+    ["Learner", "Status", "Enrolled", "Last change"], rows, { empty: "No learner with this status." }));
   }
-  const found = h("div");
-  const email = h("input", { name: "email", type: "email", required: true, autocomplete: "off" });
-  const find = h("form", { class: "inline", "aria-label": "Search by e-mail" }, field("E-mail address", email),
-    h("button", { type: "submit" }, "Search"));
-  find.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const result = await search(api, email.value);
-      found.replaceChildren(table(`${result.items.length} match(es)`, ["Learner", "Name", "E-mail"],
-        result.items.map((l) => [h("a", { href: `#/learner/${l.learner_id}` }, l.learner_id), `${l.given_name} ${l.family_name}`, l.email])));
-    } catch (error) { found.replaceChildren(errorText(error)); }
-  });
-  main.append(card("Search", find, found), card("Learners", list, more));
+  const reload = () => { rows.length = 0; cursor = null; load().catch((error) => list.replaceChildren(errorText(error))); };
+  status.addEventListener("change", reload);
+  sort.addEventListener("change", reload);
+  const filters = h("div", { class: "filters" }, field("Status", status), field("Sort by", sort));
+  main.append(finder(api), card("Learners", filters, list, more));
   await load();
 }
 
 async function enrol(main, { api, session }) {
   const out = h("div");
+  const button = h("button", { type: "submit" }, "Enrol learner");
   const form = h("form", { "aria-label": "Enrol a learner" },
     field("Given name", h("input", { name: "given_name", required: true, autocomplete: "off" })),
     field("Family name", h("input", { name: "family_name", required: true, autocomplete: "off" })),
     field("E-mail", h("input", { name: "email", type: "email", required: true, autocomplete: "off" })),
     field("Date of birth", h("input", { name: "date_of_birth", type: "date", required: true })),
     field("Programme", h("input", { name: "programme" })),
-    h("button", { type: "submit" }, "Enrol learner"));
+    button);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const learner = await api.tenantCall(session.tenant, "POST", base(session), formValues(form), { idempotent: true });
+      const values = formValues(form);
+      const learner = await busy(button, () => api.tenantCall(session.tenant, "POST", learnersPath(session), values, { idempotent: true }));
       say("Learner enrolled");
-      out.replaceChildren(h("p", { role: "status" }, "Enrolled: ", h("a", { href: `#/learner/${learner.learner_id}` }, learner.learner_id)));
+      out.replaceChildren(h("p", { role: "status" }, "Enrolled: ",
+        h("a", { href: `#/learner/${learner.learner_id}` }, `${learner.given_name} ${learner.family_name}`)));
       form.reset();
     } catch (error) { out.replaceChildren(errorText(error)); }
   });
   main.append(card("New learner", form, out));
 }
 
-async function learner(main, { api, session, args, rerender }) {
-  const id = args[0];
-  const path = `${base(session)}/${id}`;
-  let view;
-  try {
-    view = await api.tenantCall(session.tenant, "GET", path);
-  } catch (error) {
-    if (error.status === 410) {
-      main.append(card("Learner", h("p", {}, statusBadge("erased"), ` ${id} was erased: ${error.message}. Nothing personal is left to show.`)));
-      return;
-    }
-    throw error;
-  }
-  main.append(card("Learner", h("dl", { class: "fields" },
-    [["Learner id", id], ["Given name", view.given_name], ["Family name", view.family_name], ["E-mail", view.email],
-     ["Date of birth", view.date_of_birth], ["Programme", view.programme || "—"], ["Version", view.version]]
-      .flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]))));
-  const results = await api.tenantCall(session.tenant, "GET", `${path}/results`);
-  main.append(card("Results", table("Assessment results", ["Assessment", "Score", "Taken on"],
-    results.items.map((r) => [r.assessment, `${r.score} / ${r.max_score}`, r.taken_on]))));
-  const consents = await api.tenantCall(session.tenant, "GET", `${path}/consents`);
-  const consentForm = h("form", { class: "inline", "aria-label": "Record consent" },
-    field("Purpose", h("select", { name: "purpose" }, ["research", "marketing", "photos", "analytics"].map((p) => h("option", { value: p }, p)))),
-    field("Decision", h("select", { name: "decision" }, h("option", { value: "granted" }, "granted"), h("option", { value: "withdrawn" }, "withdrawn"))),
-    field("Given by", h("select", { name: "given_by" }, h("option", { value: "guardian" }, "guardian"), h("option", { value: "learner" }, "learner"))),
-    h("button", { type: "submit" }, "Record"));
-  const consentOut = h("div");
-  consentForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try { await api.tenantCall(session.tenant, "POST", `${path}/consents`, formValues(consentForm)); say("Consent recorded"); rerender(); }
-    catch (error) { consentOut.replaceChildren(errorText(error)); }
-  });
-  main.append(card("Consent", table("History, oldest first", ["Purpose", "Decision", "Given by", "At"],
-    consents.history.map((c) => [c.purpose, c.decision, c.given_by, c.at])), consentForm, consentOut));
-  if (session.role !== "tenant_admin") return;
-  const fix = h("form", { class: "inline", "aria-label": "Rectify" },
-    field("Given name", h("input", { name: "given_name", autocomplete: "off" })),
-    field("Family name", h("input", { name: "family_name", autocomplete: "off" })),
-    h("button", { type: "submit" }, "Save correction"));
-  const adminOut = h("div");
-  fix.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try { await api.tenantCall(session.tenant, "PATCH", path, formValues(fix)); say("Learner corrected"); rerender(); }
-    catch (error) { adminOut.replaceChildren(errorText(error)); }
-  });
-  const dialog = h("dialog", { "aria-labelledby": "erase-title" },
-    h("h2", { id: "erase-title" }, "Erase this learner?"),
-    h("p", {}, "Erasure destroys the learner's key: every personal detail, result and consent record becomes unreadable for good, also in backups once they expire. It cannot be undone."),
-    h("form", { method: "dialog", class: "inline" },
-      h("button", { value: "cancel", class: "secondary" }, "Keep the learner"),
-      h("button", { value: "erase", class: "danger" }, "Erase for good")));
-  dialog.addEventListener("close", async () => {
-    if (dialog.returnValue !== "erase") return;
-    try {
-      const receipt = await api.tenantCall(session.tenant, "DELETE", path);
-      say("Learner erased");
-      main.replaceChildren(h("h1", {}, "Learner"), card("Erased", h("p", {}, statusBadge("erased"),
-        ` ${receipt.learner_id} erased at ${receipt.erased_at}; backups expire by ${receipt.backups_expire_by}.`)));
-    } catch (error) { adminOut.replaceChildren(errorText(error)); }
-  });
-  main.append(card("Rectify and erase", fix, h("p", {}, h("button", { type: "button", class: "danger", onclick: () => dialog.showModal() }, "Erase learner…")), adminOut, dialog));
-}
-
-async function requests(main, { api, session }) {
-  const out = h("div");
-  const form = h("form", { "aria-label": "Record a data request" },
-    field("Learner id", h("input", { name: "learner_id", required: true })),
-    field("Type", h("select", { name: "type" }, ["access", "rectification", "erasure", "restriction"].map((t) => h("option", { value: t }, t)))),
-    h("button", { type: "submit" }, "Record request"));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const r = await api.tenantCall(session.tenant, "POST", `/v1/tenants/${session.tenant}/requests`, formValues(form), { idempotent: true });
-      out.replaceChildren(h("p", { role: "status" }, `Request ${r.request_id}: ${r.status}, due ${r.due_at}.`));
-    } catch (error) { out.replaceChildren(errorText(error)); }
-  });
-  main.append(card("Data-subject requests", form, out));
-}
+const ADMIN = ["tenant_admin"];
 
 export const tenantScreens = [
   { id: "learners", title: "Learners", render: learners },
   { id: "enrol", title: "Enrol", render: enrol },
   { id: "learner", title: "Learner", render: learner, hidden: true },
-  { id: "requests", title: "Requests", render: requests },
+  { id: "requests", title: "Requests", render: requests, roles: ADMIN },
+  { id: "request", title: "Request", render: request, hidden: true, roles: ADMIN },
+  { id: "holds", title: "Legal holds", render: holds, roles: ADMIN },
+  { id: "obligations", title: "Obligations", render: obligations, roles: ADMIN },
 ];

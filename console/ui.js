@@ -57,34 +57,81 @@ export function countdown(dueAt) {
   return ms < 0 ? `${span} overdue` : `${span} left`;
 }
 
-// ---- dates people read, loading states, inline SVG (added for the admin screens; usable by every screen)
+// --- Dates people read, stacked tables, loading states (tenant screens; usable by any screen) ---
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+// "4 Jan 2027, 20:40 GMT" in the user's time zone, the zone named; never seconds or microseconds.
+export function when(iso) {
+  if (!iso) return "—";
+  const moment = new Date(iso);
+  if (Number.isNaN(moment.getTime())) return String(iso);
+  return new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit",
+    minute: "2-digit", timeZoneName: "short", timeZone: ZONE }).format(moment);
+}
+
+// A calendar day ("2026-01-01") as people write it ("1 Jan 2026"): a day, not a moment, so no zone; a full
+// timestamp gives its date in the user's time zone.
+export function day(text) {
+  if (!text) return "—";
+  if (String(text).length > 10) {
+    const moment = new Date(text);
+    return Number.isNaN(moment.getTime()) ? String(text) : new Intl.DateTimeFormat(undefined,
+      { day: "numeric", month: "short", year: "numeric", timeZone: ZONE }).format(moment);
+  }
+  const [y, m, d] = String(text).slice(0, 10).split("-").map(Number);
+  if (!y || !m || !d) return String(text);
+  return new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" })
+    .format(new Date(Date.UTC(y, m - 1, d)));
+}
+
+export function zoneName() { return ZONE; }
+
+// A due date: the date in the user's zone and the countdown ("4 Jan 2027, 20:40 GMT · 30 d 2 h left").
+export function due(iso) {
+  return iso ? `${when(iso)} · ${countdown(iso)}` : countdown(iso);
+}
+
+// A table whose rows stack on a phone: each cell carries its column's name (CSS shows it as a label).
+export function stackedTable(caption, columns, rows, { empty = "Nothing to show." } = {}) {
+  return h("table", { class: "stack" }, h("caption", { class: "muted" }, caption),
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.length
+      ? rows.map((cells) => h("tr", {}, cells.map((c, i) => h("td", { "data-label": columns[i] }, c))))
+      : h("tr", {}, h("td", { colspan: String(columns.length) }, empty))));
+}
+
+// Runs ``work`` (a function, or a promise already running); if it takes over 200 ms, ``target`` shows "Loading…" (and is marked busy) meanwhile.
+export async function loading(target, work, label = "Loading…") {
+  const note = h("p", { class: "loading muted", role: "status" }, label);
+  const timer = setTimeout(() => { target.setAttribute("aria-busy", "true"); target.append(note); }, 200);
+  try {
+    return await (typeof work === "function" ? work() : work);
+  } finally {
+    clearTimeout(timer);
+    target.removeAttribute("aria-busy");
+    note.remove();
+  }
+}
+
+// A button that is disabled and says so while its action runs (a double click does not send twice).
+export async function busy(button, work) {
+  const text = button.textContent;
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  const timer = setTimeout(() => { button.textContent = `${text}…`; }, 200);
+  try {
+    return await work();
+  } finally {
+    clearTimeout(timer);
+    button.textContent = text;
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  }
+}
 
 // the user's time zone, named next to every time shown (e.g. "Europe/London")
 export function zone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-}
-
-// an API timestamp as a date and time in the user's time zone, the zone named; never seconds or microseconds
-export function when(at) {
-  if (!at) return "—";
-  const date = new Date(at);
-  if (Number.isNaN(date.getTime())) return "—";
-  return new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit",
-    minute: "2-digit", timeZoneName: "short" }).format(date);
-}
-
-// an API timestamp as a date only, in the user's time zone
-export function day(at) {
-  if (!at) return "—";
-  const date = new Date(at);
-  return Number.isNaN(date.getTime()) ? "—" : new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" }).format(date);
-}
-
-// "Loading…" (a polite status) once ``work`` takes longer than 200 ms; removed when it settles
-export async function loading(container, work, text = "Loading…") {
-  const note = h("p", { class: "loading muted", role: "status" }, text);
-  const timer = setTimeout(() => container.append(note), 200);
-  try { return await work; } finally { clearTimeout(timer); note.remove(); }
 }
 
 const SVG_NS = "http://www.w3.org/2000/svg";

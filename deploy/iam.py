@@ -267,6 +267,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     # the one-off key move and the restore tool (run with the deployment's settings)
     "legacy_keys.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
     "restored_copy.py": ("HomeJurisdictionPersonalData",),
+    "obligation_store.py": ("HomeJurisdictionPersonalData",),
     "request_store.py": ("HomeJurisdictionPersonalData",),
     "governance_store.py": ("HomeJurisdictionPersonalData",),
     "incident_store.py": ("HomeJurisdictionPersonalData",),

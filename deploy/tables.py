@@ -58,7 +58,9 @@ IDEMPOTENCY = TableDef("IdempotencyRecords", "enclave-idempotency", "regional", 
                        ttl_attribute="expires_at")
 DATA = TableDef(
     "PersonalData", "enclave-data", "jurisdiction", hash_key="pk", range_key="sk",
-    indexes=(Index("by_lookup", "lookup_pk", "lookup_sk"),),
+    # by_name: the family-name blind index of a profile (``name_pk``/``name_sk``, keys only: the search
+    # reads the profile it points to and re-checks the decrypted name)
+    indexes=(Index("by_lookup", "lookup_pk", "lookup_sk"), Index("by_name", "name_pk", "name_sk", "KEYS_ONLY")),
     holds_personal_data=True,
 )
 KEYS = TableDef(

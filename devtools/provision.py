@@ -69,11 +69,25 @@ def _create_table(clients: AwsClients, region: str, table: TableDef, jurisdictio
     client = clients.dynamodb(region)
     kwargs = create_table_kwargs(table, jurisdiction)
     if kwargs["TableName"] in client.list_tables()["TableNames"]:
+        _add_missing_indexes(client, kwargs)
         return
     client.create_table(**kwargs)
     if table.ttl_attribute:
         client.update_time_to_live(TableName=kwargs["TableName"], TimeToLiveSpecification={
             "Enabled": True, "AttributeName": table.ttl_attribute})
+
+
+def _add_missing_indexes(client: Any, kwargs: dict[str, Any]) -> None:
+    """A table kept from an earlier run (a persisted state dir) gets the indexes defined since."""
+    have = {index["IndexName"] for index in
+            client.describe_table(TableName=kwargs["TableName"])["Table"].get("GlobalSecondaryIndexes", [])}
+    for index in kwargs.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in have:
+            continue
+        names = {key["AttributeName"] for key in index["KeySchema"]}
+        client.update_table(TableName=kwargs["TableName"], AttributeDefinitions=[
+            d for d in kwargs["AttributeDefinitions"] if d["AttributeName"] in names],
+            GlobalSecondaryIndexUpdates=[{"Create": index}])
 
 
 def _ensure_key(clients: AwsClients, region: str, alias: str, *, signing: bool) -> str:

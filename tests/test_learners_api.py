@@ -283,6 +283,7 @@ ALLOWED_PATH_AND_QUERY_NAMES = {
     "key",  # an obligation's key from the law pack ("ferpa-annual-notification")
     "from", "to", "format", "overdue", "due_soon", "due_within_days", "active", "dry_run", "seq", "confirm",
     "cursor", "limit", "action", "outcome",  # paging (base64url of an opaque id), audit filters
+    "status", "sort", "due_before",  # list filters: enumerated values and a date
     "actor",  # a Cognito sub (opaque) or a role name, as the audit events themselves hold it
 }
 

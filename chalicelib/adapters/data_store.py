@@ -7,7 +7,9 @@ so an erased key is gone from every copy the platform can restore):
 In the data table (point-in-time recovery; before the key move it also held the two kinds above,
 ``chalicelib.adapters.legacy_keys`` finds them for ``cli migrate-keys`` and the restore tool):
 - ``L#<learner_id>#P``: the profile, field envelopes only; ``lookup_pk`` = ``<tenant>#email#<blind index>``
-  puts it on the ``by_lookup`` index; after erasure a tombstone without either.
+  puts it on the ``by_lookup`` index; ``name_pk`` = ``<tenant>#family_name#<blind index>`` (written on
+  enrolment and every rectification since the family-name search exists) on the ``by_name`` index;
+  after erasure a tombstone without any of them.
 - ``L#<learner_id>#R#<result_id>``: an assessment result (envelopes).
 - ``L#<learner_id>#C#<at>#<consent_id>``: a consent decision (F4).
 
@@ -145,15 +147,21 @@ class DataStore:
                 if item["sk"]["S"].endswith("#P"))
 
     def lookup_update(self, jurisdiction: str, tenant_id: str, learner_id: str, token: str,
-                      expected_version: int) -> TransactWriteItemTypeDef:
-        """Move a profile's e-mail look-up to ``token`` (a newer index key), if the profile is unchanged."""
+                      expected_version: int, name_token: str | None = None) -> TransactWriteItemTypeDef:
+        """Move a profile's e-mail look-up to ``token`` (a newer index key), and its family-name look-up to
+        ``name_token`` when given, if the profile is unchanged."""
+        values = {":lk": {"S": lookup_pk(tenant_id, "email", token)}, ":v": {"N": str(expected_version)}}
+        expression = "SET lookup_pk = :lk"
+        if name_token is not None:
+            expression += ", name_pk = :nk, name_sk = :ns"  # both: the index holds items with both keys only
+            values[":nk"] = {"S": lookup_pk(tenant_id, "family_name", name_token)}
+            values[":ns"] = {"S": learner_id}
         return {"Update": {"TableName": self.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
-            "UpdateExpression": "SET lookup_pk = :lk",
+            "UpdateExpression": expression,
             "ConditionExpression": "#v = :v AND attribute_not_exists(erased_at)",
             "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": {":lk": {"S": lookup_pk(tenant_id, "email", token)},
-                                          ":v": {"N": str(expected_version)}}}}
+            "ExpressionAttributeValues": values}}
 
     def subject_key_update(self, jurisdiction: str, sk: str, record: WrappedLearnerKey,
                            previous_tenant_key_version: int) -> TransactWriteItemTypeDef:
@@ -228,6 +236,54 @@ class DataStore:
             found += [item["lookup_sk"]["S"] for item in page.get("Items", [])]
         return list(dict.fromkeys(found))
 
+    def find_by_name(self, jurisdiction: str, tenant_id: str, tokens: list[str]) -> list[str]:
+        """Learner ids whose family-name blind index equals one of ``tokens`` (the ``by_name`` index)."""
+        found: list[str] = []
+        for token in tokens:
+            params: dict[str, Any] = {
+                "TableName": self.table(jurisdiction), "IndexName": "by_name",
+                "KeyConditionExpression": "name_pk = :k",
+                "ExpressionAttributeValues": {":k": {"S": lookup_pk(tenant_id, "family_name", token)}}}
+            while True:
+                with translated("the data store"):
+                    page = self._client.query(**params)
+                found += [item["name_sk"]["S"] for item in page.get("Items", [])]
+                if not page.get("LastEvaluatedKey"):
+                    break
+                params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(dict.fromkeys(found))
+
+    def learner_keys(self, jurisdiction: str, tenant_id: str, learner_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The key items of ``learner_ids`` (BatchGetItem, 100 at a time), by learner id; erased ones absent."""
+        found: dict[str, dict[str, Any]] = {}
+        table = self.key_table(jurisdiction)
+        for start in range(0, len(learner_ids), 100):
+            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}}
+                    for learner_id in learner_ids[start:start + 100]]
+            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                with translated("the data store"):
+                    page = self._client.batch_get_item(RequestItems=request)
+                found.update({item["sk"]["S"].split("#")[1]: item for item in page.get("Responses", {}).get(table, [])})
+                request = dict(page.get("UnprocessedKeys") or {})
+        return found
+
+    def profiles_of(self, jurisdiction: str, tenant_id: str, learner_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The profile items of ``learner_ids`` (BatchGetItem, 100 at a time), by learner id."""
+        found: dict[str, dict[str, Any]] = {}
+        table = self.table(jurisdiction)
+        unique = list(dict.fromkeys(learner_ids))
+        for start in range(0, len(unique), 100):
+            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}}
+                    for learner_id in unique[start:start + 100]]
+            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                with translated("the data store"):
+                    page = self._client.batch_get_item(RequestItems=request)
+                found.update({item["sk"]["S"].split("#")[1]: item for item in page.get("Responses", {}).get(table, [])})
+                request = dict(page.get("UnprocessedKeys") or {})
+        return found
+
     def learner_key_put(self, jurisdiction: str, record: WrappedLearnerKey) -> TransactWriteItemTypeDef:
         return {"Put": {"TableName": self.key_table(jurisdiction), "Item": {
             "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": learner_key_sk(record.learner_id)},
@@ -238,7 +294,7 @@ class DataStore:
 
     def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
                     email_token: str, meta: dict[str, Any], *, expected_version: int | None = None,
-                    tag: str | None = None) -> TransactWriteItemTypeDef:
+                    tag: str | None = None, name_token: str | None = None) -> TransactWriteItemTypeDef:
         """The profile item; new (``expected_version`` None) or replacing exactly that version of a live
         profile whose processing is not restricted (a restriction keeps the version: the put would drop it)."""
         item: dict[str, Any] = {
@@ -250,6 +306,9 @@ class DataStore:
         }
         if tag is not None:
             item["tag"] = {"S": tag}
+        if name_token is not None:
+            item["name_pk"] = {"S": lookup_pk(tenant_id, "family_name", name_token)}
+            item["name_sk"] = {"S": learner_id}
         put: Any = {"TableName": self.table(jurisdiction), "Item": item}
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -279,19 +338,25 @@ class DataStore:
                 "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}}}})
         return changes
 
-    def profile_page(self, jurisdiction: str, tenant_id: str, after: str | None,
-                     limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        """Up to ``limit`` profile items (live, restricted or tombstones) after learner ``after``, in id order.
+    def profile_page(self, jurisdiction: str, tenant_id: str, after: str | None, limit: int, *,
+                     with_fields: bool = False, status: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` profile items (live, restricted or tombstones) after learner ``after``, in id order,
+        only those of ``status`` (active, restricted, erased) when given.
 
-        Only the non-personal attributes are read (no ciphertext); the second value is the last
-        learner id when more may follow.
+        Only the non-personal attributes are read unless ``with_fields`` (the envelopes, version and tag, for
+        a caller that decrypts names); the second value is the last learner id when more may follow.
         """
         low = f"L#{after}#~" if after else "L#"
         found: list[dict[str, Any]] = []
-        items = self._paged(self.table(jurisdiction), tenant_id, low, "L#~",
-                            ProjectionExpression="sk, created_at, updated_at, erased_at, restricted_at")
+        projection = "sk, created_at, updated_at, erased_at, restricted_at"
+        if with_fields:
+            projection += ", #f, #v, tag"
+        extra: dict[str, Any] = {"ProjectionExpression": projection}
+        if with_fields:
+            extra["ExpressionAttributeNames"] = {"#f": "fields", "#v": "version"}
+        items = self._paged(self.table(jurisdiction), tenant_id, low, "L#~", **extra)
         for item in items:
-            if item["sk"]["S"].endswith("#P"):
+            if item["sk"]["S"].endswith("#P") and (status is None or profile_status(item) == status):
                 found.append(item)
                 if len(found) == limit:
                     return found, item["sk"]["S"].split("#")[1]
@@ -393,6 +458,13 @@ class DataStore:
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 return
+
+
+def profile_status(item: dict[str, Any]) -> str:
+    """active, restricted (processing restricted by a request) or erased (a tombstone)."""
+    if "erased_at" in item:
+        return "erased"
+    return "restricted" if "restricted_at" in item else "active"
 
 
 def live_profile(profile: dict[str, Any] | None, erased: str = "this learner was erased") -> dict[str, Any]:

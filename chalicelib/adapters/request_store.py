@@ -17,7 +17,7 @@ Tables come from ``DataStore.table``, which refuses regions the jurisdiction for
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.data_store import DataStore, tenant_pk
@@ -88,6 +88,23 @@ class RequestStore:
                                           ":l": {"S": learner_id}},
         })
         return [_request(item) for item in items]
+
+    def tenant_page(self, jurisdiction: str, tenant_id: str, after: str | None, limit: int,
+                    keep: Callable[[DataSubjectRequest], bool]) -> tuple[list[DataSubjectRequest], str | None]:
+        """Up to ``limit`` of the tenant's requests that ``keep`` accepts, after request ``after``, in id order;
+        the second value is the last request id when more may follow."""
+        low = f"{PREFIX}{after}~" if after else PREFIX
+        found: list[DataSubjectRequest] = []
+        for item in self._tenant_query(jurisdiction, tenant_id, {
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
+                                              ":hi": {"S": PREFIX + "~"}}}):
+            request = _request(item)
+            if keep(request):
+                found.append(request)
+                if len(found) == limit:
+                    return found, request.request_id
+        return found, None
 
     def open_due_by(self, jurisdiction: str, region: str, until: str) -> list[DataSubjectRequest]:
         """Open requests of ``region`` due at or before ``until`` (a ``format_at`` time), earliest first.

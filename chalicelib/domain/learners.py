@@ -7,11 +7,13 @@ normalised to lower case so look-ups are case-insensitive.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.text import clean_text
 
 SEARCH_ROUTE = "POST /v1/tenants/{tenant_id}/learners/search"
@@ -67,13 +69,32 @@ class Guardian(BaseModel):
     email: Email
 
 
+def name_key(value: str) -> str:
+    """A name as the family-name search compares it: cleaned, case-folded, inner spaces collapsed
+    (``"  van  der Berg "`` and ``"Van der Berg"`` match; accents and hyphens still count)."""
+    return " ".join(unicodedata.normalize("NFKC", _clean_text(value)).casefold().split())
+
+
 class LearnerSearch(BaseModel):
-    """Body of ``POST /v1/tenants/{tenant_id}/learners/search``: the e-mail travels in the body, never
-    in a URL (API Gateway's traces and access logs record the path and query)."""
+    """Body of ``POST /v1/tenants/{tenant_id}/learners/search``: the e-mail, or the family name (and
+    optionally the given name), travels in the body, never in a URL (API Gateway's traces and access
+    logs record the path and query). Exactly one of ``email`` and ``family_name``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    email: Email
+    email: Email | None = None
+    family_name: Name | None = None
+    given_name: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> LearnerSearch:
+        # ValidationFailed (not a ValueError) leaves pydantic as it is: the 422 names the field
+        if (self.email is None) == (self.family_name is None):
+            raise ValidationFailed([{"field": "email" if self.family_name is None else "family_name", "message": (
+                "give either email or family_name (with given_name optionally)")}])
+        if self.given_name is not None and self.family_name is None:
+            raise ValidationFailed([{"field": "given_name", "message": "narrows a family_name search only"}])
+        return self
 
 
 class LearnerCreate(BaseModel):

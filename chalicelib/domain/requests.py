@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -273,3 +273,26 @@ def overdue_query(query: Mapping[str, str]) -> tuple[bool, timedelta | None]:
         raise ValidationFailed([{"field": "due_within_days",
                                  "message": f"must be a whole number of days from 0 to {MAX_DUE_WITHIN_DAYS}"}])
     return due_soon == "true", timedelta(days=int(within))
+
+
+REQUEST_STATUSES = ("open", "fulfilled", "rejected")
+
+
+def tenant_list_query(query: Mapping[str, str]) -> tuple[str | None, datetime | None]:
+    """``GET .../requests?status=&due_before=``: a stored status, and open requests due before a day or moment."""
+    status = query.get("status") or None
+    if status is not None and status not in REQUEST_STATUSES:
+        raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(REQUEST_STATUSES)}"}])
+    text = query.get("due_before") or None
+    if text is None:
+        return status, None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed([{"field": "due_before",
+                                 "message": "must be a date (2026-12-31) or a time with its zone"}]) from None
+    if moment.tzinfo is None:
+        if "T" in text:
+            raise ValidationFailed([{"field": "due_before", "message": "a time needs its zone (Z or +hh:mm)"}])
+        moment = moment.replace(tzinfo=UTC)
+    return status, moment

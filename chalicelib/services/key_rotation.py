@@ -29,6 +29,7 @@ from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import Keyring, TenantKeys, WrappedLearnerKey
 from chalicelib.domain.errors import Conflict, EnclaveError, TenantOffboarding
 from chalicelib.domain.identity import Principal, Role
+from chalicelib.domain.learners import name_key
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
@@ -128,9 +129,12 @@ class KeyRotationService:
             if lookup is None or _token_version(lookup) == newest or learner_id not in key_items:
                 continue
             key = self._keys.unwrap(tenant, wrapped_learner_key(tid, learner_id, key_items[learner_id]))
-            email = key.cipher.decrypt_field("learner", "email", envelopes_of(profile)["email"])
+            envelopes = envelopes_of(profile)
+            email = key.cipher.decrypt_field("learner", "email", envelopes["email"])
+            family = key.cipher.decrypt_field("learner", "family_name", envelopes["family_name"])
             changes.append(self._store.lookup_update(j, tid, learner_id, keys.blind_index("email", email),
-                                                     int(profile["version"]["N"])))
+                                                     int(profile["version"]["N"]),
+                                                     keys.blind_index("family_name", name_key(family))))
         for hold in self._governance.holds(j, tid):
             record = WrappedLearnerKey(tid, hold["hold_id"]["S"], int(hold["key_version"]["N"]),
                                        int(hold["tenant_key_version"]["N"]), hold["fingerprint"]["S"],

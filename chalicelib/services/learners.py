@@ -12,7 +12,7 @@ one transaction on exactly what they used, so a change made elsewhere meanwhile 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -36,6 +36,7 @@ from chalicelib.domain.learners import (
     LearnerCreate,
     LearnerPatch,
     LearnerSearch,
+    name_key,
     result_view,
 )
 from chalicelib.domain.paging import PageRequest, page
@@ -44,6 +45,7 @@ from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.learner_lists import list_options, sorted_page, with_names
 
 PROFILE = "learner"
 
@@ -89,7 +91,8 @@ class LearnerService:
             self._store.learner_key_put(tenant.jurisdiction, wrapped),
             self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
                                     keys.blind_index("email", body.email), meta,
-                                    tag=learner_key.record_tag(PROFILE, 1, envelopes)),
+                                    tag=learner_key.record_tag(PROFILE, 1, envelopes),
+                                    name_token=keys.blind_index("family_name", name_key(body.family_name))),
             self._store.not_offboarded_check(tenant.jurisdiction, tenant.tenant_id),
             *self._idempotency.claims(scope, learner_id),
         ]
@@ -126,32 +129,63 @@ class LearnerService:
         raise Withdrawn(f"the e-mail look-up moved into a body: {SEARCH_ROUTE}", replacement=SEARCH_ROUTE)
 
     def search(self, caller: Caller, tenant_id: str, body: LearnerSearch) -> dict[str, Any]:
-        """Learners whose e-mail is ``body.email`` (already normalised): the blind index proposes, the
-        decrypted address decides (after a rectification the index can lag behind the profile)."""
+        """Learners whose e-mail is ``body.email`` (already normalised), or whose family name (and given
+        name, if asked) is the one given, compared normalised (``name_key``): the blind index proposes,
+        the decrypted value decides (after a rectification the index can lag behind the profile; a
+        learner enrolled before the family-name index existed is found by name once next written)."""
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.search")
         keys = self._keys.keys_for(tenant)
-        ids = self._store.find_by_lookup(tenant.jurisdiction, tenant.tenant_id, "email",
-                                         keys.blind_index_all("email", body.email))
+        if body.email is not None:
+            email = body.email
+            ids = self._store.find_by_lookup(tenant.jurisdiction, tenant.tenant_id, "email",
+                                             keys.blind_index_all("email", email))
+
+            def matches(view: dict[str, Any]) -> bool:
+                return str(view.get("email", "")).lower() == email
+        else:
+            assert body.family_name is not None
+            family, given = name_key(body.family_name), body.given_name and name_key(body.given_name)
+            ids = self._store.find_by_name(tenant.jurisdiction, tenant.tenant_id,
+                                           keys.blind_index_all("family_name", family))
+
+            def matches(view: dict[str, Any]) -> bool:
+                return name_key(str(view.get("family_name", ""))) == family and (
+                    not given or name_key(str(view.get("given_name", ""))) == given)
         items = []
         for learner_id in ids:
             try:
                 view = self._decrypted(caller, tenant, learner_id)
             except (NotFound, Gone, ProcessingRestricted):
                 continue
-            if str(view.get("email", "")).lower() == body.email:
+            if matches(view):
                 items.append(view)
+        items.sort(key=lambda v: (name_key(str(v["family_name"])), name_key(str(v["given_name"])), v["learner_id"]))
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("learner.search", f"tenants/{tenant.tenant_id}/learners",
+                                        by="email" if body.email is not None else "family_name",
                                         matches=len(items), learner_ids=[i["learner_id"] for i in items]))
         return {"items": items}
 
-    def list_page(self, caller: Caller, tenant_id: str, request: PageRequest) -> dict[str, object]:
-        """One page of the tenant's learners, in id order: ids, status and dates, no personal value."""
+    def list_page(self, caller: Caller, tenant_id: str, request: PageRequest,
+                  query: Mapping[str, str] | None = None) -> dict[str, object]:
+        """One page of the tenant's learners in id order (``status`` filters): ids, status, dates and, for
+        the tenant's own users, each active learner's names, sorted within the page (``sort``). One audit
+        event names the learners shown."""
+        status, sort = list_options(query or {})
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.list")
-        items, last = self._store.profile_page(tenant.jurisdiction, tenant.tenant_id, request.after, request.limit)
+        named = self._access.permits(caller.principal, "learner.read", tenant)
+        items, last = self._store.profile_page(tenant.jurisdiction, tenant.tenant_id, request.after, request.limit,
+                                               with_fields=named, status=status)
         listed = [listed_learner(item) for item in items]
+        if named:
+            live = [view["learner_id"] for view in listed if view["status"] == "active"]
+            key_items = self._store.learner_keys(tenant.jurisdiction, tenant.tenant_id, live)
+            listed = sorted_page(with_names(tenant.tenant_id, listed, items, key_items,
+                                            lambda record: self._keys.unwrap(tenant, record), open_profile), sort)
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("learner.list", f"tenants/{tenant.tenant_id}/learners", count=len(listed)))
+                           caller.draft("learner.list", f"tenants/{tenant.tenant_id}/learners", count=len(listed),
+                                        learner_ids=[view["learner_id"] for view in listed], names=named,
+                                        **({"status": status} if status else {})))
         return page(listed, last)
 
     def _load(self, tenant: Tenant, learner_id: str) -> tuple[dict[str, Any], LearnerKey | None]:
@@ -239,7 +273,8 @@ class LearnerService:
         put = self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
                                       keys.blind_index("email", str(plain["email"])), new_meta,
                                       expected_version=meta["version"],
-                                      tag=key.record_tag(PROFILE, new_meta["version"], envelopes))
+                                      tag=key.record_tag(PROFILE, new_meta["version"], envelopes),
+                                      name_token=keys.blind_index("family_name", name_key(str(plain["family_name"]))))
         draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])
         try:

@@ -30,7 +30,7 @@ unavailable), the request stays open, the answer says why (``fulfilment_error``)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.paging import PageRequest, encode_cursor
 from chalicelib.domain.requests import (
     AUTO_FULFILLED,
     DUE_SOON,
@@ -59,6 +60,7 @@ from chalicelib.domain.requests import (
     RequestPause,
     check_clock_stop,
     received_moment,
+    tenant_list_query,
     urgency,
 )
 from chalicelib.domain.tenants import Tenant
@@ -69,6 +71,8 @@ from chalicelib.services.context import Caller
 from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.learner_lists import names_of
+from chalicelib.services.learners import open_profile
 
 PACKAGE_RECORD = "access_package"
 """Record type bound into the package envelope (``access_package:<request_id>``, field ``package``)."""
@@ -356,6 +360,46 @@ class RequestService:
             raise Conflict("no rectification of this learner was recorded since the request was received: "
                            "PATCH the learner first, or reject the request", reason="rectification_not_recorded")
         return self._commit_close(caller, tenant, request.fulfilled(self._clock(), rectified_versions=versions))
+
+    # -- the tenant's list ---------------------------------------------------------------------------
+
+    def list_tenant(self, caller: Caller, tenant_id: str, request: PageRequest,
+                    query: Mapping[str, str]) -> dict[str, Any]:
+        """``GET .../requests``: one page of the tenant's requests (``status``, ``due_before`` filter), in id
+        order, sorted by due date within the page; each with its urgency and, for the tenant's own users,
+        the learner's name. One audit event names the requests and learners listed."""
+        status, due_before = tenant_list_query(query)
+        tenant = self._access.tenant(caller.principal, tenant_id, "request.list")
+        now = self._clock()
+
+        def keep(r: DataSubjectRequest) -> bool:
+            due = due_before is None or (r.is_open and r.due_at < due_before)
+            return (status is None or r.status == status) and due
+
+        found, last = self._requests.tenant_page(tenant.jurisdiction, tenant.tenant_id, request.after, request.limit,
+                                                 keep)
+        named = self._access.permits(caller.principal, "learner.list", tenant)
+        names = self._learner_names(tenant, [r.learner_id for r in found]) if named else {}
+        items = []
+        for r in sorted(found, key=lambda r: (r.due_at, r.request_id)):
+            view = r.to_json()
+            view.pop("region")
+            view["urgency"] = "paused" if r.is_paused else urgency(r.due_at, now, self._due_soon) if r.is_open \
+                else r.status
+            if r.learner_id in names:
+                view["learner_name"] = names[r.learner_id]
+            items.append(view)
+        self._audit.commit(tenant.tenant_id, tenant.jurisdiction, caller.draft(
+            "request.list", requests_resource(tenant.tenant_id), count=len(items),
+            request_ids=[i["request_id"] for i in items], learner_ids=sorted({r.learner_id for r in found}),
+            names=named, **({"status": status} if status else {})))
+        return {"items": items, "next_cursor": encode_cursor(last) if last else None, "as_of": format_at(now)}
+
+    def _learner_names(self, tenant: Tenant, learner_ids: list[str]) -> dict[str, str]:
+        profiles = self._store.profiles_of(tenant.jurisdiction, tenant.tenant_id, learner_ids)
+        key_items = self._store.learner_keys(tenant.jurisdiction, tenant.tenant_id, list(profiles))
+        return names_of(tenant.tenant_id, profiles, key_items, lambda record: self._keys.unwrap(tenant, record),
+                        open_profile)
 
     # -- overdue -------------------------------------------------------------------------------
 
