@@ -1,7 +1,12 @@
 """Key look-ups and the one repair of the audit table's markers that the sequencer's checks need
-(``services/audit_sequencer.py``): ``PND#`` markers of landed events and ``EVT#`` sealed events by key
-(BatchGetItem, 100 keys a call, consistent, unprocessed keys asked again after a backoff), whether an
-event is already named by a finding, and an overwritten sealed marker put back as sealed.
+(``services/audit_sequencer.py``): ``PND#`` markers of landed events, ``LND#`` landed records and ``EVT#``
+sealed events by key (BatchGetItem, 100 keys a call, consistent, unprocessed keys asked again after a
+backoff), whether an event is already named by a finding, and an overwritten sealed marker put back as sealed.
+
+``LND#<event_id>``: what first landed for an event id (``landed``: ``landed_digest`` of its image) and where
+it was chained (``seq``). The seal's transaction puts it only if absent, so no event id is chained twice
+whatever happens to its ``PND#`` marker; the sequencer puts it (without ``seq``) for an event it reports
+instead of chaining. One item per event id, keyed by it: no item every seal of a tenant writes.
 
 The chain's keys and the pending-marker conditions live here too, shared with ``audit_store.py``.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -25,6 +31,7 @@ PENDING = "attribute_exists(pending)"
 """The scan's filter and the seal's condition: a marker holding an event. It is still to be chained only
 without ``sealed_seq`` as well (``is_pending``, checked on what the scan returns; the expression stays one
 clause, which the contention bench's table model evaluates)."""
+LANDED_PREFIX = "LND#"
 BATCH_GET = 100  # BatchGetItem's limit of keys per call
 MAX_ATTEMPTS = 50
 
@@ -35,6 +42,28 @@ def tenant_pk(tenant_id: str) -> str:
 
 def event_sk(seq: int) -> str:
     return f"EVT#{seq:012d}"
+
+
+def landed_sk(event_id: str) -> str:
+    return LANDED_PREFIX + event_id
+
+
+@dataclass(frozen=True)
+class Landed:
+    """An event id's ``LND#`` record: the digest of the image that first landed (or was chained), and
+    where it was chained (None: reported instead, never to be chained)."""
+
+    digest: str
+    seq: int | None
+
+
+def landed_put(table: str, tenant_id: str, event_id: str, digest: str, seq: int | None) -> dict[str, Any]:
+    """A Put of ``event_id``'s landed record, only if it has none: the guard against chaining it twice."""
+    item: dict[str, Any] = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": landed_sk(event_id)},
+                            "landed": {"S": digest}}
+    if seq is not None:
+        item["seq"] = {"N": str(seq)}
+    return {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
 
 
 def is_pending(item: dict[str, Any]) -> bool:
@@ -67,6 +96,24 @@ class AuditMarkers:
         items = self._batch_get(self._table_for(jurisdiction), tenant_id, [event_sk(seq) for seq in seqs])
         events = (json.loads(item["event"]["S"]) for item in items if "event" in item)
         return {int(event["seq"]): event for event in events}
+
+    def landed(self, tenant_id: str, jurisdiction: str, event_ids: Sequence[str]) -> dict[str, Landed]:
+        """event_id -> its landed record, for those that have one."""
+        items = self._batch_get(self._table_for(jurisdiction), tenant_id, [landed_sk(e) for e in event_ids])
+        return {item["sk"]["S"][len(LANDED_PREFIX):]: Landed(
+            item["landed"]["S"], int(item["seq"]["N"]) if "seq" in item else None) for item in items}
+
+    def settle(self, tenant_id: str, jurisdiction: str, event_id: str, digest: str) -> bool:
+        """Record ``event_id`` as landed with ``digest`` and never to be chained (the sequencer reported it);
+        False when it already has a landed record."""
+        try:
+            with translated("the audit trail"):
+                self._client.put_item(**landed_put(self._table_for(jurisdiction), tenant_id, event_id, digest, None))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def findings_about(self, tenant_id: str, jurisdiction: str, event_id: str) -> bool:
         """Whether the sequencer already recorded an alteration of ``event_id`` (from any stream record)."""

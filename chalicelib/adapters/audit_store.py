@@ -7,6 +7,8 @@ Items of the jurisdiction's audit table (``pk`` = ``TENANT#<id>``):
   and ``at`` for the time index.
 - ``PND#<event_id>``: an event as it landed, unsequenced (``pending``), until the sealer chains it and
   marks it sealed (``sealed_seq``); markers stay (append-only). Look-ups by key: ``audit_markers.py``.
+- ``LND#<event_id>``: put (only if absent) in the transaction that chains the event: no event id is
+  chained twice, whatever is done to its ``PND#`` marker (``audit_markers.py``).
 - ``CKP#<seq>``: a signed checkpoint of the head at that event.
 - ``MTN#...``, ``STH#...``: the Merkle tree's nodes and signed tree heads (``adapters/tree_store.py``).
 
@@ -21,16 +23,24 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.audit_markers import MAX_ATTEMPTS, PENDING, AuditMarkers, event_sk, is_pending, tenant_pk
+from chalicelib.adapters.audit_markers import (
+    MAX_ATTEMPTS,
+    PENDING,
+    AuditMarkers,
+    event_sk,
+    is_pending,
+    landed_put,
+    tenant_pk,
+)
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
-from chalicelib.domain.audit_pending import landed_before, pending_event, sequenced
+from chalicelib.domain.audit_pending import landed_before, landed_digest, pending_event, sequenced
 from chalicelib.domain.audit_stream import PENDING_PREFIX
 from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
@@ -39,10 +49,11 @@ __all__ = ["MAX_ATTEMPTS", "AuditStore", "ChangeRejected", "event_sk", "tenant_p
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 HEAD = "HEAD"
-SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
+SEAL_BATCH = 25  # 3 items per event + the head: under the 100-item transaction limit
+_PER_EVENT = 3  # the event, its marker, its landed record (in this order in a seal's transaction)
 SEALED_HERE_ENTRIES = 50_000  # about 5 MB: a few minutes of one busy sequencer's seals
 SEALED_HERE_SECONDS = 900.0  # the stream shows a seal within seconds; a record older than this is read
 SCAN_PAGE = 1000
@@ -111,8 +122,10 @@ class AuditStore:
         self._clock = clock
         self._heads: dict[str, tuple[int, str]] = {}
         self._marks: dict[str, str] = {}  # tenant -> newest event_id sealed (HEAD.last_event_id)
-        # (tenant, event_id) -> the seq this store chained it at, in a transaction it saw commit
-        self._sealed_here: TtlCache[tuple[str, str], int] = TtlCache(SEALED_HERE_ENTRIES, SEALED_HERE_SECONDS)
+        # (tenant, event_id) -> the seq this store chained it at and the digest of what it chained, in a
+        # transaction it saw commit
+        self._sealed_here: TtlCache[tuple[str, str], tuple[int, str]] = TtlCache(SEALED_HERE_ENTRIES,
+                                                                                  SEALED_HERE_SECONDS)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.markers = AuditMarkers(client, table_for, self._backoff)
@@ -168,7 +181,8 @@ class AuditStore:
 
     # --- sequencing (stream handler and seal-now share this) -----------------------------------
 
-    def seal(self, tenant_id: str, jurisdiction: str, named: Sequence[str] = (), scan: bool = True) -> int:
+    def seal(self, tenant_id: str, jurisdiction: str, named: Sequence[str] = (), scan: bool = True,
+             images: Mapping[str, Mapping[str, Any]] | None = None) -> int:
         """Chain every pending event of the tenant in event-id order; return how many this call sealed.
 
         The scan covers events landed within ``PENDING_WINDOW`` of the newest sealed one; ``named``
@@ -182,36 +196,60 @@ class AuditStore:
         minutes of traffic (at 3,000 events/s, 900,000 markers per stream batch). Whatever a batch did not
         name stays pending for its own record or for the next scan (seal-on-read).
 
+        ``images`` (the stream sequencer's): event id -> the image that first landed for it, chained in place
+        of whatever its marker holds now (a later image is never chained).
+
         Safe to run concurrently and repeatedly: each batch is one transaction conditional on the head
-        it extends and on its pending items still existing, so a lost race re-reads and continues."""
+        it extends, on its pending items still existing and on their event ids having no landed record
+        (``LND#``: an event id already chained, or reported, is left pending for the sequencer to report),
+        so a lost race re-reads and continues."""
         table = self._table_for(jurisdiction)
         sealed = lost = size = 0
+        settled: set[str] = set()  # event ids this call found already chained or reported: not retried
         with self._lock_for(tenant_id):
-            pending = self._pending(table, tenant_id, named, scan)
+            pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled)
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 events = self._chain(tenant_id, table, batch)
-                if self._try_write(self._seal_items(table, tenant_id, batch, events), offset=len(events) * 2 + 1):
+                refused: list[int] = []
+                if self._try_write(self._seal_items(table, tenant_id, batch, events),
+                                   offset=len(events) * _PER_EVENT + 1, refused=refused):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
                     self._marks[tenant_id] = self._newest(tenant_id, batch)
                     for landed, event in zip(batch, events, strict=True):
-                        self._sealed_here.put((tenant_id, str(landed["event_id"])), int(event["seq"]))
+                        self._sealed_here.put((tenant_id, str(landed["event_id"])),
+                                              (int(event["seq"]), landed_digest(landed)))
                     self._notify(jurisdiction, events)
                     continue
                 # another sealer moved the head or took these events: re-read both, from a new pass
+                settled.update(str(batch[i // _PER_EVENT]["event_id"]) for i in refused if i % _PER_EVENT == 2)
                 self._heads.pop(tenant_id, None)
                 lost += 1
                 if lost >= MAX_ATTEMPTS:
                     raise ServiceUnavailable("the audit trail is busy; retry later")
                 self._backoff(lost)
-                pending = self._pending(table, tenant_id, named, scan)
+                pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled)
         if sealed and self._after_seal is not None:
             self._after_seal(tenant_id, jurisdiction, size, sealed)
         return sealed
 
     def sealed_here(self, tenant_id: str, event_id: str) -> int | None:
         """The seq this store chained ``event_id`` at, when it did so recently (its own committed seal)."""
-        return self._sealed_here.get((tenant_id, event_id))
+        here = self._sealed_here.get((tenant_id, event_id))
+        return here[0] if here is not None else None
+
+    def chained_here(self, tenant_id: str, event_id: str, digest: str) -> bool:
+        """Whether this store recently chained ``event_id`` itself, as the image of ``digest``."""
+        here = self._sealed_here.get((tenant_id, event_id))
+        return here is not None and here[1] == digest
+
+    def _unsettled(self, table: str, tenant_id: str, named: Sequence[str], scan: bool,
+                   images: Mapping[str, Mapping[str, Any]], settled: set[str]) -> Iterator[dict[str, Any]]:
+        """``_pending``, each event as ``images`` says it first landed, less the ``settled`` event ids."""
+        for pending in self._pending(table, tenant_id, named, scan):
+            event_id = str(pending["event_id"])
+            if event_id not in settled:
+                yield dict(images[event_id]) if event_id in images else pending
 
     def _notify(self, jurisdiction: str, events: list[dict[str, Any]]) -> None:
         if self._after_commit is not None:
@@ -285,6 +323,8 @@ class AuditStore:
                 "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
                 "ConditionExpression": PENDING,
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
+            items.append({"Put": cast("PutTypeDef", landed_put(  # only if absent: never chained twice
+                table, tenant_id, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
         items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch)))
         return items
 
@@ -305,8 +345,9 @@ class AuditStore:
             self._marks[tenant_id] = item["last_event_id"]["S"]
         return head
 
-    def _try_write(self, items: list[TransactWriteItemTypeDef], offset: int) -> bool:
-        """One TransactWriteItems; False on a lost race (retry). Items from ``offset`` are the caller's."""
+    def _try_write(self, items: list[TransactWriteItemTypeDef], offset: int, refused: list[int] | None = None) -> bool:
+        """One TransactWriteItems; False on a lost race (retry). Items from ``offset`` are the caller's;
+        ``refused`` collects the indexes of the items before it whose condition failed."""
         try:
             with translated("the audit trail"):
                 self._client.transact_write_items(TransactItems=items)
@@ -314,6 +355,8 @@ class AuditStore:
             if error_code(exc) != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if refused is not None:
+                refused += [i for i, code in enumerate(reasons[:offset]) if code == "ConditionalCheckFailed"]
             return self._resolve_cancel(reasons, offset)
         return True
 

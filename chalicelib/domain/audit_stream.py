@@ -2,16 +2,19 @@
 
 The application changes a ``PND#`` item in two ways only: a request lands it (a put only if absent: an
 INSERT record) and the sequencer seals it (REMOVE ``pending``, SET ``sealed_seq``: a MODIFY record with
-nothing else changed). Every other MODIFY of such an item, and the deletion of a sealed one, is someone
-with write access to the table rewriting the trail: an *alteration*. The stream's old image (the table
-streams NEW_AND_OLD_IMAGES) and the INSERT image of the same batch say what the event was before.
+nothing else changed). It never deletes one. Every other MODIFY of such an item, every deletion (pending
+or sealed) and a second INSERT of the same event id is someone with write access to the table rewriting
+the trail: an *alteration*. The stream's old image (the table streams NEW_AND_OLD_IMAGES) and the first
+INSERT image of the same batch say what the event was before; that first image is what gets chained.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from chalicelib.domain.audit_pending import landed_digest
 
 PENDING_PREFIX = "PND#"
 TENANT_PREFIX = "TENANT#"
@@ -22,6 +25,11 @@ REWRITTEN_AFTER_SEALING = "rewritten_after_sealing"
 """A sealed marker was overwritten (with a pending event again, the same id would be chained twice)."""
 REMOVED_AFTER_SEALING = "removed_after_sealing"
 """A sealed marker was deleted (making room for the same event id to land and be chained again)."""
+PENDING_REMOVED = "pending_removed"
+"""A pending event was deleted before it was sealed (it is reported, not chained)."""
+PENDING_REPLACED = "pending_replaced"
+"""An event id landed again with another image (deleted and put back, or put back over its sealed marker):
+the later image is never chained; the first is, once."""
 SEALED_NOT_CHAINED = "sealed_not_chained"
 """A marker changed the way the sealer changes it, but the chain does not hold that event at ``sealed_seq``:
 someone faked the seal (the event dropped unchained) or put another event in its place."""
@@ -50,7 +58,9 @@ class TenantBatch:
     """What a batch says about one tenant's pending items."""
 
     landed: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    """event_id -> the pending event as it landed (INSERT image), in stream order."""
+    """event_id -> the pending event as it first landed in the batch (first INSERT image), in stream order."""
+    first_records: dict[str, str] = field(default_factory=dict)
+    """event_id -> the stream record id of that first INSERT."""
     altered: list[Alteration] = field(default_factory=list)
     sealed: dict[str, Sealing] = field(default_factory=dict)
     """event id -> the batch's record of its sealing (its item gone later is an alteration, not a loss)."""
@@ -73,13 +83,14 @@ def unchained(event_id: str, sealing: Sealing, event: Mapping[str, Any] | None) 
     if event is not None and chained == landed:
         return None
     return Alteration(event_id=event_id, record_id=sealing.record_id, change=SEALED_NOT_CHAINED,
-                      before=sealing.pending, fields=_changed(landed, chained) if event else (),
+                      before=sealing.pending, fields=changed_fields(landed, chained) if event else (),
                       sealed_seq=sealing.seq, now_pending=False)
 
 
 def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], TenantBatch]:
     """(tenant_id, jurisdiction) -> what ``records`` (Lambda's shape, in stream order) say about its items."""
     found: dict[tuple[str, str], TenantBatch] = {}
+    removed: dict[tuple[str, str], dict[str, int]] = {}  # owner -> event id -> index of its deletion in altered
     for record in records:
         data = record.get("dynamodb", {})
         old, new = data.get("OldImage", {}), data.get("NewImage", {})
@@ -95,7 +106,7 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
             continue
         batch = found.setdefault(owner, TenantBatch())
         if record.get("eventName") == "INSERT":
-            batch.landed[event_id] = _pending(new)
+            _landed(batch, removed.setdefault(owner, {}), record, event_id)
             continue
         if record.get("eventName") == "MODIFY" and is_sealing(old, new):
             seq = _seq(new)
@@ -105,6 +116,8 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
         alteration = _alteration(record, event_id, batch.landed.get(event_id, {}))
         if alteration is not None:
             batch.altered.append(alteration)
+            if record.get("eventName") == "REMOVE":
+                removed.setdefault(owner, {})[event_id] = len(batch.altered) - 1
     return {owner: batch for owner, batch in found.items() if batch.landed or batch.altered or batch.sealed}
 
 
@@ -112,20 +125,40 @@ def _alteration(record: Mapping[str, Any], event_id: str, inserted: Mapping[str,
     data = record.get("dynamodb", {})
     old, new = data.get("OldImage", {}), data.get("NewImage", {})
     name = record.get("eventName")
-    if name == "REMOVE" and "sealed_seq" not in old:
-        return None  # a pending item deleted: the landed-versus-table check records it as missing
     if name not in ("MODIFY", "REMOVE"):
         return None
     before = _pending(old) or inserted
     after = _pending(new) if name == "MODIFY" else before  # a deletion changes no field: it drops the marker
-    change = (REMOVED_AFTER_SEALING if name == "REMOVE"
-              else REWRITTEN_AFTER_SEALING if "sealed_seq" in old else REWRITTEN)
+    if name == "REMOVE":
+        change = REMOVED_AFTER_SEALING if "sealed_seq" in old else PENDING_REMOVED
+    else:
+        change = REWRITTEN_AFTER_SEALING if "sealed_seq" in old else REWRITTEN
     return Alteration(event_id=event_id, record_id=_record_id(record), change=change, before=before,
-                      fields=_changed(before, after), sealed_seq=_seq(old),
+                      fields=changed_fields(before, after), sealed_seq=_seq(old),
                       now_pending="pending" in new and "sealed_seq" not in new)
 
 
-def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
+def _landed(batch: TenantBatch, removed: dict[str, int], record: Mapping[str, Any],
+            event_id: str) -> None:
+    """An INSERT: the event id's first image in the batch, or one put back after its deletion (which then
+    becomes one alteration: ``PENDING_REPLACED`` when the image differs from what first landed)."""
+    new = record.get("dynamodb", {}).get("NewImage", {})
+    image = _pending(new)
+    index = removed.pop(event_id, None)
+    if index is None:
+        if event_id not in batch.landed:
+            batch.landed[event_id] = image
+            batch.first_records[event_id] = _record_id(record)
+        return
+    deletion = batch.altered[index]
+    first = batch.landed.get(event_id) or deletion.before
+    same = landed_digest(image) == landed_digest(first)
+    batch.altered[index] = replace(deletion, change=deletion.change if same else PENDING_REPLACED,
+                                   before=first, fields=changed_fields(first, image),
+                                   now_pending="pending" in new and "sealed_seq" not in new)
+
+
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
     """Names of ``before``'s fields that ``after`` lacks or holds another value for."""
     return tuple(sorted(key for key in before if key not in after or after[key] != before[key]))
 
