@@ -102,7 +102,10 @@ class Sequencer:
         landed = batch.landed
         states = self._store.markers.unsealed(tenant, jurisdiction, list(landed))
         digests = {event_id: landed_digest(image) for event_id, image in landed.items()}
-        check = [e for e in landed if not self._store.chained_here(tenant, e, digests[e])]
+        # marked sealed and not by this container: whoever sealed it wrote its landed record, and any other
+        # image of it comes with its own stream record (an alteration); still pending or gone: look it up
+        check = [e for e in landed
+                 if states.get(e) is not False and not self._store.chained_here(tenant, e, digests[e])]
         records = self._store.markers.landed(tenant, jurisdiction, check) if check else {}
         late = [e for e, pending in states.items() if pending and e not in records]
         late += self._replaced(tenant, jurisdiction, batch, states, records)
