@@ -255,3 +255,24 @@ def test_a_first_delivery_costs_no_more_calls_than_before(emulated: Emulated) ->
     assert calls.names.count("TransactWriteItems") == 6
     assert "Query" not in calls.names
     assert "PutItem" not in calls.names
+
+
+def test_a_landed_record_deleted_is_recorded_and_put_back(emulated: Emulated) -> None:
+    """Deleting an event id's landed record would make room to chain it again: reported, and put back."""
+    tenant_id = new_id("tnt")
+    store = _store(emulated)
+    landed = store.commit(tenant_id, "UK", _draft(0))
+    assert store.seal(tenant_id, "UK") == 1
+    emulated.clients.dynamodb("eu-west-2").delete_item(TableName=TABLE, Key={
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "LND#" + landed["event_id"]}})
+    findings = _Findings()
+    events = _stream(emulated, tenant_id, findings, times=2)
+    assert _altered(events) == [{"event_id": landed["event_id"], "change": "landed_record_removed",
+                                 "fields": ["landed", "seq"], "sealed_seq": 1}]
+    assert findings.altered == 1
+    record = emulated.clients.dynamodb("eu-west-2").get_item(TableName=TABLE, ConsistentRead=True, Key={
+        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "LND#" + landed["event_id"]}})["Item"]
+    assert (record["landed"]["S"], record["seq"]["N"]) == (landed_digest(landed), "1")
+    _put_back_forged(emulated, tenant_id, landed)
+    assert _store(emulated).seal(tenant_id, "UK") == 0
+    assert _forged(list(store.events(tenant_id, "UK"))) == []

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit_pending import altered_marker_id
-from chalicelib.domain.audit_stream import PENDING_PREFIX
+from chalicelib.domain.audit_stream import LANDED_PREFIX, PENDING_PREFIX
 from chalicelib.domain.errors import Throttled
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ PENDING = "attribute_exists(pending)"
 """The scan's filter and the seal's condition: a marker holding an event. It is still to be chained only
 without ``sealed_seq`` as well (``is_pending``, checked on what the scan returns; the expression stays one
 clause, which the contention bench's table model evaluates)."""
-LANDED_PREFIX = "LND#"
 BATCH_GET = 100  # BatchGetItem's limit of keys per call
 MAX_ATTEMPTS = 50
 
@@ -57,10 +56,11 @@ class Landed:
     seq: int | None
 
 
-def landed_put(table: str, tenant_id: str, event_id: str, digest: str, seq: int | None) -> dict[str, Any]:
+def landed_put(table: str, tenant_id: str, jurisdiction: str, event_id: str, digest: str,
+               seq: int | None) -> dict[str, Any]:
     """A Put of ``event_id``'s landed record, only if it has none: the guard against chaining it twice."""
     item: dict[str, Any] = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": landed_sk(event_id)},
-                            "landed": {"S": digest}}
+                            "jurisdiction": {"S": jurisdiction}, "landed": {"S": digest}}
     if seq is not None:
         item["seq"] = {"N": str(seq)}
     return {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
@@ -103,12 +103,13 @@ class AuditMarkers:
         return {item["sk"]["S"][len(LANDED_PREFIX):]: Landed(
             item["landed"]["S"], int(item["seq"]["N"]) if "seq" in item else None) for item in items}
 
-    def settle(self, tenant_id: str, jurisdiction: str, event_id: str, digest: str) -> bool:
-        """Record ``event_id`` as landed with ``digest`` and never to be chained (the sequencer reported it);
-        False when it already has a landed record."""
+    def settle(self, tenant_id: str, jurisdiction: str, event_id: str, digest: str, seq: int | None = None) -> bool:
+        """Record ``event_id`` as landed with ``digest``: chained at ``seq``, or (None) never to be chained
+        (the sequencer reported it); False when it already has a landed record."""
         try:
             with translated("the audit trail"):
-                self._client.put_item(**landed_put(self._table_for(jurisdiction), tenant_id, event_id, digest, None))
+                self._client.put_item(**landed_put(self._table_for(jurisdiction), tenant_id, jurisdiction, event_id,
+                                                   digest, seq))
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise

@@ -211,7 +211,7 @@ class AuditStore:
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 events = self._chain(tenant_id, table, batch)
                 refused: list[int] = []
-                if self._try_write(self._seal_items(table, tenant_id, batch, events),
+                if self._try_write(self._seal_items(table, tenant_id, jurisdiction, batch, events),
                                    offset=len(events) * _PER_EVENT + 1, refused=refused):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
@@ -311,7 +311,7 @@ class AuditStore:
             events.append(event)
         return events
 
-    def _seal_items(self, table: str, tenant_id: str, batch: list[dict[str, Any]],
+    def _seal_items(self, table: str, tenant_id: str, jurisdiction: str, batch: list[dict[str, Any]],
                     events: list[dict[str, Any]]) -> list[TransactWriteItemTypeDef]:
         first_seq = events[0]["seq"] - 1
         items: list[TransactWriteItemTypeDef] = []
@@ -324,7 +324,7 @@ class AuditStore:
                 "ConditionExpression": PENDING,
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
             items.append({"Put": cast("PutTypeDef", landed_put(  # only if absent: never chained twice
-                table, tenant_id, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
+                table, tenant_id, jurisdiction, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
         items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch)))
         return items
 

@@ -17,6 +17,8 @@ from typing import Any
 from chalicelib.domain.audit_pending import landed_digest
 
 PENDING_PREFIX = "PND#"
+LANDED_PREFIX = "LND#"
+"""An event id's landed record (``adapters/audit_markers.py``): only ever put, if absent, by the sealer."""
 TENANT_PREFIX = "TENANT#"
 
 REWRITTEN = "rewritten"
@@ -30,6 +32,10 @@ PENDING_REMOVED = "pending_removed"
 PENDING_REPLACED = "pending_replaced"
 """An event id landed again with another image (deleted and put back, or put back over its sealed marker):
 the later image is never chained; the first is, once."""
+LANDED_RECORD_REMOVED = "landed_record_removed"
+"""An event id's landed record was deleted (making room to chain the id again): it is put back."""
+LANDED_RECORD_REWRITTEN = "landed_record_rewritten"
+"""An event id's landed record was changed."""
 SEALED_NOT_CHAINED = "sealed_not_chained"
 """A marker changed the way the sealer changes it, but the chain does not hold that event at ``sealed_seq``:
 someone faked the seal (the event dropped unchained) or put another event in its place."""
@@ -51,6 +57,8 @@ class Alteration:
     """Where the event had been chained, when the change hit a sealed marker."""
     now_pending: bool
     """The item holds an event the sealer would chain (``pending`` without ``sealed_seq``)."""
+    landed_record: tuple[str, int | None] | None = None
+    """A deleted landed record as it was (digest, seq), to put back."""
 
 
 @dataclass
@@ -95,9 +103,9 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
         data = record.get("dynamodb", {})
         old, new = data.get("OldImage", {}), data.get("NewImage", {})
         sk = _text(data.get("Keys", {}), "sk") or _text(new, "sk") or _text(old, "sk")
-        if not sk.startswith(PENDING_PREFIX):
+        if not sk.startswith((PENDING_PREFIX, LANDED_PREFIX)):
             continue
-        event_id = sk[len(PENDING_PREFIX):]
+        event_id = sk.partition("#")[2]
         trusted = old or new  # the image the application wrote, as far as the record tells
         pk = _text(data.get("Keys", {}), "pk")
         tenant = pk[len(TENANT_PREFIX):] if pk.startswith(TENANT_PREFIX) else _text(trusted, "tenant_id")
@@ -105,6 +113,10 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
         if not all(owner):
             continue
         batch = found.setdefault(owner, TenantBatch())
+        if sk.startswith(LANDED_PREFIX):
+            if record.get("eventName") in ("MODIFY", "REMOVE"):
+                batch.altered.append(_landed_record_change(record, event_id))
+            continue
         if record.get("eventName") == "INSERT":
             _landed(batch, removed.setdefault(owner, {}), record, event_id)
             continue
@@ -138,6 +150,18 @@ def _alteration(record: Mapping[str, Any], event_id: str, inserted: Mapping[str,
                       now_pending="pending" in new and "sealed_seq" not in new)
 
 
+def _landed_record_change(record: Mapping[str, Any], event_id: str) -> Alteration:
+    data = record.get("dynamodb", {})
+    old, new = data.get("OldImage", {}), data.get("NewImage", {})
+    seq = _number(old, "seq")
+    removed = record.get("eventName") == "REMOVE"
+    return Alteration(event_id=event_id, record_id=_record_id(record),
+                      change=LANDED_RECORD_REMOVED if removed else LANDED_RECORD_REWRITTEN, before={},
+                      fields=tuple(name for name in ("landed", "seq") if removed or old.get(name) != new.get(name)),
+                      sealed_seq=seq, now_pending=False,
+                      landed_record=(_text(old, "landed"), seq) if removed and _text(old, "landed") else None)
+
+
 def _landed(batch: TenantBatch, removed: dict[str, int], record: Mapping[str, Any],
             event_id: str) -> None:
     """An INSERT: the event id's first image in the batch, or one put back after its deletion (which then
@@ -168,7 +192,11 @@ def _record_id(record: Mapping[str, Any]) -> str:
 
 
 def _seq(image: Mapping[str, Any]) -> int | None:
-    value = image.get("sealed_seq", {}).get("N") if isinstance(image.get("sealed_seq"), Mapping) else None
+    return _number(image, "sealed_seq")
+
+
+def _number(image: Mapping[str, Any], name: str) -> int | None:
+    value = image.get(name, {}).get("N") if isinstance(image.get(name), Mapping) else None
     return int(value) if isinstance(value, str) and value.isdigit() else None
 
 

@@ -21,7 +21,7 @@ finding even when Lambda redelivers the batch:
   a later one; the seal's transaction records its digest (``LND#``, put only if absent), so an event id is
   chained once by construction; a later batch's image of an event id that differs from that record
   (deleted and put back in another batch, or chained by a read before the stream came) is
-  ``pending_replaced``;
+  ``pending_replaced``; a landed record deleted or changed is recorded too (a deleted one is put back);
 - a change shaped like the sealer's must have chained that very event at its ``sealed_seq``: a faked seal
   (the event dropped unchained) or another event in its place is recorded the same way.
 """
@@ -175,6 +175,8 @@ class Sequencer:
         recorded = self._store.markers.unsealed(tenant, jurisdiction, list(markers)) if markers else {}
         late = []
         for marker, alteration in markers.items():
+            if alteration.landed_record is not None:  # put back: the event id stays chained (or reported)
+                self._store.markers.settle(tenant, jurisdiction, alteration.event_id, *alteration.landed_record)
             if alteration.sealed_seq is not None and alteration.now_pending:
                 self._store.markers.restore_sealed(tenant, jurisdiction, alteration.event_id, alteration.sealed_seq)
             if marker in recorded:
