@@ -109,10 +109,7 @@ class Sequencer:
         records = self._store.markers.landed(tenant, jurisdiction, check) if check else {}
         late = [e for e, pending in states.items() if pending and e not in records]
         late += self._replaced(tenant, jurisdiction, batch, states, records)
-        removed = {a.event_id for a in batch.altered if a.change == PENDING_REMOVED}
-        for event_id in removed:  # reported, never to be chained: a later image of it is refused
-            self._store.markers.settle(tenant, jurisdiction, event_id, landed_digest(
-                landed.get(event_id) or next(a.before for a in batch.altered if a.event_id == event_id)))
+        removed = self._settle_removed(tenant, jurisdiction, batch)
         gone = [event_id for event_id in landed if event_id not in states and event_id not in batch.sealed
                 and event_id not in removed and event_id in check and event_id not in records]
         recorded = self._store.markers.unsealed(tenant, jurisdiction, [missing_marker_id(e) for e in gone])
@@ -126,6 +123,15 @@ class Sequencer:
             late.append(self._store.land_finding(tenant, jurisdiction, missing_marker_id(event_id),
                                                  self._missing_draft(event_id, landed[event_id])))
         return late
+
+    def _settle_removed(self, tenant: str, jurisdiction: str, batch: TenantBatch) -> set[str]:
+        """The event ids whose pending item the batch shows deleted: reported (``pending_removed``), never to
+        be chained, so their landed record is put without ``seq`` (a later image of them is refused)."""
+        removed = {a.event_id: a.before for a in batch.altered if a.change == PENDING_REMOVED}
+        for event_id, before in removed.items():
+            first = batch.landed.get(event_id) or before
+            self._store.markers.settle(tenant, jurisdiction, event_id, landed_digest(first))
+        return set(removed)
 
     def _replaced(self, tenant: str, jurisdiction: str, batch: TenantBatch, states: Mapping[str, bool],
                   records: Mapping[str, Landed]) -> list[str]:
