@@ -227,7 +227,8 @@ class AuditStore:
         for pending in self._pending(table, tenant_id, named, scan):
             event_id = str(pending["event_id"])
             if event_id not in settled:
-                yield dict(images[event_id]) if event_id in images else pending
+                image = images.get(event_id)
+                yield dict(image) if image and image.get("event_id") == event_id else pending
 
     def _notify(self, jurisdiction: str, events: list[dict[str, Any]]) -> None:
         if self._after_commit is not None:

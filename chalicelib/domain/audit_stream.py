@@ -176,7 +176,7 @@ def _landed(batch: TenantBatch, removed: dict[str, int], record: Mapping[str, An
         return
     deletion = batch.altered[index]
     first = batch.landed.get(event_id) or deletion.before
-    same = landed_digest(image) == landed_digest(first)
+    same = landed_digest(image) == landed_digest(first)  # a sealed marker's deletion does not show the event
     batch.altered[index] = replace(deletion, change=deletion.change if same else PENDING_REPLACED,
                                    before=first, fields=changed_fields(first, image),
                                    now_pending="pending" in new and "sealed_seq" not in new)
