@@ -13,7 +13,7 @@ The chain's keys and the pending-marker conditions live here too, shared with ``
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,17 @@ def landed_put(table: str, tenant_id: str, jurisdiction: str, event_id: str, dig
     if seq is not None:
         item["seq"] = {"N": str(seq)}
     return {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+
+
+def refused_landed(items: Sequence[Mapping[str, Any]], refused: Sequence[int]) -> list[str]:
+    """The event ids whose landed-record put is among the ``refused`` items of a transaction: already chained
+    or reported (the cancellation reasons of the others say a race was lost)."""
+    found = []
+    for index in refused:
+        sk = str(items[index].get("Put", {}).get("Item", {}).get("sk", {}).get("S", ""))
+        if sk.startswith(LANDED_PREFIX):
+            found.append(sk[len(LANDED_PREFIX):])
+    return found
 
 
 def is_pending(item: dict[str, Any]) -> bool:

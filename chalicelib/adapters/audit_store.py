@@ -25,12 +25,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.audit_items import HEAD, LANDED_RECORD, PER_EVENT, pending_put, seal_items
-from chalicelib.adapters.audit_markers import MAX_ATTEMPTS, PENDING, AuditMarkers, event_sk, is_pending, tenant_pk
+from chalicelib.adapters.audit_markers import (
+    MAX_ATTEMPTS,
+    PENDING,
+    AuditMarkers,
+    event_sk,
+    is_pending,
+    landed_put,
+    refused_landed,
+    tenant_pk,
+)
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
 from chalicelib.domain.audit_pending import landed_before, landed_digest, pending_event, sequenced
@@ -38,12 +46,13 @@ from chalicelib.domain.audit_stream import PENDING_PREFIX
 from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 
-__all__ = ["HEAD", "MAX_ATTEMPTS", "AuditStore", "ChangeRejected", "event_sk", "tenant_pk"]
+__all__ = ["MAX_ATTEMPTS", "AuditStore", "ChangeRejected", "event_sk", "tenant_pk"]
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
+HEAD = "HEAD"
 SEAL_BATCH = 25  # 3 items per event + the head: under the 100-item transaction limit
 SEALED_HERE_ENTRIES = 50_000  # about 5 MB: a few minutes of one busy sequencer's seals
 SEALED_HERE_SECONDS = 900.0  # the stream shows a seal within seconds; a record older than this is read
@@ -140,7 +149,7 @@ class AuditStore:
 
     def _land(self, table: str, jurisdiction: str, pending: dict[str, Any],
               changes: Sequence[TransactWriteItemTypeDef]) -> None:
-        put = pending_put(table, jurisdiction, pending)
+        put = self._pending_put(table, jurisdiction, pending)
         if not changes:
             try:
                 with translated("the audit trail"):
@@ -155,6 +164,20 @@ class AuditStore:
             if self._try_write([put, *changes], offset=1):
                 return
         raise ServiceUnavailable("the audit trail is busy; retry later")
+
+    @staticmethod
+    def _pending_put(table: str, jurisdiction: str, pending: dict[str, Any]) -> TransactWriteItemTypeDef:
+        return {"Put": {
+            "TableName": table,
+            "Item": {
+                "pk": {"S": tenant_pk(pending["tenant_id"])},
+                "sk": {"S": PENDING_PREFIX + pending["event_id"]},
+                "tenant_id": {"S": pending["tenant_id"]},
+                "jurisdiction": {"S": jurisdiction},
+                "pending": {"S": json.dumps(pending, separators=(",", ":"), ensure_ascii=False)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
 
     # --- sequencing (stream handler and seal-now share this) -----------------------------------
 
@@ -188,8 +211,8 @@ class AuditStore:
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 events = self._chain(tenant_id, table, batch)
                 refused: list[int] = []
-                items = seal_items(table, tenant_id, jurisdiction, batch, events, self._newest(tenant_id, batch))
-                if self._try_write(items, offset=len(events) * PER_EVENT + 1, refused=refused):
+                items = self._seal_items(table, tenant_id, jurisdiction, batch, events)
+                if self._try_write(items, offset=len(items), refused=refused):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
                     self._marks[tenant_id] = self._newest(tenant_id, batch)
@@ -199,8 +222,7 @@ class AuditStore:
                     self._notify(jurisdiction, events)
                     continue
                 # another sealer moved the head or took these events: re-read both, from a new pass
-                settled.update(str(batch[i // PER_EVENT]["event_id"]) for i in refused
-                               if i % PER_EVENT == LANDED_RECORD)
+                settled.update(refused_landed(items, refused))
                 self._heads.pop(tenant_id, None)
                 lost += 1
                 if lost >= MAX_ATTEMPTS:
@@ -290,6 +312,23 @@ class AuditStore:
             events.append(event)
         return events
 
+    def _seal_items(self, table: str, tenant_id: str, jurisdiction: str, batch: list[dict[str, Any]],
+                    events: list[dict[str, Any]]) -> list[TransactWriteItemTypeDef]:
+        first_seq = events[0]["seq"] - 1
+        items: list[TransactWriteItemTypeDef] = []
+        for pending, event in zip(batch, events, strict=True):
+            items.append(self._event_put(table, tenant_id, event))
+            items.append({"Update": {  # marked, not deleted: the audit table stays append-only (no DeleteItem)
+                "TableName": table,
+                "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + pending["event_id"]}},
+                "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
+                "ConditionExpression": PENDING,
+                "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
+            items.append({"Put": cast("PutTypeDef", landed_put(  # only if absent: never chained twice
+                table, tenant_id, jurisdiction, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
+        items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch)))
+        return items
+
     def _lock_for(self, tenant_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(tenant_id, threading.Lock())
@@ -342,6 +381,37 @@ class AuditStore:
             if code not in ("None", ""):
                 raise ChangeRejected(index, code)
         raise ServiceUnavailable("the audit trail could not be written; retry later")
+
+    @staticmethod
+    def _head_update(table: str, tenant_id: str, seq: int, event: dict[str, Any],
+                     last_event_id: str) -> TransactWriteItemTypeDef:
+        condition = "attribute_not_exists(pk)" if seq == 0 else "#seq = :prev"
+        values: dict[str, Any] = {":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]},
+                                  ":last": {"S": last_event_id}}
+        if seq:
+            values[":prev"] = {"N": str(seq)}
+        return {"Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}},
+            "UpdateExpression": "SET #seq = :seq, #hash = :hash, last_event_id = :last",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#seq": "seq", "#hash": "hash"},
+            "ExpressionAttributeValues": values,
+        }}
+
+    @staticmethod
+    def _event_put(table: str, tenant_id: str, event: dict[str, Any]) -> TransactWriteItemTypeDef:
+        return {"Put": {
+            "TableName": table,
+            "Item": {
+                "pk": {"S": tenant_pk(tenant_id)},
+                "sk": {"S": event_sk(event["seq"])},
+                "tenant_id": {"S": tenant_id},
+                "at": {"S": event["at"]},
+                "event": {"S": json.dumps(event, separators=(",", ":"), ensure_ascii=False)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
 
     def head(self, tenant_id: str, jurisdiction: str) -> tuple[int, str]:
         """The stored head (consistent read), bypassing the cache, after sealing what is pending."""
