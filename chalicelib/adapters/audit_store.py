@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 HEAD = "HEAD"
-SEAL_BATCH = 25  # 3 items per event + the head: under the 100-item transaction limit
+SEAL_BATCH = 24  # 3 items per event + the head, room for a 4th (the time index's): within 100 a transaction
 SEALED_HERE_ENTRIES = 50_000  # about 5 MB: a few minutes of one busy sequencer's seals
 SEALED_HERE_SECONDS = 900.0  # the stream shows a seal within seconds; a record older than this is read
 SCAN_PAGE = 1000
