@@ -42,3 +42,31 @@ def test_items_other_than_pending_markers_are_ignored() -> None:
     head = {"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": PK, "sk": {"S": "HEAD"}}, "OldImage": {},
                                                 "NewImage": {"pk": PK, "sk": {"S": "HEAD"}}}}
     assert read_batch([head]) == {}
+
+
+def test_a_pending_event_deleted_and_put_back_altered_is_one_alteration_and_the_first_image_is_kept() -> None:
+    forged = LANDED | {"pending": {"S": json.dumps({"action": "learner.erase", "outcome": "success"})}}
+    batch = read_batch([_record("INSERT", 1, new=LANDED), _record("REMOVE", 2, old=LANDED),
+                        _record("INSERT", 3, new=forged)])[("tnt_1", "UK")]
+    assert batch.landed["20260601T090000000000-000000000001-ab"] == {"action": "learner.read", "outcome": "success"}
+    [alteration] = batch.altered
+    assert (alteration.change, alteration.record_id, alteration.fields) == ("pending_replaced", "2", ("action",))
+    assert alteration.now_pending
+
+
+def test_a_pending_event_deleted_alone_is_an_alteration() -> None:
+    [alteration] = read_batch([_record("INSERT", 1, new=LANDED), _record("REMOVE", 2, old=LANDED)])[
+        ("tnt_1", "UK")].altered
+    assert (alteration.change, alteration.now_pending) == ("pending_removed", False)
+
+
+def test_a_landed_record_put_is_not_an_alteration_but_its_deletion_is() -> None:
+    sk = {"S": "LND#20260601T090000000000-000000000001-ab"}
+    record = {"pk": PK, "sk": sk, "jurisdiction": {"S": "UK"}, "landed": {"S": "ab" * 32}, "seq": {"N": "7"}}
+    put = {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": PK, "sk": sk}, "NewImage": record}}
+    gone = {"eventName": "REMOVE", "dynamodb": {"Keys": {"pk": PK, "sk": sk}, "OldImage": record,
+                                                "SequenceNumber": "9"}}
+    assert read_batch([put]) == {}
+    [alteration] = read_batch([put, gone])[("tnt_1", "UK")].altered
+    assert (alteration.change, alteration.landed_record, alteration.sealed_seq) == (
+        "landed_record_removed", ("ab" * 32, 7), 7)

@@ -1,21 +1,27 @@
 """Key look-ups and the one repair of the audit table's markers that the sequencer's checks need
-(``services/audit_sequencer.py``): ``PND#`` markers of landed events and ``EVT#`` sealed events by key
-(BatchGetItem, 100 keys a call, consistent, unprocessed keys asked again after a backoff), whether an
-event is already named by a finding, and an overwritten sealed marker put back as sealed.
+(``services/audit_sequencer.py``): ``PND#`` markers of landed events, ``LND#`` landed records and ``EVT#``
+sealed events by key (BatchGetItem, 100 keys a call, consistent, unprocessed keys asked again after a
+backoff), whether an event is already named by a finding, and an overwritten sealed marker put back as sealed.
+
+``LND#<event_id>``: what first landed for an event id (``landed``: ``landed_digest`` of its image) and where
+it was chained (``seq``). The seal's transaction puts it only if absent, so no event id is chained twice
+whatever happens to its ``PND#`` marker; the sequencer puts it (without ``seq``) for an event it reports
+instead of chaining. One item per event id, keyed by it: no item every seal of a tenant writes.
 
 The chain's keys and the pending-marker conditions live here too, shared with ``audit_store.py``.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit_pending import altered_marker_id
-from chalicelib.domain.audit_stream import PENDING_PREFIX
+from chalicelib.domain.audit_stream import LANDED_PREFIX, PENDING_PREFIX
 from chalicelib.domain.errors import Throttled
 
 if TYPE_CHECKING:
@@ -35,6 +41,40 @@ def tenant_pk(tenant_id: str) -> str:
 
 def event_sk(seq: int) -> str:
     return f"EVT#{seq:012d}"
+
+
+def landed_sk(event_id: str) -> str:
+    return LANDED_PREFIX + event_id
+
+
+@dataclass(frozen=True)
+class Landed:
+    """An event id's ``LND#`` record: the digest of the image that first landed (or was chained), and
+    where it was chained (None: reported instead, never to be chained)."""
+
+    digest: str
+    seq: int | None
+
+
+def landed_put(table: str, tenant_id: str, jurisdiction: str, event_id: str, digest: str,
+               seq: int | None) -> dict[str, Any]:
+    """A Put of ``event_id``'s landed record, only if it has none: the guard against chaining it twice."""
+    item: dict[str, Any] = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": landed_sk(event_id)},
+                            "jurisdiction": {"S": jurisdiction}, "landed": {"S": digest}}
+    if seq is not None:
+        item["seq"] = {"N": str(seq)}
+    return {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+
+
+def refused_landed(items: Sequence[Mapping[str, Any]], refused: Sequence[int]) -> list[str]:
+    """The event ids whose landed-record put is among the ``refused`` items of a transaction: already chained
+    or reported (the cancellation reasons of the others say a race was lost)."""
+    found = []
+    for index in refused:
+        sk = str(items[index].get("Put", {}).get("Item", {}).get("sk", {}).get("S", ""))
+        if sk.startswith(LANDED_PREFIX):
+            found.append(sk[len(LANDED_PREFIX):])
+    return found
 
 
 def is_pending(item: dict[str, Any]) -> bool:
@@ -67,6 +107,25 @@ class AuditMarkers:
         items = self._batch_get(self._table_for(jurisdiction), tenant_id, [event_sk(seq) for seq in seqs])
         events = (json.loads(item["event"]["S"]) for item in items if "event" in item)
         return {int(event["seq"]): event for event in events}
+
+    def landed(self, tenant_id: str, jurisdiction: str, event_ids: Sequence[str]) -> dict[str, Landed]:
+        """event_id -> its landed record, for those that have one."""
+        items = self._batch_get(self._table_for(jurisdiction), tenant_id, [landed_sk(e) for e in event_ids])
+        return {item["sk"]["S"][len(LANDED_PREFIX):]: Landed(
+            item["landed"]["S"], int(item["seq"]["N"]) if "seq" in item else None) for item in items}
+
+    def settle(self, tenant_id: str, jurisdiction: str, event_id: str, digest: str, seq: int | None = None) -> bool:
+        """Record ``event_id`` as landed with ``digest``: chained at ``seq``, or (None) never to be chained
+        (the sequencer reported it); False when it already has a landed record."""
+        try:
+            with translated("the audit trail"):
+                self._client.put_item(**landed_put(self._table_for(jurisdiction), tenant_id, jurisdiction, event_id,
+                                                   digest, seq))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def findings_about(self, tenant_id: str, jurisdiction: str, event_id: str) -> bool:
         """Whether the sequencer already recorded an alteration of ``event_id`` (from any stream record)."""

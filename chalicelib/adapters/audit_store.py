@@ -8,6 +8,8 @@ Items of the jurisdiction's audit table (``pk`` = ``TENANT#<id>``):
   audit_time_index.py``); ``LAT#<at>#<seq>``: an event stamped well below that mark (found by time too).
 - ``PND#<event_id>``: an event as it landed, unsequenced (``pending``), until the sealer chains it and
   marks it sealed (``sealed_seq``); markers stay (append-only). Look-ups by key: ``audit_markers.py``.
+- ``LND#<event_id>``: put (only if absent) in the transaction that chains the event: no event id is
+  chained twice, whatever is done to its ``PND#`` marker (``audit_markers.py``).
 - ``CKP#<seq>``: a signed checkpoint of the head at that event.
 - ``MTN#...``, ``STH#...``: the Merkle tree's nodes and signed tree heads (``adapters/tree_store.py``).
 
@@ -22,17 +24,26 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.audit_markers import MAX_ATTEMPTS, PENDING, AuditMarkers, event_sk, is_pending, tenant_pk
+from chalicelib.adapters.audit_markers import (
+    MAX_ATTEMPTS,
+    PENDING,
+    AuditMarkers,
+    event_sk,
+    is_pending,
+    landed_put,
+    refused_landed,
+    tenant_pk,
+)
 from chalicelib.adapters.audit_time_index import AuditTimeIndex
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
-from chalicelib.domain.audit_pending import landed_before, pending_event, sequenced
+from chalicelib.domain.audit_pending import landed_before, landed_digest, pending_event, sequenced
 from chalicelib.domain.audit_stream import PENDING_PREFIX
 from chalicelib.domain.audit_time import file_events
 from chalicelib.domain.cache import TtlCache
@@ -42,10 +53,10 @@ __all__ = ["MAX_ATTEMPTS", "AuditStore", "ChangeRejected", "event_sk", "tenant_p
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 HEAD = "HEAD"
-SEAL_BATCH = 25  # 2 items per event + the head: well under the 100-item transaction limit
+SEAL_BATCH = 24  # 3 items per event + the head, room for a 4th (the time index's): within 100 a transaction
 SEALED_HERE_ENTRIES = 50_000  # about 5 MB: a few minutes of one busy sequencer's seals
 SEALED_HERE_SECONDS = 900.0  # the stream shows a seal within seconds; a record older than this is read
 SCAN_PAGE = 1000
@@ -118,8 +129,10 @@ class AuditStore:
         # the mark was kept, looked up in the index when this store next seals for the tenant
         self._high: dict[str, str | None] = {}
         self._time_index = AuditTimeIndex(client)
-        # (tenant, event_id) -> the seq this store chained it at, in a transaction it saw commit
-        self._sealed_here: TtlCache[tuple[str, str], int] = TtlCache(SEALED_HERE_ENTRIES, SEALED_HERE_SECONDS)
+        # (tenant, event_id) -> the seq this store chained it at and the digest of what it chained, in a
+        # transaction it saw commit
+        self._sealed_here: TtlCache[tuple[str, str], tuple[int, str]] = TtlCache(SEALED_HERE_ENTRIES,
+                                                                                  SEALED_HERE_SECONDS)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.markers = AuditMarkers(client, table_for, self._backoff)
@@ -175,7 +188,8 @@ class AuditStore:
 
     # --- sequencing (stream handler and seal-now share this) -----------------------------------
 
-    def seal(self, tenant_id: str, jurisdiction: str, named: Sequence[str] = (), scan: bool = True) -> int:
+    def seal(self, tenant_id: str, jurisdiction: str, named: Sequence[str] = (), scan: bool = True,
+             images: Mapping[str, Mapping[str, Any]] | None = None) -> int:
         """Chain every pending event of the tenant in event-id order; return how many this call sealed.
 
         The scan covers events landed within ``PENDING_WINDOW`` of the newest sealed one; ``named``
@@ -189,38 +203,62 @@ class AuditStore:
         minutes of traffic (at 3,000 events/s, 900,000 markers per stream batch). Whatever a batch did not
         name stays pending for its own record or for the next scan (seal-on-read).
 
+        ``images`` (the stream sequencer's): event id -> the image that first landed for it, chained in place
+        of whatever its marker holds now (a later image is never chained).
+
         Safe to run concurrently and repeatedly: each batch is one transaction conditional on the head
-        it extends and on its pending items still existing, so a lost race re-reads and continues."""
+        it extends, on its pending items still existing and on their event ids having no landed record
+        (``LND#``: an event id already chained, or reported, is left pending for the sequencer to report),
+        so a lost race re-reads and continues."""
         table = self._table_for(jurisdiction)
         sealed = lost = size = 0
+        settled: set[str] = set()  # event ids this call found already chained or reported: not retried
         with self._lock_for(tenant_id):
-            pending = self._pending(table, tenant_id, named, scan)
+            pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled)
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 events = self._chain(tenant_id, table, batch)
-                items, high = self._seal_items(table, tenant_id, batch, events)
-                if self._try_write(items, offset=len(items)):
+                refused: list[int] = []
+                items, high = self._seal_items(table, tenant_id, jurisdiction, batch, events)
+                if self._try_write(items, offset=len(items), refused=refused):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
                     self._high[tenant_id] = high
                     self._marks[tenant_id] = self._newest(tenant_id, batch)
                     for landed, event in zip(batch, events, strict=True):
-                        self._sealed_here.put((tenant_id, str(landed["event_id"])), int(event["seq"]))
+                        self._sealed_here.put((tenant_id, str(landed["event_id"])),
+                                              (int(event["seq"]), landed_digest(landed)))
                     self._notify(jurisdiction, events)
                     continue
                 # another sealer moved the head or took these events: re-read both, from a new pass
+                settled.update(refused_landed(items, refused))
                 self._heads.pop(tenant_id, None)
                 lost += 1
                 if lost >= MAX_ATTEMPTS:
                     raise ServiceUnavailable("the audit trail is busy; retry later")
                 self._backoff(lost)
-                pending = self._pending(table, tenant_id, named, scan)
+                pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled)
         if sealed and self._after_seal is not None:
             self._after_seal(tenant_id, jurisdiction, size, sealed)
         return sealed
 
     def sealed_here(self, tenant_id: str, event_id: str) -> int | None:
         """The seq this store chained ``event_id`` at, when it did so recently (its own committed seal)."""
-        return self._sealed_here.get((tenant_id, event_id))
+        here = self._sealed_here.get((tenant_id, event_id))
+        return here[0] if here is not None else None
+
+    def chained_here(self, tenant_id: str, event_id: str, digest: str) -> bool:
+        """Whether this store recently chained ``event_id`` itself, as the image of ``digest``."""
+        here = self._sealed_here.get((tenant_id, event_id))
+        return here is not None and here[1] == digest
+
+    def _unsettled(self, table: str, tenant_id: str, named: Sequence[str], scan: bool,
+                   images: Mapping[str, Mapping[str, Any]], settled: set[str]) -> Iterator[dict[str, Any]]:
+        """``_pending``, each event as ``images`` says it first landed, less the ``settled`` event ids."""
+        for pending in self._pending(table, tenant_id, named, scan):
+            event_id = str(pending["event_id"])
+            if event_id not in settled:
+                image = images.get(event_id)
+                yield dict(image) if image and image.get("event_id") == event_id else pending
 
     def _notify(self, jurisdiction: str, events: list[dict[str, Any]]) -> None:
         if self._after_commit is not None:
@@ -282,9 +320,10 @@ class AuditStore:
             events.append(event)
         return events
 
-    def _seal_items(self, table: str, tenant_id: str, batch: list[dict[str, Any]],
+    def _seal_items(self, table: str, tenant_id: str, jurisdiction: str, batch: list[dict[str, Any]],
                     events: list[dict[str, Any]]) -> tuple[list[TransactWriteItemTypeDef], str]:
-        """The seal transaction's items (all conditional on nothing but the chain) and the new high-water mark."""
+        """The seal transaction's items (conditional on the chain, and on each event id's landed record being
+        absent) and the new high-water mark."""
         first_seq = events[0]["seq"] - 1
         high = self._high.get(tenant_id, "")
         if high is None:
@@ -301,6 +340,8 @@ class AuditStore:
                 "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
                 "ConditionExpression": PENDING,
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
+            items.append({"Put": cast("PutTypeDef", landed_put(  # only if absent: never chained twice
+                table, tenant_id, jurisdiction, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
         items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch), high))
         return items, high
 
@@ -322,8 +363,9 @@ class AuditStore:
             self._marks[tenant_id] = item["last_event_id"]["S"]
         return head
 
-    def _try_write(self, items: list[TransactWriteItemTypeDef], offset: int) -> bool:
-        """One TransactWriteItems; False on a lost race (retry). Items from ``offset`` are the caller's."""
+    def _try_write(self, items: list[TransactWriteItemTypeDef], offset: int, refused: list[int] | None = None) -> bool:
+        """One TransactWriteItems; False on a lost race (retry). Items from ``offset`` are the caller's;
+        ``refused`` collects the indexes of the items before it whose condition failed."""
         try:
             with translated("the audit trail"):
                 self._client.transact_write_items(TransactItems=items)
@@ -331,6 +373,8 @@ class AuditStore:
             if error_code(exc) != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if refused is not None:
+                refused += [i for i, code in enumerate(reasons[:offset]) if code == "ConditionalCheckFailed"]
             return self._resolve_cancel(reasons, offset)
         return True
 

@@ -6,8 +6,11 @@ event's hash. The sealed event is exactly the export format of API.md (``event_i
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +45,13 @@ def altered_marker_id(event_id: str, record_id: str) -> str:
     """The id under which the sequencer records that stream record ``record_id`` altered pending event
     ``event_id``: derived from the record, so a redelivered batch records each alteration once."""
     return f"{event_id}-altered-{record_id}"
+
+
+def landed_digest(pending: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a pending event as it landed (sorted-key JSON): what the sequencer keeps of the
+    first image of an event id, to tell a later image apart without holding the event."""
+    text = json.dumps(pending, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def pending_event(draft: AuditEventDraft, *, tenant_id: str, at: datetime, region: str,

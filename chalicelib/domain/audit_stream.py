@@ -2,18 +2,23 @@
 
 The application changes a ``PND#`` item in two ways only: a request lands it (a put only if absent: an
 INSERT record) and the sequencer seals it (REMOVE ``pending``, SET ``sealed_seq``: a MODIFY record with
-nothing else changed). Every other MODIFY of such an item, and the deletion of a sealed one, is someone
-with write access to the table rewriting the trail: an *alteration*. The stream's old image (the table
-streams NEW_AND_OLD_IMAGES) and the INSERT image of the same batch say what the event was before.
+nothing else changed). It never deletes one. Every other MODIFY of such an item, every deletion (pending
+or sealed) and a second INSERT of the same event id is someone with write access to the table rewriting
+the trail: an *alteration*. The stream's old image (the table streams NEW_AND_OLD_IMAGES) and the first
+INSERT image of the same batch say what the event was before; that first image is what gets chained.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chalicelib.domain.audit_pending import landed_digest
+
 PENDING_PREFIX = "PND#"
+LANDED_PREFIX = "LND#"
+"""An event id's landed record (``adapters/audit_markers.py``): only ever put, if absent, by the sealer."""
 TENANT_PREFIX = "TENANT#"
 
 REWRITTEN = "rewritten"
@@ -22,6 +27,15 @@ REWRITTEN_AFTER_SEALING = "rewritten_after_sealing"
 """A sealed marker was overwritten (with a pending event again, the same id would be chained twice)."""
 REMOVED_AFTER_SEALING = "removed_after_sealing"
 """A sealed marker was deleted (making room for the same event id to land and be chained again)."""
+PENDING_REMOVED = "pending_removed"
+"""A pending event was deleted before it was sealed (it is reported, not chained)."""
+PENDING_REPLACED = "pending_replaced"
+"""An event id landed again with another image (deleted and put back, or put back over its sealed marker):
+the later image is never chained; the first is, once."""
+LANDED_RECORD_REMOVED = "landed_record_removed"
+"""An event id's landed record was deleted (making room to chain the id again): it is put back."""
+LANDED_RECORD_REWRITTEN = "landed_record_rewritten"
+"""An event id's landed record was changed."""
 SEALED_NOT_CHAINED = "sealed_not_chained"
 """A marker changed the way the sealer changes it, but the chain does not hold that event at ``sealed_seq``:
 someone faked the seal (the event dropped unchained) or put another event in its place."""
@@ -43,6 +57,8 @@ class Alteration:
     """Where the event had been chained, when the change hit a sealed marker."""
     now_pending: bool
     """The item holds an event the sealer would chain (``pending`` without ``sealed_seq``)."""
+    landed_record: tuple[str, int | None] | None = None
+    """A deleted landed record as it was (digest, seq), to put back."""
 
 
 @dataclass
@@ -50,7 +66,9 @@ class TenantBatch:
     """What a batch says about one tenant's pending items."""
 
     landed: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    """event_id -> the pending event as it landed (INSERT image), in stream order."""
+    """event_id -> the pending event as it first landed in the batch (first INSERT image), in stream order."""
+    first_records: dict[str, str] = field(default_factory=dict)
+    """event_id -> the stream record id of that first INSERT."""
     altered: list[Alteration] = field(default_factory=list)
     sealed: dict[str, Sealing] = field(default_factory=dict)
     """event id -> the batch's record of its sealing (its item gone later is an alteration, not a loss)."""
@@ -73,20 +91,21 @@ def unchained(event_id: str, sealing: Sealing, event: Mapping[str, Any] | None) 
     if event is not None and chained == landed:
         return None
     return Alteration(event_id=event_id, record_id=sealing.record_id, change=SEALED_NOT_CHAINED,
-                      before=sealing.pending, fields=_changed(landed, chained) if event else (),
+                      before=sealing.pending, fields=changed_fields(landed, chained) if event else (),
                       sealed_seq=sealing.seq, now_pending=False)
 
 
 def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], TenantBatch]:
     """(tenant_id, jurisdiction) -> what ``records`` (Lambda's shape, in stream order) say about its items."""
     found: dict[tuple[str, str], TenantBatch] = {}
+    removed: dict[tuple[str, str], dict[str, int]] = {}  # owner -> event id -> index of its deletion in altered
     for record in records:
         data = record.get("dynamodb", {})
         old, new = data.get("OldImage", {}), data.get("NewImage", {})
         sk = _text(data.get("Keys", {}), "sk") or _text(new, "sk") or _text(old, "sk")
-        if not sk.startswith(PENDING_PREFIX):
+        if not sk.startswith((PENDING_PREFIX, LANDED_PREFIX)):
             continue
-        event_id = sk[len(PENDING_PREFIX):]
+        event_id = sk.partition("#")[2]
         trusted = old or new  # the image the application wrote, as far as the record tells
         pk = _text(data.get("Keys", {}), "pk")
         tenant = pk[len(TENANT_PREFIX):] if pk.startswith(TENANT_PREFIX) else _text(trusted, "tenant_id")
@@ -94,8 +113,12 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
         if not all(owner):
             continue
         batch = found.setdefault(owner, TenantBatch())
+        if sk.startswith(LANDED_PREFIX):
+            if record.get("eventName") in ("MODIFY", "REMOVE"):
+                batch.altered.append(_landed_record_change(record, event_id))
+            continue
         if record.get("eventName") == "INSERT":
-            batch.landed[event_id] = _pending(new)
+            _landed(batch, removed.setdefault(owner, {}), record, event_id)
             continue
         if record.get("eventName") == "MODIFY" and is_sealing(old, new):
             seq = _seq(new)
@@ -105,6 +128,8 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
         alteration = _alteration(record, event_id, batch.landed.get(event_id, {}))
         if alteration is not None:
             batch.altered.append(alteration)
+            if record.get("eventName") == "REMOVE":
+                removed.setdefault(owner, {})[event_id] = len(batch.altered) - 1
     return {owner: batch for owner, batch in found.items() if batch.landed or batch.altered or batch.sealed}
 
 
@@ -112,20 +137,52 @@ def _alteration(record: Mapping[str, Any], event_id: str, inserted: Mapping[str,
     data = record.get("dynamodb", {})
     old, new = data.get("OldImage", {}), data.get("NewImage", {})
     name = record.get("eventName")
-    if name == "REMOVE" and "sealed_seq" not in old:
-        return None  # a pending item deleted: the landed-versus-table check records it as missing
     if name not in ("MODIFY", "REMOVE"):
         return None
     before = _pending(old) or inserted
     after = _pending(new) if name == "MODIFY" else before  # a deletion changes no field: it drops the marker
-    change = (REMOVED_AFTER_SEALING if name == "REMOVE"
-              else REWRITTEN_AFTER_SEALING if "sealed_seq" in old else REWRITTEN)
+    if name == "REMOVE":
+        change = REMOVED_AFTER_SEALING if "sealed_seq" in old else PENDING_REMOVED
+    else:
+        change = REWRITTEN_AFTER_SEALING if "sealed_seq" in old else REWRITTEN
     return Alteration(event_id=event_id, record_id=_record_id(record), change=change, before=before,
-                      fields=_changed(before, after), sealed_seq=_seq(old),
+                      fields=changed_fields(before, after), sealed_seq=_seq(old),
                       now_pending="pending" in new and "sealed_seq" not in new)
 
 
-def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
+def _landed_record_change(record: Mapping[str, Any], event_id: str) -> Alteration:
+    data = record.get("dynamodb", {})
+    old, new = data.get("OldImage", {}), data.get("NewImage", {})
+    seq = _number(old, "seq")
+    removed = record.get("eventName") == "REMOVE"
+    return Alteration(event_id=event_id, record_id=_record_id(record),
+                      change=LANDED_RECORD_REMOVED if removed else LANDED_RECORD_REWRITTEN, before={},
+                      fields=tuple(name for name in ("landed", "seq") if removed or old.get(name) != new.get(name)),
+                      sealed_seq=seq, now_pending=False,
+                      landed_record=(_text(old, "landed"), seq) if removed and _text(old, "landed") else None)
+
+
+def _landed(batch: TenantBatch, removed: dict[str, int], record: Mapping[str, Any],
+            event_id: str) -> None:
+    """An INSERT: the event id's first image in the batch, or one put back after its deletion (which then
+    becomes one alteration: ``PENDING_REPLACED`` when the image differs from what first landed)."""
+    new = record.get("dynamodb", {}).get("NewImage", {})
+    image = _pending(new)
+    index = removed.pop(event_id, None)
+    if index is None:
+        if event_id not in batch.landed:
+            batch.landed[event_id] = image
+            batch.first_records[event_id] = _record_id(record)
+        return
+    deletion = batch.altered[index]
+    first = batch.landed.get(event_id) or deletion.before
+    same = landed_digest(image) == landed_digest(first)  # a sealed marker's deletion does not show the event
+    batch.altered[index] = replace(deletion, change=deletion.change if same else PENDING_REPLACED,
+                                   before=first, fields=changed_fields(first, image),
+                                   now_pending="pending" in new and "sealed_seq" not in new)
+
+
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:
     """Names of ``before``'s fields that ``after`` lacks or holds another value for."""
     return tuple(sorted(key for key in before if key not in after or after[key] != before[key]))
 
@@ -135,7 +192,11 @@ def _record_id(record: Mapping[str, Any]) -> str:
 
 
 def _seq(image: Mapping[str, Any]) -> int | None:
-    value = image.get("sealed_seq", {}).get("N") if isinstance(image.get("sealed_seq"), Mapping) else None
+    return _number(image, "sealed_seq")
+
+
+def _number(image: Mapping[str, Any], name: str) -> int | None:
+    value = image.get(name, {}).get("N") if isinstance(image.get(name), Mapping) else None
     return int(value) if isinstance(value, str) and value.isdigit() else None
 
 

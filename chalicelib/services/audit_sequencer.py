@@ -12,10 +12,16 @@ logs identifiers and chains an event naming the event id (identifiers only, as e
 finding even when Lambda redelivers the batch:
 - every event a stream record says landed must now be sealed; a pending item that is gone (deleted by
   someone with write access to the table; the app's role cannot delete audit items) is recorded as
-  ``audit.event_missing`` (``AuditEventsMissing``);
+  ``audit.event_missing`` (``AuditEventsMissing``), or as ``pending_removed`` when the batch holds the
+  deletion;
 - a ``PND#`` item changed other than by the sealer (``domain/audit_stream.py``) is recorded as
   ``audit.event_altered`` (``AuditEventsAltered``); an event put again over its sealed marker is marked
   sealed where it was chained, so it is not chained twice;
+- what is chained for an event id is the image that first landed for it (the batch's first INSERT), never
+  a later one; the seal's transaction records its digest (``LND#``, put only if absent), so an event id is
+  chained once by construction; a later batch's image of an event id that differs from that record
+  (deleted and put back in another batch, or chained by a read before the stream came) is
+  ``pending_replaced``; a landed record deleted or changed is recorded too (a deleted one is put back);
 - a change shaped like the sealer's must have chained that very event at its ``sealed_seq``: a faked seal
   (the event dropped unchained) or another event in its place is recorded the same way.
 """
@@ -23,12 +29,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
+from chalicelib.adapters.audit_markers import Landed
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.domain.audit import AuditEventDraft
-from chalicelib.domain.audit_pending import altered_marker_id, missing_marker_id
-from chalicelib.domain.audit_stream import Alteration, Sealing, read_batch, unchained
+from chalicelib.domain.audit_pending import altered_marker_id, landed_digest, missing_marker_id
+from chalicelib.domain.audit_stream import (
+    PENDING_REMOVED,
+    PENDING_REPLACED,
+    Alteration,
+    Sealing,
+    TenantBatch,
+    changed_fields,
+    read_batch,
+    unchained,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,24 +85,36 @@ class Sequencer:
         sealed = 0
         for (tenant, jurisdiction), batch in read_batch(event.get("Records", [])).items():
             late = self._altered(tenant, jurisdiction, batch.altered)  # before sealing: nothing chained twice
+            images = batch.landed  # what first landed is what is chained, whatever the marker holds now
             if batch.altered:  # findings are landed: one scan chains them in event-id order with the rest
-                sealed += self._store.seal(tenant, jurisdiction)
+                sealed += self._store.seal(tenant, jurisdiction, images=images)
             elif batch.landed:  # by key, no scan of the window (a batch of the sealer's own changes names none)
-                sealed += self._store.seal(tenant, jurisdiction, named=list(batch.landed), scan=False)
-            late += self._missing(tenant, jurisdiction, batch.landed, batch.sealed)
+                sealed += self._store.seal(tenant, jurisdiction, named=list(batch.landed), scan=False, images=images)
+            late += self._missing(tenant, jurisdiction, batch)
             late += self._altered(tenant, jurisdiction, self._unchained(tenant, jurisdiction, batch.sealed))
-            sealed += self._store.seal(tenant, jurisdiction, named=late) if late else 0
+            sealed += self._store.seal(tenant, jurisdiction, named=late, images=images) if late else 0
         return sealed
 
-    def _missing(self, tenant: str, jurisdiction: str, landed: Mapping[str, Mapping[str, Any]],
-                 sealed: Mapping[str, Sealing]) -> list[str]:
+    def _missing(self, tenant: str, jurisdiction: str, batch: TenantBatch) -> list[str]:
         """Stragglers the scan did not reach, and the records of landed events whose item is gone (to seal);
-        an item gone after the batch shows it sealed is an alteration (``_altered``), not a loss."""
+        an item gone after the batch shows it sealed is an alteration (``_altered``), not a loss. Each landed
+        event this container did not just chain itself is checked against its landed record."""
+        landed = batch.landed
         states = self._store.markers.unsealed(tenant, jurisdiction, list(landed))
-        late = [event_id for event_id, pending in states.items() if pending]
-        gone = [event_id for event_id in landed if event_id not in states and event_id not in sealed]
+        digests = {event_id: landed_digest(image) for event_id, image in landed.items()}
+        # marked sealed and not by this container: whoever sealed it wrote its landed record, and any other
+        # image of it comes with its own stream record (an alteration); still pending or gone: look it up
+        check = [e for e in landed
+                 if states.get(e) is not False and not self._store.chained_here(tenant, e, digests[e])]
+        records = self._store.markers.landed(tenant, jurisdiction, check) if check else {}
+        late = [e for e, pending in states.items() if pending and e not in records]
+        late += self._replaced(tenant, jurisdiction, batch, states, records)
+        removed = self._settle_removed(tenant, jurisdiction, batch)
+        gone = [event_id for event_id in landed if event_id not in states and event_id not in batch.sealed
+                and event_id not in removed and event_id in check and event_id not in records]
         recorded = self._store.markers.unsealed(tenant, jurisdiction, [missing_marker_id(e) for e in gone])
         for event_id in gone:
+            self._store.markers.settle(tenant, jurisdiction, event_id, landed_digest(landed[event_id]))
             if missing_marker_id(event_id) in recorded:
                 continue
             self._on_missing()
@@ -94,6 +123,44 @@ class Sequencer:
             late.append(self._store.land_finding(tenant, jurisdiction, missing_marker_id(event_id),
                                                  self._missing_draft(event_id, landed[event_id])))
         return late
+
+    def _settle_removed(self, tenant: str, jurisdiction: str, batch: TenantBatch) -> set[str]:
+        """The event ids whose pending item the batch shows deleted: reported (``pending_removed``), never to
+        be chained, so their landed record is put without ``seq`` (a later image of them is refused)."""
+        removed = {a.event_id: a.before for a in batch.altered if a.change == PENDING_REMOVED}
+        for event_id, before in removed.items():
+            first = batch.landed.get(event_id) or before
+            self._store.markers.settle(tenant, jurisdiction, event_id, landed_digest(first))
+        return set(removed)
+
+    def _replaced(self, tenant: str, jurisdiction: str, batch: TenantBatch, states: Mapping[str, bool],
+                  records: Mapping[str, Landed]) -> list[str]:
+        """Landed events whose id is already chained or reported (``records``): one put back pending is marked
+        sealed again where it was chained; a record of another image than the batch's first is a finding."""
+        found = []
+        altered = {a.event_id for a in batch.altered}
+        for event_id, record in records.items():
+            if record.digest == landed_digest(batch.landed[event_id]) or event_id in altered:
+                if states.get(event_id) and record.seq is not None:  # the same event put back: sealed again
+                    self._store.markers.restore_sealed(tenant, jurisdiction, event_id, record.seq)
+                continue
+            found.append(Alteration(
+                event_id=event_id, record_id=batch.first_records[event_id], change=PENDING_REPLACED,
+                before={}, fields=(), sealed_seq=record.seq, now_pending=bool(states.get(event_id))))
+        return self._altered(tenant, jurisdiction, self._with_fields(tenant, jurisdiction, batch, found))
+
+    def _with_fields(self, tenant: str, jurisdiction: str, batch: TenantBatch,
+                     found: list[Alteration]) -> list[Alteration]:
+        """``found`` with the chained event as ``before`` and the names of the fields the batch's image changed."""
+        seqs = sorted({a.sealed_seq for a in found if a.sealed_seq is not None})
+        chained = self._store.markers.chained(tenant, jurisdiction, seqs) if seqs else {}
+        result = []
+        for alteration in found:
+            event = chained.get(alteration.sealed_seq) if alteration.sealed_seq is not None else None
+            before = {k: v for k, v in (event or {}).items() if k not in ("seq", "prev_hash", "hash")}
+            result.append(replace(alteration, before=before,
+                                  fields=changed_fields(before, batch.landed[alteration.event_id])))
+        return result
 
     def _unchained(self, tenant: str, jurisdiction: str, sealed: Mapping[str, Sealing]) -> list[Alteration]:
         """Seals the batch shows whose event the chain does not hold at their ``sealed_seq`` (one look-up per
@@ -114,6 +181,8 @@ class Sequencer:
         recorded = self._store.markers.unsealed(tenant, jurisdiction, list(markers)) if markers else {}
         late = []
         for marker, alteration in markers.items():
+            if alteration.landed_record is not None:  # put back: the event id stays chained (or reported)
+                self._store.markers.settle(tenant, jurisdiction, alteration.event_id, *alteration.landed_record)
             if alteration.sealed_seq is not None and alteration.now_pending:
                 self._store.markers.restore_sealed(tenant, jurisdiction, alteration.event_id, alteration.sealed_seq)
             if marker in recorded:
