@@ -176,6 +176,13 @@ def consent_history(ctx: RequestContext, tenant_id: str, learner_id: str) -> dic
     return container().consents.history(caller(ctx), tenant_id, learner_id)
 
 
+@api.route("/v1/tenants/{tenant_id}/consents/coverage", "GET", summary="Per purpose, how many live learners have "
+           "consent granted, not granted, or no decision (counts only, no learner named)",
+           roles=("compliance_officer", "platform_admin"), tags=("consents",))
+def consent_coverage(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().oversight.consent_coverage(caller(ctx), tenant_id)
+
+
 REQUESTS = "/v1/tenants/{tenant_id}/requests"
 REQUEST_HANDLERS = ("tenant_admin", "regional_admin")
 
@@ -263,6 +270,12 @@ def read_audit(ctx: RequestContext, tenant_id: str) -> Response:
            query=("from", "to", "action", "actor", "outcome", "cursor", "limit"), roles=AUDITORS, tags=("audit",))
 def browse_audit(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().audit_browser.events(caller(ctx), tenant_id, ctx.query)
+
+
+@api.route(AUDIT + "/status", "GET", summary="The chain's head, its last verification and last export (from the "
+           "chain's own events; null when never done)", roles=AUDITORS, tags=("audit",))
+def audit_status(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().oversight.audit_status(caller(ctx), tenant_id)
 
 
 @api.route(AUDIT + "/exports", "POST", summary="Export an audit range to the regional bucket (presigned URL)",
@@ -358,13 +371,15 @@ def create_incident(ctx: RequestContext, body: IncidentCreate) -> dict[str, Any]
 
 
 @api.route("/v1/incidents", "GET", summary="This region's incidents, newest first, with every regulator deadline "
-           "(paged, opaque cursor)", query=("cursor", "limit"), roles=ADMINS, tags=("incidents",))
+           "(paged, opaque cursor)", query=("cursor", "limit"), roles=(*ADMINS, "compliance_officer"),
+           tags=("incidents",))
 def list_incidents(ctx: RequestContext) -> dict[str, Any]:
     return container().incidents.list_page(caller(ctx), page_request(ctx.query))
 
 
 @api.route("/v1/incidents/{incident_id}", "GET", summary="A recorded incident, as its POST answered it "
-           "(404 unless the caller may act on every tenant it names)", roles=ADMINS, tags=("incidents",))
+           "(404 unless the caller may read it on every tenant it names)", roles=(*ADMINS, "compliance_officer"),
+           tags=("incidents",))
 def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:
     return container().incidents.get(caller(ctx), incident_id)
 
