@@ -278,6 +278,13 @@ def audit_status(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().oversight.audit_status(caller(ctx), tenant_id)
 
 
+@api.route(AUDIT + "/activity", "GET", summary="Events per hour of a time range (default the last 30 days, at "
+           "most 92) and the checkpoints signed in it: the console's picture of the chain", query=("from", "to"),
+           roles=AUDITORS, tags=("audit",))
+def audit_activity(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().oversight.activity(caller(ctx), tenant_id, ctx.query)
+
+
 @api.route(AUDIT + "/exports", "POST", summary="Export an audit range to the regional bucket (presigned URL)",
            status=201, body=AuditExportCreate, roles=AUDITORS, tags=("audit",))
 def export_audit(ctx: RequestContext, body: AuditExportCreate, tenant_id: str) -> dict[str, Any]:

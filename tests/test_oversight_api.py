@@ -111,3 +111,27 @@ def test_officers_see_the_incidents_of_their_region_and_the_reads_are_audited(
     assert eu.call("POST", "/v1/incidents", school["officer"], {
         "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [school["tenant_id"]],
         "summary": "probe"})[0] == 403
+
+
+def test_activity_counts_the_events_per_hour_with_the_checkpoints(api: dict[str, RegionalApi],
+                                                                  school: dict[str, Any]) -> None:
+    eu, officer = api[UK], school["officer"]
+    path = f"/v1/tenants/{school['tenant_id']}/audit"
+    assert eu.call("GET", path + "/verify", officer)[0] == 200
+    status, head = eu.call("GET", path + "/status", officer)
+    assert status == 200
+    status, body = eu.call("GET", path + "/activity", officer)
+    assert status == 200, body
+    assert sum(hour["events"] for hour in body["hours"]) == head["events"] + 1  # the status read itself
+    assert all(hour["hour"].endswith(":00:00Z") for hour in body["hours"])
+    assert body["name"] == "Coverage School"
+    reads = [e for e in events_of(eu, school["tenant_id"], "audit.read") if e["details"].get("format") == "activity"]
+    assert len(reads) == 1
+    status, after = eu.call("GET", path + "/status", officer)
+    assert after["last_export"] is None  # looking at the picture is not a download
+    status, empty = eu.call("GET", path + "/activity?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z", officer)
+    assert (status, empty["hours"], empty["checkpoints"]) == (200, [], [])
+    for bad in ("from=2020-01-01T00:00:00Z", "from=yesterday", "from=2026-01-01T00:00:00"):
+        status, problem = eu.call("GET", f"{path}/activity?{bad}", officer)
+        assert status == 422, (bad, problem)
+        assert problem["error"]["fields"][0]["field"] == "from"

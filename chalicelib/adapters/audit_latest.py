@@ -8,7 +8,7 @@ each kind, so a chain verified or exported recently costs one or two pages whate
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.audit_markers import event_sk, tenant_pk
@@ -31,6 +31,16 @@ class AuditLatest:
                kind_of: Callable[[dict[str, Any]], str | None]) -> dict[str, dict[str, Any]]:
         """kind -> the newest event ``kind_of`` names that kind, stopping once ``kinds`` kinds are found."""
         found: dict[str, dict[str, Any]] = {}
+        for event in self.backwards(tenant_id, jurisdiction):
+            kind = kind_of(event)
+            if kind is not None and kind not in found:
+                found[kind] = event
+                if len(found) == kinds:
+                    break
+        return found
+
+    def backwards(self, tenant_id: str, jurisdiction: str) -> Iterator[dict[str, Any]]:
+        """The sealed events from the head down, page by page (stop iterating to stop reading)."""
         params: dict[str, Any] = {
             "TableName": self._table_for(jurisdiction), "ScanIndexForward": False, "Limit": PAGE,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -41,13 +51,8 @@ class AuditLatest:
             with translated("the audit trail"):
                 page = self._client.query(**params)
             for item in page.get("Items", []):
-                event = json.loads(item["event"]["S"])
-                kind = kind_of(event)
-                if kind is not None and kind not in found:
-                    found[kind] = event
-                    if len(found) == kinds:
-                        return found
+                yield json.loads(item["event"]["S"])
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
-                return found
+                return
             params["ExclusiveStartKey"] = start_key
