@@ -21,12 +21,13 @@ function claims(token) {
 function begin(token, region) {
   const c = claims(token);
   Object.assign(session, { token, region, role: (c["cognito:groups"] || [])[0], tenant: c["custom:tenant_id"] || null,
-    exp: c.exp * 1000, user: c["cognito:username"] || c.sub });
+    exp: c.exp * 1000, user: c["cognito:username"] || c.sub, sub: c.sub });
   clearTimeout(session.timer);
   session.timer = setTimeout(() => session.expired(), Math.max(0, session.exp - Date.now()));
   api = new Api(config, session);
-  location.hash = "#/" + screensFor(session.role)[0].id;
-  render();
+  const first = "#/" + screensFor(session.role)[0].id;
+  if (location.hash === first) render();
+  else location.hash = first;  // the hashchange renders (rendering here too drew the first screen twice)
 }
 
 function signOut(message) {
@@ -52,20 +53,33 @@ function renderNav(screens, current) {
     h("button", { type: "button", onclick: () => signOut("You signed out.") }, "Sign out"));
 }
 
+let rendering = 0;  // a newer render (hashchange while loading) detaches the older one's view
+
 async function render() {
   if (!session.token) return;
   if (Date.now() >= session.exp) { session.expired(); return; }
+  const generation = ++rendering;
   const screens = screensFor(session.role);
   const [id, ...rest] = location.hash.replace(/^#\//, "").split("/");
   const screen = screens.find((s) => s.id === id) || screens[0];
   renderNav(screens, screen.id);
   const main = document.getElementById("main");
-  main.replaceChildren(h("h1", {}, screen.title));
+  const heading = h("h1", { tabindex: "-1" }, screen.title);
+  const view = h("div", { class: "view" });
+  main.replaceChildren(heading, view);
+  if (id && screen.id !== id) view.append(h("p", { role: "status" }, `There is no page "${id}" for your role: here is ${screen.title}.`));
   document.title = `${screen.title} · Enclave console`;
+  heading.focus();
+  const title = (text) => { heading.textContent = text; document.title = `${text} · Enclave console`; };
+  const loading = h("p", { class: "loading", role: "status" }, "Loading…");
+  const slow = setTimeout(() => view.prepend(loading), 200);
   try {
-    await screen.render(main, { api, session, config, args: rest.map(decodeURIComponent), rerender: render });
+    await screen.render(view, { api, session, config, args: rest.map(decodeURIComponent), rerender: render, title });
   } catch (error) {
-    main.append(errorText(error));
+    if (generation === rendering) view.append(errorText(error));
+  } finally {
+    clearTimeout(slow);
+    loading.remove();
   }
 }
 
