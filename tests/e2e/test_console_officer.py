@@ -20,7 +20,7 @@ import pytest
 
 from chalicelib.settings import PROJECT_ROOT
 from tests.e2e.conftest import Platform
-from tests.e2e.test_console import AXE, UK, browser, days_ago, enrol, onboard, sign_in  # noqa: F401
+from tests.e2e.test_console import AXE, UK, browser, days_ago, enrol, onboard, onboard_in, sign_in  # noqa: F401
 
 DOCS = PROJECT_ROOT / "docs" / "console"
 ZONE = "Europe/London"
@@ -251,6 +251,9 @@ def test_the_tenants_list_renders_once_and_every_officer_page_has_its_menu_entry
     desk.get_by_role("heading", name="Requests due", level=1).wait_for()
     assert desk.evaluate("document.activeElement.textContent") == "Requests due"
     check(desk)
+    desk.goto(f"{platform.local.console_url}/#/audit/{onboard_in(platform, 'AU')}")  # not of the officer's region
+    desk.get_by_role("alert").wait_for()
+    assert desk.get_by_role("button", name="Verify the stored trail").count() == 0
 
 
 @pytest.mark.parametrize("screen", [*SCREENS, "audit"])
