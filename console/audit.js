@@ -129,6 +129,21 @@ function describe(values, session) {
   return parts.length ? ` with ${parts.join(", ")}` : "";
 }
 
+// The region's signing keys (GET /v1/audit/keys), for checking proofs and exports offline with --keys.
+function keysCard(api) {
+  const body = h("div");
+  busy(body, "Loading the signing keys…", async () => {
+    const set = await api.call("GET", "/v1/audit/keys");
+    body.replaceChildren(stackTable(`${set.keys.length} key(s) this region has signed with, oldest first`,
+      ["Key", "Valid from", "Valid until"], set.keys.map((k) => [k.key_id.split("/").pop(), when(k.valid_from),
+        k.valid_until ? when(k.valid_until) : "in use"])),
+    h("p", {}, download("audit-keys.json", JSON.stringify(set, null, 2), "application/json", "Download audit-keys.json"),
+      " (for ", h("code", {}, "audit verify --keys"), " and ", h("code", {}, "audit prove --keys"), ")"));
+  }).catch((error) => body.replaceChildren(h("p", { class: "muted", "data-testid": "keys-unavailable" },
+    `The signing keys could not be listed here (${error.message}).`)));
+  return card("Signing keys", body);
+}
+
 function localInput(value) {
   return value ? new Date(value).toISOString() : "";  // datetime-local is the user's own time
 }
@@ -208,7 +223,7 @@ async function audit(main, { api, args, session, title }) {
   const events = eventsCard(api, tenantId, session, prove);
   main.append(h("p", { class: "muted" }, `${tenant.name} · ${tenant.jurisdiction} · homed in ${tenant.home_region}. Times in ${zone}.`),
     status.section, pictureCard(api, tenantId), integrityCard(api, tenantId, status),
-    exportCard(api, tenantId, tenant.name, status), proofs, events.section);
+    exportCard(api, tenantId, tenant.name, status), proofs, keysCard(api), events.section);
   status.refresh();
   await events.search();
 }

@@ -234,6 +234,20 @@ def test_the_proof_of_one_event_downloads_and_checks_offline(
     check(desk)
 
 
+def test_the_region_signing_keys_are_listed_for_offline_checks(
+        desk: Any, platform: Platform, region: dict[str, Any]) -> None:
+    status, keys = platform.call(UK, "GET", "/v1/audit/keys", platform.token("compliance_officer", region=UK))
+    if status != 200:
+        pytest.skip("GET /v1/audit/keys is not served by this build")
+    sign_in(desk, platform, "compliance_officer")
+    desk.goto(f"{platform.local.console_url}/#/audit/{region['ids']['calder']}")
+    settled(desk, f"Audit trail of {region['names']['calder']}")
+    card = desk.get_by_role("region", name="Signing keys")
+    rows = card.get_by_role("row").filter(has_text=keys["keys"][-1]["key_id"].split("/")[-1])
+    assert LOCAL_TIME.search(rows.first.inner_text())
+    assert card.get_by_role("link", name="Download audit-keys.json").count() == 1
+
+
 def test_the_tenants_list_renders_once_and_every_officer_page_has_its_menu_entry(
         desk: Any, platform: Platform, region: dict[str, Any]) -> None:
     sign_in(desk, platform, "compliance_officer")
