@@ -186,6 +186,13 @@ def consent_history(ctx: RequestContext, tenant_id: str, learner_id: str) -> dic
     return container().consents.history(caller(ctx), tenant_id, learner_id)
 
 
+@api.route("/v1/tenants/{tenant_id}/consents/coverage", "GET", summary="Per purpose, how many live learners have "
+           "consent granted, not granted, or no decision (counts only, no learner named)",
+           roles=("compliance_officer", "platform_admin"), tags=("consents",))
+def consent_coverage(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().oversight.consent_coverage(caller(ctx), tenant_id)
+
+
 REQUESTS = "/v1/tenants/{tenant_id}/requests"
 REQUEST_HANDLERS = ("tenant_admin", "regional_admin")
 
@@ -285,6 +292,19 @@ def read_audit(ctx: RequestContext, tenant_id: str) -> Response:
            query=("from", "to", "action", "actor", "outcome", "cursor", "limit"), roles=AUDITORS, tags=("audit",))
 def browse_audit(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().audit_browser.events(caller(ctx), tenant_id, ctx.query)
+
+
+@api.route(AUDIT + "/status", "GET", summary="The chain's head, its last verification and last export (from the "
+           "chain's own events; null when never done)", roles=AUDITORS, tags=("audit",))
+def audit_status(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().oversight.audit_status(caller(ctx), tenant_id)
+
+
+@api.route(AUDIT + "/activity", "GET", summary="Events per hour of a time range (default the last 30 days, at "
+           "most 92) and the checkpoints signed in it: the console's picture of the chain", query=("from", "to"),
+           roles=AUDITORS, tags=("audit",))
+def audit_activity(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().oversight.activity(caller(ctx), tenant_id, ctx.query)
 
 
 @api.route(AUDIT + "/exports", "POST", summary="Export an audit range to the regional bucket (presigned URL)",
@@ -402,7 +422,8 @@ def list_incidents(ctx: RequestContext) -> dict[str, Any]:
 
 
 @api.route("/v1/incidents/{incident_id}", "GET", summary="A recorded incident, as its POST answered it "
-           "(404 unless the caller may act on every tenant it names)", roles=ADMINS, tags=("incidents",))
+           "(404 unless the caller may read it on every tenant it names)", roles=(*ADMINS, "compliance_officer"),
+           tags=("incidents",))
 def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:
     return container().incidents.get(caller(ctx), incident_id)
 

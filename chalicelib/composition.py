@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from chalicelib.services.learners import LearnerService
     from chalicelib.services.obligations import ObligationService
     from chalicelib.services.offboarding import OffboardingService
+    from chalicelib.services.oversight import Oversight
     from chalicelib.services.requests import RequestService
     from chalicelib.services.research import ResearchShareService
     from chalicelib.services.restore import RestoreService
@@ -280,6 +281,14 @@ class Container:
         from chalicelib.services.audit_browse import AuditBrowser
 
         return AuditBrowser(self.access, self.audit_store, self.clock)
+
+    @cached_property
+    def oversight(self) -> Oversight:
+        from chalicelib.adapters.audit_latest import AuditLatest
+        from chalicelib.services.oversight import Oversight
+
+        latest = AuditLatest(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
+        return Oversight(self.access, self.audit_store, latest, self.data_store, self.jurisdictions, self.clock)
 
     @cached_property
     def signer(self) -> KmsCheckpointSigner:

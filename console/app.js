@@ -1,6 +1,6 @@
 // The console: sign-in, the session (token in memory, ended at expiry), navigation per role.
 import { Api } from "./api.js";
-import { h, field, errorText, loading } from "./ui.js";
+import { h, field, errorText } from "./ui.js";
 import { adminScreens } from "./admin.js";
 import { tenantScreens } from "./tenant.js";
 import { auditScreens } from "./audit.js";
@@ -21,12 +21,13 @@ function claims(token) {
 function begin(token, region) {
   const c = claims(token);
   Object.assign(session, { token, region, role: (c["cognito:groups"] || [])[0], tenant: c["custom:tenant_id"] || null,
-    exp: c.exp * 1000, user: c["cognito:username"] || c.sub });
+    exp: c.exp * 1000, user: c["cognito:username"] || c.sub, sub: c.sub });
   clearTimeout(session.timer);
   session.timer = setTimeout(() => session.expired(), Math.max(0, session.exp - Date.now()));
   api = new Api(config, session);
   const first = "#/" + screensFor(session.role)[0].id;
-  if (location.hash === first) render(); else location.hash = first;  // the hashchange renders it (once)
+  if (location.hash === first) render();
+  else location.hash = first;  // the hashchange renders (rendering here too drew the first screen twice)
 }
 
 function signOut(message) {
@@ -52,25 +53,33 @@ function renderNav(screens, current) {
     h("button", { type: "button", onclick: () => signOut("You signed out.") }, "Sign out"));
 }
 
+let rendering = 0;  // a newer render (hashchange while loading) detaches the older one's view
+
 async function render() {
   if (!session.token) return;
   if (Date.now() >= session.exp) { session.expired(); return; }
+  const generation = ++rendering;
   const screens = screensFor(session.role);
   const [id, ...rest] = location.hash.replace(/^#\//, "").split("/");
   const screen = screens.find((s) => s.id === id) || screens[0];
   renderNav(screens, screen.id);
-  // Each render draws into its own view: one that a later navigation replaced (or the hashchange that follows
-  // sign-in) finishes into a detached node instead of adding to the screen shown.
-  const view = h("div", { class: "view" });
+  const main = document.getElementById("main");
   const heading = h("h1", { tabindex: "-1" }, screen.title);
-  view.append(heading);
-  document.getElementById("main").replaceChildren(view);
-  heading.focus();  // a screen reader hears the new screen's name; Tab continues from there
+  const view = h("div", { class: "view" });
+  main.replaceChildren(heading, view);
+  if (id && screen.id !== id) view.append(h("p", { role: "status" }, `There is no page "${id}" for your role: here is ${screen.title}.`));
   document.title = `${screen.title} · Enclave console`;
+  heading.focus();
+  const title = (text) => { heading.textContent = text; document.title = `${text} · Enclave console`; };
+  const loading = h("p", { class: "loading", role: "status" }, "Loading…");
+  const slow = setTimeout(() => view.prepend(loading), 200);
   try {
-    await loading(view, () => screen.render(view, { api, session, config, args: rest.map(decodeURIComponent), rerender: render }));
+    await screen.render(view, { api, session, config, args: rest.map(decodeURIComponent), rerender: render, title });
   } catch (error) {
-    view.append(errorText(error));
+    if (generation === rendering) view.append(errorText(error));
+  } finally {
+    clearTimeout(slow);
+    loading.remove();
   }
 }
 

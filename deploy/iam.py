@@ -273,6 +273,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "incident_store.py": ("HomeJurisdictionPersonalData",),
     "audit_store.py": ("HomeJurisdictionAuditTrail",),
     "audit_markers.py": ("HomeJurisdictionAuditTrail",),
+    "audit_latest.py": ("HomeJurisdictionAuditTrail",),
     "tree_store.py": ("HomeJurisdictionAuditTrail",),
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),

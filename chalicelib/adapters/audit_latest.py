@@ -1,0 +1,58 @@
+"""The newest sealed events of a tenant's chain that match, read from the head backwards.
+
+A tenant's audit status (its last verification and last export) comes from the chain's own events:
+they are the record, so there is no second copy to drift. Reading backwards stops at the first match of
+each kind, so a chain verified or exported recently costs one or two pages whatever its length.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters.audit_markers import event_sk, tenant_pk
+from chalicelib.adapters.dynamo_errors import translated
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+PAGE = 500
+
+
+class AuditLatest:
+    """Newest-first reads of the sealed events (``EVT#`` items) of one tenant's chain."""
+
+    def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str]) -> None:
+        self._client = client
+        self._table_for = table_for
+
+    def newest(self, tenant_id: str, jurisdiction: str, kinds: int,
+               kind_of: Callable[[dict[str, Any]], str | None]) -> dict[str, dict[str, Any]]:
+        """kind -> the newest event ``kind_of`` names that kind, stopping once ``kinds`` kinds are found."""
+        found: dict[str, dict[str, Any]] = {}
+        for event in self.backwards(tenant_id, jurisdiction):
+            kind = kind_of(event)
+            if kind is not None and kind not in found:
+                found[kind] = event
+                if len(found) == kinds:
+                    break
+        return found
+
+    def backwards(self, tenant_id: str, jurisdiction: str) -> Iterator[dict[str, Any]]:
+        """The sealed events from the head down, page by page (stop iterating to stop reading)."""
+        params: dict[str, Any] = {
+            "TableName": self._table_for(jurisdiction), "ScanIndexForward": False, "Limit": PAGE,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": event_sk(1)},
+                                          ":hi": {"S": "EVT#~"}},
+            "ProjectionExpression": "event"}
+        while True:
+            with translated("the audit trail"):
+                page = self._client.query(**params)
+            for item in page.get("Items", []):
+                yield json.loads(item["event"]["S"])
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                return
+            params["ExclusiveStartKey"] = start_key

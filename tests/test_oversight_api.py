@@ -1,0 +1,137 @@
+"""A compliance officer's summaries through the API: audit status, consent coverage, the region's incidents."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.conftest import RegionalApi, TokenFactory
+from tests.test_learners_api import ALICE
+
+UK = "eu-west-2"
+NAMES = ("Alice", "Liddell", "alice.liddell@example.org", "Lorina", "lorina@example.org")
+
+
+@pytest.fixture
+def school(api: dict[str, RegionalApi], onboard: Any, token: TokenFactory) -> dict[str, Any]:
+    """A UK tenant with three learners: research consent granted, then withdrawn, and none; one more erased."""
+    eu = api[UK]
+    tid = onboard("UK", name="Coverage School")["tenant_id"]
+    staff, admin = token("tenant_staff", tid, UK), token("tenant_admin", tid, UK)
+    learners = []
+    for n in range(4):
+        status, learner = eu.call("POST", f"/v1/tenants/{tid}/learners", staff,
+                                  {**ALICE, "email": f"alice{n}.liddell@example.org"})
+        assert status == 201, learner
+        learners.append(learner["learner_id"])
+    for learner, decisions in zip(learners, (["granted"], ["granted", "withdrawn"], [], ["granted"]), strict=True):
+        for decision in decisions:
+            status, body = eu.call("POST", f"/v1/tenants/{tid}/learners/{learner}/consents", staff, {
+                "purpose": "research", "decision": decision, "given_by": "guardian", "verification": "signed_form"})
+            assert status == 201, body
+    assert eu.call("DELETE", f"/v1/tenants/{tid}/learners/{learners[3]}", admin)[0] == 200
+    return {"tenant_id": tid, "officer": token("compliance_officer", region=UK), "learners": learners}
+
+
+def events_of(eu: RegionalApi, tenant_id: str, action: str) -> list[dict[str, Any]]:
+    return [e for e in eu.container.audit_store.events(tenant_id, "UK") if e["action"] == action]
+
+
+def test_consent_coverage_counts_live_learners_per_purpose_and_names_no_one(
+        api: dict[str, RegionalApi], school: dict[str, Any]) -> None:
+    eu = api[UK]
+    status, body = eu.call("GET", f"/v1/tenants/{school['tenant_id']}/consents/coverage", school["officer"])
+    assert status == 200, body
+    assert body["name"] == "Coverage School"
+    assert body["learners"] == 3  # the erased learner is not counted
+    research = next(p for p in body["purposes"] if p["purpose"] == "research")
+    assert (research["granted"], research["not_granted"], research["no_decision"]) == (1, 1, 1)
+    assert research["requires_consent"] is True
+    text = json.dumps(body)
+    assert not any(learner in text for learner in school["learners"])
+    assert not any(value in text for value in NAMES)
+    recorded = events_of(eu, school["tenant_id"], "consent.coverage")
+    assert [(e["actor"]["role"], e["details"]) for e in recorded] == [("compliance_officer", {"learners": 3})]
+
+
+@pytest.mark.parametrize(("role", "region", "status"), [
+    ("tenant_staff", UK, 403), ("regional_admin", UK, 403), ("compliance_officer", "ap-southeast-2", 404),
+])
+def test_consent_coverage_is_for_officers_of_the_region(api: dict[str, RegionalApi], school: dict[str, Any],
+                                                        token: TokenFactory, role: str, region: str,
+                                                        status: int) -> None:
+    who = token(role, school["tenant_id"] if role.startswith("tenant") else None, region)
+    got, body = api[UK].call("GET", f"/v1/tenants/{school['tenant_id']}/consents/coverage", who)
+    assert got == status, body
+    assert set(body) == {"error"}
+
+
+def test_audit_status_names_the_last_verification_and_export(api: dict[str, RegionalApi], school: dict[str, Any],
+                                                             token: TokenFactory) -> None:
+    eu, officer = api[UK], school["officer"]
+    path = f"/v1/tenants/{school['tenant_id']}/audit"
+    status, before = eu.call("GET", path + "/status", officer)
+    assert status == 200, before
+    assert before["name"] == "Coverage School"
+    assert before["last_verification"] is None
+    assert before["last_export"] is None
+    assert before["events"] > 5
+    assert eu.call("GET", path + "/verify", officer)[0] == 200
+    assert eu.call("POST", path + "/exports", officer, {})[0] == 201
+    status, after = eu.call("GET", path + "/status", officer)
+    assert status == 200
+    verification, export = after["last_verification"], after["last_export"]
+    assert verification["valid"] is True
+    assert verification["by_role"] == "compliance_officer"
+    assert export["kind"] == "bucket"
+    assert export["seq"] > verification["seq"]
+    assert after["events"] > before["events"]
+    assert len(events_of(eu, school["tenant_id"], "audit.status")) == 2
+    refused, body = eu.call("GET", path + "/status", token("tenant_admin", school["tenant_id"], UK))
+    assert refused == 403, body
+
+
+def test_officers_see_the_incidents_of_their_region_and_the_reads_are_audited(
+        api: dict[str, RegionalApi], school: dict[str, Any], token: TokenFactory) -> None:
+    eu = api[UK]
+    status, incident = eu.call("POST", "/v1/incidents", token("regional_admin", region=UK), {
+        "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [school["tenant_id"]], "summary": "lost laptop"})
+    assert status == 201, incident
+    status, listed = eu.call("GET", "/v1/incidents?limit=50", school["officer"])
+    assert status == 200, listed
+    assert incident["incident_id"] in [item["incident_id"] for item in listed["items"]]
+    status, one = eu.call("GET", f"/v1/incidents/{incident['incident_id']}", school["officer"])
+    assert status == 200, one
+    assert "lost laptop" not in json.dumps(listed)
+    assert [e["actor"]["role"] for e in events_of(eu, school["tenant_id"], "incident.list")] == ["compliance_officer"]
+    assert [e["actor"]["role"] for e in events_of(eu, school["tenant_id"], "incident.read")] == ["compliance_officer"]
+    assert eu.call("POST", "/v1/incidents", school["officer"], {
+        "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [school["tenant_id"]],
+        "summary": "probe"})[0] == 403
+
+
+def test_activity_counts_the_events_per_hour_with_the_checkpoints(api: dict[str, RegionalApi],
+                                                                  school: dict[str, Any]) -> None:
+    eu, officer = api[UK], school["officer"]
+    path = f"/v1/tenants/{school['tenant_id']}/audit"
+    assert eu.call("GET", path + "/verify", officer)[0] == 200
+    status, head = eu.call("GET", path + "/status", officer)
+    assert status == 200
+    status, body = eu.call("GET", path + "/activity", officer)
+    assert status == 200, body
+    assert sum(hour["events"] for hour in body["hours"]) == head["events"] + 1  # the status read itself
+    assert all(hour["hour"].endswith(":00:00Z") for hour in body["hours"])
+    assert body["name"] == "Coverage School"
+    reads = [e for e in events_of(eu, school["tenant_id"], "audit.read") if e["details"].get("format") == "activity"]
+    assert len(reads) == 1
+    status, after = eu.call("GET", path + "/status", officer)
+    assert after["last_export"] is None  # looking at the picture is not a download
+    status, empty = eu.call("GET", path + "/activity?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z", officer)
+    assert (status, empty["hours"], empty["checkpoints"]) == (200, [], [])
+    for bad in ("from=2020-01-01T00:00:00Z", "from=yesterday", "from=2026-01-01T00:00:00"):
+        status, problem = eu.call("GET", f"{path}/activity?{bad}", officer)
+        assert status == 422, (bad, problem)
+        assert problem["error"]["fields"][0]["field"] == "from"
