@@ -274,12 +274,14 @@ _MEASURE = (
     "import resource, subprocess, sys\n"
     "done = subprocess.run([sys.executable, '-m', 'chalicelib.cli', 'audit', 'verify', sys.argv[1]],\n"
     "                      capture_output=True, text=True, check=False)\n"
-    "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.stderr.splitlines()[-1])\n"
+    "lines = done.stderr.splitlines()\n"
+    "verdict = next((line for line in lines if line.startswith(('VALID', 'INVALID'))), lines[-1])\n"
+    "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, verdict)\n"
 )
 
 
 def _cli(path: str) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) of the CLI or any of its workers, and the CLI's last line. A fresh
+    """Wall seconds, peak RSS (MB) of the CLI or any of its workers, and the CLI's verdict line. A fresh
     parent process reports the peak, so no earlier child of the benchmark counts."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _MEASURE, path], capture_output=True, text=True, check=True,

@@ -219,6 +219,13 @@ class Harness:
             self.call(Request("PATCH", f"{self.learners}/{learner_id}", "tenant_admin", {"family_name": "King"}))
         return str(created["request_id"])
 
+    def new_paused_request(self) -> str:
+        """An open rectification request whose clock is stopped (awaiting the requester's identity)."""
+        request_id = self.new_request()
+        self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/requests/{request_id}/pause", "tenant_admin",
+                          {"reason": "identity"}))
+        return request_id
+
     def new_access_request(self) -> str:
         """An access request, fulfilled at once: its package waits in the bucket."""
         created = self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/requests", "tenant_admin",
@@ -341,6 +348,20 @@ def _scenarios() -> list[Scenario]:
                                    "tenant_admin", {})),
         Scenario("GET", "/v1/requests", "batch",
                  lambda h: Request("GET", "/v1/requests?overdue=true", "regional_admin")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/requests", "read",
+                 lambda h: Request("GET", f"{tenant(h)}/requests?limit=50", "tenant_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/requests/{request_id}/pause", "write-cold",
+                 lambda h: Request("POST", f"{tenant(h)}/requests/{h.new_request()}/pause", "tenant_admin",
+                                   {"reason": "identity"})),
+        Scenario("POST", "/v1/tenants/{tenant_id}/requests/{request_id}/resume", "write-cold",
+                 lambda h: Request("POST", f"{tenant(h)}/requests/{h.new_paused_request()}/resume", "tenant_admin")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/obligations", "read",
+                 lambda h: Request("GET", f"{tenant(h)}/obligations", "tenant_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/obligations/{key}/evidence", "write-cold",
+                 lambda h: Request("POST", f"{tenant(h)}/obligations/uk-breach-log/evidence", "tenant_admin",
+                                   {"evidenced_on": today.isoformat()}, expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/consents/coverage", "batch",
+                 lambda h: Request("GET", f"{tenant(h)}/consents/coverage", "compliance_officer")),
         Scenario("POST", "/v1/tenants/{tenant_id}/legal-holds", "write", lambda h: Request(
             "POST", f"{tenant(h)}/legal-holds", "platform_admin",
             {"reason": "bench", "category": "other", "learner_id": h.new_learner()}, expect=201)),
@@ -379,6 +400,13 @@ def _scenarios() -> list[Scenario]:
                  lambda h: Request("GET", f"{tenant(h)}/audit/proof?seq=1", "compliance_officer")),
         Scenario("GET", "/v1/tenants/{tenant_id}/audit/consistency", "audit",
                  lambda h: Request("GET", f"{tenant(h)}/audit/consistency?from=1", "compliance_officer")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/audit/heads", "audit",
+                 lambda h: Request("GET", f"{tenant(h)}/audit/heads", "compliance_officer")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/audit/status", "batch",
+                 lambda h: Request("GET", f"{tenant(h)}/audit/status", "compliance_officer")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/audit/activity", "batch",
+                 lambda h: Request("GET", f"{tenant(h)}/audit/activity", "compliance_officer")),
+        Scenario("GET", "/v1/audit/keys", "batch", lambda h: Request("GET", "/v1/audit/keys", "tenant_staff")),
     ]
 
 
