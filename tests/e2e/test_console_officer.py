@@ -20,7 +20,7 @@ import pytest
 
 from chalicelib.settings import PROJECT_ROOT
 from tests.e2e.conftest import Platform
-from tests.e2e.test_console import AXE, UK, browser, days_ago, enrol, onboard, onboard_in, sign_in  # noqa: F401
+from tests.e2e.test_console import AXE, UK, days_ago, enrol, onboard, onboard_in, sign_in
 
 DOCS = PROJECT_ROOT / "docs" / "console"
 ZONE = "Europe/London"
