@@ -39,12 +39,12 @@ def context(chromium: Any, width: int, height: int) -> Iterator[Any]:
 
 
 @pytest.fixture
-def desk(browser: Any) -> Iterator[Any]:  # noqa: F811 (the fixture imported above)
+def desk(browser: Any) -> Iterator[Any]:
     yield from context(browser, 1366, 768)
 
 
 @pytest.fixture
-def phone(browser: Any) -> Iterator[Any]:  # noqa: F811
+def phone(browser: Any) -> Iterator[Any]:
     yield from context(browser, 390, 844)
 
 
