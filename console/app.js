@@ -65,8 +65,10 @@ async function render() {
   renderNav(screens, screen.id);
   const main = document.getElementById("main");
   const heading = h("h1", { tabindex: "-1" }, screen.title);
-  const view = h("div", { class: "view" });
-  main.replaceChildren(heading, view);
+  // The heading is the view's first child (screens name it: ``main.querySelector("h1")`` or ``title``); each
+  // render draws into its own view, so a render a later navigation replaced finishes into a detached node.
+  const view = h("div", { class: "view" }, heading);
+  main.replaceChildren(view);
   if (id && screen.id !== id) view.append(h("p", { role: "status" }, `There is no page "${id}" for your role: here is ${screen.title}.`));
   document.title = `${screen.title} · Enclave console`;
   heading.focus();

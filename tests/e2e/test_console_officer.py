@@ -230,7 +230,7 @@ def test_the_proof_of_one_event_downloads_and_checks_offline(
     checked = subprocess.run([sys.executable, "-m", "chalicelib.cli", "audit", "prove", str(saved)],
                              capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "audit prove" in desk.locator("code").inner_text()
+    assert "audit prove" in desk.locator("code", has_text="chalicelib.cli audit prove").inner_text()
     check(desk)
 
 
