@@ -80,9 +80,12 @@ const HOMES = { PH: "ap-southeast-1", AU: "ap-southeast-2", UK: "eu-west-2", US:
 async function tenants(main, { api, session, config }) {
   const list = h("div");
   const known = new Map();  // region -> its tenants (for the duplicate-name warning)
+  let loads = 0;  // the first load may answer after the one an onboarding started: only the newest draws
   async function load() {
+    const mine = ++loads;
     const regions = regionsOf(session, config);
     const all = await loading(list, tenantsOf(api, regions), "Loading the tenants…");
+    if (mine !== loads) return;
     known.clear();
     for (const t of all) known.set(t.home_region, [...(known.get(t.home_region) || []), t]);
     const caption = regions.length > 1 ? `Tenants of every region (${all.length})` : `Tenants homed in ${regions[0]} (${all.length})`;
