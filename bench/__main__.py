@@ -295,16 +295,17 @@ SECTIONS = (
             "The calls each route makes (section 2, measured) priced with `bench/prices.json` (dated, cited, "
             "estimates marked) for two reference tenants' monthly requests (`bench/bench_cost.py`).",
             "a monthly cost per reference tenant and region (no target)", _cost, _cost_verdict),
-    Section("growth", "6. A growing tenant on the local platform (F8)",
+    Section("growth", "6. A growing tenant on the local platform",
             "Enrolment and read rate (sequential, over HTTP) on `make run`'s platform when one tenant holds 100 "
             "learners and when it holds 20,000 (`ENCLAVE_BENCH_GROWTH_LEARNERS` for another size); baseline: "
             "the rate at 100 learners, same run, and (judged) a second platform's 100-learner tenant measured in "
             "rounds alternated with the grown one's; then the journal's cost (rates with it off and on).",
             "each rate at 20,000 learners at least 80% of its rate at 100", _growth, _growth_verdict),
-    Section("contention", "7. Audit trail under contention: one tenant (F7)",
+    Section("contention", "7. Audit trail under contention: one tenant",
             "`bench/bench_contention.py`: audited requests of one tenant from 1, 8, 32 and 128 concurrent "
             "containers with DynamoDB's per-call latency (10 ms) and transaction-conflict rule "
-            "(`bench/dynamo_contention.py`); baseline: the F3 design (`bench/f3_audit_store.py`), same run. Then "
+            "(`bench/dynamo_contention.py`); baseline: the head-in-every-transaction design "
+            "(`bench/f3_audit_store.py`), same run. Then "
             "DynamoDB's per-partition limits at a paced 500 and 5,000 audited requests/s of one tenant "
             "(`bench/bench_partitions.py`, reported beside the goal).",
             "at 128 clients f7 at least 10x f3's audited requests/s, 0 errors, f7's p99 within 2x of its p99 "

@@ -84,7 +84,7 @@ class AuditService:
     def __init__(self, access: AccessControl, store: AuditStore, checkpoints: Checkpointer, bucket: ExportBucket,
                  clock: Callable[[], datetime], tree_heads: TreeHeads | None = None,
                  keys: SigningKeys | None = None) -> None:
-        """``tree_heads``: exports from seq 1 carry the latest signed Merkle tree head within them (F7);
+        """``tree_heads``: exports from seq 1 carry the latest signed Merkle tree head within them;
         ``keys``: an export gets the region's published key set beside it (``<export>.keys.json``)."""
         self._tree_heads = tree_heads
         self._keys = keys

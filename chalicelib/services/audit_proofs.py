@@ -56,7 +56,8 @@ class TreeHeads:
     def __init__(self, tree: TreeStore, keys: SigningKeys, clock: Callable[[], datetime], *, region: str,
                  stage: str, every: int = 100, interval: timedelta = HEAD_INTERVAL,
                  max_catch_up: int = MAX_CATCH_UP, witness: Witness | None = None) -> None:
-        """``max_catch_up``: chunks whose nodes one call may build (a long pre-F7 trail takes a few calls);
+        """``max_catch_up``: chunks whose nodes one call may build (a long trail from before the tree heads takes
+        a few calls);
         ``witness``: where each new head is locked (none: heads are only stored)."""
         self._max_catch_up = max_catch_up
         self._tree = tree
