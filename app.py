@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # body models are named in the routes and imported on first u
     from chalicelib.domain.incidents import IncidentCreate
     from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
     from chalicelib.domain.obligations_api import EvidenceCreate
+    from chalicelib.domain.ocsf import StreamSwitch
     from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause
     from chalicelib.domain.retention import DepartureUpdate
     from chalicelib.domain.tenants import TenantCreate
@@ -336,6 +337,19 @@ def prove_audit_consistency(ctx: RequestContext, tenant_id: str) -> dict[str, An
            "timeline); compare with the witness bucket with `audit witness`", roles=AUDITORS, tags=("audit",))
 def list_tree_heads(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().audit_proofs.heads(caller(ctx), tenant_id)
+
+
+@api.route(AUDIT + "/stream", "GET", summary="The tenant's OCSF stream to a SIEM: on or off, the last seq "
+           "delivered, where it is written (docs/siem.md)", roles=AUDITORS, tags=("audit",))
+def read_audit_stream(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().siem_stream.read(caller(ctx), tenant_id)
+
+
+@api.route(AUDIT + "/stream", "PUT", summary="Switch the tenant's OCSF stream on or off ({enabled}); on again, "
+           "delivery resumes from its cursor (back-fills)", body=MODELS + "ocsf:StreamSwitch", roles=AUDITORS,
+           tags=("audit",))
+def switch_audit_stream(ctx: RequestContext, body: StreamSwitch, tenant_id: str) -> dict[str, Any]:
+    return container().siem_stream.switch(caller(ctx), tenant_id, body)
 
 
 @api.route("/v1/audit/keys", "GET", summary="Every audit signing key this region has used, with its validity: "

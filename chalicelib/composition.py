@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from chalicelib.services.restore import RestoreService
     from chalicelib.services.results import ResultService
     from chalicelib.services.retention import RetentionService
+    from chalicelib.services.siem_delivery import SiemDelivery
+    from chalicelib.services.siem_stream import SiemStreamService
     from chalicelib.services.tenants import TenantService
 
 
@@ -208,7 +210,29 @@ class Container:
     def sequencer(self) -> Sequencer:
         from chalicelib.services.audit_sequencer import Sequencer
 
-        return Sequencer(self.audit_store)
+        return Sequencer(self.audit_store, after_tenant=self.siem_delivery.after_batch)
+
+    @cached_property
+    def siem_delivery(self) -> SiemDelivery:
+        """The OCSF stream's deliverer, run by the sequencer after each tenant's sealing."""
+        from chalicelib.adapters.siem_bucket import SiemBucket
+        from chalicelib.adapters.siem_cursor import SiemCursors
+        from chalicelib.services.siem_delivery import SiemDelivery
+
+        settings = self.settings
+        cursors = SiemCursors(self.clients.dynamodb(settings.region), self.data_store)
+        bucket = SiemBucket(self.clients.s3(settings.region), settings.siem_bucket)
+        return SiemDelivery(cursors, self.audit_store.markers, bucket, settings.region, settings.siem_account_id)
+
+    @cached_property
+    def siem_stream(self) -> SiemStreamService:
+        from chalicelib.adapters.siem_cursor import SiemCursors
+        from chalicelib.services.siem_stream import SiemStreamService
+
+        settings = self.settings
+        return SiemStreamService(self.access, SiemCursors(self.clients.dynamodb(settings.region), self.data_store),
+                                 self.audit_store, self.clock, settings.siem_bucket, settings.region,
+                                 settings.siem_account_id)
 
     def _after_commit(self, jurisdiction: str, event: dict[str, Any]) -> None:
         self.checkpointer.after_commit(jurisdiction, event)

@@ -60,6 +60,10 @@ class Settings(BaseModel):
     export_bucket_prefix: str = "enclave-exports"
     witness_bucket_prefix: str = "enclave-witness"
     """``<prefix>-<region>``: every signed tree head, under S3 Object Lock in compliance mode."""
+    siem_bucket_prefix: str = "enclave-siem"
+    """``<prefix>-<region>``: the OCSF stream of sealed audit events (docs/siem.md)."""
+    siem_account_id: str = Field(default="000000000000", pattern=r"^[0-9]{12}$")
+    """The ``accountId=`` partition of the stream's Security Lake layout: the deployment's AWS account."""
     head_interval_seconds: int = Field(default=300, ge=1)
     """A tree head is signed at least this often while events arrive (and at every ``checkpoint_every``)."""
     checkpoint_every: int = Field(default=100, ge=1)
@@ -105,6 +109,10 @@ class Settings(BaseModel):
     def witness_bucket(self) -> str:
         return f"{self.witness_bucket_prefix}-{self.region}"
 
+    @property
+    def siem_bucket(self) -> str:
+        return f"{self.siem_bucket_prefix}-{self.region}"
+
     def endpoint_of(self, region: str) -> str:
         """Public base URL of the deployment serving ``region``."""
         return self.endpoints.get(region, f"https://api.{region}.enclave.example")
@@ -138,6 +146,8 @@ class Settings(BaseModel):
             "signing_key_alias": "ENCLAVE_SIGNING_KEY_ALIAS",
             "export_bucket_prefix": "ENCLAVE_EXPORT_BUCKET_PREFIX",
             "witness_bucket_prefix": "ENCLAVE_WITNESS_BUCKET_PREFIX",
+            "siem_bucket_prefix": "ENCLAVE_SIEM_BUCKET_PREFIX",
+            "siem_account_id": "ENCLAVE_SIEM_ACCOUNT_ID",
             "head_interval_seconds": "ENCLAVE_HEAD_INTERVAL_SECONDS",
             "jwks_url_template": "ENCLAVE_JWKS_URL_TEMPLATE",
             "aws_endpoint_url": "AWS_ENDPOINT_URL",

@@ -37,6 +37,7 @@ def provision(clients: AwsClients, settings: Settings, jurisdictions: Jurisdicti
         result.signing_key_ids[region] = _ensure_key(clients, region, settings.signing_key_alias, signing=True)
         _ensure_bucket(clients, region, f"{settings.export_bucket_prefix}-{region}")
         _ensure_bucket(clients, region, f"{settings.witness_bucket_prefix}-{region}", object_lock=True)
+        _ensure_bucket(clients, region, f"{settings.siem_bucket_prefix}-{region}")
         result.cognito_pools[region] = ensure_user_pool(clients, region)
     return result
 

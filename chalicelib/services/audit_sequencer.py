@@ -75,8 +75,11 @@ class Sequencer:
     """Seals, per tenant named in a stream batch, everything pending for it; detects dropped and altered events."""
 
     def __init__(self, store: AuditStore, on_missing: Callable[[], None] = missing_metric,
-                 on_altered: Callable[[], None] = altered_metric) -> None:
+                 on_altered: Callable[[], None] = altered_metric,
+                 after_tenant: Callable[[str, str], object] | None = None) -> None:
+        """``after_tenant(tenant_id, jurisdiction)``: once per tenant of a batch, once sealed (the SIEM stream)."""
         self._store = store
+        self._after_tenant = after_tenant
         self._on_missing = on_missing
         self._on_altered = on_altered
 
@@ -93,6 +96,8 @@ class Sequencer:
             late += self._missing(tenant, jurisdiction, batch)
             late += self._altered(tenant, jurisdiction, self._unchained(tenant, jurisdiction, batch.sealed))
             sealed += self._store.seal(tenant, jurisdiction, named=late, images=images) if late else 0
+            if self._after_tenant is not None:
+                self._after_tenant(tenant, jurisdiction)
         return sealed
 
     def _missing(self, tenant: str, jurisdiction: str, batch: TenantBatch) -> list[str]:

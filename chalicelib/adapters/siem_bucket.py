@@ -1,0 +1,41 @@
+"""The region's SIEM bucket: the OCSF stream of sealed audit events (gzip NDJSON, Security Lake layout).
+
+Objects are written once (``If-None-Match: *``): a delivery that is redone (a crash between writing and
+moving the tenant's cursor, two sequencers on one tenant) is refused for every object already there, so
+no seq is ever written twice. The function's role may only PutObject under ``ext/`` (deploy/iam.py);
+the SIEM reads with its own role.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters.dynamo_errors import error_code
+from chalicelib.domain.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class SiemBucket:
+    """Writes stream objects, each at most once."""
+
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def put_once(self, key: str, body: bytes) -> bool:
+        """Write ``body`` at ``key``; False when an object is there already (written by an earlier try)."""
+        try:
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*",
+                                    ContentType="application/gzip",
+                                    ChecksumAlgorithm="SHA256")
+        except ClientError as exc:
+            if error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                return False
+            raise ServiceUnavailable("the SIEM bucket is unavailable; retry later") from None
+        except BotoCoreError:
+            raise ServiceUnavailable("the SIEM bucket could not be reached; retry later") from None
+        return True
