@@ -230,6 +230,14 @@ def render_policy(stage_name: str) -> dict[str, Any]:
             "Resource": [f"arn:aws:s3:::{stage.witness_bucket}/heads/*"],
             "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"}},
         },
+        {
+            "Sid": "SiemStream",
+            "Effect": "Allow",
+            # The OCSF stream: each object written once (If-None-Match), under ext/ only. No read, no delete.
+            "Action": ["s3:PutObject"],
+            "Resource": [f"arn:aws:s3:::{settings.siem_bucket}/ext/*"],
+            "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"}},
+        },
     ]
     if settings.edge_kvs_arn:
         statements.append({
@@ -280,6 +288,8 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),
     "export_bucket.py": ("AuditExports",),
     "witness_bucket.py": ("AuditWitness",),
+    "siem_bucket.py": ("SiemStream",),
+    "siem_cursor.py": ("HomeJurisdictionPersonalData",),
     "key_history.py": ("HomeJurisdictionAuditTrail",),
     "edge_routes.py": ("EdgeRoutingTable",),
 }

@@ -114,6 +114,7 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
         "HoldCreate": {"reason": "another pool's hold", "learner_id": learner_id},
         "HoldLift": {"reason": "another pool lifts it"},
         "DepartureUpdate": {"left_on": "2020-01-01"},
+        "StreamSwitch": {"enabled": True},
         "IncidentCreate": {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [tenant_id],
                            "summary": "probe"},
     }

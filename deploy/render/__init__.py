@@ -74,6 +74,7 @@ def outputs(stage: Stage) -> dict[str, Any]:
         "SigningKeyArn": {"Fn::GetAtt": ["SigningKey", "Arn"]},
         "ExportBucketName": {"Ref": "ExportBucket"},
         "WitnessBucketName": {"Ref": "WitnessBucket"},
+        "SiemBucketName": {"Ref": "SiemBucket"},
         "AlarmTopicArn": {"Ref": "AlarmTopic"},
     }
     return {name: {"Value": value} for name, value in values.items()}

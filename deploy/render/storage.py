@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib.settings import REGIONS
 from deploy.render.common import ACCESS_LOG_EXPIRY_DAYS, EXPORT_EXPIRY_DAYS, Resource, alias_arn, skips, tags
+from deploy.render.siem import access_log_statement, siem_resources
 from deploy.stages import Stage, replica_regions
 from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, KEYS, TableDef, create_table_kwargs
 
@@ -207,11 +208,13 @@ def bucket_resources(stage: Stage) -> dict[str, Resource]:
                      "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{stage.witness_bucket}"},
                      "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
                  }},
+                access_log_statement(stage),
             ]},
         },
     }
     return {"ExportBucket": export_bucket, "ExportBucketPolicy": export_policy,
-            "AccessLogBucket": log_bucket, "AccessLogBucketPolicy": log_policy, **witness_resources(stage)}
+            "AccessLogBucket": log_bucket, "AccessLogBucketPolicy": log_policy, **witness_resources(stage),
+            **siem_resources(stage)}
 
 
 def witness_retention_days(stage: Stage) -> int:
