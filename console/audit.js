@@ -9,7 +9,8 @@ import { when, day, localDay, zone, actorText, stackTable, columnChart, busy, ro
 const ACTIONS = ["learner.create", "learner.read", "learner.list", "learner.search", "learner.update", "learner.erase",
   "result.create", "result.read", "consent.create", "consent.read", "consent.coverage", "request.create", "request.read",
   "request.fulfil", "request.list_overdue", "legal_hold.create", "incident.create", "incident.read", "incident.list",
-  "tenant.read", "tenant.list", "audit.read", "audit.verify", "audit.export", "audit.prove", "audit.status"];
+  "tenant.read", "tenant.list", "audit.read", "audit.verify", "audit.export", "audit.prove", "audit.status",
+  "siem_stream.update"];
 const ROLES = ["tenant_staff", "tenant_admin", "regional_admin", "compliance_officer", "platform_admin", "system"];
 const PAGE = 100;
 
@@ -38,6 +39,25 @@ function statusCard(api, tenantId) {
         e ? `${when(e.at)} (${e.kind === "bucket" ? "to the export bucket" : "downloaded"}) by ${roleName(e.by_role)}` : "Never exported")));
   }).catch((error) => body.replaceChildren(errorText(error)));
   return { section: card("Status", body), refresh };
+}
+
+function streamCard(api, tenantId) {
+  // The tenant's OCSF stream to its SIEM (docs/siem.md): on or off, and how far it is delivered
+  const body = h("div");
+  const show = (s) => {
+    const toggle = h("button", { type: "button", "data-testid": "stream-toggle", onclick: () => busy(body,
+      s.enabled ? "Switching the stream off…" : "Switching the stream on…",
+      async () => show(await api.call("PUT", `/v1/tenants/${tenantId}/audit/stream`, { enabled: !s.enabled })))
+      .catch((error) => body.replaceChildren(errorText(error))) }, s.enabled ? "Switch the stream off" : "Switch the stream on");
+    body.replaceChildren(h("dl", { class: "fields" },
+      h("dt", {}, "Stream"), h("dd", { "data-testid": "stream-state" }, badge(s.enabled ? "On" : "Off", s.enabled ? "valid" : "due_soon")),
+      h("dt", {}, "Delivered up to"), h("dd", {}, s.delivered_seq ? `seq ${s.delivered_seq.toLocaleString()}` : "Nothing yet"),
+      h("dt", {}, "Written to"), h("dd", {}, h("code", {}, s.location))), toggle);
+  };
+  busy(body, "Loading the stream's state…", async () => show(await api.call("GET", `/v1/tenants/${tenantId}/audit/stream`)))
+    .catch((error) => body.replaceChildren(errorText(error)));
+  return card("SIEM stream (OCSF)", h("p", { class: "muted" },
+    "Every sealed event as an OCSF API Activity record in this region's SIEM bucket. Switched on again, it resumes where it stopped."), body);
 }
 
 function pictureCard(api, tenantId) {
@@ -223,7 +243,7 @@ async function audit(main, { api, args, session, title }) {
   const events = eventsCard(api, tenantId, session, prove);
   main.append(h("p", { class: "muted" }, `${tenant.name} · ${tenant.jurisdiction} · homed in ${tenant.home_region}. Times in ${zone}.`),
     status.section, pictureCard(api, tenantId), integrityCard(api, tenantId, status),
-    exportCard(api, tenantId, tenant.name, status), proofs, keysCard(api), events.section);
+    exportCard(api, tenantId, tenant.name, status), proofs, streamCard(api, tenantId), keysCard(api), events.section);
   status.refresh();
   await events.search();
 }

@@ -175,6 +175,7 @@ def test_iam_policy_is_least_privilege_and_regional(packaged: dict[str, Packaged
         for arn in statement["Resource"]:
             assert f":{p.region}:" in arn or arn.startswith(f"arn:aws:s3:::{load_stage(stage).export_bucket}") \
                 or arn.startswith(f"arn:aws:s3:::{load_stage(stage).witness_bucket}/") \
+                or arn.startswith(f"arn:aws:s3:::{load_stage(stage).settings.siem_bucket}/") \
                 or arn == iam.edge_store_arn(str(load_stage(stage).settings.edge_kvs_arn))  # CloudFront is global
         if any(action.startswith("kms:") for action in actions):
             assert "kms:ResourceAliases" in json.dumps(statement["Condition"])

@@ -248,6 +248,28 @@ def test_the_region_signing_keys_are_listed_for_offline_checks(
     assert card.get_by_role("link", name="Download audit-keys.json").count() == 1
 
 
+def test_an_officer_switches_a_tenants_siem_stream_on_and_off_from_its_trail(
+        desk: Any, platform: Platform, region: dict[str, Any]) -> None:
+    sign_in(desk, platform, "compliance_officer")
+    desk.goto(f"{platform.local.console_url}/#/audit/{region['ids']['wharfe']}")
+    settled(desk, f"Audit trail of {region['names']['wharfe']}")
+    card = desk.get_by_role("region", name="SIEM stream (OCSF)")
+    assert card.get_by_test_id("stream-state").inner_text() == "Off"
+    card.get_by_role("button", name="Switch the stream on").click()
+    card.get_by_role("button", name="Switch the stream off").wait_for()
+    assert card.get_by_test_id("stream-state").inner_text() == "On"
+    officer = platform.token("compliance_officer", region=UK)
+    status, stream = platform.call(UK, "GET", f"/v1/tenants/{region['ids']['wharfe']}/audit/stream", officer)
+    assert status == 200
+    assert stream["enabled"] is True
+    card.get_by_role("button", name="Switch the stream off").click()
+    card.get_by_role("button", name="Switch the stream on").wait_for()
+    status, page = platform.call(UK, "GET", f"/v1/tenants/{region['ids']['wharfe']}/audit/events"
+                                 "?action=siem_stream.update", officer)
+    assert status == 200
+    assert [event["details"]["enabled"] for event in page["items"]] == [True, False]
+
+
 def test_the_tenants_list_renders_once_and_every_officer_page_has_its_menu_entry(
         desk: Any, platform: Platform, region: dict[str, Any]) -> None:
     sign_in(desk, platform, "compliance_officer")
