@@ -36,7 +36,7 @@ _VERBS: dict[str, int] = {
     **dict.fromkeys(("create", "evidence", "record"), 1),
     **dict.fromkeys(("read", "list", "search", "download", "export", "verify", "prove", "coverage", "keys"), 2),
     **dict.fromkeys(("update", "fulfil", "pause", "unrestrict", "departure", "rotate", "rewrap", "retire",
-                     "stream", "erasure_reapplied", "holds_reapplied"), 3),
+                     "erasure_reapplied", "holds_reapplied"), 3),
     **dict.fromkeys(("delete", "erase", "purge", "offboard", "offboard_request", "legacy_keys_removed"), 4),
 }
 _ADMINS = frozenset({"platform_admin", "regional_admin"})
