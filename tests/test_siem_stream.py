@@ -251,12 +251,13 @@ def test_an_officer_switches_the_stream_off_and_on_and_delivery_resumes_from_the
     assert status == 200, body
     assert (body["enabled"], body["delivered_seq"]) == (False, 0)
     assert _stream(regional, officer, tenant_id, True)[0] == 200
-    store, sequencer = regional.container.audit_store, regional.container.sequencer
+    store = regional.container.audit_store
+    stream = poller(emulated, regional.container.sequencer.handle)  # one reader: each poll goes on where it was
 
     def land(count: int) -> None:
         for n in range(count):
             store.commit(tenant_id, "UK", _draft(n))
-        _run(emulated, sequencer.handle)
+        stream.poll_once()
 
     land(5)
     delivered = _stream(regional, officer, tenant_id)[1]["delivered_seq"]
