@@ -61,6 +61,18 @@ class _Cursors(SiemCursors):
         return super().advance(jurisdiction, tenant_id, claim_to)
 
 
+class _CountingBucket(SiemBucket):
+    """The real bucket, remembering every write it is asked for."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        super().__init__(client, bucket)
+        self.attempts: list[str] = []
+
+    def put_once(self, key: str, body: bytes) -> bool:
+        self.attempts.append(key)
+        return super().put_once(key, body)
+
+
 def _cursors(emulated: Emulated) -> _Cursors:
     data = DataStore(emulated.clients.dynamodb(REGION), REGION, lambda code: f"enclave-data-{code.lower()}",
                      emulated.jurisdictions, lambda code: f"enclave-keys-{code.lower()}")
@@ -167,21 +179,13 @@ def test_the_stream_carries_no_personal_value(streamed: dict[str, Any], emulated
 def test_a_redelivered_batch_writes_nothing_twice(streamed: dict[str, Any], emulated: Emulated) -> None:
     tenant_id = streamed["tenant_id"]
     before, versions = _objects(emulated, tenant_id), _versions(emulated, tenant_id)
-    writes: list[str] = []
-    bucket = SiemBucket(emulated.clients.s3(REGION), BUCKET)
-    original = bucket.put_once
-
-    def counted(key: str, body: bytes) -> bool:
-        writes.append(key)
-        return original(key, body)
-
-    bucket.put_once = counted  # type: ignore[method-assign]
+    bucket = _CountingBucket(emulated.clients.s3(REGION), BUCKET)
     sealer = audit_store(emulated)
     delivery = SiemDelivery(_cursors(emulated), sealer.markers, bucket, REGION, "123456789012")
     again = Sequencer(sealer, after_tenant=delivery.after_batch)
     for batch in streamed["batches"]:
         again.handle(batch)
-    assert writes == []
+    assert bucket.attempts == []  # not even tried: the cursor is past every event the batches name
     assert _objects(emulated, tenant_id) == before
     assert _versions(emulated, tenant_id) == versions == len(before)
 
@@ -202,7 +206,11 @@ def test_a_delivery_dying_after_its_writes_is_redone_without_a_second_copy(emula
     for n in range(30, 45):
         store.commit(tenant_id, "UK", _draft(n))
     store.seal(tenant_id, "UK")
+    written = set(_objects(emulated, tenant_id))
+    bucket = _CountingBucket(emulated.clients.s3(REGION), BUCKET)
+    delivery = SiemDelivery(cursors, store.markers, bucket, REGION, "123456789012")
     assert delivery.deliver(tenant_id, "UK") == 45  # the claimed run redone (refused where written), then the rest
+    assert written <= set(bucket.attempts)  # tried again, and refused: one version each (below)
     assert [r["metadata"]["sequence"] for r in _records(emulated, tenant_id)] == list(range(1, 46))
     assert _versions(emulated, tenant_id) == len(_objects(emulated, tenant_id))
     assert cursors.state("UK", tenant_id).delivered == 45

@@ -89,6 +89,10 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
         "An audit event was changed outside the sequencer before or after it was sealed (someone rewrote an "
         "audit item); the chain names it in an audit.event_altered event",
         METRICS_NAMESPACE, "AuditEventsAltered", [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
+    resources["SiemDeliveryFailuresAlarm"] = alarm(
+        "The OCSF stream to SIEMs could not be written for a tenant: delivery resumes from its cursor with the "
+        "tenant's next batch (docs/siem.md)",
+        METRICS_NAMESPACE, "SiemDeliveryFailures", [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
     resources["KeyFailuresAlarm"] = alarm(
         "A tenant key or ciphertext failed (missing key, KMS access denied, failed authentication)",
         METRICS_NAMESPACE, KEY_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
@@ -105,7 +109,9 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
 
 
 def _function_override(stage: Stage, function: Function, log_id: str) -> Resource:
-    properties: dict[str, Any] = {"FunctionName": function.function_name, "Runtime": RUNTIME}
+    properties: dict[str, Any] = {"FunctionName": function.function_name, "Runtime": RUNTIME,
+                                  # merged into Chalice's variables: the SIEM stream's accountId partition
+                                  "Environment": {"Variables": {"ENCLAVE_SIEM_ACCOUNT_ID": {"Ref": "AWS::AccountId"}}}}
     if function.is_api_handler:
         properties.update({"ReservedConcurrentExecutions": stage.capacity.reserved, "AutoPublishAlias": ALIAS_NAME})
         if stage.capacity.snapstart:  # Lambda refuses SnapStart and provisioned concurrency on one version
