@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import IdempotencyStore
     from chalicelib.adapters.incident_store import IncidentStore
     from chalicelib.adapters.kms_signer import KmsCheckpointSigner
+    from chalicelib.adapters.webhook_store import WebhookStore
     from chalicelib.domain.crypto import Keyring
     from chalicelib.domain.identity import Principal
     from chalicelib.domain.jurisdictions import JurisdictionCatalog
     from chalicelib.domain.tenants import Tenant
+    from chalicelib.domain.webhooks import SecretSealer
     from chalicelib.services.access import AccessControl
     from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.audit_browse import AuditBrowser
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.edge_routes import EdgeRouteSync
     from chalicelib.services.erasure import ErasureService
+    from chalicelib.services.event_delivery import DomainEvents, EventSeam, TrailEvents
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.incident_migration import IncidentMigration
@@ -61,6 +64,8 @@ if TYPE_CHECKING:
     from chalicelib.services.siem_delivery import SiemDelivery
     from chalicelib.services.siem_stream import SiemStreamService
     from chalicelib.services.tenants import TenantService
+    from chalicelib.services.webhook_dispatch import WebhookDispatcher
+    from chalicelib.services.webhooks import WebhookService
 
 
 def utc_now() -> datetime:
@@ -210,7 +215,66 @@ class Container:
     def sequencer(self) -> Sequencer:
         from chalicelib.services.audit_sequencer import Sequencer
 
-        return Sequencer(self.audit_store, after_tenant=self.siem_delivery.after_batch)
+        return Sequencer(self.audit_store, after_tenant=self._after_tenant_sealed)
+
+    def _after_tenant_sealed(self, tenant_id: str, jurisdiction: str) -> None:
+        """After a tenant's batch is sealed: the OCSF stream, then the domain events (neither raises)."""
+        self.siem_delivery.after_batch(tenant_id, jurisdiction)
+        self.trail_events.after_batch(tenant_id, jurisdiction)
+
+    @cached_property
+    def domain_events(self) -> DomainEvents:
+        """Publishes domain events to the region's bus and queues their webhook deliveries."""
+        from chalicelib.adapters.event_bus import EventBus
+        from chalicelib.services.event_delivery import DomainEvents
+
+        bus = EventBus(self.clients.events(self.settings.region), self.settings.event_bus)
+        return DomainEvents(bus, self.webhook_store, self.clock)
+
+    @cached_property
+    def trail_events(self) -> TrailEvents:
+        """The domain events of sealed audit events, run by the sequencer after each tenant's sealing."""
+        from chalicelib.adapters.event_cursor import EventCursors
+        from chalicelib.services.event_delivery import TrailEvents
+
+        cursors = EventCursors(self.clients.dynamodb(self.settings.region), self.data_store)
+        return TrailEvents(cursors, self.audit_store.markers, self.domain_events)
+
+    @cached_property
+    def event_seam(self) -> EventSeam:
+        """What the alerts job and the import worker call to publish their events."""
+        from chalicelib.services.event_delivery import EventSeam
+
+        return EventSeam(self.domain_events, self.settings.region, self.clock)
+
+    @cached_property
+    def webhook_store(self) -> WebhookStore:
+        from chalicelib.adapters.webhook_store import WebhookStore
+
+        return WebhookStore(self.clients.dynamodb(self.settings.region), self.data_store)
+
+    @cached_property
+    def webhook_sealer(self) -> SecretSealer:
+        from chalicelib.adapters.kms import KmsDataKeyProvider
+        from chalicelib.domain.webhooks import SecretSealer
+
+        return SecretSealer(KmsDataKeyProvider(self.clients.kms(self.settings.region), self.settings.kms_key_alias))
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        from chalicelib.services.webhooks import WebhookService
+
+        return WebhookService(self.access, self.webhook_store, self.webhook_sealer, self.audit_store, self.clock,
+                              allow_local_http=self.settings.webhooks_allow_local_http)
+
+    @cached_property
+    def webhook_dispatcher(self) -> WebhookDispatcher:
+        """Sends the due webhook deliveries of this region's tenants (the schedule, every minute)."""
+        from chalicelib.adapters.webhook_http import HttpTransport
+        from chalicelib.services.webhook_dispatch import WebhookDispatcher
+
+        return WebhookDispatcher(self.webhook_store, self.webhook_sealer, HttpTransport(), self.clock,
+                                 self.jurisdictions.by_region(self.settings.region).code)
 
     @cached_property
     def siem_delivery(self) -> SiemDelivery:

@@ -64,6 +64,10 @@ class Settings(BaseModel):
     """``<prefix>-<region>``: the OCSF stream of sealed audit events (docs/siem.md)."""
     siem_account_id: str = Field(default="000000000000", pattern=r"^[0-9]{12}$")
     """The ``accountId=`` partition of the stream's Security Lake layout: the deployment's AWS account."""
+    event_bus_prefix: str = "enclave-events"
+    """``<prefix>-<region>``: the region's EventBridge bus of domain events (docs/events.md)."""
+    webhooks_allow_local_http: bool = False
+    """Webhook endpoints may be ``http://`` to a loopback address (the local platform's receiver only)."""
     head_interval_seconds: int = Field(default=300, ge=1)
     """A tree head is signed at least this often while events arrive (and at every ``checkpoint_every``)."""
     checkpoint_every: int = Field(default=100, ge=1)
@@ -113,6 +117,10 @@ class Settings(BaseModel):
     def siem_bucket(self) -> str:
         return f"{self.siem_bucket_prefix}-{self.region}"
 
+    @property
+    def event_bus(self) -> str:
+        return f"{self.event_bus_prefix}-{self.region}"
+
     def endpoint_of(self, region: str) -> str:
         """Public base URL of the deployment serving ``region``."""
         return self.endpoints.get(region, f"https://api.{region}.enclave.example")
@@ -148,6 +156,8 @@ class Settings(BaseModel):
             "witness_bucket_prefix": "ENCLAVE_WITNESS_BUCKET_PREFIX",
             "siem_bucket_prefix": "ENCLAVE_SIEM_BUCKET_PREFIX",
             "siem_account_id": "ENCLAVE_SIEM_ACCOUNT_ID",
+            "event_bus_prefix": "ENCLAVE_EVENT_BUS_PREFIX",
+            "webhooks_allow_local_http": "ENCLAVE_WEBHOOKS_ALLOW_LOCAL_HTTP",
             "head_interval_seconds": "ENCLAVE_HEAD_INTERVAL_SECONDS",
             "jwks_url_template": "ENCLAVE_JWKS_URL_TEMPLATE",
             "aws_endpoint_url": "AWS_ENDPOINT_URL",

@@ -76,6 +76,10 @@ class AwsClients:
         client: S3Client = self._client("s3", region)
         return client
 
+    def events(self, region: str) -> Any:
+        """The EventBridge client (no type stubs are installed for it)."""
+        return self._client("events", region)
+
     def edge_routes(self) -> KeyValueStoreClient:
         """The CloudFront KeyValueStore data-plane client (global; SigV4A, which needs ``awscrt``)."""
         client: KeyValueStoreClient = self._client("cloudfront-keyvaluestore", "us-east-1")
