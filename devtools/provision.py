@@ -3,7 +3,7 @@
 Used by ``make run`` (moto server over HTTP) and by the tests (in-process ``mock_aws``): tables from
 ``deploy.tables``, per-jurisdiction tables in each jurisdiction's home region (moto has no global
 tables, so no replicas are pretended), the regional KMS data and signing keys, the export buckets
-and one Cognito user pool per region with the five role groups and ``custom:tenant_id``.
+the event buses and one Cognito user pool per region with the five role groups and ``custom:tenant_id``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def provision(clients: AwsClients, settings: Settings, jurisdictions: Jurisdicti
         _ensure_bucket(clients, region, f"{settings.export_bucket_prefix}-{region}")
         _ensure_bucket(clients, region, f"{settings.witness_bucket_prefix}-{region}", object_lock=True)
         _ensure_bucket(clients, region, f"{settings.siem_bucket_prefix}-{region}")
+        _ensure_bus(clients, region, f"{settings.event_bus_prefix}-{region}")
         result.cognito_pools[region] = ensure_user_pool(clients, region)
     return result
 
@@ -103,6 +104,13 @@ def _ensure_key(clients: AwsClients, region: str, alias: str, *, signing: bool) 
     key_id = kms.create_key(Description=f"Enclave {alias} ({region})", **spec)["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     return str(key_id)
+
+
+def _ensure_bus(clients: AwsClients, region: str, name: str) -> None:
+    """The region's EventBridge bus of domain events (created once)."""
+    events = clients.events(region)
+    if not any(bus["Name"] == name for bus in events.list_event_buses(NamePrefix=name).get("EventBuses", [])):
+        events.create_event_bus(Name=name)
 
 
 def _ensure_bucket(clients: AwsClients, region: str, bucket: str, *, object_lock: bool = False) -> None:

@@ -33,8 +33,10 @@ class HttpTransport:
         self._opener = urllib.request.build_opener(_NoRedirect)
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> str:
-        request = urllib.request.Request(url, data=body, headers={**headers, "user-agent": "Enclave-Webhooks/1"},
-                                         method="POST")
+        if not url.startswith(("https://", "http://")):
+            return "refused"
+        request = urllib.request.Request(url, data=body,  # noqa: S310 - scheme checked just above
+                                         headers={**headers, "user-agent": "Enclave-Webhooks/1"}, method="POST")
         try:
             with self._opener.open(request, timeout=self._timeout) as response:
                 return str(response.status)
