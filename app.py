@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # body models are named in the routes and imported on first u
     from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause
     from chalicelib.domain.retention import DepartureUpdate
     from chalicelib.domain.tenants import TenantCreate
+    from chalicelib.domain.webhooks import WebhookCreate
     from chalicelib.services.context import Caller
 
 app = Chalice(app_name="enclave")
@@ -441,6 +442,59 @@ def list_incidents(ctx: RequestContext) -> dict[str, Any]:
 def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:
     return container().incidents.get(caller(ctx), incident_id)
 
+
+WEBHOOKS = "/v1/tenants/{tenant_id}/webhooks"
+DEAD_LETTERS = "/v1/tenants/{tenant_id}/webhook-dead-letters"
+WEBHOOK_ADMINS = ("tenant_admin", "platform_admin")
+
+
+@api.route(WEBHOOKS, "POST", summary="Register an HTTPS endpoint for chosen event types; the answer holds its "
+           "signing secret, shown once (docs/events.md)", status=201, body=MODELS + "webhooks:WebhookCreate",
+           roles=WEBHOOK_ADMINS, tags=("webhooks",))
+def create_webhook(ctx: RequestContext, body: WebhookCreate, tenant_id: str) -> dict[str, Any]:
+    return container().webhooks.create(caller(ctx), tenant_id, body)
+
+
+@api.route(WEBHOOKS, "GET", summary="The tenant's webhook endpoints (never their secrets) and the event types",
+           roles=WEBHOOK_ADMINS, tags=("webhooks",))
+def list_webhooks(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().webhooks.list(caller(ctx), tenant_id)
+
+
+@api.route(WEBHOOKS + "/{webhook_id}", "GET", summary="One webhook endpoint", roles=WEBHOOK_ADMINS,
+           tags=("webhooks",))
+def get_webhook(ctx: RequestContext, tenant_id: str, webhook_id: str) -> dict[str, Any]:
+    return container().webhooks.get(caller(ctx), tenant_id, webhook_id)
+
+
+@api.route(WEBHOOKS + "/{webhook_id}", "DELETE", summary="Remove a webhook endpoint (its queued deliveries park)",
+           roles=WEBHOOK_ADMINS, tags=("webhooks",))
+def delete_webhook(ctx: RequestContext, tenant_id: str, webhook_id: str) -> dict[str, Any]:
+    return container().webhooks.delete(caller(ctx), tenant_id, webhook_id)
+
+
+@api.route(WEBHOOKS + "/{webhook_id}/rotate", "POST", summary="A new signing secret (shown once); the old one "
+           "signs beside it for 24 hours", roles=WEBHOOK_ADMINS, tags=("webhooks",))
+def rotate_webhook_secret(ctx: RequestContext, tenant_id: str, webhook_id: str) -> dict[str, Any]:
+    return container().webhooks.rotate(caller(ctx), tenant_id, webhook_id)
+
+
+@api.route(DEAD_LETTERS, "GET", summary="Webhook deliveries that failed for 24 hours (parked)",
+           roles=WEBHOOK_ADMINS, tags=("webhooks",))
+def list_webhook_dead_letters(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
+    return container().webhooks.dead_letters(caller(ctx), tenant_id)
+
+
+@api.route(DEAD_LETTERS + "/{delivery_id}/replay", "POST", summary="Queue a parked delivery again, due now, "
+           "with 24 hours of retries", roles=WEBHOOK_ADMINS, tags=("webhooks",))
+def replay_webhook_dead_letter(ctx: RequestContext, tenant_id: str, delivery_id: str) -> dict[str, Any]:
+    return container().webhooks.replay(caller(ctx), tenant_id, delivery_id)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="webhook_dispatch",
+              description="Every minute: send the due webhook deliveries of this region's tenants")
+def webhook_dispatch(event: Any) -> dict[str, int]:
+    return container().webhook_dispatcher.run()
 
 @app.on_dynamodb_record(stream_arn=_settings.audit_stream_arn, name="audit_sequencer", batch_size=100,
                         starting_position="TRIM_HORIZON", maximum_batching_window_in_seconds=1)

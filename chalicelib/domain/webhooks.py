@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,9 +27,11 @@ from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.crypto_primitives import DataKeyProvider
 from chalicelib.domain.errors import IntegrityError, ValidationFailed
+from chalicelib.domain.events import EVENT_TYPES
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -40,7 +43,17 @@ is past 24 h, so the delivery is parked after its 9th failure."""
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long a replaced secret still signs, beside the new one."""
 MAX_ENDPOINTS = 10
+DELIVERY_ID = re.compile(r"msg_[0-9a-f]{32}")
 MAX_URL = 2048
+
+
+class WebhookCreate(BaseModel):
+    """Body of ``POST /v1/tenants/{tenant_id}/webhooks``."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    url: str = Field(min_length=8, max_length=2048)
+    event_types: list[str] = Field(min_length=1, max_length=len(EVENT_TYPES))
 
 
 def new_secret() -> str:
@@ -129,15 +142,6 @@ class Endpoint:
         if len(self.secrets) > 1 and self.previous_until and now < datetime.fromisoformat(self.previous_until):
             return self.secrets
         return self.secrets[:1]
-
-    def public(self) -> dict[str, Any]:
-        """The endpoint as the API shows it (never a secret)."""
-        shown: dict[str, Any] = {"webhook_id": self.webhook_id, "url": self.url,
-                                 "event_types": list(self.event_types), "created_at": self.created_at}
-        if self.rotated_at:
-            shown["secret_rotated_at"] = self.rotated_at
-            shown["previous_secret_valid_until"] = self.previous_until
-        return shown
 
 
 @dataclass(frozen=True)

@@ -14,34 +14,25 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.webhook_store import WebhookStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.events import EVENT_TYPES
-from chalicelib.domain.ids import new_id
+from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.domain.webhooks import (
+    DELIVERY_ID,
     MAX_ENDPOINTS,
     ROTATION_OVERLAP,
     SecretSealer,
+    WebhookCreate,
     check_url,
     event_types_of,
     new_secret,
 )
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
-
-
-class WebhookCreate(BaseModel):
-    """Body of ``POST /v1/tenants/{tenant_id}/webhooks``."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    url: str = Field(min_length=8, max_length=2048)
-    event_types: list[str] = Field(min_length=1, max_length=len(EVENT_TYPES))
 
 
 def webhooks_resource(tenant_id: str, webhook_id: str | None = None) -> str:
@@ -130,7 +121,9 @@ class WebhookService:
     def replay(self, caller: Caller, tenant_id: str, delivery_id: str) -> dict[str, Any]:
         """Back to the queue, due now, attempts counted afresh (the same ``webhook-id``)."""
         tenant = self._access.tenant(caller.principal, tenant_id, "webhook.manage")
-        parked = self._store.dead_letter(tenant.jurisdiction, tenant.tenant_id, delivery_id)
+        parked = None
+        if DELIVERY_ID.fullmatch(delivery_id):
+            parked = self._store.dead_letter(tenant.jurisdiction, tenant.tenant_id, delivery_id)
         if parked is None:
             raise NotFound("no such dead letter")
         queued = replace(parked, due_at=format_at(self._clock()), attempts=0, first_attempt_at=None)
@@ -142,6 +135,7 @@ class WebhookService:
         return {"delivery_id": delivery_id, "queued": True, "due_at": queued.due_at}
 
     def _existing(self, tenant: Tenant, webhook_id: str) -> dict[str, Any]:
+        require_id(webhook_id, "whk", "webhook endpoint")
         item = self._store.endpoint(tenant.jurisdiction, tenant.tenant_id, webhook_id)
         if item is None:
             raise NotFound("no such webhook endpoint")
