@@ -411,7 +411,40 @@ def _scenarios() -> list[Scenario]:
         Scenario("GET", "/v1/tenants/{tenant_id}/audit/activity", "batch",
                  lambda h: Request("GET", f"{tenant(h)}/audit/activity", "compliance_officer")),
         Scenario("GET", "/v1/audit/keys", "batch", lambda h: Request("GET", "/v1/audit/keys", "tenant_staff")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/webhooks", "write",
+                 lambda h: Request("POST", _fresh_webhooks(h), "tenant_admin", WEBHOOK, expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/webhooks", "read",
+                 lambda h: Request("GET", f"{tenant(h)}/webhooks", "tenant_admin")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/webhooks/{webhook_id}", "read",
+                 lambda h: Request("GET", _new_webhook(h), "tenant_admin")),
+        Scenario("DELETE", "/v1/tenants/{tenant_id}/webhooks/{webhook_id}", "write",
+                 lambda h: Request("DELETE", _new_webhook(h), "tenant_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/webhooks/{webhook_id}/rotate", "write",
+                 lambda h: Request("POST", _new_webhook(h) + "/rotate", "tenant_admin")),
+        Scenario("GET", "/v1/tenants/{tenant_id}/webhook-dead-letters", "read",
+                 lambda h: Request("GET", f"{tenant(h)}/webhook-dead-letters", "tenant_admin")),
+        Scenario("POST", "/v1/tenants/{tenant_id}/webhook-dead-letters/{delivery_id}/replay", "write",
+                 lambda h: Request("POST", f"{tenant(h)}/webhook-dead-letters/msg_{'0' * 32}/replay", "tenant_admin",
+                                   expect=404)),
     ]
+
+
+WEBHOOK = {"url": "https://hooks.bench.example/enclave", "event_types": ["request.created", "request.fulfilled"]}
+
+
+def _fresh_webhooks(h: Harness) -> str:
+    """The bench tenant's webhooks path, with room for one more endpoint (the older ones removed)."""
+    path = f"/v1/tenants/{h.tenant_id}/webhooks"
+    for hook in h.call(Request("GET", path, "tenant_admin"))["webhooks"]:
+        h.call(Request("DELETE", f"{path}/{hook['webhook_id']}", "tenant_admin"))
+    return path
+
+
+def _new_webhook(h: Harness) -> str:
+    """A freshly registered endpoint's path."""
+    path = _fresh_webhooks(h)
+    created = h.call(Request("POST", path, "tenant_admin", WEBHOOK, expect=201))
+    return f"{path}/{created['webhook_id']}"
 
 
 def _unique_email(h: Harness) -> str:

@@ -117,9 +117,14 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
         "StreamSwitch": {"enabled": True},
         "IncidentCreate": {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [tenant_id],
                            "summary": "probe"},
+        "WebhookCreate": {"url": "https://hooks.elsewhere.example/in", "event_types": ["request.created"]},
     }
+    status, webhook = eu.call("POST", f"{base}/webhooks", admin,
+                              {"url": "https://hooks.harrowgate.example/enclave", "event_types": ["request.created"]})
+    assert status == 201, webhook
     ids = {"tenant_id": tenant_id, "learner_id": learner_id, "request_id": request["request_id"],
-           "hold_id": hold["hold_id"], "incident_id": incident["incident_id"], "key": "uk-breach-log"}
+           "hold_id": hold["hold_id"], "incident_id": incident["incident_id"], "key": "uk-breach-log",
+           "webhook_id": webhook["webhook_id"], "delivery_id": "msg_" + "0" * 32}
     return {"tenant_id": tenant_id, "ids": ids, "personal": personal, "bodies": bodies,
             "secret_ids": [learner_id, held_id, result["result_id"], request["request_id"]]}
 
