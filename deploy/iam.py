@@ -33,6 +33,7 @@ import sys
 from typing import Any
 
 from chalicelib.domain.crypto import tenant_key_context
+from chalicelib.domain.webhooks import secret_context
 from deploy.stages import PROJECT_ROOT, load_stage, prod_stages
 
 Statement = dict[str, Any]
@@ -231,6 +232,26 @@ def render_policy(stage_name: str) -> dict[str, Any]:
             "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"}},
         },
         {
+            "Sid": "DomainEventBus",
+            "Effect": "Allow",
+            # Domain events (ids and dates only) to the region's own bus; no other bus, no rule management.
+            "Action": ["events:PutEvents"],
+            "Resource": [f"arn:aws:events:{region}:*:event-bus/{settings.event_bus}"],
+        },
+        {
+            "Sid": "WebhookSecretKeys",
+            "Effect": "Allow",
+            # Webhook signing secrets are sealed with data keys of the region's data key, bound to tenant
+            # and endpoint; the context's purpose is pinned, so these grants never open a tenant key.
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": [key_arn],
+            "Condition": {
+                "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": sorted(secret_context("t", "w"))},
+                "StringEquals": {"kms:EncryptionContext:purpose": secret_context("t", "w")["purpose"]},
+                "ForAnyValue:StringEquals": {"kms:ResourceAliases": [settings.kms_key_alias]},
+            },
+        },
+        {
             "Sid": "SiemStream",
             "Effect": "Allow",
             # The OCSF stream: each object written once (If-None-Match), under ext/ only. No read, no delete.
@@ -290,6 +311,9 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "witness_bucket.py": ("AuditWitness",),
     "siem_bucket.py": ("SiemStream",),
     "siem_cursor.py": ("HomeJurisdictionPersonalData",),
+    "event_cursor.py": ("HomeJurisdictionPersonalData",),
+    "webhook_store.py": ("HomeJurisdictionPersonalData",),
+    "event_bus.py": ("DomainEventBus",),
     "key_history.py": ("HomeJurisdictionAuditTrail",),
     "edge_routes.py": ("EdgeRoutingTable",),
 }
@@ -312,6 +336,7 @@ CLIENT_OPERATIONS: dict[str, str] = {
     "describe_key_value_store": "cloudfront-keyvaluestore:DescribeKeyValueStore",
     "put_key": "cloudfront-keyvaluestore:PutKey", "delete_key": "cloudfront-keyvaluestore:DeleteKey",
     "update_keys": "cloudfront-keyvaluestore:UpdateKeys", "list_keys": "cloudfront-keyvaluestore:ListKeys",
+    "put_events": "events:PutEvents",
 }
 TRANSACT_OPERATIONS: dict[str, str] = {
     "Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",

@@ -51,6 +51,7 @@ from deploy.render.common import (
     skips,
     tags,
 )
+from deploy.render.events import event_resources
 from deploy.render.kms import dynamodb_sse_statement, kms_key, kms_resources
 from deploy.render.operations import alarm, api_resources, function_resources, log_group
 from deploy.render.storage import bucket_resources, global_table, table_resources
@@ -75,6 +76,7 @@ def outputs(stage: Stage) -> dict[str, Any]:
         "ExportBucketName": {"Ref": "ExportBucket"},
         "WitnessBucketName": {"Ref": "WitnessBucket"},
         "SiemBucketName": {"Ref": "SiemBucket"},
+        "EventBusArn": {"Fn::GetAtt": ["EventBus", "Arn"]},
         "AlarmTopicArn": {"Ref": "AlarmTopic"},
     }
     return {name: {"Value": value} for name, value in values.items()}
@@ -87,7 +89,7 @@ def render_resources(stage_name: str, app: AppModel | None = None) -> Template:
     resources: dict[str, Resource] = {}
     for part in (kms_resources(stage, model), table_resources(stage), bucket_resources(stage),
                  cognito_resources(stage), function_resources(stage, model), api_resources(stage, model),
-                 global_entry_resources(stage)):
+                 global_entry_resources(stage), event_resources(stage)):
         overlap = resources.keys() & part.keys()
         if overlap:
             raise ValueError(f"logical ids defined twice: {sorted(overlap)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain.crypto import tenant_key_context
+from chalicelib.domain.webhooks import secret_context
 from deploy.appmodel import AppModel
 from deploy.iam import SIGNING_ALGORITHM, export_context
 from deploy.render.common import KEY_ADMIN_ACTIONS, OPS_KEY_ALIAS, PARTITION_ROOT, SSE_ACTIONS, Resource, tags
@@ -80,6 +81,15 @@ def kms_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
             "Resource": "*",
             "Condition": tenant_context_condition(),
+        },
+        {
+            "Sid": "WebhookSecretsForTheFunctionsOnly",
+            "Effect": "Allow",
+            "Principal": principals,
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": sorted(secret_context("t", "w"))},
+                          "StringEquals": {"kms:EncryptionContext:purpose": "webhook-secret"}},
         },
         {
             "Sid": "ExportObjectsThroughS3",

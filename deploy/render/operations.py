@@ -93,6 +93,10 @@ def function_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
         "The OCSF stream to SIEMs could not be written for a tenant: delivery resumes from its cursor with the "
         "tenant's next batch (docs/siem.md)",
         METRICS_NAMESPACE, "SiemDeliveryFailures", [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
+    resources["EventPublishFailuresAlarm"] = alarm(
+        "Domain events of a tenant could not be published to the event bus: the next batch of the tenant publishes "
+        "them from its cursor (docs/events.md)",
+        METRICS_NAMESPACE, "EventPublishFailures", [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
     resources["KeyFailuresAlarm"] = alarm(
         "A tenant key or ciphertext failed (missing key, KMS access denied, failed authentication)",
         METRICS_NAMESPACE, KEY_FAILURE_METRIC, [{"Name": "service", "Value": METRICS_SERVICE}], threshold=1)
