@@ -113,6 +113,7 @@ def endpoint_environment(local: LocalPlatformSettings, provisioned: Provisioned,
         "ENCLAVE_COGNITO_POOLS": json.dumps(pools),
         "ENCLAVE_JWKS_URL_TEMPLATE": local.emulator_url + "/{pool_id}/.well-known/jwks.json",
         "ENCLAVE_CONSOLE_ORIGIN": local.console_url,
+        "ENCLAVE_WEBHOOKS_ALLOW_LOCAL_HTTP": "true",  # the receiver of devtools.webhook_receiver (docs/events.md)
     }
 
 

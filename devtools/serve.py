@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import threading
+import time
 from typing import Any
 
 from chalice.cli.factory import CLIFactory
@@ -83,6 +85,19 @@ def _sequence(app: Any) -> None:
     if settings.aws_endpoint_url:
         start_sequencing(app, settings.region, settings.aws_endpoint_url, settings.audit_table_prefix,
                          threading.Event())
+        threading.Thread(target=_dispatch_webhooks, name="webhook-dispatch", daemon=True).start()
+
+
+def _dispatch_webhooks(interval: float = 5.0) -> None:
+    """Send due webhook deliveries, as the deployed one-minute schedule does (more often: a demo waits less)."""
+    from chalicelib.composition import container
+
+    while True:
+        try:
+            container().webhook_dispatcher.run()
+        except Exception:  # the next pass retries; the deliveries stay queued
+            logging.getLogger(__name__).exception("the local webhook dispatcher failed a pass")
+        time.sleep(interval)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from chalicelib.domain.events import request_overdue
 from chalicelib.domain.webhooks import RETRY_FOR
 from chalicelib.services.event_delivery import DomainEvents
 from chalicelib.services.webhook_dispatch import WebhookDispatcher
+from devtools.webhook_receiver import verified
 from tests.conftest import RegionalApi, TokenFactory
 
 REGION = "eu-west-2"
@@ -236,3 +237,7 @@ def test_a_body_changed_in_transit_fails_the_reference_verification(admin: tuple
     (_, body, headers), = receiver.received
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(body.replace(b"request.overdue", b"request.created"), headers)
+    now = float(headers["webhook-timestamp"])  # the local receiver (devtools) checks the same way
+    assert verified([secret], body, headers, now)
+    assert not verified([secret], body.replace(b"request.overdue", b"request.created"), headers, now)
+    assert not verified([secret], body, headers, now + 301)
