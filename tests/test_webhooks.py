@@ -20,8 +20,6 @@ from tests.conftest import RegionalApi, TokenFactory
 
 REGION = "eu-west-2"
 URL = "https://hooks.school.example/enclave"
-STORE: list[Any] = []
-"""The webhook store of the deployment under test (set by ``_setup``)."""
 
 
 class _Receiver:
@@ -78,18 +76,19 @@ def _setup(admin: tuple[RegionalApi, str, str], receiver: _Receiver,
     """One ``request.overdue`` event published for the tenant; a dispatcher on a fake clock."""
     regional, _, tenant_id = admin
     services = regional.container
-    STORE[:] = [services.webhook_store]
     clock = _Clock(start)
     event = request_overdue(tenant_id, REGION, "req_" + "a" * 26, "2026-12-01T09:00:00.000000Z", "2026-12-05T09:00Z")
     DomainEvents(_Bus(), services.webhook_store, clock).publish("UK", tenant_id, [event])
     return WebhookDispatcher(services.webhook_store, services.webhook_sealer, receiver, clock, "UK"), clock, tenant_id
 
 
-def _run_until_quiet(dispatcher: WebhookDispatcher, clock: _Clock, tenant_id: str, until: datetime) -> None:
+def _run_until_quiet(admin: tuple[RegionalApi, str, str], dispatcher: WebhookDispatcher, clock: _Clock,
+                     until: datetime) -> None:
     """Run the dispatcher at each due time (the schedule would run every minute) until ``until``."""
+    regional, _, tenant_id = admin
     while clock.at <= until:
         dispatcher.run_tenant(tenant_id)
-        due = STORE[0].due("UK", tenant_id, "9999")  # the queue's next due time
+        due = regional.container.webhook_store.due("UK", tenant_id, "9999")  # the queue's next due time
         if not due:
             return
         clock.at = max(clock.at, datetime.fromisoformat(due[0].due_at))
@@ -103,7 +102,7 @@ def test_an_endpoint_failing_three_times_gets_the_event_once_with_a_valid_signat
     # verifier accepts timestamps within five minutes of its own clock)
     dispatcher, clock, tenant_id = _setup(admin, receiver, datetime.now(UTC) - timedelta(seconds=315))
     start = clock.at
-    _run_until_quiet(dispatcher, clock, tenant_id, start + RETRY_FOR)
+    _run_until_quiet(admin, dispatcher, clock, start + RETRY_FOR)
     assert [h["webhook-id"] for _, _, h in receiver.received] == [receiver.received[0][2]["webhook-id"]] * 4
     gaps = [int(b[2]["webhook-timestamp"]) - int(a[2]["webhook-timestamp"])
             for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
@@ -124,7 +123,7 @@ def test_an_endpoint_that_never_succeeds_is_parked_and_a_replay_delivers(
     failing = _Receiver("500")
     dispatcher, clock, tenant_id = _setup(admin, failing, datetime(2026, 12, 5, 9, 0, tzinfo=UTC))
     start = clock.at
-    _run_until_quiet(dispatcher, clock, tenant_id, start + timedelta(days=3))
+    _run_until_quiet(admin, dispatcher, clock, start + timedelta(days=3))
     times = [int(h["webhook-timestamp"]) for _, _, h in failing.received]
     assert len(times) == 9
     assert times[-1] - times[0] <= RETRY_FOR.total_seconds()  # retried for 24 hours, then parked

@@ -134,12 +134,13 @@ class WebhookStore:
                                          Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PARKED + delivery_id}})
         return self._delivery(item["Item"]) if "Item" in item else None
 
-    def replay(self, jurisdiction: str, tenant_id: str, parked: Delivery, queued: Delivery) -> bool:
-        """Move a parked delivery back to the queue (False: replayed meanwhile)."""
+    def replay_changes(self, jurisdiction: str, tenant_id: str, parked: Delivery,
+                       queued: Delivery) -> list[TransactWriteItemTypeDef]:
+        """The changes moving a parked delivery back to the queue (for the transaction of the replay's audit
+        event; the first fails when it was replayed meanwhile)."""
         table = self._data.table(jurisdiction)
-        return self._transact([self._delete(table, tenant_id, PARKED, parked),
-                               self._put(table, tenant_id, QUEUED, queued),
-                               self._state(table, tenant_id, parked, "queued")])
+        return [self._delete(table, tenant_id, PARKED, parked), self._put(table, tenant_id, QUEUED, queued),
+                self._state(table, tenant_id, parked, "queued")]
 
     # ------------------------------------------------------------------ items
 

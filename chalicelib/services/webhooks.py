@@ -127,11 +127,13 @@ class WebhookService:
         if parked is None:
             raise NotFound("no such dead letter")
         queued = replace(parked, due_at=format_at(self._clock()), attempts=0, first_attempt_at=None)
-        if not self._store.replay(tenant.jurisdiction, tenant.tenant_id, parked, queued):
-            raise Conflict("this dead letter was replayed meanwhile")
-        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("webhook.replay", webhooks_resource(tenant.tenant_id) + "/dead-letters/"
-                                        + delivery_id, delivery_id=delivery_id, event_id=parked.event_id))
+        draft = caller.draft("webhook.replay", webhooks_resource(tenant.tenant_id) + "/dead-letters/" + delivery_id,
+                             delivery_id=delivery_id, event_id=parked.event_id)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
+                               self._store.replay_changes(tenant.jurisdiction, tenant.tenant_id, parked, queued))
+        except ChangeRejected:
+            raise Conflict("this dead letter was replayed meanwhile") from None
         return {"delivery_id": delivery_id, "queued": True, "due_at": queued.due_at}
 
     def _existing(self, tenant: Tenant, webhook_id: str) -> dict[str, Any]:
