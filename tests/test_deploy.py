@@ -453,3 +453,21 @@ def test_key_tables_are_not_restorable_but_replicated_and_backups_are_denied(pac
         assert arn in sids["DenyKeyTableBackups"]["Resource"]
         assert sids["DenyKeyTableBackups"]["Effect"] == "Deny"
         assert "dynamodb:CreateBackup" in sids["DenyKeyTableBackups"]["Action"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_event_bus_is_the_regions_own_and_the_only_one_the_functions_may_put_to(
+        packaged: dict[str, Packaged], stage: str) -> None:
+    settings = load_stage(stage).settings
+    (bus,) = packaged[stage].resources("AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == settings.event_bus == f"enclave-events-{settings.region}"
+    assert len(packaged[stage].resources("AWS::Events::Archive")) == 1
+    policy = json.loads(load_stage(stage).policy_file.read_text())
+    puts = [s for s in policy["Statement"] if any(a.startswith("events:") for a in s["Action"])]
+    assert puts == [{"Sid": "DomainEventBus", "Effect": "Allow", "Action": ["events:PutEvents"],
+                     "Resource": [f"arn:aws:events:{settings.region}:*:event-bus/{settings.event_bus}"]}]
+    secrets = next(s for s in policy["Statement"] if s["Sid"] == "WebhookSecretKeys")
+    assert secrets["Condition"]["StringEquals"] == {"kms:EncryptionContext:purpose": "webhook-secret"}
+    schedules = [f for f in packaged[stage].resources("AWS::Serverless::Function", expanded=False)
+                 if "WebhookDispatch" in f or "webhook_dispatch" in f]
+    assert schedules, "the webhook dispatcher is deployed as a scheduled function"
