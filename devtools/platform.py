@@ -3,7 +3,8 @@
 Starts the embedded AWS emulator (``devtools.emulator``: moto's server, costing O(items touched)),
 creates every region's resources from the deployment's definitions, starts one API endpoint per
 region (``devtools.serve``, the Chalice app with the dev stage's settings and that region's),
-prints how to call them, and stays in the foreground; Ctrl-C (or SIGTERM) stops every process it
+prints how to call them, runs the reminders job of every region at once and then hourly
+(``devtools.reminders``), and stays in the foreground; Ctrl-C (or SIGTERM) stops every process it
 started. A port in use fails fast.
 """
 
@@ -29,6 +30,7 @@ from devtools.provision import Provisioned, provision
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing"}
 DIRECTORY_REGION = "us-east-1"  # the one emulated region the directory lives in (no global tables in moto)
+REMINDERS_EVERY = 3600.0  # seconds: the reminders job's schedule (hourly, as EventBridge Scheduler runs it)
 
 
 class PlatformError(RuntimeError):
@@ -134,6 +136,9 @@ def banner(local: LocalPlatformSettings) -> str:
     lines += [f"  {region:<14} {local.endpoint_of(region)}" for region in REGIONS]
     lines += [f"  console        {local.console_url}   (a user: .venv/bin/python -m devtools.console_server user "
               "--role platform_admin --region eu-west-2)"]
+    lines += [f"  alert outbox   {local.console_url}/#/outbox (admins; the emulator's SES, JSON at "
+              f"{local.emulator_url}/enclave/outbox); the reminders job runs hourly, now: "
+              ".venv/bin/python -m devtools.reminders"]
     eu = local.endpoint_of("eu-west-2")
     lines += [
         "",
@@ -172,14 +177,22 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(banner(local), flush=True)
+    reminders: subprocess.Popen[bytes] | None = None
+    next_reminders = time.monotonic()
     try:
         while not stopping:
+            if time.monotonic() >= next_reminders and (reminders is None or reminders.poll() is not None):
+                reminders = subprocess.Popen([sys.executable, "-m", "devtools.reminders"], cwd=PROJECT_ROOT,
+                                             stdout=subprocess.DEVNULL, env={**os.environ, **FAKE_CREDENTIALS})
+                next_reminders = time.monotonic() + REMINDERS_EVERY
             for region, process in platform.endpoints.items():
                 if process.poll() is not None:
                     print(f"the {region} endpoint stopped (code {process.returncode})", file=sys.stderr)
                     stopping = True
             time.sleep(0.5)
     finally:
+        if reminders is not None and reminders.poll() is None:
+            reminders.terminate()
         platform.stop()
         print("stopped", file=sys.stderr)
     return 0
