@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from deploy.appmodel import AppModel, load_app_model
-from deploy.render.alerts import alert_resources
 from deploy.console import global_entry_resources
+from deploy.render.alerts import alert_resources
 from deploy.render.cognito import cognito_resources, console_origin, hosted_ui_prefix
 from deploy.render.common import (
     ACCESS_LOG_EXPIRY_DAYS,

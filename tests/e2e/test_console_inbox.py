@@ -64,7 +64,7 @@ def test_a_compliance_officer_sees_an_overdue_request_in_the_inbox(page: Any, pl
     row.get_by_role("button", name="Mark read").click()
     page.get_by_role("row").filter(has_text=request["request_id"]).filter(has_text="Read").wait_for()
     assert run_reminders(platform)["new"] == 0  # the next run tells nobody again
-    with urllib.request.urlopen(platform.local.console_url + "/local/outbox", timeout=10) as answer:  # noqa: S310
+    with urllib.request.urlopen(platform.local.console_url + "/local/outbox", timeout=10) as answer:
         sent = [m for m in json.load(answer) if request["request_id"] in m["subject"]]
     assert [m["to"] for m in sent].count([f"console-compliance_officer-{UK}@{LOCAL_MAIL_DOMAIN}"]) == 1
     assert not any("inbox.request" in m["body"] for m in sent)
