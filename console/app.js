@@ -55,8 +55,9 @@ function renderNav(screens, current) {
   nav.replaceChildren(h("ul", {}, screens.filter((s) => !s.hidden).map((s) => h("li", {},
     h("a", { href: `#/${s.id}`, "aria-current": s.id === current ? "page" : false, "data-screen": s.id }, s.title)))));
   const inboxLink = nav.querySelector('a[data-screen="inbox"]');
-  if (inboxLink) unreadCount(api).then((n) => {  // the menu's unread count (a number only; not audited)
-    if (n) inboxLink.replaceChildren("Inbox ", h("span", { class: "badge count", "aria-label": `${n} unread` }, String(n)));
+  // the menu's unread count, beside the link (its name stays "Inbox"); a number only, not audited
+  if (inboxLink) unreadCount(api).then((n) => {
+    if (n) inboxLink.after(h("span", { class: "badge count", "data-testid": "unread-count" }, `${n} unread`));
   });
   document.getElementById("who").replaceChildren(
     h("span", {}, `${session.user} · ${ROLE_NAMES[session.role] || session.role} · ${session.region}`),

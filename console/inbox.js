@@ -84,9 +84,10 @@ function settings(api) {
 async function outbox(view) {
   const answer = await fetch("/local/outbox", { cache: "no-store" });
   const messages = answer.ok ? await answer.json() : [];
-  view.append(h("p", { class: "muted" }, "The e-mails the reminders job sent through the emulator's SES (local platform only)."),
-    stackedTable("Sent, newest first", ["Region", "To", "Subject", "Text"], messages.reverse().map((m) => [
-      m.region, m.to.join(", "), m.subject, h("pre", {}, m.body)])));
+  view.append(card("E-mails sent", h("p", { class: "muted" },
+    "The e-mails the reminders job sent through the emulator's SES (local platform only)."),
+  h("div", { class: "outbox" }, stackedTable("Sent, newest first", ["Region", "To", "Subject", "Text"],
+    messages.reverse().map((m) => [m.region, m.to.join(", "), m.subject, h("pre", {}, m.body)])))));
 }
 // local-only:end
 
