@@ -9,7 +9,8 @@ import { when, day, localDay, zone, actorText, stackTable, columnChart, busy, ro
 const ACTIONS = ["learner.create", "learner.read", "learner.list", "learner.search", "learner.update", "learner.erase",
   "result.create", "result.read", "consent.create", "consent.read", "consent.coverage", "request.create", "request.read",
   "request.fulfil", "request.list_overdue", "legal_hold.create", "incident.create", "incident.read", "incident.list",
-  "tenant.read", "tenant.list", "audit.read", "audit.verify", "audit.export", "audit.prove", "audit.status"];
+  "tenant.read", "tenant.list", "audit.read", "audit.verify", "audit.export", "audit.prove", "audit.status",
+  "alert.sent", "inbox.read", "inbox.mark_read"];
 const ROLES = ["tenant_staff", "tenant_admin", "regional_admin", "compliance_officer", "platform_admin", "system"];
 const PAGE = 100;
 
