@@ -1,7 +1,6 @@
 // Every role's inbox: the alerts of the hourly reminders job for the signed-in user (requests due or overdue,
 // incident deadlines, audit findings: ids, dates and counts only), marking them read, and which alerts come by
-// e-mail and here. The menu shows the unread count (unreadBadge). Local platform only: the outbox of the
-// emulator's SES, for admins (what the job e-mailed).
+// e-mail and here. The menu shows the unread count (unreadCount). The local build adds the admins' outbox.
 import { h, card, errorText, say, when, stackedTable, busy } from "./ui.js";
 
 const KINDS = {
