@@ -130,7 +130,9 @@ def test_each_request_threshold_mails_the_people_who_act_once(world: World, open
         assert wanted <= got, threshold
         assert not got & outside, threshold
         assert all(after[to] - before.get(to, 0) == 1 for to in got), threshold  # one message each
-        assert all(f"Threshold: {threshold}" in m.body for m in mail(request_id)[len(mail(request_id)) - len(got):])
+        newest = mail(request_id)[len(mail(request_id)) - len(got):]
+        assert all(f"Threshold: {threshold}" in m.body for m in newest)
+        assert all(f"Deadline: {due(open_request):%Y-%m-%d %H:%M} UTC" in m.body for m in newest)
         world.run(due(open_request) + offset + timedelta(minutes=30))  # the next run sends nothing new
         assert received(request_id) == after, threshold
     # the unsubscribed officer got the two reminders, not the overdue alert

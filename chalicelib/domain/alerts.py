@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -188,13 +188,22 @@ def message(alert: Alert) -> Message:
     if alert.tenant_ids:
         lines.append("Tenant(s): " + ", ".join(alert.tenant_ids))
     if alert.due_at:
-        lines.append(f"Deadline: {alert.due_at}")
+        lines.append(f"Deadline: {readable(alert.due_at)}")
     lines += [f"{name.replace('_', ' ').capitalize()}: {value}" for name, value in sorted(alert.counts.items())]
     lines += [f"Threshold: {alert.threshold}", "", f"Open the console: {alert.link}", "",
               "You receive this because of your role in Enclave; choose which alerts you get in the console "
               "(Inbox > Settings) or with PUT /v1/me/notifications."]
     subject = f"[Enclave {alert.region}] {TITLES[alert.kind]}: {alert.subject_id}"
     return Message(subject=subject, text="\n".join(lines))
+
+
+def readable(iso: str) -> str:
+    """``2027-01-10T09:00:00.000000Z`` as people read it in an e-mail: ``2027-01-10 09:00 UTC``."""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment.tzinfo else iso
 
 
 class Notifier(Protocol):
