@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -153,6 +154,20 @@ def banner(local: LocalPlatformSettings) -> str:
     return "\n".join(lines)
 
 
+def run_reminders(local: LocalPlatformSettings, stop: threading.Event) -> None:
+    """The reminders job of every region now and then hourly, as EventBridge Scheduler runs it in AWS (a thread of
+    this process, so the platform still has only the emulator, the endpoints and the console as children)."""
+    from devtools.reminders import run
+
+    while not stop.is_set():
+        for region in REGIONS:
+            try:
+                run(local, region)
+            except Exception as exc:  # a failed run is reported, and retried in an hour
+                print(f"the reminders job of {region} failed: {exc}", file=sys.stderr)
+        stop.wait(REMINDERS_EVERY)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -177,22 +192,17 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(banner(local), flush=True)
-    reminders: subprocess.Popen[bytes] | None = None
-    next_reminders = time.monotonic()
+    quit_reminders = threading.Event()
+    threading.Thread(target=run_reminders, args=(local, quit_reminders), name="reminders", daemon=True).start()
     try:
         while not stopping:
-            if time.monotonic() >= next_reminders and (reminders is None or reminders.poll() is not None):
-                reminders = subprocess.Popen([sys.executable, "-m", "devtools.reminders"], cwd=PROJECT_ROOT,
-                                             stdout=subprocess.DEVNULL, env={**os.environ, **FAKE_CREDENTIALS})
-                next_reminders = time.monotonic() + REMINDERS_EVERY
             for region, process in platform.endpoints.items():
                 if process.poll() is not None:
                     print(f"the {region} endpoint stopped (code {process.returncode})", file=sys.stderr)
                     stopping = True
             time.sleep(0.5)
     finally:
-        if reminders is not None and reminders.poll() is None:
-            reminders.terminate()
+        quit_reminders.set()
         platform.stop()
         print("stopped", file=sys.stderr)
     return 0
