@@ -18,7 +18,13 @@ from chalicelib import composition
 from chalicelib.adapters.alert_store import inbox_id
 from chalicelib.adapters.cognito_admin import LOCAL_MAIL_DOMAIN
 from chalicelib.adapters.cognito_jwt import StaticKeySource
+from chalicelib.adapters.request_store import RequestStore
+from chalicelib.adapters.ses_mailer import SesNotifier
+from chalicelib.adapters.user_pool import UserPoolRecipients
+from chalicelib.domain.alerts import Alert, Recipient
 from chalicelib.domain.audit import AuditEventDraft
+from chalicelib.domain.errors import ServiceUnavailable
+from chalicelib.services.alerts import AlertJob
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 
 REGION = "eu-west-2"
@@ -233,3 +239,59 @@ def test_preferences_default_on_and_refuse_unknown_kinds(world: World) -> None:
                                    {"alerts": {"request.due_soon": {"inbox": False}}})
     assert status == 200
     assert prefs["alerts"]["request.due_soon"] == {"email": True, "inbox": False}
+
+
+class FlakyMail:
+    """SES that fails the first e-mail to one address (an outage), then delivers."""
+
+    def __init__(self, inner: SesNotifier, failing: str) -> None:
+        self.inner = inner
+        self.failing = failing
+        self.failed = 0
+
+    def send(self, alert: Alert, recipient: Recipient) -> None:
+        if recipient.email == self.failing and not self.failed:
+            self.failed += 1
+            raise ServiceUnavailable("SES is down")
+        self.inner.send(alert, recipient)
+
+
+def test_a_failed_email_is_sent_on_the_next_run_and_nothing_twice(world: World, token: TokenFactory) -> None:
+    status, tenant = world.api.call("POST", "/v1/tenants", token("platform_admin", region=REGION),
+                                    {"name": "Alerts School C", "kind": "school", "jurisdiction": "UK"})
+    assert status == 201
+    tenant_c = tenant["tenant_id"]
+    admin_c = token("tenant_admin", tenant_c, REGION)
+    status, learner = world.api.call("POST", f"/v1/tenants/{tenant_c}/learners",
+                                     token("tenant_staff", tenant_c, REGION), LEARNER)
+    assert status == 201
+    status, request = world.api.call("POST", f"/v1/tenants/{tenant_c}/requests", admin_c,
+                                     {"learner_id": learner["learner_id"], "type": "rectification"})
+    assert status == 201
+    c = world.job_container
+    failing = address(f"tenant_admin-{tenant_c}-{REGION}")
+    flaky = FlakyMail(SesNotifier(c.clients.ses(REGION), c.settings.alert_sender), failing)
+    job = AlertJob(c.directory, RequestStore(c.clients.dynamodb(REGION), c.data_store), c.incident_store,
+                   c.audit_store, c.alert_store,
+                   UserPoolRecipients(c.clients.cognito(REGION), c.settings.cognito_pools[REGION].pool_id),
+                   flaky, world.clock, REGION, "UK", "https://console.test/#/inbox")
+    world.clock.now = due(request) - timedelta(days=3)
+    composition.use(c)
+    first = job.run("flaky-1")
+    assert first["failed"] == 1
+    assert failing not in received(request["request_id"])
+    officer = address(username("officer", world))
+    assert received(request["request_id"])[officer] == 1
+    second = job.run("flaky-2")
+    assert second["failed"] == 0
+    assert second["new"] == 1
+    assert received(request["request_id"])[failing] == 1
+    assert received(request["request_id"])[officer] == 1  # not told again
+    job.run("flaky-3")
+    assert received(request["request_id"])[failing] == 1
+    status, inbox = world.api.call("GET", "/v1/me/inbox", admin_c)
+    assert [i["subject_id"] for i in inbox["items"]].count(request["request_id"]) == 1  # one inbox item
+    status, events = world.api.call("GET", f"/v1/tenants/{tenant_c}/audit/events?action=alert.sent",
+                                    world.tokens["officer"])
+    assert status == 200
+    assert [e["details"]["threshold"] for e in events["items"]] == ["7d"]  # audited once, when finished

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Protocol
 
 from chalicelib.adapters.alert_store import AlertStore
@@ -85,28 +86,40 @@ class AlertJob:
         self._link = console_link
 
     def run(self, request_id: str | None = None) -> dict[str, Any]:
-        """Find and tell; the report counts alerts found, newly told, e-mails and inbox items."""
+        """Find and tell; the report counts alerts found, newly told, e-mails and inbox items. A tenant's audit
+        cursor moves past its findings only once every one was told (a failed e-mail is found again)."""
         now = self._clock()
+        raised = format_at(now)
         report = RunReport()
-        people: list[Recipient] | None = None
-        for alert in self.findings(now):
+        people: list[Recipient] = []
+
+        def handle(alert: Alert) -> bool:  # whether the alert is (now) finished
             report.alerts += 1
             report.kinds[alert.kind] = report.kinds.get(alert.kind, 0) + 1
             if self._alerts.told(alert):
-                continue
-            if people is None:  # the pool is read only when something is new
-                people = self._people.people()
-            self._tell(alert, audience(alert, people), report, request_id or "-")
+                return True
+            if not people:  # the pool is read only when something is new
+                people.extend(self._people.people())
+            return self._tell(alert, audience(alert, people), report, request_id or "-")
+
+        for alert in chain(self._request_alerts(now, raised), self._incident_alerts(now, raised)):
+            handle(alert)
+        for tenant in self._directory.in_region(self._region):
+            found, last = self.audit_findings(tenant, now, raised)
+            told = [handle(alert) for alert in found]
+            if last is not None and all(told):
+                self._alerts.move_cursor(tenant.tenant_id, last)
         logger.info("alerts run", extra={"region": self._region, **report.to_json()})
         return {"region": self._region, "as_of": format_at(now), **report.to_json()}
 
     def findings(self, now: datetime) -> Iterator[Alert]:
-        """Every alert due now (already told or not), identifiers and dates only."""
+        """Every alert due now (already told or not), identifiers and dates only; audit findings since each
+        tenant's cursor (this does not move it): what a later EventBridge or webhook publisher would consume."""
         raised = format_at(now)
         yield from self._request_alerts(now, raised)
         yield from self._incident_alerts(now, raised)
         for tenant in self._directory.in_region(self._region):
-            yield from self._audit_findings(tenant, now, raised)
+            yield from self.audit_findings(tenant, now, raised)[0]
 
     def _request_alerts(self, now: datetime, raised: str) -> Iterator[Alert]:
         for request in self._requests.open_due_by(self._jurisdiction, self._region, format_at(now + timedelta(days=7))):
@@ -142,30 +155,31 @@ class AlertJob:
                         due_at=deadline["due_at"], link=self._link,
                         counts={"tenants": len(tenants), "learners": len(affected.get("learners") or ())})
 
-    def _audit_findings(self, tenant: Tenant, now: datetime, raised: str) -> Iterator[Alert]:
+    def audit_findings(self, tenant: Tenant, now: datetime, raised: str) -> tuple[list[Alert], int | None]:
+        """The tenant's audit findings after its cursor, and the last seq read (None: nothing new to read)."""
         cursor = self._alerts.scan_cursor(tenant.tenant_id)
         if cursor is None:
             seqs = self._audit.seq_range(tenant.tenant_id, tenant.jurisdiction, format_at(now - FIRST_LOOK), None)
-            cursor = seqs[0] - 1 if seqs else None
-        if cursor is None:  # nothing in the last week: start after the head
-            head = self._audit.seq_range(tenant.tenant_id, tenant.jurisdiction, None, None)
-            self._alerts.move_cursor(tenant.tenant_id, head[1] if head else 0)
-            return
+            if seqs is None:  # nothing in the last week: start after the head
+                head = self._audit.seq_range(tenant.tenant_id, tenant.jurisdiction, None, None)
+                return [], head[1] if head else 0
+            cursor = seqs[0] - 1
+        found: list[Alert] = []
         last = cursor
         for event in self._audit.events(tenant.tenant_id, tenant.jurisdiction, cursor + 1):
             last = event["seq"]
             if event["action"] in FINDING_KINDS:
                 details = event.get("details") or {}
-                yield Alert(kind=event["action"], threshold="found", region=self._region,
-                            subject_id=str(details.get("event_id") or f"{tenant.tenant_id}/{event['seq']}"),
-                            tenant_ids=(tenant.tenant_id,), raised_at=raised, due_at=None, link=self._link,
-                            counts={"seq": int(event["seq"])})
+                found.append(Alert(kind=event["action"], threshold="found", region=self._region,
+                                   subject_id=str(details.get("event_id") or f"{tenant.tenant_id}/{event['seq']}"),
+                                   tenant_ids=(tenant.tenant_id,), raised_at=raised, due_at=None, link=self._link,
+                                   counts={"seq": int(event["seq"])}))
             if last - cursor >= MAX_EVENTS_PER_RUN:
                 break
-        if last != cursor:
-            self._alerts.move_cursor(tenant.tenant_id, last)
+        return found, (last if last != cursor else None)
 
-    def _tell(self, alert: Alert, people: list[Recipient], report: RunReport, request_id: str) -> None:
+    def _tell(self, alert: Alert, people: list[Recipient], report: RunReport, request_id: str) -> bool:
+        """Tell each person not yet told; whether the alert is finished (no e-mail failed)."""
         emailed = inboxed = failed = 0
         for person in people:
             claim = self._alerts.claim(alert, person.sub, alert.raised_at)
@@ -186,7 +200,7 @@ class AlertJob:
         report.inboxed += inboxed
         report.failed += failed
         if failed:
-            return  # not finished: the next run retries the users it could not reach
+            return False  # not finished: the next run retries the users it could not reach
         if self._alerts.finish(alert, format_at(self._clock())):
             report.new += 1
             for tenant_id in alert.tenant_ids:
@@ -196,6 +210,7 @@ class AlertJob:
                     details={"alert_id": alert.alert_id, "kind": alert.kind, "threshold": alert.threshold,
                              "subject_id": alert.subject_id, "recipients": len(people), "emailed": emailed,
                              "inboxed": inboxed}))
+        return True
 
 
 def _parse(value: str) -> datetime:
