@@ -91,16 +91,16 @@ class AlertJob:
         now = self._clock()
         raised = format_at(now)
         report = RunReport()
-        people: list[Recipient] = []
+        pool: dict[str, list[Recipient]] = {}
 
         def handle(alert: Alert) -> bool:  # whether the alert is (now) finished
             report.alerts += 1
             report.kinds[alert.kind] = report.kinds.get(alert.kind, 0) + 1
             if self._alerts.told(alert):
                 return True
-            if not people:  # the pool is read only when something is new
-                people.extend(self._people.people())
-            return self._tell(alert, audience(alert, people), report, request_id or "-")
+            if "people" not in pool:  # the pool is read once, and only when something is new
+                pool["people"] = self._people.people()
+            return self._tell(alert, audience(alert, pool["people"]), report, request_id or "-")
 
         for alert in chain(self._request_alerts(now, raised), self._incident_alerts(now, raised)):
             handle(alert)
