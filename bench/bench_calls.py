@@ -411,6 +411,15 @@ def _scenarios() -> list[Scenario]:
         Scenario("GET", "/v1/tenants/{tenant_id}/audit/activity", "batch",
                  lambda h: Request("GET", f"{tenant(h)}/audit/activity", "compliance_officer")),
         Scenario("GET", "/v1/audit/keys", "batch", lambda h: Request("GET", "/v1/audit/keys", "tenant_staff")),
+        Scenario("GET", "/v1/me/notifications", "batch",
+                 lambda h: Request("GET", "/v1/me/notifications", "compliance_officer")),
+        Scenario("PUT", "/v1/me/notifications", "batch", lambda h: Request(
+            "PUT", "/v1/me/notifications", "compliance_officer", {"alerts": {"request.due_soon": {"email": True}}})),
+        Scenario("GET", "/v1/me/inbox", "batch", lambda h: Request("GET", "/v1/me/inbox", "compliance_officer")),
+        Scenario("GET", "/v1/me/inbox/unread", "batch",
+                 lambda h: Request("GET", "/v1/me/inbox/unread", "compliance_officer")),
+        Scenario("POST", "/v1/me/inbox/read (no such item)", "batch", lambda h: Request(
+            "POST", "/v1/me/inbox/read", "compliance_officer", {"ids": ["SSMyMDI2LTAxLTAxI2Fscl9ub25l"]}, expect=404)),
     ]
 
 

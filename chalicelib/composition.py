@@ -18,6 +18,7 @@ from chalicelib.adapters.lawpack_cache import checked, load_catalog
 from chalicelib.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.alert_store import AlertStore
     from chalicelib.adapters.audit_store import AuditStore
     from chalicelib.adapters.cedar_authz import CedarAuthorizer
     from chalicelib.adapters.cognito_jwt import CognitoTokenVerifier, SigningKeySource
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.jurisdictions import JurisdictionCatalog
     from chalicelib.domain.tenants import Tenant
     from chalicelib.services.access import AccessControl
+    from chalicelib.services.alerts import AlertJob
     from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.audit_browse import AuditBrowser
     from chalicelib.services.audit_keys import AuditKeyService, SigningKeys
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.services.erasure import ErasureService
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
+    from chalicelib.services.inbox import InboxService
     from chalicelib.services.incident_migration import IncidentMigration
     from chalicelib.services.incidents import IncidentService
     from chalicelib.services.key_migration import KeyMigration
@@ -457,6 +460,37 @@ class Container:
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
                               self.idempotent, self.export_bucket, self.erasure, self.jurisdictions,
                               self.settings.region, self.clock, self._package_url)
+
+    @cached_property
+    def alert_store(self) -> AlertStore:
+        from chalicelib.adapters.alert_store import AlertStore
+
+        home = self.jurisdictions.by_region(self.settings.region).code
+        return AlertStore(self.clients.dynamodb(self.settings.region), self.data_store, home)
+
+    @cached_property
+    def inbox(self) -> InboxService:
+        from chalicelib.services.inbox import InboxService
+
+        return InboxService(self.access, self.alert_store, self.audit_store,
+                            self.jurisdictions.by_region(self.settings.region).code, self.clock)
+
+    @cached_property
+    def alerts(self) -> AlertJob:
+        """The hourly reminders job of this region (SES e-mail, recipients from the region's pool)."""
+        from chalicelib.adapters.request_store import RequestStore
+        from chalicelib.adapters.ses_mailer import SesNotifier
+        from chalicelib.adapters.user_pool import UserPoolRecipients
+        from chalicelib.services.alerts import AlertJob
+
+        settings = self.settings
+        client = self.clients.dynamodb(settings.region)
+        pool = settings.cognito_pools[settings.region].pool_id
+        link = (settings.console_origin or "https://console.enclave.example") + "/#/inbox"
+        return AlertJob(self.directory, RequestStore(client, self.data_store), self.incident_store, self.audit_store,
+                        self.alert_store, UserPoolRecipients(self.clients.cognito(settings.region), pool),
+                        SesNotifier(self.clients.ses(settings.region), settings.alert_sender), self.clock,
+                        settings.region, self.jurisdictions.by_region(settings.region).code, link)
 
     def restore(self, restored_table: str) -> RestoreService:
         """The restore tool's service, working on ``restored_table`` (a restored copy of a data table) and the

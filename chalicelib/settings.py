@@ -87,6 +87,8 @@ class Settings(BaseModel):
     edge_kvs_arn: str | None = Field(default=None,
                                      pattern=r"^arn:aws[a-z-]*:cloudfront::[0-9]{12}:key-value-store/[A-Za-z0-9-]+$")
     """The global entry's CloudFront KeyValueStore (tenant id -> home region). Unset: no routing-table sync."""
+    alert_sender: str = Field(default="alerts@enclave.example", pattern=r"^[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}$")
+    """The From address of alert e-mails; its domain is the stage's SES identity."""
     audit_stream_arn: str = Field(default=AUDIT_STREAM_PLACEHOLDER, pattern=r"^arn:aws[a-z-]*:dynamodb:")
     """The audit table stream the sequencer function reads (``on_dynamodb_record``). The stage template
     replaces the placeholder with each home audit table's ``StreamArn`` (deploy/sequencer.py)."""
@@ -112,6 +114,11 @@ class Settings(BaseModel):
     @property
     def siem_bucket(self) -> str:
         return f"{self.siem_bucket_prefix}-{self.region}"
+
+    @property
+    def alert_domain(self) -> str:
+        """The SES identity alerts are sent from (the sender's domain)."""
+        return self.alert_sender.rsplit("@", 1)[1]
 
     def endpoint_of(self, region: str) -> str:
         """Public base URL of the deployment serving ``region``."""
@@ -160,6 +167,7 @@ class Settings(BaseModel):
             "console_origin": "ENCLAVE_CONSOLE_ORIGIN",
             "edge_kvs_arn": "ENCLAVE_EDGE_KVS_ARN",
             "audit_stream_arn": "ENCLAVE_AUDIT_STREAM_ARN",
+            "alert_sender": "ENCLAVE_ALERT_SENDER",
         }
         values.update({field: environ[var] for field, var in plain.items() if environ.get(var)})
         for field, var in (("endpoints", "ENCLAVE_ENDPOINTS"), ("cognito_pools", "ENCLAVE_COGNITO_POOLS")):
