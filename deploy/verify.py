@@ -41,8 +41,9 @@ PARLIAMENT_FALSE_POSITIVES: dict[tuple[str, str], str] = {
 }
 
 
-def expand_sam(template: dict[str, Any], region: str) -> dict[str, Any]:
-    """The SAM template as plain CloudFormation (CodeUri stands for the uploaded deployment.zip)."""
+def expand_sam(template: dict[str, Any], region: str,
+               code_uri: str = "s3://enclave-artifacts/deployment.zip") -> dict[str, Any]:
+    """The SAM template as plain CloudFormation (``code_uri`` stands for the uploaded deployment.zip)."""
     import boto3
     from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
     from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
@@ -50,7 +51,7 @@ def expand_sam(template: dict[str, Any], region: str) -> dict[str, Any]:
     sam = copy.deepcopy(template)
     for resource in sam["Resources"].values():
         if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://enclave-artifacts/deployment.zip"
+            resource["Properties"]["CodeUri"] = code_uri
     session = boto3.session.Session(region_name=region)
     expanded: dict[str, Any] = Translator({}, Parser(), boto_session=session).translate(
         sam, parameter_values={}, passthrough_metadata=True)
