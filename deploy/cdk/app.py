@@ -23,7 +23,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import cloudformation_include as cfn_include
 from constructs import Construct
 
-from deploy.cdk.template import PLACEHOLDER_BUCKET, Template, code_locations, included_template
+from deploy.cdk.template import PLACEHOLDER_BUCKET, Template, code_locations, included_template, missing_packages
 from deploy.render import render_key_region, write
 from deploy.stages import Stage, key_only_regions, load_stage
 
@@ -82,13 +82,12 @@ def build_app(stages: list[str], build_dir: Path, outdir: Path | None = None) ->
     """The app: the given stages (packaged under ``build_dir``) and every replica-only region's keys.
 
     ``outdir`` None: the CDK CLI's (``CDK_OUTDIR``, when it runs the app through ``cdk.json``)."""
+    problems = missing_packages(stages, build_dir)
+    if problems:
+        raise ValueError("; ".join(problems))
     app = cdk.App(outdir=str(outdir) if outdir else None, analytics_reporting=False)
     for name in stages:
-        package_dir = build_dir / name
-        missing = [file for file in ("sam.json", "deployment.zip") if not (package_dir / file).is_file()]
-        if missing:
-            raise ValueError(f"{package_dir} has no {' or '.join(missing)}: run make package STAGE={name} first")
-        StageStack(app, load_stage(name), package_dir)
+        StageStack(app, load_stage(name), build_dir / name)
     for region in key_only_regions():
         ReplicaKeysStack(app, region, build_dir)
     return app

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 from deploy.verify import expand_sam
@@ -36,6 +37,16 @@ RESOURCE_ATTRIBUTES = ("DeletionPolicy", "UpdateReplacePolicy", "Condition", "De
 PARAMETERS_OF_CDK = {"BootstrapVersion"}
 RULES_OF_CDK = {"CheckBootstrapVersion"}
 """The one parameter and rule CDK's default synthesizer adds: the bootstrap stack's version."""
+
+
+def missing_packages(stages: list[str], build_dir: Path) -> list[str]:
+    """What ``make package`` has not yet written for ``stages`` under ``build_dir`` (empty: ready)."""
+    problems = []
+    for name in stages:
+        missing = [file for file in ("sam.json", "deployment.zip") if not (build_dir / name / file).is_file()]
+        if missing:
+            problems.append(f"{build_dir / name} has no {' or '.join(missing)}: run make package STAGE={name} first")
+    return problems
 
 
 def included_template(sam: Template, region: str, code_key: str) -> Template:
