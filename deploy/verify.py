@@ -225,7 +225,9 @@ def zip_problems(zip_path: Path) -> list[str]:
 
 def cdk_template_path(stage_name: str, build_dir: Path) -> Path:
     """Where ``make package`` leaves the CDK app's template of the stage (``deploy.cdk``)."""
-    return build_dir / "cdk.out" / f"{load_stage(stage_name).app_name}-{stage_name}.template.json"
+    from deploy.cdk.template import stack_name
+
+    return build_dir / "cdk.out" / f"{stack_name(load_stage(stage_name))}.template.json"
 
 
 def verify_stage(stage_name: str, build_dir: Path) -> list[str]:

@@ -21,8 +21,7 @@ import pytest
 
 from deploy import verify
 from deploy.cdk import cli
-from deploy.cdk.app import REPLICA_KEYS_STACK, validation_findings
-from deploy.cdk.template import SAM_TYPES, drift_problems, included_template
+from deploy.cdk.template import REPLICA_KEYS_STACK, SAM_TYPES, drift_problems, included_template, validation_findings
 from deploy.render import SKIPS
 from deploy.stages import DEPLOY_ORDER, DIRECTORY_STAGE, PROJECT_ROOT, key_only_regions, load_stage
 from tests.deploy_packages import Packaged, run

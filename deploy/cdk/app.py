@@ -7,7 +7,7 @@
 * ``enclave-replica-keys`` in each replica-only region (``deploy.stages.key_only_regions``), from
   ``deploy.render.render_key_region``, written to ``build_dir/keys-<region>.json`` as on the SAM path.
 
-``synth`` synthesizes the cloud assembly and returns each stack's template; a finding of CDK's own
+``synth`` synthesizes the cloud assembly and says where each stack's template is; a finding of CDK's own
 template validation that is not acknowledged in ``ACKNOWLEDGED`` (with its reason) stops it.
 """
 
@@ -16,18 +16,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import cloudformation_include as cfn_include
 from constructs import Construct
 
-from deploy.cdk.template import PLACEHOLDER_BUCKET, Template, code_locations, included_template, missing_packages
+from deploy.cdk.template import (
+    PLACEHOLDER_BUCKET,
+    REPLICA_KEYS_STACK,
+    Template,
+    code_locations,
+    included_template,
+    missing_packages,
+    stack_name,
+    validation_findings,
+)
 from deploy.render import render_key_region, write
 from deploy.stages import Stage, key_only_regions, load_stage
 
-REPLICA_KEYS_STACK = "enclave-replica-keys"
 ACKNOWLEDGED: dict[str, tuple[str, str]] = {
     "AWS::Lambda::Version": ("CloudFormation-Validate::W3011", (
         "the SAM transform publishes each code change as a version under a new logical id, retained on delete; "
@@ -35,11 +42,6 @@ ACKNOWLEDGED: dict[str, tuple[str, str]] = {
 }
 """Findings of CDK's built-in template validation that do not apply, by resource type, each with the
 reason; acknowledged on those resources only."""
-
-
-def stack_name(stage: Stage) -> str:
-    """The stack's CloudFormation name: the same as on the SAM path (IAM policies are scoped to it)."""
-    return f"{stage.app_name}-{stage.name}"
 
 
 class StageStack(cdk.Stack):
@@ -101,27 +103,10 @@ class Synthesized:
     region: str
     template_path: Path
 
-    def template(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(self.template_path.read_text(encoding="utf-8"))
-        return loaded
-
-
-def validation_findings(outdir: Path) -> list[str]:
-    """Unacknowledged findings of CDK's template validation (its report, when it wrote one)."""
-    report = outdir / "validation-report.json"
-    if not report.is_file():
-        return []
-    findings = []
-    for plugin in json.loads(report.read_text(encoding="utf-8")).get("pluginReports", []):
-        for violation in plugin.get("violations", []):
-            places = [c.get("constructPath", "?") for c in violation.get("violatingConstructs", [])]
-            findings.append(f"{plugin.get('pluginName')} {violation.get('ruleName')}: "
-                            f"{violation.get('description')} ({', '.join(places)})")
-    return findings
-
 
 def synth(stages: list[str], build_dir: Path, outdir: Path) -> dict[str, Synthesized]:
     """Synthesize the app into ``outdir``; construct id -> stack (ValueError on a validation finding)."""
+    (outdir / "validation-report.json").unlink(missing_ok=True)  # a previous run's must not speak for this one
     assembly = build_app(stages, build_dir, outdir).synth()
     findings = validation_findings(outdir)
     if findings:

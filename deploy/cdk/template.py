@@ -11,6 +11,9 @@ bucket for the asset bucket.
 SAM template defines: the same logical ids and types (a SAM function as ``AWS::Lambda::Function``, the
 SAM API as ``AWS::ApiGateway::RestApi``), the same properties, policies and metadata, the same outputs,
 and nothing else but what the SAM transform itself adds (versions, aliases, stages, permissions).
+
+Also here, so that checking an assembly needs neither jsii nor Node.js: the stacks' names
+(``stack_name``, ``REPLICA_KEYS_STACK``) and ``validation_findings`` of CDK's template validation report.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from deploy.stages import Stage
 from deploy.verify import expand_sam
 
 Template = dict[str, Any]
 
+REPLICA_KEYS_STACK = "enclave-replica-keys"
+"""The CloudFormation name of each replica-only region's key stack (as on the SAM path)."""
 PLACEHOLDER_BUCKET = "enclave-cdk-asset"
 """Stands for the CDK asset bucket while the SAM translator runs (its name is a token until deploy)."""
 CODE_URI = "./deployment.zip"
@@ -37,6 +43,25 @@ RESOURCE_ATTRIBUTES = ("DeletionPolicy", "UpdateReplacePolicy", "Condition", "De
 PARAMETERS_OF_CDK = {"BootstrapVersion"}
 RULES_OF_CDK = {"CheckBootstrapVersion"}
 """The one parameter and rule CDK's default synthesizer adds: the bootstrap stack's version."""
+
+
+def stack_name(stage: Stage) -> str:
+    """The stack's CloudFormation name: the same as on the SAM path (IAM policies are scoped to it)."""
+    return f"{stage.app_name}-{stage.name}"
+
+
+def validation_findings(outdir: Path) -> list[str]:
+    """Unacknowledged findings of CDK's template validation (its report, when it wrote one)."""
+    report = outdir / "validation-report.json"
+    if not report.is_file():
+        return []
+    findings = []
+    for plugin in json.loads(report.read_text(encoding="utf-8")).get("pluginReports", []):
+        for violation in plugin.get("violations", []):
+            places = [c.get("constructPath", "?") for c in violation.get("violatingConstructs", [])]
+            findings.append(f"{plugin.get('pluginName')} {violation.get('ruleName')}: "
+                            f"{violation.get('description')} ({', '.join(places)})")
+    return findings
 
 
 def missing_packages(stages: list[str], build_dir: Path) -> list[str]:
