@@ -166,7 +166,7 @@ class Container:
         return TenantService(self.directory, cast("JurisdictionCatalog", Deferred(lambda: self.jurisdictions)),
                              self.access, self.clock, self.settings.region,
                              cast("AuditStore", Deferred(lambda: self.audit_store)),
-                             create_key=lambda tenant: self.tenant_keys.create(tenant),  # noqa: PLW0108 - built when used
+                             create_key=lambda tenant, fresh: self.tenant_keys.create(tenant, fresh),  # noqa: PLW0108
                              on_onboarded=lambda tenant: self.edge_routes.added(tenant),  # noqa: PLW0108
                              idempotency=cast("Idempotency", Deferred(lambda: self.idempotent)))
 

@@ -274,19 +274,54 @@ def test_a_hold_no_marker_counts_still_blocks_the_erasure(warm: Warm, emulated: 
 CONSENT = {"purpose": "analytics", "decision": "granted", "given_by": "learner"}
 
 
-def test_a_warm_consent_is_one_query_and_one_transaction(warm: Warm, emulated: Emulated) -> None:
-    """The consent age needs the decrypted date of birth and the order the previous decision: one read stays."""
+def test_a_warm_consent_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
+    """The date of birth comes from the profile read here, the order from the profile's latest decision."""
     lid = warm.enrol()
     with counted(emulated) as calls:
         status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
     assert status == 201, body
-    assert calls.names == ["Query", "TransactWriteItems"]
-    status, later = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
-                                   {**CONSENT, "decision": "withdrawn"})
+    assert calls.names == ["TransactWriteItems"]
+    with counted(emulated) as calls:
+        status, later = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
+                                       {**CONSENT, "decision": "withdrawn"})
     assert status == 201, later
+    assert calls.names == ["TransactWriteItems"]
     assert later["at"] > body["at"]
     current = warm.other.call("GET", f"{warm.learners}/{lid}/consents", warm.staff)[1]["current"]
     assert current["analytics"]["decision"] == "withdrawn"
+
+
+def test_a_cold_consent_reads_the_key_and_profile_once(warm: Warm, emulated: Emulated) -> None:
+    """Not read here within the minute: one read (the consent age needs the decrypted date of birth), one write."""
+    warm.enrol()   # the tenant's keys are warm here; the learner below is not
+    lid = warm.other.call("POST", warm.learners, warm.staff, ALICE)[1]["learner_id"]
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
+    assert status == 201, body
+    assert calls.names == ["BatchGetItem", "TransactWriteItems"]
+
+
+def test_a_birth_date_rectified_elsewhere_after_the_read_decides_the_consent_age(warm: Warm) -> None:
+    lid = warm.enrol()
+    assert warm.other.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"date_of_birth": "2020-01-01"})[0] == 200
+    status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
+    assert (status, body["error"]["code"]) == (422, "validation_failed"), body   # a six-year-old cannot consent
+    assert warm.other.call("GET", f"{warm.learners}/{lid}/consents", warm.staff)[1]["history"] == []
+
+
+def test_a_decision_recorded_elsewhere_after_the_read_stays_earlier(warm: Warm, emulated: Emulated) -> None:
+    lid = warm.enrol()
+    path = f"{warm.learners}/{lid}/consents"
+    first = warm.other.call("POST", path, warm.staff, CONSENT)[1]
+    status, second = warm.mine.call("POST", path, warm.staff, {**CONSENT, "decision": "withdrawn"})
+    assert status == 201, second
+    assert second["at"] > first["at"]
+    assert warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"programme": "Year 9"})[0] == 200
+    status, third = warm.other.call("POST", path, warm.staff, CONSENT)   # the rectification kept the order
+    assert status == 201, third
+    assert third["at"] > second["at"]
+    current = warm.mine.call("GET", path, warm.staff)[1]["current"]
+    assert current["analytics"]["consent_id"] == third["consent_id"]
 
 
 class RestrictingAudit:

@@ -294,9 +294,11 @@ class DataStore:
 
     def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
                     email_token: str, meta: dict[str, Any], *, expected_version: int | None = None,
-                    tag: str | None = None, name_token: str | None = None) -> TransactWriteItemTypeDef:
+                    tag: str | None = None, name_token: str | None = None,
+                    consent_at: str | None = None) -> TransactWriteItemTypeDef:
         """The profile item; new (``expected_version`` None) or replacing exactly that version of a live
-        profile whose processing is not restricted (a restriction keeps the version: the put would drop it)."""
+        profile whose processing is not restricted (a restriction keeps the version: the put would drop it)
+        and whose latest consent decision is still ``consent_at`` (carried over: see ``consent_mark``)."""
         item: dict[str, Any] = {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
             "fields": {"S": json.dumps(envelopes, separators=(",", ":"), sort_keys=True)},
@@ -317,7 +319,26 @@ class DataStore:
                                           "AND attribute_not_exists(restricted_at)")
             put["ExpressionAttributeNames"] = {"#v": "version"}
             put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+            if consent_at is None:
+                put["ConditionExpression"] += " AND attribute_not_exists(consent_at)"
+            else:
+                item["consent_at"] = {"S": consent_at}
+                put["ConditionExpression"] += " AND consent_at = :c"
+                put["ExpressionAttributeValues"][":c"] = {"S": consent_at}
         return {"Put": put}
+
+    def consent_mark(self, jurisdiction: str, tenant_id: str, learner_id: str, at: str,
+                     version: int) -> TransactWriteItemTypeDef:
+        """The profile notes ``at`` as its latest consent decision: only a live, unrestricted profile still at
+        ``version`` (the one whose date of birth the decision was checked against) whose previous decision
+        is older, so "latest" is well defined without reading the ledger first."""
+        return {"Update": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "UpdateExpression": "SET consent_at = :at",
+            "ConditionExpression": "#v = :v AND attribute_not_exists(erased_at) AND attribute_not_exists("
+                                   "restricted_at) AND (attribute_not_exists(consent_at) OR consent_at < :at)",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":v": {"N": str(version)}, ":at": {"S": at}}}}
 
     def tombstone_put(self, jurisdiction: str, tenant_id: str, learner_id: str, erased_at: str,
                       fingerprint: str) -> TransactWriteItemTypeDef:

@@ -274,7 +274,8 @@ class LearnerService:
                                       keys.blind_index("email", str(plain["email"])), new_meta,
                                       expected_version=meta["version"],
                                       tag=key.record_tag(PROFILE, new_meta["version"], envelopes),
-                                      name_token=keys.blind_index("family_name", name_key(str(plain["family_name"]))))
+                                      name_token=keys.blind_index("family_name", name_key(str(plain["family_name"]))),
+                                      consent_at=profile["consent_at"]["S"] if "consent_at" in profile else None)
         draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])
         try:
@@ -357,6 +358,26 @@ class LearnerService:
         return profile, self._keys.unwrap(tenant, cached), records
 
     # -- for other services: decrypted, with no audit event of their own (the caller audits the use) --
+
+    def profile_for_write(self, tenant: Tenant, learner_id: str, *,
+                          cached: bool = True) -> tuple[dict[str, Any], PlainFields]:
+        """The learner's profile item and its decrypted fields, for a write that needs a personal value
+        first (the consent age needs the date of birth). ``cached``: from the short caches when this
+        container read the learner within the minute (no read: the write must condition its transaction
+        on the item's version), else read now (404 unknown, 410 erased, 409 restricted)."""
+        if cached:
+            item, record = self._profiles.get((tenant.tenant_id, learner_id)), self._usable_wrapped(tenant, learner_id)
+            if item is not None and record is not None:
+                return item, open_profile(self._keys.unwrap(tenant, record), item)
+        self._forget(tenant.tenant_id, learner_id)
+        profile, key = self._load(tenant, learner_id)
+        assert key is not None
+        self._profiles.put((tenant.tenant_id, learner_id), profile)  # ciphertext: the next write may follow
+        return profile, open_profile(key, profile)
+
+    def note_profile(self, tenant: Tenant, learner_id: str, item: dict[str, Any]) -> None:
+        """The profile item as a write here just left it (ciphertext): the next write needs no read."""
+        self._profiles.put((tenant.tenant_id, learner_id), item)
 
     def profile_with_records(self, tenant: Tenant, learner_id: str,
                              kind: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
