@@ -413,7 +413,7 @@ class Container:
     def research(self) -> ResearchShareService:
         from chalicelib.services.research import ResearchShareService
 
-        return ResearchShareService(self.access, self.consents, self.results, self.tenant_keys, self.data_store,
+        return ResearchShareService(self.access, self.consents, self.learners, self.tenant_keys, self.data_store,
                                     self.audit_store)
 
     @cached_property

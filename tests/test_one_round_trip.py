@@ -324,6 +324,24 @@ def test_a_decision_recorded_elsewhere_after_the_read_stays_earlier(warm: Warm, 
     assert current["analytics"]["consent_id"] == third["consent_id"]
 
 
+def test_a_warm_research_share_is_one_query_and_the_conditioned_audit_event(warm: Warm, emulated: Emulated) -> None:
+    """Consents, profile and results in one query; the event's transaction still checks the learner exists."""
+    lid = warm.other.call("POST", warm.learners, warm.staff, {**ALICE, "date_of_birth": "2008-01-01"})[1]["learner_id"]
+    assert warm.other.call("POST", f"{warm.learners}/{lid}/results", warm.staff, {
+        "assessment": "Algebra", "score": 17, "max_score": 20, "taken_on": "2026-03-02"})[0] == 201
+    assert warm.other.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
+                           {**CONSENT, "purpose": "research"})[0] == 201
+    assert warm.mine.call("GET", f"{warm.learners}/{lid}", warm.staff)[0] == 200
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/results/research-share", warm.staff)
+    assert status == 200, body
+    assert calls.names == ["Query", "TransactWriteItems"]
+    assert [r["score"] for r in body["results"]] == [17]
+    warm.erase(lid)
+    status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/results/research-share", warm.staff)
+    assert (status, body["error"]["code"]) == (410, "erased")
+
+
 class RestrictingAudit:
     """The audit store as the consent service sees it, with a restriction landing just before its commit."""
 

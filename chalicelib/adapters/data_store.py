@@ -217,6 +217,24 @@ class DataStore:
             own["K"] = key
         return own, records
 
+    def learner_span(self, jurisdiction: str, tenant_id: str, learner_id: str, first: str, last: str, *,
+                     with_key: bool = True) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """The key and profile items and the learner's records of every kind from ``first`` to ``last`` (by
+        kind): one query of the data table (``C``, ``P`` and ``R`` are neighbours) and, ``with_key``, one key
+        read."""
+        own: dict[str, dict[str, Any]] = {}
+        records: dict[str, list[dict[str, Any]]] = {}
+        for item in self._query(jurisdiction, tenant_id, f"L#{learner_id}#{first}", f"L#{learner_id}#{last}#~"):
+            sk = item["sk"]["S"]
+            if sk == profile_sk(learner_id):
+                own["P"] = item
+            elif sk != learner_key_sk(learner_id):   # a legacy copy is not the key
+                records.setdefault(sk.split("#")[2], []).append(item)
+        key = self.learner_key_item(jurisdiction, tenant_id, learner_id) if with_key else None
+        if key is not None:
+            own["K"] = key
+        return own, records
+
     def everything_about(self, jurisdiction: str, tenant_id: str, learner_id: str) -> list[dict[str, Any]]:
         """Every item held on the learner (profile, results, consents from the data table; the key)."""
         items = [item for item in self._query(jurisdiction, tenant_id, f"L#{learner_id}#", f"L#{learner_id}#~")

@@ -182,6 +182,13 @@ class ConsentService:
         """NotFound for an unknown learner, Gone for an erased one; reads no personal field."""
         live_profile(self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id).get("P"))
 
+    def require_in(self, tenant: Tenant, items: list[dict[str, Any]], purpose: str) -> None:
+        """``require`` on the learner's consent items as already read (``L#<id>#C#…``)."""
+        policy = self._jurisdictions.get(tenant.jurisdiction)
+        if not is_permitted(policy, in_order([_record(item) for item in items]), purpose):
+            raise ConsentRequired(f"the learner's consent for {purpose} is not currently granted",
+                                  purpose=purpose)
+
     def require(self, tenant: Tenant, learner_id: str, purpose: str) -> None:
         """ConsentRequired (403) unless processing for ``purpose`` is permitted now: a purpose resting on
         consent needs a current grant; any other lawful basis in the law pack needs none."""

@@ -359,6 +359,20 @@ class LearnerService:
 
     # -- for other services: decrypted, with no audit event of their own (the caller audits the use) --
 
+    def span(self, tenant: Tenant, learner_id: str, first: str,
+             last: str) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]], Callable[[], LearnerKey]]:
+        """The live profile item (404 unknown, 410 erased; a restriction is the caller's to judge), the
+        learner's records of kinds ``first`` to ``last`` and how to get the key: one query when this
+        container holds the learner's wrapped key (the query's profile says whether the learner is live),
+        else a key read too."""
+        cached = self._usable_wrapped(tenant, learner_id)
+        own, records = self._store.learner_span(tenant.jurisdiction, tenant.tenant_id, learner_id, first, last,
+                                                with_key=cached is None)
+        profile = live_profile(own.get("P"))
+        if cached is not None:
+            return profile, records, lambda: self._keys.unwrap(tenant, cached)
+        return profile, records, lambda: self._unwrapped(tenant, learner_id, own)
+
     def profile_for_write(self, tenant: Tenant, learner_id: str, *,
                           cached: bool = True) -> tuple[dict[str, Any], PlainFields]:
         """The learner's profile item and its decrypted fields, for a write that needs a personal value
