@@ -342,6 +342,28 @@ def test_a_warm_research_share_is_one_query_and_the_conditioned_audit_event(warm
     assert (status, body["error"]["code"]) == (410, "erased")
 
 
+def test_a_package_fulfilled_here_downloads_with_one_dynamodb_call_and_an_erasure_elsewhere_still_wins(
+        warm: Warm, emulated: Emulated, onboard: Any) -> None:
+    lid = warm.enrol()
+    requests = f"/v1/tenants/{warm.tid}/requests"
+    status, created = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "access"})
+    assert (status, created["status"]) == (201, "fulfilled"), created
+    package = f"{requests}/{created['request_id']}/package"
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("GET", package, warm.admin)
+    assert status == 200, body
+    assert calls.names == ["TransactWriteItems"]   # the audit event, checking the key still exists
+    assert body["profile"]["family_name"] == ALICE["family_name"]
+
+    other_tid = onboard("UK")["tenant_id"]   # the cached request is this tenant's only
+    other_admin_path = f"/v1/tenants/{other_tid}/requests/{created['request_id']}/package"
+    assert warm.mine.call("GET", other_admin_path, warm.regional)[0] in (403, 404)
+
+    warm.erase(lid)
+    status, body = warm.mine.call("GET", package, warm.admin)
+    assert (status, body["error"]["code"], body["error"]["reason"]) == (410, "erased", "learner_erased"), body
+
+
 class RestrictingAudit:
     """The audit store as the consent service sees it, with a restriction landing just before its commit."""
 

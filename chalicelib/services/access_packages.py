@@ -18,7 +18,7 @@ from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.data_store import DataStore, envelopes_of, wrapped_learner_key
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.crypto import LearnerKey
+from chalicelib.domain.crypto import LearnerKey, WrappedLearnerKey
 from chalicelib.domain.errors import Gone, IntegrityError
 from chalicelib.domain.learners import result_view
 from chalicelib.domain.requests import DataSubjectRequest
@@ -40,9 +40,9 @@ class AccessPackages:
         self._audit = audit
 
     def build(self, tenant: Tenant, request: DataSubjectRequest,
-              now: datetime) -> tuple[dict[str, Any], LearnerKey]:
+              now: datetime) -> tuple[dict[str, Any], LearnerKey, WrappedLearnerKey]:
         """Everything held on the learner, decrypted; nothing about anyone else. With the learner's key,
-        which seals it."""
+        which seals it (and its stored, wrapped form)."""
         learner_id = request.learner_id
         items = self._store.everything_about(tenant.jurisdiction, tenant.tenant_id, learner_id)
         by_kind: dict[str, list[dict[str, Any]]] = {}
@@ -54,7 +54,8 @@ class AccessPackages:
         if not keys:
             raise IntegrityError("the learner's key is missing")
         profile = profiles[0]
-        key = self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, keys[0]))
+        record = wrapped_learner_key(tenant.tenant_id, learner_id, keys[0])
+        key = self._keys.unwrap(tenant, record)
         meta = {"version": int(profile["version"]["N"]), "created_at": profile["created_at"]["S"],
                 "updated_at": profile["updated_at"]["S"]}
         if "restricted_at" in profile:
@@ -75,7 +76,7 @@ class AccessPackages:
             "profile": learner_view(learner_id, open_profile(key, profile), meta),
             "results": results, "consents": consents, "other_records": other,
             "requests": requests, "audit_events": events,
-        }, key
+        }, key, record
 
     @staticmethod
     def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:

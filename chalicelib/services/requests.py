@@ -40,6 +40,7 @@ from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.crypto import TtlCache, WrappedLearnerKey
 from chalicelib.domain.errors import (
     Conflict,
     EnclaveError,
@@ -104,6 +105,14 @@ class RequestService:
         self._package_url = package_url
         self._due_soon = due_soon
         self._packages = AccessPackages(store, requests, keys, audit)
+        # fulfilled access requests (closed: they never change again) and the WRAPPED key that sealed their
+        # package, for a minute after this container fulfilled or read one: a download then reads only the
+        # bucket, and its audit event's transaction checks that key item still exists (an erasure wins)
+        self._sealed: TtlCache[tuple[str, str], tuple[DataSubjectRequest, WrappedLearnerKey]] = TtlCache(2_000, 60.0)
+
+    def forget(self) -> None:
+        """Drop the cached fulfilled requests and wrapped keys (a SnapStart snapshot holds no learner's data)."""
+        self._sealed.clear()
 
     # -- create --------------------------------------------------------------------------------
 
@@ -199,6 +208,12 @@ class RequestService:
     def download(self, caller: Caller, tenant_id: str, request_id: str) -> dict[str, Any]:
         """``GET .../requests/{id}/package``: the access package, decrypted with the learner's key."""
         tenant = self._access.tenant(caller.principal, tenant_id, "request.download")
+        sealed = self._sealed.get((tenant.tenant_id, request_id))
+        if sealed is not None and sealed[1].tenant_key_version in self._keys.keys_for(tenant).versions:
+            answer = self._download_sealed(caller, tenant, *sealed)
+            if answer is not None:
+                return answer
+        self._sealed.discard((tenant.tenant_id, request_id))
         request = self._load(tenant, request_id)
         package = request.outcome.get("package")
         if request.type != "access" or request.status != "fulfilled" or not package or request.fulfilled_at is None:
@@ -220,16 +235,50 @@ class RequestService:
             self._refused(caller, tenant, resource, "package_expired", **ids)
             raise Gone("the access package has expired; record a new access request",
                        reason="package_expired", package_expired_at=format_at(expires))
-        key = self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, request.learner_id, key_item))
-        try:
-            text = key.cipher.decrypt_field(f"{PACKAGE_RECORD}:{request_id}", "package", envelope.strip())
-        except IntegrityError:
-            self._keys.alarm(tenant, "integrity_error", ids, actor=(caller.principal.sub, caller.principal.role.value),
-                             action="request.download", resource=resource)
-            raise
-        body: dict[str, Any] = json.loads(text)
+        record = wrapped_learner_key(tenant.tenant_id, request.learner_id, key_item)
+        body = self._opened(caller, tenant, request, record, envelope)
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
                            caller.draft("request.download", resource, **ids, package_bytes=len(envelope)))
+        self._sealed.put((tenant.tenant_id, request_id), (request, record))
+        return body
+
+    def _download_sealed(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest,
+                         record: WrappedLearnerKey) -> dict[str, Any] | None:
+        """The download of a package fulfilled or read here within the minute: the bucket's object, opened
+        with the cached wrapped key, answered once the audit event is stored with a check that this key
+        item still exists; None when the cache cannot answer (expired, object gone, key erased: the full
+        path then reads and says why)."""
+        assert request.fulfilled_at is not None
+        package = request.outcome["package"]
+        if self._clock() >= request.fulfilled_at + PACKAGE_LIFETIME:
+            return None
+        envelope = self._bucket.get_text(str(package["key"]))
+        if envelope is None:
+            return None
+        body = self._opened(caller, tenant, request, record, envelope)
+        ids = {"request_id": request.request_id, "learner_id": request.learner_id}
+        resource = requests_resource(tenant.tenant_id, request.request_id) + "/package"
+        check = self._store.learner_key_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
+                                              record.fingerprint)
+        try:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
+                               caller.draft("request.download", resource, **ids, package_bytes=len(envelope)), [check])
+        except ChangeRejected:
+            return None
+        return body
+
+    def _opened(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest, record: WrappedLearnerKey,
+                envelope: str) -> dict[str, Any]:
+        key = self._keys.unwrap(tenant, record)
+        try:
+            text = key.cipher.decrypt_field(f"{PACKAGE_RECORD}:{request.request_id}", "package", envelope.strip())
+        except IntegrityError:
+            self._keys.alarm(tenant, "integrity_error", {"request_id": request.request_id,
+                                                        "learner_id": request.learner_id},
+                             actor=(caller.principal.sub, caller.principal.role.value), action="request.download",
+                             resource=requests_resource(tenant.tenant_id, request.request_id) + "/package")
+            raise
+        body: dict[str, Any] = json.loads(text)
         return body
 
     def _refused(self, caller: Caller, tenant: Tenant, resource: str, outcome: str, **ids: str) -> None:
@@ -320,14 +369,16 @@ class RequestService:
 
     def _fulfil_access(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         now = self._clock()
-        package, learner_key = self._packages.build(tenant, request, now)
+        package, learner_key, learner_record = self._packages.build(tenant, request, now)
         sealed = learner_key.cipher.encrypt_field(f"{PACKAGE_RECORD}:{request.request_id}", "package",
                                                   json.dumps(package, ensure_ascii=False, separators=(",", ":")))
         key = f"requests/{tenant.tenant_id}/{request.request_id}/access-package{PACKAGE_SUFFIX}"
         size = self._bucket.upload_lines(key, [sealed], "text/plain")
         contents = package["contents"]
         closed = request.fulfilled(now, package={"key": key, "bytes": size, "contents": contents})
-        return self._commit_close(caller, tenant, closed, package_bytes=size, **contents)
+        closed = self._commit_close(caller, tenant, closed, package_bytes=size, **contents)
+        self._sealed.put((tenant.tenant_id, closed.request_id), (closed, learner_record))
+        return closed
 
     def _fulfil_erasure(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         try:
