@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # a tenant read (a common first request) imports neither the 
     from chalicelib.domain.identity import Principal
     from chalicelib.domain.jurisdictions import JurisdictionCatalog
     from chalicelib.domain.paging import PageRequest
-    from chalicelib.domain.tenants import TenantCreate
+    from chalicelib.domain.tenant_bodies import TenantCreate
     from chalicelib.services.access import AccessControl
     from chalicelib.services.context import Caller
     from chalicelib.services.idempotency import Idempotency
