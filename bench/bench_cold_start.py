@@ -179,18 +179,19 @@ FIRST_REQUEST_MODULES = (
     "from chalicelib.composition import container; container(); import chalicelib.http, chalicelib.logs, "
     "chalicelib.adapters.cognito_jwt, chalicelib.adapters.cedar_authz, chalicelib.adapters.directory, "
     "chalicelib.services.access, chalicelib.services.tenants")
-_LIBRARIES = f"import chalice.app; {CLIENT}; {JWT}; {CEDAR}; {LOGGER}\n{PYDANTIC}"
+_LIBRARIES = f"import chalice.app; {CLIENT}; {JWT}; {CEDAR}; {LOGGER}"
 STAGES = (
     ("python (empty interpreter)", "pass"),
     ("+ chalice, boto3, a DynamoDB client (= the bare app)", f"import chalice.app; {CLIENT}"),
-    ("+ pydantic (and one model)", f"import chalice.app; {CLIENT}\n{PYDANTIC}"),
-    ("+ PyJWT with cryptography (RS256)", f"import chalice.app; {CLIENT}; {JWT}\n{PYDANTIC}"),
-    ("+ cedarpy", f"import chalice.app; {CLIENT}; {JWT}; {CEDAR}\n{PYDANTIC}"),
+    ("+ PyJWT with cryptography (RS256)", f"import chalice.app; {CLIENT}; {JWT}"),
+    ("+ cedarpy", f"import chalice.app; {CLIENT}; {JWT}; {CEDAR}"),
     ("+ powertools Logger", _LIBRARIES),
     ("+ the Enclave modules GET /v1/tenants/{id} uses (settings and law packs read)",
      f"{_LIBRARIES}\n{FIRST_REQUEST_MODULES}"),
     ("+ import app: every other route's modules (request bodies, OpenAPI)",
      f"{_LIBRARIES}\n{FIRST_REQUEST_MODULES}; import app"),
+    ("(not on this path) + pydantic and one model: what a request with a body adds",
+     f"{_LIBRARIES}\n{FIRST_REQUEST_MODULES}; import app\n{PYDANTIC}"),
 )
 
 

@@ -432,7 +432,7 @@ class Container:
         store = RequestStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
                               self.idempotent, self.export_bucket, self.erasure, self.jurisdictions,
-                              self.settings.region, self.clock, self._package_url)
+                              self.settings.region, self.clock, self._package_url, learners=self.learners)
 
     def restore(self, restored_table: str) -> RestoreService:
         """The restore tool's service, working on ``restored_table`` (a restored copy of a data table) and the

@@ -364,6 +364,39 @@ def test_a_package_fulfilled_here_downloads_with_one_dynamodb_call_and_an_erasur
     assert (status, body["error"]["code"], body["error"]["reason"]) == (410, "erased", "learner_erased"), body
 
 
+def test_closing_a_rectification_written_here_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
+    """The request written here and the profile rectified here within the minute: no read, no audit scan."""
+    lid = warm.enrol()
+    requests = f"/v1/tenants/{warm.tid}/requests"
+    request_id = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"})[1][
+        "request_id"]
+    assert warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"family_name": "Hargreaves"})[0] == 200
+    with counted(emulated) as calls:
+        status, closed = warm.mine.call("POST", f"{requests}/{request_id}/fulfil", warm.admin, {})
+    assert status == 200, closed
+    assert calls.names == ["TransactWriteItems"]
+    assert (closed["status"], closed["outcome"]["rectified_versions"]) == ("fulfilled", [2])
+
+
+def test_a_rectification_or_pause_elsewhere_after_the_cached_copies_still_counts(warm: Warm) -> None:
+    lid = warm.enrol()
+    requests = f"/v1/tenants/{warm.tid}/requests"
+    request_id = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"})[1][
+        "request_id"]
+    assert warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"family_name": "Hargreaves"})[0] == 200
+    assert warm.other.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"programme": "Year 9"})[0] == 200
+    status, closed = warm.mine.call("POST", f"{requests}/{request_id}/fulfil", warm.admin, {})
+    assert status == 200, closed
+    assert closed["outcome"]["rectified_versions"] == [2, 3]   # the cached profile was stale: read again
+
+    paused = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"})[1][
+        "request_id"]
+    assert warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"programme": "Year 10"})[0] == 200
+    assert warm.other.call("POST", f"{requests}/{paused}/pause", warm.admin, {"reason": "identity"})[0] == 200
+    status, body = warm.mine.call("POST", f"{requests}/{paused}/fulfil", warm.admin, {})
+    assert (status, body["error"]["reason"]) == (409, "request_paused"), body
+
+
 class RestrictingAudit:
     """The audit store as the consent service sees it, with a restriction landing just before its commit."""
 

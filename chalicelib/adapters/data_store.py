@@ -313,7 +313,8 @@ class DataStore:
     def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
                     email_token: str, meta: dict[str, Any], *, expected_version: int | None = None,
                     tag: str | None = None, name_token: str | None = None,
-                    consent_at: str | None = None) -> TransactWriteItemTypeDef:
+                    consent_at: str | None = None,
+                    rectifications: list[tuple[int, str]] | None = None) -> TransactWriteItemTypeDef:
         """The profile item; new (``expected_version`` None) or replacing exactly that version of a live
         profile whose processing is not restricted (a restriction keeps the version: the put would drop it)
         and whose latest consent decision is still ``consent_at`` (carried over: see ``consent_mark``)."""
@@ -329,6 +330,8 @@ class DataStore:
         if name_token is not None:
             item["name_pk"] = {"S": lookup_pk(tenant_id, "family_name", name_token)}
             item["name_sk"] = {"S": learner_id}
+        if rectifications is not None:  # the versions written by rectification, and when (not personal)
+            item["rectifications"] = {"S": json.dumps(rectifications, separators=(",", ":"))}
         put: Any = {"TableName": self.table(jurisdiction), "Item": item}
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -344,6 +347,14 @@ class DataStore:
                 put["ConditionExpression"] += " AND consent_at = :c"
                 put["ExpressionAttributeValues"][":c"] = {"S": consent_at}
         return {"Put": put}
+
+    def profile_version_check(self, jurisdiction: str, tenant_id: str, learner_id: str,
+                              version: int) -> TransactWriteItemTypeDef:
+        """The profile is still at ``version`` (what a write read or cached of it is still true)."""
+        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":v": {"N": str(version)}}}}
 
     def consent_mark(self, jurisdiction: str, tenant_id: str, learner_id: str, at: str,
                      version: int) -> TransactWriteItemTypeDef:

@@ -12,6 +12,7 @@ one transaction on exactly what they used, so a change made elsewhere meanwhile 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
@@ -92,7 +93,8 @@ class LearnerService:
             self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
                                     keys.blind_index("email", body.email), meta,
                                     tag=learner_key.record_tag(PROFILE, 1, envelopes),
-                                    name_token=keys.blind_index("family_name", name_key(body.family_name))),
+                                    name_token=keys.blind_index("family_name", name_key(body.family_name)),
+                                    rectifications=[]),
             self._store.not_offboarded_check(tenant.jurisdiction, tenant.tenant_id),
             *self._idempotency.claims(scope, learner_id),
         ]
@@ -275,7 +277,8 @@ class LearnerService:
                                       expected_version=meta["version"],
                                       tag=key.record_tag(PROFILE, new_meta["version"], envelopes),
                                       name_token=keys.blind_index("family_name", name_key(str(plain["family_name"]))),
-                                      consent_at=profile["consent_at"]["S"] if "consent_at" in profile else None)
+                                      consent_at=profile["consent_at"]["S"] if "consent_at" in profile else None,
+                                      rectifications=_rectified(profile, new_meta["version"], new_meta["updated_at"]))
         draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])
         try:
@@ -389,6 +392,11 @@ class LearnerService:
         self._profiles.put((tenant.tenant_id, learner_id), profile)  # ciphertext: the next write may follow
         return profile, open_profile(key, profile)
 
+    def cached_profile(self, tenant: Tenant, learner_id: str) -> dict[str, Any] | None:
+        """The learner's profile item (ciphertext) as this container last read or wrote it within the
+        minute (no read); a write relying on it must condition on its version."""
+        return self._profiles.get((tenant.tenant_id, learner_id))
+
     def note_profile(self, tenant: Tenant, learner_id: str, item: dict[str, Any]) -> None:
         """The profile item as a write here just left it (ciphertext): the next write needs no read."""
         self._profiles.put((tenant.tenant_id, learner_id), item)
@@ -459,6 +467,27 @@ def listed_learner(item: dict[str, Any]) -> dict[str, Any]:
     view = {"learner_id": learner_id, "status": "restricted" if "restricted_at" in item else "active",
             "created_at": item["created_at"]["S"], "updated_at": item["updated_at"]["S"]}
     return view
+
+
+RECTIFICATIONS_KEPT = 50
+"""How many rectifications a profile remembers (version and time): a request's evidence needs those since
+its receipt; longer histories are in the audit trail."""
+
+
+def rectifications_of(profile: dict[str, Any]) -> list[tuple[int, str]] | None:
+    """The (version, time) of each rectification the profile remembers, oldest first; None for a profile
+    written before it remembered them."""
+    if "rectifications" not in profile:
+        return None
+    return [(int(version), str(at)) for version, at in json.loads(profile["rectifications"]["S"])]
+
+
+def _rectified(profile: dict[str, Any], version: int, at: str) -> list[tuple[int, str]] | None:
+    """The profile's rectifications with this one added (None while it predates the list: unknown history)."""
+    known = rectifications_of(profile)
+    if known is None and int(profile["version"]["N"]) > 1:
+        return None
+    return [*(known or []), (version, at)][-RECTIFICATIONS_KEPT:]
 
 
 def _meta(profile: dict[str, Any]) -> dict[str, Any]:

@@ -73,7 +73,12 @@ from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 from chalicelib.services.learner_lists import names_of
-from chalicelib.services.learners import open_profile
+from chalicelib.services.learners import (
+    RECTIFICATIONS_KEPT,
+    LearnerService,
+    open_profile,
+    rectifications_of,
+)
 
 PACKAGE_RECORD = "access_package"
 """Record type bound into the package envelope (``access_package:<request_id>``, field ``package``)."""
@@ -89,8 +94,11 @@ class RequestService:
     def __init__(self, access: AccessControl, store: DataStore, requests: RequestStore, keys: TenantKeyService,
                  audit: AuditStore, idempotency: Idempotency, bucket: ExportBucket, erasure: ErasureService,
                  jurisdictions: JurisdictionCatalog, region: str, clock: Callable[[], datetime],
-                 package_url: Callable[[str, str], str], due_soon: timedelta = DUE_SOON) -> None:
-        """``package_url(tenant_id, request_id)`` is the package route's absolute URL on this deployment."""
+                 package_url: Callable[[str, str], str], due_soon: timedelta = DUE_SOON,
+                 learners: LearnerService | None = None) -> None:
+        """``package_url(tenant_id, request_id)`` is the package route's absolute URL on this deployment;
+        ``learners``: whose short cache of profile items lets closing a rectification skip its reads."""
+        self._learners = learners
         self._access = access
         self._store = store
         self._requests = requests
@@ -109,10 +117,20 @@ class RequestService:
         # package, for a minute after this container fulfilled or read one: a download then reads only the
         # bucket, and its audit event's transaction checks that key item still exists (an erasure wins)
         self._sealed: TtlCache[tuple[str, str], tuple[DataSubjectRequest, WrappedLearnerKey]] = TtlCache(2_000, 60.0)
+        # open requests this container wrote within the minute, with the document as stored: closing one then
+        # reads nothing, its put conditioned on that very document (a change elsewhere wins)
+        self._written: TtlCache[tuple[str, str], tuple[DataSubjectRequest, str]] = TtlCache(2_000, 60.0)
 
     def forget(self) -> None:
-        """Drop the cached fulfilled requests and wrapped keys (a SnapStart snapshot holds no learner's data)."""
+        """Drop the cached requests and wrapped keys (a SnapStart snapshot holds no learner's data)."""
         self._sealed.clear()
+        self._written.clear()
+
+    def _wrote(self, tenant: Tenant, request: DataSubjectRequest, put: Any) -> None:
+        if request.is_open:
+            self._written.put((tenant.tenant_id, request.request_id), (request, put["Put"]["Item"]["doc"]["S"]))
+        else:
+            self._written.discard((tenant.tenant_id, request.request_id))
 
     # -- create --------------------------------------------------------------------------------
 
@@ -145,6 +163,7 @@ class RequestService:
                 return self.get(caller, tenant.tenant_id, earlier)
             self._live_profile(tenant, body.learner_id)  # 404 unknown, 410 erased
             raise Conflict("the learner changed meanwhile; retry") from None
+        self._wrote(tenant, request, changes[0])
         return self._fulfil_now(caller, tenant, request)
 
     def _fulfil_now(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> dict[str, Any]:
@@ -290,6 +309,13 @@ class RequestService:
     def close(self, caller: Caller, tenant_id: str, request_id: str, body: RequestClose) -> dict[str, Any]:
         """``POST .../fulfil``: fulfil an open request (retry, or rectification done) or reject it."""
         tenant = self._access.tenant(caller.principal, tenant_id, "request.fulfil")
+        written = self._written.get((tenant.tenant_id, request_id))
+        if written is not None and body.outcome == "fulfilled" and written[0].type == "rectification" \
+                and not written[0].is_paused:
+            closed = self._close_rectification_written(caller, tenant, *written)
+            if closed is not None:
+                return self._view(caller, tenant, closed)
+        self._written.discard((tenant.tenant_id, request_id))
         request = self._load(tenant, request_id)
         if not request.is_open:
             raise Conflict(f"this request is {request.status} already", reason="request_closed")
@@ -337,11 +363,13 @@ class RequestService:
         draft = caller.draft(action, requests_resource(tenant.tenant_id, request.request_id),
                              request_id=request.request_id, learner_id=request.learner_id, type=request.type,
                              **details)
+        put = self._requests.put(request, new=False, was_paused=was_paused)
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
-                               [self._requests.put(request, new=False, was_paused=was_paused)])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
         except ChangeRejected:
+            self._written.discard((tenant.tenant_id, request.request_id))
             raise Conflict("this request changed meanwhile; read it again", reason="request_changed") from None
+        self._wrote(tenant, request, put)
 
     def _fulfil(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         if request.type == "access":
@@ -353,18 +381,21 @@ class RequestService:
         return self._fulfil_rectification(caller, tenant, request)
 
     def _commit_close(self, caller: Caller, tenant: Tenant, closed: DataSubjectRequest,
-                      extra: list[Any] | None = None, **details: Any) -> DataSubjectRequest:
+                      extra: list[Any] | None = None, expected_doc: str | None = None,
+                      **details: Any) -> DataSubjectRequest:
         draft = caller.draft("request.fulfil" if closed.status == "fulfilled" else "request.reject",
                              requests_resource(tenant.tenant_id, closed.request_id), request_id=closed.request_id,
                              learner_id=closed.learner_id, type=closed.type, status=closed.status,
                              **({"reason": closed.rejection_reason} if closed.rejection_reason else {}), **details)
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
-                               [self._requests.put(closed, new=False), *(extra or [])])
+                               [self._requests.put(closed, new=False, expected_doc=expected_doc), *(extra or [])])
         except ChangeRejected as exc:
+            self._written.discard((tenant.tenant_id, closed.request_id))
             if exc.index == 0:
                 raise Conflict("this request was closed meanwhile", reason="request_closed") from None
             raise Conflict("the learner changed meanwhile; retry") from None
+        self._written.discard((tenant.tenant_id, closed.request_id))
         return closed
 
     def _fulfil_access(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
@@ -400,9 +431,38 @@ class RequestService:
         mark = self._requests.restrict_profile(tenant.jurisdiction, profile, format_at(now), request.request_id)
         return self._commit_close(caller, tenant, closed, [mark])
 
+    def _close_rectification_written(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest,
+                                     doc: str) -> DataSubjectRequest | None:
+        """Close a rectification request this container wrote within the minute, on the learner's profile it
+        read or wrote within the minute: one transaction, conditioned on both being unchanged; None when
+        either is not cached, cannot tell, or changed (the full path then reads)."""
+        profile = self._learners.cached_profile(tenant, request.learner_id) if self._learners else None
+        versions = None if profile is None else _rectified_since(profile, format_at(request.received_at))
+        if profile is None or not versions:
+            return None
+        check = self._store.profile_version_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
+                                                  int(profile["version"]["N"]))
+        try:
+            return self._commit_close(caller, tenant, request.fulfilled(self._clock(), rectified_versions=versions),
+                                      [check], expected_doc=doc)
+        except Conflict:
+            return None
+
     def _fulfil_rectification(self, caller: Caller, tenant: Tenant,
                               request: DataSubjectRequest) -> DataSubjectRequest:
         received = format_at(request.received_at)
+        profile = self._store.profiles_of(tenant.jurisdiction, tenant.tenant_id, [request.learner_id]).get(
+            request.learner_id)
+        remembered = None if profile is None else _rectified_since(profile, received)
+        if remembered is not None:  # the profile remembers its rectifications: no scan of the audit trail
+            if not remembered:
+                raise Conflict("no rectification of this learner was recorded since the request was received: "
+                               "PATCH the learner first, or reject the request", reason="rectification_not_recorded")
+            assert profile is not None
+            check = self._store.profile_version_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
+                                                      int(profile["version"]["N"]))
+            return self._commit_close(caller, tenant, request.fulfilled(self._clock(), rectified_versions=remembered),
+                                      [check])
         versions = [event["details"].get("version") for event in self._audit.events(tenant.tenant_id,
                                                                                   tenant.jurisdiction)
                     if event["action"] == "learner.update" and event["outcome"] == "success"
@@ -480,3 +540,14 @@ class RequestService:
             view["urgency"] = urgency(request.due_at, now, soon)
             items.append(view)
         return {"region": self._region, "as_of": format_at(now), "due_soon_days": soon.days, "items": items}
+
+
+def _rectified_since(profile: dict[str, Any], received: str) -> list[int] | None:
+    """The versions the profile's rectifications wrote at or after ``received``; None when the profile cannot
+    tell (erased, written before it remembered them, or more rectifications than it keeps)."""
+    if "erased_at" in profile:
+        return None
+    known = rectifications_of(profile)
+    if known is None or (len(known) >= RECTIFICATIONS_KEPT and known[0][1] >= received):
+        return None
+    return [version for version, at in known if at >= received]
