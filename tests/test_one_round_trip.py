@@ -353,6 +353,11 @@ def test_a_package_fulfilled_here_downloads_with_one_dynamodb_call_and_an_erasur
         status, body = warm.mine.call("GET", package, warm.admin)
     assert status == 200, body
     assert calls.names == ["TransactWriteItems"]   # the audit event, checking the key still exists
+    other = warm.enrol()
+    with counted(emulated) as calls:   # fulfilled at once on a learner read here: its key from the cache
+        status, again = warm.mine.call("POST", requests, warm.admin, {"learner_id": other, "type": "access"})
+    assert (status, again["status"]) == (201, "fulfilled"), again
+    assert "GetItem" not in calls.names
     assert body["profile"]["family_name"] == ALICE["family_name"]
 
     other_tid = onboard("UK")["tenant_id"]   # the cached request is this tenant's only

@@ -235,11 +235,13 @@ class DataStore:
             own["K"] = key
         return own, records
 
-    def everything_about(self, jurisdiction: str, tenant_id: str, learner_id: str) -> list[dict[str, Any]]:
-        """Every item held on the learner (profile, results, consents from the data table; the key)."""
+    def everything_about(self, jurisdiction: str, tenant_id: str, learner_id: str, *,
+                         with_key: bool = True) -> list[dict[str, Any]]:
+        """Every item held on the learner (profile, results, consents from the data table; ``with_key``, the
+        key)."""
         items = [item for item in self._query(jurisdiction, tenant_id, f"L#{learner_id}#", f"L#{learner_id}#~")
                  if item["sk"]["S"] != learner_key_sk(learner_id)]   # a legacy copy is not the key
-        key = self.learner_key_item(jurisdiction, tenant_id, learner_id)
+        key = self.learner_key_item(jurisdiction, tenant_id, learner_id) if with_key else None
         return items if key is None else [*items, key]
 
     def find_by_lookup(self, jurisdiction: str, tenant_id: str, field: str, tokens: list[str]) -> list[str]:

@@ -112,7 +112,8 @@ class RequestService:
         self._clock = clock
         self._package_url = package_url
         self._due_soon = due_soon
-        self._packages = AccessPackages(store, requests, keys, audit)
+        self._packages = AccessPackages(store, requests, keys, audit,
+                                        learners.cached_key_record if learners is not None else None)
         # fulfilled access requests (closed: they never change again) and the WRAPPED key that sealed their
         # package, for a minute after this container fulfilled or read one: a download then reads only the
         # bucket, and its audit event's transaction checks that key item still exists (an erasure wins)
@@ -407,7 +408,9 @@ class RequestService:
         size = self._bucket.upload_lines(key, [sealed], "text/plain")
         contents = package["contents"]
         closed = request.fulfilled(now, package={"key": key, "bytes": size, "contents": contents})
-        closed = self._commit_close(caller, tenant, closed, package_bytes=size, **contents)
+        sealed_with = self._store.learner_key_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
+                                                    learner_record.fingerprint)  # erased meanwhile: stays open
+        closed = self._commit_close(caller, tenant, closed, [sealed_with], package_bytes=size, **contents)
         self._sealed.put((tenant.tenant_id, closed.request_id), (closed, learner_record))
         return closed
 
