@@ -12,13 +12,12 @@ one transaction on exactly what they used, so a change made elsewhere meanwhile 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, wrapped_learner_key
+from chalicelib.adapters.data_store import DataStore, live_profile, wrapped_learner_key
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey, PlainFields, TtlCache, WrappedLearnerKey
 from chalicelib.domain.errors import (
@@ -38,7 +37,6 @@ from chalicelib.domain.learners import (
     LearnerPatch,
     LearnerSearch,
     name_key,
-    result_view,
 )
 from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant
@@ -47,9 +45,21 @@ from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 from chalicelib.services.learner_lists import list_options, sorted_page, with_names
+from chalicelib.services.learner_records import (
+    PROFILE,
+    RECTIFICATIONS_KEPT,
+    decrypted_result,
+    learner_view,
+    listed_learner,
+    meta_of,
+    oldest_first,
+    open_profile,
+    rectifications_of,
+    rectified,
+)
 
-PROFILE = "learner"
-
+__all__ = ["RECTIFICATIONS_KEPT", "LearnerService", "decrypted_result", "learner_resource", "learner_view",
+           "oldest_first", "open_profile", "rectifications_of"]
 
 def learner_resource(tenant_id: str, learner_id: str) -> str:
     return f"tenants/{tenant_id}/learners/{learner_id}"
@@ -122,7 +132,7 @@ class LearnerService:
                            caller.draft("learner.read", learner_resource(tenant.tenant_id, learner_id),
                                         learner_id=learner_id))
         self._profiles.put((tenant.tenant_id, learner_id), profile)  # ciphertext: a rectification may follow
-        return learner_view(learner_id, plain, _meta(profile))
+        return learner_view(learner_id, plain, meta_of(profile))
 
     def withdrawn_email_lookup(self, caller: Caller, tenant_id: str) -> NoReturn:
         """``GET .../learners?email=``: authorized and sent to the home region like the search, then 410
@@ -215,7 +225,7 @@ class LearnerService:
 
     def _decrypted(self, caller: Caller, tenant: Tenant, learner_id: str) -> dict[str, Any]:
         profile, plain = self._opened(caller, tenant, learner_id)
-        return learner_view(learner_id, plain, _meta(profile))
+        return learner_view(learner_id, plain, meta_of(profile))
 
     def _plain(self, caller: Caller, tenant: Tenant, learner_id: str) -> PlainFields:
         return self._opened(caller, tenant, learner_id)[1]
@@ -244,14 +254,14 @@ class LearnerService:
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.update")
         require_id(learner_id, "lrn", "learner")
         cached, record = self._profiles.get((tenant.tenant_id, learner_id)), self._usable_wrapped(tenant, learner_id)
-        if cached is not None and record is not None and patch.expected_version in (None, _meta(cached)["version"]):
+        if cached is not None and record is not None and patch.expected_version in (None, meta_of(cached)["version"]):
             view = self._rectify(caller, tenant, learner_id, patch, cached, self._keys.unwrap(tenant, record))
             if view is not None:
                 return view
         self._forget(tenant.tenant_id, learner_id)
         profile, key = self._load(tenant, learner_id)
         assert key is not None
-        version = _meta(profile)["version"]
+        version = meta_of(profile)["version"]
         if patch.expected_version is not None and patch.expected_version != version:
             raise Conflict("the learner changed since you read it", current_version=version)
         view = self._rectify(caller, tenant, learner_id, patch, profile, key)
@@ -265,7 +275,7 @@ class LearnerService:
                  profile: dict[str, Any], key: LearnerKey) -> dict[str, Any] | None:
         """The patched profile written in place of ``profile`` (its version, live, not restricted) with its
         audit event; None when the stored profile is no longer that one."""
-        meta = _meta(profile)
+        meta = meta_of(profile)
         plain: dict[str, Any] = dict(open_profile(key, profile))
         changes = patch.changes()
         plain.update(changes)
@@ -278,7 +288,7 @@ class LearnerService:
                                       tag=key.record_tag(PROFILE, new_meta["version"], envelopes),
                                       name_token=keys.blind_index("family_name", name_key(str(plain["family_name"]))),
                                       consent_at=profile["consent_at"]["S"] if "consent_at" in profile else None,
-                                      rectifications=_rectified(profile, new_meta["version"], new_meta["updated_at"]))
+                                      rectifications=rectified(profile, new_meta["version"], new_meta["updated_at"]))
         draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])
         try:
@@ -434,66 +444,3 @@ class LearnerService:
         if "restricted_at" in profile:
             entry["restricted_at"] = profile["restricted_at"]["S"]
         return entry
-
-
-def open_profile(key: LearnerKey, profile: dict[str, Any]) -> PlainFields:
-    """The decrypted profile, after checking its tag binds these fields to its version.
-
-    Profiles written before the tag existed have none: they still open (their v1 field envelopes are
-    unchanged) and get a tag on their next write."""
-    envelopes = envelopes_of(profile)
-    if "tag" in profile:
-        key.check_record_tag(PROFILE, int(profile["version"]["N"]), envelopes, profile["tag"]["S"])
-    return key.cipher.decrypt_record(PROFILE, envelopes)
-
-
-def oldest_first(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Result views in the order they were taken (then recorded)."""
-    return sorted(results, key=lambda r: (r["taken_on"], r["recorded_at"]))
-
-
-def decrypted_result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
-    """A result item decrypted with the learner's key."""
-    result_id = item["sk"]["S"].rsplit("#", 1)[-1]  # the record type comes from the key, never an attribute
-    plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
-    return result_view(result_id, dict(plain), item["recorded_at"]["S"])
-
-
-def listed_learner(item: dict[str, Any]) -> dict[str, Any]:
-    """A profile item as the paged list shows it: ``status`` is active, restricted or erased."""
-    learner_id = item["sk"]["S"].split("#")[1]
-    if "erased_at" in item:
-        return {"learner_id": learner_id, "status": "erased", "erased_at": item["erased_at"]["S"]}
-    view = {"learner_id": learner_id, "status": "restricted" if "restricted_at" in item else "active",
-            "created_at": item["created_at"]["S"], "updated_at": item["updated_at"]["S"]}
-    return view
-
-
-RECTIFICATIONS_KEPT = 50
-"""How many rectifications a profile remembers (version and time): a request's evidence needs those since
-its receipt; longer histories are in the audit trail."""
-
-
-def rectifications_of(profile: dict[str, Any]) -> list[tuple[int, str]] | None:
-    """The (version, time) of each rectification the profile remembers, oldest first; None for a profile
-    written before it remembered them."""
-    if "rectifications" not in profile:
-        return None
-    return [(int(version), str(at)) for version, at in json.loads(profile["rectifications"]["S"])]
-
-
-def _rectified(profile: dict[str, Any], version: int, at: str) -> list[tuple[int, str]] | None:
-    """The profile's rectifications with this one added (None while it predates the list: unknown history)."""
-    known = rectifications_of(profile)
-    if known is None and int(profile["version"]["N"]) > 1:
-        return None
-    return [*(known or []), (version, at)][-RECTIFICATIONS_KEPT:]
-
-
-def _meta(profile: dict[str, Any]) -> dict[str, Any]:
-    return {"version": int(profile["version"]["N"]), "created_at": profile["created_at"]["S"],
-            "updated_at": profile["updated_at"]["S"]}
-
-
-def learner_view(learner_id: str, plain: PlainFields | dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    return {"learner_id": learner_id, **plain, **meta}

@@ -35,17 +35,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, live_profile, wrapped_learner_key
+from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.crypto import TtlCache, WrappedLearnerKey
+from chalicelib.domain.crypto import TtlCache
 from chalicelib.domain.errors import (
     Conflict,
     EnclaveError,
     Gone,
-    IntegrityError,
     NotFound,
 )
 from chalicelib.domain.ids import new_id, require_id
@@ -79,15 +78,12 @@ from chalicelib.services.learners import (
     open_profile,
     rectifications_of,
 )
-
-PACKAGE_RECORD = "access_package"
-"""Record type bound into the package envelope (``access_package:<request_id>``, field ``package``)."""
-PACKAGE_SUFFIX = ".v1.enc"
-
-
-def requests_resource(tenant_id: str, request_id: str | None = None) -> str:
-    base = f"tenants/{tenant_id}/requests"
-    return f"{base}/{request_id}" if request_id else base
+from chalicelib.services.request_downloads import (
+    PACKAGE_RECORD,
+    PACKAGE_SUFFIX,
+    PackageDownloads,
+    requests_resource,
+)
 
 
 class RequestService:
@@ -114,17 +110,14 @@ class RequestService:
         self._due_soon = due_soon
         self._packages = AccessPackages(store, requests, keys, audit,
                                         learners.cached_key_record if learners is not None else None)
-        # fulfilled access requests (closed: they never change again) and the WRAPPED key that sealed their
-        # package, for a minute after this container fulfilled or read one: a download then reads only the
-        # bucket, and its audit event's transaction checks that key item still exists (an erasure wins)
-        self._sealed: TtlCache[tuple[str, str], tuple[DataSubjectRequest, WrappedLearnerKey]] = TtlCache(2_000, 60.0)
+        self._downloads = PackageDownloads(store, keys, audit, bucket, clock)
         # open requests this container wrote within the minute, with the document as stored: closing one then
         # reads nothing, its put conditioned on that very document (a change elsewhere wins)
         self._written: TtlCache[tuple[str, str], tuple[DataSubjectRequest, str]] = TtlCache(2_000, 60.0)
 
     def forget(self) -> None:
         """Drop the cached requests and wrapped keys (a SnapStart snapshot holds no learner's data)."""
-        self._sealed.clear()
+        self._downloads.forget()
         self._written.clear()
 
     def _wrote(self, tenant: Tenant, request: DataSubjectRequest, put: Any) -> None:
@@ -228,82 +221,7 @@ class RequestService:
     def download(self, caller: Caller, tenant_id: str, request_id: str) -> dict[str, Any]:
         """``GET .../requests/{id}/package``: the access package, decrypted with the learner's key."""
         tenant = self._access.tenant(caller.principal, tenant_id, "request.download")
-        sealed = self._sealed.get((tenant.tenant_id, request_id))
-        if sealed is not None and sealed[1].tenant_key_version in self._keys.keys_for(tenant).versions:
-            answer = self._download_sealed(caller, tenant, *sealed)
-            if answer is not None:
-                return answer
-        self._sealed.discard((tenant.tenant_id, request_id))
-        request = self._load(tenant, request_id)
-        package = request.outcome.get("package")
-        if request.type != "access" or request.status != "fulfilled" or not package or request.fulfilled_at is None:
-            raise Conflict("this request has no access package", reason="no_package")
-        resource = requests_resource(tenant.tenant_id, request_id) + "/package"
-        ids = {"request_id": request_id, "learner_id": request.learner_id}
-        expires = request.fulfilled_at + PACKAGE_LIFETIME
-        if self._clock() >= expires or not str(package["key"]).endswith(PACKAGE_SUFFIX):
-            self._refused(caller, tenant, resource, "package_expired", **ids)
-            raise Gone("the access package has expired; record a new access request",
-                       reason="package_expired", package_expired_at=format_at(expires))
-        items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, request.learner_id)
-        profile, key_item = items.get("P"), items.get("K")
-        if profile is None or "erased_at" in profile or key_item is None:
-            self._refused(caller, tenant, resource, "learner_erased", **ids)
-            raise Gone("the package was shredded with the learner", reason="learner_erased")
-        envelope = self._bucket.get_text(str(package["key"]))
-        if envelope is None:
-            self._refused(caller, tenant, resource, "package_expired", **ids)
-            raise Gone("the access package has expired; record a new access request",
-                       reason="package_expired", package_expired_at=format_at(expires))
-        record = wrapped_learner_key(tenant.tenant_id, request.learner_id, key_item)
-        body = self._opened(caller, tenant, request, record, envelope)
-        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("request.download", resource, **ids, package_bytes=len(envelope)))
-        self._sealed.put((tenant.tenant_id, request_id), (request, record))
-        return body
-
-    def _download_sealed(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest,
-                         record: WrappedLearnerKey) -> dict[str, Any] | None:
-        """The download of a package fulfilled or read here within the minute: the bucket's object, opened
-        with the cached wrapped key, answered once the audit event is stored with a check that this key
-        item still exists; None when the cache cannot answer (expired, object gone, key erased: the full
-        path then reads and says why)."""
-        assert request.fulfilled_at is not None
-        package = request.outcome["package"]
-        if self._clock() >= request.fulfilled_at + PACKAGE_LIFETIME:
-            return None
-        envelope = self._bucket.get_text(str(package["key"]))
-        if envelope is None:
-            return None
-        body = self._opened(caller, tenant, request, record, envelope)
-        ids = {"request_id": request.request_id, "learner_id": request.learner_id}
-        resource = requests_resource(tenant.tenant_id, request.request_id) + "/package"
-        check = self._store.learner_key_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
-                                              record.fingerprint)
-        try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                               caller.draft("request.download", resource, **ids, package_bytes=len(envelope)), [check])
-        except ChangeRejected:
-            return None
-        return body
-
-    def _opened(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest, record: WrappedLearnerKey,
-                envelope: str) -> dict[str, Any]:
-        key = self._keys.unwrap(tenant, record)
-        try:
-            text = key.cipher.decrypt_field(f"{PACKAGE_RECORD}:{request.request_id}", "package", envelope.strip())
-        except IntegrityError:
-            self._keys.alarm(tenant, "integrity_error", {"request_id": request.request_id,
-                                                        "learner_id": request.learner_id},
-                             actor=(caller.principal.sub, caller.principal.role.value), action="request.download",
-                             resource=requests_resource(tenant.tenant_id, request.request_id) + "/package")
-            raise
-        body: dict[str, Any] = json.loads(text)
-        return body
-
-    def _refused(self, caller: Caller, tenant: Tenant, resource: str, outcome: str, **ids: str) -> None:
-        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("request.download", resource, outcome=outcome, **ids))
+        return self._downloads.download(caller, tenant, request_id, self._load)
 
     # -- fulfil --------------------------------------------------------------------------------
 
@@ -411,7 +329,7 @@ class RequestService:
         sealed_with = self._store.learner_key_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
                                                     learner_record.fingerprint)  # erased meanwhile: stays open
         closed = self._commit_close(caller, tenant, closed, [sealed_with], package_bytes=size, **contents)
-        self._sealed.put((tenant.tenant_id, closed.request_id), (closed, learner_record))
+        self._downloads.remember(tenant, closed, learner_record)
         return closed
 
     def _fulfil_erasure(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
