@@ -34,6 +34,10 @@ class SettingsError(RuntimeError):
 # Plain frozen dataclasses, checked in ``__post_init__``, not pydantic models: the first request of a cold
 # start (a tenant read) then needs no pydantic at all (its import and first model build were ~80-100 ms of
 # CPU, the biggest share of a cold start beyond the bare app). The checks are the ones the models had.
+# (The ~50 ms of self time ``-X importtime`` charged to this module was pydantic's first-model work done in
+# its class bodies: building a validator, and the plugin loader scanning every installed distribution's
+# entry points. Every stage also sets PYDANTIC_DISABLE_PLUGINS=__all__, which pydantic reads itself: Enclave
+# uses no plugin, so the first body model built skips the scan.)
 
 _Self = TypeVar("_Self")
 
