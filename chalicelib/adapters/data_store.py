@@ -304,6 +304,29 @@ class DataStore:
                 request = dict(page.get("UnprocessedKeys") or {})
         return found
 
+    def profiles_and_keys(self, jurisdiction: str, tenant_id: str, learner_ids: list[str],
+                          ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The profile and key items of ``learner_ids``, by learner id: one BatchGetItem over both tables per
+        50 learners (erased keys absent)."""
+        profiles: dict[str, dict[str, Any]] = {}
+        keys: dict[str, dict[str, Any]] = {}
+        data, key_table, pk = self.table(jurisdiction), self.key_table(jurisdiction), {"S": tenant_pk(tenant_id)}
+        unique = list(dict.fromkeys(learner_ids))
+        for start in range(0, len(unique), 50):
+            chunk = unique[start:start + 50]
+            request: dict[str, Any] = {
+                data: {"Keys": [{"pk": pk, "sk": {"S": profile_sk(i)}} for i in chunk], "ConsistentRead": True},
+                key_table: {"Keys": [{"pk": pk, "sk": {"S": learner_key_sk(i)}} for i in chunk],
+                            "ConsistentRead": True}}
+            while request:
+                with translated("the data store"):
+                    page = self._client.batch_get_item(RequestItems=request)
+                responses = page.get("Responses", {})
+                profiles.update({item["sk"]["S"].split("#")[1]: item for item in responses.get(data, [])})
+                keys.update({item["sk"]["S"].split("#")[1]: item for item in responses.get(key_table, [])})
+                request = dict(page.get("UnprocessedKeys") or {})
+        return profiles, keys
+
     def learner_key_put(self, jurisdiction: str, record: WrappedLearnerKey) -> TransactWriteItemTypeDef:
         return {"Put": {"TableName": self.key_table(jurisdiction), "Item": {
             "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": learner_key_sk(record.learner_id)},

@@ -428,8 +428,7 @@ class RequestService:
         return {"items": items, "next_cursor": encode_cursor(last) if last else None, "as_of": format_at(now)}
 
     def _learner_names(self, tenant: Tenant, learner_ids: list[str]) -> dict[str, str]:
-        profiles = self._store.profiles_of(tenant.jurisdiction, tenant.tenant_id, learner_ids)
-        key_items = self._store.learner_keys(tenant.jurisdiction, tenant.tenant_id, list(profiles))
+        profiles, key_items = self._store.profiles_and_keys(tenant.jurisdiction, tenant.tenant_id, learner_ids)
         return names_of(tenant.tenant_id, profiles, key_items, lambda record: self._keys.unwrap(tenant, record),
                         open_profile)
 
