@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # body models are named in the routes and imported on first u
     from chalicelib.domain.ocsf import StreamSwitch
     from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause
     from chalicelib.domain.retention import DepartureUpdate
-    from chalicelib.domain.tenants import TenantCreate
+    from chalicelib.domain.tenant_bodies import TenantCreate
     from chalicelib.services.context import Caller
 
 app = Chalice(app_name="enclave")
@@ -73,7 +73,7 @@ def get_jurisdiction(ctx: RequestContext, code: str) -> dict[str, Any]:
 
 
 @api.route("/v1/tenants", "POST", summary="Onboard a tenant in its home region", status=201,
-           body=MODELS + "tenants:TenantCreate", roles=ADMINS, tags=("tenants",))
+           body=MODELS + "tenant_bodies:TenantCreate", roles=ADMINS, tags=("tenants",))
 def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
     return container().tenants.onboard(ctx.principal, body, ctx.header("Idempotency-Key"))
 

@@ -46,7 +46,7 @@ def _cold_start(quick: bool) -> list[tuple[str, Rows]]:
         ("Fresh processes, interleaved; ratios are to the bare app's medians",
          bench_cold_start.run(processes=2 if quick else 11)),
         ("What each layer adds to a fresh process's CPU time: the libraries the first authenticated request needs, "
-         "then Enclave's modules it uses, then the rest of `import app`",
+         "then Enclave's modules it uses, then the rest of `import app` (and, off that path, pydantic)",
          bench_cold_start.dependency_costs(repeats=1 if quick else 5)),
         ('`python -X importtime -c "import app"`: self time per package, biggest first (median of 3)',
          bench_cold_start.import_profile(top=12, repeats=1 if quick else 3)),

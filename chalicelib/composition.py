@@ -171,7 +171,7 @@ class Container:
         return TenantService(self.directory, cast("JurisdictionCatalog", Deferred(lambda: self.jurisdictions)),
                              self.access, self.clock, self.settings.region,
                              cast("AuditStore", Deferred(lambda: self.audit_store)),
-                             create_key=lambda tenant: self.tenant_keys.create(tenant),  # noqa: PLW0108 - built when used
+                             create_key=lambda tenant, fresh: self.tenant_keys.create(tenant, fresh),  # noqa: PLW0108
                              on_onboarded=lambda tenant: self.edge_routes.added(tenant),  # noqa: PLW0108
                              idempotency=cast("Idempotency", Deferred(lambda: self.idempotent)))
 
@@ -440,7 +440,7 @@ class Container:
     def research(self) -> ResearchShareService:
         from chalicelib.services.research import ResearchShareService
 
-        return ResearchShareService(self.access, self.consents, self.results, self.tenant_keys, self.data_store,
+        return ResearchShareService(self.access, self.consents, self.learners, self.tenant_keys, self.data_store,
                                     self.audit_store)
 
     @cached_property
@@ -459,7 +459,7 @@ class Container:
         store = RequestStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
                               self.idempotent, self.export_bucket, self.erasure, self.jurisdictions,
-                              self.settings.region, self.clock, self._package_url)
+                              self.settings.region, self.clock, self._package_url, learners=self.learners)
 
     @cached_property
     def alert_store(self) -> AlertStore:
