@@ -153,7 +153,8 @@ def servers(emulated: Emulator) -> Iterator[tuple[Server, Server]]:
     bare_env = {**base_environment(), "AWS_ENDPOINT_URL": emulated.url, "AWS_DEFAULT_REGION": REGION,
                 "BARE_DIRECTORY_REGION": DIRECTORY_REGION, "BARE_DATA_REGION": REGION,
                 "BARE_DATA_TABLE": emulated.settings.data_table(JURISDICTION),
-                "BARE_AUDIT_TABLE": emulated.settings.audit_table(JURISDICTION)}
+                "BARE_AUDIT_TABLE": emulated.settings.audit_table(JURISDICTION),
+                "BARE_KEY_TABLE": emulated.settings.key_table(JURISDICTION)}
     started: list[Server] = []
     try:
         port = free_port()
