@@ -72,6 +72,10 @@ class Store(Protocol):
                changes: Any = ...) -> dict[str, Any]: ...
 
 
+class Waiting(Protocol):
+    def waited(self) -> float: ...
+
+
 @dataclass
 class Outcome:
     """One client's answered requests: wall-clock latency and the container's own (modelled waits + CPU)."""
@@ -86,8 +90,8 @@ class Client:
     """What one client thread needs: its container's store and data client, and its pacing (None: closed loop)."""
 
     store: Store
-    data: ContendedClient
-    contention: Contention
+    data: Any  # a ContendedClient, or a RemoteClient to the model in another process
+    contention: Waiting
     index: int
     interval: float | None
 
@@ -236,13 +240,42 @@ def measure(design: str, clients: int, seconds: float, real: Any,
     return row
 
 
+def measure_processes(design: str, clients: int, seconds: float,
+                      interval: float | None = None) -> dict[str, object]:
+    """One level as ``measure`` does, with the model in a process of its own and the containers in generator
+    processes (``bench/contention_processes.py``); the row adds the generators' CPU (all of them, in cores, and
+    the busiest one's share of its core) and the model process's."""
+    from bench import contention_processes
+
+    tenant_id = new_id("tnt")
+    got = contention_processes.measure(design, clients, seconds, tenant_id, LATENCY, interval)
+    latencies, own = got["latencies_ms"], got["own_ms"]
+    row: dict[str, object] = {"design": design, "clients": clients}
+    if interval:
+        row["offered_per_s"] = round(clients / interval)
+    row.update({
+        "requests_per_s": round(len(latencies) / got["elapsed_s"], 1),
+        "p50_ms": _percentile(latencies, 0.5), "p99_ms": _percentile(latencies, 0.99),
+        "own_p50_ms": _percentile(own, 0.5), "own_p99_ms": _percentile(own, 0.99),
+        "errors": got["errors"], "answered": len(latencies), "rejected_transactions": got["conflicts"],
+        "generators": got["generators"], "generator_cpu_cores": round(got["generator_cpu_cores"], 2),
+        "busiest_generator_core": round(got["busiest_generator_cores"], 2),
+        "model_cpu_cores": round(got["model_cpu_cores"], 2),
+        "chain_gap_free": got["chain_gap_free"],
+    })
+    return row
+
+
 def run(seconds: float = 4.0, levels: tuple[int, ...] = LEVELS, backend: str = "model",
         interval: float | None = None) -> list[dict[str, object]]:
     """Every level for both designs, interleaved (f3 then f7 at each level), on one backend: ``model``
-    (``bench/dynamo_model.py``: DynamoDB's semantics at microseconds a call) or ``emulator`` (moto in process,
-    whose ~3 ms of CPU per call caps any design near 150 requests/s on two cores); closed loop, or paced
-    at one request per ``interval`` seconds per client."""
+    (``bench/dynamo_model.py``: DynamoDB's semantics at microseconds a call, in a process of its own, the
+    containers in generator processes), ``model_in_process`` (the same, everything in this process) or
+    ``emulator`` (moto in process, whose ~3 ms of CPU per call caps any design near 150 requests/s on two
+    cores); closed loop, or paced at one request per ``interval`` seconds per client."""
     if backend == "model":
+        return [measure_processes(design, clients, seconds, interval) for clients in levels for design in ("f3", "f7")]
+    if backend == "model_in_process":
         from bench.dynamo_model import ModelTable
 
         return [measure(design, clients, seconds, ModelTable(), interval)
