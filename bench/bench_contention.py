@@ -1,8 +1,11 @@
 """Audited requests of ONE tenant under contention: the F3 head-per-request design against F7's (no head).
 
-Both run in this process behind ``dynamo_contention``, over ``bench/dynamo_model.py`` (DynamoDB's
-semantics for these calls, checked against the emulator by tests/test_bench_contention.py; the emulator
-itself, moto, is measured at 1 and 8 clients as a cross-check, CPU-bound): 10 ms per call and DynamoDB's
+Both run behind ``dynamo_contention``, over ``bench/dynamo_model.py`` (DynamoDB's semantics for these
+calls, checked against the emulator by tests/test_bench_contention.py), the model in a process of its own and
+the containers in generator processes (``bench/contention_processes.py``: one per core beyond the model's, each
+reporting its CPU, so a reader sees whether the generators had headroom); ``backend="model_in_process"``
+keeps everything in this process as before; the emulator itself, moto, is measured in process at 1 and 8
+clients as a cross-check, CPU-bound: 10 ms per call and DynamoDB's
 transaction-conflict rule (concurrent transactions on one item: all but one cancelled with
 ``TransactionConflict``). Each of ``clients`` threads is one Lambda container (its own audit store, so
 its own head cache and lock) doing a seeded mix on one UK tenant: 80 % audited reads (GetItem of a data
@@ -20,14 +23,15 @@ Two ways of loading the tenant, both designs, 1/8/32/128 clients each:
   through; the ``>= 10x`` goal is read here);
 * paced: each client sends one request every ``PACED_INTERVAL`` at a random phase, latency counted from the
   scheduled start (a late request delays the next and that counts), so the wall clock measures the design at
-  a load this one process can carry: 128 clients offer 1,280 requests/s, 14x what f3 answers at best.
+  a load the generators can carry: 128 clients offer 1,280 requests/s, 14x what f3 answers at best.
 
 Latency is reported twice. ``p50_ms``/``p99_ms`` are wall-clock. ``own_p50_ms``/``own_p99_ms`` are each
 container's own time: its modelled round trips, conflict refusals and backoffs (``Contention.wait``) plus its
-thread's CPU. In AWS every concurrent request has a container and CPU of its own; here 128 containers share
-one interpreter, so in the closed loop at 128 clients a request mostly queues for the interpreter (the run
-uses a full core): the wall clock then measures the harness, and the own time measures the design. Python's
-cyclic garbage collector is paused for the measured seconds (see ``_collector_paused``).
+thread's CPU. In AWS every concurrent request has a container and CPU of its own; here the containers share
+the generators' interpreters (on a two-core machine: one generator beside the model), so in the closed loop at
+128 clients a request may queue for an interpreter: the generators' CPU columns say when (a generator near
+1.0 of its core is saturated), and the own time measures the design either way. Python's cyclic garbage
+collector is paused for the measured seconds in every process (see ``_collector_paused``).
 
 Every level ends by checking the tenant's chain: seq 1..N without a gap, each ``prev_hash`` the previous
 ``hash``, N = the requests answered. Goal (issue #11): at 128 clients f7 >= 10x f3's audited requests/s,
@@ -324,8 +328,15 @@ def verdict(closed: list[dict[str, object]], paced: list[dict[str, object]] | No
         met = met and paced_ratio <= 2 and offered >= 10 * old_rate
         text += (f", {paced_ratio:.1f}x on the wall clock when paced at {offered:.0f} requests/s "
                  f"({offered / max(old_rate, 0.1):.0f}x f3's rate; goal <= 2x)")
-    text += (f"; closed loop on the wall clock {wall_ratio:.1f}x (this one process's interpreter saturated at "
-             f"{float(str(new['harness_cpu_cores'])):.2f} cores); every chain gap-free: {gap_free}")
+    if "generator_cpu_cores" in new:
+        text += (f"; closed loop on the wall clock {wall_ratio:.1f}x ({new['generators']} generator process(es) at "
+                 f"{float(str(new['generator_cpu_cores'])):.2f} cores, the busiest at "
+                 f"{float(str(new['busiest_generator_core'])):.2f} of its core; the model process at "
+                 f"{float(str(new['model_cpu_cores'])):.2f})")
+    else:
+        text += (f"; closed loop on the wall clock {wall_ratio:.1f}x (this one process's interpreter saturated at "
+                 f"{float(str(new['harness_cpu_cores'])):.2f} cores)")
+    text += f"; every chain gap-free: {gap_free}"
     return met, text
 
 

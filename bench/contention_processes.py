@@ -189,9 +189,11 @@ def drive_containers(control: Connection, job: Job) -> None:
     outcomes = [bench_contention.Outcome() for _ in job.indexes]
     start = threading.Barrier(len(job.indexes) + 1)
     deadline = [float("inf")]
-    threads = [threading.Thread(target=bench_contention._client_loop, args=(
-        bench_contention.Client(_store(job.design, remote, waits), remote, waits, index, job.interval), job.tenant_id, start, deadline, outcome))
-        for index, remote, outcome in zip(job.indexes, remotes, outcomes, strict=True)]
+    containers = [bench_contention.Client(_store(job.design, remote, waits), remote, waits, index, job.interval)
+                  for index, remote in zip(job.indexes, remotes, strict=True)]
+    threads = [threading.Thread(target=bench_contention._client_loop,
+                                args=(container, job.tenant_id, start, deadline, outcome))
+               for container, outcome in zip(containers, outcomes, strict=True)]
     for thread in threads:
         thread.start()
     control.send("ready")
