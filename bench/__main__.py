@@ -275,9 +275,11 @@ SECTIONS = (
             "Concurrent keep-alive clients, in generator processes of their own (`bench/load_generator.py`, one "
             "per core beyond the server's), against the local platform's eu-west-2 endpoint (`devtools.serve`); "
             "baseline: the same load on the bare app served by the same local server "
-            "(`devtools.serve --project-dir bench/bare`) making the same DynamoDB calls as Enclave's routes "
-            "(`/same-calls`: a read = its read + a PutItem of a small audit item, a write = one TransactWriteItems "
-            "of two puts) without authentication, encryption, authorization or audit hashing, per route kind "
+            "(`devtools.serve --project-dir bench/bare`) making the same DynamoDB calls as Enclave's warm routes "
+            "with the same items (`/same-calls`: a read = a BatchGetItem of the profile and key items or the "
+            "results Query, + a PutItem of a small audit item; a write = one TransactWriteItems of Enclave's items: "
+            "its puts, condition checks and a small audit item) without authentication, encryption, authorization "
+            "or audit hashing, per route kind "
             "(mix, read, write); the one-call bare app (no audit item) beside it for continuity; one emulator "
             "for all.",
             "at least 85% of the same-calls bare app's throughput per route kind at 8 and 16 clients, 0 errors",
