@@ -6,9 +6,10 @@ provisioned by ``devtools.provision``):
 * ``enclave``: the eu-west-2 endpoint, ``python -m devtools.serve`` with the environment
   ``devtools.platform`` gives it (the platform's other three regions idle and are not started);
 * ``bare_same_calls``: the same local server (``devtools.serve --project-dir bench/bare``) serving
-  ``bench/bare/app.py``'s ``/same-calls`` routes: the DynamoDB calls Enclave's routes must make (a read:
-  its read + one PutItem of a small audit item; a write: one TransactWriteItems of two puts) without
-  authentication, authorization, encryption or audit hashing. The fair baseline: the goal is read here;
+  ``bench/bare/app.py``'s ``/same-calls`` routes: the DynamoDB calls Enclave's warm routes make, with the
+  same items (a read: its read + one PutItem of a small audit item; a write: one TransactWriteItems of
+  Enclave's puts, condition checks and a small audit item) without authentication, authorization,
+  encryption or audit hashing. The fair baseline: the goal is read here;
 * ``bare``: the same bare app's one-call routes (one PutItem, GetItem or Query each; no audit item), the
   baseline of earlier reports, kept for continuity: it leaves out the audit write Enclave must make, so
   its ratio overstates Enclave's own cost.

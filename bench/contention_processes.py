@@ -155,14 +155,14 @@ def serve_model(control: Connection, design: str, tenant_id: str, latency: float
 
 @dataclass
 class Job:
-    """One generator's share: its containers' indexes, the model's address, the design and the load."""
+    """One generator's share: its containers' indexes, the model's address, the design and the pacing (the
+    measured seconds come with the start signal)."""
 
     design: str
     tenant_id: str
     indexes: list[int]
     address: tuple[str, int]
     authkey: bytes
-    seconds: float
     interval: float | None
 
 
@@ -228,7 +228,7 @@ def measure(design: str, clients: int, seconds: float, tenant_id: str, latency: 
     generators = []
     for g in range(count):
         here, there = context.Pipe()
-        job = Job(design, tenant_id, sorted(shuffled[g::count]), address, authkey, seconds, interval)
+        job = Job(design, tenant_id, sorted(shuffled[g::count]), address, authkey, interval)
         process = context.Process(target=drive_containers, args=(there, job), daemon=True)
         process.start()
         generators.append((process, here))
