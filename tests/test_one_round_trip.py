@@ -110,6 +110,27 @@ def test_a_warm_result_write_is_one_round_trip_and_an_erasure_elsewhere_still_wi
     assert len(items) == 1   # only the result written before the erasure
 
 
+def test_a_result_right_after_enrolment_is_one_round_trip_and_an_erasure_elsewhere_still_wins(
+        api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> None:
+    """The container that enrolled the learner keeps the wrapped key it stored, as a read would have."""
+    tid = onboard("UK")["tenant_id"]
+    staff, admin = token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION)
+    mine = _own_container(emulated)
+    learners = f"/v1/tenants/{tid}/learners"
+    lid = mine.call("POST", learners, staff, ALICE)[1]["learner_id"]
+    with counted(emulated) as calls:
+        assert mine.call("POST", f"{learners}/{lid}/results", staff, RESULT)[0] == 201
+        status, body = mine.call("GET", f"{learners}/{lid}/results", staff)
+    assert calls.names == ["TransactWriteItems", "Query", "PutItem"]
+    assert [item["assessment"] for item in body["items"]] == ["Latin"]
+
+    erased = mine.call("POST", learners, staff, ALICE)[1]["learner_id"]
+    assert api[REGION].call("DELETE", f"{learners}/{erased}", admin)[0] == 200   # another container erases
+    status, body = mine.call("POST", f"{learners}/{erased}/results", staff, RESULT)
+    assert status == 410, body
+    assert _data(emulated).records("UK", tid, erased, "R") == []
+
+
 def test_a_warm_results_read_needs_no_key_read_and_an_erasure_elsewhere_still_answers_410(
         api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> None:
     """The wrapped key comes from the short cache; the data query's profile decides whether the learner is live."""

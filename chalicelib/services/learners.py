@@ -120,6 +120,8 @@ class LearnerService:
                 raise Conflict("the learner could not be created; retry") from None
             self._idempotency.same_personal(self._plain(caller, tenant, earlier), fields)
             return self.read(caller, tenant.tenant_id, earlier)
+        # the wrapped key just stored (no secret): a result recorded next is one round trip, as after a read
+        self._wrapped.put((tenant.tenant_id, learner_id), wrapped)
         return learner_view(learner_id, fields, meta)
 
     # -- read ----------------------------------------------------------------------------------
