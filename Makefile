@@ -49,7 +49,8 @@ clean:
 	rm -rf build .mypy_cache .ruff_cache .enclave
 	rm -rf .chalice/deployments
 
-## package: SAM template (sam.json) and deployment.zip of one prod stage into build/$(STAGE)/ (STAGE=prod-euw2)
+## package: SAM template (sam.json), deployment.zip and the CDK app's cloud assembly (cdk.out, from the same
+## template; needs node) of one prod stage into build/$(STAGE)/ (STAGE=prod-euw2)
 package: venv
 	@test -n "$(STAGE)" || { echo "usage: make package STAGE=prod-apse1|prod-apse2|prod-euw2|prod-use1" >&2; exit 2; }
 	$(PY) -m deploy.iam --check
@@ -60,3 +61,4 @@ package: venv
 	AWS_DEFAULT_REGION=$$REGION $(VENV)/bin/chalice package --stage $(STAGE) --pkg-format cloudformation \
 		--merge-template build/$(STAGE)/resources.json build/$(STAGE)/
 	$(PY) -m deploy.bytecode build/$(STAGE)/deployment.zip
+	$(PY) -m deploy.cdk --build-dir build --out build/$(STAGE)/cdk.out $(STAGE)

@@ -18,6 +18,7 @@ from chalicelib.logs import bind_deployment
 from chalicelib.snapstart import register as register_snapshot_hooks
 
 if TYPE_CHECKING:  # body models are named in the routes and imported on first use (a cold start builds fewer)
+    from chalicelib.domain.alerts import InboxRead, NotificationsUpdate
     from chalicelib.domain.audit_exports import AuditExportCreate
     from chalicelib.domain.consents import ConsentCreate
     from chalicelib.domain.holds import HoldCreate, HoldLift
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # body models are named in the routes and imported on first u
     from chalicelib.domain.ocsf import StreamSwitch
     from chalicelib.domain.requests import RequestClose, RequestCreate, RequestPause
     from chalicelib.domain.retention import DepartureUpdate
-    from chalicelib.domain.tenants import TenantCreate
+    from chalicelib.domain.tenant_bodies import TenantCreate
     from chalicelib.domain.webhooks import WebhookCreate
     from chalicelib.services.context import Caller
 
@@ -73,7 +74,7 @@ def get_jurisdiction(ctx: RequestContext, code: str) -> dict[str, Any]:
 
 
 @api.route("/v1/tenants", "POST", summary="Onboard a tenant in its home region", status=201,
-           body=MODELS + "tenants:TenantCreate", roles=ADMINS, tags=("tenants",))
+           body=MODELS + "tenant_bodies:TenantCreate", roles=ADMINS, tags=("tenants",))
 def create_tenant(ctx: RequestContext, body: TenantCreate) -> dict[str, Any]:
     return container().tenants.onboard(ctx.principal, body, ctx.header("Idempotency-Key"))
 
@@ -441,6 +442,47 @@ def list_incidents(ctx: RequestContext) -> dict[str, Any]:
            tags=("incidents",))
 def get_incident(ctx: RequestContext, incident_id: str) -> dict[str, Any]:
     return container().incidents.get(caller(ctx), incident_id)
+
+
+ME = "/v1/me"
+SIGNED_IN = ("any",)
+
+
+@api.route(ME + "/notifications", "GET", summary="Which alerts the caller gets, per kind, by e-mail and in the "
+           "console's inbox", roles=SIGNED_IN, tags=("alerts",))
+def get_notifications(ctx: RequestContext) -> dict[str, Any]:
+    return container().inbox.preferences(caller(ctx))
+
+
+@api.route(ME + "/notifications", "PUT", summary="Choose which alerts the caller gets (kinds omitted stay as they "
+           "were)", body=MODELS + "alerts:NotificationsUpdate", roles=SIGNED_IN, tags=("alerts",))
+def put_notifications(ctx: RequestContext, body: NotificationsUpdate) -> dict[str, Any]:
+    return container().inbox.update_preferences(caller(ctx), body)
+
+
+@api.route(ME + "/inbox", "GET", summary="The caller's alerts, newest first (?unread=true: only unread), with the "
+           "unread count", query=("unread",), roles=SIGNED_IN, tags=("alerts",))
+def get_inbox(ctx: RequestContext) -> dict[str, Any]:
+    return container().inbox.items(caller(ctx), ctx.query)
+
+
+@api.route(ME + "/inbox/unread", "GET", summary="How many of the caller's alerts are unread (the console's menu)",
+           roles=SIGNED_IN, tags=("alerts",))
+def get_inbox_unread(ctx: RequestContext) -> dict[str, Any]:
+    return container().inbox.unread(caller(ctx))
+
+
+@api.route(ME + "/inbox/read", "POST", summary="Mark inbox items read", body=MODELS + "alerts:InboxRead",
+           roles=SIGNED_IN, tags=("alerts",))
+def mark_inbox_read(ctx: RequestContext, body: InboxRead) -> dict[str, Any]:
+    return container().inbox.mark_read(caller(ctx), body)
+
+
+@app.lambda_function(name="reminders")
+def reminders(event: Any, context: Any) -> dict[str, Any]:
+    """Hourly (EventBridge Scheduler, deploy/render/alerts.py): tell who acts what is due or wrong in this region."""
+    request_id = getattr(context, "aws_request_id", None)
+    return container().alerts.run(request_id if isinstance(request_id, str) else None)
 
 
 WEBHOOKS = "/v1/tenants/{tenant_id}/webhooks"

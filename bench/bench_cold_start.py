@@ -65,13 +65,18 @@ def api_gateway_event(tenant_id: str, token: str) -> dict[str, Any]:
     }
 
 
+def stage_environment() -> dict[str, str]:
+    """The dev stage's variables (``.chalice/config.json``), as Lambda sets them."""
+    config = json.loads((PROJECT_ROOT / ".chalice" / "config.json").read_text())
+    variables: dict[str, str] = config["stages"]["dev"].get("environment_variables", {})
+    return variables
+
+
 def enclave_environment(emulated: Emulator) -> dict[str, str]:
     """The eu-west-2 deployment's environment: the dev stage's variables and the local platform's."""
     local = LocalPlatformSettings(moto_port=int(emulated.url.rsplit(":", 1)[1]))
-    config = json.loads((PROJECT_ROOT / ".chalice" / "config.json").read_text())
-    stage_env: dict[str, str] = config["stages"]["dev"].get("environment_variables", {})
     env = endpoint_environment(local, emulated.provisioned, base_environment())
-    return {**env, **stage_env, "ENCLAVE_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+    return {**env, **stage_environment(), "ENCLAVE_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
 
 
 def bare_environment(emulated: Emulator) -> dict[str, str]:
@@ -142,7 +147,8 @@ def import_profile(top: int = 12, repeats: int = 3) -> list[dict[str, object]]:
     Packages are top-level names, except ``chalicelib`` split by module. The median of ``repeats``
     runs per package; ``share`` is of the whole import.
     """
-    env = {**base_environment(), "ENCLAVE_REGION": REGION, "ENCLAVE_DIRECTORY_REGION": DIRECTORY_REGION}
+    env = {**base_environment(), **stage_environment(), "ENCLAVE_REGION": REGION,
+           "ENCLAVE_DIRECTORY_REGION": DIRECTORY_REGION}
     totals: dict[str, list[float]] = defaultdict(list)
     whole: list[float] = []
     for _ in range(repeats):
@@ -173,18 +179,19 @@ FIRST_REQUEST_MODULES = (
     "from chalicelib.composition import container; container(); import chalicelib.http, chalicelib.logs, "
     "chalicelib.adapters.cognito_jwt, chalicelib.adapters.cedar_authz, chalicelib.adapters.directory, "
     "chalicelib.services.access, chalicelib.services.tenants")
-_LIBRARIES = f"import chalice.app; {CLIENT}; {JWT}; {CEDAR}; {LOGGER}\n{PYDANTIC}"
+_LIBRARIES = f"import chalice.app; {CLIENT}; {JWT}; {CEDAR}; {LOGGER}"
 STAGES = (
     ("python (empty interpreter)", "pass"),
     ("+ chalice, boto3, a DynamoDB client (= the bare app)", f"import chalice.app; {CLIENT}"),
-    ("+ pydantic (and one model)", f"import chalice.app; {CLIENT}\n{PYDANTIC}"),
-    ("+ PyJWT with cryptography (RS256)", f"import chalice.app; {CLIENT}; {JWT}\n{PYDANTIC}"),
-    ("+ cedarpy", f"import chalice.app; {CLIENT}; {JWT}; {CEDAR}\n{PYDANTIC}"),
+    ("+ PyJWT with cryptography (RS256)", f"import chalice.app; {CLIENT}; {JWT}"),
+    ("+ cedarpy", f"import chalice.app; {CLIENT}; {JWT}; {CEDAR}"),
     ("+ powertools Logger", _LIBRARIES),
     ("+ the Enclave modules GET /v1/tenants/{id} uses (settings and law packs read)",
      f"{_LIBRARIES}\n{FIRST_REQUEST_MODULES}"),
     ("+ import app: every other route's modules (request bodies, OpenAPI)",
      f"{_LIBRARIES}\n{FIRST_REQUEST_MODULES}; import app"),
+    ("(not on this path) + pydantic and one model: what a request with a body adds",
+     f"{_LIBRARIES}\n{FIRST_REQUEST_MODULES}; import app\n{PYDANTIC}"),
 )
 
 
@@ -194,7 +201,8 @@ def dependency_costs(repeats: int = 5) -> list[dict[str, object]]:
     request uses, then ``import app`` (what it loads beyond them is eager and unused by that request).
     CPU time, not wall time: these differences are tens of milliseconds, below the wall-time noise of
     a shared machine. The first request's own work (JWKS fetch, token check, Cedar) is not in here."""
-    env = {**base_environment(), "ENCLAVE_REGION": REGION, "ENCLAVE_DIRECTORY_REGION": DIRECTORY_REGION}
+    env = {**base_environment(), **stage_environment(), "ENCLAVE_REGION": REGION,
+           "ENCLAVE_DIRECTORY_REGION": DIRECTORY_REGION}
     cpu: dict[str, list[float]] = {name: [] for name, _ in STAGES}
     wall: dict[str, list[float]] = {name: [] for name, _ in STAGES}
     for _ in range(repeats):

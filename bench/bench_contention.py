@@ -1,8 +1,11 @@
 """Audited requests of ONE tenant under contention: the F3 head-per-request design against F7's (no head).
 
-Both run in this process behind ``dynamo_contention``, over ``bench/dynamo_model.py`` (DynamoDB's
-semantics for these calls, checked against the emulator by tests/test_bench_contention.py; the emulator
-itself, moto, is measured at 1 and 8 clients as a cross-check, CPU-bound): 10 ms per call and DynamoDB's
+Both run behind ``dynamo_contention``, over ``bench/dynamo_model.py`` (DynamoDB's semantics for these
+calls, checked against the emulator by tests/test_bench_contention.py), the model in a process of its own and
+the containers in generator processes (``bench/contention_processes.py``: one per core beyond the model's, each
+reporting its CPU, so a reader sees whether the generators had headroom); ``backend="model_in_process"``
+keeps everything in this process as before; the emulator itself, moto, is measured in process at 1 and 8
+clients as a cross-check, CPU-bound: 10 ms per call and DynamoDB's
 transaction-conflict rule (concurrent transactions on one item: all but one cancelled with
 ``TransactionConflict``). Each of ``clients`` threads is one Lambda container (its own audit store, so
 its own head cache and lock) doing a seeded mix on one UK tenant: 80 % audited reads (GetItem of a data
@@ -20,14 +23,15 @@ Two ways of loading the tenant, both designs, 1/8/32/128 clients each:
   through; the ``>= 10x`` goal is read here);
 * paced: each client sends one request every ``PACED_INTERVAL`` at a random phase, latency counted from the
   scheduled start (a late request delays the next and that counts), so the wall clock measures the design at
-  a load this one process can carry: 128 clients offer 1,280 requests/s, 14x what f3 answers at best.
+  a load the generators can carry: 128 clients offer 1,280 requests/s, 14x what f3 answers at best.
 
 Latency is reported twice. ``p50_ms``/``p99_ms`` are wall-clock. ``own_p50_ms``/``own_p99_ms`` are each
 container's own time: its modelled round trips, conflict refusals and backoffs (``Contention.wait``) plus its
-thread's CPU. In AWS every concurrent request has a container and CPU of its own; here 128 containers share
-one interpreter, so in the closed loop at 128 clients a request mostly queues for the interpreter (the run
-uses a full core): the wall clock then measures the harness, and the own time measures the design. Python's
-cyclic garbage collector is paused for the measured seconds (see ``_collector_paused``).
+thread's CPU. In AWS every concurrent request has a container and CPU of its own; here the containers share
+the generators' interpreters (on a two-core machine: one generator beside the model), so in the closed loop at
+128 clients a request may queue for an interpreter: the generators' CPU columns say when (a generator near
+1.0 of its core is saturated), and the own time measures the design either way. Python's cyclic garbage
+collector is paused for the measured seconds in every process (see ``_collector_paused``).
 
 Every level ends by checking the tenant's chain: seq 1..N without a gap, each ``prev_hash`` the previous
 ``hash``, N = the requests answered. Goal (issue #11): at 128 clients f7 >= 10x f3's audited requests/s,
@@ -72,6 +76,10 @@ class Store(Protocol):
                changes: Any = ...) -> dict[str, Any]: ...
 
 
+class Waiting(Protocol):
+    def waited(self) -> float: ...
+
+
 @dataclass
 class Outcome:
     """One client's answered requests: wall-clock latency and the container's own (modelled waits + CPU)."""
@@ -86,8 +94,8 @@ class Client:
     """What one client thread needs: its container's store and data client, and its pacing (None: closed loop)."""
 
     store: Store
-    data: ContendedClient
-    contention: Contention
+    data: Any  # a ContendedClient, or a RemoteClient to the model in another process
+    contention: Waiting
     index: int
     interval: float | None
 
@@ -236,13 +244,42 @@ def measure(design: str, clients: int, seconds: float, real: Any,
     return row
 
 
+def measure_processes(design: str, clients: int, seconds: float,
+                      interval: float | None = None) -> dict[str, object]:
+    """One level as ``measure`` does, with the model in a process of its own and the containers in generator
+    processes (``bench/contention_processes.py``); the row adds the generators' CPU (all of them, in cores, and
+    the busiest one's share of its core) and the model process's."""
+    from bench import contention_processes
+
+    tenant_id = new_id("tnt")
+    got = contention_processes.measure(design, clients, seconds, tenant_id, LATENCY, interval)
+    latencies, own = got["latencies_ms"], got["own_ms"]
+    row: dict[str, object] = {"design": design, "clients": clients}
+    if interval:
+        row["offered_per_s"] = round(clients / interval)
+    row.update({
+        "requests_per_s": round(len(latencies) / got["elapsed_s"], 1),
+        "p50_ms": _percentile(latencies, 0.5), "p99_ms": _percentile(latencies, 0.99),
+        "own_p50_ms": _percentile(own, 0.5), "own_p99_ms": _percentile(own, 0.99),
+        "errors": got["errors"], "answered": len(latencies), "rejected_transactions": got["conflicts"],
+        "generators": got["generators"], "generator_cpu_cores": round(got["generator_cpu_cores"], 2),
+        "busiest_generator_core": round(got["busiest_generator_cores"], 2),
+        "model_cpu_cores": round(got["model_cpu_cores"], 2),
+        "chain_gap_free": got["chain_gap_free"],
+    })
+    return row
+
+
 def run(seconds: float = 4.0, levels: tuple[int, ...] = LEVELS, backend: str = "model",
         interval: float | None = None) -> list[dict[str, object]]:
     """Every level for both designs, interleaved (f3 then f7 at each level), on one backend: ``model``
-    (``bench/dynamo_model.py``: DynamoDB's semantics at microseconds a call) or ``emulator`` (moto in process,
-    whose ~3 ms of CPU per call caps any design near 150 requests/s on two cores); closed loop, or paced
-    at one request per ``interval`` seconds per client."""
+    (``bench/dynamo_model.py``: DynamoDB's semantics at microseconds a call, in a process of its own, the
+    containers in generator processes), ``model_in_process`` (the same, everything in this process) or
+    ``emulator`` (moto in process, whose ~3 ms of CPU per call caps any design near 150 requests/s on two
+    cores); closed loop, or paced at one request per ``interval`` seconds per client."""
     if backend == "model":
+        return [measure_processes(design, clients, seconds, interval) for clients in levels for design in ("f3", "f7")]
+    if backend == "model_in_process":
         from bench.dynamo_model import ModelTable
 
         return [measure(design, clients, seconds, ModelTable(), interval)
@@ -291,8 +328,15 @@ def verdict(closed: list[dict[str, object]], paced: list[dict[str, object]] | No
         met = met and paced_ratio <= 2 and offered >= 10 * old_rate
         text += (f", {paced_ratio:.1f}x on the wall clock when paced at {offered:.0f} requests/s "
                  f"({offered / max(old_rate, 0.1):.0f}x f3's rate; goal <= 2x)")
-    text += (f"; closed loop on the wall clock {wall_ratio:.1f}x (this one process's interpreter saturated at "
-             f"{float(str(new['harness_cpu_cores'])):.2f} cores); every chain gap-free: {gap_free}")
+    if "generator_cpu_cores" in new:
+        text += (f"; closed loop on the wall clock {wall_ratio:.1f}x ({new['generators']} generator process(es) at "
+                 f"{float(str(new['generator_cpu_cores'])):.2f} cores, the busiest at "
+                 f"{float(str(new['busiest_generator_core'])):.2f} of its core; the model process at "
+                 f"{float(str(new['model_cpu_cores'])):.2f})")
+    else:
+        text += (f"; closed loop on the wall clock {wall_ratio:.1f}x (this one process's interpreter saturated at "
+                 f"{float(str(new['harness_cpu_cores'])):.2f} cores)")
+    text += f"; every chain gap-free: {gap_free}"
     return met, text
 
 

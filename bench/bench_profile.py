@@ -1,6 +1,7 @@
 """Where the server's CPU goes on the load benchmark's hot path: CPU per request and the top functions.
 
-A child process imports the app (Enclave's as the eu-west-2 deployment, or the bare baseline) and
+A child process imports the app (Enclave's as the eu-west-2 deployment, or the bare baseline: its
+one-call routes, and its ``/same-calls`` routes making Enclave's DynamoDB calls) and
 serves the load benchmark's request mix (``bench.bench_load.MIX``: read a learner, list results,
 enrol, add a result) one request at a time through Chalice's test client, against the emulator over
 HTTP in another process: so the figures are the app's work and the SDK's, never the emulator's.
@@ -26,8 +27,20 @@ BARE_DIR = Path(__file__).resolve().parent / "bare"
 CHILD = r'''
 import cProfile, json, os, pstats, random, sys, time
 sys.path.insert(0, sys.argv[1])
+import botocore.client
 import app
 from chalice.test import Client
+sdk = [0.0]  # CPU seconds inside SDK calls (signing, HTTP, parsing): the same per call for every app
+make_api_call = botocore.client.BaseClient._make_api_call
+
+def timed_api_call(self, *args, **kwargs):
+    began = time.process_time()
+    try:
+        return make_api_call(self, *args, **kwargs)
+    finally:
+        sdk[0] += time.process_time() - began
+
+botocore.client.BaseClient._make_api_call = timed_api_call
 from bench.bench_load import MIX, RESULT, learner_body
 requests, top, enclave = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "enclave"
 client = Client(app.app)
@@ -52,7 +65,7 @@ if enclave:
                                                    "tenant_staff", tenant)
 else:
     tenant = "tnt_bare"
-base = f"/v1/tenants/{tenant}/learners"
+base = f"{sys.argv[5]}/v1/tenants/{tenant}/learners"
 learners = [call("POST", base, learner_body(n), expect=201)["learner_id"] for n in range(4)]
 for learner in learners:
     call("POST", f"{base}/{learner}/results", RESULT, expect=201)
@@ -73,10 +86,10 @@ def one():
 
 for _ in range(50):
     one()
-started = time.process_time()
+started, sdk[0] = time.process_time(), 0.0
 for _ in range(requests):
     one()
-cpu_ms = (time.process_time() - started) * 1000 / requests
+cpu_ms, sdk_ms = (time.process_time() - started) * 1000 / requests, sdk[0] * 1000 / requests
 profile = cProfile.Profile(time.process_time)  # CPU time: waiting on the emulator is not ours
 profile.enable()
 for _ in range(requests):
@@ -99,7 +112,7 @@ for (f, _, _), row in stats.stats.items():
     packages[package(f)] = packages.get(package(f), 0.0) + row[2]
 if os.environ.get("PROFILE_DUMP"):
     stats.dump_stats(os.environ["PROFILE_DUMP"] + "." + sys.argv[4])
-print(json.dumps({"cpu_ms": cpu_ms, "profiled_ms": total * 1000 / requests, "packages": [
+print(json.dumps({"cpu_ms": cpu_ms, "sdk_ms": sdk_ms, "profiled_ms": total * 1000 / requests, "packages": [
     {"package": name, "own_share": f"{own / total:.1%}", "est_cpu_ms_per_req": round(cpu_ms * own / total, 3)}
     for name, own in sorted(packages.items(), key=lambda item: -item[1])[:top]], "top": [
     {"function": f"{f.split('site-packages/')[-1].replace(sys.argv[1] + '/', '')}:{line}({name})",
@@ -109,8 +122,10 @@ print(json.dumps({"cpu_ms": cpu_ms, "profiled_ms": total * 1000 / requests, "pac
 '''
 
 
-def _child(app_dir: Path, env: dict[str, str], variant: str, requests: int, top: int) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(app_dir), str(requests), str(top), variant], env=env,
+def _child(app_dir: Path, env: dict[str, str], variant: str, requests: int, top: int,
+           prefix: str = "") -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(app_dir), str(requests), str(top), variant, prefix],
+                          env=env,
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"profile child ({variant}) failed: {done.stderr[-2000:]}")
@@ -120,19 +135,26 @@ def _child(app_dir: Path, env: dict[str, str], variant: str, requests: int, top:
 
 def run(requests: int = 600, top: int = 10) -> tuple[list[dict[str, object]], list[dict[str, object]],
                                                      list[dict[str, object]]]:
-    """Rows of CPU per request (enclave and bare), Enclave's own CPU time by package (share of the
-    profile, and that share of the unprofiled CPU per request), and Enclave's top functions."""
+    """Rows of CPU per request (the one-call bare app, the same-calls bare app and enclave), Enclave's own
+    CPU time by package (share of the profile, and that share of the unprofiled CPU per request), and
+    Enclave's top functions."""
     with emulator(regions=(REGION,)) as emulated:
         enclave = _child(PROJECT_ROOT, {**enclave_environment(emulated), "PYTHONPATH": str(PROJECT_ROOT)},
                          "enclave", requests, top)
         bare_env = {**bare_environment(emulated), "BARE_DATA_REGION": REGION, "PYTHONPATH": str(PROJECT_ROOT),
                     "BARE_DIRECTORY_REGION": DIRECTORY_REGION,
-                    "BARE_DATA_TABLE": emulated.settings.data_table("UK")}
+                    "BARE_DATA_TABLE": emulated.settings.data_table("UK"),
+                    "BARE_AUDIT_TABLE": emulated.settings.audit_table("UK"),
+                    "BARE_KEY_TABLE": emulated.settings.key_table("UK")}
         bare = _child(BARE_DIR, bare_env, "bare", requests, top)
+        same = _child(BARE_DIR, bare_env, "bare_same_calls", requests, top, prefix="/same-calls")
     cpu = [{"variant": name, "requests": requests, "cpu_ms_per_req": round(result["cpu_ms"], 3),
+            "ratio_to_same_calls": round(result["cpu_ms"] / same["cpu_ms"], 2),
             "ratio_to_bare": round(result["cpu_ms"] / bare["cpu_ms"], 2),
+            "sdk_cpu_ms_per_req": round(result["sdk_ms"], 3),
+            "own_cpu_ms_per_req": round(result["cpu_ms"] - result["sdk_ms"], 3),
             "profiled_ms_per_req": round(result["profiled_ms"], 3)}
-           for name, result in (("bare", bare), ("enclave", enclave))]
+           for name, result in (("bare", bare), ("bare_same_calls", same), ("enclave", enclave))]
     return cpu, list(enclave["packages"]), list(enclave["top"])
 
 

@@ -18,6 +18,7 @@ from chalicelib.adapters.lawpack_cache import checked, load_catalog
 from chalicelib.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.alert_store import AlertStore
     from chalicelib.adapters.audit_store import AuditStore
     from chalicelib.adapters.cedar_authz import CedarAuthorizer
     from chalicelib.adapters.cognito_jwt import CognitoTokenVerifier, SigningKeySource
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.tenants import Tenant
     from chalicelib.domain.webhooks import SecretSealer
     from chalicelib.services.access import AccessControl
+    from chalicelib.services.alerts import AlertJob
     from chalicelib.services.audit import AuditService, Checkpointer
     from chalicelib.services.audit_browse import AuditBrowser
     from chalicelib.services.audit_keys import AuditKeyService, SigningKeys
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from chalicelib.services.event_delivery import DomainEvents, EventSeam, TrailEvents
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
+    from chalicelib.services.inbox import InboxService
     from chalicelib.services.incident_migration import IncidentMigration
     from chalicelib.services.incidents import IncidentService
     from chalicelib.services.key_migration import KeyMigration
@@ -173,7 +176,7 @@ class Container:
         return TenantService(self.directory, cast("JurisdictionCatalog", Deferred(lambda: self.jurisdictions)),
                              self.access, self.clock, self.settings.region,
                              cast("AuditStore", Deferred(lambda: self.audit_store)),
-                             create_key=lambda tenant: self.tenant_keys.create(tenant),  # noqa: PLW0108 - built when used
+                             create_key=lambda tenant, fresh: self.tenant_keys.create(tenant, fresh),  # noqa: PLW0108
                              on_onboarded=lambda tenant: self.edge_routes.added(tenant),  # noqa: PLW0108
                              idempotency=cast("Idempotency", Deferred(lambda: self.idempotent)))
 
@@ -245,7 +248,7 @@ class Container:
         """What the alerts job and the import worker call to publish their events."""
         from chalicelib.services.event_delivery import EventSeam
 
-        return EventSeam(self.domain_events, self.settings.region, self.clock)
+        return EventSeam(self.domain_events, self.settings.region, self.clock, tenant_of=self.directory.get)
 
     @cached_property
     def webhook_store(self) -> WebhookStore:
@@ -501,7 +504,7 @@ class Container:
     def research(self) -> ResearchShareService:
         from chalicelib.services.research import ResearchShareService
 
-        return ResearchShareService(self.access, self.consents, self.results, self.tenant_keys, self.data_store,
+        return ResearchShareService(self.access, self.consents, self.learners, self.tenant_keys, self.data_store,
                                     self.audit_store)
 
     @cached_property
@@ -520,7 +523,43 @@ class Container:
         store = RequestStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,
                               self.idempotent, self.export_bucket, self.erasure, self.jurisdictions,
-                              self.settings.region, self.clock, self._package_url)
+                              self.settings.region, self.clock, self._package_url, learners=self.learners)
+
+    @cached_property
+    def alert_store(self) -> AlertStore:
+        from chalicelib.adapters.alert_store import AlertStore
+
+        home = self.jurisdictions.by_region(self.settings.region).code
+        return AlertStore(self.clients.dynamodb(self.settings.region), self.data_store, home)
+
+    @cached_property
+    def inbox(self) -> InboxService:
+        from chalicelib.services.inbox import InboxService
+
+        return InboxService(self.access, self.alert_store, self.audit_store,
+                            self.jurisdictions.by_region(self.settings.region).code, self.clock)
+
+    @cached_property
+    def alerts(self) -> AlertJob:
+        """The hourly reminders job of this region (SES e-mail, recipients from the region's pool)."""
+        from chalicelib.adapters.request_store import RequestStore
+        from chalicelib.adapters.ses_mailer import SesNotifier
+        from chalicelib.adapters.user_pool import UserPoolRecipients
+        from chalicelib.services.alerts import AlertJob
+
+        settings = self.settings
+        client = self.clients.dynamodb(settings.region)
+        pool = settings.cognito_pools[settings.region].pool_id
+        link = (settings.console_origin or "https://console.enclave.example") + "/#/inbox"
+        return AlertJob(self.directory, RequestStore(client, self.data_store), self.incident_store, self.audit_store,
+                        self.alert_store, UserPoolRecipients(self.clients.cognito(settings.region), pool),
+                        SesNotifier(self.clients.ses(settings.region), settings.alert_sender), self.clock,
+                        settings.region, self.jurisdictions.by_region(settings.region).code, link,
+                        on_new_alert=self._publish_alert)
+
+    def _publish_alert(self, alert: Any) -> None:
+        """A new alert of the hourly job as domain events, one per tenant it names (never raising)."""
+        self.event_seam.from_alert(alert.kind, alert.threshold, alert.subject_id, alert.tenant_ids, alert.due_at)
 
     def restore(self, restored_table: str) -> RestoreService:
         """The restore tool's service, working on ``restored_table`` (a restored copy of a data table) and the

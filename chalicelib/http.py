@@ -18,10 +18,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from chalice.app import Chalice, CORSConfig, Response
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.errors import (
     EnclaveError,
@@ -36,7 +35,9 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ids import is_valid_id
 from chalicelib.logs import REQUEST_ID, logger
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pydantic is imported when a body is first parsed: a tenant read needs none
+    from pydantic import BaseModel, ValidationError
+
     from chalicelib.domain.identity import Principal
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -44,12 +45,14 @@ MAX_JSON_DEPTH = 32
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
-BodyModel = type[BaseModel] | str | None
+BodyModel: TypeAlias = "type[BaseModel] | str | None"
 """A route's body model: the class, or ``"module:Name"`` imported on first use, or None (no body)."""
 
 
 @functools.cache
 def _imported_model(reference: str) -> type[BaseModel]:
+    from pydantic import BaseModel
+
     module, _, name = reference.partition(":")
     model = getattr(importlib.import_module(module), name)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -255,6 +258,8 @@ def parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
         raise MalformedJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         raise ValidationFailed([{"field": "(body)", "message": "the body must be a JSON object"}])
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:

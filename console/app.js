@@ -4,6 +4,7 @@ import { h, field, errorText } from "./ui.js";
 import { adminScreens } from "./admin.js";
 import { tenantScreens } from "./tenant.js";
 import { auditScreens } from "./audit.js";
+import { inboxScreens, unreadCount } from "./inbox.js";
 
 const ROLE_NAMES = { platform_admin: "Platform admin", regional_admin: "Regional admin",
   compliance_officer: "Compliance officer", tenant_admin: "Tenant admin", tenant_staff: "Tenant staff" };
@@ -37,17 +38,27 @@ function signOut(message) {
   showSignIn(message);
 }
 
-function screensFor(role) {
+function roleScreens(role) {
   if (role === "platform_admin" || role === "regional_admin") return adminScreens.filter((s) => !s.roles || s.roles.includes(role));
   if (role === "compliance_officer") return auditScreens;
   if (role === "tenant_admin" || role === "tenant_staff") return tenantScreens.filter((s) => !s.roles || s.roles.includes(role));
   return [];
 }
 
+function screensFor(role) {
+  const screens = roleScreens(role);
+  return screens.length ? [...screens, ...inboxScreens(role, config)] : screens;
+}
+
 function renderNav(screens, current) {
   const nav = document.getElementById("nav");
   nav.replaceChildren(h("ul", {}, screens.filter((s) => !s.hidden).map((s) => h("li", {},
-    h("a", { href: `#/${s.id}`, "aria-current": s.id === current ? "page" : false }, s.title)))));
+    h("a", { href: `#/${s.id}`, "aria-current": s.id === current ? "page" : false, "data-screen": s.id }, s.title)))));
+  const inboxLink = nav.querySelector('a[data-screen="inbox"]');
+  // the menu's unread count, beside the link (its name stays "Inbox"); a number only, not audited
+  if (inboxLink) unreadCount(api).then((n) => {
+    if (n) inboxLink.after(h("span", { class: "badge count", "data-testid": "unread-count" }, `${n} unread`));
+  });
   document.getElementById("who").replaceChildren(
     h("span", {}, `${session.user} · ${ROLE_NAMES[session.role] || session.role} · ${session.region}`),
     h("button", { type: "button", onclick: () => signOut("You signed out.") }, "Sign out"));

@@ -10,7 +10,7 @@ const ACTIONS = ["learner.create", "learner.read", "learner.list", "learner.sear
   "result.create", "result.read", "consent.create", "consent.read", "consent.coverage", "request.create", "request.read",
   "request.fulfil", "request.list_overdue", "legal_hold.create", "incident.create", "incident.read", "incident.list",
   "tenant.read", "tenant.list", "audit.read", "audit.verify", "audit.export", "audit.prove", "audit.status",
-  "siem_stream.update"];
+  "siem_stream.update", "alert.sent", "inbox.read", "inbox.mark_read"];
 const ROLES = ["tenant_staff", "tenant_admin", "regional_admin", "compliance_officer", "platform_admin", "system"];
 const PAGE = 100;
 

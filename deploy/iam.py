@@ -260,6 +260,24 @@ def render_policy(stage_name: str) -> dict[str, Any]:
             "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"}},
         },
     ]
+    pool = settings.cognito_pools.get(region)
+    if pool is not None:
+        statements.append({
+            "Sid": "AlertRecipients",
+            "Effect": "Allow",
+            # The hourly alerts job lists the members of the groups that act on alerts (regional admins,
+            # compliance officers, tenant admins) in this region's pool; no other Cognito call.
+            "Action": ["cognito-idp:ListUsersInGroup"],
+            "Resource": [f"arn:aws:cognito-idp:{region}:*:userpool/{pool.pool_id}"],
+        })
+    statements.append({
+        "Sid": "AlertMail",
+        "Effect": "Allow",
+        # Alert e-mails from the stage's sender address only, through its SES identity in this region.
+        "Action": ["ses:SendEmail"],
+        "Resource": [f"arn:aws:ses:{region}:*:identity/{settings.alert_domain}"],
+        "Condition": {"StringEquals": {"ses:FromAddress": settings.alert_sender}},
+    })
     if settings.edge_kvs_arn:
         statements.append({
             "Sid": "EdgeRoutingTable",
@@ -316,6 +334,9 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "event_bus.py": ("DomainEventBus",),
     "key_history.py": ("HomeJurisdictionAuditTrail",),
     "edge_routes.py": ("EdgeRoutingTable",),
+    "alert_store.py": ("HomeJurisdictionPersonalData",),
+    "user_pool.py": ("AlertRecipients",),
+    "ses_mailer.py": ("AlertMail",),
 }
 NOT_IN_THE_FUNCTION: dict[str, str] = {
     "cognito_admin.py": "used by the local platform's provisioning and the token CLI, never by the deployed API",
@@ -336,6 +357,7 @@ CLIENT_OPERATIONS: dict[str, str] = {
     "describe_key_value_store": "cloudfront-keyvaluestore:DescribeKeyValueStore",
     "put_key": "cloudfront-keyvaluestore:PutKey", "delete_key": "cloudfront-keyvaluestore:DeleteKey",
     "update_keys": "cloudfront-keyvaluestore:UpdateKeys", "list_keys": "cloudfront-keyvaluestore:ListKeys",
+    "list_users_in_group": "cognito-idp:ListUsersInGroup", "send_email": "ses:SendEmail",
     "put_events": "events:PutEvents",
 }
 TRANSACT_OPERATIONS: dict[str, str] = {

@@ -11,7 +11,9 @@
 * ``parliament_findings``: parliament on an IAM policy, minus the findings in ``PARLIAMENT_FALSE_POSITIVES``;
 * ``residency_problems``: every global table replicated exactly where its law pack allows;
 * ``iam_problems``: no ``*`` action, no resource outside the stage's region;
-* ``zip_problems``: the deployment package holds every policy file the function reads at run time.
+* ``zip_problems``: the deployment package holds every policy file the function reads at run time;
+* when ``make package`` synthesized the CDK app (``build/STAGE/cdk.out``): its stack defines what the SAM
+  template defines (``deploy.cdk.template.drift_problems``), and cfn-lint and checkov on its template.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ PARLIAMENT_FALSE_POSITIVES: dict[tuple[str, str], str] = {
 }
 
 
-def expand_sam(template: dict[str, Any], region: str) -> dict[str, Any]:
-    """The SAM template as plain CloudFormation (CodeUri stands for the uploaded deployment.zip)."""
+def expand_sam(template: dict[str, Any], region: str,
+               code_uri: str = "s3://enclave-artifacts/deployment.zip") -> dict[str, Any]:
+    """The SAM template as plain CloudFormation (``code_uri`` stands for the uploaded deployment.zip)."""
     import boto3
     from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
     from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
@@ -50,7 +53,7 @@ def expand_sam(template: dict[str, Any], region: str) -> dict[str, Any]:
     sam = copy.deepcopy(template)
     for resource in sam["Resources"].values():
         if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://enclave-artifacts/deployment.zip"
+            resource["Properties"]["CodeUri"] = code_uri
     session = boto3.session.Session(region_name=region)
     expanded: dict[str, Any] = Translator({}, Parser(), boto_session=session).translate(
         sam, parameter_values={}, passthrough_metadata=True)
@@ -220,6 +223,13 @@ def zip_problems(zip_path: Path) -> list[str]:
     return problems
 
 
+def cdk_template_path(stage_name: str, build_dir: Path) -> Path:
+    """Where ``make package`` leaves the CDK app's template of the stage (``deploy.cdk``)."""
+    from deploy.cdk.template import stack_name
+
+    return build_dir / "cdk.out" / f"{stack_name(load_stage(stage_name))}.template.json"
+
+
 def verify_stage(stage_name: str, build_dir: Path) -> list[str]:
     """Every problem of a packaged stage (empty: ready to deploy)."""
     stage = load_stage(stage_name)
@@ -229,10 +239,21 @@ def verify_stage(stage_name: str, build_dir: Path) -> list[str]:
     expanded_path.write_text(json.dumps(expand_sam(template, stage.region), indent=1), encoding="utf-8")
     problems = [f"cfn-lint sam.json: {line}" for line in cfn_lint(sam_path, stage.region)]
     problems += [f"cfn-lint expanded.json: {line}" for line in cfn_lint(expanded_path, stage.region)]
-    report = checkov(expanded_path)[expanded_path.resolve()]
-    problems += [f"checkov {check} {resource}: {name}" for check, resource, name in report.failed]
-    problems += [f"checkov skip without a reason: {check} {resource}" for check, resource, why in report.skipped
-                 if not why]
+    checked = [expanded_path]
+    cdk_path = cdk_template_path(stage_name, build_dir)
+    if cdk_path.is_file():  # make package synthesized the CDK app too: the same checks on its template
+        from deploy.cdk.template import drift_problems
+
+        cdk_template = json.loads(cdk_path.read_text(encoding="utf-8"))
+        problems += [f"CDK {cdk_path.name}: {line}" for line in drift_problems(template, cdk_template, stage.region)]
+        problems += [f"cfn-lint {cdk_path.name}: {line}" for line in cfn_lint(cdk_path, stage.region)]
+        checked.append(cdk_path)
+    reports = checkov(*checked)
+    for path in checked:
+        report = reports[path.resolve()]
+        problems += [f"checkov {path.name} {check} {resource}: {name}" for check, resource, name in report.failed]
+        problems += [f"checkov {path.name} skip without a reason: {check} {resource}"
+                     for check, resource, why in report.skipped if not why]
     policy = json.loads(stage.policy_file.read_text(encoding="utf-8"))
     problems += [f"parliament {stage.policy_file.name}: {finding}" for finding in parliament_findings(policy)]
     problems += [f"IAM {stage.policy_file.name}: {problem}" for problem in iam_problems(policy, stage.region)]

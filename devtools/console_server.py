@@ -2,9 +2,10 @@
 
 ``python -m devtools.console_server --port P`` with ENCLAVE_ENDPOINTS, ENCLAVE_COGNITO_POOLS and
 AWS_ENDPOINT_URL in the environment (``devtools.platform`` starts it). Besides the static files it
-answers two things only a local build has:
+answers three things only a local build has:
 
 - ``GET /config.json``: ``mode: "local"``, the regional endpoints and each region's pool and client;
+- ``GET /local/outbox``: the e-mails the emulator's SES recorded (the reminders job's alerts);
 - ``POST /local/cognito/{region}``: Cognito's ``InitiateAuth`` (USER_PASSWORD_AUTH only) passed to
   the emulator's cognito-idp in that region (the emulator sends no CORS headers and picks the
   region from the request's signature, so the browser cannot call it directly).
@@ -56,6 +57,9 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         if path == "/config.json":
             self._send(200, json.dumps(self.config).encode(), TYPES[".json"])
             return
+        if path == "/local/outbox":  # what the emulator's SES recorded (the console's outbox screen)
+            self._send(200, read_outbox(self.emulator_url), TYPES[".json"])
+            return
         file = static_file(path)
         if file is None:
             self._send(404, b"not found", "text/plain")
@@ -97,6 +101,14 @@ def static_file(path: str) -> Path | None:
     if not candidate.is_relative_to(CONSOLE_DIR.resolve()) or not candidate.is_file():
         return None
     return candidate
+
+
+def read_outbox(emulator_url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(emulator_url + "/enclave/outbox", timeout=10) as answer:  # noqa: S310 - the emulator
+        body: bytes = answer.read()
+    return body
 
 
 def initiate_auth(emulator_url: str, region: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

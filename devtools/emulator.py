@@ -223,6 +223,38 @@ class KeepAliveHandler(MotoRequestHandler):
             self.wfile.write(body)
 
 
+OUTBOX_PATH = "/enclave/outbox"
+
+
+def outbox() -> list[dict[str, Any]]:
+    """Every e-mail the emulator's SES sent, oldest first, in every region (the console's outbox)."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    sent: list[dict[str, Any]] = []
+    with EMULATOR_LOCK:
+        for region, backend in ses_backends[DEFAULT_ACCOUNT_ID].items():
+            sent += [{"region": region, "id": m.id, "from": m.source, "to": list(m.destinations.get("ToAddresses", [])),
+                      "subject": m.subject, "body": m.body}
+                     for m in backend.sent_messages if hasattr(m, "subject")]
+    return sent
+
+
+def with_outbox(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``GET /enclave/outbox``: the SES outbox as JSON (moto keeps sent mail but has no API to read it)."""
+
+    def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == OUTBOX_PATH and environ.get("REQUEST_METHOD") == "GET":
+            import json
+
+            body = json.dumps(outbox()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)  # type: ignore[no-any-return]
+
+    return call
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -243,7 +275,7 @@ def main() -> None:
             store.discard()
         with EMULATOR_LOCK:
             store.load(lambda record: replay(moto_app, record))
-    server = EmulatorServer(args.host, args.port, serialised(moto_app, store), handler=KeepAliveHandler)
+    server = EmulatorServer(args.host, args.port, with_outbox(serialised(moto_app, store)), handler=KeepAliveHandler)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -3,7 +3,8 @@
 Starts the embedded AWS emulator (``devtools.emulator``: moto's server, costing O(items touched)),
 creates every region's resources from the deployment's definitions, starts one API endpoint per
 region (``devtools.serve``, the Chalice app with the dev stage's settings and that region's),
-prints how to call them, and stays in the foreground; Ctrl-C (or SIGTERM) stops every process it
+prints how to call them, runs the reminders job of every region at once and then hourly
+(``devtools.reminders``), and stays in the foreground; Ctrl-C (or SIGTERM) stops every process it
 started. A port in use fails fast.
 """
 
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from devtools.provision import Provisioned, provision
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing"}
 DIRECTORY_REGION = "us-east-1"  # the one emulated region the directory lives in (no global tables in moto)
+REMINDERS_EVERY = 3600.0  # seconds: the reminders job's schedule (hourly, as EventBridge Scheduler runs it)
 
 
 class PlatformError(RuntimeError):
@@ -135,6 +138,9 @@ def banner(local: LocalPlatformSettings) -> str:
     lines += [f"  {region:<14} {local.endpoint_of(region)}" for region in REGIONS]
     lines += [f"  console        {local.console_url}   (a user: .venv/bin/python -m devtools.console_server user "
               "--role platform_admin --region eu-west-2)"]
+    lines += [f"  alert outbox   {local.console_url}/#/outbox (admins; the emulator's SES, JSON at "
+              f"{local.emulator_url}/enclave/outbox); the reminders job runs hourly, now: "
+              ".venv/bin/python -m devtools.reminders"]
     eu = local.endpoint_of("eu-west-2")
     lines += [
         "",
@@ -147,6 +153,20 @@ def banner(local: LocalPlatformSettings) -> str:
         "Ctrl-C stops everything.",
     ]
     return "\n".join(lines)
+
+
+def run_reminders(local: LocalPlatformSettings, stop: threading.Event) -> None:
+    """The reminders job of every region now and then hourly, as EventBridge Scheduler runs it in AWS (a thread of
+    this process, so the platform still has only the emulator, the endpoints and the console as children)."""
+    from devtools.reminders import run
+
+    while not stop.is_set():
+        for region in REGIONS:
+            try:
+                run(local, region)
+            except Exception as exc:  # a failed run is reported, and retried in an hour
+                print(f"the reminders job of {region} failed: {exc}", file=sys.stderr)
+        stop.wait(REMINDERS_EVERY)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -173,6 +193,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(banner(local), flush=True)
+    quit_reminders = threading.Event()
+    threading.Thread(target=run_reminders, args=(local, quit_reminders), name="reminders", daemon=True).start()
     try:
         while not stopping:
             for region, process in platform.endpoints.items():
@@ -181,6 +203,7 @@ def main() -> int:
                     stopping = True
             time.sleep(0.5)
     finally:
+        quit_reminders.set()
         platform.stop()
         print("stopped", file=sys.stderr)
     return 0

@@ -3,7 +3,8 @@
 Used by ``make run`` (moto server over HTTP) and by the tests (in-process ``mock_aws``): tables from
 ``deploy.tables``, per-jurisdiction tables in each jurisdiction's home region (moto has no global
 tables, so no replicas are pretended), the regional KMS data and signing keys, the export buckets
-the event buses and one Cognito user pool per region with the five role groups and ``custom:tenant_id``.
+the event buses and one Cognito user pool per region with the five role groups and ``custom:tenant_id``, and the
+alerts' sender domain as a verified SES identity in each region.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def provision(clients: AwsClients, settings: Settings, jurisdictions: Jurisdicti
         _ensure_bucket(clients, region, f"{settings.siem_bucket_prefix}-{region}")
         _ensure_bus(clients, region, f"{settings.event_bus_prefix}-{region}")
         result.cognito_pools[region] = ensure_user_pool(clients, region)
+        clients.ses(region).verify_domain_identity(Domain=settings.alert_domain)  # alerts' sender (idempotent)
     return result
 
 

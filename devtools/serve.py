@@ -15,15 +15,19 @@ import os
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from chalice.cli.factory import CLIFactory
 from chalice.local import (
     ChaliceRequestHandler,
     CustomLocalChalice,
     ForbiddenError,
+    LambdaEventConverter,
     LocalChalice,
     LocalDevServer,
     LocalGateway,
+    MatchResult,
+    RouteMatcher,
     ThreadedHTTPServer,
 )
 
@@ -32,7 +36,47 @@ from chalicelib.settings import PROJECT_ROOT
 NOT_FOUND = json.dumps({"error": {"code": "not_found", "message": "no such route"}}).encode()
 
 
+class IndexedRouteMatcher(RouteMatcher):
+    """Chalice's matcher with the routes split once and grouped by their number of segments.
+
+    Chalice's splits every route on every request, so its cost grows with the app's route count (Enclave's
+    forty route paths paid about 3x what a bare app of nine did, for routing API Gateway does in AWS; this
+    halves Enclave's). Same order
+    (sorted: a literal segment before a capture), same answer; the captures are those of the route that
+    matched (Chalice's kept leftovers of routes that failed part-way)."""
+
+    def __init__(self, route_urls: list[str]) -> None:
+        super().__init__(route_urls)
+        self._by_length: dict[int, list[tuple[str, list[tuple[str, bool]]]]] = {}
+        for route_url in self.route_urls:
+            parts = [(p[1:-1], True) if p.startswith("{") and p.endswith("}") else (p, False)
+                     for p in route_url.split("/")]
+            self._by_length.setdefault(len(parts), []).append((route_url, parts))
+
+    def match_route(self, url: str) -> MatchResult:
+        parsed_url = urlparse(url)
+        path = parsed_url.path
+        if path != "/" and path.endswith("/"):
+            path = path[:-1]
+        parts = path.split("/")
+        for route_url, pattern in self._by_length.get(len(parts), ()):
+            captured = {}
+            for given, (name, capture) in zip(parts, pattern, strict=True):
+                if capture:
+                    captured[name] = given
+                elif given != name:
+                    break
+            else:
+                return MatchResult(route_url, captured, parse_qs(parsed_url.query, keep_blank_values=True))
+        raise ValueError(f"No matching route found for: {url}")
+
+
 class EnclaveGateway(LocalGateway):
+    def __init__(self, app_object: Any, config: Any) -> None:
+        super().__init__(app_object, config)
+        self.event_converter = LambdaEventConverter(IndexedRouteMatcher(list(app_object.routes)),
+                                                    app_object.api.binary_types)
+
     def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
         try:
             response = super().handle_request(method, path, headers, body)

@@ -187,3 +187,11 @@ def onboard(api: dict[str, RegionalApi], token: TokenFactory) -> Callable[..., d
         return dict(body)
 
     return create
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every production stage packaged once per session (tests/deploy_packages.py), for the SAM and CDK tests."""
+    from tests.deploy_packages import package_stages
+
+    return dict(package_stages(tmp_path_factory.mktemp("deploy")))

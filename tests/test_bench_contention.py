@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from bench import bench_contention
+from bench import bench_contention, contention_processes
 from bench.dynamo_contention import ContendedClient, Contention
 from bench.dynamo_model import ModelTable
 from bench.f3_audit_store import F3AuditStore
@@ -102,6 +102,29 @@ def test_the_benchmark_runs_both_designs_closed_loop_and_paced_into_gap_free_cha
     assert {"requests_per_s", "p50_ms", "p99_ms", "own_p99_ms", "errors", "rejected_transactions"} <= closed[0].keys()
     assert [r["offered_per_s"] for r in paced] == [20, 20, 160, 160]
     assert "paced at 160 requests/s" in bench_contention.verdict(closed, paced)[1]
+
+
+def test_the_containers_run_in_generator_processes_that_report_their_cpu() -> None:
+    """The model in a process of its own, the containers in ``generator_count()`` others (never this one): each
+    row says how many and how busy they and the model were; a conflict is still decided across generators."""
+    rows = bench_contention.run(seconds=0.3, levels=(8,))
+    for row in rows:
+        assert row["generators"] == min(8, contention_processes.generator_count())
+        assert 0 < float(str(row["generator_cpu_cores"])) <= float(str(row["generators"]))
+        assert 0 < float(str(row["busiest_generator_core"])) <= 1.05
+        assert float(str(row["model_cpu_cores"])) > 0
+        assert row["errors"] == 0
+        assert row["chain_gap_free"]
+    f3 = next(row for row in rows if row["design"] == "f3")
+    assert int(str(f3["rejected_transactions"])) > 0  # 8 containers on one head item: conflicts, as in process
+    assert "generator process(es) at" in bench_contention.verdict(rows + [
+        {**row, "clients": 128} for row in rows])[1]
+
+
+def test_the_in_process_driver_is_kept() -> None:
+    rows = bench_contention.run(seconds=0.2, levels=(1,), backend="model_in_process")
+    assert [r["design"] for r in rows] == ["f3", "f7"]
+    assert all(r["chain_gap_free"] and "harness_cpu_cores" in r for r in rows)
 
 
 def test_a_containers_own_time_counts_its_modelled_waits_and_not_another_threads() -> None:

@@ -6,10 +6,12 @@ against today's app (routes, settings, emulator), so ``make bench`` cannot rot b
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,9 @@ from bench import (
     bench_load,
     bench_profile,
 )
+from bench.load_generator import RESULT, learner_body
 from chalicelib.settings import PROJECT_ROOT, Settings
-from tests.conftest import DIRECTORY_REGION, Emulated
+from tests.conftest import DIRECTORY_REGION, Emulated, RegionalApi, TokenFactory
 
 
 def test_cold_start_serves_the_event_in_both_apps_and_profiles_the_import() -> None:
@@ -73,43 +76,85 @@ def test_load_runs_every_variant_and_kind_from_a_generator_process_without_error
     assert "generator process" in bench_load.verdict(rows)[1]
 
 
-def test_the_same_calls_bare_routes_make_the_calls_enclaves_routes_must(emulated: Emulated,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A read: its read + one PutItem of a small audit item; a write: one TransactWriteItems of two puts."""
+Shape = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@contextlib.contextmanager
+def _shapes(client: Any) -> Iterator[list[Shape]]:
+    """Every DynamoDB call ``client`` makes meanwhile: its operation and its items' (kind, table), sorted."""
+    calls: list[Shape] = []
+
+    def seen(model: Any, params: dict[str, Any], **_: Any) -> None:
+        items = [(kind, str(op["TableName"])) for entry in params.get("TransactItems", [])
+                 for kind, op in entry.items()]
+        items += [("Get", table) for table in params.get("RequestItems", {})]
+        calls.append((model.name, tuple(sorted(items))))
+
+    client.meta.events.register("before-parameter-build.dynamodb", seen)
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb", seen)
+
+
+def test_the_same_calls_bare_routes_make_the_calls_enclaves_warm_routes_make(
+        emulated: Emulated, monkeypatch: pytest.MonkeyPatch, api: dict[str, RegionalApi], token: TokenFactory,
+        onboard: Callable[..., dict[str, Any]]) -> None:
+    """Per route, the bare app's ``/same-calls`` makes the DynamoDB calls Enclave's warm route makes, with the
+    same kinds of items in the same tables (a write: one TransactWriteItems; a read: its read + the audit
+    PutItem), so the emulator does the same work for both."""
     settings = Settings(region=DIRECTORY_REGION, directory_region=DIRECTORY_REGION)
+    tenant = onboard("UK")["tenant_id"]
+    staff = token("tenant_staff", tenant, region="eu-west-2")
+    enclave: list[list[Shape]] = []
+    learners = f"/v1/tenants/{tenant}/learners"
+    with _shapes(emulated.clients.dynamodb("eu-west-2")) as enclave_calls:
+        for _ in range(2):  # the second round is the warm one
+            enclave_calls.clear()
+            status, body = api["eu-west-2"].call("POST", learners, staff, learner_body(1))
+            assert status == 201, body
+            learner = body["learner_id"]
+            enclave = [list(enclave_calls)]
+            for method, path, sent in (("GET", f"{learners}/{learner}", None),
+                                       ("POST", f"{learners}/{learner}/results", RESULT),
+                                       ("GET", f"{learners}/{learner}/results", None)):
+                enclave_calls.clear()
+                status, body = api["eu-west-2"].call(method, path, staff, sent)
+                assert status in (200, 201), body
+                enclave.append(list(enclave_calls))
+
     monkeypatch.setenv("BARE_DATA_REGION", "eu-west-2")
     monkeypatch.setenv("BARE_DATA_TABLE", settings.data_table("UK"))
+    monkeypatch.setenv("BARE_KEY_TABLE", settings.key_table("UK"))
     monkeypatch.setenv("BARE_AUDIT_TABLE", settings.audit_table("UK"))
     spec = importlib.util.spec_from_file_location("bare_app_under_test", bench_load.BARE_DIR / "app.py")
     assert spec is not None
     assert spec.loader is not None
     bare = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bare)
-    calls: list[tuple[str, int]] = []
-
-    def seen(model: Any, params: dict[str, Any], **_: Any) -> None:
-        calls.append((model.name, len(params.get("TransactItems", []))))
-
-    bare.dynamodb("eu-west-2").meta.events.register("before-parameter-build.dynamodb", seen)
     base = "/same-calls/v1/tenants/tnt_bench/learners"
     json_headers = {"Content-Type": "application/json"}
-    with Client(bare.app) as client:
-        created = client.http.post(base, body=json.dumps({"given_name": "Ada"}), headers=json_headers)
+    bare_calls = []
+    with Client(bare.app) as client, _shapes(bare.dynamodb("eu-west-2")) as calls:
+        created = client.http.post(base, body=json.dumps(learner_body(1)), headers=json_headers)
         assert created.status_code == 201
         learner = json.loads(created.body)["learner_id"]
-        assert calls == [("TransactWriteItems", 2)]
+        bare_calls.append(list(calls))
         calls.clear()
         read = client.http.get(f"{base}/{learner}")
-        assert json.loads(read.body) == {"learner_id": learner, "given_name": "Ada"}
-        assert calls == [("GetItem", 0), ("PutItem", 0)]
+        assert json.loads(read.body) == {"learner_id": learner, **learner_body(1)}
+        bare_calls.append(list(calls))
         calls.clear()
-        result = client.http.post(f"{base}/{learner}/results", body=json.dumps({"score": 17}), headers=json_headers)
+        result = client.http.post(f"{base}/{learner}/results", body=json.dumps(RESULT), headers=json_headers)
         assert result.status_code == 201
-        assert calls == [("TransactWriteItems", 2)]
+        bare_calls.append(list(calls))
         calls.clear()
         listed = client.http.get(f"{base}/{learner}/results")
-        assert [item["score"] for item in json.loads(listed.body)["items"]] == [17]
-        assert calls == [("Query", 0), ("PutItem", 0)]
+        assert [item["score"] for item in json.loads(listed.body)["items"]] == [RESULT["score"]]
+        bare_calls.append(list(calls))
+    assert bare_calls == enclave
+    assert [[name for name, _ in route] for route in bare_calls] == [
+        ["TransactWriteItems"], ["BatchGetItem", "PutItem"], ["TransactWriteItems"], ["Query", "PutItem"]]
     audit = emulated.clients.dynamodb("eu-west-2").query(
         TableName=settings.audit_table("UK"), KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": "TENANT#tnt_bench"}})["Items"]
@@ -119,7 +164,8 @@ def test_the_same_calls_bare_routes_make_the_calls_enclaves_routes_must(emulated
 
 def test_the_hot_path_profile_reports_cpu_per_request_and_top_functions() -> None:
     cpu, packages, top = bench_profile.run(requests=20, top=10)
-    assert [row["variant"] for row in cpu] == ["bare", "enclave"]
+    assert [row["variant"] for row in cpu] == ["bare", "bare_same_calls", "enclave"]
+    assert all(float(str(row["own_cpu_ms_per_req"])) > 0 for row in cpu)
     assert all(float(str(row["cpu_ms_per_req"])) > 0 for row in cpu)
     assert len(top) == 10
     assert {"function", "calls_per_req", "own_ms_per_req", "share"} <= top[0].keys()

@@ -1,24 +1,17 @@
 """The deploy artifacts of every production stage, checked offline as before a real deployment.
 
-Once per session each prod stage is rendered (``python -m deploy.render``) and packaged with
-``chalice package --merge-template`` into a temporary folder, in subprocesses (importing ``app.py``
-with a stage's environment must not leak into this test process). The first stage downloads the
-Lambda wheels; Chalice caches them in ``.chalice/deployments`` (keyed by requirements.txt and
-vendor/), so the other three reuse them. The SAM template is also expanded to plain CloudFormation
-(``aws-sam-translator``) so that cfn-lint and checkov see the resources that will really exist.
+The stages are packaged once per session (fixture ``packaged``, tests/deploy_packages.py: rendered and
+packaged with ``chalice package --merge-template``, the SAM template also expanded to plain CloudFormation
+with ``aws-sam-translator``) so that cfn-lint and checkov see the resources that will really exist.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,64 +21,10 @@ from deploy import iam, verify
 from deploy.render import ALIAS_NAME, NOT_FOUND_BODY, SKIPS
 from deploy.stages import DEPLOY_ORDER, DIRECTORY_STAGE, PROJECT_ROOT, jurisdictions, key_only_regions, load_stage
 from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, KEYS
+from tests.deploy_packages import Packaged, run
 
 STAGES = list(DEPLOY_ORDER)
 BIN = Path(sys.executable).parent
-"""All four stages; measured ~25 s with a cold wheel cache, ~2 s per stage with a warm one."""
-
-
-@dataclass
-class Packaged:
-    stage: str
-    region: str
-    directory: Path
-    sam: dict[str, Any]
-    expanded: dict[str, Any]
-    seconds: float
-
-    @property
-    def zip_path(self) -> Path:
-        return self.directory / "deployment.zip"
-
-    def resources(self, kind: str, expanded: bool = True) -> dict[str, dict[str, Any]]:
-        template = self.expanded if expanded else self.sam
-        return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
-
-
-def _clean_env(region: str) -> dict[str, str]:
-    """This process's environment without the test session's AWS and Enclave settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "ENCLAVE_", "POWERTOOLS_", "PYTEST_"))}
-    env["AWS_DEFAULT_REGION"] = region
-    return env
-
-
-def _run(command: list[str], region: str) -> None:
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=_clean_env(region), capture_output=True, text=True,
-                            check=False)
-    if result.returncode:
-        pytest.fail(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-
-
-@pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Packaged]:
-    root = tmp_path_factory.mktemp("deploy")
-    result: dict[str, Packaged] = {}
-    # As `make package`: validate the law packs, overlays and changelog and write their cache first.
-    _run([sys.executable, "-m", "chalicelib.adapters.lawpack_cache"], load_stage(STAGES[0]).region)
-    for stage in STAGES:
-        region = load_stage(stage).region
-        out = root / stage
-        started = time.perf_counter()
-        _run([sys.executable, "-m", "deploy.render", stage, str(out / "resources.json")], region)
-        _run([str(BIN / "chalice"), "--project-dir", str(PROJECT_ROOT), "package", "--stage", stage,
-              "--pkg-format", "cloudformation", "--merge-template", str(out / "resources.json"), str(out)], region)
-        seconds = time.perf_counter() - started
-        sam = json.loads((out / "sam.json").read_text())
-        expanded = verify.expand_sam(sam, region)
-        (out / "expanded.json").write_text(json.dumps(expanded, indent=1))
-        result[stage] = Packaged(stage, region, out, sam, expanded, seconds)
-    return result
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +33,7 @@ def key_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {}
     for region in key_only_regions():
         path = root / f"keys-{region}.json"
-        _run([sys.executable, "-m", "deploy.render", "--key-region", region, str(path)], region)
+        run([sys.executable, "-m", "deploy.render", "--key-region", region, str(path)], region)
         paths[region] = path
     return paths
 

@@ -225,3 +225,20 @@ def test_an_alert_published_twice_keeps_its_event_id() -> None:
     first: DomainEvent = request_overdue("tnt_x", REGION, "req_y", "2026-12-01T09:00:00Z", "2026-12-05T10:00:00Z")
     again = request_overdue("tnt_x", REGION, "req_y", "2026-12-01T09:00:00Z", "2026-12-05T11:00:00Z")
     assert first.event_id == again.event_id
+
+
+def test_the_alerts_jobs_new_alerts_are_published_once_per_tenant_and_validate(emulated: Emulated, queue: str) -> None:
+    tenant_id = new_id("tnt")
+    tenant = Tenant(tenant_id=tenant_id, name="-", kind="school", jurisdiction="UK", home_region=REGION,
+                    created_at="2026-12-05T09:00:00.000000Z")
+    seam = EventSeam(_events(emulated), REGION, utc_now, tenant_of={tenant_id: tenant}.get)
+    request_id, incident_id = new_id("req"), new_id("inc")
+    assert seam.from_alert("request.overdue", "overdue", request_id, (tenant_id,), "2026-12-01T09:00:00.000000Z")
+    assert seam.from_alert("incident.deadline_near", "24h", f"{incident_id}/0", (tenant_id, new_id("tnt")),
+                           "2026-12-06T08:00:00Z")  # a tenant not in this directory is skipped
+    assert not seam.from_alert("audit.event_altered", "found", "01JEVENT", (tenant_id,), None)  # from the trail
+    received = [m for m in _received(emulated, queue) if m["detail"]["tenant_id"] == tenant_id]
+    assert sorted(m["detail-type"] for m in received) == ["incident.deadline_near", "request.overdue"]
+    for message in received:
+        assert [e.message for e in _validator(message["detail-type"]).iter_errors(message["detail"])] == []
+    assert {m["detail"]["data"].get("incident_id") for m in received} == {None, incident_id}

@@ -285,6 +285,7 @@ ALLOWED_PATH_AND_QUERY_NAMES = {
     "cursor", "limit", "action", "outcome",  # paging (base64url of an opaque id), audit filters
     "status", "sort", "due_before",  # list filters: enumerated values and a date
     "actor",  # a Cognito sub (opaque) or a role name, as the audit events themselves hold it
+    "unread",  # the inbox filter: true or false
     "webhook_id", "delivery_id",  # opaque ids of a webhook endpoint and of one delivery to it
 }
 

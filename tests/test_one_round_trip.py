@@ -110,6 +110,27 @@ def test_a_warm_result_write_is_one_round_trip_and_an_erasure_elsewhere_still_wi
     assert len(items) == 1   # only the result written before the erasure
 
 
+def test_a_result_right_after_enrolment_is_one_round_trip_and_an_erasure_elsewhere_still_wins(
+        api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> None:
+    """The container that enrolled the learner keeps the wrapped key it stored, as a read would have."""
+    tid = onboard("UK")["tenant_id"]
+    staff, admin = token("tenant_staff", tid, REGION), token("tenant_admin", tid, REGION)
+    mine = _own_container(emulated)
+    learners = f"/v1/tenants/{tid}/learners"
+    lid = mine.call("POST", learners, staff, ALICE)[1]["learner_id"]
+    with counted(emulated) as calls:
+        assert mine.call("POST", f"{learners}/{lid}/results", staff, RESULT)[0] == 201
+        status, body = mine.call("GET", f"{learners}/{lid}/results", staff)
+    assert calls.names == ["TransactWriteItems", "Query", "PutItem"]
+    assert [item["assessment"] for item in body["items"]] == ["Latin"]
+
+    erased = mine.call("POST", learners, staff, ALICE)[1]["learner_id"]
+    assert api[REGION].call("DELETE", f"{learners}/{erased}", admin)[0] == 200   # another container erases
+    status, body = mine.call("POST", f"{learners}/{erased}/results", staff, RESULT)
+    assert status == 410, body
+    assert _data(emulated).records("UK", tid, erased, "R") == []
+
+
 def test_a_warm_results_read_needs_no_key_read_and_an_erasure_elsewhere_still_answers_410(
         api: dict[str, RegionalApi], emulated: Emulated, onboard: Any, token: TokenFactory) -> None:
     """The wrapped key comes from the short cache; the data query's profile decides whether the learner is live."""
@@ -274,19 +295,132 @@ def test_a_hold_no_marker_counts_still_blocks_the_erasure(warm: Warm, emulated: 
 CONSENT = {"purpose": "analytics", "decision": "granted", "given_by": "learner"}
 
 
-def test_a_warm_consent_is_one_query_and_one_transaction(warm: Warm, emulated: Emulated) -> None:
-    """The consent age needs the decrypted date of birth and the order the previous decision: one read stays."""
+def test_a_warm_consent_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
+    """The date of birth comes from the profile read here, the order from the profile's latest decision."""
     lid = warm.enrol()
     with counted(emulated) as calls:
         status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
     assert status == 201, body
-    assert calls.names == ["Query", "TransactWriteItems"]
-    status, later = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
-                                   {**CONSENT, "decision": "withdrawn"})
+    assert calls.names == ["TransactWriteItems"]
+    with counted(emulated) as calls:
+        status, later = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
+                                       {**CONSENT, "decision": "withdrawn"})
     assert status == 201, later
+    assert calls.names == ["TransactWriteItems"]
     assert later["at"] > body["at"]
     current = warm.other.call("GET", f"{warm.learners}/{lid}/consents", warm.staff)[1]["current"]
     assert current["analytics"]["decision"] == "withdrawn"
+
+
+def test_a_cold_consent_reads_the_key_and_profile_once(warm: Warm, emulated: Emulated) -> None:
+    """Not read here within the minute: one read (the consent age needs the decrypted date of birth), one write."""
+    warm.enrol()   # the tenant's keys are warm here; the learner below is not
+    lid = warm.other.call("POST", warm.learners, warm.staff, ALICE)[1]["learner_id"]
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
+    assert status == 201, body
+    assert calls.names == ["BatchGetItem", "TransactWriteItems"]
+
+
+def test_a_birth_date_rectified_elsewhere_after_the_read_decides_the_consent_age(warm: Warm) -> None:
+    lid = warm.enrol()
+    assert warm.other.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"date_of_birth": "2020-01-01"})[0] == 200
+    status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
+    assert (status, body["error"]["code"]) == (422, "validation_failed"), body   # a six-year-old cannot consent
+    assert warm.other.call("GET", f"{warm.learners}/{lid}/consents", warm.staff)[1]["history"] == []
+
+
+def test_a_decision_recorded_elsewhere_after_the_read_stays_earlier(warm: Warm, emulated: Emulated) -> None:
+    lid = warm.enrol()
+    path = f"{warm.learners}/{lid}/consents"
+    first = warm.other.call("POST", path, warm.staff, CONSENT)[1]
+    status, second = warm.mine.call("POST", path, warm.staff, {**CONSENT, "decision": "withdrawn"})
+    assert status == 201, second
+    assert second["at"] > first["at"]
+    assert warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"programme": "Year 9"})[0] == 200
+    status, third = warm.other.call("POST", path, warm.staff, CONSENT)   # the rectification kept the order
+    assert status == 201, third
+    assert third["at"] > second["at"]
+    current = warm.mine.call("GET", path, warm.staff)[1]["current"]
+    assert current["analytics"]["consent_id"] == third["consent_id"]
+
+
+def test_a_warm_research_share_is_one_query_and_the_conditioned_audit_event(warm: Warm, emulated: Emulated) -> None:
+    """Consents, profile and results in one query; the event's transaction still checks the learner exists."""
+    lid = warm.other.call("POST", warm.learners, warm.staff, {**ALICE, "date_of_birth": "2008-01-01"})[1]["learner_id"]
+    assert warm.other.call("POST", f"{warm.learners}/{lid}/results", warm.staff, {
+        "assessment": "Algebra", "score": 17, "max_score": 20, "taken_on": "2026-03-02"})[0] == 201
+    assert warm.other.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
+                           {**CONSENT, "purpose": "research"})[0] == 201
+    assert warm.mine.call("GET", f"{warm.learners}/{lid}", warm.staff)[0] == 200
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/results/research-share", warm.staff)
+    assert status == 200, body
+    assert calls.names == ["Query", "TransactWriteItems"]
+    assert [r["score"] for r in body["results"]] == [17]
+    warm.erase(lid)
+    status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/results/research-share", warm.staff)
+    assert (status, body["error"]["code"]) == (410, "erased")
+
+
+def test_a_package_fulfilled_here_downloads_with_one_dynamodb_call_and_an_erasure_elsewhere_still_wins(
+        warm: Warm, emulated: Emulated, onboard: Any) -> None:
+    lid = warm.enrol()
+    requests = f"/v1/tenants/{warm.tid}/requests"
+    status, created = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "access"})
+    assert (status, created["status"]) == (201, "fulfilled"), created
+    package = f"{requests}/{created['request_id']}/package"
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("GET", package, warm.admin)
+    assert status == 200, body
+    assert calls.names == ["TransactWriteItems"]   # the audit event, checking the key still exists
+    other = warm.enrol()
+    with counted(emulated) as calls:   # fulfilled at once on a learner read here: its key from the cache
+        status, again = warm.mine.call("POST", requests, warm.admin, {"learner_id": other, "type": "access"})
+    assert (status, again["status"]) == (201, "fulfilled"), again
+    assert "GetItem" not in calls.names
+    assert body["profile"]["family_name"] == ALICE["family_name"]
+
+    other_tid = onboard("UK")["tenant_id"]   # the cached request is this tenant's only
+    other_admin_path = f"/v1/tenants/{other_tid}/requests/{created['request_id']}/package"
+    assert warm.mine.call("GET", other_admin_path, warm.regional)[0] in (403, 404)
+
+    warm.erase(lid)
+    status, body = warm.mine.call("GET", package, warm.admin)
+    assert (status, body["error"]["code"], body["error"]["reason"]) == (410, "erased", "learner_erased"), body
+
+
+def test_closing_a_rectification_written_here_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
+    """The request written here and the profile rectified here within the minute: no read, no audit scan."""
+    lid = warm.enrol()
+    requests = f"/v1/tenants/{warm.tid}/requests"
+    request_id = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"})[1][
+        "request_id"]
+    assert warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"family_name": "Hargreaves"})[0] == 200
+    with counted(emulated) as calls:
+        status, closed = warm.mine.call("POST", f"{requests}/{request_id}/fulfil", warm.admin, {})
+    assert status == 200, closed
+    assert calls.names == ["TransactWriteItems"]
+    assert (closed["status"], closed["outcome"]["rectified_versions"]) == ("fulfilled", [2])
+
+
+def test_a_rectification_or_pause_elsewhere_after_the_cached_copies_still_counts(warm: Warm) -> None:
+    lid = warm.enrol()
+    requests = f"/v1/tenants/{warm.tid}/requests"
+    request_id = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"})[1][
+        "request_id"]
+    assert warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"family_name": "Hargreaves"})[0] == 200
+    assert warm.other.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"programme": "Year 9"})[0] == 200
+    status, closed = warm.mine.call("POST", f"{requests}/{request_id}/fulfil", warm.admin, {})
+    assert status == 200, closed
+    assert closed["outcome"]["rectified_versions"] == [2, 3]   # the cached profile was stale: read again
+
+    paused = warm.mine.call("POST", requests, warm.admin, {"learner_id": lid, "type": "rectification"})[1][
+        "request_id"]
+    assert warm.mine.call("PATCH", f"{warm.learners}/{lid}", warm.admin, {"programme": "Year 10"})[0] == 200
+    assert warm.other.call("POST", f"{requests}/{paused}/pause", warm.admin, {"reason": "identity"})[0] == 200
+    status, body = warm.mine.call("POST", f"{requests}/{paused}/fulfil", warm.admin, {})
+    assert (status, body["error"]["reason"]) == (409, "request_paused"), body
 
 
 class RestrictingAudit:

@@ -10,15 +10,19 @@ Same URL shapes, the same tables of the same emulator and the same data calls as
 * ``POST .../learners/{learner_id}/results``: that Query (the learner must exist), then one PutItem;
 * ``GET .../results``: that Query, then one Query of the results.
 
-Under ``/same-calls`` the same four routes make the DynamoDB calls Enclave's routes must make (section 2 of
-the benchmarks), still without authentication, authorization, encryption or hashing: a read is its read (a
-GetItem of the profile; the Query of the results) plus one PutItem of a small item in the audit table (as
-Enclave's read stores its audit event); a write is one TransactWriteItems of two puts (the change and a
-small audit item, as Enclave's change lands with its event). These are the fair baseline of the load
-benchmark: what any service making those calls pays.
+Under ``/same-calls`` the same four routes make the DynamoDB calls Enclave's warm routes make (section 2 of
+the benchmarks), with the same items, still without authentication, authorization, encryption or hashing: a
+read is its read (one BatchGetItem of the profile and key items; the Query of the results) plus one
+conditional PutItem of a small item in the audit table (as Enclave's read stores its audit event); a write is
+one TransactWriteItems of the items Enclave's lands: enrolment = the key item, the profile item (with its
+look-up index attributes), the tenant-not-offboarded check and the audit item; a result = the result, the
+profile and key checks and the audit item. The emulator's work per request is then the same for both apps
+(in AWS it is DynamoDB's, not the app's): the fair baseline of the load benchmark, what any service making
+those calls pays.
 
-Configured by ``BARE_DIRECTORY_TABLE``/``BARE_DIRECTORY_REGION``, ``BARE_DATA_TABLE``/``BARE_DATA_REGION``
-and ``BARE_AUDIT_TABLE`` (in the data region); ``AWS_ENDPOINT_URL`` points boto3 at the emulator.
+Configured by ``BARE_DIRECTORY_TABLE``/``BARE_DIRECTORY_REGION``, ``BARE_DATA_TABLE``/``BARE_DATA_REGION``,
+``BARE_KEY_TABLE`` and ``BARE_AUDIT_TABLE`` (in the data region); ``AWS_ENDPOINT_URL`` points boto3 at the
+emulator.
 """
 
 from __future__ import annotations
@@ -137,58 +141,96 @@ def list_results(tenant_id: str, learner_id: str) -> Response:
 
 
 SAME = "/same-calls/v1/tenants/{tenant_id}/learners"
+CREATED = "attribute_not_exists(pk)"
 
 
 def _audit_item(tenant_id: str, action: str) -> dict[str, Any]:
-    """A small item standing for an audit event: who did what, when (about 150 bytes)."""
-    return {"TableName": os.environ.get("BARE_AUDIT_TABLE", "enclave-audit-uk"), "Item": {
-        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"BARE#{uuid.uuid4().hex}"},
-        "action": {"S": action}, "at": {"N": str(time.time())}, "actor": {"S": "bench"}}}
+    """A small item standing for an audit event, put only if new as Enclave's are (about 150 bytes)."""
+    return {"TableName": os.environ.get("BARE_AUDIT_TABLE", "enclave-audit-uk"), "ConditionExpression": CREATED,
+            "Item": {"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"BARE#{uuid.uuid4().hex}"},
+                     "action": {"S": action}, "at": {"N": str(time.time())}, "actor": {"S": "bench"}}}
 
 
-def _two_puts(change: dict[str, Any], tenant_id: str, action: str) -> None:
+def _key_table() -> str:
+    return os.environ.get("BARE_KEY_TABLE", "enclave-keys-uk")
+
+
+def _transaction(tenant_id: str, action: str, items: list[dict[str, Any]]) -> None:
+    """One TransactWriteItems: ``items`` and the audit item."""
     client, _ = _data()
-    client.transact_write_items(TransactItems=[{"Put": change}, {"Put": _audit_item(tenant_id, action)}])
+    client.transact_write_items(TransactItems=[*items, {"Put": _audit_item(tenant_id, action)}])
+
+
+def _learner_key(tenant_id: str, learner_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"L#{learner_id}#K"}}
 
 
 @app.route(SAME, methods=["POST"])
 def same_calls_create_learner(tenant_id: str) -> Response:
+    """Enclave's enrolment transaction: the key item, the profile item (with its two look-up index
+    attributes), the tenant-not-offboarded check, the audit item."""
     fields = {name: json.dumps(value) for name, value in _body().items()}
     learner_id = "lrn_" + uuid.uuid4().hex
     _, table = _data()
-    _two_puts({"TableName": table, "ConditionExpression": "attribute_not_exists(pk)", "Item": {
-        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"L#{learner_id}#P"},
-        **{name: {"S": value} for name, value in fields.items()}}}, tenant_id, "learner.create")
+    pk = {"S": f"TENANT#{tenant_id}"}
+    _transaction(tenant_id, "learner.create", [
+        {"Put": {"TableName": _key_table(), "ConditionExpression": CREATED, "Item": {
+            **_learner_key(tenant_id, learner_id), "fingerprint": {"S": learner_id[4:20]},
+            "blob": {"B": uuid.uuid4().bytes * 4}}}},
+        {"Put": {"TableName": table, "ConditionExpression": CREATED, "Item": {
+            "pk": pk, "sk": {"S": f"L#{learner_id}#P"}, "lookup_pk": {"S": f"LOOKUP#{tenant_id}#email#{learner_id}"},
+            "lookup_sk": {"S": learner_id}, "name_pk": {"S": f"LOOKUP#{tenant_id}#family_name#{learner_id}"},
+            "name_sk": {"S": learner_id}, **{name: {"S": value} for name, value in fields.items()}}}},
+        {"ConditionCheck": {"TableName": table, "Key": {"pk": pk, "sk": {"S": "OFFBOARD"}},
+                            "ConditionExpression": "attribute_not_exists(keys_destroyed_at)"}},
+    ])
     return _json(201, {"learner_id": learner_id, **{name: json.loads(value) for name, value in fields.items()}})
 
 
 @app.route(SAME + "/{learner_id}", methods=["GET"])
 def same_calls_get_learner(tenant_id: str, learner_id: str) -> Response:
+    """Enclave's read: one BatchGetItem of the profile and key items, then the audit PutItem."""
     client, table = _data()
-    item = client.get_item(TableName=table, Key={"pk": {"S": f"TENANT#{tenant_id}"},
-                                                 "sk": {"S": f"L#{learner_id}#P"}}).get("Item")
+    profile = {"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"L#{learner_id}#P"}}
+    found = client.batch_get_item(RequestItems={
+        table: {"Keys": [profile], "ConsistentRead": True},
+        _key_table(): {"Keys": [_learner_key(tenant_id, learner_id)], "ConsistentRead": True}})["Responses"]
     client.put_item(**_audit_item(tenant_id, "learner.read"))
+    item = next(iter(found.get(table, [])), None)
     if item is None:
         return _not_found()
-    fields = {name: json.loads(value["S"]) for name, value in item.items() if name not in ("pk", "sk")}
+    fields = {name: json.loads(value["S"]) for name, value in item.items()
+              if name not in ("pk", "sk") and not name.startswith(("lookup_", "name_"))}
     return _json(200, {"learner_id": learner_id, **fields})
 
 
 @app.route(SAME + "/{learner_id}/results", methods=["POST"])
 def same_calls_add_result(tenant_id: str, learner_id: str) -> Response:
+    """Enclave's warm result transaction: the result, the profile and key checks, the audit item."""
     fields = {name: json.dumps(value) for name, value in _body().items()}
     result_id = "res_" + uuid.uuid4().hex
     _, table = _data()
-    _two_puts({"TableName": table, "Item": {
-        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": f"L#{learner_id}#R#{result_id}"},
-        **{name: {"S": value} for name, value in fields.items()}}}, tenant_id, "result.create")
+    pk = {"S": f"TENANT#{tenant_id}"}
+    _transaction(tenant_id, "result.create", [
+        {"Put": {"TableName": table, "ConditionExpression": CREATED, "Item": {
+            "pk": pk, "sk": {"S": f"L#{learner_id}#R#{result_id}"},
+            **{name: {"S": value} for name, value in fields.items()}}}},
+        {"ConditionCheck": {"TableName": table, "Key": {"pk": pk, "sk": {"S": f"L#{learner_id}#P"}},
+                            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(erased_at) "
+                                                   "AND attribute_not_exists(restricted_at)"}},
+        {"ConditionCheck": {"TableName": _key_table(), "Key": _learner_key(tenant_id, learner_id),
+                            "ConditionExpression": "fingerprint = :f",
+                            "ExpressionAttributeValues": {":f": {"S": learner_id[4:20]}}}},
+    ])
     return _json(201, {"result_id": result_id, **{name: json.loads(value) for name, value in fields.items()}})
 
 
 @app.route(SAME + "/{learner_id}/results", methods=["GET"])
 def same_calls_list_results(tenant_id: str, learner_id: str) -> Response:
+    """Enclave's warm results read: one Query of the results, then the audit PutItem."""
     client, table = _data()
     items = client.query(TableName=table, KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                         ConsistentRead=True,
                          ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_id}"},
                                                     ":lo": {"S": f"L#{learner_id}#R#"},
                                                     ":hi": {"S": f"L#{learner_id}#R#~"}}).get("Items", [])

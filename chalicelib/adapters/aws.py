@@ -85,6 +85,10 @@ class AwsClients:
         client: KeyValueStoreClient = self._client("cloudfront-keyvaluestore", "us-east-1")
         return client
 
+    def ses(self, region: str) -> Any:
+        """Amazon SES (v1 API: alert e-mails); untyped, no stubs are installed for it."""
+        return self._client("ses", region)
+
     def cognito(self, region: str) -> CognitoIdentityProviderClient:
         client: CognitoIdentityProviderClient = self._client("cognito-idp", region)
         return client

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 POOL_NAME = "enclave-{region}"
 CLIENT_NAME = "enclave-api"
+LOCAL_MAIL_DOMAIN = "users.enclave.test"
+"""Users created here get ``<username>@users.enclave.test`` as e-mail (alerts reach them in the emulator's SES)."""
 ROLE_GROUPS = ("platform_admin", "regional_admin", "compliance_officer", "tenant_admin", "tenant_staff")
 
 
@@ -82,7 +84,9 @@ def _ensure_user(cognito: CognitoIdentityProviderClient, pool: CognitoPool, user
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "UserNotFoundException":
             raise
-    attributes: list[AttributeTypeTypeDef] = [{"Name": "custom:tenant_id", "Value": tenant_id}] if tenant_id else []
+    attributes: list[AttributeTypeTypeDef] = [{"Name": "email", "Value": f"{username}@{LOCAL_MAIL_DOMAIN}"}]
+    if tenant_id:
+        attributes.append({"Name": "custom:tenant_id", "Value": tenant_id})
     cognito.admin_create_user(UserPoolId=pool.pool_id, Username=username, UserAttributes=attributes,
                               MessageAction="SUPPRESS")
     cognito.admin_add_user_to_group(UserPoolId=pool.pool_id, Username=username, GroupName=role)

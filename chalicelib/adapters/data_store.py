@@ -217,11 +217,31 @@ class DataStore:
             own["K"] = key
         return own, records
 
-    def everything_about(self, jurisdiction: str, tenant_id: str, learner_id: str) -> list[dict[str, Any]]:
-        """Every item held on the learner (profile, results, consents from the data table; the key)."""
+    def learner_span(self, jurisdiction: str, tenant_id: str, learner_id: str, first: str, last: str, *,
+                     with_key: bool = True) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """The key and profile items and the learner's records of every kind from ``first`` to ``last`` (by
+        kind): one query of the data table (``C``, ``P`` and ``R`` are neighbours) and, ``with_key``, one key
+        read."""
+        own: dict[str, dict[str, Any]] = {}
+        records: dict[str, list[dict[str, Any]]] = {}
+        for item in self._query(jurisdiction, tenant_id, f"L#{learner_id}#{first}", f"L#{learner_id}#{last}#~"):
+            sk = item["sk"]["S"]
+            if sk == profile_sk(learner_id):
+                own["P"] = item
+            elif sk != learner_key_sk(learner_id):   # a legacy copy is not the key
+                records.setdefault(sk.split("#")[2], []).append(item)
+        key = self.learner_key_item(jurisdiction, tenant_id, learner_id) if with_key else None
+        if key is not None:
+            own["K"] = key
+        return own, records
+
+    def everything_about(self, jurisdiction: str, tenant_id: str, learner_id: str, *,
+                         with_key: bool = True) -> list[dict[str, Any]]:
+        """Every item held on the learner (profile, results, consents from the data table; ``with_key``, the
+        key)."""
         items = [item for item in self._query(jurisdiction, tenant_id, f"L#{learner_id}#", f"L#{learner_id}#~")
                  if item["sk"]["S"] != learner_key_sk(learner_id)]   # a legacy copy is not the key
-        key = self.learner_key_item(jurisdiction, tenant_id, learner_id)
+        key = self.learner_key_item(jurisdiction, tenant_id, learner_id) if with_key else None
         return items if key is None else [*items, key]
 
     def find_by_lookup(self, jurisdiction: str, tenant_id: str, field: str, tokens: list[str]) -> list[str]:
@@ -284,6 +304,29 @@ class DataStore:
                 request = dict(page.get("UnprocessedKeys") or {})
         return found
 
+    def profiles_and_keys(self, jurisdiction: str, tenant_id: str, learner_ids: list[str],
+                          ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The profile and key items of ``learner_ids``, by learner id: one BatchGetItem over both tables per
+        50 learners (erased keys absent)."""
+        profiles: dict[str, dict[str, Any]] = {}
+        keys: dict[str, dict[str, Any]] = {}
+        data, key_table, pk = self.table(jurisdiction), self.key_table(jurisdiction), {"S": tenant_pk(tenant_id)}
+        unique = list(dict.fromkeys(learner_ids))
+        for start in range(0, len(unique), 50):
+            chunk = unique[start:start + 50]
+            request: dict[str, Any] = {
+                data: {"Keys": [{"pk": pk, "sk": {"S": profile_sk(i)}} for i in chunk], "ConsistentRead": True},
+                key_table: {"Keys": [{"pk": pk, "sk": {"S": learner_key_sk(i)}} for i in chunk],
+                            "ConsistentRead": True}}
+            while request:
+                with translated("the data store"):
+                    page = self._client.batch_get_item(RequestItems=request)
+                responses = page.get("Responses", {})
+                profiles.update({item["sk"]["S"].split("#")[1]: item for item in responses.get(data, [])})
+                keys.update({item["sk"]["S"].split("#")[1]: item for item in responses.get(key_table, [])})
+                request = dict(page.get("UnprocessedKeys") or {})
+        return profiles, keys
+
     def learner_key_put(self, jurisdiction: str, record: WrappedLearnerKey) -> TransactWriteItemTypeDef:
         return {"Put": {"TableName": self.key_table(jurisdiction), "Item": {
             "pk": {"S": tenant_pk(record.tenant_id)}, "sk": {"S": learner_key_sk(record.learner_id)},
@@ -294,9 +337,12 @@ class DataStore:
 
     def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
                     email_token: str, meta: dict[str, Any], *, expected_version: int | None = None,
-                    tag: str | None = None, name_token: str | None = None) -> TransactWriteItemTypeDef:
+                    tag: str | None = None, name_token: str | None = None,
+                    consent_at: str | None = None,
+                    rectifications: list[tuple[int, str]] | None = None) -> TransactWriteItemTypeDef:
         """The profile item; new (``expected_version`` None) or replacing exactly that version of a live
-        profile whose processing is not restricted (a restriction keeps the version: the put would drop it)."""
+        profile whose processing is not restricted (a restriction keeps the version: the put would drop it)
+        and whose latest consent decision is still ``consent_at`` (carried over: see ``consent_mark``)."""
         item: dict[str, Any] = {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
             "fields": {"S": json.dumps(envelopes, separators=(",", ":"), sort_keys=True)},
@@ -309,6 +355,8 @@ class DataStore:
         if name_token is not None:
             item["name_pk"] = {"S": lookup_pk(tenant_id, "family_name", name_token)}
             item["name_sk"] = {"S": learner_id}
+        if rectifications is not None:  # the versions written by rectification, and when (not personal)
+            item["rectifications"] = {"S": json.dumps(rectifications, separators=(",", ":"))}
         put: Any = {"TableName": self.table(jurisdiction), "Item": item}
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -317,7 +365,34 @@ class DataStore:
                                           "AND attribute_not_exists(restricted_at)")
             put["ExpressionAttributeNames"] = {"#v": "version"}
             put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+            if consent_at is None:
+                put["ConditionExpression"] += " AND attribute_not_exists(consent_at)"
+            else:
+                item["consent_at"] = {"S": consent_at}
+                put["ConditionExpression"] += " AND consent_at = :c"
+                put["ExpressionAttributeValues"][":c"] = {"S": consent_at}
         return {"Put": put}
+
+    def profile_version_check(self, jurisdiction: str, tenant_id: str, learner_id: str,
+                              version: int) -> TransactWriteItemTypeDef:
+        """The profile is still at ``version`` (what a write read or cached of it is still true)."""
+        return {"ConditionCheck": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":v": {"N": str(version)}}}}
+
+    def consent_mark(self, jurisdiction: str, tenant_id: str, learner_id: str, at: str,
+                     version: int) -> TransactWriteItemTypeDef:
+        """The profile notes ``at`` as its latest consent decision: only a live, unrestricted profile still at
+        ``version`` (the one whose date of birth the decision was checked against) whose previous decision
+        is older, so "latest" is well defined without reading the ledger first."""
+        return {"Update": {"TableName": self.table(jurisdiction), "Key": {
+            "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
+            "UpdateExpression": "SET consent_at = :at",
+            "ConditionExpression": "#v = :v AND attribute_not_exists(erased_at) AND attribute_not_exists("
+                                   "restricted_at) AND (attribute_not_exists(consent_at) OR consent_at < :at)",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":v": {"N": str(version)}, ":at": {"S": at}}}}
 
     def tombstone_put(self, jurisdiction: str, tenant_id: str, learner_id: str, erased_at: str,
                       fingerprint: str) -> TransactWriteItemTypeDef:

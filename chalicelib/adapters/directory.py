@@ -103,7 +103,7 @@ class TenantDirectory:
             with translated("the tenant directory"):
                 page = self._client.scan(**params)
             for item in page.get("Items", []):
-                tenant = Tenant.model_validate({name: value["S"] for name, value in item.items() if "S" in value})
+                tenant = Tenant.from_item({name: value["S"] for name, value in item.items() if "S" in value})
                 found.append((tenant, item["offboarded_at"]["S"] if "offboarded_at" in item else None))
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
@@ -126,7 +126,7 @@ class TenantDirectory:
             with translated("the tenant directory"):
                 response = self._client.scan(**params)
             for item in response.get("Items", []):
-                found.append(Tenant.model_validate({k: v["S"] for k, v in item.items() if "S" in v}))
+                found.append(Tenant.from_item({k: v["S"] for k, v in item.items() if "S" in v}))
                 if len(found) == limit:
                     return found, found[-1].tenant_id
             start_key = response.get("LastEvaluatedKey")
@@ -144,4 +144,4 @@ class TenantDirectory:
             return None
         if item is None:
             return None
-        return Tenant.model_validate({name: value["S"] for name, value in item.items() if "S" in value})
+        return Tenant.from_item({name: value["S"] for name, value in item.items() if "S" in value})

@@ -23,17 +23,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel
-
 from chalicelib.adapters.policy_files import CHANGELOG, OVERLAYS, load_jurisdictions
 
 if TYPE_CHECKING:  # the models are imported when a catalog is built (first use), not by the start-up check
+    from pydantic import BaseModel
+
     from chalicelib.domain.jurisdictions import JurisdictionCatalog
 
 CACHE = Path(__file__).resolve().parent.parent / "generated" / "lawpacks.json"
 FORMAT = 2
 """2: overlays and the changelog are cached too (a format-1 cache is ignored: full validation)."""
-Model = TypeVar("Model", bound=BaseModel)
+Model = TypeVar("Model", bound="BaseModel")
 
 
 SCHEMA_MODULES = tuple(Path(__file__).resolve().parent.parent / "domain" / name
@@ -119,6 +119,8 @@ def construct(model: type[Model], data: Mapping[str, Any]) -> Model:
 
 
 def _value(annotation: Any, value: Any) -> Any:
+    from pydantic import BaseModel
+
     origin, args = get_origin(annotation), get_args(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return construct(annotation, value)

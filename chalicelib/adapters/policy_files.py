@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from chalicelib.domain.errors import PolicyFileError
 from chalicelib.settings import REGIONS
 
 if TYPE_CHECKING:  # the law packs' models are imported where a file is validated (not at start-up from the cache)
+    from pydantic import ValidationError
+
     from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
     from chalicelib.domain.overlays import Changelog, Overlay
 
@@ -55,6 +55,8 @@ def load_jurisdictions(directory: Path) -> JurisdictionCatalog:
 def load_overlays(directory: Path, policies: dict[str, JurisdictionPolicy] | None = None) -> dict[str, Overlay]:
     """Every state overlay of ``directory`` (``US-NY.json`` ...) by code; the file name must be its code,
     and (given the packs) the state one its nation's pack lists."""
+    from pydantic import ValidationError
+
     from chalicelib.domain.jurisdictions import JURISDICTION_CODES
     from chalicelib.domain.overlays import Overlay
 
@@ -77,6 +79,8 @@ def load_overlays(directory: Path, policies: dict[str, JurisdictionPolicy] | Non
 def load_changelog(path: Path, policies: dict[str, JurisdictionPolicy],
                    overlays: dict[str, Overlay]) -> Changelog:
     """The changelog (none recorded when the file is absent); each change must name a value that exists."""
+    from pydantic import ValidationError
+
     from chalicelib.domain.overlays import Changelog, value_of
 
     if not path.exists():
@@ -97,6 +101,8 @@ def load_changelog(path: Path, policies: dict[str, JurisdictionPolicy],
 
 def load_policy(path: Path) -> JurisdictionPolicy:
     """One file, parsed and validated; its name must be its code (``UK.json`` holds ``"code": "UK"``)."""
+    from pydantic import ValidationError
+
     from chalicelib.domain.jurisdictions import JurisdictionPolicy
 
     data = _read_json(path)

@@ -44,10 +44,11 @@ class RequestStore:
         self._client = client
         self._store = store
 
-    def put(self, request: DataSubjectRequest, *, new: bool,
-            was_paused: bool | None = None) -> TransactWriteItemTypeDef:
+    def put(self, request: DataSubjectRequest, *, new: bool, was_paused: bool | None = None,
+            expected_doc: str | None = None) -> TransactWriteItemTypeDef:
         """The request's item: a new one, or the replacement of a request that is still open (and, when
-        ``was_paused`` is given, was paused, or was not, as read: two pauses or resumes cannot both win)."""
+        ``was_paused`` is given, was paused, or was not, as read: two pauses or resumes cannot both win;
+        ``expected_doc``: is still exactly the document a cached copy was written as)."""
         doc = request.to_json()
         item: dict[str, Any] = {
             "pk": {"S": tenant_pk(request.tenant_id)}, "sk": {"S": request_sk(request.request_id)},
@@ -69,6 +70,9 @@ class RequestStore:
             put["ConditionExpression"] = "#s = :open" + paused[was_paused]
             put["ExpressionAttributeNames"] = {"#s": "status"}
             put["ExpressionAttributeValues"] = {":open": {"S": "open"}}
+            if expected_doc is not None:
+                put["ConditionExpression"] += " AND doc = :doc"
+                put["ExpressionAttributeValues"][":doc"] = {"S": expected_doc}
         return {"Put": put}
 
     def get(self, jurisdiction: str, tenant_id: str, request_id: str) -> DataSubjectRequest | None:

@@ -15,7 +15,7 @@ from chalicelib.settings import REGIONS, Settings, load_local_settings
 
 ROLES = ("platform_admin", "regional_admin", "compliance_officer", "tenant_admin", "tenant_staff")
 DEFAULT_REGION = "us-east-1"
-DIRECTORY_TABLE = str(Settings.model_fields["directory_table"].default)
+DIRECTORY_TABLE = Settings.directory_table
 
 
 def add_parser(subparsers: Any) -> None:

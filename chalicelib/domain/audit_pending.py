@@ -59,7 +59,7 @@ def pending_event(draft: AuditEventDraft, *, tenant_id: str, at: datetime, regio
     """The event as it lands: validated like a sealed one, without its chain position. ``event_id`` orders
     by ``landed_at`` (the host's real clock: the sequencer's scan window is in that time), ``at`` is the
     event's own time (the application's clock, which tests may freeze or move)."""
-    sealed = seal(draft, tenant_id=tenant_id, seq=1, prev_hash=GENESIS_HASH, at=at, region=region)
+    sealed = seal(draft, tenant_id=tenant_id, seq=1, prev_hash=GENESIS_HASH, at=at, region=region, hashed=False)
     pending = {key: value for key, value in sealed.items() if key not in _SEQUENCED}
     pending["event_id"] = new_event_id(landed_at or at)
     return pending

@@ -123,19 +123,25 @@ def _of(event: Mapping[str, Any], event_type: str, data: Mapping[str, Any]) -> D
                        data=data, audit_seq=int(event["seq"]))
 
 
-def request_due_soon(tenant_id: str, region: str, request_id: str, due_at: str, at: str) -> DomainEvent:
-    """The alerts job's ``request.due_soon``: one per request and due date (a rerun has the same id)."""
-    return _alert(REQUEST_DUE_SOON, tenant_id, region, at, {"request_id": request_id, "due_at": due_at})
+def request_due_soon(tenant_id: str, region: str, request_id: str, due_at: str, at: str,
+                     threshold: str = "") -> DomainEvent:
+    """The alerts job's ``request.due_soon``: one per request, due date and threshold (a rerun: the same id)."""
+    return _alert(REQUEST_DUE_SOON, tenant_id, region, at, {"request_id": request_id, "due_at": due_at},
+                  key=(request_id, due_at, threshold))
 
 
-def request_overdue(tenant_id: str, region: str, request_id: str, due_at: str, at: str) -> DomainEvent:
-    """The alerts job's ``request.overdue``: one per request and due date."""
-    return _alert(REQUEST_OVERDUE, tenant_id, region, at, {"request_id": request_id, "due_at": due_at})
+def request_overdue(tenant_id: str, region: str, request_id: str, due_at: str, at: str,
+                    threshold: str = "") -> DomainEvent:
+    """The alerts job's ``request.overdue``: one per request, due date and threshold."""
+    return _alert(REQUEST_OVERDUE, tenant_id, region, at, {"request_id": request_id, "due_at": due_at},
+                  key=(request_id, due_at, threshold))
 
 
-def incident_deadline_near(tenant_id: str, region: str, incident_id: str, due_at: str, at: str) -> DomainEvent:
-    """The alerts job's ``incident.deadline_near``: one per incident and deadline."""
-    return _alert(INCIDENT_DEADLINE_NEAR, tenant_id, region, at, {"incident_id": incident_id, "due_at": due_at})
+def incident_deadline_near(tenant_id: str, region: str, incident_id: str, due_at: str, at: str,
+                           threshold: str = "") -> DomainEvent:
+    """The alerts job's ``incident.deadline_near``: one per incident, deadline and threshold."""
+    return _alert(INCIDENT_DEADLINE_NEAR, tenant_id, region, at, {"incident_id": incident_id, "due_at": due_at},
+                  key=(incident_id, due_at, threshold))
 
 
 def import_finished(tenant_id: str, region: str, import_id: str, at: str, *, created: int, failed: int) -> DomainEvent:

@@ -18,7 +18,7 @@ from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.data_store import DataStore, envelopes_of, wrapped_learner_key
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.crypto import LearnerKey
+from chalicelib.domain.crypto import LearnerKey, WrappedLearnerKey
 from chalicelib.domain.errors import Gone, IntegrityError
 from chalicelib.domain.learners import result_view
 from chalicelib.domain.requests import DataSubjectRequest
@@ -33,28 +33,35 @@ _NOT_DATA = frozenset({"pk", "sk", "fields", "lookup_pk", "lookup_sk", "blob"})
 
 
 class AccessPackages:
-    def __init__(self, store: DataStore, requests: RequestStore, keys: TenantKeyService, audit: AuditStore) -> None:
+    def __init__(self, store: DataStore, requests: RequestStore, keys: TenantKeyService, audit: AuditStore,
+                 cached_key: Callable[[Tenant, str], WrappedLearnerKey | None] | None = None) -> None:
+        """``cached_key``: the learner's wrapped key if this container read it within the minute (the package
+        is then sealed with it, and the caller's transaction must check that key item still exists)."""
+        self._cached_key = cached_key or (lambda tenant, learner_id: None)
         self._store = store
         self._requests = requests
         self._keys = keys
         self._audit = audit
 
     def build(self, tenant: Tenant, request: DataSubjectRequest,
-              now: datetime) -> tuple[dict[str, Any], LearnerKey]:
+              now: datetime) -> tuple[dict[str, Any], LearnerKey, WrappedLearnerKey]:
         """Everything held on the learner, decrypted; nothing about anyone else. With the learner's key,
-        which seals it."""
+        which seals it (and its stored, wrapped form)."""
         learner_id = request.learner_id
-        items = self._store.everything_about(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        cached = self._cached_key(tenant, learner_id)
+        items = self._store.everything_about(tenant.jurisdiction, tenant.tenant_id, learner_id,
+                                             with_key=cached is None)
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for item in items:
             by_kind.setdefault(item["sk"]["S"].split("#")[2], []).append(item)
         profiles, keys = by_kind.pop("P", []), by_kind.pop("K", [])
         if not profiles or "erased_at" in profiles[0]:
             raise Gone("this learner was erased")
-        if not keys:
+        if not keys and cached is None:
             raise IntegrityError("the learner's key is missing")
         profile = profiles[0]
-        key = self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, learner_id, keys[0]))
+        record = cached or wrapped_learner_key(tenant.tenant_id, learner_id, keys[0])
+        key = self._keys.unwrap(tenant, record)
         meta = {"version": int(profile["version"]["N"]), "created_at": profile["created_at"]["S"],
                 "updated_at": profile["updated_at"]["S"]}
         if "restricted_at" in profile:
@@ -75,7 +82,7 @@ class AccessPackages:
             "profile": learner_view(learner_id, open_profile(key, profile), meta),
             "results": results, "consents": consents, "other_records": other,
             "requests": requests, "audit_events": events,
-        }, key
+        }, key, record
 
     @staticmethod
     def _result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:

@@ -131,7 +131,10 @@ class EventSeam:
     a failure is logged and counted; the caller's next run repeats the same ids)."""
 
     def __init__(self, events: DomainEvents, region: str, clock: Callable[[], datetime],
-                 on_failure: Callable[[], None] = publish_failed) -> None:
+                 on_failure: Callable[[], None] = publish_failed,
+                 tenant_of: Callable[[str], Tenant | None] = lambda tenant_id: None) -> None:
+        """``tenant_of``: the directory's look-up (alerts name tenants by id)."""
+        self._tenant_of = tenant_of
         self._events = events
         self._region = region
         self._clock = clock
@@ -152,6 +155,29 @@ class EventSeam:
     def import_finished(self, tenant: Tenant, import_id: str, created: int, failed: int) -> bool:
         return self._send(tenant, [domain.import_finished(tenant.tenant_id, self._region, import_id, self._now(),
                                                           created=created, failed=failed)])
+
+    def from_alert(self, kind: str, threshold: str, subject_id: str, tenant_ids: Sequence[str],
+                   due_at: str | None) -> bool:
+        """An alert of the hourly job (kind, threshold, subject, tenants) as events: ``request.*`` name the
+        request, ``incident.deadline_near`` the incident (subject ``<incident_id>/<deadline index>``). Audit
+        findings are not published here: the trail publishes ``audit.event_altered`` already."""
+        if due_at is None or kind not in (domain.REQUEST_DUE_SOON, domain.REQUEST_OVERDUE,
+                                          domain.INCIDENT_DEADLINE_NEAR):
+            return False
+        now, sent = self._now(), True
+        for tenant_id in tenant_ids:
+            tenant = self._tenant_of(tenant_id)
+            if tenant is None:
+                continue
+            if kind == domain.INCIDENT_DEADLINE_NEAR:
+                incident_id = subject_id.partition("/")[0]
+                event = domain.incident_deadline_near(tenant_id, self._region, incident_id, due_at, now,
+                                                      threshold=threshold)
+            else:
+                maker = domain.request_due_soon if kind == domain.REQUEST_DUE_SOON else domain.request_overdue
+                event = maker(tenant_id, self._region, subject_id, due_at, now, threshold=threshold)
+            sent = self._send(tenant, [event]) and sent
+        return sent
 
     def _now(self) -> str:
         return format_at(self._clock())

@@ -104,9 +104,11 @@ class TenantKeyService:
 
     # -- keys --------------------------------------------------------------------------------------
 
-    def create(self, tenant: Tenant) -> None:
-        """Onboarding: the tenant's first key version, audited in the same transaction (a retry keeps it)."""
-        if self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id):
+    def create(self, tenant: Tenant, fresh: bool = False) -> None:
+        """Onboarding: the tenant's first key version, audited in the same transaction (a retry keeps it).
+        ``fresh``: the tenant id was minted by this request, so no key can exist yet and none is read (the
+        put is conditional all the same)."""
+        if not fresh and self._store.tenant_keys(tenant.jurisdiction, tenant.tenant_id):
             return
         record = self._keyring.create_tenant_key(tenant.tenant_id, 1)
         if self._audit is None:  # unit tests without a trail

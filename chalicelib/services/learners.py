@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, envelopes_of, live_profile, wrapped_learner_key
+from chalicelib.adapters.data_store import DataStore, live_profile, wrapped_learner_key
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.crypto import LearnerKey, PlainFields, TtlCache, WrappedLearnerKey
 from chalicelib.domain.errors import (
@@ -37,7 +37,6 @@ from chalicelib.domain.learners import (
     LearnerPatch,
     LearnerSearch,
     name_key,
-    result_view,
 )
 from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant
@@ -46,9 +45,21 @@ from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 from chalicelib.services.learner_lists import list_options, sorted_page, with_names
+from chalicelib.services.learner_records import (
+    PROFILE,
+    RECTIFICATIONS_KEPT,
+    decrypted_result,
+    learner_view,
+    listed_learner,
+    meta_of,
+    oldest_first,
+    open_profile,
+    rectifications_of,
+    rectified,
+)
 
-PROFILE = "learner"
-
+__all__ = ["RECTIFICATIONS_KEPT", "LearnerService", "decrypted_result", "learner_resource", "learner_view",
+           "oldest_first", "open_profile", "rectifications_of"]
 
 def learner_resource(tenant_id: str, learner_id: str) -> str:
     return f"tenants/{tenant_id}/learners/{learner_id}"
@@ -92,7 +103,8 @@ class LearnerService:
             self._store.profile_put(tenant.jurisdiction, tenant.tenant_id, learner_id, envelopes,
                                     keys.blind_index("email", body.email), meta,
                                     tag=learner_key.record_tag(PROFILE, 1, envelopes),
-                                    name_token=keys.blind_index("family_name", name_key(body.family_name))),
+                                    name_token=keys.blind_index("family_name", name_key(body.family_name)),
+                                    rectifications=[]),
             self._store.not_offboarded_check(tenant.jurisdiction, tenant.tenant_id),
             *self._idempotency.claims(scope, learner_id),
         ]
@@ -108,6 +120,8 @@ class LearnerService:
                 raise Conflict("the learner could not be created; retry") from None
             self._idempotency.same_personal(self._plain(caller, tenant, earlier), fields)
             return self.read(caller, tenant.tenant_id, earlier)
+        # the wrapped key just stored (no secret): a result recorded next is one round trip, as after a read
+        self._wrapped.put((tenant.tenant_id, learner_id), wrapped)
         return learner_view(learner_id, fields, meta)
 
     # -- read ----------------------------------------------------------------------------------
@@ -120,7 +134,7 @@ class LearnerService:
                            caller.draft("learner.read", learner_resource(tenant.tenant_id, learner_id),
                                         learner_id=learner_id))
         self._profiles.put((tenant.tenant_id, learner_id), profile)  # ciphertext: a rectification may follow
-        return learner_view(learner_id, plain, _meta(profile))
+        return learner_view(learner_id, plain, meta_of(profile))
 
     def withdrawn_email_lookup(self, caller: Caller, tenant_id: str) -> NoReturn:
         """``GET .../learners?email=``: authorized and sent to the home region like the search, then 410
@@ -213,7 +227,7 @@ class LearnerService:
 
     def _decrypted(self, caller: Caller, tenant: Tenant, learner_id: str) -> dict[str, Any]:
         profile, plain = self._opened(caller, tenant, learner_id)
-        return learner_view(learner_id, plain, _meta(profile))
+        return learner_view(learner_id, plain, meta_of(profile))
 
     def _plain(self, caller: Caller, tenant: Tenant, learner_id: str) -> PlainFields:
         return self._opened(caller, tenant, learner_id)[1]
@@ -242,14 +256,14 @@ class LearnerService:
         tenant = self._access.tenant(caller.principal, tenant_id, "learner.update")
         require_id(learner_id, "lrn", "learner")
         cached, record = self._profiles.get((tenant.tenant_id, learner_id)), self._usable_wrapped(tenant, learner_id)
-        if cached is not None and record is not None and patch.expected_version in (None, _meta(cached)["version"]):
+        if cached is not None and record is not None and patch.expected_version in (None, meta_of(cached)["version"]):
             view = self._rectify(caller, tenant, learner_id, patch, cached, self._keys.unwrap(tenant, record))
             if view is not None:
                 return view
         self._forget(tenant.tenant_id, learner_id)
         profile, key = self._load(tenant, learner_id)
         assert key is not None
-        version = _meta(profile)["version"]
+        version = meta_of(profile)["version"]
         if patch.expected_version is not None and patch.expected_version != version:
             raise Conflict("the learner changed since you read it", current_version=version)
         view = self._rectify(caller, tenant, learner_id, patch, profile, key)
@@ -263,7 +277,7 @@ class LearnerService:
                  profile: dict[str, Any], key: LearnerKey) -> dict[str, Any] | None:
         """The patched profile written in place of ``profile`` (its version, live, not restricted) with its
         audit event; None when the stored profile is no longer that one."""
-        meta = _meta(profile)
+        meta = meta_of(profile)
         plain: dict[str, Any] = dict(open_profile(key, profile))
         changes = patch.changes()
         plain.update(changes)
@@ -274,7 +288,9 @@ class LearnerService:
                                       keys.blind_index("email", str(plain["email"])), new_meta,
                                       expected_version=meta["version"],
                                       tag=key.record_tag(PROFILE, new_meta["version"], envelopes),
-                                      name_token=keys.blind_index("family_name", name_key(str(plain["family_name"]))))
+                                      name_token=keys.blind_index("family_name", name_key(str(plain["family_name"]))),
+                                      consent_at=profile["consent_at"]["S"] if "consent_at" in profile else None,
+                                      rectifications=rectified(profile, new_meta["version"], new_meta["updated_at"]))
         draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])
         try:
@@ -358,6 +374,45 @@ class LearnerService:
 
     # -- for other services: decrypted, with no audit event of their own (the caller audits the use) --
 
+    def span(self, tenant: Tenant, learner_id: str, first: str,
+             last: str) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]], Callable[[], LearnerKey]]:
+        """The live profile item (404 unknown, 410 erased; a restriction is the caller's to judge), the
+        learner's records of kinds ``first`` to ``last`` and how to get the key: one query when this
+        container holds the learner's wrapped key (the query's profile says whether the learner is live),
+        else a key read too."""
+        cached = self._usable_wrapped(tenant, learner_id)
+        own, records = self._store.learner_span(tenant.jurisdiction, tenant.tenant_id, learner_id, first, last,
+                                                with_key=cached is None)
+        profile = live_profile(own.get("P"))
+        if cached is not None:
+            return profile, records, lambda: self._keys.unwrap(tenant, cached)
+        return profile, records, lambda: self._unwrapped(tenant, learner_id, own)
+
+    def profile_for_write(self, tenant: Tenant, learner_id: str, *,
+                          cached: bool = True) -> tuple[dict[str, Any], PlainFields]:
+        """The learner's profile item and its decrypted fields, for a write that needs a personal value
+        first (the consent age needs the date of birth). ``cached``: from the short caches when this
+        container read the learner within the minute (no read: the write must condition its transaction
+        on the item's version), else read now (404 unknown, 410 erased, 409 restricted)."""
+        if cached:
+            item, record = self._profiles.get((tenant.tenant_id, learner_id)), self._usable_wrapped(tenant, learner_id)
+            if item is not None and record is not None:
+                return item, open_profile(self._keys.unwrap(tenant, record), item)
+        self._forget(tenant.tenant_id, learner_id)
+        profile, key = self._load(tenant, learner_id)
+        assert key is not None
+        self._profiles.put((tenant.tenant_id, learner_id), profile)  # ciphertext: the next write may follow
+        return profile, open_profile(key, profile)
+
+    def cached_profile(self, tenant: Tenant, learner_id: str) -> dict[str, Any] | None:
+        """The learner's profile item (ciphertext) as this container last read or wrote it within the
+        minute (no read); a write relying on it must condition on its version."""
+        return self._profiles.get((tenant.tenant_id, learner_id))
+
+    def note_profile(self, tenant: Tenant, learner_id: str, item: dict[str, Any]) -> None:
+        """The profile item as a write here just left it (ciphertext): the next write needs no read."""
+        self._profiles.put((tenant.tenant_id, learner_id), item)
+
     def profile_with_records(self, tenant: Tenant, learner_id: str,
                              kind: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The learner's decrypted personal fields and every ``kind`` record item (one query when the
@@ -391,45 +446,3 @@ class LearnerService:
         if "restricted_at" in profile:
             entry["restricted_at"] = profile["restricted_at"]["S"]
         return entry
-
-
-def open_profile(key: LearnerKey, profile: dict[str, Any]) -> PlainFields:
-    """The decrypted profile, after checking its tag binds these fields to its version.
-
-    Profiles written before the tag existed have none: they still open (their v1 field envelopes are
-    unchanged) and get a tag on their next write."""
-    envelopes = envelopes_of(profile)
-    if "tag" in profile:
-        key.check_record_tag(PROFILE, int(profile["version"]["N"]), envelopes, profile["tag"]["S"])
-    return key.cipher.decrypt_record(PROFILE, envelopes)
-
-
-def oldest_first(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Result views in the order they were taken (then recorded)."""
-    return sorted(results, key=lambda r: (r["taken_on"], r["recorded_at"]))
-
-
-def decrypted_result(key: LearnerKey, item: dict[str, Any]) -> dict[str, Any]:
-    """A result item decrypted with the learner's key."""
-    result_id = item["sk"]["S"].rsplit("#", 1)[-1]  # the record type comes from the key, never an attribute
-    plain = key.cipher.decrypt_record(f"result:{result_id}", envelopes_of(item))
-    return result_view(result_id, dict(plain), item["recorded_at"]["S"])
-
-
-def listed_learner(item: dict[str, Any]) -> dict[str, Any]:
-    """A profile item as the paged list shows it: ``status`` is active, restricted or erased."""
-    learner_id = item["sk"]["S"].split("#")[1]
-    if "erased_at" in item:
-        return {"learner_id": learner_id, "status": "erased", "erased_at": item["erased_at"]["S"]}
-    view = {"learner_id": learner_id, "status": "restricted" if "restricted_at" in item else "active",
-            "created_at": item["created_at"]["S"], "updated_at": item["updated_at"]["S"]}
-    return view
-
-
-def _meta(profile: dict[str, Any]) -> dict[str, Any]:
-    return {"version": int(profile["version"]["N"]), "created_at": profile["created_at"]["S"],
-            "updated_at": profile["updated_at"]["S"]}
-
-
-def learner_view(learner_id: str, plain: PlainFields | dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    return {"learner_id": learner_id, **plain, **meta}

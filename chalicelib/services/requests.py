@@ -35,16 +35,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, live_profile, wrapped_learner_key
+from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.crypto import TtlCache
 from chalicelib.domain.errors import (
     Conflict,
     EnclaveError,
     Gone,
-    IntegrityError,
     NotFound,
 )
 from chalicelib.domain.ids import new_id, require_id
@@ -72,24 +72,29 @@ from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys import TenantKeyService
 from chalicelib.services.learner_lists import names_of
-from chalicelib.services.learners import open_profile
-
-PACKAGE_RECORD = "access_package"
-"""Record type bound into the package envelope (``access_package:<request_id>``, field ``package``)."""
-PACKAGE_SUFFIX = ".v1.enc"
-
-
-def requests_resource(tenant_id: str, request_id: str | None = None) -> str:
-    base = f"tenants/{tenant_id}/requests"
-    return f"{base}/{request_id}" if request_id else base
+from chalicelib.services.learners import (
+    RECTIFICATIONS_KEPT,
+    LearnerService,
+    open_profile,
+    rectifications_of,
+)
+from chalicelib.services.request_downloads import (
+    PACKAGE_RECORD,
+    PACKAGE_SUFFIX,
+    PackageDownloads,
+    requests_resource,
+)
 
 
 class RequestService:
     def __init__(self, access: AccessControl, store: DataStore, requests: RequestStore, keys: TenantKeyService,
                  audit: AuditStore, idempotency: Idempotency, bucket: ExportBucket, erasure: ErasureService,
                  jurisdictions: JurisdictionCatalog, region: str, clock: Callable[[], datetime],
-                 package_url: Callable[[str, str], str], due_soon: timedelta = DUE_SOON) -> None:
-        """``package_url(tenant_id, request_id)`` is the package route's absolute URL on this deployment."""
+                 package_url: Callable[[str, str], str], due_soon: timedelta = DUE_SOON,
+                 learners: LearnerService | None = None) -> None:
+        """``package_url(tenant_id, request_id)`` is the package route's absolute URL on this deployment;
+        ``learners``: whose short cache of profile items lets closing a rectification skip its reads."""
+        self._learners = learners
         self._access = access
         self._store = store
         self._requests = requests
@@ -103,7 +108,23 @@ class RequestService:
         self._clock = clock
         self._package_url = package_url
         self._due_soon = due_soon
-        self._packages = AccessPackages(store, requests, keys, audit)
+        self._packages = AccessPackages(store, requests, keys, audit,
+                                        learners.cached_key_record if learners is not None else None)
+        self._downloads = PackageDownloads(store, keys, audit, bucket, clock)
+        # open requests this container wrote within the minute, with the document as stored: closing one then
+        # reads nothing, its put conditioned on that very document (a change elsewhere wins)
+        self._written: TtlCache[tuple[str, str], tuple[DataSubjectRequest, str]] = TtlCache(2_000, 60.0)
+
+    def forget(self) -> None:
+        """Drop the cached requests and wrapped keys (a SnapStart snapshot holds no learner's data)."""
+        self._downloads.forget()
+        self._written.clear()
+
+    def _wrote(self, tenant: Tenant, request: DataSubjectRequest, put: Any) -> None:
+        if request.is_open:
+            self._written.put((tenant.tenant_id, request.request_id), (request, put["Put"]["Item"]["doc"]["S"]))
+        else:
+            self._written.discard((tenant.tenant_id, request.request_id))
 
     # -- create --------------------------------------------------------------------------------
 
@@ -136,6 +157,7 @@ class RequestService:
                 return self.get(caller, tenant.tenant_id, earlier)
             self._live_profile(tenant, body.learner_id)  # 404 unknown, 410 erased
             raise Conflict("the learner changed meanwhile; retry") from None
+        self._wrote(tenant, request, changes[0])
         return self._fulfil_now(caller, tenant, request)
 
     def _fulfil_now(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> dict[str, Any]:
@@ -199,48 +221,20 @@ class RequestService:
     def download(self, caller: Caller, tenant_id: str, request_id: str) -> dict[str, Any]:
         """``GET .../requests/{id}/package``: the access package, decrypted with the learner's key."""
         tenant = self._access.tenant(caller.principal, tenant_id, "request.download")
-        request = self._load(tenant, request_id)
-        package = request.outcome.get("package")
-        if request.type != "access" or request.status != "fulfilled" or not package or request.fulfilled_at is None:
-            raise Conflict("this request has no access package", reason="no_package")
-        resource = requests_resource(tenant.tenant_id, request_id) + "/package"
-        ids = {"request_id": request_id, "learner_id": request.learner_id}
-        expires = request.fulfilled_at + PACKAGE_LIFETIME
-        if self._clock() >= expires or not str(package["key"]).endswith(PACKAGE_SUFFIX):
-            self._refused(caller, tenant, resource, "package_expired", **ids)
-            raise Gone("the access package has expired; record a new access request",
-                       reason="package_expired", package_expired_at=format_at(expires))
-        items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, request.learner_id)
-        profile, key_item = items.get("P"), items.get("K")
-        if profile is None or "erased_at" in profile or key_item is None:
-            self._refused(caller, tenant, resource, "learner_erased", **ids)
-            raise Gone("the package was shredded with the learner", reason="learner_erased")
-        envelope = self._bucket.get_text(str(package["key"]))
-        if envelope is None:
-            self._refused(caller, tenant, resource, "package_expired", **ids)
-            raise Gone("the access package has expired; record a new access request",
-                       reason="package_expired", package_expired_at=format_at(expires))
-        key = self._keys.unwrap(tenant, wrapped_learner_key(tenant.tenant_id, request.learner_id, key_item))
-        try:
-            text = key.cipher.decrypt_field(f"{PACKAGE_RECORD}:{request_id}", "package", envelope.strip())
-        except IntegrityError:
-            self._keys.alarm(tenant, "integrity_error", ids, actor=(caller.principal.sub, caller.principal.role.value),
-                             action="request.download", resource=resource)
-            raise
-        body: dict[str, Any] = json.loads(text)
-        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("request.download", resource, **ids, package_bytes=len(envelope)))
-        return body
-
-    def _refused(self, caller: Caller, tenant: Tenant, resource: str, outcome: str, **ids: str) -> None:
-        self._audit.commit(tenant.tenant_id, tenant.jurisdiction,
-                           caller.draft("request.download", resource, outcome=outcome, **ids))
+        return self._downloads.download(caller, tenant, request_id, self._load)
 
     # -- fulfil --------------------------------------------------------------------------------
 
     def close(self, caller: Caller, tenant_id: str, request_id: str, body: RequestClose) -> dict[str, Any]:
         """``POST .../fulfil``: fulfil an open request (retry, or rectification done) or reject it."""
         tenant = self._access.tenant(caller.principal, tenant_id, "request.fulfil")
+        written = self._written.get((tenant.tenant_id, request_id))
+        if written is not None and body.outcome == "fulfilled" and written[0].type == "rectification" \
+                and not written[0].is_paused:
+            closed = self._close_rectification_written(caller, tenant, *written)
+            if closed is not None:
+                return self._view(caller, tenant, closed)
+        self._written.discard((tenant.tenant_id, request_id))
         request = self._load(tenant, request_id)
         if not request.is_open:
             raise Conflict(f"this request is {request.status} already", reason="request_closed")
@@ -288,11 +282,13 @@ class RequestService:
         draft = caller.draft(action, requests_resource(tenant.tenant_id, request.request_id),
                              request_id=request.request_id, learner_id=request.learner_id, type=request.type,
                              **details)
+        put = self._requests.put(request, new=False, was_paused=was_paused)
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
-                               [self._requests.put(request, new=False, was_paused=was_paused)])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
         except ChangeRejected:
+            self._written.discard((tenant.tenant_id, request.request_id))
             raise Conflict("this request changed meanwhile; read it again", reason="request_changed") from None
+        self._wrote(tenant, request, put)
 
     def _fulfil(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         if request.type == "access":
@@ -304,30 +300,37 @@ class RequestService:
         return self._fulfil_rectification(caller, tenant, request)
 
     def _commit_close(self, caller: Caller, tenant: Tenant, closed: DataSubjectRequest,
-                      extra: list[Any] | None = None, **details: Any) -> DataSubjectRequest:
+                      extra: list[Any] | None = None, expected_doc: str | None = None,
+                      **details: Any) -> DataSubjectRequest:
         draft = caller.draft("request.fulfil" if closed.status == "fulfilled" else "request.reject",
                              requests_resource(tenant.tenant_id, closed.request_id), request_id=closed.request_id,
                              learner_id=closed.learner_id, type=closed.type, status=closed.status,
                              **({"reason": closed.rejection_reason} if closed.rejection_reason else {}), **details)
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,
-                               [self._requests.put(closed, new=False), *(extra or [])])
+                               [self._requests.put(closed, new=False, expected_doc=expected_doc), *(extra or [])])
         except ChangeRejected as exc:
+            self._written.discard((tenant.tenant_id, closed.request_id))
             if exc.index == 0:
                 raise Conflict("this request was closed meanwhile", reason="request_closed") from None
             raise Conflict("the learner changed meanwhile; retry") from None
+        self._written.discard((tenant.tenant_id, closed.request_id))
         return closed
 
     def _fulfil_access(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         now = self._clock()
-        package, learner_key = self._packages.build(tenant, request, now)
+        package, learner_key, learner_record = self._packages.build(tenant, request, now)
         sealed = learner_key.cipher.encrypt_field(f"{PACKAGE_RECORD}:{request.request_id}", "package",
                                                   json.dumps(package, ensure_ascii=False, separators=(",", ":")))
         key = f"requests/{tenant.tenant_id}/{request.request_id}/access-package{PACKAGE_SUFFIX}"
         size = self._bucket.upload_lines(key, [sealed], "text/plain")
         contents = package["contents"]
         closed = request.fulfilled(now, package={"key": key, "bytes": size, "contents": contents})
-        return self._commit_close(caller, tenant, closed, package_bytes=size, **contents)
+        sealed_with = self._store.learner_key_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
+                                                    learner_record.fingerprint)  # erased meanwhile: stays open
+        closed = self._commit_close(caller, tenant, closed, [sealed_with], package_bytes=size, **contents)
+        self._downloads.remember(tenant, closed, learner_record)
+        return closed
 
     def _fulfil_erasure(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest) -> DataSubjectRequest:
         try:
@@ -349,9 +352,38 @@ class RequestService:
         mark = self._requests.restrict_profile(tenant.jurisdiction, profile, format_at(now), request.request_id)
         return self._commit_close(caller, tenant, closed, [mark])
 
+    def _close_rectification_written(self, caller: Caller, tenant: Tenant, request: DataSubjectRequest,
+                                     doc: str) -> DataSubjectRequest | None:
+        """Close a rectification request this container wrote within the minute, on the learner's profile it
+        read or wrote within the minute: one transaction, conditioned on both being unchanged; None when
+        either is not cached, cannot tell, or changed (the full path then reads)."""
+        profile = self._learners.cached_profile(tenant, request.learner_id) if self._learners else None
+        versions = None if profile is None else _rectified_since(profile, format_at(request.received_at))
+        if profile is None or not versions:
+            return None
+        check = self._store.profile_version_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
+                                                  int(profile["version"]["N"]))
+        try:
+            return self._commit_close(caller, tenant, request.fulfilled(self._clock(), rectified_versions=versions),
+                                      [check], expected_doc=doc)
+        except Conflict:
+            return None
+
     def _fulfil_rectification(self, caller: Caller, tenant: Tenant,
                               request: DataSubjectRequest) -> DataSubjectRequest:
         received = format_at(request.received_at)
+        profile = self._store.profiles_of(tenant.jurisdiction, tenant.tenant_id, [request.learner_id]).get(
+            request.learner_id)
+        remembered = None if profile is None else _rectified_since(profile, received)
+        if remembered is not None:  # the profile remembers its rectifications: no scan of the audit trail
+            if not remembered:
+                raise Conflict("no rectification of this learner was recorded since the request was received: "
+                               "PATCH the learner first, or reject the request", reason="rectification_not_recorded")
+            assert profile is not None
+            check = self._store.profile_version_check(tenant.jurisdiction, tenant.tenant_id, request.learner_id,
+                                                      int(profile["version"]["N"]))
+            return self._commit_close(caller, tenant, request.fulfilled(self._clock(), rectified_versions=remembered),
+                                      [check])
         versions = [event["details"].get("version") for event in self._audit.events(tenant.tenant_id,
                                                                                   tenant.jurisdiction)
                     if event["action"] == "learner.update" and event["outcome"] == "success"
@@ -396,8 +428,7 @@ class RequestService:
         return {"items": items, "next_cursor": encode_cursor(last) if last else None, "as_of": format_at(now)}
 
     def _learner_names(self, tenant: Tenant, learner_ids: list[str]) -> dict[str, str]:
-        profiles = self._store.profiles_of(tenant.jurisdiction, tenant.tenant_id, learner_ids)
-        key_items = self._store.learner_keys(tenant.jurisdiction, tenant.tenant_id, list(profiles))
+        profiles, key_items = self._store.profiles_and_keys(tenant.jurisdiction, tenant.tenant_id, learner_ids)
         return names_of(tenant.tenant_id, profiles, key_items, lambda record: self._keys.unwrap(tenant, record),
                         open_profile)
 
@@ -429,3 +460,14 @@ class RequestService:
             view["urgency"] = urgency(request.due_at, now, soon)
             items.append(view)
         return {"region": self._region, "as_of": format_at(now), "due_soon_days": soon.days, "items": items}
+
+
+def _rectified_since(profile: dict[str, Any], received: str) -> list[int] | None:
+    """The versions the profile's rectifications wrote at or after ``received``; None when the profile cannot
+    tell (erased, written before it remembered them, or more rectifications than it keeps)."""
+    if "erased_at" in profile:
+        return None
+    known = rectifications_of(profile)
+    if known is None or (len(known) >= RECTIFICATIONS_KEPT and known[0][1] >= received):
+        return None
+    return [version for version, at in known if at >= received]

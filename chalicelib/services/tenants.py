@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # a tenant read (a common first request) imports neither the 
     from chalicelib.domain.identity import Principal
     from chalicelib.domain.jurisdictions import JurisdictionCatalog
     from chalicelib.domain.paging import PageRequest
-    from chalicelib.domain.tenants import TenantCreate
+    from chalicelib.domain.tenant_bodies import TenantCreate
     from chalicelib.services.access import AccessControl
     from chalicelib.services.context import Caller
     from chalicelib.services.idempotency import Idempotency
@@ -47,10 +47,10 @@ class WritableDirectory(Protocol):
 class TenantService:
     def __init__(self, directory: WritableDirectory, jurisdictions: JurisdictionCatalog,
                  access: AccessControl, clock: Callable[[], datetime], region: str,
-                 audit: AuditSink, create_key: Callable[[Tenant], None] | None = None,
+                 audit: AuditSink, create_key: Callable[[Tenant, bool], None] | None = None,
                  on_onboarded: Callable[[Tenant], str] | None = None, idempotency: Idempotency | None = None) -> None:
         self._idempotency = idempotency
-        self._create_key = create_key or (lambda tenant: None)
+        self._create_key = create_key or (lambda tenant, fresh: None)
         self._on_onboarded = on_onboarded or (lambda tenant: "disabled")
         self._audit = audit
         self._region = region
@@ -73,7 +73,7 @@ class TenantService:
                                      "message": f"unknown state of {policy.code}; expected {expected}"}])
         from chalicelib.services.idempotency import Idempotency
 
-        tenant_id = new_id("tnt")
+        minted = tenant_id = new_id("tnt")
         scope = Idempotency.unscoped(principal.sub, "tenants", request, idempotency_key)
         if scope is not None and self._idempotency is not None:
             tenant_id = self._idempotency.claim_first(scope, tenant_id)
@@ -90,7 +90,9 @@ class TenantService:
             state=request.state,
             sector=request.sector,
         )
-        self._create_key(tenant)  # before the directory entry: no tenant is ever reachable without a key
+        # before the directory entry: no tenant is ever reachable without a key. A tenant id minted just now
+        # has no key yet (the key store need not be read first); a retry's earlier id may have one
+        self._create_key(tenant, tenant_id == minted)
         try:
             self._directory.add(tenant)
         except Conflict:

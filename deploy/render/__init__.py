@@ -14,7 +14,8 @@ What a stage's template holds (README "Deploying" explains each), one module per
 * ``cognito``: the regional user pool, its app client and the hosted UI domain;
 * ``operations``: log groups, alarms and their SNS topic, and the changes to Chalice's own resources
   (functions, the ``live`` alias, the regional REST API);
-* ``deploy.console``: the global entry; ``deploy.sequencer``: the stream sources of the sequencer.
+* ``deploy.console``: the global entry; ``deploy.sequencer``: the stream sources of the sequencer;
+* ``alerts``: the reminders job's hourly schedule (EventBridge Scheduler), its role and the SES identity.
 
 ``common`` holds what they share (constants, ``SKIPS``: findings of ``checkov`` that do not apply,
 skipped per resource in ``Metadata.checkov.skip``, each with its reason). This module assembles the
@@ -31,6 +32,7 @@ from typing import Any
 
 from deploy.appmodel import AppModel, load_app_model
 from deploy.console import global_entry_resources
+from deploy.render.alerts import alert_resources
 from deploy.render.cognito import cognito_resources, console_origin, hosted_ui_prefix
 from deploy.render.common import (
     ACCESS_LOG_EXPIRY_DAYS,
@@ -89,7 +91,8 @@ def render_resources(stage_name: str, app: AppModel | None = None) -> Template:
     resources: dict[str, Resource] = {}
     for part in (kms_resources(stage, model), table_resources(stage), bucket_resources(stage),
                  cognito_resources(stage), function_resources(stage, model), api_resources(stage, model),
-                 global_entry_resources(stage), event_resources(stage)):
+                 global_entry_resources(stage), alert_resources(stage, model),
+                 event_resources(stage)):
         overlap = resources.keys() & part.keys()
         if overlap:
             raise ValueError(f"logical ids defined twice: {sorted(overlap)}")

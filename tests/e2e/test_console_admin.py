@@ -325,8 +325,9 @@ def test_platform_admin_offboards_in_two_steps_typing_the_tenants_name(desk: Any
 # ---------------------------------------------------------------------------------------------- phone
 
 
-ROLE_SCREENS = {"regional_admin": ["Tenants", "Requests", "Legal holds", "Incidents", "Retention"],
-                "platform_admin": ["Tenants", "Legal holds", "Incidents", "Retention", "Offboarding"]}
+ROLE_SCREENS = {"regional_admin": ["Tenants", "Requests", "Legal holds", "Incidents", "Retention", "Inbox", "Outbox"],
+                "platform_admin": ["Tenants", "Legal holds", "Incidents", "Retention", "Offboarding", "Inbox",
+                                   "Outbox"]}
 
 
 @pytest.mark.parametrize("role", sorted(ROLE_SCREENS))

@@ -278,7 +278,7 @@ def test_the_tenants_list_renders_once_and_every_officer_page_has_its_menu_entry
     assert desk.get_by_role("link", name=region["names"]["calder"], exact=True).count() == 1
     nav = desk.get_by_role("navigation", name="Sections")
     assert nav.get_by_role("link").all_inner_texts() == ["Home", "Requests due", "Incidents", "Audit trails",
-                                                         "Consent coverage"]
+                                                         "Consent coverage", "Inbox"]
     nav.get_by_role("link", name="Audit trails").click()
     settled(desk, "Audit trails")
     assert desk.get_by_role("link", name=region["names"]["calder"], exact=True).count() == 1

@@ -146,9 +146,11 @@ def _require_text(**values: object) -> None:
 
 
 def seal(
-    draft: AuditEventDraft, *, tenant_id: str, seq: int, prev_hash: str, at: datetime, region: str
+    draft: AuditEventDraft, *, tenant_id: str, seq: int, prev_hash: str, at: datetime, region: str,
+    hashed: bool = True,
 ) -> dict[str, Any]:
-    """The exported event for ``draft`` at position ``seq`` of the tenant's chain, ``hash`` included."""
+    """The exported event for ``draft`` at position ``seq`` of the tenant's chain, ``hash`` included (left
+    empty when not ``hashed``: an event landing unsequenced gets its hash from the sequencer)."""
     _require_text(
         tenant_id=tenant_id, region=region, actor_sub=draft.actor_sub, actor_role=draft.actor_role,
         action=draft.action, resource=draft.resource, outcome=draft.outcome, request_id=draft.request_id,
@@ -165,7 +167,8 @@ def seal(
     }
     try:  # details are copied through canonical JSON: the event holds what a reader of the export sees
         event["details"] = json.loads(canonical_bytes(dict(draft.details)))
-        event["hash"] = event_hash(event)
+        if hashed:
+            event["hash"] = event_hash(event)
     except (ValueError, TypeError, RecursionError) as exc:
         raise AuditFormatError("details must be a JSON object of strings, integers, booleans, lists") from exc
     return event
