@@ -234,17 +234,27 @@ class AuditStore:
                                               (int(event["seq"]), landed_digest(landed)))
                     self._notify(jurisdiction, events)
                     continue
-                # another sealer moved the head or took these events: re-read both, from a new pass
+                # another sealer moved the head or took these events: re-read the head and this batch's markers
+                # by key, and go on with the pass (a new pass would read every marker partition again)
                 settled.update(refused_landed(items, refused))
                 self._heads.pop(tenant_id, None)
                 lost += 1
                 if lost >= MAX_ATTEMPTS:
                     raise ServiceUnavailable("the audit trail is busy; retry later")
                 self._backoff(lost)
-                pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled, where)
+                pending = itertools.chain(self._still_pending(table, tenant_id, batch, settled), pending)
         if sealed and self._after_seal is not None:
             self._after_seal(tenant_id, jurisdiction, size, sealed)
         return sealed
+
+    def _still_pending(self, table: str, tenant_id: str, batch: list[dict[str, Any]],
+                       settled: set[str]) -> list[dict[str, Any]]:
+        """The events of ``batch`` whose markers are still pending and not ``settled``, in order."""
+        ids = [str(pending["event_id"]) for pending in batch if str(pending["event_id"]) not in settled]
+        markers = self.markers.markers(table, tenant_id, ids)
+        return [pending for pending in batch
+                if str(pending["event_id"]) in markers and is_pending(markers[str(pending["event_id"])])
+                and str(pending["event_id"]) not in settled]
 
     def sealed_here(self, tenant_id: str, event_id: str) -> int | None:
         """The seq this store chained ``event_id`` at, when it did so recently (its own committed seal)."""
