@@ -21,7 +21,8 @@ With ``Contention(limits=PartitionLimits(...))`` every call is also charged to i
 ``ProvisionedThroughputExceededException``, which the client retries as the SDK does (standard mode: 3
 attempts, full-jitter backoff of up to 1 s, 2 s for throttling), each retry a round trip and counted; a
 transaction over a cap is cancelled with ``ThrottlingError`` on the items of that partition (the SDK does not
-retry a cancelled transaction).
+retry a cancelled transaction). With ``indexes`` (table -> its global secondary indexes) a put is charged to
+the index partition of each index whose key attributes the item carries, as well.
 """
 from __future__ import annotations
 
@@ -30,12 +31,13 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from bench.dynamo_partitions import PartitionLimits, item_size, read_units, write_units
+from deploy.tables import Index
 from devtools.emulator import EMULATOR_LOCK
 
 SDK_ATTEMPTS = 3  # botocore's standard retry mode, as chalicelib.adapters.aws configures it
@@ -55,9 +57,11 @@ class Contention:
     """The items held by in-flight transactions, and a count of calls and conflicts."""
 
     def __init__(self, latency: float = 0.010, sleep: Callable[[float], None] = time.sleep,
-                 limits: PartitionLimits | None = None, seed: int = 0) -> None:
+                 limits: PartitionLimits | None = None, seed: int = 0,
+                 indexes: Mapping[str, Sequence[Index]] | None = None) -> None:
         self.latency = latency
         self.limits = limits
+        self.indexes = dict(indexes or {})
         self.random = random.Random(seed)
         self._sleep = sleep
         self._held: set[Identity] = set()
@@ -114,7 +118,8 @@ class ContendedClient:
                 with EMULATOR_LOCK:
                     return getattr(self._client, name)(**kwargs)
             if name in ("put_item", "update_item"):
-                if any(limits.charge(name, [self._write_charge(name, kwargs, transactional=False)])):
+                charges = [self._write_charge(name, kwargs, transactional=False), *self._index_charges(name, kwargs)]
+                if any(limits.charge(name, charges)):
                     continue
                 with EMULATOR_LOCK:
                     return getattr(self._client, name)(**kwargs)
@@ -142,6 +147,16 @@ class ContendedClient:
             return op["TableName"], key["pk"]["S"], key.get("sk", {}).get("S", ""), 2 * read_units(size, True), False
         return (op["TableName"], key["pk"]["S"], key.get("sk", {}).get("S", ""),
                 write_units(size, transactional), True)
+
+    def _index_charges(self, kind: str, op: dict[str, Any]) -> list[tuple[str, str, str, float, bool]]:
+        """A put's writes to the index partitions of the indexes its item is in (all attributes projected)."""
+        if kind not in ("Put", "put_item"):
+            return []
+        item = op["Item"]
+        return [(f"{op['TableName']}/{index.name}", str(item[index.hash_key]["S"]), "",
+                 write_units(item_size(item)), True)
+                for index in self._contention.indexes.get(op["TableName"], ())
+                if index.hash_key in item and (index.range_key is None or index.range_key in item)]
 
     @staticmethod
     def _read_charges(name: str, kwargs: dict[str, Any], answer: dict[str, Any]) -> list[tuple[str, str, str, float,
@@ -203,8 +218,16 @@ class ContendedClient:
             limits = self._contention.limits
             if limits is not None:
                 ops = [(kind, op) for entry in kwargs["TransactItems"] for kind, op in entry.items()]
-                throttled = limits.charge("transact_write_items",
-                                          [self._write_charge(kind, op, transactional=True) for kind, op in ops])
+                charges = [self._write_charge(kind, op, transactional=True) for kind, op in ops]
+                owners = list(range(len(ops)))  # the item each charge is for (its index writes too)
+                for n, (kind, op) in enumerate(ops):
+                    indexed = self._index_charges(kind, op)
+                    charges += indexed
+                    owners += [n] * len(indexed)
+                refused = limits.charge("transact_write_items", charges)
+                throttled = [False] * len(ops)
+                for owner, hit in zip(owners, refused, strict=True):
+                    throttled[owner] = throttled[owner] or hit
                 if any(throttled):
                     self._contention.count("transact_write_items:throttled")
                     self._contention.wait(self._contention.latency)

@@ -21,6 +21,7 @@ Item = dict[str, Any]
 _NOT_EXISTS = re.compile(r"^attribute_not_exists\((\w+)\)$")
 _EXISTS = re.compile(r"^attribute_exists\((\w+)\)$")
 _EQUALS = re.compile(r"^(#?\w+) = (:\w+)$")
+_IF_NOT_EXISTS = re.compile(r"^(#?\w+) = if_not_exists\((#?\w+), (:\w+)\)$")
 _BETWEEN = re.compile(r"^pk = (:\w+) AND sk BETWEEN (:\w+) AND (:\w+)$")
 _BEGINS = re.compile(r"^pk = (:\w+) AND begins_with\(sk, (:\w+)\)$")
 
@@ -47,11 +48,14 @@ def _updated(item: Item | None, key: Item, expression: str, names: dict[str, str
         if not clause:
             continue
         verb, _, rest = clause.partition(" ")
-        for part in (p.strip() for p in rest.split(",")):
+        for part in (p.strip() for p in re.split(r",(?![^()]*\))", rest)):
             if verb == "REMOVE":
                 result.pop(_name(part, names), None)
             elif verb == "SET" and (match := _EQUALS.match(part)):
                 result[_name(match.group(1), names)] = values[match.group(2)]
+            elif verb == "SET" and (match := _IF_NOT_EXISTS.match(part)):
+                existing = (item or {}).get(_name(match.group(2), names))
+                result[_name(match.group(1), names)] = existing if existing is not None else values[match.group(3)]
             else:
                 raise NotImplementedError(f"update {clause!r}")
     return result

@@ -15,9 +15,17 @@ with ``ThrottlingError``). Burst capacity (up to 300 s of unused throughput) is 
 benchmark's load is sustained.
 
 Which partition an item lands in is pluggable: a ``KeyDesign`` names the partition key DynamoDB would hash
-for an item. ``current_keys`` is the deployed design (the item's own ``pk``); a sharded audit key design is
-one more function in ``KEY_DESIGNS`` (for instance, ``pk`` plus a shard drawn from the sort key), measured
-by ``bench.bench_partitions`` without touching the audit store.
+for an item. Both audit designs measured write their real keys (``chalicelib/domain/audit_layout.py``), so
+their partition is the item's own ``pk``: ``current`` is the audit store writing the layout of before
+(every audit item of a tenant under ``TENANT#<id>``), ``sharded`` the store as deployed now (events,
+markers and landed records spread over shard keys). A design that only remaps keys (``pk`` plus a shard
+drawn from the sort key, say) is one more function, measured without touching the audit store.
+
+A global secondary index is partitioned too: a write of an item that carries an index's key attributes
+is also charged (1 unit per KB, not transactional: DynamoDB propagates it) to the index partition of its
+key, and a write that would take an index partition over its cap is refused like one over the table's
+(DynamoDB throttles the table's writes when an index cannot keep up). ``PartitionLimits(capped=...)``
+limits only the tables named (other tables are charged and their peaks kept, not refused).
 """
 from __future__ import annotations
 
@@ -40,11 +48,13 @@ KeyDesign = Callable[[str, str, str], str]
 
 
 def current_keys(table: str, pk: str, sk: str) -> str:
-    """The deployed design: an item's partition is its own ``pk`` (every audit item of a tenant: one key)."""
+    """An item's partition is its own ``pk`` (the audit store writes each design's real keys)."""
     return pk
 
 
-KEY_DESIGNS: dict[str, KeyDesign] = {"current": current_keys}
+KEY_DESIGNS: dict[str, KeyDesign] = {"current": current_keys, "sharded": current_keys}
+"""Key design -> partition of an item; ``bench_partitions.STORE_LAYOUTS`` gives the audit layout each
+design's store writes (``current``: all under ``TENANT#<id>``; ``sharded``: the deployed one)."""
 
 
 _FIXED = {"BOOL": 1, "NULL": 1}
@@ -99,8 +109,12 @@ class PartitionLimits:
     """Units used per partition and second of ``clock``; refuses a charge that would exceed a cap."""
 
     def __init__(self, clock: Callable[[], float], key_design: KeyDesign = current_keys,
-                 partitions: int = PARTITIONS, write_cap: float = WRITE_CAP, read_cap: float = READ_CAP) -> None:
+                 partitions: int = PARTITIONS, write_cap: float = WRITE_CAP, read_cap: float = READ_CAP,
+                 capped: Callable[[str], bool] = lambda table: True) -> None:
+        """``capped(table)``: whether a table's (or index's, ``table/index``) partitions refuse units past the
+        cap; the others are charged and their peaks kept."""
         self._clock = clock
+        self._capped = capped
         self._key_design = key_design
         self._partitions = partitions
         self._caps = {True: write_cap, False: read_cap}
@@ -127,7 +141,7 @@ class PartitionLimits:
                 wanted[slot] = wanted.get(slot, 0.0) + units
                 slots.append(slot)
             over = {slot for slot, units in wanted.items()
-                    if self._used.get(slot, 0.0) + units > self._caps[slot[2]]}
+                    if self._capped(slot[0]) and self._used.get(slot, 0.0) + units > self._caps[slot[2]]}
             if over:
                 self.throttled[name] += 1
                 return [slot in over for slot in slots]
@@ -136,6 +150,10 @@ class PartitionLimits:
                 peak_key = slot[:3]
                 self.peak[peak_key] = max(self.peak.get(peak_key, 0.0), used)
             return [False] * len(slots)
+
+    def peak_of(self, table: str, pk: str, write: bool) -> float:
+        """The most units the partition of key ``pk`` took in one second so far."""
+        return self.peak.get((table, self.partition(table, pk, ""), write), 0.0)
 
     def peak_units(self, table: str, write: bool) -> float:
         """The most units one partition of ``table`` took in one second so far."""

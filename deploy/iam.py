@@ -322,6 +322,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "audit_markers.py": ("HomeJurisdictionAuditTrail",),
     "audit_latest.py": ("HomeJurisdictionAuditTrail",),
     "audit_time_index.py": ("HomeJurisdictionAuditTrail",),
+    "audit_shards.py": ("HomeJurisdictionAuditTrail",),
     "tree_store.py": ("HomeJurisdictionAuditTrail",),
     "kms.py": ("DataKeyTenantKeys",),
     "kms_signer.py": ("AuditCheckpointSigning", "AuditCheckpointPublicKey"),

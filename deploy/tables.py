@@ -72,7 +72,9 @@ KEYS = TableDef(
 )
 AUDIT = TableDef(
     "AuditTrail", "enclave-audit", "jurisdiction", hash_key="pk", range_key="sk",
-    indexes=(Index("by_time", "tenant_id", "at"),),
+    # by_shard_time: sealed events by partition (an event shard, or a legacy trail's base partition) and
+    # time; by_time (by tenant) holds only events sealed before the sharded layout and is no longer queried
+    indexes=(Index("by_time", "tenant_id", "at"), Index("by_shard_time", "pk", "at")),
     stream_view="NEW_AND_OLD_IMAGES",
 )
 TABLES: tuple[TableDef, ...] = (DIRECTORY, IDEMPOTENCY, DATA, KEYS, AUDIT)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib import composition
+from tests.audit_keys import event_key
 from tests.conftest import Emulated, RegionalApi, TokenFactory
 from tests.test_learners_api import ALICE
 
@@ -137,7 +138,7 @@ def _bucket_and_key(url: urllib.parse.ParseResult) -> tuple[str, str]:
 
 
 def _event_key(trail: dict[str, Any], seq: int) -> dict[str, Any]:
-    return {"pk": {"S": f"TENANT#{trail['tenant_id']}"}, "sk": {"S": f"EVT#{seq:012d}"}}
+    return event_key(trail["tenant_id"], seq)
 
 
 def _stored(emulated: Emulated, trail: dict[str, Any], seq: int) -> dict[str, Any]:

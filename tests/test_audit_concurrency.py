@@ -27,6 +27,7 @@ from chalicelib.domain.audit import (
     verify_chain,
 )
 from chalicelib.domain.errors import ServiceUnavailable
+from tests.audit_keys import tenant_items
 from tests.audit_streams import sequence
 from tests.conftest import Emulated
 from tests.emulator import serialise_requests
@@ -92,10 +93,8 @@ def _run(tenant_id: str, inject_faults: bool) -> tuple[int, list[tuple[int, int]
 def _events(emulated: Emulated, tenant_id: str) -> list[dict[str, Any]]:
     import json
 
-    pages = emulated.clients.dynamodb("eu-west-2").get_paginator("query").paginate(
-        TableName=TABLE, KeyConditionExpression="pk = :p AND begins_with(sk, :e)",
-        ExpressionAttributeValues={":p": {"S": f"TENANT#{tenant_id}"}, ":e": {"S": "EVT#"}})
-    return [json.loads(item["event"]["S"]) for page in pages for item in page["Items"]]
+    items = tenant_items(emulated.clients.dynamodb("eu-west-2"), TABLE, tenant_id, "EVT#")
+    return [json.loads(item["event"]["S"]) for item in items]
 
 
 def _markers(emulated: Emulated, tenant_id: str) -> set[str]:

@@ -17,6 +17,7 @@ from chalicelib.adapters.audit_store import SEAL_BATCH
 from chalicelib.domain.audit_pending import landed_digest
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
+from tests.audit_keys import marker_key
 from tests.conftest import Emulated
 from tests.test_audit_sequencer import TABLE, _draft, _items, _marker, _records, _rewrite, _store, _verifies
 from tests.test_one_round_trip import counted
@@ -26,7 +27,7 @@ FORGED_SUB = "someone-else"
 
 
 def _key(tenant_id: str, event_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + event_id}}
+    return marker_key(tenant_id, event_id)
 
 
 def _delete(emulated: Emulated, tenant_id: str, event_id: str) -> dict[str, Any]:
@@ -265,15 +266,15 @@ def test_a_landed_record_deleted_is_recorded_and_put_back(emulated: Emulated) ->
     store = _store(emulated)
     landed = store.commit(tenant_id, "UK", _draft(0))
     assert store.seal(tenant_id, "UK") == 1
-    emulated.clients.dynamodb("eu-west-2").delete_item(TableName=TABLE, Key={
-        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "LND#" + landed["event_id"]}})
+    emulated.clients.dynamodb("eu-west-2").delete_item(
+        TableName=TABLE, Key=marker_key(tenant_id, landed["event_id"], "LND#"))
     findings = _Findings()
     events = _stream(emulated, tenant_id, findings, times=2)
     assert _altered(events) == [{"event_id": landed["event_id"], "change": "landed_record_removed",
                                  "fields": ["landed", "seq"], "sealed_seq": 1}]
     assert findings.altered == 1
-    record = emulated.clients.dynamodb("eu-west-2").get_item(TableName=TABLE, ConsistentRead=True, Key={
-        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "LND#" + landed["event_id"]}})["Item"]
+    record = emulated.clients.dynamodb("eu-west-2").get_item(
+        TableName=TABLE, ConsistentRead=True, Key=marker_key(tenant_id, landed["event_id"], "LND#"))["Item"]
     assert (record["landed"]["S"], record["seq"]["N"]) == (landed_digest(landed), "1")
     _put_back_forged(emulated, tenant_id, landed)
     assert _store(emulated).seal(tenant_id, "UK") == 0

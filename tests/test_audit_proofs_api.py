@@ -19,6 +19,7 @@ from chalicelib.domain.audit.tree_heads import check_consistency, check_inclusio
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_proofs import TreeHeads
+from tests.audit_keys import event_key
 from tests.audit_streams import audit_store
 from tests.conftest import Emulated, RegionalApi, TokenFactory
 from tests.test_audit_api import get_audit
@@ -133,7 +134,7 @@ def test_an_event_edited_in_the_table_after_sealing_is_refused_offline(
     assert status == 200
     assert check_inclusion(proof).valid
     client = emulated.clients.dynamodb(REGION)
-    key = {"pk": {"S": f"TENANT#{tenant['tenant_id']}"}, "sk": {"S": "EVT#000000000002"}}
+    key = event_key(tenant["tenant_id"], 2)
     item = client.get_item(TableName="enclave-audit-uk", Key=key)["Item"]
     event = json.loads(item["event"]["S"])
     event["outcome"] = "denied"  # someone with table access rewrites history, keeping the hash

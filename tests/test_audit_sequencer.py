@@ -15,9 +15,11 @@ from chalicelib.adapters.audit_store import PENDING_WINDOW, SCAN_PAGE, AuditStor
 from chalicelib.composition import Container, use
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, format_at
 from chalicelib.domain.audit.verify import verify_chain
+from chalicelib.domain.audit_layout import MARKER_SHARDS, tenant_of_pk
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
+from tests.audit_keys import marker_key, tenant_items
 from tests.audit_streams import audit_store, poller, sequence
 from tests.conftest import Emulated
 from tests.test_audit_chain import manifest_for
@@ -32,10 +34,7 @@ def _draft(n: int) -> AuditEventDraft:
 
 
 def _items(emulated: Emulated, tenant_id: str, prefix: str) -> list[dict[str, Any]]:
-    page = emulated.clients.dynamodb("eu-west-2").query(
-        TableName=TABLE, ConsistentRead=True, KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-        ExpressionAttributeValues={":p": {"S": f"TENANT#{tenant_id}"}, ":s": {"S": prefix}})
-    return list(page["Items"])
+    return tenant_items(emulated.clients.dynamodb("eu-west-2"), TABLE, tenant_id, prefix)
 
 
 def test_requests_never_touch_a_per_tenant_head(emulated: Emulated) -> None:
@@ -182,7 +181,7 @@ def test_a_straggler_below_the_scan_window_is_sealed_by_its_stream_record(emulat
 
 def _records(emulated: Emulated, tenant_id: str) -> list[Mapping[str, Any]]:
     return [record for batch in _stream_batches(emulated) for record in batch["Records"]
-            if record["dynamodb"]["Keys"]["pk"]["S"] == f"TENANT#{tenant_id}"]
+            if tenant_of_pk(record["dynamodb"]["Keys"]["pk"]["S"]) == tenant_id]
 
 
 def test_a_pending_event_deleted_before_sealing_is_detected_and_chained_once(emulated: Emulated) -> None:
@@ -190,8 +189,8 @@ def test_a_pending_event_deleted_before_sealing_is_detected_and_chained_once(emu
     store = _store(emulated)
     landed = [store.commit(tenant_id, "UK", _draft(n)) for n in range(3)]
     records = _records(emulated, tenant_id)
-    emulated.clients.dynamodb("eu-west-2").delete_item(TableName=TABLE, Key={  # someone with table access
-        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed[1]["event_id"]}})
+    emulated.clients.dynamodb("eu-west-2").delete_item(  # someone with table access
+        TableName=TABLE, Key=marker_key(tenant_id, landed[1]["event_id"]))
     alarms: list[int] = []
     sequencer = Sequencer(_store(emulated), on_missing=lambda: alarms.append(1))
     sequencer.handle({"Records": records})
@@ -234,8 +233,8 @@ def test_an_application_clock_far_from_real_time_loses_no_event_on_read(emulated
 
 
 def _marker(emulated: Emulated, tenant_id: str, event_id: str) -> dict[str, Any]:
-    item = emulated.clients.dynamodb("eu-west-2").get_item(TableName=TABLE, ConsistentRead=True, Key={
-        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + event_id}})["Item"]
+    item = emulated.clients.dynamodb("eu-west-2").get_item(
+        TableName=TABLE, ConsistentRead=True, Key=marker_key(tenant_id, event_id, "PND#"))["Item"]
     return dict(item)
 
 
@@ -323,7 +322,7 @@ def test_a_sealed_marker_given_its_event_back_by_an_update_is_not_chained_again(
     landed = store.commit(tenant_id, "UK", _draft(1))
     store.seal(tenant_id, "UK")
     emulated.clients.dynamodb("eu-west-2").update_item(
-        TableName=TABLE, Key={"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed["event_id"]}},
+        TableName=TABLE, Key=marker_key(tenant_id, landed["event_id"], "PND#"),
         UpdateExpression="SET pending = :p", ExpressionAttributeValues={":p": {"S": json.dumps(landed)}})
     assert store.seal(tenant_id, "UK") == 0
     altered: list[int] = []
@@ -342,8 +341,8 @@ def test_a_sealed_marker_deleted_is_recorded(emulated: Emulated) -> None:
     store = _store(emulated)
     landed = store.commit(tenant_id, "UK", _draft(1))
     store.seal(tenant_id, "UK")
-    emulated.clients.dynamodb("eu-west-2").delete_item(TableName=TABLE, Key={
-        "pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed["event_id"]}})
+    emulated.clients.dynamodb("eu-west-2").delete_item(
+        TableName=TABLE, Key=marker_key(tenant_id, landed["event_id"], "PND#"))
     Sequencer(_store(emulated), on_altered=lambda: None).handle({"Records": _records(emulated, tenant_id)})
     events = list(store.events(tenant_id, "UK"))
     assert [e["action"] for e in events] == ["learner.read", "audit.event_altered"]
@@ -410,9 +409,10 @@ def test_a_throttled_marker_lookup_is_a_429(emulated: Emulated) -> None:
         store.markers.unsealed(new_id("tnt"), "UK", ["20260101T000000000000-000000000000-ab"])
 
 
-def test_a_few_pending_events_among_many_sealed_markers_take_one_query(emulated: Emulated) -> None:
+def test_a_few_pending_events_among_many_sealed_markers_take_one_query_a_partition(emulated: Emulated) -> None:
     """The scan's ``Limit`` counts markers before the filter: pages of sealed markers must not cost a
-    round trip per few dozen (a page of 25 made ~20 queries on the audit routes of the call bench)."""
+    round trip per few dozen (a page of 25 made ~20 queries on the audit routes of the call bench); one
+    Query per marker partition of the tenant."""
     tenant_id = new_id("tnt")
     store = _store(emulated)
     for n in range(300):
@@ -422,7 +422,7 @@ def test_a_few_pending_events_among_many_sealed_markers_take_one_query(emulated:
     store.commit(tenant_id, "UK", _draft(301))
     counting = _Counting(emulated.clients.dynamodb("eu-west-2"))
     assert _store(emulated, counting).seal(tenant_id, "UK") == 2
-    assert len(counting.pending_scans) == 1
+    assert len(counting.pending_scans) == MARKER_SHARDS
     assert max(counting.pending_scans) <= SCAN_PAGE
     assert counting.transactions == 1
 
@@ -435,7 +435,7 @@ def test_a_backlog_is_sealed_in_landing_order_25_a_transaction_in_one_pass(emula
     counting = _Counting(emulated.clients.dynamodb("eu-west-2"))
     assert _store(emulated, counting).seal(tenant_id, "UK") == 60
     assert counting.transactions == 3  # 25 + 25 + 10
-    assert len(counting.pending_scans) == 1
+    assert len(counting.pending_scans) == MARKER_SHARDS  # one pass: one Query a marker partition
     events = list(store.events(tenant_id, "UK"))
     assert [(e["seq"], e["details"]["n"]) for e in events] == [(n + 1, n) for n in range(60)]
     assert _verifies(events, tenant_id)
@@ -452,7 +452,7 @@ def test_a_sealed_range_is_read_without_scanning_again(emulated: Emulated) -> No
     seqs = store.seq_range(tenant_id, "UK", start, end)
     assert seqs == (1, 3)
     assert [e["seq"] for e in store.events(tenant_id, "UK", *seqs)] == [1, 2, 3]
-    assert len(counting.pending_scans) == 1
+    assert len(counting.pending_scans) == MARKER_SHARDS
     store.commit(tenant_id, "UK", _draft(3))
     assert [e["seq"] for e in store.events(tenant_id, "UK")] == [1, 2, 3, 4]  # open-ended: sealed first
 
@@ -463,7 +463,7 @@ def test_a_faked_seal_is_detected_and_the_event_named(emulated: Emulated) -> Non
     store = _store(emulated)
     landed = [store.commit(tenant_id, "UK", _draft(n)) for n in range(2)]
     emulated.clients.dynamodb("eu-west-2").update_item(
-        TableName=TABLE, Key={"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + landed[0]["event_id"]}},
+        TableName=TABLE, Key=marker_key(tenant_id, landed[0]["event_id"], "PND#"),
         UpdateExpression="REMOVE pending SET sealed_seq = :seq", ExpressionAttributeValues={":seq": {"N": "1"}})
     altered: list[int] = []
     sequencer = Sequencer(_store(emulated), on_altered=lambda: altered.append(1))
@@ -512,7 +512,7 @@ def test_a_faked_seal_arriving_alone_is_detected(emulated: Emulated) -> None:
     store.seal(tenant_id, "UK")
     dropped = store.commit(tenant_id, "UK", _draft(2))
     emulated.clients.dynamodb("eu-west-2").update_item(
-        TableName=TABLE, Key={"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PND#" + dropped["event_id"]}},
+        TableName=TABLE, Key=marker_key(tenant_id, dropped["event_id"], "PND#"),
         UpdateExpression="REMOVE pending SET sealed_seq = :seq", ExpressionAttributeValues={":seq": {"N": "2"}})
     fake = _records(emulated, tenant_id)[-1]
     assert fake["eventName"] == "MODIFY"

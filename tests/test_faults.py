@@ -29,6 +29,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
+from tests.audit_keys import tenant_items
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 
 REGION = "eu-west-2"
@@ -206,8 +207,9 @@ class Uk:
 
     def events(self) -> list[dict[str, Any]]:
         """Every event the tenant's requests landed: sealed (``EVT#``) or not yet sequenced (``PND#``)."""
-        return ([json.loads(item["event"]["S"]) for item in self._query(AUDIT, "EVT#")]
-                + [json.loads(item["pending"]["S"]) for item in self._query(AUDIT, "PND#") if "pending" in item])
+        sealed, pending = (tenant_items(self.dynamodb, AUDIT, self.tenant_id, prefix) for prefix in ("EVT#", "PND#"))
+        return ([json.loads(item["event"]["S"]) for item in sealed]
+                + [json.loads(item["pending"]["S"]) for item in pending if "pending" in item])
 
     def snapshot(self) -> tuple[list[Any], list[Any]]:
         return self.items() + self._query(KEYS, "TKEY#"), self._query(AUDIT)

@@ -11,8 +11,9 @@ import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.audit_markers import event_sk, tenant_pk
+from chalicelib.adapters.audit_shards import HEAD, ChainShards
 from chalicelib.adapters.dynamo_errors import translated
+from chalicelib.domain.audit_layout import tenant_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -23,9 +24,11 @@ PAGE = 500
 class AuditLatest:
     """Newest-first reads of the sealed events (``EVT#`` items) of one tenant's chain."""
 
-    def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str]) -> None:
+    def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str],
+                 shards: ChainShards | None = None) -> None:
         self._client = client
         self._table_for = table_for
+        self._shards = shards or ChainShards(client)
 
     def newest(self, tenant_id: str, jurisdiction: str, kinds: int,
                kind_of: Callable[[dict[str, Any]], str | None]) -> dict[str, dict[str, Any]]:
@@ -41,18 +44,12 @@ class AuditLatest:
 
     def backwards(self, tenant_id: str, jurisdiction: str) -> Iterator[dict[str, Any]]:
         """The sealed events from the head down, page by page (stop iterating to stop reading)."""
-        params: dict[str, Any] = {
-            "TableName": self._table_for(jurisdiction), "ScanIndexForward": False, "Limit": PAGE,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": event_sk(1)},
-                                          ":hi": {"S": "EVT#~"}},
-            "ProjectionExpression": "event"}
-        while True:
-            with translated("the audit trail"):
-                page = self._client.query(**params)
-            for item in page.get("Items", []):
-                yield json.loads(item["event"]["S"])
-            start_key = page.get("LastEvaluatedKey")
-            if not start_key:
-                return
-            params["ExclusiveStartKey"] = start_key
+        table = self._table_for(jurisdiction)
+        with translated("the audit trail"):
+            head = self._client.get_item(TableName=table, ConsistentRead=True,
+                                         Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}}).get("Item")
+        if head is None:
+            return
+        self._shards.note(table, tenant_id, head)
+        for item in self._shards.backwards(table, tenant_id, int(head["seq"]["N"]), projection="event", page=PAGE):
+            yield json.loads(item["event"]["S"])

@@ -8,7 +8,9 @@ it was chained (``seq``). The seal's transaction puts it only if absent, so no e
 whatever happens to its ``PND#`` marker; the sequencer puts it (without ``seq``) for an event it reports
 instead of chaining. One item per event id, keyed by it: no item every seal of a tenant writes.
 
-The chain's keys and the pending-marker conditions live here too, shared with ``audit_store.py``.
+Where each item is: ``domain/audit_layout.py`` (a marker's partition comes from its event id; a tenant whose
+trail began in the legacy layout may still have markers in its base partition, looked up there too).
+The pending-marker conditions live here too, shared with ``audit_store.py``.
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.audit_shards import ChainShards, event_sk
 from chalicelib.adapters.dynamo_errors import error_code, translated
+from chalicelib.domain.audit_layout import tenant_pk
 from chalicelib.domain.audit_pending import altered_marker_id
 from chalicelib.domain.audit_stream import LANDED_PREFIX, PENDING_PREFIX
 from chalicelib.domain.errors import Throttled
@@ -35,12 +39,8 @@ BATCH_GET = 100  # BatchGetItem's limit of keys per call
 MAX_ATTEMPTS = 50
 
 
-def tenant_pk(tenant_id: str) -> str:
-    return f"TENANT#{tenant_id}"
-
-
-def event_sk(seq: int) -> str:
-    return f"EVT#{seq:012d}"
+__all__ = ["BATCH_GET", "MAX_ATTEMPTS", "PENDING", "AuditMarkers", "Landed", "event_sk", "is_pending", "landed_put",
+           "landed_sk", "refused_landed", "tenant_pk"]
 
 
 def landed_sk(event_id: str) -> str:
@@ -56,10 +56,11 @@ class Landed:
     seq: int | None
 
 
-def landed_put(table: str, tenant_id: str, jurisdiction: str, event_id: str, digest: str,
+def landed_put(table: str, pk: str, jurisdiction: str, event_id: str, digest: str,
                seq: int | None) -> dict[str, Any]:
-    """A Put of ``event_id``'s landed record, only if it has none: the guard against chaining it twice."""
-    item: dict[str, Any] = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": landed_sk(event_id)},
+    """A Put of ``event_id``'s landed record in partition ``pk`` (beside its pending marker), only if it has
+    none: the guard against chaining it twice."""
+    item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": landed_sk(event_id)},
                             "jurisdiction": {"S": jurisdiction}, "landed": {"S": digest}}
     if seq is not None:
         item["seq"] = {"N": str(seq)}
@@ -87,15 +88,21 @@ class AuditMarkers:
     """Reads markers and sealed events by key; restores an overwritten sealed marker."""
 
     def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str],
-                 backoff: Callable[[int], None]) -> None:
+                 backoff: Callable[[int], None], shards: ChainShards | None = None) -> None:
         self._client = client
         self._table_for = table_for
         self._backoff = backoff
+        self.shards = shards or ChainShards(client)
+
+    def places(self, table: str, tenant_id: str, event_id: str) -> list[str]:
+        """The partitions ``event_id``'s marker and landed record may be in, where new ones go first."""
+        here = self.shards.layout.marker_pk(tenant_id, event_id)
+        legacy = tenant_pk(tenant_id)
+        return [here, legacy] if here != legacy and self.shards.has_legacy(table, tenant_id) else [here]
 
     def markers(self, table: str, tenant_id: str, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """event_id -> its ``PND#`` item, for those that exist."""
-        items = self._batch_get(table, tenant_id, [PENDING_PREFIX + event_id for event_id in event_ids])
-        return {item["sk"]["S"][len(PENDING_PREFIX):]: item for item in items}
+        """event_id -> its ``PND#`` item (with the ``pk`` it was found under), for those that exist."""
+        return self._by_event(table, tenant_id, PENDING_PREFIX, event_ids)
 
     def unsealed(self, tenant_id: str, jurisdiction: str, event_ids: Sequence[str]) -> dict[str, bool]:
         """For each landed ``event_id``: False once sealed, True while pending; absent when its item is gone."""
@@ -104,23 +111,27 @@ class AuditMarkers:
 
     def chained(self, tenant_id: str, jurisdiction: str, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
         """seq -> the sealed event there, for the ``seqs`` the chain holds."""
-        items = self._batch_get(self._table_for(jurisdiction), tenant_id, [event_sk(seq) for seq in seqs])
+        table = self._table_for(jurisdiction)
+        items = self._batch_get(table, [self.shards.event_key(table, tenant_id, seq) for seq in seqs])
         events = (json.loads(item["event"]["S"]) for item in items if "event" in item)
         return {int(event["seq"]): event for event in events}
 
     def landed(self, tenant_id: str, jurisdiction: str, event_ids: Sequence[str]) -> dict[str, Landed]:
         """event_id -> its landed record, for those that have one."""
-        items = self._batch_get(self._table_for(jurisdiction), tenant_id, [landed_sk(e) for e in event_ids])
-        return {item["sk"]["S"][len(LANDED_PREFIX):]: Landed(
-            item["landed"]["S"], int(item["seq"]["N"]) if "seq" in item else None) for item in items}
+        items = self._by_event(self._table_for(jurisdiction), tenant_id, LANDED_PREFIX, event_ids)
+        return {event_id: Landed(item["landed"]["S"], int(item["seq"]["N"]) if "seq" in item else None)
+                for event_id, item in items.items()}
 
     def settle(self, tenant_id: str, jurisdiction: str, event_id: str, digest: str, seq: int | None = None) -> bool:
         """Record ``event_id`` as landed with ``digest``: chained at ``seq``, or (None) never to be chained
         (the sequencer reported it); False when it already has a landed record."""
+        table = self._table_for(jurisdiction)
+        places = self.places(table, tenant_id, event_id)
+        if len(places) > 1 and self.landed(tenant_id, jurisdiction, [event_id]):
+            return False
         try:
             with translated("the audit trail"):
-                self._client.put_item(**landed_put(self._table_for(jurisdiction), tenant_id, jurisdiction, event_id,
-                                                   digest, seq))
+                self._client.put_item(**landed_put(table, places[0], jurisdiction, event_id, digest, seq))
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
@@ -129,39 +140,58 @@ class AuditMarkers:
 
     def findings_about(self, tenant_id: str, jurisdiction: str, event_id: str) -> bool:
         """Whether the sequencer already recorded an alteration of ``event_id`` (from any stream record)."""
-        with translated("the audit trail"):
-            page = self._client.query(
-                TableName=self._table_for(jurisdiction), ConsistentRead=True, Limit=1,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
-                ExpressionAttributeValues={":pk": {"S": tenant_pk(tenant_id)},
-                                           ":sk": {"S": PENDING_PREFIX + altered_marker_id(event_id, "")}})
-        return bool(page.get("Items"))
+        table = self._table_for(jurisdiction)
+        for pk in self.places(table, tenant_id, event_id):
+            with translated("the audit trail"):
+                page = self._client.query(
+                    TableName=table, ConsistentRead=True, Limit=1,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
+                    ExpressionAttributeValues={":pk": {"S": pk},
+                                               ":sk": {"S": PENDING_PREFIX + altered_marker_id(event_id, "")}})
+            if page.get("Items"):
+                return True
+        return False
 
     def restore_sealed(self, tenant_id: str, jurisdiction: str, event_id: str, seq: int) -> bool:
         """Mark pending ``event_id`` sealed at ``seq`` again, where it was chained before someone put an
         event over its sealed marker, so that it is not chained twice; False when it is not pending."""
-        try:
-            with translated("the audit trail"):
-                self._client.update_item(
-                    TableName=self._table_for(jurisdiction),
-                    Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + event_id}},
-                    UpdateExpression="REMOVE pending SET sealed_seq = :seq",
-                    ConditionExpression="attribute_exists(pending)",
-                    ExpressionAttributeValues={":seq": {"N": str(seq)}})
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        table = self._table_for(jurisdiction)
+        for pk in self.places(table, tenant_id, event_id):
+            try:
+                with translated("the audit trail"):
+                    self._client.update_item(
+                        TableName=table, Key={"pk": {"S": pk}, "sk": {"S": PENDING_PREFIX + event_id}},
+                        UpdateExpression="REMOVE pending SET sealed_seq = :seq",
+                        ConditionExpression="attribute_exists(pending)",
+                        ExpressionAttributeValues={":seq": {"N": str(seq)}})
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                continue
+            return True
+        return False
 
-    def _batch_get(self, table: str, tenant_id: str, sort_keys: Sequence[str]) -> list[dict[str, Any]]:
-        """The items of ``sort_keys`` that exist; keys DynamoDB leaves unprocessed (throttling, the 16 MB
+    def _by_event(self, table: str, tenant_id: str, prefix: str,
+                  event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """event_id -> its item of ``prefix``, from the first of its places that holds one."""
+        unique = list(dict.fromkeys(event_ids))
+        places = {event_id: self.places(table, tenant_id, event_id) for event_id in unique}
+        keys = [{"pk": {"S": pk}, "sk": {"S": prefix + event_id}} for event_id in unique for pk in places[event_id]]
+        found = {(item["pk"]["S"], item["sk"]["S"][len(prefix):]): item for item in self._batch_get(table, keys)}
+        result: dict[str, dict[str, Any]] = {}
+        for event_id in unique:
+            item = next((found[(pk, event_id)] for pk in places[event_id] if (pk, event_id) in found), None)
+            if item is not None:
+                result[event_id] = item
+        return result
+
+    def _batch_get(self, table: str, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items of ``keys`` that exist; keys DynamoDB leaves unprocessed (throttling, the 16 MB
         answer limit) are asked again after a backoff, Throttled (429) when they never are."""
         found: list[dict[str, Any]] = []
-        unique = list(dict.fromkeys(sort_keys))
+        unique = list({(key["pk"]["S"], key["sk"]["S"]): key for key in keys}.values())
         for start in range(0, len(unique), BATCH_GET):
-            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk}} for sk in unique[start:start + BATCH_GET]]
-            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+            request: dict[str, Any] = {table: {"Keys": unique[start:start + BATCH_GET], "ConsistentRead": True}}
             for attempt in range(MAX_ATTEMPTS):
                 if attempt:
                     self._backoff(attempt)

@@ -1,6 +1,8 @@
 """The audit trail's storage: a hash chain per tenant, appended in the same transaction as the change.
 
-Items of the jurisdiction's audit table (``pk`` = ``TENANT#<id>``):
+Items of the jurisdiction's audit table, spread over partition keys by ``domain/audit_layout.py`` (the head,
+checkpoints and tree under ``TENANT#<id>``; sealed events under event shards by ``seq`` block; pending
+markers and landed records under marker shards by event id; docs/audit-partitions.md):
 - ``HEAD``: the chain's last ``seq`` and ``hash``; every append is conditional on it, so concurrent
   writers never fork the chain or lose an event (a lost race re-reads the head and retries).
 - ``EVT#<seq>``: one event, stored as the exact JSON that is exported (``event``), plus ``tenant_id``
@@ -19,6 +21,7 @@ without its event, no event without its change; ``seal`` chains what landed (``E
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import random
@@ -34,28 +37,27 @@ from chalicelib.adapters.audit_markers import (
     MAX_ATTEMPTS,
     PENDING,
     AuditMarkers,
-    event_sk,
     is_pending,
     landed_put,
     refused_landed,
-    tenant_pk,
 )
+from chalicelib.adapters.audit_shards import HEAD, ChainShards, event_sk
 from chalicelib.adapters.audit_time_index import AuditTimeIndex
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
+from chalicelib.domain.audit_layout import SHARDED, AuditLayout, tenant_pk
 from chalicelib.domain.audit_pending import landed_before, landed_digest, pending_event, sequenced
 from chalicelib.domain.audit_stream import PENDING_PREFIX
 from chalicelib.domain.audit_time import file_events
 from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 
-__all__ = ["MAX_ATTEMPTS", "AuditStore", "ChangeRejected", "event_sk", "tenant_pk"]
+__all__ = ["HEAD", "MAX_ATTEMPTS", "AuditStore", "ChangeRejected", "event_sk", "tenant_pk"]
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
-HEAD = "HEAD"
 SEAL_BATCH = 24  # 3 items per event + the head, room for a 4th (the time index's): within 100 a transaction
 SEALED_HERE_ENTRIES = 50_000  # about 5 MB: a few minutes of one busy sequencer's seals
 SEALED_HERE_SECONDS = 900.0  # the stream shows a seal within seconds; a record older than this is read
@@ -110,11 +112,12 @@ class AuditStore:
                  after_commit: Callable[[str, dict[str, Any]], None] | None = None,
                  backoff: Callable[[int], None] | None = None,
                  after_seal: Callable[[str, str, int, int], None] | None = None,
-                 landing_clock: Callable[[], datetime] = real_now) -> None:
+                 landing_clock: Callable[[], datetime] = real_now, layout: AuditLayout = SHARDED) -> None:
         """``after_commit(jurisdiction, event)`` runs after each sealed event (periodic checkpoints);
         ``after_seal(tenant_id, jurisdiction, size, sealed)`` once after a seal call that sealed events;
         ``backoff(attempt)`` waits before retrying a lost race (default: full jitter, capped);
-        ``landing_clock`` orders landed events (``event_id``): the real clock, whatever ``clock`` says."""
+        ``landing_clock`` orders landed events (``event_id``): the real clock, whatever ``clock`` says;
+        ``layout``: where items go (``LEGACY`` writes a trail as before the sharded layout: tests, benchmarks)."""
         self._landing_clock = landing_clock
         self._after_commit = after_commit
         self._after_seal = after_seal
@@ -128,14 +131,16 @@ class AuditStore:
         # tenant -> the largest ``at`` chained (HEAD.at_high), loaded with the head; None: a head from before
         # the mark was kept, looked up in the index when this store next seals for the tenant
         self._high: dict[str, str | None] = {}
-        self._time_index = AuditTimeIndex(client)
+        self._shards = ChainShards(client, layout)
+        self._layout = layout
+        self._time_index = AuditTimeIndex(client, self._shards)
         # (tenant, event_id) -> the seq this store chained it at and the digest of what it chained, in a
         # transaction it saw commit
         self._sealed_here: TtlCache[tuple[str, str], tuple[int, str]] = TtlCache(SEALED_HERE_ENTRIES,
                                                                                   SEALED_HERE_SECONDS)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self.markers = AuditMarkers(client, table_for, self._backoff)
+        self.markers = AuditMarkers(client, table_for, self._backoff, self._shards)
         """Look-ups by key and the one repair the sequencer's checks need."""
 
     def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft,
@@ -172,12 +177,11 @@ class AuditStore:
                 return
         raise ServiceUnavailable("the audit trail is busy; retry later")
 
-    @staticmethod
-    def _pending_put(table: str, jurisdiction: str, pending: dict[str, Any]) -> TransactWriteItemTypeDef:
+    def _pending_put(self, table: str, jurisdiction: str, pending: dict[str, Any]) -> TransactWriteItemTypeDef:
         return {"Put": {
             "TableName": table,
             "Item": {
-                "pk": {"S": tenant_pk(pending["tenant_id"])},
+                "pk": {"S": self._layout.marker_pk(pending["tenant_id"], pending["event_id"])},
                 "sk": {"S": PENDING_PREFIX + pending["event_id"]},
                 "tenant_id": {"S": pending["tenant_id"]},
                 "jurisdiction": {"S": jurisdiction},
@@ -213,12 +217,13 @@ class AuditStore:
         table = self._table_for(jurisdiction)
         sealed = lost = size = 0
         settled: set[str] = set()  # event ids this call found already chained or reported: not retried
+        where: dict[str, str] = {}  # event id -> the partition its pending marker was found in
         with self._lock_for(tenant_id):
-            pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled)
+            pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled, where)
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 events = self._chain(tenant_id, table, batch)
                 refused: list[int] = []
-                items, high = self._seal_items(table, tenant_id, jurisdiction, batch, events)
+                items, high = self._seal_items(table, tenant_id, jurisdiction, batch, events, where)
                 if self._try_write(items, offset=len(items), refused=refused):
                     sealed, size = sealed + len(events), events[-1]["seq"]
                     self._heads[tenant_id] = (events[-1]["seq"], events[-1]["hash"])
@@ -229,17 +234,27 @@ class AuditStore:
                                               (int(event["seq"]), landed_digest(landed)))
                     self._notify(jurisdiction, events)
                     continue
-                # another sealer moved the head or took these events: re-read both, from a new pass
+                # another sealer moved the head or took these events: re-read the head and this batch's markers
+                # by key, and go on with the pass (a new pass would read every marker partition again)
                 settled.update(refused_landed(items, refused))
                 self._heads.pop(tenant_id, None)
                 lost += 1
                 if lost >= MAX_ATTEMPTS:
                     raise ServiceUnavailable("the audit trail is busy; retry later")
                 self._backoff(lost)
-                pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled)
+                pending = itertools.chain(self._still_pending(table, tenant_id, batch, settled), pending)
         if sealed and self._after_seal is not None:
             self._after_seal(tenant_id, jurisdiction, size, sealed)
         return sealed
+
+    def _still_pending(self, table: str, tenant_id: str, batch: list[dict[str, Any]],
+                       settled: set[str]) -> list[dict[str, Any]]:
+        """The events of ``batch`` whose markers are still pending and not ``settled``, in order."""
+        ids = [str(pending["event_id"]) for pending in batch if str(pending["event_id"]) not in settled]
+        markers = self.markers.markers(table, tenant_id, ids)
+        return [pending for pending in batch
+                if str(pending["event_id"]) in markers and is_pending(markers[str(pending["event_id"])])
+                and str(pending["event_id"]) not in settled]
 
     def sealed_here(self, tenant_id: str, event_id: str) -> int | None:
         """The seq this store chained ``event_id`` at, when it did so recently (its own committed seal)."""
@@ -252,9 +267,10 @@ class AuditStore:
         return here is not None and here[1] == digest
 
     def _unsettled(self, table: str, tenant_id: str, named: Sequence[str], scan: bool,
-                   images: Mapping[str, Mapping[str, Any]], settled: set[str]) -> Iterator[dict[str, Any]]:
+                   images: Mapping[str, Mapping[str, Any]], settled: set[str],
+                   where: dict[str, str]) -> Iterator[dict[str, Any]]:
         """``_pending``, each event as ``images`` says it first landed, less the ``settled`` event ids."""
-        for pending in self._pending(table, tenant_id, named, scan):
+        for pending in self._pending(table, tenant_id, where, named, scan):
             event_id = str(pending["event_id"])
             if event_id not in settled:
                 image = images.get(event_id)
@@ -265,38 +281,55 @@ class AuditStore:
             for event in events:
                 self._after_commit(jurisdiction, event)
 
-    def _pending(self, table: str, tenant_id: str, named: Sequence[str] = (),
+    def _pending(self, table: str, tenant_id: str, where: dict[str, str], named: Sequence[str] = (),
                  scan: bool = True) -> Iterator[dict[str, Any]]:
         """The tenant's pending events in event-id order: ``named`` ones below the scan window (by key),
-        then the window's, read a page at a time as the caller consumes them; without ``scan``, only the
-        ``named`` ones, wherever they sort."""
+        then the window's (every marker partition's, merged), read a page at a time as the caller consumes
+        them; without ``scan``, only the ``named`` ones, wherever they sort. ``where`` gets each event's
+        partition."""
         self._head(tenant_id, table)  # loads the low-water mark with the head
         if not scan:
-            yield from sorted(self._named(table, tenant_id, named, PENDING_PREFIX + "\U0010ffff"),
+            yield from sorted(self._named(table, tenant_id, named, PENDING_PREFIX + "\U0010ffff", where),
                               key=lambda pending: str(pending["event_id"]))
             return
         mark = self._marks.get(tenant_id)
         low = PENDING_PREFIX + (landed_before(mark, PENDING_WINDOW) if mark else "")
-        yield from sorted(self._named(table, tenant_id, named, low), key=lambda pending: str(pending["event_id"]))
+        yield from sorted(self._named(table, tenant_id, named, low, where),
+                          key=lambda pending: str(pending["event_id"]))
+        pks = self._layout.marker_pks(tenant_id)
+        if tenant_pk(tenant_id) not in pks and self._shards.has_legacy(table, tenant_id):
+            pks.append(tenant_pk(tenant_id))
+        streams = [self._window(table, pk, low) for pk in pks]
+        for pk, pending in heapq.merge(*streams, key=lambda found: str(found[1]["event_id"])):
+            where[str(pending["event_id"])] = pk
+            yield pending
+
+    def _window(self, table: str, pk: str, low: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(pk, pending event) of the still-pending markers of partition ``pk`` from ``low`` on, in order."""
         params: dict[str, Any] = {
             "TableName": table, "ConsistentRead": True, "FilterExpression": PENDING,
             "Limit": SCAN_PAGE,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": low},
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": {"S": low},
                                           ":hi": {"S": PENDING_PREFIX + "~"}}}
         while True:
             with translated("the audit trail"):
                 page = self._client.query(**params)
-            yield from (json.loads(item["pending"]["S"]) for item in page.get("Items", []) if is_pending(item))
+            yield from ((pk, json.loads(item["pending"]["S"])) for item in page.get("Items", []) if is_pending(item))
             if not page.get("LastEvaluatedKey"):
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _named(self, table: str, tenant_id: str, event_ids: Sequence[str], low: str) -> list[dict[str, Any]]:
+    def _named(self, table: str, tenant_id: str, event_ids: Sequence[str], low: str,
+               where: dict[str, str]) -> list[dict[str, Any]]:
         """The still-pending events among ``event_ids`` that sort below the scan's lower bound."""
         below = [event_id for event_id in event_ids if PENDING_PREFIX + event_id < low]
-        return [json.loads(item["pending"]["S"]) for item in self.markers.markers(table, tenant_id, below).values()
-                if is_pending(item)]
+        found = []
+        for event_id, item in self.markers.markers(table, tenant_id, below).items():
+            if is_pending(item):
+                where[event_id] = item["pk"]["S"]
+                found.append(json.loads(item["pending"]["S"]))
+        return found
 
     def _newest(self, tenant_id: str, batch: list[dict[str, Any]]) -> str:
         return max([self._marks.get(tenant_id, ""), *(str(pending["event_id"]) for pending in batch)])
@@ -321,7 +354,8 @@ class AuditStore:
         return events
 
     def _seal_items(self, table: str, tenant_id: str, jurisdiction: str, batch: list[dict[str, Any]],
-                    events: list[dict[str, Any]]) -> tuple[list[TransactWriteItemTypeDef], str]:
+                    events: list[dict[str, Any]],
+                    where: Mapping[str, str]) -> tuple[list[TransactWriteItemTypeDef], str]:
         """The seal transaction's items (conditional on the chain, and on each event id's landed record being
         absent) and the new high-water mark."""
         first_seq = events[0]["seq"] - 1
@@ -329,20 +363,24 @@ class AuditStore:
         if high is None:
             high = self._high[tenant_id] = self._time_index.high_water(table, tenant_id)
         filed, high = file_events(high, events)
+        sharded_from = self._shards.boundary(table, tenant_id)
         items: list[TransactWriteItemTypeDef] = []
         for pending, event, entry in zip(batch, events, filed, strict=True):
-            items.append(self._event_put(table, tenant_id, event, entry.key))
+            event_pk = self._layout.event_pk(tenant_id, int(event["seq"]), sharded_from)
+            items.append(self._event_put(table, event_pk, tenant_id, event, entry.key))
             if entry.late:
-                items.append(self._time_index.late_put(table, tenant_id, entry))
+                items.append(self._time_index.late_put(table, event_pk, entry))
+            marker_pk = where.get(str(pending["event_id"])) or self._layout.marker_pk(tenant_id, pending["event_id"])
             items.append({"Update": {  # marked, not deleted: the audit table stays append-only (no DeleteItem)
                 "TableName": table,
-                "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": PENDING_PREFIX + pending["event_id"]}},
+                "Key": {"pk": {"S": marker_pk}, "sk": {"S": PENDING_PREFIX + pending["event_id"]}},
                 "UpdateExpression": "REMOVE pending SET sealed_seq = :seq",
                 "ConditionExpression": PENDING,
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
             items.append({"Put": cast("PutTypeDef", landed_put(  # only if absent: never chained twice
-                table, tenant_id, jurisdiction, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
-        items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch), high))
+                table, marker_pk, jurisdiction, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
+        items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch), high,
+                                       sharded_from if self._layout.sharded else None))
         return items, high
 
     def _lock_for(self, tenant_id: str) -> threading.Lock:
@@ -356,6 +394,7 @@ class AuditStore:
         with translated("the audit trail"):
             item = self._client.get_item(TableName=table, ConsistentRead=True,
                                          Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}}).get("Item")
+        self._shards.note(table, tenant_id, item)
         head = (int(item["seq"]["N"]), item["hash"]["S"]) if item else (0, GENESIS_HASH)
         self._high[tenant_id] = item["at_high"]["S"] if item and "at_high" in item else None if item else ""
         self._heads[tenant_id] = head
@@ -401,34 +440,41 @@ class AuditStore:
 
     @staticmethod
     def _head_update(table: str, tenant_id: str, seq: int, event: dict[str, Any],
-                     last_event_id: str, high: str) -> TransactWriteItemTypeDef:
+                     last_event_id: str, high: str, sharded_from: int | None) -> TransactWriteItemTypeDef:
+        """The head moved to ``event``, conditional on it being at ``seq``; ``sharded_from`` (the sharded
+        layout's first ``seq``) is recorded by the first seal that uses the layout and never changes."""
         condition = "attribute_not_exists(pk)" if seq == 0 else "#seq = :prev"
         values: dict[str, Any] = {":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]},
                                   ":last": {"S": last_event_id}, ":high": {"S": high}}
+        update = "SET #seq = :seq, #hash = :hash, last_event_id = :last, at_high = :high"
+        if sharded_from is not None:
+            update += ", sharded_from = if_not_exists(sharded_from, :from)"
+            values[":from"] = {"N": str(sharded_from)}
         if seq:
             values[":prev"] = {"N": str(seq)}
         return {"Update": {
             "TableName": table,
             "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": HEAD}},
-            "UpdateExpression": "SET #seq = :seq, #hash = :hash, last_event_id = :last, at_high = :high",
+            "UpdateExpression": update,
             "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#seq": "seq", "#hash": "hash"},
             "ExpressionAttributeValues": values,
         }}
 
     @staticmethod
-    def _event_put(table: str, tenant_id: str, event: dict[str, Any], time_key: str) -> TransactWriteItemTypeDef:
-        return {"Put": {
-            "TableName": table,
-            "Item": {
-                "pk": {"S": tenant_pk(tenant_id)},
-                "sk": {"S": event_sk(event["seq"])},
-                "tenant_id": {"S": tenant_id},
-                "at": {"S": time_key},
-                "event": {"S": json.dumps(event, separators=(",", ":"), ensure_ascii=False)},
-            },
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }}
+    def _event_put(table: str, pk: str, tenant_id: str, event: dict[str, Any],
+                   time_key: str) -> TransactWriteItemTypeDef:
+        """The sealed event's item. In an event shard it carries no ``tenant_id``: the time index that reads
+        it is keyed by its ``pk`` (``by_shard_time``), not by the tenant (``by_time``, one hot partition)."""
+        item: dict[str, Any] = {
+            "pk": {"S": pk},
+            "sk": {"S": event_sk(event["seq"])},
+            "at": {"S": time_key},
+            "event": {"S": json.dumps(event, separators=(",", ":"), ensure_ascii=False)},
+        }
+        if pk == tenant_pk(tenant_id):
+            item["tenant_id"] = {"S": tenant_id}
+        return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def head(self, tenant_id: str, jurisdiction: str) -> tuple[int, str]:
         """The stored head (consistent read), bypassing the cache, after sealing what is pending."""
@@ -449,12 +495,8 @@ class AuditStore:
 
     def _events(self, tenant_id: str, jurisdiction: str, first_seq: int,
                 last_seq: int | None) -> Iterator[dict[str, Any]]:
-        upper = event_sk(last_seq) if last_seq is not None else "EVT#~"
-        yield from self._query(self._table_for(jurisdiction), {
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": event_sk(first_seq)},
-                                          ":hi": {"S": upper}},
-        })
+        for item in self._shards.events(self._table_for(jurisdiction), tenant_id, first_seq, last_seq):
+            yield json.loads(item["event"]["S"])
 
     def seq_range(self, tenant_id: str, jurisdiction: str, start: str | None,
                   end: str | None) -> tuple[int, int] | None:
@@ -494,15 +536,3 @@ class AuditStore:
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 return found
-
-    def _query(self, table: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        start_key: dict[str, Any] | None = None
-        while True:
-            page_params = {"TableName": table, **params, **({"ExclusiveStartKey": start_key} if start_key else {})}
-            with translated("the audit trail"):
-                page = self._client.query(**page_params)
-            for item in page.get("Items", []):
-                yield json.loads(item["event"]["S"])
-            start_key = page.get("LastEvaluatedKey")
-            if not start_key:
-                return

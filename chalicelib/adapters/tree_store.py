@@ -1,6 +1,7 @@
 """Storage of each tenant's Merkle tree over its audit chain, in the jurisdiction's audit table.
 
-Items (``pk`` = ``TENANT#<id>``), beside the chain's own (``EVT#``, ``HEAD``, ``CKP#``, ``PND#``):
+Items (``pk`` = ``TENANT#<id>``, the tenant's base partition; the chain's events are in event shards,
+``domain/audit_layout.py``):
 
 - ``MTN#<level:02d>#<index:012d>``: ``hash`` (hex), the root of the complete subtree over leaves
   ``index * CHUNK * 2**level`` onwards. Written once, when the subtree completes; the value is
@@ -8,8 +9,8 @@ Items (``pk`` = ``TENANT#<id>``), beside the chain's own (``EVT#``, ``HEAD``, ``
 - ``STH#<tree_size:012d>``: ``head``, a signed tree head (JSON). The first one stored at a size stays.
 
 Leaves are not stored again: the leaves of one chunk of ``CHUNK`` events are their ``hash`` in the
-``EVT#`` items (one Query). So a proof or a head reads one or two chunks and O(log n) nodes, never
-the whole trail.
+``EVT#`` items (one Query: a chunk lies in one block of an event shard). So a proof or a head reads one
+or two chunks and O(log n) nodes, never the whole trail.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.audit_store import event_sk, tenant_pk
+from chalicelib.adapters.audit_shards import ChainShards
 from chalicelib.adapters.dynamo_errors import error_code, translated
+from chalicelib.domain.audit_layout import SEQ_BLOCK, tenant_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 CHUNK = 64  # leaves per chunk: one Query of 64 event items per chunk read
+assert SEQ_BLOCK % CHUNK == 0, "a chunk must lie in one event shard"
 NODE_PREFIX = "MTN#"
 HEAD_PREFIX = "STH#"
 
@@ -42,26 +45,18 @@ def head_sk(tree_size: int) -> str:
 class TreeStore:
     """Reads and writes tree nodes and signed heads; reads chunk leaves from the chain's event items."""
 
-    def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str]) -> None:
+    def __init__(self, client: DynamoDBClient, table_for: Callable[[str], str],
+                 shards: ChainShards | None = None) -> None:
         self._client = client
         self._table_for = table_for
+        self._shards = shards or ChainShards(client)
 
     def chunk_hashes(self, tenant_id: str, jurisdiction: str, chunk: int) -> list[str]:
         """The event hashes of chunk ``chunk`` (seq ``chunk * CHUNK + 1`` onwards; fewer in the last chunk)."""
         first = chunk * CHUNK + 1
-        found: list[str] = []
-        params: dict[str, Any] = {
-            "TableName": self._table_for(jurisdiction), "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":pk": {"S": tenant_pk(tenant_id)}, ":lo": {"S": event_sk(first)},
-                                          ":hi": {"S": event_sk(first + CHUNK - 1)}}}
-        while True:
-            with translated("the audit trail"):
-                page = self._client.query(**params)
-            found += [json.loads(item["event"]["S"])["hash"] for item in page.get("Items", [])]
-            if not page.get("LastEvaluatedKey"):
-                return found
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = self._shards.events(self._table_for(jurisdiction), tenant_id, first, first + CHUNK - 1,
+                                    consistent=True)
+        return [json.loads(item["event"]["S"])["hash"] for item in items]
 
     def node(self, tenant_id: str, jurisdiction: str, level: int, index: int) -> str | None:
         with translated("the audit trail"):

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chalicelib.domain.audit_layout import tenant_of_pk
 from chalicelib.domain.audit_pending import landed_digest
 
 PENDING_PREFIX = "PND#"
@@ -108,7 +109,7 @@ def read_batch(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Te
         event_id = sk.partition("#")[2]
         trusted = old or new  # the image the application wrote, as far as the record tells
         pk = _text(data.get("Keys", {}), "pk")
-        tenant = pk[len(TENANT_PREFIX):] if pk.startswith(TENANT_PREFIX) else _text(trusted, "tenant_id")
+        tenant = tenant_of_pk(pk) or _text(trusted, "tenant_id")  # any shard of the tenant's partitions
         owner = (tenant, _text(trusted, "jurisdiction") or _text(new, "jurisdiction"))
         if not all(owner):
             continue

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.audit_keys import tenant_items
 from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
@@ -23,9 +24,7 @@ def _chain_state(platform: Platform, tenant_id: str) -> tuple[int, int]:
     key = {"pk": {"S": f"TENANT#{tenant_id}"}}
     head: dict[str, Any] = dynamodb.get_item(TableName=TABLE, ConsistentRead=True,
                                              Key={**key, "sk": {"S": "HEAD"}}).get("Item", {})
-    pending = dynamodb.query(TableName=TABLE, ConsistentRead=True, FilterExpression="attribute_exists(pending)",
-                             KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-                             ExpressionAttributeValues={":p": key["pk"], ":s": {"S": "PND#"}})["Items"]
+    pending = [item for item in tenant_items(dynamodb, TABLE, tenant_id, "PND#") if "pending" in item]
     return int(head.get("seq", {}).get("N", "0")), len(pending)
 
 
