@@ -59,6 +59,8 @@ class Settings(BaseModel):
     signing_key_alias: str = "alias/enclave-audit-signing"
     export_bucket_prefix: str = "enclave-exports"
     witness_bucket_prefix: str = "enclave-witness"
+    import_queue: str = Field(default="enclave-imports", pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    """The bulk-import worker's SQS queue in this region (the bucket's upload events and the chunks)."""
     """``<prefix>-<region>``: every signed tree head, under S3 Object Lock in compliance mode."""
     head_interval_seconds: int = Field(default=300, ge=1)
     """A tree head is signed at least this often while events arrive (and at every ``checkpoint_every``)."""
@@ -138,6 +140,7 @@ class Settings(BaseModel):
             "signing_key_alias": "ENCLAVE_SIGNING_KEY_ALIAS",
             "export_bucket_prefix": "ENCLAVE_EXPORT_BUCKET_PREFIX",
             "witness_bucket_prefix": "ENCLAVE_WITNESS_BUCKET_PREFIX",
+            "import_queue": "ENCLAVE_IMPORT_QUEUE",
             "head_interval_seconds": "ENCLAVE_HEAD_INTERVAL_SECONDS",
             "jwks_url_template": "ENCLAVE_JWKS_URL_TEMPLATE",
             "aws_endpoint_url": "AWS_ENDPOINT_URL",

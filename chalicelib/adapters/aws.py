@@ -76,6 +76,10 @@ class AwsClients:
         client: S3Client = self._client("s3", region)
         return client
 
+    def sqs(self, region: str) -> Any:
+        """The SQS client (bulk imports' queue; untyped: no stubs for SQS are installed)."""
+        return self._client("sqs", region)
+
     def edge_routes(self) -> KeyValueStoreClient:
         """The CloudFront KeyValueStore data-plane client (global; SigV4A, which needs ``awscrt``)."""
         client: KeyValueStoreClient = self._client("cloudfront-keyvaluestore", "us-east-1")
