@@ -140,11 +140,17 @@ def _text(data: bytes) -> str:
 # -- one row -> the API's body ------------------------------------------------------------------
 
 
-def _problems(row: int, exc: ValidationError, columns: Mapping[str, str], values: Mapping[str, str]) -> list[Problem]:
+def _problems(row: int, exc: ValidationError, columns: Mapping[str, str], values: Mapping[str, str],
+              whole: str = "row") -> list[Problem]:
+    """Pydantic's errors as report lines: the column, and a code from what is wrong with it (a check of
+    the row as a whole, like a score above its maximum, is reported on ``whole``)."""
     found: dict[str, str] = {}
     for error in exc.errors():
         where = [str(part) for part in error.get("loc", ())]
-        column = columns.get(".".join(where), columns.get(where[0], where[0]) if where else "row")
+        if not where:
+            found.setdefault(whole, INVALID)
+            continue
+        column = columns.get(".".join(where), columns.get(where[0], where[0]))
         if not values.get(column):
             code = MISSING
         elif column in ("date_of_birth", "taken_on"):
@@ -211,7 +217,7 @@ def result_body(row: int, values: Mapping[str, str]) -> ResultCreate | list[Prob
     try:
         body = ResultCreate.model_validate({name: values.get(name, "") for name in RESULT_REQUIRED})
     except ValidationError as exc:
-        return problems + _problems(row, exc, {}, values)
+        return problems + _problems(row, exc, {}, values, whole="score")
     return problems or body
 
 

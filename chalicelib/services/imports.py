@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore
@@ -115,7 +116,7 @@ class ImportService:
         if "chunk" in message:
             return self._chunk(str(message["tenant_id"]), str(message["import_id"]), int(message["chunk"]))
         for record in message.get("Records", []):
-            key = str(record.get("s3", {}).get("object", {}).get("key", ""))
+            key = unquote_plus(str(record.get("s3", {}).get("object", {}).get("key", "")))  # S3 events encode it
             found = parse_key(key)
             if found is not None:
                 self._uploaded(*found)
