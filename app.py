@@ -210,7 +210,9 @@ def get_import(ctx: RequestContext, tenant_id: str, import_id: str) -> dict[str,
     return container().imports.status(caller(ctx), tenant_id, import_id)
 
 
-@app.on_sqs_message(queue=_settings.import_queue, batch_size=1, name="import_worker")
+# the account is not known here: the stage template points the event source at its queue (deploy/imports.py)
+@app.on_sqs_message(queue_arn=f"arn:aws:sqs:{_settings.region}:000000000000:{_settings.import_queue}", batch_size=1,
+                    name="import_worker")
 def import_worker(event: Any) -> dict[str, int]:
     """The bulk-import queue (the bucket's upload events and the worker's own chunk messages): thin."""
     import json

@@ -24,10 +24,11 @@ Handler = Callable[[Mapping[str, Any]], object]
 
 def sqs_handlers(app: Any) -> list[tuple[str, Handler]]:
     """``(queue name, handler)`` of the app's ``on_sqs_message`` functions, called as Lambda calls them."""
-    found = []
+    found: list[tuple[str, Handler]] = []
     for source in getattr(app, "event_sources", []):
         if type(source).__name__ == "SQSEventConfig" and source.name in app.handler_map:
-            found.append((str(source.queue), functools.partial(app.handler_map[source.name], context=None)))
+            name = source.queue or str(source.queue_arn).rsplit(":", 1)[-1]
+            found.append((str(name), functools.partial(app.handler_map[source.name], context=None)))
     return found
 
 

@@ -94,6 +94,8 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
     status, incident = eu.call("POST", "/v1/incidents", regional, {
         "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [tenant_id], "summary": "lost laptop"})
     assert status == 201, incident
+    status, started = eu.call("POST", f"{base}/imports", admin, {"kind": "learners"})
+    assert status == 201, started
     personal = [value for person in people
                 for value in (person["given_name"], person["family_name"], person["email"], person["programme"],
                               person["guardian"]["name"], person["guardian"]["email"])]
@@ -114,11 +116,13 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
         "HoldCreate": {"reason": "another pool's hold", "learner_id": learner_id},
         "HoldLift": {"reason": "another pool lifts it"},
         "DepartureUpdate": {"left_on": "2020-01-01"},
+        "ImportCreate": {"kind": "learners", "format": "csv"},
         "IncidentCreate": {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [tenant_id],
                            "summary": "probe"},
     }
     ids = {"tenant_id": tenant_id, "learner_id": learner_id, "request_id": request["request_id"],
-           "hold_id": hold["hold_id"], "incident_id": incident["incident_id"], "key": "uk-breach-log"}
+           "hold_id": hold["hold_id"], "incident_id": incident["incident_id"], "key": "uk-breach-log",
+           "import_id": started["import_id"]}
     return {"tenant_id": tenant_id, "ids": ids, "personal": personal, "bodies": bodies,
             "secret_ids": [learner_id, held_id, result["result_id"], request["request_id"]]}
 
