@@ -4,6 +4,7 @@ import { h, card, field, say, errorText, formValues, stackedTable, loading, busy
 import { learner } from "./learner.js";
 import { requests, request } from "./requests.js";
 import { holds, obligations } from "./school.js";
+import { imports } from "./imports.js";
 import { learnersPath, statusBadge, school, learnerName, STATUS_TEXT } from "./tenant-common.js";
 
 async function search(api, body) {
@@ -122,4 +123,5 @@ export const tenantScreens = [
   { id: "request", title: "Request", render: request, hidden: true, roles: ADMIN },
   { id: "holds", title: "Legal holds", render: holds, roles: ADMIN },
   { id: "obligations", title: "Obligations", render: obligations, roles: ADMIN },
+  { id: "imports", title: "Import", render: imports, roles: ADMIN },
 ];

@@ -12,6 +12,7 @@ module adds what Chalice does not make, points the event source at the queue res
 * on the export bucket: the upload events of ``imports/`` to the queue, and a lifecycle rule deleting
   whatever is left under ``imports/`` (current and noncurrent versions) after a day (the worker deletes
   every version of a file as soon as it is processed);
+* CORS on the bucket for PUTs from the console's origin (its import screen uploads from the browser);
 * the worker function's timeout, and its event source pointed at the queue resource (so it is created first).
 """
 from __future__ import annotations
@@ -59,17 +60,22 @@ def import_resources(stage: Stage, app: AppModel, resources: dict[str, Any]) -> 
         "ApproximateNumberOfMessagesVisible", [{"Name": "QueueName", "Value": {"Fn::GetAtt": [
             "ImportDeadLetterQueue", "QueueName"]}}], threshold=1)}
     resources["ImportDeadLetterAlarm"]["Properties"]["Statistic"] = "Maximum"
-    _wire_bucket(resources)
+    _wire_bucket(resources, stage.settings.console_origin)
     function = resources.setdefault(WORKER_FUNCTION, {})
     function.setdefault("Properties", {})["Timeout"] = WORKER_TIMEOUT_SECONDS
     function["Properties"]["Events"] = {EVENT_SOURCE: {"Type": "SQS", "Properties": {
         "Queue": {"Fn::GetAtt": ["ImportQueue", "Arn"]}, "BatchSize": 1}}}
 
 
-def _wire_bucket(resources: dict[str, Any]) -> None:
+def _wire_bucket(resources: dict[str, Any], console_origin: str | None) -> None:
     bucket = resources["ExportBucket"]
     bucket.setdefault("DependsOn", []).append("ImportQueuePolicy")
     properties = bucket["Properties"]
+    if console_origin:  # the console uploads the file from the browser with the presigned PUT
+        properties["CorsConfiguration"] = {"CorsRules": [{
+            "Id": "console-uploads", "AllowedMethods": ["PUT"], "AllowedOrigins": [console_origin],
+            "AllowedHeaders": ["content-type", "x-amz-server-side-encryption",
+                               "x-amz-server-side-encryption-aws-kms-key-id"], "MaxAge": 600}]}
     properties["NotificationConfiguration"] = {"QueueConfigurations": [{
         "Event": "s3:ObjectCreated:*", "Queue": {"Fn::GetAtt": ["ImportQueue", "Arn"]},
         "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": PREFIX}]}}}]}
