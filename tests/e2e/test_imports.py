@@ -15,6 +15,7 @@ import re
 import time
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.learners import open_profile
 from chalicelib.settings import PROJECT_ROOT, REGIONS
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, run_cli
 
 HOME = "eu-west-2"
 BUCKET = f"enclave-exports-{HOME}"
@@ -151,18 +152,17 @@ def test_twenty_thousand_learners_from_a_csv_each_readable_decrypting_with_one_e
         row = expected[profile["email"]]
         assert [profile["given_name"], profile["family_name"], profile["date_of_birth"], profile["guardian"]] == [
             row[0], row[1], row[3], {"name": row[4], "email": row[5]}]
-    listed, cursor = [], None  # and through the API, page by page: every learner active, names decrypted
-    while True:
-        query = "?limit=200" + (f"&cursor={cursor}" if cursor else "")
-        status, page = platform.call(HOME, "GET", f"/v1/tenants/{school['tenant_id']}/learners{query}",
+    # and through the API as a user reads them: pages of the list (names decrypted) and whole records
+    status, page = platform.call(HOME, "GET", f"/v1/tenants/{school['tenant_id']}/learners?limit=200",
+                                 school["staff"])
+    assert status == 200
+    assert len(page["items"]) == 200
+    assert all(item["given_name"] == profiles[item["learner_id"]]["given_name"] for item in page["items"])
+    for learner_id in sorted(profiles)[::1000]:
+        status, read = platform.call(HOME, "GET", f"/v1/tenants/{school['tenant_id']}/learners/{learner_id}",
                                      school["staff"])
         assert status == 200
-        listed += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
-    assert {item["learner_id"]: item["given_name"] for item in listed} == {
-        learner_id: profile["given_name"] for learner_id, profile in profiles.items()}
+        assert {k: read[k] for k in profiles[learner_id]} == profiles[learner_id]
     created = [e for e in audit_events(platform, school) if e["action"] == "learner.create"]
     assert sorted(e["details"]["learner_id"] for e in created) == sorted(profiles)
     print(f"\n20,000 learners imported through the local platform in {seconds:.1f} s "
@@ -249,6 +249,22 @@ def test_fifty_bad_rows_are_reported_exactly_and_the_rest_written_and_a_re_uploa
     assert len(decrypted_profiles(platform, school["tenant_id"])) == before + 950
     creates = [e for e in audit_events(platform, school) if e["action"] == "learner.create"]
     assert len(creates) == before + 950
+
+
+def test_the_cli_imports_a_file_with_a_progress_bar_and_prints_the_report(
+        platform: Platform, school: dict[str, Any], tmp_path: Path) -> None:
+    rows = [person(n, "c") for n in range(60)]
+    rows[5][3] = "2011-13-01"
+    path = tmp_path / "roster.csv"
+    path.write_bytes(as_csv(rows))
+    school["files"].append(path.read_bytes())
+    done = run_cli(platform.local, "import", str(path), "--tenant", school["tenant_id"], "--kind", "learners")
+    assert done.returncode == 3, done.stderr  # completed, with a failed row
+    report = json.loads(done.stdout)
+    assert (report["state"], report["created"], report["failed"]) == ("completed", 59, 1)
+    assert report["errors"] == [{"row": 7, "field": "date_of_birth", "code": "invalid_date"}]
+    assert "[##############################] 100% 60/60 rows, 1 failed (completed)" in done.stderr
+    assert not MARKED.search(done.stdout + done.stderr)
 
 
 def all_versions(clients: AwsClients, region: str) -> Iterator[tuple[str, bytes]]:
