@@ -134,6 +134,18 @@ def test_a_re_upload_of_the_same_file_creates_nothing(importer: Importer, token:
     assert audit_actions(importer, token).count("learner.create") == 30
 
 
+def test_a_file_put_again_after_the_import_ended_is_deleted_and_writes_nothing(
+        importer: Importer, token: TokenFactory, emulated: Emulated) -> None:
+    report = importer.run(to_csv(HEADER, learner_rows(5, "Late")))
+    s3 = emulated.clients.s3(REGION)
+    s3.put_object(Bucket=BUCKET, Key=object_key(importer.tenant_id, report["import_id"]),
+                  Body=to_csv(HEADER, learner_rows(9, "Later")))
+    importer.drain()
+    assert not s3.list_object_versions(Bucket=BUCKET, Prefix=f"imports/{importer.tenant_id}/").get("Versions")
+    assert importer.status(report["import_id"])["created"] == 5
+    assert len(learners_of(importer, token)) == 5
+
+
 def test_a_redelivered_chunk_writes_and_counts_nothing_twice(importer: Importer, token: TokenFactory) -> None:
     report = importer.run(to_csv(HEADER, learner_rows(10, "Redo")))
     composition.use(importer.container)

@@ -129,8 +129,11 @@ class ImportService:
     def _uploaded(self, tenant_id: str, import_id: str) -> None:
         tenant = self._tenant(tenant_id)
         record = self._imports.record(tenant.jurisdiction, tenant_id, import_id) if tenant else None
-        if tenant is None or record is None or record["state"] not in ("awaiting_upload", "processing"):
-            return  # an event of nothing this region knows, or of an import already done: nothing to do
+        if tenant is None or record is None:
+            return  # an event of nothing this region knows: nothing to do
+        if record["state"] not in ("awaiting_upload", "processing"):  # uploaded again after the import ended
+            self._bucket.delete_all_versions(object_key(tenant_id, import_id))
+            return
         try:
             rows = self._rows(record, self._bucket.read(object_key(tenant_id, import_id), MAX_FILE_BYTES))
         except FileRefused as refused:
