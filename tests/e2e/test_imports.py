@@ -52,8 +52,13 @@ def as_csv(rows: list[list[str]], header: list[str] = HEADER) -> bytes:
     return out.getvalue().encode()
 
 
-@pytest.fixture(scope="module")
+UPLOADED: list[bytes] = []
+"""Every file this module uploaded (the raw-store scan looks for their values)."""
+
+
+@pytest.fixture
 def school(platform: Platform) -> dict[str, Any]:
+    """A school of its own per test: each test's trail holds its own events only (verified and exported whole)."""
     admin = platform.token("platform_admin", region=HOME)
     status, tenant = platform.call(HOME, "POST", "/v1/tenants", admin,
                                    body={"name": "Bulk Import School", "kind": "school", "jurisdiction": "UK"})
@@ -61,7 +66,7 @@ def school(platform: Platform) -> dict[str, Any]:
     tenant_id = tenant["tenant_id"]
     return {"tenant": tenant, "tenant_id": tenant_id, "admin": platform.token("tenant_admin", tenant_id),
             "staff": platform.token("tenant_staff", tenant_id),
-            "officer": platform.token("compliance_officer", region=HOME), "files": []}
+            "officer": platform.token("compliance_officer", region=HOME)}
 
 
 def run_import(platform: Platform, school: dict[str, Any], data: bytes, kind: str = "learners",
@@ -73,7 +78,7 @@ def run_import(platform: Platform, school: dict[str, Any], data: bytes, kind: st
     upload = started["upload"]
     response = requests.put(upload["url"], data=data, headers=upload["headers"], timeout=60)
     assert response.status_code == 200, response.text
-    school["files"].append(data)
+    UPLOADED.append(data)
     deadline = time.monotonic() + timeout
     while True:
         status, report = platform.call(HOME, "GET", f"{path}/{started['import_id']}", school["admin"])
@@ -125,13 +130,16 @@ def decrypted_profiles(platform: Platform, tenant_id: str) -> dict[str, dict[str
 
 
 def audit_events(platform: Platform, school: dict[str, Any]) -> list[dict[str, Any]]:
-    """The tenant's whole trail, after checking that it verifies (both read it sealed, whatever is pending)."""
+    """The tenant's whole trail (an export: the bucket's copy), after checking that it verifies (both read it
+    sealed, whatever is pending)."""
     auth = {"Authorization": f"Bearer {school['officer']}"}
     base = f"{platform.url(HOME)}/v1/tenants/{school['tenant_id']}/audit"
     verified = requests.get(f"{base}/verify", headers=auth, timeout=900)
     assert verified.status_code == 200
     assert verified.json()["valid"] is True, verified.json()
-    response = requests.get(base, headers=auth, timeout=900)
+    exported = requests.post(f"{base}/exports", headers=auth, json={}, timeout=900)  # too large for one response
+    assert exported.status_code == 201, exported.text
+    response = requests.get(exported.json()["download_url"], timeout=300)
     assert response.status_code == 200
     return [e for e in (json.loads(line) for line in response.text.splitlines() if line) if "action" in e]
 
@@ -257,7 +265,7 @@ def test_the_cli_imports_a_file_with_a_progress_bar_and_prints_the_report(
     rows[5][3] = "2011-13-01"
     path = tmp_path / "roster.csv"
     path.write_bytes(as_csv(rows))
-    school["files"].append(path.read_bytes())
+    UPLOADED.append(path.read_bytes())
     done = run_cli(platform.local, "import", str(path), "--tenant", school["tenant_id"], "--kind", "learners")
     assert done.returncode == 3, done.stderr  # completed, with a failed row
     report = json.loads(done.stdout)
@@ -277,8 +285,8 @@ def all_versions(clients: AwsClients, region: str) -> Iterator[tuple[str, bytes]
 
 
 def test_the_uploaded_files_are_gone_and_no_value_from_them_is_stored_in_plaintext_anywhere(
-        platform: Platform, school: dict[str, Any]) -> None:
-    assert len(school["files"]) >= 4
+        platform: Platform) -> None:
+    assert len(UPLOADED) >= 5  # every file of the tests above
     clients = platform.emulator()
     s3 = clients.s3(HOME)
     listed = s3.list_object_versions(Bucket=BUCKET, Prefix="imports/")
