@@ -99,8 +99,10 @@ def _call(method: str, url: str, token: str, body: Any = None) -> dict[str, Any]
 
 
 def _upload(upload: dict[str, Any], data: bytes) -> None:
+    # urllib would label the body a form (and a server may parse it as one): say it is bytes
+    headers = {"Content-Type": "application/octet-stream", **upload["headers"]}
     request = urllib.request.Request(upload["url"], data=data, method="PUT",  # noqa: S310 - the presigned URL
-                                     headers=dict(upload["headers"]))
+                                     headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=300):  # noqa: S310
             return
