@@ -45,7 +45,8 @@ def test_an_admin_uploads_a_csv_and_watches_the_progress_reach_100_with_the_erro
     sign_in(desk, platform, "tenant_admin", tenant)
     desk.goto(f"{platform.local.console_url}/#/imports")
     desk.get_by_role("heading", name="Import a file").wait_for()
-    desk.get_by_label("File", exact=True).set_input_files({"name": "roster.csv", "mimeType": "text/csv", "buffer": roster(300)})
+    desk.get_by_label("File", exact=True).set_input_files(
+        {"name": "roster.csv", "mimeType": "text/csv", "buffer": roster(300)})
     desk.get_by_role("button", name="Upload and import").click()
     status = desk.get_by_role("status").filter(has_text="rows")
     seen = set()
