@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # body models are named in the routes and imported on first u
     from chalicelib.domain.audit_exports import AuditExportCreate
     from chalicelib.domain.consents import ConsentCreate
     from chalicelib.domain.holds import HoldCreate, HoldLift
+    from chalicelib.domain.imports import ImportCreate
     from chalicelib.domain.incidents import IncidentCreate
     from chalicelib.domain.learners import LearnerCreate, LearnerPatch, LearnerSearch, ResultCreate
     from chalicelib.domain.obligations_api import EvidenceCreate
@@ -194,6 +195,35 @@ def consent_history(ctx: RequestContext, tenant_id: str, learner_id: str) -> dic
            roles=("compliance_officer", "platform_admin"), tags=("consents",))
 def consent_coverage(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
     return container().oversight.consent_coverage(caller(ctx), tenant_id)
+
+
+IMPORTS = "/v1/tenants/{tenant_id}/imports"
+
+
+@api.route(IMPORTS, "POST", summary="Start a bulk import of learners or results (plain CSV or a OneRoster zip): "
+           "answers a presigned PUT for the file; the worker processes it from the upload event", status=201,
+           body=MODELS + "imports:ImportCreate", roles=("tenant_admin",), tags=("imports",))
+def create_import(ctx: RequestContext, body: ImportCreate, tenant_id: str) -> dict[str, Any]:
+    return container().imports.create(caller(ctx), tenant_id, body)
+
+
+@api.route(IMPORTS + "/{import_id}", "GET", summary="An import's state, rows done and failed, and its error report "
+           "[{row, field, code}] (no value from the file)", roles=("tenant_admin",), tags=("imports",))
+def get_import(ctx: RequestContext, tenant_id: str, import_id: str) -> dict[str, Any]:
+    return container().imports.status(caller(ctx), tenant_id, import_id)
+
+
+# the account is not known here: the stage template points the event source at its queue (deploy/imports.py)
+@app.on_sqs_message(queue_arn=f"arn:aws:sqs:{_settings.region}:000000000000:{_settings.import_queue}", batch_size=1,
+                    name="import_worker")
+def import_worker(event: Any) -> dict[str, int]:
+    """The bulk-import queue (the bucket's upload events and the worker's own chunk messages): thin."""
+    import json
+
+    written = 0
+    for record in event:
+        written += container().imports.handle(json.loads(record.body))
+    return {"written": written}
 
 
 REQUESTS = "/v1/tenants/{tenant_id}/requests"

@@ -264,6 +264,12 @@ class Harness:
                                     expect=201))
         return str(created["tenant_id"])
 
+    def new_import(self) -> str:
+        """An import awaiting its upload."""
+        created = self.call(Request("POST", f"/v1/tenants/{self.tenant_id}/imports", "tenant_admin",
+                                    {"kind": "learners"}, expect=201))
+        return str(created["import_id"])
+
     def new_incident(self) -> str:
         created = self.call(Request("POST", "/v1/incidents", "platform_admin", {
             "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [self.tenant_id], "summary": "bench"},
@@ -470,6 +476,10 @@ def _scenarios() -> list[Scenario]:
         Scenario("POST", "/v1/tenants/{tenant_id}/webhook-dead-letters/{delivery_id}/replay", "write",
                  lambda h: Request("POST", f"{tenant(h)}/webhook-dead-letters/msg_{'0' * 32}/replay", "tenant_admin",
                                    expect=404)),
+        Scenario("POST", "/v1/tenants/{tenant_id}/imports", "write",
+                 lambda h: Request("POST", f"{tenant(h)}/imports", "tenant_admin", {"kind": "learners"}, expect=201)),
+        Scenario("GET", "/v1/tenants/{tenant_id}/imports/{import_id}", "read",
+                 lambda h: Request("GET", f"{tenant(h)}/imports/{h.new_import()}", "tenant_admin")),
     ]
 
 

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from chalicelib.services.event_delivery import DomainEvents, EventSeam, TrailEvents
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
+    from chalicelib.services.imports import ImportService
     from chalicelib.services.inbox import InboxService
     from chalicelib.services.incident_migration import IncidentMigration
     from chalicelib.services.incidents import IncidentService
@@ -560,6 +561,23 @@ class Container:
     def _publish_alert(self, alert: Any) -> None:
         """A new alert of the hourly job as domain events, one per tenant it names (never raising)."""
         self.event_seam.from_alert(alert.kind, alert.threshold, alert.subject_id, alert.tenant_ids, alert.due_at)
+
+    @cached_property
+    def imports(self) -> ImportService:
+        """Bulk imports: the routes and the worker of the import queue (``import_worker`` in app.py)."""
+        from chalicelib.adapters.import_files import ImportBucket, ImportQueue
+        from chalicelib.adapters.import_store import ImportStore
+        from chalicelib.services.import_writer import ImportWriter
+        from chalicelib.services.imports import ImportService
+
+        settings = self.settings
+        store = ImportStore(self.clients.dynamodb(settings.region), self.data_store)
+        bucket = ImportBucket(self.clients.s3(settings.region), settings.export_bucket, settings.kms_key_alias)
+        queue = ImportQueue(self.clients.sqs(settings.region), settings.import_queue)
+        writer = ImportWriter(self.data_store, store, self.tenant_keys, self.audit_store, self.jurisdictions,
+                              self.clock)
+        return ImportService(self.access, self.directory, store, bucket, queue, writer, self.data_store,
+                             self.tenant_keys, self.audit_store, self.jurisdictions, self.clock, settings.region)
 
     def restore(self, restored_table: str) -> RestoreService:
         """The restore tool's service, working on ``restored_table`` (a restored copy of a data table) and the

@@ -143,6 +143,8 @@ class Settings(_Checked):
     export_bucket_prefix: str = "enclave-exports"
     witness_bucket_prefix: str = "enclave-witness"
     """``<prefix>-<region>``: every signed tree head, under S3 Object Lock in compliance mode."""
+    import_queue: str = "enclave-imports"
+    """The bulk-import worker's SQS queue in this region (the bucket's upload events and the chunks)."""
     siem_bucket_prefix: str = "enclave-siem"
     """``<prefix>-<region>``: the OCSF stream of sealed audit events (docs/siem.md)."""
     siem_account_id: str = "000000000000"
@@ -198,6 +200,7 @@ class Settings(_Checked):
             _text("settings", name, getattr(self, name), pattern, optional=True)
         _text("settings", "audit_stream_arn", self.audit_stream_arn, r"^arn:aws[a-z-]*:dynamodb:")
         _text("settings", "siem_account_id", self.siem_account_id, r"^[0-9]{12}$")
+        _text("settings", "import_queue", self.import_queue, r"^[A-Za-z0-9_-]{1,80}$")
         _text("settings", "alert_sender", self.alert_sender, r"^[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}$")
         for name, (low, high) in self._BOUNDS.items():
             put(name, _integer("settings", name, getattr(self, name), low, high))
@@ -281,6 +284,7 @@ class Settings(_Checked):
             "siem_account_id": "ENCLAVE_SIEM_ACCOUNT_ID",
             "event_bus_prefix": "ENCLAVE_EVENT_BUS_PREFIX",
             "webhooks_allow_local_http": "ENCLAVE_WEBHOOKS_ALLOW_LOCAL_HTTP",
+            "import_queue": "ENCLAVE_IMPORT_QUEUE",
             "head_interval_seconds": "ENCLAVE_HEAD_INTERVAL_SECONDS",
             "jwks_url_template": "ENCLAVE_JWKS_URL_TEMPLATE",
             "aws_endpoint_url": "AWS_ENDPOINT_URL",

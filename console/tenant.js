@@ -5,6 +5,7 @@ import { learner } from "./learner.js";
 import { requests, request } from "./requests.js";
 import { holds, obligations } from "./school.js";
 import { webhooks } from "./webhooks.js";
+import { imports } from "./imports.js";
 import { learnersPath, statusBadge, school, learnerName, STATUS_TEXT } from "./tenant-common.js";
 
 async function search(api, body) {
@@ -124,4 +125,5 @@ export const tenantScreens = [
   { id: "holds", title: "Legal holds", render: holds, roles: ADMIN },
   { id: "obligations", title: "Obligations", render: obligations, roles: ADMIN },
   { id: "webhooks", title: "Webhooks", render: webhooks, roles: ADMIN },
+  { id: "imports", title: "Import", render: imports, roles: ADMIN },
 ];

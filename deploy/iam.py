@@ -278,6 +278,7 @@ def render_policy(stage_name: str) -> dict[str, Any]:
         "Resource": [f"arn:aws:ses:{region}:*:identity/{settings.alert_domain}"],
         "Condition": {"StringEquals": {"ses:FromAddress": settings.alert_sender}},
     })
+    statements += _import_statements(stage.export_bucket, region, settings.import_queue)
     if settings.edge_kvs_arn:
         statements.append({
             "Sid": "EdgeRoutingTable",
@@ -288,6 +289,49 @@ def render_policy(stage_name: str) -> dict[str, Any]:
             "Resource": [edge_store_arn(settings.edge_kvs_arn)],
         })
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _import_statements(bucket: str, region: str, queue: str) -> list[Statement]:
+    """Bulk imports: the uploaded files under ``imports/`` (presigned PUT, read, every version deleted) and
+    the worker's queue (its event source mapping receives; the worker sends its chunks)."""
+    from deploy.render.common import OPS_KEY_ALIAS
+
+    queues = [f"arn:aws:sqs:{region}:*:{queue}"]
+    return [
+        {
+            "Sid": "BulkImportFiles",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/imports/*"],
+            "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"}},
+        },
+        {
+            "Sid": "BulkImportFileVersions",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucketVersions"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+            "Condition": {"StringEquals": {"s3:ResourceAccount": "${aws:PrincipalAccount}"},
+                          "StringLike": {"s3:prefix": ["imports/*"]}},
+        },
+        {
+            "Sid": "BulkImportQueue",
+            "Effect": "Allow",
+            "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                       "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"],
+            "Resource": queues,
+        },
+        {
+            "Sid": "BulkImportQueueKey",
+            "Effect": "Allow",
+            # the queue's SSE (the operations key): send chunks, receive messages
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": [f"arn:aws:kms:{region}:*:key/*"],
+            "Condition": {
+                "StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"},
+                "ForAnyValue:StringEquals": {"kms:ResourceAliases": [OPS_KEY_ALIAS]},
+            },
+        },
+    ]
 
 
 EDGE_ACTIONS = ["cloudfront-keyvaluestore:DeleteKey", "cloudfront-keyvaluestore:DescribeKeyValueStore",
@@ -338,6 +382,8 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "alert_store.py": ("HomeJurisdictionPersonalData",),
     "user_pool.py": ("AlertRecipients",),
     "ses_mailer.py": ("AlertMail",),
+    "import_store.py": ("HomeJurisdictionPersonalData",),
+    "import_files.py": ("BulkImportFiles", "BulkImportQueue"),
 }
 NOT_IN_THE_FUNCTION: dict[str, str] = {
     "cognito_admin.py": "used by the local platform's provisioning and the token CLI, never by the deployed API",
@@ -360,6 +406,7 @@ CLIENT_OPERATIONS: dict[str, str] = {
     "update_keys": "cloudfront-keyvaluestore:UpdateKeys", "list_keys": "cloudfront-keyvaluestore:ListKeys",
     "list_users_in_group": "cognito-idp:ListUsersInGroup", "send_email": "ses:SendEmail",
     "put_events": "events:PutEvents",
+    "send_message_batch": "sqs:SendMessage", "get_queue_url": "sqs:GetQueueUrl",
 }
 TRANSACT_OPERATIONS: dict[str, str] = {
     "Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",

@@ -9,6 +9,7 @@ alerts' sender domain as a verified SES identity in each region.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ def provision(clients: AwsClients, settings: Settings, jurisdictions: Jurisdicti
         _ensure_bucket(clients, region, f"{settings.witness_bucket_prefix}-{region}", object_lock=True)
         _ensure_bucket(clients, region, f"{settings.siem_bucket_prefix}-{region}")
         _ensure_bus(clients, region, f"{settings.event_bus_prefix}-{region}")
+        ensure_import_queue(clients, region, settings.import_queue, f"{settings.export_bucket_prefix}-{region}")
         result.cognito_pools[region] = ensure_user_pool(clients, region)
         clients.ses(region).verify_domain_identity(Domain=settings.alert_domain)  # alerts' sender (idempotent)
     return result
@@ -125,6 +127,23 @@ def _ensure_bucket(clients: AwsClients, region: str, bucket: str, *, object_lock
     else:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
                          **lock)
+
+
+def ensure_import_queue(clients: AwsClients, region: str, queue: str, bucket: str) -> str:
+    """The import worker's queue and its dead-letter queue, and the bucket's upload events of ``imports/``
+    sent to it (as the stage template wires them); the queue's URL."""
+    sqs = clients.sqs(region)
+    dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=queue, Attributes={
+        "VisibilityTimeout": "120",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    clients.s3(region).put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"Id": "imports", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "imports/"}]}}}]})
+    clients.s3(region).put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return str(url)
 
 
 def ensure_user_pool(clients: AwsClients, region: str) -> CognitoPool:

@@ -3,7 +3,8 @@
 ``python -m devtools.serve --stage dev --port 8003`` with ENCLAVE_REGION etc. in the environment.
 It differs from ``chalice local`` in one way that the deployed API also has (a gateway response in
 the template): an unknown route is a 404 in Enclave's error shape, not API Gateway's 403. With
-``--sequence`` it also plays Lambda's DynamoDB-stream trigger for the region's audit tables.
+``--sequence`` it also plays Lambda's DynamoDB-stream trigger for the region's audit tables and the SQS
+trigger of its import queue (``devtools/queue_poller.py``).
 """
 
 from __future__ import annotations
@@ -123,12 +124,14 @@ def local_server(app: Any, config: Any, host: str, port: int) -> LocalDevServer:
 def _sequence(app: Any) -> None:
     """Seal audit events as the deployed stream trigger does (a daemon thread; dies with the server)."""
     from chalicelib.settings import load_settings
+    from devtools.queue_poller import start_workers
     from devtools.stream_poller import start_sequencing
 
     settings = load_settings()
     if settings.aws_endpoint_url:
         start_sequencing(app, settings.region, settings.aws_endpoint_url, settings.audit_table_prefix,
                          threading.Event())
+        start_workers(app, settings.region, settings.aws_endpoint_url, threading.Event())  # the import worker
         threading.Thread(target=_dispatch_webhooks, name="webhook-dispatch", daemon=True).start()
 
 

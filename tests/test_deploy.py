@@ -325,7 +325,8 @@ def test_the_sequencer_reads_every_home_audit_table_stream_and_only_those(packag
     (not Chalice's placeholder ARN), from the oldest record; its role may read exactly those streams."""
     p = packaged[stage]
     homes = [policy.code for policy in load_stage(stage).home_jurisdictions()]
-    mappings = p.resources("AWS::Lambda::EventSourceMapping").values()
+    mappings = [m for m in p.resources("AWS::Lambda::EventSourceMapping").values()
+                if m["Properties"]["FunctionName"] == {"Ref": "AuditSequencer"}]
     streams = sorted(m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings)
     assert streams == sorted(f"{AUDIT.logical_name}{code}" for code in homes)
     for mapping in mappings:
@@ -339,6 +340,41 @@ def test_the_sequencer_reads_every_home_audit_table_stream_and_only_those(packag
     assert set(grant["Action"]) >= {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream"}
     assert grant["Resource"] == sorted(f"arn:aws:dynamodb:{p.region}:*:table/{AUDIT.name_for(code)}/stream/*"
                                        for code in homes)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_import_worker_reads_its_queue_fed_by_the_buckets_uploads_with_a_dead_letter_alarm(
+        packaged: dict[str, Packaged], stage: str) -> None:
+    """Bulk imports: the export bucket's ``imports/`` uploads go to the queue (only that bucket may send),
+    the worker function reads it, failures end in an alarmed dead-letter queue, and files left behind
+    expire within a day (every version)."""
+    p = packaged[stage]
+    queues = p.resources("AWS::SQS::Queue")
+    assert set(queues) == {"ImportQueue", "ImportDeadLetterQueue"}
+    queue = queues["ImportQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ImportDeadLetterQueue", "Arn"]}
+    assert all(q["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["OpsKey", "Arn"]} for q in queues.values())
+    worker = [m["Properties"] for m in p.resources("AWS::Lambda::EventSourceMapping").values()
+              if m["Properties"]["FunctionName"] == {"Ref": "ImportWorker"}]
+    assert worker == [{**worker[0], "EventSourceArn": {"Fn::GetAtt": ["ImportQueue", "Arn"]}, "BatchSize": 1}]
+    timeout = p.resources("AWS::Lambda::Function")["ImportWorker"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    bucket = p.resources("AWS::S3::Bucket")["ExportBucket"]["Properties"]
+    [events] = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert events["Queue"] == {"Fn::GetAtt": ["ImportQueue", "Arn"]}
+    assert events["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "imports/"}]
+    rule = next(r for r in bucket["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "imports/")
+    assert (rule["ExpirationInDays"], rule["NoncurrentVersionExpiration"]["NoncurrentDays"]) == (1, 1)
+    [policy] = p.resources("AWS::SQS::QueuePolicy").values()
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:s3:::{load_stage(stage).export_bucket}"
+    alarms = p.resources("AWS::CloudWatch::Alarm")
+    assert alarms["ImportDeadLetterAlarm"]["Properties"]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["ImportDeadLetterQueue", "QueueName"]}
+    sids = {s["Sid"]: s for s in json.loads(load_stage(stage).policy_file.read_text())["Statement"]}
+    assert sids["BulkImportFiles"]["Resource"] == [f"arn:aws:s3:::{load_stage(stage).export_bucket}/imports/*"]
+    assert sids["BulkImportQueue"]["Resource"] == [f"arn:aws:sqs:{p.region}:*:enclave-imports"]
 
 
 @pytest.mark.parametrize("stage", STAGES)

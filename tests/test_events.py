@@ -104,7 +104,7 @@ def _draft(action: str, outcome: str = "success", **details: Any) -> AuditEventD
 
 
 def _writes(tenant_id: str) -> list[AuditEventDraft]:
-    """Audit events as the services write them: five that stand for domain events, and reads and refusals."""
+    """Audit events as the services write them: six that stand for domain events, and reads and refusals."""
     learner, request, incident = new_id("lrn"), new_id("req"), new_id("inc")
     return [
         _draft("learner.read", learner_id=learner),
@@ -117,6 +117,8 @@ def _writes(tenant_id: str) -> list[AuditEventDraft]:
                deadlines=[{"party": "regulator", "action": "notify", "due_at": "2026-12-07T08:00:00Z"}],
                affected_learners=3),
         _draft("retention.shred", learner_id=new_id("lrn"), key_fingerprint="cd" * 16),
+        _draft("import.complete", import_id=new_id("imp"), finished_at="2026-12-05T09:30:00.000000Z",
+               state="completed", rows=122, created=120, skipped=0, failed=2),
         AuditEventDraft(actor_sub="system:audit-sequencer", actor_role="system", action="audit.event_altered",
                         resource="tenants/t/learners", outcome="detected", request_id="r-2",
                         details={"event_id": "01JEVENT", "change": "pending_replaced", "fields": ["details"],
@@ -127,7 +129,8 @@ def _writes(tenant_id: str) -> list[AuditEventDraft]:
 @pytest.fixture(scope="module")
 def published(emulated: Emulated, queue: str) -> dict[str, Any]:
     """One tenant's writes, sealed by the sequencer from the stream, whose hook publishes their events;
-    then the alerts job's and the import worker's events through their seam."""
+    then the alerts job's events through their seam (an import's ``import.finished`` comes from its
+    ``import.complete`` audit event, like the other trail-derived ones)."""
     tenant_id = new_id("tnt")
     store = audit_store(emulated)
     for draft in _writes(tenant_id):
@@ -140,7 +143,6 @@ def published(emulated: Emulated, queue: str) -> dict[str, Any]:
     assert seam.request_due_soon(tenant, new_id("req"), "2026-12-08T09:00:00.000000Z")
     assert seam.request_overdue(tenant, new_id("req"), "2026-12-01T09:00:00.000000Z")
     assert seam.incident_deadline_near(tenant, new_id("inc"), "2026-12-06T08:00:00Z")
-    assert seam.import_finished(tenant, "imp_2026_12_05_a", created=120, failed=2)
     return {"tenant_id": tenant_id, "received": _received(emulated, queue)}
 
 

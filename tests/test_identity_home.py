@@ -94,6 +94,8 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
     status, incident = eu.call("POST", "/v1/incidents", regional, {
         "discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [tenant_id], "summary": "lost laptop"})
     assert status == 201, incident
+    status, started = eu.call("POST", f"{base}/imports", admin, {"kind": "learners"})
+    assert status == 201, started
     personal = [value for person in people
                 for value in (person["given_name"], person["family_name"], person["email"], person["programme"],
                               person["guardian"]["name"], person["guardian"]["email"])]
@@ -115,6 +117,7 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
         "HoldLift": {"reason": "another pool lifts it"},
         "DepartureUpdate": {"left_on": "2020-01-01"},
         "StreamSwitch": {"enabled": True},
+        "ImportCreate": {"kind": "learners", "format": "csv"},
         "IncidentCreate": {"discovered_at": datetime.now(UTC).isoformat(), "tenant_ids": [tenant_id],
                            "summary": "probe"},
         "WebhookCreate": {"url": "https://hooks.elsewhere.example/in", "event_types": ["request.created"]},
@@ -124,7 +127,8 @@ def school(api: dict[str, RegionalApi], token: TokenFactory) -> dict[str, Any]:
     assert status == 201, webhook
     ids = {"tenant_id": tenant_id, "learner_id": learner_id, "request_id": request["request_id"],
            "hold_id": hold["hold_id"], "incident_id": incident["incident_id"], "key": "uk-breach-log",
-           "webhook_id": webhook["webhook_id"], "delivery_id": "msg_" + "0" * 32}
+           "webhook_id": webhook["webhook_id"], "delivery_id": "msg_" + "0" * 32,
+           "import_id": started["import_id"]}
     return {"tenant_id": tenant_id, "ids": ids, "personal": personal, "bodies": bodies,
             "secret_ids": [learner_id, held_id, result["result_id"], request["request_id"]]}
 

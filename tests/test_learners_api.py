@@ -279,7 +279,7 @@ def test_search_re_checks_each_hit_against_the_decrypted_address(api: dict[str, 
 
 
 ALLOWED_PATH_AND_QUERY_NAMES = {
-    "tenant_id", "learner_id", "request_id", "hold_id", "incident_id", "code",  # opaque ids, jurisdiction codes
+    "tenant_id", "learner_id", "request_id", "hold_id", "incident_id", "import_id", "code",  # opaque ids, codes
     "key",  # an obligation's key from the law pack ("ferpa-annual-notification")
     "from", "to", "format", "overdue", "due_soon", "due_within_days", "active", "dry_run", "seq", "confirm",
     "cursor", "limit", "action", "outcome",  # paging (base64url of an opaque id), audit filters

@@ -159,6 +159,32 @@ class AuditStore:
             raise
         return pending
 
+    def commit_batch(self, tenant_id: str, jurisdiction: str,
+                     entries: Sequence[tuple[AuditEventDraft, Sequence[TransactWriteItemTypeDef]]],
+                     shared: Sequence[TransactWriteItemTypeDef] = ()) -> list[dict[str, Any]]:
+        """Land several events, each with its own changes, and ``shared`` checks in ONE TransactWriteItems
+        (bulk imports: each event stays atomic with its change; at most 100 items in all).
+
+        A refused condition raises ``ChangeRejected`` whose ``index`` is the ENTRY's (``-k - 1``: shared ``k``)."""
+        table = self._table_for(jurisdiction)
+        events = [pending_event(draft, tenant_id=tenant_id, at=self._clock(), region=self._region,
+                                landed_at=self._landing_clock()) for draft, _ in entries]
+        puts = [self._pending_put(table, jurisdiction, pending) for pending in events]
+        owners = [-k - 1 for k in range(len(shared))] + [n for n, (_, changes) in enumerate(entries) for _ in changes]
+        changes = [*shared, *(change for _, own in entries for change in own)]
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self._backoff(attempt)
+            try:
+                if self._try_write([*puts, *changes], offset=len(puts)):
+                    return events
+            except ChangeRejected as exc:
+                raise ChangeRejected(owners[exc.index], exc.code) from None
+            except (ServiceUnavailable, Throttled):
+                audit_write_failed()
+                raise
+        raise ServiceUnavailable("the audit trail is busy; retry later")
+
     def _land(self, table: str, jurisdiction: str, pending: dict[str, Any],
               changes: Sequence[TransactWriteItemTypeDef]) -> None:
         put = self._pending_put(table, jurisdiction, pending)

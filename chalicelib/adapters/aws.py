@@ -79,6 +79,9 @@ class AwsClients:
     def events(self, region: str) -> Any:
         """The EventBridge client (no type stubs are installed for it)."""
         return self._client("events", region)
+    def sqs(self, region: str) -> Any:
+        """The SQS client (bulk imports' queue; untyped: no stubs for SQS are installed)."""
+        return self._client("sqs", region)
 
     def edge_routes(self) -> KeyValueStoreClient:
         """The CloudFront KeyValueStore data-plane client (global; SigV4A, which needs ``awscrt``)."""

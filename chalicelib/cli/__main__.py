@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 LAZY_SUBCOMMANDS = {  # name -> (module, help shown while the module is not imported)
     "edge": ("edge", "reconcile the global entry's routing table with the directory"),
+    "import": ("imports", "import learners or results from a CSV or OneRoster file, with a progress bar"),
     "migrate-incidents": ("migrate_incidents", "let GET /v1/incidents list incidents recorded before it (one-off)"),
     "migrate-keys": ("migrate_keys", "move key items from a data table to the key table (one-off)"),
     "restore": ("restore", "re-apply recorded erasures to a restored data table"),

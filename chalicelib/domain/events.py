@@ -97,6 +97,10 @@ def _incident(details: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return INCIDENT_RECORDED, {**_pick(details, "incident_id", "discovered_at"), "deadlines": sorted(deadlines)}
 
 
+def _import_finished(details: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    return IMPORT_FINISHED, _pick(details, "import_id", "finished_at", "created", "failed")
+
+
 _MAPPERS: dict[tuple[str, str], Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]] = {
     ("audit.event_altered", "detected"): _altered,
     ("request.create", "success"): _created,
@@ -104,6 +108,7 @@ _MAPPERS: dict[tuple[str, str], Callable[[Mapping[str, Any]], tuple[str, dict[st
     ("learner.erase", "success"): _erased,
     ("retention.shred", "success"): _shredded,
     ("incident.create", "success"): _incident,
+    ("import.complete", "success"): _import_finished,
 }
 """(audit action, outcome) -> the domain event type and data it stands for; reads and refusals stand for none."""
 
@@ -142,13 +147,6 @@ def incident_deadline_near(tenant_id: str, region: str, incident_id: str, due_at
     """The alerts job's ``incident.deadline_near``: one per incident, deadline and threshold."""
     return _alert(INCIDENT_DEADLINE_NEAR, tenant_id, region, at, {"incident_id": incident_id, "due_at": due_at},
                   key=(incident_id, due_at, threshold))
-
-
-def import_finished(tenant_id: str, region: str, import_id: str, at: str, *, created: int, failed: int) -> DomainEvent:
-    """The import worker's ``import.finished``: one per import (its counts, never its rows)."""
-    return _alert(IMPORT_FINISHED, tenant_id, region, at, {"import_id": import_id, "finished_at": at,
-                                                           "created": created, "failed": failed},
-                  key=(import_id,))
 
 
 def _alert(event_type: str, tenant_id: str, region: str, at: str, data: Mapping[str, Any],

@@ -9,7 +9,7 @@ import secrets
 from chalicelib.domain.errors import NotFound
 
 _BODY = r"[a-z2-7]{26}"
-PREFIXES = ("tnt", "lrn", "res", "req", "hld", "inc", "exp", "evt", "cns", "off", "whk")
+PREFIXES = ("tnt", "lrn", "res", "req", "hld", "inc", "exp", "evt", "cns", "off", "whk", "imp")
 _PATTERN = re.compile(rf"^({'|'.join(PREFIXES)})_{_BODY}$")
 
 

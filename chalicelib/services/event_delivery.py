@@ -152,10 +152,6 @@ class EventSeam:
         return self._send(tenant, [domain.incident_deadline_near(tenant.tenant_id, self._region, incident_id,
                                                                  due_at, self._now())])
 
-    def import_finished(self, tenant: Tenant, import_id: str, created: int, failed: int) -> bool:
-        return self._send(tenant, [domain.import_finished(tenant.tenant_id, self._region, import_id, self._now(),
-                                                          created=created, failed=failed)])
-
     def from_alert(self, kind: str, threshold: str, subject_id: str, tenant_ids: Sequence[str],
                    due_at: str | None) -> bool:
         """An alert of the hourly job (kind, threshold, subject, tenants) as events: ``request.*`` name the

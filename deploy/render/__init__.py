@@ -16,6 +16,7 @@ What a stage's template holds (README "Deploying" explains each), one module per
   (functions, the ``live`` alias, the regional REST API);
 * ``deploy.console``: the global entry; ``deploy.sequencer``: the stream sources of the sequencer;
 * ``alerts``: the reminders job's hourly schedule (EventBridge Scheduler), its role and the SES identity.
+  ``deploy.imports``: the bulk-import queues and the export bucket's upload events.
 
 ``common`` holds what they share (constants, ``SKIPS``: findings of ``checkov`` that do not apply,
 skipped per resource in ``Metadata.checkov.skip``, each with its reason). This module assembles the
@@ -32,6 +33,7 @@ from typing import Any
 
 from deploy.appmodel import AppModel, load_app_model
 from deploy.console import global_entry_resources
+from deploy.imports import import_resources
 from deploy.render.alerts import alert_resources
 from deploy.render.cognito import cognito_resources, console_origin, hosted_ui_prefix
 from deploy.render.common import (
@@ -98,6 +100,7 @@ def render_resources(stage_name: str, app: AppModel | None = None) -> Template:
             raise ValueError(f"logical ids defined twice: {sorted(overlap)}")
         resources.update(part)
     add_stream_sources(stage, model, resources)
+    import_resources(stage, model, resources)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Enclave {stage_name} ({stage.region}): data, keys, exports, identity, alarms",

@@ -147,6 +147,23 @@ def kms_resources(stage: Stage, app: AppModel) -> dict[str, Resource]:
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
         },
+        {
+            # the bulk-import queues (identifiers only): the export bucket sends its upload events
+            "Sid": "ImportUploadEventsFromS3",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        },
+        {
+            "Sid": "ImportQueueForTheFunctions",
+            "Effect": "Allow",
+            "Principal": principals,
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+        },
     ])
     return {
         "DataKey": data_key,
