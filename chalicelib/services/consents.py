@@ -32,6 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters import consent_counts
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.domain.audit import format_at
@@ -49,8 +50,15 @@ from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
-from chalicelib.services.idempotency import Idempotency
+from chalicelib.services.idempotency import Idempotency, IdempotencyScope
 from chalicelib.services.learners import LearnerService, learner_resource
+
+ATTEMPTS = 3
+
+
+class _Raced(Exception):
+    """Another decision on the learner was written between this one's read and its write."""
+
 
 AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TICK = timedelta(microseconds=1)
@@ -85,12 +93,25 @@ class ConsentService:
         require_id(learner_id, "lrn", "learner")
         scope = (self._idempotency.scope(caller, tenant, f"consents/{learner_id}", body, idempotency_key)
                  if self._idempotency else None)
+        for _ in range(ATTEMPTS - 1):  # another decision on this learner landed between the read and the write
+            try:
+                return self._record_once(caller, tenant, learner_id, body, scope)
+            except _Raced:
+                continue
+        try:
+            return self._record_once(caller, tenant, learner_id, body, scope)
+        except _Raced:
+            raise Conflict("the learner changed meanwhile; retry") from None
+
+    def _record_once(self, caller: Caller, tenant: Tenant, learner_id: str, body: ConsentCreate,
+                     scope: IdempotencyScope | None) -> dict[str, Any]:
         policy = self._jurisdictions.get(tenant.jurisdiction)
         # The consent age needs the decrypted date of birth and the order the previous decision: both come
         # from one query of the learner's items (and the key from the short cache when warm)
         plain, items = self._learners.profile_with_records(tenant, learner_id, "C")
         date_of_birth = date.fromisoformat(str(plain["date_of_birth"]))
-        moment = self._next_moment(in_order([_record(item) for item in items]))
+        history = in_order([_record(item) for item in items])
+        moment = self._next_moment(history)
         resource = consents_resource(tenant.tenant_id, learner_id)
         try:
             accepted = check_decision(policy, body, date_of_birth, moment.date())
@@ -109,17 +130,24 @@ class ConsentService:
         put = self._store.record_put(tenant.jurisdiction, tenant.tenant_id,
                                      consent_sk(learner_id, record.at, record.consent_id), {}, attributes)
         check = self._store.learner_processable_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        before = current_state(history).get(body.purpose)
+        counted = consent_counts.decided(self._store.table(tenant.jurisdiction), tenant.tenant_id, learner_id,
+                                         body.purpose, None if before is None else before.granted,
+                                         record.granted, len(history))
         details = {k: v for k, v in record.view().items() if k != "at" and v is not None}
         draft = caller.draft("consent.create", f"{resource}/{record.consent_id}", learner_id=learner_id, **details)
         claims = self._idempotency.claims(scope, record.consent_id) if self._idempotency else []
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check, *claims])
-        except ChangeRejected:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check, *counted, *claims])
+        except ChangeRejected as exc:
             earlier = self._idempotency.earlier(scope) if self._idempotency else None
-            if earlier is None:  # erased or restricted since the read: 410 / 409 processing_restricted
-                self._learners.profile_with_records(tenant, learner_id, "C")
-                raise Conflict("the learner changed meanwhile; retry") from None
-            return self._earlier(tenant, learner_id, earlier)
+            if earlier is not None:
+                return self._earlier(tenant, learner_id, earlier)
+            if exc.index == 2:  # the counted decisions moved on: another decision landed since the read
+                raise _Raced from None
+            # erased or restricted since the read: 410 / 409 processing_restricted
+            self._learners.profile_with_records(tenant, learner_id, "C")
+            raise Conflict("the learner changed meanwhile; retry") from None
         return record.view()
 
     def _earlier(self, tenant: Tenant, learner_id: str, consent_id: str) -> dict[str, Any]:
