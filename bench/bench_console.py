@@ -44,6 +44,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # A script run before the console's: counts the console's requests in flight and when the last one ended.
 NETWORK_WATCH = """
 window.__net = { pending: 0, last: performance.now() };
+window.__began = performance.now();
 const original = window.fetch.bind(window);
 window.fetch = (...args) => {
   window.__net.pending += 1;
