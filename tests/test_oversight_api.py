@@ -184,3 +184,47 @@ def test_consent_coverage_reads_running_counts_that_match_a_full_count(
     research = next(p for p in counted["purposes"] if p["purpose"] == "research")
     assert research["granted"] + research["not_granted"] + research["no_decision"] == 6
     assert sum(p["granted"] for p in counted["purposes"]) > 0
+
+
+class _DecisionLandsMeanwhile:
+    """The learner service as the consent service sees it, except that right after the first read another
+    container's decision on the same learner lands (between this one's read and its write)."""
+
+    def __init__(self, real: Any, meanwhile: Any) -> None:
+        self._real, self._meanwhile = real, meanwhile
+
+    def profile_with_records(self, *args: Any) -> Any:
+        read = self._real.profile_with_records(*args)
+        if self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+        return read
+
+
+def test_two_decisions_racing_on_one_learner_are_both_recorded_and_counted_once_each(
+        api: dict[str, RegionalApi], onboard: Any, token: TokenFactory) -> None:
+    from chalicelib.domain.consents import ConsentCreate
+    from chalicelib.services.consents import ConsentService
+    from chalicelib.services.context import Caller
+
+    eu = api[UK]
+    c = eu.container
+    tid = onboard("UK", name="Race School")["tenant_id"]
+    staff = token("tenant_staff", tid, UK)
+    status, learner = eu.call("POST", f"/v1/tenants/{tid}/learners", staff, {**ALICE, "email": "race@example.org"})
+    assert status == 201, learner
+    lid = learner["learner_id"]
+    grant = {"purpose": "research", "given_by": "guardian", "verification": "signed_form"}
+    other = lambda: eu.call("POST", f"/v1/tenants/{tid}/learners/{lid}/consents", staff,  # noqa: E731
+                            {**grant, "decision": "granted"})
+    racing = ConsentService(c.access, c.data_store, _DecisionLandsMeanwhile(c.learners, other),  # type: ignore[arg-type]
+                            c.audit_store, c.jurisdictions, c.clock, c.idempotent)
+    recorded = racing.record(Caller(c.verifier.verify(staff), "req-race"), tid, lid,
+                             ConsentCreate(**grant, decision="withdrawn"))
+    assert recorded["decision"] == "withdrawn"
+    status, history = eu.call("GET", f"/v1/tenants/{tid}/learners/{lid}/consents", staff)
+    assert [d["decision"] for d in history["history"]] == ["granted", "withdrawn"]  # both landed, in order
+    officer = token("compliance_officer", region=UK)
+    research = next(p for p in eu.call("GET", f"/v1/tenants/{tid}/consents/coverage", officer)[1]["purposes"]
+                    if p["purpose"] == "research")
+    assert (research["granted"], research["not_granted"], research["no_decision"]) == (0, 1, 0)
