@@ -377,10 +377,13 @@ class Container:
     @cached_property
     def oversight(self) -> Oversight:
         from chalicelib.adapters.audit_latest import AuditLatest
+        from chalicelib.adapters.consent_counts import ConsentCounts
         from chalicelib.services.oversight import Oversight
 
         latest = AuditLatest(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
-        return Oversight(self.access, self.audit_store, latest, self.data_store, self.jurisdictions, self.clock)
+        counts = ConsentCounts(self.clients.dynamodb(self.settings.region), self.data_store.table)
+        return Oversight(self.access, self.audit_store, latest, self.data_store, self.jurisdictions, self.clock,
+                         counts)
 
     @cached_property
     def signer(self) -> KmsCheckpointSigner:

@@ -160,10 +160,12 @@ async function requests(main, { api, session, config }) {
   main.append(card("Data requests due", h("p", { class: "muted" },
     `Open requests of ${page.region} overdue (${overdue}) or due within ${page.due_soon_days} days ` +
     `(${page.items.length - overdue}), as of ${when(page.as_of)}. Times in ${zoneLabel()}.`),
-    table("Overdue in red, due soon in amber", ["Urgency", "Countdown", "Tenant", "Type", "Received", "Due", "Request"],
+    table("Overdue in red, due soon in amber", ["Urgency", "Countdown", "Tenant", "Kind", "Received", "Due", "Reference"],
       page.items.map((r) => [badge(r.urgency === "overdue" ? "Overdue" : "Due soon", r.urgency), countdown(r.due_at),
                              names.get(r.tenant_id) || "Unknown tenant", r.type, when(r.received_at), when(r.due_at),
-                             h("span", { class: "id" }, r.request_id)]))));
+                             h("span", { class: "id" }, `…${r.request_id.slice(-6)}`)])),
+    h("p", { class: "muted" }, "No learner is named here: learners' names are shown only to the school's own staff. " +
+      "The school's admin opens the request on their Requests screen.")));
 }
 
 function zoneLabel() {

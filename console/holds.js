@@ -1,6 +1,6 @@
-// Legal holds: pick a tenant by name, see its holds, place one on the whole tenant or on a learner picked
-// from the tenant's learners (paged list or exact search), lift one with a reason.
-import { h, card, table, field, errorText, formValues, when, loading, tenantsOf } from "./ui.js";
+// Legal holds: pick a tenant by name, see its holds, place one on the whole tenant or on a learner found by
+// exact e-mail or family name (shown by enrolment date and the end of the id, not by name), lift one with a reason.
+import { h, card, table, field, errorText, formValues, when, day, loading, tenantsOf } from "./ui.js";
 
 const CATEGORIES = { litigation: "Litigation", regulatory_investigation: "Regulatory investigation",
   law_enforcement: "Law enforcement", data_subject_dispute: "Data-subject dispute",
@@ -10,55 +10,54 @@ function regionsOf(session, config) {
   return session.role === "platform_admin" ? Object.keys(config.pools) : [session.region];
 }
 
-function fullName(learner) {
-  return [learner.given_name, learner.family_name].filter(Boolean).join(" ");
+// A learner as admins see them: no name (names are for the tenant's own screens), the end of the random id.
+export function shortId(learnerId) {
+  return `…${String(learnerId).slice(-6)}`;
 }
 
-// the learner picker: the tenant's learners a page at a time, or found by exact e-mail; picking one reads it
-// (one audited read) so that the admin sees whose record the hold will cover
+// the learner picker: the admin types what the requester gave (an e-mail, or a family name with an optional
+// given name), the API matches it exactly through its blind indexes; the match is shown by its enrolment date
+// and the end of its id, never by name
 function learnerPicker(api, tenantId, onPick) {
-  const chosen = h("p", { class: "muted", role: "status" }, "No learner chosen: the hold will cover the whole tenant.");
-  const results = h("div");
+  const none = "No learner chosen: the hold will cover the whole tenant.";
+  const chosen = h("p", { class: "muted", role: "status" }, none);
+  const results = h("div", { "aria-live": "polite" });
   let picked = null;
-  let cursor = null;
-  const rows = [];
-  async function pick(learnerId) {
-    try {
-      const learner = await loading(chosen, api.tenantCall(tenantId, "GET", `/v1/tenants/${tenantId}/learners/${learnerId}`));
-      picked = learner;
-      chosen.textContent = `Chosen: ${fullName(learner) || "a learner"} (${learner.status || "active"}, enrolled ${when(learner.created_at)}).`;
-      onPick(learner);
-    } catch (error) { chosen.replaceChildren(errorText(error)); }
+  function pick(learner) {
+    picked = learner;
+    chosen.textContent = `Chosen: learner ${shortId(learner.learner_id)}, enrolled ${day(learner.created_at)}.`;
+    onPick(learner);
   }
-  const choose = (l) => h("button", { type: "button", class: "secondary", onclick: () => pick(l.learner_id),
-    "aria-label": `Choose ${fullName(l) || "learner " + l.learner_id.slice(-6)}` }, "Choose");
-  function show(items, caption) {
-    results.replaceChildren(table(caption, ["Learner", "Status", "Enrolled", ""],
-      items.map((l) => [fullName(l) || h("span", { class: "id" }, l.learner_id), l.status || "active", when(l.created_at), choose(l)])));
-  }
-  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => browse() }, "More learners");
-  async function browse() {
-    const page = await loading(results, api.tenantCall(tenantId, "GET", `/v1/tenants/${tenantId}/learners?limit=25` +
-      (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "")));
-    rows.push(...page.items);
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-    show(rows, `Learners of this tenant (${rows.length} shown)`);
-  }
+  const choose = (l) => h("button", { type: "button", class: "secondary", onclick: () => pick(l),
+    "aria-label": `Choose learner ${shortId(l.learner_id)}` }, "Choose");
+  const by = h("select", { name: "by" }, h("option", { value: "email" }, "E-mail"), h("option", { value: "name" }, "Family name"));
   const email = h("input", { name: "email", type: "email", autocomplete: "off" });
-  const search = h("form", { class: "inline", "aria-label": "Find a learner by e-mail" }, field("Learner's e-mail", email),
-    h("button", { type: "submit" }, "Find learner"),
-    h("button", { type: "button", class: "secondary", onclick: () => { rows.length = 0; cursor = null; browse(); } }, "Browse learners"));
+  const family = h("input", { name: "family_name", autocomplete: "off" });
+  const given = h("input", { name: "given_name", autocomplete: "off" });
+  const groups = { email: [field("Learner's e-mail", email)], name: [field("Family name", family), field("Given name (optional)", given)] };
+  const show = () => { for (const [key, labels] of Object.entries(groups)) for (const label of labels) label.hidden = key !== by.value; };
+  by.addEventListener("change", show);
+  show();
+  const search = h("form", { class: "inline", "aria-label": "Find a learner" }, field("Find by", by),
+    ...groups.email, ...groups.name, h("button", { type: "submit" }, "Find learner"));
   search.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const body = by.value === "email" ? { email: email.value }
+      : { family_name: family.value, ...(given.value.trim() ? { given_name: given.value } : {}) };
     try {
-      const found = await loading(results, api.tenantCall(tenantId, "POST", `/v1/tenants/${tenantId}/learners/search`, { email: email.value }));
-      more.hidden = true;
-      show(found.items, found.items.length ? "Learners with this e-mail" : "No learner has this e-mail");
+      const found = await loading(results, api.tenantCall(tenantId, "POST", `/v1/tenants/${tenantId}/learners/search`, body));
+      const items = found.items;
+      const first = items[0];
+      const summary = items.length === 1 ? `1 learner found, enrolled ${day(first.created_at)} (${shortId(first.learner_id)})`
+        : `${items.length} learners found`;
+      results.replaceChildren(h("p", { "data-testid": "hold-learner-found" }, summary),
+        items.length ? table("Matching learners: enrolment date and the end of the id; names stay on the school's own screens",
+          ["Learner", "Enrolled", ""], items.map((l) => [h("span", { class: "id" }, shortId(l.learner_id)), day(l.created_at), choose(l)])) : "");
+      if (items.length === 1) pick(first);
     } catch (error) { results.replaceChildren(errorText(error)); }
   });
-  return { nodes: [search, results, more, chosen], learner: () => picked,
-           clear: () => { picked = null; chosen.textContent = "No learner chosen: the hold will cover the whole tenant."; } };
+  return { nodes: [search, results, chosen], learner: () => picked,
+           clear: () => { picked = null; chosen.textContent = none; results.replaceChildren(); } };
 }
 
 function liftForm(api, tenantId, hold, done) {
@@ -96,16 +95,11 @@ export async function holds(main, { api, session, config, args }) {
   async function load(message) {
     const list = await loading(listCard, api.tenantCall(tenantId, "GET", `/v1/tenants/${tenantId}/legal-holds`));
     const active = list.items.filter((x) => x.active);
-    // whose record a learner's hold covers: read where the role may (regional admins), else "One learner"
-    const held = [...new Set(list.items.map((x) => x.learner_id).filter(Boolean))];
-    const names = new Map(session.role === "regional_admin" ? await Promise.all(held.map((id) =>
-      api.tenantCall(tenantId, "GET", `/v1/tenants/${tenantId}/learners/${id}`)
-        .then((l) => [id, fullName(l)], () => [id, "an erased learner"]))) : []);
     listCard.replaceChildren(
       message ? h("p", { role: "status" }, message) : "",
       h("p", { class: "muted" }, `${active.length} hold(s) in force, ${list.items.length - active.length} lifted.`),
       table(`Legal holds of ${tenant.name}`, ["Scope", "Category", "Reason", "Placed", "Status", ""],
-        list.items.map((x) => [x.scope === "learner" ? (names.get(x.learner_id) ? `One learner: ${names.get(x.learner_id)}` : "One learner") : "Whole tenant", CATEGORIES[x.category] || x.category,
+        list.items.map((x) => [x.scope === "learner" ? `One learner (${shortId(x.learner_id)})` : "Whole tenant", CATEGORIES[x.category] || x.category,
           x.reason, when(x.placed_at),
           x.active ? "In force" : `Lifted ${when(x.lifted_at)}` + (x.lift_reason ? `: ${x.lift_reason}` : ""),
           x.active ? liftForm(api, tenantId, x, (done) => load(done)) : ""])));
@@ -125,7 +119,7 @@ export async function holds(main, { api, session, config, args }) {
       await loading(status, api.tenantCall(tenantId, "POST", `/v1/tenants/${tenantId}/legal-holds`, body, { idempotent: true }));
       place.reset();
       picker.clear();
-      await load(learner ? `Hold placed on ${fullName(learner) || "the learner"}.` : `Hold placed on the whole of ${tenant.name}.`);
+      await load(learner ? `Hold placed on learner ${shortId(learner.learner_id)}.` : `Hold placed on the whole of ${tenant.name}.`);
     } catch (error) { status.replaceChildren(errorText(error)); }
   });
   main.append(card("Legal holds", listCard),

@@ -29,7 +29,8 @@ async function requestsCard({ api }) {
         [...page.items].sort((a, b) => a.due_at.localeCompare(b.due_at)).map((r) => [
           badge(r.urgency === "overdue" ? "Overdue" : "Due soon", r.urgency), tenantName(tenants, r.tenant_id),
           TYPES[r.type] || r.type, day(r.received_at), when(r.due_at), countdown(r.due_at)]),
-        "No open request is overdue or due soon."));
+        "No open request is overdue or due soon."),
+      h("p", { class: "muted" }, "No learner is named: learners' names are shown only to the school's own staff."));
   }).catch((error) => body.replaceChildren(h("p", { class: "error", role: "alert" }, error.message)));
   return section;
 }

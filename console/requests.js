@@ -1,7 +1,7 @@
 // The school's data-subject requests (tenant admins): a chart by status and deadline, the list with deadlines,
 // recording one, and one request's page (fulfil, reject, pause or resume where the law allows, download a package).
-import { h, card, field, say, errorText, formValues, badge, stackedTable, loading, busy, when, due, zoneName } from "./ui.js";
-import { words } from "./tenant-common.js";
+import { h, card, field, say, errorText, formValues, badge, stackedTable, loading, busy, when, day, due, zoneName } from "./ui.js";
+import { words, findLearners, learnerName } from "./tenant-common.js";
 
 const WEEK = 7 * 864e5;
 const URGENCY = { overdue: ["Overdue", "overdue"], due_soon: ["Due soon", "due_soon"], on_time: ["Open", "ok"],
@@ -100,25 +100,67 @@ export async function requests(main, { api, session }) {
   await Promise.all([loading(overview, overviewLoad).catch((error) => overview.replaceChildren(errorText(error))), load()]);
 }
 
+// The learner the request is about, found by e-mail or by family name (and given name): names, never ids to type.
+function learnerChoice(api) {
+  const by = h("select", { name: "by" }, h("option", { value: "name" }, "Family name"), h("option", { value: "email" }, "E-mail"));
+  const family = h("input", { name: "family_name", autocomplete: "off" });
+  const given = h("input", { name: "given_name", autocomplete: "off" });
+  const email = h("input", { name: "email", type: "email", autocomplete: "off" });
+  const byName = [field("Family name", family), field("Given name (optional)", given)];
+  const byEmail = [field("Learner's e-mail", email)];
+  const show = () => { for (const label of byName) label.hidden = by.value !== "name"; for (const label of byEmail) label.hidden = by.value !== "email"; };
+  by.addEventListener("change", show);
+  show();
+  const find = h("button", { type: "submit", class: "secondary" }, "Find the learner");
+  const form = h("form", { class: "inline", "aria-label": "Find the learner of the request" }, field("Find by", by), ...byName, ...byEmail, find);
+  const results = h("div", { "aria-live": "polite" });
+  const chosen = h("p", { class: "muted", role: "status" }, "No learner chosen yet.");
+  let picked = null;
+  const choose = (l) => {
+    picked = l;
+    chosen.textContent = `Chosen: ${learnerName(l) || "a learner"}, born ${day(l.date_of_birth)}.`;
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = by.value === "email" ? { email: email.value }
+      : { family_name: family.value, ...(given.value.trim() ? { given_name: given.value } : {}) };
+    try {
+      const found = await busy(find, () => loading(results, () => findLearners(api, body)));
+      const live = found.items.filter((l) => l.status !== "erased");
+      results.replaceChildren(stackedTable(`${live.length} learner${live.length === 1 ? "" : "s"} found`, ["Learner", "E-mail", "Born", ""],
+        live.map((l) => [learnerName(l) || "—", l.email || "—", day(l.date_of_birth),
+          h("button", { type: "button", class: "secondary", onclick: () => choose(l), "aria-label": `Choose ${learnerName(l) || "this learner"}` }, "Choose")]),
+        { empty: "No learner matches: check the spelling (the search is exact)." }));
+      if (live.length === 1) choose(live[0]);
+    } catch (error) { results.replaceChildren(errorText(error)); }
+  });
+  return { nodes: [form, results, chosen], learner: () => picked,
+           clear: () => { picked = null; chosen.textContent = "No learner chosen yet."; results.replaceChildren(); form.reset(); show(); } };
+}
+
 function recordCard(api, session, reload) {
   const out = h("div");
+  const picker = learnerChoice(api);
   const button = h("button", { type: "submit" }, "Record request");
   const form = h("form", { class: "inline", "aria-label": "Record a data request" },
-    field("Learner id", h("input", { name: "learner_id", required: true, autocomplete: "off" })),
     field("Type", h("select", { name: "type" }, ["access", "rectification", "erasure", "restriction"].map((t) => h("option", { value: t }, t)))),
     button);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const learner = picker.learner();
+    if (!learner) { out.replaceChildren(errorText(new Error("Find and choose the learner first."))); return; }
     try {
-      const values = formValues(form);
+      const values = { ...formValues(form), learner_id: learner.learner_id };
       const r = await busy(button, () => api.tenantCall(session.tenant, "POST", requestsPath(session), values, { idempotent: true }));
-      out.replaceChildren(h("p", { role: "status" }, `Recorded: ${r.type} request, ${words(r.status)}, due ${when(r.due_at)}. `,
+      out.replaceChildren(h("p", { role: "status" }, `Recorded: ${r.type} request for ${learnerName(learner) || "the learner"}, ${words(r.status)}, due ${when(r.due_at)}. `,
         h("a", { href: `#/request/${r.request_id}` }, "Open the request")));
       form.reset();
+      picker.clear();
       reload();
     } catch (error) { out.replaceChildren(errorText(error)); }
   });
-  return card("Record a request", h("p", { class: "muted" }, "Or open the learner (Learners, search by name) and record it there."), form, out);
+  return card("Record a request", h("p", { class: "muted" }, "Find the learner by family name or e-mail, choose them, then record the request."),
+    ...picker.nodes, form, out);
 }
 
 export async function request(main, { api, session, args, rerender }) {

@@ -20,6 +20,18 @@ export async function school(api, session) {
   return schools.get(session).promise;
 }
 
+// POST .../learners/search (exact e-mail, or family name and optional given name, through blind indexes);
+// an API without that route answers the older GET look-up by e-mail.
+export async function findLearners(api, body) {
+  const path = `${learnersPath(api.session)}/search`;
+  try {
+    return await api.tenantCall(api.session.tenant, "POST", path, body);
+  } catch (error) {
+    if (!body.email || (error.status !== undefined && error.status !== 404 && error.status !== 405)) throw error;
+    return api.tenantCall(api.session.tenant, "GET", `${learnersPath(api.session)}?email=${encodeURIComponent(body.email)}`);
+  }
+}
+
 export function learnerName(l) {
   return l.family_name ? `${l.given_name} ${l.family_name}` : null;
 }

@@ -6,18 +6,7 @@ import { requests, request } from "./requests.js";
 import { holds, obligations } from "./school.js";
 import { webhooks } from "./webhooks.js";
 import { imports } from "./imports.js";
-import { learnersPath, statusBadge, school, learnerName, STATUS_TEXT } from "./tenant-common.js";
-
-async function search(api, body) {
-  const path = `${learnersPath(api.session)}/search`;
-  try {
-    return await api.tenantCall(api.session.tenant, "POST", path, body);
-  } catch (error) {
-    // Not deployed yet on this API (unknown routes answer no CORS preflight): the older GET look-up.
-    if (!body.email || (error.status !== undefined && error.status !== 404 && error.status !== 405)) throw error;
-    return api.tenantCall(api.session.tenant, "GET", `${learnersPath(api.session)}?email=${encodeURIComponent(body.email)}`);
-  }
-}
+import { learnersPath, statusBadge, school, learnerName, findLearners, STATUS_TEXT } from "./tenant-common.js";
 
 function nameCell(l) {
   const name = learnerName(l);
@@ -50,7 +39,7 @@ function finder(api) {
     const body = by.value === "email" ? { email: email.value }
       : { family_name: family.value, ...(given.value.trim() ? { given_name: given.value } : {}) };
     try {
-      const result = await busy(button, () => loading(found, () => search(api, body)));
+      const result = await busy(button, () => loading(found, () => findLearners(api, body)));
       found.replaceChildren(stackedTable(`${result.items.length} match${result.items.length === 1 ? "" : "es"}`,
         ["Learner", "Name", "E-mail", "Born"],
         result.items.map((l) => [h("a", { href: `#/learner/${l.learner_id}` }, l.learner_id), learnerName(l), l.email, l.date_of_birth])));

@@ -355,6 +355,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "directory.py": ("TenantDirectory",),
     "idempotency.py": ("IdempotencyRecords",),
     "data_store.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
+    "consent_counts.py": ("HomeJurisdictionPersonalData",),
     # the one-off key move and the restore tool (run with the deployment's settings)
     "legacy_keys.py": ("HomeJurisdictionPersonalData", "HomeJurisdictionKeys"),
     "restored_copy.py": ("HomeJurisdictionPersonalData",),

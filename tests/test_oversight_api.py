@@ -135,3 +135,96 @@ def test_activity_counts_the_events_per_hour_with_the_checkpoints(api: dict[str,
         status, problem = eu.call("GET", f"{path}/activity?{bad}", officer)
         assert status == 422, (bad, problem)
         assert problem["error"]["fields"][0]["field"] == "from"
+
+
+def test_consent_coverage_reads_running_counts_that_match_a_full_count(
+        api: dict[str, RegionalApi], onboard: Any, token: TokenFactory) -> None:
+    """Enrolments, decisions (grants, withdrawals, re-grants, two purposes) and erasures keep per-tenant counts;
+    coverage reads those few items (no query of the learners' items) and equals a count of every learner's items,
+    which is what the route answers for a tenant without the counts (onboarded before them)."""
+    eu = api[UK]
+    tid = onboard("UK", name="Counted School")["tenant_id"]
+    staff, admin = token("tenant_staff", tid, UK), token("tenant_admin", tid, UK)
+    histories = [["granted"], ["granted", "withdrawn"], [], ["withdrawn", "granted"],
+                 ["granted", "withdrawn", "granted"], ["granted"], ["withdrawn"], []]
+    learners = []
+    for n, history in enumerate(histories):
+        status, learner = eu.call("POST", f"/v1/tenants/{tid}/learners", staff,
+                                  {**ALICE, "email": f"counted{n}@example.org"})
+        assert status == 201, learner
+        learners.append(learner["learner_id"])
+        for i, decision in enumerate(history):
+            purpose = "research" if (n + i) % 3 else "analytics"
+            status, body = eu.call("POST", f"/v1/tenants/{tid}/learners/{learner['learner_id']}/consents", staff, {
+                "purpose": purpose, "decision": decision, "given_by": "guardian", "verification": "signed_form"})
+            assert status == 201, body
+    for gone in (learners[1], learners[5]):
+        assert eu.call("DELETE", f"/v1/tenants/{tid}/learners/{gone}", admin)[0] == 200
+    officer = token("compliance_officer", region=UK)
+    client = eu.container.clients.dynamodb(UK)
+    calls: list[str] = []
+
+    def seen(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    client.meta.events.register("before-call.dynamodb.*", seen)
+    try:
+        status, counted = eu.call("GET", f"/v1/tenants/{tid}/consents/coverage", officer)
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.*", seen)
+    assert status == 200, counted
+    assert "Query" not in calls, calls  # no learner's items are read
+    assert calls.count("BatchGetItem") == 1, calls
+    client.delete_item(TableName=eu.container.data_store.table("UK"),
+                       Key={"pk": {"S": f"TENANT#{tid}"}, "sk": {"S": "CC#SINCE"}})
+    status, scanned = eu.call("GET", f"/v1/tenants/{tid}/consents/coverage", officer)
+    assert status == 200, scanned
+    assert counted["learners"] == scanned["learners"] == 6
+    assert counted["purposes"] == scanned["purposes"]
+    research = next(p for p in counted["purposes"] if p["purpose"] == "research")
+    assert research["granted"] + research["not_granted"] + research["no_decision"] == 6
+    assert sum(p["granted"] for p in counted["purposes"]) > 0
+
+
+class _DecisionLandsMeanwhile:
+    """The learner service as the consent service sees it, except that right after the first read another
+    container's decision on the same learner lands (between this one's read and its write)."""
+
+    def __init__(self, real: Any, meanwhile: Any) -> None:
+        self._real, self._meanwhile = real, meanwhile
+
+    def profile_with_records(self, *args: Any) -> Any:
+        read = self._real.profile_with_records(*args)
+        if self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+        return read
+
+
+def test_two_decisions_racing_on_one_learner_are_both_recorded_and_counted_once_each(
+        api: dict[str, RegionalApi], onboard: Any, token: TokenFactory) -> None:
+    from chalicelib.domain.consents import ConsentCreate
+    from chalicelib.services.consents import ConsentService
+    from chalicelib.services.context import Caller
+
+    eu = api[UK]
+    c = eu.container
+    tid = onboard("UK", name="Race School")["tenant_id"]
+    staff = token("tenant_staff", tid, UK)
+    status, learner = eu.call("POST", f"/v1/tenants/{tid}/learners", staff, {**ALICE, "email": "race@example.org"})
+    assert status == 201, learner
+    lid = learner["learner_id"]
+    grant = {"purpose": "research", "given_by": "guardian", "verification": "signed_form"}
+    other = lambda: eu.call("POST", f"/v1/tenants/{tid}/learners/{lid}/consents", staff,  # noqa: E731
+                            {**grant, "decision": "granted"})
+    racing = ConsentService(c.access, c.data_store, _DecisionLandsMeanwhile(c.learners, other),  # type: ignore[arg-type]
+                            c.audit_store, c.jurisdictions, c.clock, c.idempotent)
+    recorded = racing.record(Caller(c.verifier.verify(staff), "req-race"), tid, lid,
+                             ConsentCreate(**grant, decision="withdrawn"))
+    assert recorded["decision"] == "withdrawn"
+    status, history = eu.call("GET", f"/v1/tenants/{tid}/learners/{lid}/consents", staff)
+    assert [d["decision"] for d in history["history"]] == ["granted", "withdrawn"]  # both landed, in order
+    officer = token("compliance_officer", region=UK)
+    research = next(p for p in eu.call("GET", f"/v1/tenants/{tid}/consents/coverage", officer)[1]["purposes"]
+                    if p["purpose"] == "research")
+    assert (research["granted"], research["not_granted"], research["no_decision"]) == (0, 1, 0)

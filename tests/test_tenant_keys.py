@@ -34,6 +34,9 @@ class FakeStore:
     def __init__(self) -> None:
         self.records: list[WrappedTenantKey] = []
 
+    def table(self, jurisdiction: str) -> str:
+        return f"enclave-{jurisdiction}"
+
     def tenant_keys(self, jurisdiction: str, tenant_id: str) -> list[WrappedTenantKey]:
         return [r for r in self.records if r.tenant_id == tenant_id]
 

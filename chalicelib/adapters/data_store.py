@@ -23,6 +23,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.adapters.consent_counts import since_delete
 from chalicelib.adapters.dynamo_errors import translated
 from chalicelib.domain.crypto import WrappedLearnerKey, WrappedTenantKey
 from chalicelib.domain.errors import Gone, NotFound, ResidencyViolation
@@ -407,7 +408,8 @@ class DataStore:
         (``delete_key``: a legacy key item the copy's own table still holds)."""
         changes: list[TransactWriteItemTypeDef] = [{"Put": {"TableName": self.table(jurisdiction), "Item": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
-            "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint}}}}]
+            "erased_at": {"S": erased_at}, "destroyed_key": {"S": fingerprint}}}},
+            since_delete(self.table(jurisdiction), tenant_id)]  # the copy's consent counts now count it: drop them
         if delete_key:
             changes.append({"Delete": {"TableName": self.table(jurisdiction), "Key": {
                 "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}}}})

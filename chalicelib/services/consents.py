@@ -23,12 +23,7 @@ Why a consent record is stored without field encryption, unlike profiles and res
   remains is an anonymous record of which decision existed when — until the retention sweep removes it.
 
 Ordering: ``at`` is made strictly later than the learner's previous decision (by a microsecond when
-the clock has not moved on), so "latest" is well defined even with a coarse or fixed clock. The profile
-item carries the latest decision's time (``consent_at``), set in each decision's transaction on the
-condition that it grows, so a decision needs no read of the ledger: recorded on a learner this container
-read within the minute it is one round trip (the date of birth from the cached profile, the transaction
-conditioned on that profile version). Decisions recorded before ``consent_at`` existed are ordered by
-the clock against the next one (as decisions from two containers always were).
+the clock has not moved on), so "latest" is well defined even with a coarse or fixed clock.
 """
 
 from __future__ import annotations
@@ -37,6 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters import consent_counts
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.domain.audit import format_at
@@ -50,12 +46,19 @@ from chalicelib.domain.consents import (
 )
 from chalicelib.domain.errors import Conflict, ConsentRequired, ValidationFailed
 from chalicelib.domain.ids import new_id, require_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
+from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency, IdempotencyScope
 from chalicelib.services.learners import LearnerService, learner_resource
+
+ATTEMPTS = 3
+
+
+class _Raced(Exception):
+    """Another decision on the learner was written between this one's read and its write."""
+
 
 AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TICK = timedelta(microseconds=1)
@@ -90,25 +93,25 @@ class ConsentService:
         require_id(learner_id, "lrn", "learner")
         scope = (self._idempotency.scope(caller, tenant, f"consents/{learner_id}", body, idempotency_key)
                  if self._idempotency else None)
+        for _ in range(ATTEMPTS - 1):  # another decision on this learner landed between the read and the write
+            try:
+                return self._record_once(caller, tenant, learner_id, body, scope)
+            except _Raced:
+                continue
+        try:
+            return self._record_once(caller, tenant, learner_id, body, scope)
+        except _Raced:
+            raise Conflict("the learner changed meanwhile; retry") from None
+
+    def _record_once(self, caller: Caller, tenant: Tenant, learner_id: str, body: ConsentCreate,
+                     scope: IdempotencyScope | None) -> dict[str, Any]:
         policy = self._jurisdictions.get(tenant.jurisdiction)
-        for cached in (True, False, False):  # a stale cached copy, then one concurrent change, are retried
-            outcome = self._attempt(caller, tenant, learner_id, body, policy, scope, cached=cached)
-            if outcome is not None:
-                return outcome
-        raise Conflict("the learner changed meanwhile; retry")
-
-    def _attempt(self, caller: Caller, tenant: Tenant, learner_id: str, body: ConsentCreate,
-                 policy: JurisdictionPolicy, scope: IdempotencyScope | None, *,
-                 cached: bool) -> dict[str, Any] | None:
-        """One try at recording the decision; None when the profile was not the one the try was based on.
-
-        The consent age needs the decrypted date of birth: from the profile this container read within the
-        minute (no read: one round trip), else one read of the key and profile. The transaction marks the
-        profile with the decision's time, conditioned on that profile version and on the previous decision
-        being older, so neither a rectified birth date nor the ledger's order needs reading first."""
-        profile, plain = self._learners.profile_for_write(tenant, learner_id, cached=cached)
+        # The consent age needs the decrypted date of birth and the order the previous decision: both come
+        # from one query of the learner's items (and the key from the short cache when warm)
+        plain, items = self._learners.profile_with_records(tenant, learner_id, "C")
         date_of_birth = date.fromisoformat(str(plain["date_of_birth"]))
-        moment = self._next_moment(profile["consent_at"]["S"] if "consent_at" in profile else None)
+        history = in_order([_record(item) for item in items])
+        moment = self._next_moment(history)
         resource = consents_resource(tenant.tenant_id, learner_id)
         try:
             accepted = check_decision(policy, body, date_of_birth, moment.date())
@@ -126,19 +129,25 @@ class ConsentService:
         attributes["record_id"] = attributes.pop("consent_id")
         put = self._store.record_put(tenant.jurisdiction, tenant.tenant_id,
                                      consent_sk(learner_id, record.at, record.consent_id), {}, attributes)
-        mark = self._store.consent_mark(tenant.jurisdiction, tenant.tenant_id, learner_id, record.at,
-                                        int(profile["version"]["N"]))
+        check = self._store.learner_processable_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
+        before = current_state(history).get(body.purpose)
+        counted = consent_counts.decided(self._store.table(tenant.jurisdiction), tenant.tenant_id, learner_id,
+                                         body.purpose, None if before is None else before.granted,
+                                         record.granted, len(history))
         details = {k: v for k, v in record.view().items() if k != "at" and v is not None}
         draft = caller.draft("consent.create", f"{resource}/{record.consent_id}", learner_id=learner_id, **details)
         claims = self._idempotency.claims(scope, record.consent_id) if self._idempotency else []
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, mark, *claims])
-        except ChangeRejected:
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check, *counted, *claims])
+        except ChangeRejected as exc:
             earlier = self._idempotency.earlier(scope) if self._idempotency else None
             if earlier is not None:
                 return self._earlier(tenant, learner_id, earlier)
-            return None  # erased, restricted, rectified or another decision since: the next try reads and says
-        self._learners.note_profile(tenant, learner_id, {**profile, "consent_at": {"S": record.at}})
+            if exc.index == 2:  # the counted decisions moved on: another decision landed since the read
+                raise _Raced from None
+            # erased or restricted since the read: 410 / 409 processing_restricted
+            self._learners.profile_with_records(tenant, learner_id, "C")
+            raise Conflict("the learner changed meanwhile; retry") from None
         return record.view()
 
     def _earlier(self, tenant: Tenant, learner_id: str, consent_id: str) -> dict[str, Any]:
@@ -147,11 +156,10 @@ class ConsentService:
                 return earlier.view()
         raise Conflict("the consent of this Idempotency-Key is not recorded; retry with a new key")
 
-    def _next_moment(self, previous: str | None) -> datetime:
-        """Now, or just after the learner's previous decision (``previous``) when the clock has not moved on."""
+    def _next_moment(self, history: list[ConsentRecord]) -> datetime:
         now = self._clock().astimezone(UTC)
-        if previous is not None:
-            last = datetime.strptime(previous, AT_FORMAT).replace(tzinfo=UTC)
+        if history:
+            last = max(datetime.strptime(r.at, AT_FORMAT).replace(tzinfo=UTC) for r in history)
             if now <= last:
                 return last + TICK
         return now

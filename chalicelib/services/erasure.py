@@ -17,13 +17,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.adapters import consent_counts
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.consents import current_state, in_order
 from chalicelib.domain.errors import Conflict, LegalHoldActive
 from chalicelib.domain.ids import require_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
+from chalicelib.services.consents import _record as consent_record
 from chalicelib.services.context import Caller
 from chalicelib.services.learners import LearnerService, learner_resource
 
@@ -67,7 +70,8 @@ class ErasureService:
         cached = None if held else self._learners.cached_key_record(tenant, learner_id)
         self._learners.forget_learner(tenant.tenant_id, learner_id)
         if cached is not None:
-            receipt = self._commit_shred(caller, tenant, learner_id, action, cached.fingerprint, has_key=True)
+            receipt = self._commit_shred(caller, tenant, learner_id, action, cached.fingerprint, has_key=True,
+                                         read_consents=False)
             if receipt is not None:
                 return receipt
         items = self._store.learner_items(tenant.jurisdiction, tenant.tenant_id, learner_id)
@@ -82,7 +86,7 @@ class ErasureService:
         return receipt
 
     def _commit_shred(self, caller: Caller, tenant: Tenant, learner_id: str, action: str, fingerprint: str, *,
-                      has_key: bool) -> dict[str, Any] | None:
+                      has_key: bool, read_consents: bool = True) -> dict[str, Any] | None:
         """The erasure's transaction: its receipt, or None when the learner's items were not as expected
         (erased or changed meanwhile: the caller reads them); 409 ``legal_hold_active`` under a hold."""
         erased = self._clock()
@@ -90,6 +94,12 @@ class ErasureService:
         changes = [self._store.tombstone_put(j, tid, learner_id, format_at(erased), fingerprint)]
         if has_key:
             changes.append(self._store.learner_key_delete(j, tid, learner_id, fingerprint))
+        # the warm path first assumes no consent decision (most learners being erased have none): a learner
+        # with one fails the consent counts' check and is erased by the read path, which reads them
+        decisions = (in_order([consent_record(item) for item in self._store.records(j, tid, learner_id, "C")])
+                     if read_consents else [])
+        state = {purpose: record.granted for purpose, record in current_state(decisions).items()}
+        changes += consent_counts.erased(self._store.table(j), tid, learner_id, state, len(decisions))
         guards = self._hold_guards(tenant, learner_id)  # a hold counted on a marker, even one placed just now
         changes += guards
         draft = caller.draft(action, learner_resource(tid, learner_id), learner_id=learner_id,

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from chalicelib.adapters import consent_counts
 from chalicelib.adapters.audit_store import ChangeRejected
 from chalicelib.adapters.data_store import DataStore, wrapped_learner_key
 from chalicelib.domain.audit import AuditEventDraft, format_at
@@ -114,12 +115,14 @@ class TenantKeyService:
         if self._audit is None:  # unit tests without a trail
             self._store.add_tenant_key(tenant.jurisdiction, record)
         else:
-            put = self._store.tenant_key_put(tenant.jurisdiction, record, format_at(self._now()))
+            at = format_at(self._now())
+            put = self._store.tenant_key_put(tenant.jurisdiction, record, at)
+            counted = consent_counts.since_put(self._store.table(tenant.jurisdiction), tenant.tenant_id, at)
             draft = AuditEventDraft(actor_sub=ALARM_SUB.replace("alarm", "onboarding"), actor_role="system",
                                     action="tenant_key.create", resource=f"tenants/{tenant.tenant_id}/keys",
                                     outcome="success", request_id=REQUEST_ID.get() or "-", details={"version": 1})
             with contextlib.suppress(ChangeRejected):  # a concurrent onboarding retry stored version 1 first
-                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put])
+                self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, counted])
         self._records.discard(tenant.tenant_id)
 
     def forget(self) -> None:

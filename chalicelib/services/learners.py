@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
+from chalicelib.adapters import consent_counts
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile, wrapped_learner_key
 from chalicelib.domain.audit import format_at
@@ -106,6 +107,7 @@ class LearnerService:
                                     name_token=keys.blind_index("family_name", name_key(body.family_name)),
                                     rectifications=[]),
             self._store.not_offboarded_check(tenant.jurisdiction, tenant.tenant_id),
+            consent_counts.enrolled(self._store.table(tenant.jurisdiction), tenant.tenant_id, learner_id),
             *self._idempotency.claims(scope, learner_id),
         ]
         draft = caller.draft("learner.create", learner_resource(tenant.tenant_id, learner_id),

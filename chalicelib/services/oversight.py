@@ -8,8 +8,10 @@
   ``audit.read`` with ``format: "activity"`` (not a download: the audit status does not count it as one).
 * ``consent_coverage``: per purpose of the tenant's law pack, how many live learners have consent
   granted, withdrawn or no decision at all. Counts only: the answer and its ``consent.coverage`` event
-  name no learner. Read from the non-personal attributes of the tenant's items (consent decisions
-  are not encrypted, see ``services/consents.py``; profiles are read for ``erased_at`` only).
+  name no learner. Read from the running counts that enrolment, each consent decision and erasure keep
+  in their own transactions (``adapters/consent_counts.py``: a fixed number of items, whatever the
+  tenant's size); a tenant onboarded before them is counted from the non-personal attributes of its
+  items (consent decisions are not encrypted, see ``services/consents.py``; profiles for ``erased_at``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from chalicelib.adapters.audit_latest import AuditLatest
 from chalicelib.adapters.audit_store import AuditStore
+from chalicelib.adapters.consent_counts import ConsentCounts, Counts
 from chalicelib.adapters.data_store import DataStore
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.consents import ConsentRecord, current_state
@@ -65,7 +68,9 @@ def _export(event: dict[str, Any] | None) -> dict[str, Any] | None:
 
 class Oversight:
     def __init__(self, access: AccessControl, audit: AuditStore, latest: AuditLatest, data: DataStore,
-                 jurisdictions: JurisdictionCatalog, clock: Callable[[], datetime]) -> None:
+                 jurisdictions: JurisdictionCatalog, clock: Callable[[], datetime],
+                 counts: ConsentCounts | None = None) -> None:
+        self._counts = counts
         self._access = access
         self._audit = audit
         self._latest = latest
@@ -114,22 +119,33 @@ class Oversight:
         """``GET .../consents/coverage``: learners per purpose with consent granted, withdrawn, or none."""
         tenant = self._access.tenant(caller.principal, tenant_id, "consent.coverage")
         policy = self._jurisdictions.get(tenant.jurisdiction)
-        items = self._data.items_between(tenant.jurisdiction, tenant.tenant_id, "L#", "L#~",
-                                         ProjectionExpression=CONSENT_ATTRIBUTES,
-                                         ExpressionAttributeNames={"#at": "at"})
-        live, decisions = _learners(items)
+        counts = self._counts.read(tenant.jurisdiction, tenant.tenant_id) if self._counts else None
+        if counts is None:  # a tenant onboarded before the counts (or a restored copy): count the items
+            counts = self._full_count(tenant.jurisdiction, tenant.tenant_id, list(policy.consent.purposes))
+        live = counts.live
         purposes = []
         for name, purpose in sorted(policy.consent.purposes.items()):
-            state = [current_state(decisions.get(learner, [])).get(name) for learner in live]
-            granted = sum(1 for record in state if record is not None and record.granted)
-            undecided = sum(1 for record in state if record is None)
+            granted, not_granted = counts.granted.get(name, 0), counts.not_granted.get(name, 0)
             purposes.append({"purpose": name, "requires_consent": purpose.requires_consent,
                              "lawful_basis": purpose.lawful_basis, "granted": granted,
-                             "not_granted": len(live) - granted - undecided, "no_decision": undecided})
+                             "not_granted": not_granted, "no_decision": live - granted - not_granted})
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction, caller.draft(
-            "consent.coverage", f"tenants/{tenant.tenant_id}/consents/coverage", learners=len(live)))
+            "consent.coverage", f"tenants/{tenant.tenant_id}/consents/coverage", learners=live))
         return {"tenant_id": tenant.tenant_id, "name": tenant.name, "jurisdiction": tenant.jurisdiction,
-                "as_of": format_at(self._clock()), "learners": len(live), "purposes": purposes}
+                "as_of": format_at(self._clock()), "learners": live, "purposes": purposes}
+
+    def _full_count(self, jurisdiction: str, tenant_id: str, purposes: list[str]) -> Counts:
+        """The counts from every learner's items (what the running counts must always equal)."""
+        items = self._data.items_between(jurisdiction, tenant_id, "L#", "L#~", ProjectionExpression=CONSENT_ATTRIBUTES,
+                                         ExpressionAttributeNames={"#at": "at"})
+        live, decisions = _learners(items)
+        granted: Counter[str] = Counter()
+        not_granted: Counter[str] = Counter()
+        for learner in live:
+            for name, record in current_state(decisions.get(learner, [])).items():
+                (granted if record.granted else not_granted)[name] += 1
+        return Counts(live=len(live), granted={p: granted[p] for p in purposes},
+                      not_granted={p: not_granted[p] for p in purposes})
 
 
 def _learners(items: Iterable[dict[str, Any]]) -> tuple[set[str], dict[str, list[ConsentRecord]]]:

@@ -114,37 +114,49 @@ def test_regional_admin_sees_the_regions_requests_with_tenant_names_and_deadline
     assert status == 201, request
     sign_in(desk, platform, "regional_admin")
     go(desk, "Requests")
-    row = desk.get_by_role("row").filter(has_text=request["request_id"])
+    row = desk.get_by_role("row").filter(has_text="Heron Academy")
     row.wait_for()
     cells = row.get_by_role("cell").all_inner_texts()
     assert cells[0] == "Overdue"
     assert cells[2] == "Heron Academy"  # the tenant by name
+    assert cells[3] == "rectification"  # the kind of request
     assert re.fullmatch(r"\d+ d \d+ h overdue", cells[1]), cells
     assert LOCAL_TIME.fullmatch(cells[5]), cells  # due: a date in the user's zone, the zone named
+    assert cells[6] == "…" + request["request_id"][-6:]  # a short reference to quote to the school
     assert tenant not in row.inner_text()
+    assert learner not in desk.locator("main").inner_text()  # neither the learner's id nor their name
+    assert "No learner is named here" in desk.locator("main").inner_text()
     checked(desk, "regional-requests")
 
 
 def test_regional_admin_places_a_hold_on_a_picked_learner_and_lifts_it_with_a_reason(
         desk: Any, platform: Platform) -> None:
     tenant = onboard(platform, "Osprey College")
-    enrol(platform, tenant, "ada.osprey@example.org", given="Ada")
+    learner = enrol(platform, tenant, "ada.osprey@example.org", given="Ada")
     sign_in(desk, platform, "regional_admin")
     go(desk, "Legal holds")
     desk.get_by_label("Tenant", exact=True).select_option(tenant)
     desk.get_by_role("button", name="Show holds").click()
     desk.get_by_text("0 hold(s) in force").wait_for()
-    desk.get_by_role("button", name="Browse learners").click()
-    desk.get_by_role("row").filter(has_text="active").first.wait_for()  # the tenant's learners, paged
+    short = "…" + learner[-6:]
+    desk.get_by_label("Find by").select_option("name")
+    desk.get_by_label("Family name", exact=True).fill("lovelace")
+    desk.get_by_role("button", name="Find learner").click()
+    found = desk.get_by_test_id("hold-learner-found")
+    found.wait_for()
+    assert re.fullmatch(r"1 learner found, enrolled \d{1,2} [A-Z][a-z]{2} \d{4} \(…\w{6}\)", found.inner_text())
+    assert short in found.inner_text()
+    desk.get_by_text(f"Chosen: learner {short}, enrolled").wait_for()
+    desk.get_by_label("Find by").select_option("email")
     desk.get_by_label("Learner's e-mail").fill("ada.osprey@example.org")
     desk.get_by_role("button", name="Find learner").click()
-    desk.get_by_role("button", name="Choose Ada Lovelace").click()
-    desk.get_by_text("Chosen: Ada Lovelace").wait_for()
+    desk.get_by_role("button", name=f"Choose learner {short}").wait_for()
+    assert "Lovelace" not in desk.locator("main").inner_text()  # no learner's name on an admin screen
     desk.get_by_label("Reason", exact=True).fill("Claim filed by a parent")
     desk.get_by_role("button", name="Place hold").click()
-    desk.get_by_text("Hold placed on Ada Lovelace.").wait_for()
+    desk.get_by_text(f"Hold placed on learner {short}.").wait_for()
     row = desk.get_by_role("row").filter(has_text="Claim filed by a parent")
-    assert row.get_by_role("cell").all_inner_texts()[:2] == ["One learner: Ada Lovelace", "Litigation"]
+    assert row.get_by_role("cell").all_inner_texts()[:2] == [f"One learner ({short})", "Litigation"]
     assert "In force" in row.inner_text()
     assert LOCAL_TIME.search(row.inner_text())
     checked(desk, "regional-holds-desktop", docs=True)

@@ -112,6 +112,9 @@ def test_home_lists_overdue_and_due_soon_requests_by_tenant_name_with_local_date
     assert "overdue" in overdue.inner_text()  # the countdown
     assert LOCAL_TIME.search(overdue.inner_text()), overdue.inner_text()
     assert region["ids"]["wharfe"] not in card.inner_text()  # names, not ids
+    assert "Rectification" in overdue.inner_text()  # the request's kind
+    assert "lrn_" not in card.inner_text()  # no learner id (and no learner name: tenant screens only)
+    assert "No learner is named" in card.inner_text()
     assert card.get_by_role("img", name=re.compile(r"Open requests: \d+ overdue")).count() == 1
     check(desk, "officer-home")
 

@@ -313,6 +313,38 @@ def test_admin_record_a_request_and_open_it(desk: Any, platform: Platform) -> No
     accessible(desk, "tenant-admin-request")
 
 
+def test_admin_record_a_request_on_the_requests_screen_picking_the_learner_by_name(
+        desk: Any, platform: Platform) -> None:
+    tenant = onboard(platform, "Picker School")
+    enrol(platform, tenant, "Ada", "Lovelace")
+    enrol(platform, tenant, "Anne", "Lovelace", born="2011-03-04")
+    sign_in(desk, platform, "tenant_admin", tenant)
+    visit(desk, platform, "requests", "Record a request", "requests (desk)")
+    recorder = desk.get_by_role("region", name="Record a request")
+    assert recorder.get_by_label("Learner id").count() == 0  # no id to type
+    recorder.get_by_label("Family name", exact=True).fill("LOVELACE")
+    recorder.get_by_role("button", name="Find the learner").click()
+    recorder.get_by_text("2 learners found").wait_for()
+    assert "10 Dec 2010" in recorder.get_by_role("row").filter(has_text="Ada Lovelace").inner_text()
+    recorder.get_by_role("button", name="Choose Anne Lovelace").click()
+    recorder.get_by_text("Chosen: Anne Lovelace, born 4 Mar 2011.").wait_for()
+    recorder.get_by_label("Type").select_option("rectification")
+    recorder.get_by_role("button", name="Record request").click()
+    recorded = recorder.get_by_role("status").filter(has_text="Recorded: rectification request for Anne Lovelace")
+    recorded.wait_for()
+    assert "GMT" in recorded.inner_text()
+    desk.get_by_role("row").filter(has_text="Anne Lovelace").first.wait_for()  # the list shows it, by name
+    recorder.get_by_label("Find by").select_option("email")
+    recorder.get_by_label("Learner's e-mail").fill("ada.lovelace@example.org")
+    recorder.get_by_role("button", name="Find the learner").click()
+    recorder.get_by_text("Chosen: Ada Lovelace, born 10 Dec 2010.").wait_for()  # one match: chosen at once
+    recorder.get_by_label("Type").select_option("access")
+    recorder.get_by_role("button", name="Record request").click()
+    recorder.get_by_role("status").filter(has_text="Recorded: access request for Ada Lovelace").wait_for()
+    readable(desk)
+    accessible(desk, "tenant-admin-record-request")
+
+
 def test_admin_rectify_then_fulfil_the_rectification_request(desk: Any, platform: Platform) -> None:
     tenant = onboard(platform, "Rectify School")
     learner = enrol(platform, tenant, "Ada", "Lovelace")
@@ -465,6 +497,8 @@ def test_every_tenant_screen_fits_a_phone_and_passes_axe(phone: Any, platform: P
     phone.get_by_role("button", name="Sign out").click()
     sign_in(phone, platform, "tenant_staff", tenant)
     phone.get_by_role("heading", name="Learners", level=1).wait_for()
+    phone.get_by_text("Learners of Phone School").wait_for()
     assert phone.get_by_role("link", name="Requests").count() == 0  # not a staff screen
+    guide_shot(phone, "staff-learners-phone")
     width = phone.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     assert width
