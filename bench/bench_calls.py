@@ -336,14 +336,16 @@ def _scenarios() -> list[Scenario]:
                  lambda h: Request("GET", f"{h.learners}/{h.new_learner_with_result()}/results", "tenant_staff")),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners/{learner_id}/consents", "write", lambda h: Request(
             "POST", f"{h.learners}/{h.seen_learner()}/consents", "tenant_staff",
-            {"purpose": "analytics", "decision": "granted", "given_by": "learner"}, expect=201)),
+            {"purpose": "analytics", "decision": "granted", "given_by": "learner"}, expect=201),
+                 why="the learner's decisions are read once before the write: the consent coverage counts, kept "
+                     "in the same transaction, need the purpose's previous decision (moving that state onto the "
+                     "profile would make it one round trip again)"),
         Scenario("POST", f"/v1/tenants/{{tenant_id}}/learners/{{learner_id}}/consents{NOT_CACHED}", "write-cold",
                  lambda h: Request("POST", f"{h.learners}/{h.new_learner()}/consents", "tenant_staff",
                                    {"purpose": "analytics", "decision": "granted", "given_by": "learner"},
                                    expect=201),
-                 why="the consent age needs the decrypted date of birth before the decision is written: the read "
-                     "of key and profile (one BatchGetItem) is the one extra call; the ledger's order rides in "
-                     "the transaction (the profile's latest decision time), not in a read"),
+                 why="the consent age needs the decrypted date of birth and the coverage counts the previous "
+                     "decision before the decision is written: one query of the learner's items and the key"),
         Scenario("GET", "/v1/tenants/{tenant_id}/learners/{learner_id}/consents", "read",
                  lambda h: Request("GET", f"{h.learners}/{h.new_consenting_learner()}/consents", "tenant_staff")),
         Scenario("POST", "/v1/tenants/{tenant_id}/learners/{learner_id}/results/research-share", "read-checked",

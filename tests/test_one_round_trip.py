@@ -295,31 +295,33 @@ def test_a_hold_no_marker_counts_still_blocks_the_erasure(warm: Warm, emulated: 
 CONSENT = {"purpose": "analytics", "decision": "granted", "given_by": "learner"}
 
 
-def test_a_warm_consent_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
-    """The date of birth comes from the profile read here, the order from the profile's latest decision."""
+def test_a_warm_consent_reads_the_learners_decisions_once_and_writes_once(warm: Warm, emulated: Emulated) -> None:
+    """The date of birth comes from the profile read here; the learner's decisions are read once (the consent
+    coverage counts need the purpose's previous decision, and the ledger's order the latest), then one write."""
     lid = warm.enrol()
     with counted(emulated) as calls:
         status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
     assert status == 201, body
-    assert calls.names == ["TransactWriteItems"]
+    assert calls.names == ["Query", "TransactWriteItems"]
     with counted(emulated) as calls:
         status, later = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
                                        {**CONSENT, "decision": "withdrawn"})
     assert status == 201, later
-    assert calls.names == ["TransactWriteItems"]
+    assert calls.names == ["Query", "TransactWriteItems"]
     assert later["at"] > body["at"]
     current = warm.other.call("GET", f"{warm.learners}/{lid}/consents", warm.staff)[1]["current"]
     assert current["analytics"]["decision"] == "withdrawn"
 
 
-def test_a_cold_consent_reads_the_key_and_profile_once(warm: Warm, emulated: Emulated) -> None:
-    """Not read here within the minute: one read (the consent age needs the decrypted date of birth), one write."""
+def test_a_cold_consent_reads_its_records_and_key_once(warm: Warm, emulated: Emulated) -> None:
+    """Not read here within the minute: one query of the learner's items (profile and decisions: the consent age
+    needs the decrypted date of birth, the coverage counts the previous decision), the key, one write."""
     warm.enrol()   # the tenant's keys are warm here; the learner below is not
     lid = warm.other.call("POST", warm.learners, warm.staff, ALICE)[1]["learner_id"]
     with counted(emulated) as calls:
         status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
     assert status == 201, body
-    assert calls.names == ["BatchGetItem", "TransactWriteItems"]
+    assert calls.names == ["Query", "GetItem", "TransactWriteItems"]
 
 
 def test_a_birth_date_rectified_elsewhere_after_the_read_decides_the_consent_age(warm: Warm) -> None:

@@ -168,7 +168,7 @@ def _learner_key(tenant_id: str, learner_id: str) -> dict[str, Any]:
 @app.route(SAME, methods=["POST"])
 def same_calls_create_learner(tenant_id: str) -> Response:
     """Enclave's enrolment transaction: the key item, the profile item (with its two look-up index
-    attributes), the tenant-not-offboarded check, the audit item."""
+    attributes), the tenant-not-offboarded check, a consent-coverage count shard, the audit item."""
     fields = {name: json.dumps(value) for name, value in _body().items()}
     learner_id = "lrn_" + uuid.uuid4().hex
     _, table = _data()
@@ -183,6 +183,10 @@ def same_calls_create_learner(tenant_id: str) -> Response:
             "name_sk": {"S": learner_id}, **{name: {"S": value} for name, value in fields.items()}}}},
         {"ConditionCheck": {"TableName": table, "Key": {"pk": pk, "sk": {"S": "OFFBOARD"}},
                             "ConditionExpression": "attribute_not_exists(keys_destroyed_at)"}},
+        {"Update": {"TableName": table, "Key": {"pk": {"S": f"TENANT#{tenant_id}#CC#{uuid.uuid4().int % 16}"},
+                                                 "sk": {"S": "CC"}},
+                    "UpdateExpression": "ADD #a0 :d0", "ExpressionAttributeNames": {"#a0": "live"},
+                    "ExpressionAttributeValues": {":d0": {"N": "1"}}}},
     ])
     return _json(201, {"learner_id": learner_id, **{name: json.loads(value) for name, value in fields.items()}})
 
