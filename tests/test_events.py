@@ -171,7 +171,7 @@ def test_events_carry_ids_and_dates_only(published: dict[str, Any]) -> None:
 def test_reads_and_refusals_publish_nothing(published: dict[str, Any]) -> None:
     trail_types = [m["detail-type"] for m in published["received"] if "audit_seq" in m["detail"]
                    and m["detail"]["tenant_id"] == published["tenant_id"]]
-    assert len(trail_types) == 6  # of the eight audit events: not the read, not the refused create
+    assert len(trail_types) == 7  # of the nine audit events: not the read, not the refused create
 
 
 def test_a_redelivered_batch_publishes_nothing_again(emulated: Emulated, queue: str) -> None:
@@ -181,9 +181,9 @@ def test_a_redelivered_batch_publishes_nothing_again(emulated: Emulated, queue: 
         store.commit(tenant_id, "UK", draft)
     store.seal(tenant_id, "UK")
     trail = TrailEvents(_cursors(emulated), store.markers, _events(emulated))
-    assert trail.publish(tenant_id, "UK") == 6
+    assert trail.publish(tenant_id, "UK") == 7
     assert trail.publish(tenant_id, "UK") == 0
-    assert len([m for m in _received(emulated, queue) if m["detail"]["tenant_id"] == tenant_id]) == 6
+    assert len([m for m in _received(emulated, queue) if m["detail"]["tenant_id"] == tenant_id]) == 7
 
 
 def test_a_publisher_dying_before_its_cursor_moves_publishes_the_same_event_ids_again(

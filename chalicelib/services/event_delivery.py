@@ -163,8 +163,8 @@ class EventSeam:
         now, sent = self._now(), True
         for tenant_id in tenant_ids:
             tenant = self._tenant_of(tenant_id)
-            if tenant is None:
-                continue
+            if tenant is None or tenant.home_region != self._region:
+                continue  # an incident naming a tenant of another region: its data (and bus) stay there
             if kind == domain.INCIDENT_DEADLINE_NEAR:
                 incident_id = subject_id.partition("/")[0]
                 event = domain.incident_deadline_near(tenant_id, self._region, incident_id, due_at, now,
