@@ -17,7 +17,7 @@ from chalicelib.adapters.webhook_store import WebhookStore
 from chalicelib.composition import utc_now
 from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.errors import ServiceUnavailable
-from chalicelib.domain.events import EVENT_TYPES, DomainEvent
+from chalicelib.domain.events import EVENT_TYPES, DomainEvent, from_audit_event
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.audit_sequencer import Sequencer
@@ -244,3 +244,17 @@ def test_the_alerts_jobs_new_alerts_are_published_once_per_tenant_and_validate(e
     for message in received:
         assert [e.message for e in _validator(message["detail-type"]).iter_errors(message["detail"])] == []
     assert {m["detail"]["data"].get("incident_id") for m in received} == {None, incident_id}
+
+
+def test_an_incident_with_a_paused_deadline_is_published_with_the_dates_it_has() -> None:
+    """A deadline whose clock is paused has no due date: the event lists the others and publishing goes on."""
+    event = {"tenant_id": new_id("tnt"), "hash": "ab" * 32, "region": "eu-west-2", "seq": 3,
+             "at": "2026-12-05T09:00:00.000000Z", "action": "incident.create", "outcome": "success",
+             "details": {"incident_id": new_id("inc"), "discovered_at": "2026-12-04T08:00:00Z",
+                         "deadlines": [{"party": "regulator", "due_at": None, "paused_for": "law_enforcement"},
+                                       {"party": "learners", "due_at": "2026-12-09T08:00:00Z"}]}}
+    published = from_audit_event(event)
+    assert published is not None
+    assert published.data["deadlines"] == ["2026-12-09T08:00:00Z"]
+    errors = [e.message for e in _validator("incident.recorded").iter_errors(published.detail())]
+    assert errors == []

@@ -93,7 +93,8 @@ def _shredded(details: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _incident(details: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    deadlines = [d["due_at"] for d in details.get("deadlines", []) if isinstance(d, Mapping) and "due_at" in d]
+    deadlines = [str(d["due_at"]) for d in details.get("deadlines", [])
+                 if isinstance(d, Mapping) and d.get("due_at")]  # a paused clock has no due date
     return INCIDENT_RECORDED, {**_pick(details, "incident_id", "discovered_at"), "deadlines": sorted(deadlines)}
 
 

@@ -96,7 +96,7 @@ class TrailEvents:
         """``publish``, never raising (a failure is logged, counted and retried with the next batch)."""
         try:
             return self.publish(tenant_id, jurisdiction)
-        except (EnclaveError, ClientError):
+        except Exception:  # publishing must never stall sealing: counted, logged, retried with the next batch
             self._on_failure()
             logger.exception("publishing domain events failed; the next batch tries again from the cursor",
                              extra={"tenant_id": tenant_id})
