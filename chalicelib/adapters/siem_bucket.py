@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.dynamo_errors import error_code
-from chalicelib.domain.errors import ServiceUnavailable
+from chalicelib.adapters.witness_bucket import put_if_absent
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,14 +25,5 @@ class SiemBucket:
 
     def put_once(self, key: str, body: bytes) -> bool:
         """Write ``body`` at ``key``; False when an object is there already (written by an earlier try)."""
-        try:
-            self._client.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*",
-                                    ContentType="application/gzip",
-                                    ChecksumAlgorithm="SHA256")
-        except ClientError as exc:
-            if error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
-                return False
-            raise ServiceUnavailable("the SIEM bucket is unavailable; retry later") from None
-        except BotoCoreError:
-            raise ServiceUnavailable("the SIEM bucket could not be reached; retry later") from None
-        return True
+        return put_if_absent(self._client, "the SIEM bucket", Bucket=self._bucket, Key=key, Body=body,
+                             ContentType="application/gzip")

@@ -37,15 +37,21 @@ class WitnessBucket:
 
     def put_head(self, head: Mapping[str, Any], retain_until: datetime) -> bool:
         """Witness ``head`` until ``retain_until``; False when a head of that size is witnessed already."""
-        try:
-            self._client.put_object(
-                Bucket=self._bucket, Key=witness_key(head["tenant_id"], head["tree_size"]),
-                Body=canonical_bytes(dict(head)), ContentType="application/json", IfNoneMatch="*",
-                ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until, ChecksumAlgorithm="SHA256")
-        except ClientError as exc:
-            if error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
-                return False
-            raise ServiceUnavailable("the witness bucket is unavailable; retry later") from None
-        except BotoCoreError:
-            raise ServiceUnavailable("the witness bucket could not be reached; retry later") from None
-        return True
+        return put_if_absent(self._client, "the witness bucket", Bucket=self._bucket,
+                             Key=witness_key(head["tenant_id"], head["tree_size"]),
+                             Body=canonical_bytes(dict(head)), ContentType="application/json",
+                             ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until)
+
+
+def put_if_absent(client: Any, what: str, **request: Any) -> bool:
+    """PutObject only where no object is (``If-None-Match: *``); False when one is there already (an earlier
+    try wrote it). Other failures are ServiceUnavailable naming ``what``, never the object's content."""
+    try:
+        client.put_object(IfNoneMatch="*", ChecksumAlgorithm="SHA256", **request)
+    except ClientError as exc:
+        if error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
+            return False
+        raise ServiceUnavailable(f"{what} is unavailable; retry later") from None
+    except BotoCoreError:
+        raise ServiceUnavailable(f"{what} could not be reached; retry later") from None
+    return True
