@@ -105,8 +105,7 @@ def test_a_warm_result_write_is_one_round_trip_and_an_erasure_elsewhere_still_wi
     assert api[REGION].call("DELETE", f"{learners}/{lid}", admin)[0] == 200   # another container erases
     status, body = mine.call("POST", f"{learners}/{lid}/results", staff, RESULT)
     assert status == 410, body
-    items = composition.Container(regional_settings(REGION, emulated.provisioned), clients=emulated.clients,
-                                  jurisdictions=emulated.jurisdictions).data_store.records("UK", tid, lid, "R")
+    items = _data(emulated).records("UK", tid, lid, "R")
     assert len(items) == 1   # only the result written before the erasure
 
 
