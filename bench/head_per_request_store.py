@@ -1,6 +1,6 @@
-"""The F3 audit append, kept for the contention benchmark only: every request's transaction moves the head.
+"""The first audit trail's append, kept for the contention benchmark only: every request's transaction moves the head.
 
-A faithful copy of ``AuditStore.commit`` as F3 shipped it (commit 679bebe): read the tenant's ``HEAD``
+A faithful copy of ``AuditStore.commit`` as it first shipped (commit 679bebe): read the tenant's ``HEAD``
 (cached per container), write ``HEAD`` (conditional on the seq it read) + ``EVT#<seq>`` + the caller's
 changes in one TransactWriteItems, reads included; a lost race (head moved, or a conflicting transaction
 on ``HEAD``) re-reads the head and retries with the same full-jitter backoff, up to 50 attempts, then 503.
@@ -24,8 +24,8 @@ from chalicelib.domain.errors import ServiceUnavailable, Throttled
 _THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
 
-class F3AuditStore:
-    """Appends with the per-tenant head on the request path (F3)."""
+class HeadPerRequestStore:
+    """Appends with the per-tenant head on the request path."""
 
     def __init__(self, client: Any, table_for: Callable[[str], str], region: str,
                  clock: Callable[[], datetime], backoff: Callable[[int], None] = jittered_backoff) -> None:
