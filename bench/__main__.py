@@ -213,13 +213,13 @@ def _contention(quick: bool) -> list[tuple[str, Rows]]:
          "conflicts, over the in-memory DynamoDB model in a process of its own, the containers in "
          f"{contention_processes.generator_count()} generator process(es) (one per core beyond the model's; "
          "generator_cpu_cores = their CPU, busiest_generator_core = the busiest one's share of its core, "
-         "model_cpu_cores = the model's and the sequencer's); f3 = head in every request's transaction, f7 = no "
-         "head on the request path (sequencer thread sealing meanwhile). p50/p99 are wall-clock; own_p50/own_p99 "
-         "are each container's own time (its modelled round trips and backoffs + its thread's CPU), what a Lambda "
-         "container with its own CPU would see, without the queueing for a generator's interpreter",
+         "model_cpu_cores = the model's and the sequencer's); head = head in every request's transaction, "
+         "sequenced = no head on the request path (sequencer thread sealing meanwhile). p50/p99 are wall-clock; "
+         "own_p50/own_p99 are each container's own time (its modelled round trips and backoffs + its thread's CPU), "
+         "what a Lambda container with its own CPU would see, without the queueing for a generator's interpreter",
          bench_contention.run(seconds, levels)),
         (f"Paced: each container sends one request every {bench_contention.PACED_INTERVAL * 1000:.0f} ms at a random "
-         "phase (128 containers offer 1,280 requests/s, 14x what f3 answers); wall-clock latency from each "
+         "phase (128 containers offer 1,280 requests/s, 14x what head answers); wall-clock latency from each "
          "request's scheduled start", bench_contention.run(seconds, levels, interval=bench_contention.PACED_INTERVAL)),
         ("Cross-check on the emulator itself (moto in process: ~3 ms CPU per call, so CPU-bound from 8 clients)",
          bench_contention.run(seconds / 2, (1, 8), backend="emulator")),
@@ -321,17 +321,17 @@ SECTIONS = (
             "for all.",
             "at least 85% of the same-calls bare app's throughput per route kind at 8 and 16 clients, 0 errors",
             _load, _load_verdict),
-    Section("encryption", "4a. Field encryption (F2)",
+    Section("encryption", "4a. Field encryption",
             "`FieldCipher.encrypt_record`/`decrypt_record`; baseline: raw AES-GCM on the same six fields.",
             "record_helper at least 50% of raw AES-GCM", _encryption,
             _ratio_verdict("record_helper", 0.5, "raw AES-GCM")),
-    Section("verify", "4b. Audit chain verification (F3, F11)",
+    Section("verify", "4b. Audit chain verification",
             "`ChainVerifier` over an NDJSON export; baseline: the floor any verifier pays, `json.loads` + "
             "`hashlib.sha256` per line, on one core. Then the CLI on 1 M and 10 M events using every core "
             "(`chalicelib.cli.parallel_verify`).",
             "verify_lines at least 50% of json.loads + sha256 on one core; 10 M events in under 60 s on every core, "
             "memory flat", _verify, _verify_verdict),
-    Section("export_memory", "4c. Audit export memory (F3)",
+    Section("export_memory", "4c. Audit export memory",
             "Peak RSS of streaming an NDJSON export; baseline: the same process's RSS before the export.",
             "peak below 200 MB", _export_memory, _export_verdict),
     Section("cost", "5. Cost per tenant",
@@ -349,12 +349,12 @@ SECTIONS = (
             "containers (threads of generator processes, the DynamoDB model in a process of its own: "
             "`bench/contention_processes.py`) with DynamoDB's per-call latency (10 ms) and transaction-conflict rule "
             "(`bench/dynamo_contention.py`); baseline: the head-in-every-transaction design "
-            "(`bench/f3_audit_store.py`), same run. Then "
+            "(`bench/head_per_request_store.py`), same run. Then "
             "DynamoDB's per-partition limits at a paced 500 and 5,000 audited requests/s of one tenant, the "
             "sharded audit keys beside the single-partition keys of before (`bench/bench_partitions.py`, "
             "docs/audit-partitions.md).",
-            "at 128 clients f7 at least 10x f3's audited requests/s, 0 errors, f7's p99 within 2x of its p99 "
-            "at 8 clients; with partition limits, the sharded keys at 5,000 audited requests/s for 60 s: 0 "
+            "at 128 clients sequenced at least 10x head's audited requests/s, 0 errors, sequenced's p99 within 2x "
+            "of its p99 at 8 clients; with partition limits, the sharded keys at 5,000 audited requests/s for 60 s: 0 "
             "throttled calls, 0 errors, p99 within 2x of its p99 at 500/s", _contention, _contention_verdict),
     Section("imports", "8. Bulk import rate",
             "`bench/bench_imports.py`: the same learner rows into two tenants of one local platform, as a CSV "

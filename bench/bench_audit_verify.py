@@ -10,7 +10,7 @@ key) and exports it as NDJSON. Rows, medians (and min-max) of a few runs in this
 * ``verify_lines``: ``ChainVerifier.feed_line`` over the NDJSON lines (bytes) in memory (the line fast
   path: a shape check, SHA-256 of the line minus its hash member, chain and checkpoint checks);
 * ``verify_file``: ``audit verify`` (``chalicelib.cli.audit.verify_file``) on the file: adds reading;
-* ``verify_lines_tree_head``: ``verify_lines`` on the export as F7 writes it, its manifest carrying a
+* ``verify_lines_tree_head``: ``verify_lines`` on an export from seq 1 as written now, its manifest carrying a
   signed Merkle tree head at the last event (the verifier also builds the RFC 9162 tree);
 * ``verify_lines_general``: ``verify_lines`` without the line fast path (every line parsed and
   re-serialized by the C encoder), as for lines not in the exact exported form;
@@ -75,7 +75,7 @@ def build_events(count: int) -> Iterator[dict[str, Any]]:
 def signed_manifest(key: ec.EllipticCurvePrivateKey, tally: audit.ExportTally,
                     heads: dict[int, str], leaves: list[str] | None = None) -> dict[str, Any]:
     """The manifest of a whole-chain export, checkpoints at ``heads`` (seq -> head hash); with ``leaves``
-    (every event hash), a signed tree head over them (F7)."""
+    (every event hash), a signed tree head over them."""
     at = "2026-11-26T00:00:00.000000Z"
     checkpoints = [
         audit.checkpoint_record(tenant_id=TENANT, seq=seq, head_hash=head, at=at, key_id=KEY_ID,

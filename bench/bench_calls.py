@@ -19,7 +19,7 @@ within the minute (enrolled long ago, or on another container): a bulk import or
 The cost section prices that second row, the conservative one.
 
 Goals: a write is one DynamoDB round trip including its audit event; a read is one read plus one
-audit event put (F7: a PutItem, no transaction, no per-tenant head); no KMS call on a warm container.
+audit event put (a PutItem, no transaction, no per-tenant head); no KMS call on a warm container.
 Rows name the calls, so a miss says where it comes from.
 
 Run ``python -m bench.bench_calls``.

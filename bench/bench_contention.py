@@ -1,4 +1,4 @@
-"""Audited requests of ONE tenant under contention: the F3 head-per-request design against F7's (no head).
+"""Audited requests of ONE tenant under contention: the head-per-request design against the sequenced one (no head).
 
 Both run behind ``dynamo_contention``, over ``bench/dynamo_model.py`` (DynamoDB's semantics for these
 calls, checked against the emulator by tests/test_bench_contention.py), the model in a process of its own and
@@ -12,8 +12,8 @@ its own head cache and lock) doing a seeded mix on one UK tenant: 80 % audited r
 item, then the audit append), 20 % audited writes (a data put and its event in one transaction). A
 request that fails (503/429 after the store's retries) is an error.
 
-* ``f3``: ``bench/f3_audit_store.py``, the per-tenant ``HEAD`` updated in every request's transaction.
-* ``f7``: ``AuditStore`` as deployed: a read's event is one PutItem, a write one TransactWriteItems, no
+* ``head``: ``bench/head_per_request_store.py``, the per-tenant ``HEAD`` updated in every request's transaction.
+* ``sequenced``: ``AuditStore`` as deployed: a read's event is one PutItem, a write one TransactWriteItems, no
   head; a sequencer thread seals the tenant every 50 ms meanwhile (the stream trigger's work, under the
   same latency and conflict rules), and at the end everything is sealed and the chain checked.
 
@@ -23,7 +23,7 @@ Two ways of loading the tenant, both designs, 1/8/32/128 clients each:
   through; the ``>= 10x`` goal is read here);
 * paced: each client sends one request every ``PACED_INTERVAL`` at a random phase, latency counted from the
   scheduled start (a late request delays the next and that counts), so the wall clock measures the design at
-  a load the generators can carry: 128 clients offer 1,280 requests/s, 14x what f3 answers at best.
+  a load the generators can carry: 128 clients offer 1,280 requests/s, 14x what head answers at best.
 
 Latency is reported twice. ``p50_ms``/``p99_ms`` are wall-clock. ``own_p50_ms``/``own_p99_ms`` are each
 container's own time: its modelled round trips, conflict refusals and backoffs (``Contention.wait``) plus its
@@ -34,8 +34,8 @@ the generators' interpreters (on a two-core machine: one generator beside the mo
 collector is paused for the measured seconds in every process (see ``_collector_paused``).
 
 Every level ends by checking the tenant's chain: seq 1..N without a gap, each ``prev_hash`` the previous
-``hash``, N = the requests answered. Goal (issue #11): at 128 clients f7 >= 10x f3's audited requests/s,
-0 errors, f7's p99 at 128 clients within 2x of its p99 at 8: in the containers' own time (closed loop) and
+``hash``, N = the requests answered. Goal: at 128 clients sequenced >= 10x head's audited requests/s,
+0 errors, sequenced's p99 at 128 clients within 2x of its p99 at 8: in the containers' own time (closed loop) and
 on the wall clock (paced).
 
 Run ``python -m bench.bench_contention``.
@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bench.dynamo_contention import ContendedClient, Contention
-from bench.f3_audit_store import F3AuditStore
+from bench.head_per_request_store import HeadPerRequestStore
 from chalicelib.adapters.audit_store import AuditStore, backoff_delay
 from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
@@ -64,6 +64,7 @@ REGION = "eu-west-2"
 AUDIT_TABLE = "enclave-audit-uk"
 DATA_TABLE = "enclave-data-uk"
 LEVELS = (1, 8, 32, 128)
+DESIGNS = ("head", "sequenced")  # head: bench/head_per_request_store.py; sequenced: the deployed AuditStore
 READ_SHARE = 0.8
 LATENCY = 0.010
 
@@ -189,8 +190,8 @@ def _store_maker(design: str, real: Any, contention: Contention) -> Callable[[],
 
     def make() -> Store:
         client = ContendedClient(real, contention)
-        if design == "f3":
-            return F3AuditStore(client, _table_for, REGION, _now, backoff=backoff)
+        if design == "head":
+            return HeadPerRequestStore(client, _table_for, REGION, _now, backoff=backoff)
         return AuditStore(client, _table_for, REGION, _now, backoff=backoff)  # type: ignore[arg-type]
     return make
 
@@ -210,7 +211,7 @@ def measure(design: str, clients: int, seconds: float, real: Any,
         outcomes[i])) for i in range(clients)]
     stop = threading.Event()
     sealer = None
-    if design == "f7":
+    if design == "sequenced":
         sealing = AuditStore(ContendedClient(real, contention), _table_for, REGION, _now)  # type: ignore[arg-type]
         sealer = threading.Thread(target=_sealer, args=(sealing, tenant_id, stop))
         sealer.start()
@@ -272,18 +273,18 @@ def measure_processes(design: str, clients: int, seconds: float,
 
 def run(seconds: float = 4.0, levels: tuple[int, ...] = LEVELS, backend: str = "model",
         interval: float | None = None) -> list[dict[str, object]]:
-    """Every level for both designs, interleaved (f3 then f7 at each level), on one backend: ``model``
+    """Every level for both designs, interleaved (head then sequenced at each level), on one backend: ``model``
     (``bench/dynamo_model.py``: DynamoDB's semantics at microseconds a call, in a process of its own, the
     containers in generator processes), ``model_in_process`` (the same, everything in this process) or
     ``emulator`` (moto in process, whose ~3 ms of CPU per call caps any design near 150 requests/s on two
     cores); closed loop, or paced at one request per ``interval`` seconds per client."""
     if backend == "model":
-        return [measure_processes(design, clients, seconds, interval) for clients in levels for design in ("f3", "f7")]
+        return [measure_processes(design, clients, seconds, interval) for clients in levels for design in DESIGNS]
     if backend == "model_in_process":
         from bench.dynamo_model import ModelTable
 
         return [measure(design, clients, seconds, ModelTable(), interval)
-                for clients in levels for design in ("f3", "f7")]
+                for clients in levels for design in DESIGNS]
     import moto
 
     from chalicelib.adapters.aws import AwsClients
@@ -295,39 +296,40 @@ def run(seconds: float = 4.0, levels: tuple[int, ...] = LEVELS, backend: str = "
         real = AwsClients().dynamodb(REGION)
         for table in (AUDIT, DATA):
             real.create_table(**create_table_kwargs(table, "UK"))
-        return [measure(design, clients, seconds, real, interval) for clients in levels for design in ("f3", "f7")]
+        return [measure(design, clients, seconds, real, interval) for clients in levels for design in DESIGNS]
 
 
 def _ratio(rows: list[dict[str, object]], column: str, top: int) -> float:
     by = {(str(r["design"]), int(str(r["clients"]))): r for r in rows}
-    base = by.get(("f7", 8))
-    return float(str(by[("f7", top)][column])) / float(str(base[column])) if base else float("nan")
+    base = by.get(("sequenced", 8))
+    return float(str(by[("sequenced", top)][column])) / float(str(base[column])) if base else float("nan")
 
 
 def verdict(closed: list[dict[str, object]], paced: list[dict[str, object]] | None = None) -> tuple[bool, str]:
-    """Goal check: f7 >= 10x f3 at the top level (closed loop), 0 f7 errors, f7's p99 at the top within 2x of
-    its p99 at 8 clients, both for the containers' own time (closed loop) and on the wall clock at a paced
-    load of at least 10x what f3 answers; every chain gap-free."""
+    """Goal check: sequenced >= 10x head at the top level (closed loop), 0 sequenced errors, sequenced's p99 at
+    the top within 2x of its p99 at 8 clients, both for the containers' own time (closed loop) and on the wall
+    clock at a paced load of at least 10x what head answers; every chain gap-free."""
     by = {(str(r["design"]), int(str(r["clients"]))): r for r in closed}
     top = max(int(str(r["clients"])) for r in closed)
-    old, new = by[("f3", top)], by[("f7", top)]
+    old, new = by[("head", top)], by[("sequenced", top)]
     new_rate, old_rate = float(str(new["requests_per_s"])), float(str(old["requests_per_s"]))
     ratio = new_rate / max(old_rate, 0.1)
     every = closed + (paced or [])
-    f7_errors = sum(int(str(r["errors"])) for r in every if r["design"] == "f7")
+    seq_errors = sum(int(str(r["errors"])) for r in every if r["design"] == "sequenced")
     own_ratio, wall_ratio = _ratio(closed, "own_p99_ms", top), _ratio(closed, "p99_ms", top)
     gap_free = all(bool(r["chain_gap_free"]) for r in every)
-    text = (f"at {top} clients f7 {new_rate:.0f} vs f3 {old_rate:.0f} audited requests/s ({ratio:.1f}x, goal >= 10x); "
-            f"f7 errors {f7_errors}, f3 errors at {top}: {old['errors']}; f7 p99 at {top} clients vs 8: "
+    text = (f"at {top} clients sequenced {new_rate:.0f} vs head {old_rate:.0f} audited requests/s "
+            f"({ratio:.1f}x, goal >= 10x); sequenced errors {seq_errors}, head errors at {top}: {old['errors']}; "
+            f"sequenced p99 at {top} clients vs 8: "
             f"{own_ratio:.1f}x in each container's own time (goal <= 2x)")
-    met = ratio >= 10 and f7_errors == 0 and own_ratio <= 2 and gap_free
+    met = ratio >= 10 and seq_errors == 0 and own_ratio <= 2 and gap_free
     if paced:
-        paced_top = {(str(r["design"]), int(str(r["clients"]))): r for r in paced}[("f7", top)]
+        paced_top = {(str(r["design"]), int(str(r["clients"]))): r for r in paced}[("sequenced", top)]
         paced_ratio = _ratio(paced, "p99_ms", top)
         offered = float(str(paced_top["offered_per_s"]))
         met = met and paced_ratio <= 2 and offered >= 10 * old_rate
         text += (f", {paced_ratio:.1f}x on the wall clock when paced at {offered:.0f} requests/s "
-                 f"({offered / max(old_rate, 0.1):.0f}x f3's rate; goal <= 2x)")
+                 f"({offered / max(old_rate, 0.1):.0f}x head's rate; goal <= 2x)")
     if "generator_cpu_cores" in new:
         text += (f"; closed loop on the wall clock {wall_ratio:.1f}x ({new['generators']} generator process(es) at "
                  f"{float(str(new['generator_cpu_cores'])):.2f} cores, the busiest at "

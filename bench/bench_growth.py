@@ -1,4 +1,4 @@
-"""F8: the local platform stays fast as a tenant grows (enrolment and read rate at 100 and at N learners).
+"""The local platform stays fast as a tenant grows (enrolment and read rate at 100 and at N learners).
 
 The whole local platform (``devtools.platform.start``: the emulator with its O(items touched)
 DynamoDB, the four endpoints) on free ports (``devtools.ports``: 20000-30000, probed) and a

@@ -7,7 +7,7 @@ saturates before the design does. Here:
   state (``Contention``: the items held by in-flight transactions, the call counts). Every container's call
   reaches it over a connection of its own and runs there, in a thread per connection, through
   ``ContendedClient`` exactly as in process: the modelled round trip is slept there, so an item stays held
-  for its transaction's duration, and conflicts are decided in one place. It also runs the sequencer (f7)
+  for its transaction's duration, and conflicts are decided in one place. It also runs the sequencer (``sequenced``)
   and checks the chain at the end. Its CPU is DynamoDB's work and the stream trigger's, not the harness's;
 * the generator processes (``drive_containers``, one per core beyond the model's, at least one) run the
   containers as threads, each with its own audit store over a ``RemoteClient``, and report every request's
@@ -110,7 +110,7 @@ def _serve_connection(connection: Connection, client: Any, contention: Any) -> N
 
 
 def serve_model(control: Connection, design: str, tenant_id: str, latency: float) -> None:
-    """The model process: accept the containers' connections, seal (f7) while told to run, then check the chain
+    """The model process: accept the containers' connections, seal while told to run (sequenced), then check the chain
     and answer the conflicts counted and this process's CPU."""
     from bench import bench_contention
     from bench.dynamo_contention import ContendedClient, Contention
@@ -134,7 +134,7 @@ def serve_model(control: Connection, design: str, tenant_id: str, latency: float
     threading.Thread(target=accept, daemon=True).start()
     stop = threading.Event()
     sealer = None
-    if control.recv() == "go" and design == "f7":
+    if control.recv() == "go" and design == "sequenced":
         sealing = AuditStore(ContendedClient(real, contention), bench_contention._table_for,  # type: ignore[arg-type]
                              bench_contention.REGION, bench_contention._now)
         sealer = threading.Thread(target=bench_contention._sealer, args=(sealing, tenant_id, stop))
@@ -168,13 +168,13 @@ class Job:
 
 def _store(design: str, client: RemoteClient, waits: Waits) -> Any:
     from bench import bench_contention
-    from bench.f3_audit_store import F3AuditStore
+    from bench.head_per_request_store import HeadPerRequestStore
     from chalicelib.adapters.audit_store import AuditStore, backoff_delay
 
     def backoff(attempt: int) -> None:
         waits.wait(backoff_delay(attempt))
 
-    kind: Callable[..., Any] = F3AuditStore if design == "f3" else AuditStore
+    kind: Callable[..., Any] = HeadPerRequestStore if design == "head" else AuditStore
     return kind(client, bench_contention._table_for, bench_contention.REGION, bench_contention._now,
                 backoff=backoff)
 

@@ -1,4 +1,4 @@
-"""The global entry and the console's static site (F9), rendered into the directory stage's template.
+"""The global entry and the console's static site, rendered into the directory stage's template.
 
 * ``global_entry_resources(stage)``: in ``DIRECTORY_STAGE`` only (CloudFront is global), one
   distribution in front of the console (a private S3 bucket behind origin access control) and the

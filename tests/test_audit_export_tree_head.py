@@ -1,4 +1,4 @@
-"""Exports from seq 1 carry a signed Merkle tree head (F7); exports without one (F3) verify as before."""
+"""Exports from seq 1 carry a signed Merkle tree head; exports without one (older ones) verify as before."""
 
 from __future__ import annotations
 
@@ -38,10 +38,10 @@ def with_tree_head(events: list[dict[str, Any]], head: dict[str, Any] | None = N
     return manifest
 
 
-def test_an_f3_export_without_a_tree_head_still_verifies(tmp_path: Path) -> None:
+def test_an_export_from_before_tree_heads_still_verifies(tmp_path: Path) -> None:
     out = io.StringIO()
-    fixture = FIXTURES / "audit_f3_export.ndjson"  # written by the F3 code, before tree heads existed
-    assert audit_cli.verify_file(str(fixture), out, [str(FIXTURES / "audit_f3_key.pem")]) == 0
+    fixture = FIXTURES / "audit_old_export.ndjson"  # written before tree heads existed
+    assert audit_cli.verify_file(str(fixture), out, [str(FIXTURES / "audit_old_export_key.pem")]) == 0
     assert out.getvalue().startswith("VALID: 7 events (seq 1-7)")
     assert "tree head" not in out.getvalue()
     edited = tmp_path / "edited.ndjson"
@@ -98,7 +98,7 @@ def test_a_forged_tree_head_is_refused_on_every_core_too(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("kind", sorted(TAMPERS))
-def test_every_f3_tamper_still_fails_with_a_tree_head(kind: str) -> None:
+def test_every_tamper_kind_still_fails_with_a_tree_head(kind: str) -> None:
     events = chain(10)
     manifest = with_tree_head(events)
     TAMPERS[kind](events, manifest)

@@ -196,7 +196,7 @@ def test_a_later_proof_extends_an_earlier_export(api: dict[str, RegionalApi], te
 def test_a_long_trail_from_before_tree_heads_gets_its_tree_over_a_few_calls(api: dict[str, RegionalApi],
                                                                            emulated: Emulated) -> None:
     tid = new_id("tnt")
-    store = audit_store(emulated)  # no tree-head hook: a chain sealed before F7
+    store = audit_store(emulated)  # no tree-head hook: a chain sealed before tree heads existed
     for n in range(3 * CHUNK + 5):
         store.commit(tid, "UK", _draft(n))
     store.seal(tid, "UK")

@@ -145,10 +145,10 @@ def test_the_signed_payload_names_the_log_its_format_and_its_key(eu: RegionalApi
 
 
 def test_old_format_checkpoints_and_heads_still_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    export = FIXTURES / "audit_f3_export.ndjson"
-    assert verify_file(str(export), trusted_key_files=[str(FIXTURES / "audit_f3_key.pem")]) == 0
+    export = FIXTURES / "audit_old_export.ndjson"
+    assert verify_file(str(export), trusted_key_files=[str(FIXTURES / "audit_old_export_key.pem")]) == 0
     keys = tmp_path / "keys.json"  # the old key, published with the validity it had
-    keys.write_text(json.dumps({"keys": [{"key_id": "f3-key", "public_key": (FIXTURES / "audit_f3_key.pem")
+    keys.write_text(json.dumps({"keys": [{"key_id": "f3-key", "public_key": (FIXTURES / "audit_old_export_key.pem")
                                           .read_text(), "valid_from": "2026-11-01T00:00:00.000000Z",
                                           "valid_until": "2026-11-30T00:00:00.000000Z"}]}))
     assert verify_file(str(export), keys_file=str(keys)) == 0
@@ -166,7 +166,7 @@ def test_old_format_checkpoints_and_heads_still_verify(tmp_path: Path, capsys: p
     from tests.test_audit_chain import write_ndjson
 
     exported = export_chain(12)
-    trail = write_ndjson(tmp_path / "f7.ndjson", exported, with_tree_head(exported, signed_head(exported[:10])))
+    trail = write_ndjson(tmp_path / "headed.ndjson", exported, with_tree_head(exported, signed_head(exported[:10])))
     assert verify_file(str(trail), io.StringIO()) == 0  # an export with a version 1 tree head
 
 

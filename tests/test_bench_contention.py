@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from bench import bench_contention, contention_processes
 from bench.dynamo_contention import ContendedClient, Contention
 from bench.dynamo_model import ModelTable
-from bench.f3_audit_store import F3AuditStore
+from bench.head_per_request_store import HeadPerRequestStore
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.domain.audit import AuditEventDraft
 from tests.conftest import Emulated
@@ -37,27 +37,27 @@ def _draft(n: int) -> AuditEventDraft:
 
 
 def _script(client: Any) -> list[Any]:
-    """F3 appends, F7 landings (reads and writes), a refused change, sealing: what each step returned."""
+    """Head-per-request appends, sequenced landings, a refused change, sealing: what each step returned."""
     table_for = bench_contention._table_for
     seen: list[Any] = []
-    old = F3AuditStore(client, table_for, REGION, _Ticking())
+    old = HeadPerRequestStore(client, table_for, REGION, _Ticking())
     for n in range(3):
-        seen.append(old.commit("tnt_f3", "UK", _draft(n))["hash"])
+        seen.append(old.commit("tnt_head", "UK", _draft(n))["hash"])
     new = AuditStore(client, table_for, REGION, _Ticking())
     put = {"Put": {"TableName": "enclave-data-uk", "ConditionExpression": "attribute_not_exists(pk)",
-                   "Item": {"pk": {"S": "TENANT#tnt_f7"}, "sk": {"S": "M#1"}}}}
+                   "Item": {"pk": {"S": "TENANT#tnt_seq"}, "sk": {"S": "M#1"}}}}
     for n in range(30):
-        new.commit("tnt_f7", "UK", _draft(n), [put] if n == 4 else [])
+        new.commit("tnt_seq", "UK", _draft(n), [put] if n == 4 else [])
     try:
-        new.commit("tnt_f7", "UK", _draft(99), [put])
+        new.commit("tnt_seq", "UK", _draft(99), [put])
     except ChangeRejected as exc:
         seen.append(("rejected", exc.code))
-    seen.append(new.seal("tnt_f7", "UK"))
-    seen.append(new.seal("tnt_f7", "UK"))
-    seen.append([e["hash"] for e in AuditStore(client, table_for, REGION, _Ticking()).events("tnt_f7", "UK")])
-    seen.append(new.head("tnt_f7", "UK"))
+    seen.append(new.seal("tnt_seq", "UK"))
+    seen.append(new.seal("tnt_seq", "UK"))
+    seen.append([e["hash"] for e in AuditStore(client, table_for, REGION, _Ticking()).events("tnt_seq", "UK")])
+    seen.append(new.head("tnt_seq", "UK"))
     try:
-        client.put_item(TableName="enclave-audit-uk", Item={"pk": {"S": "TENANT#tnt_f7"}, "sk": {"S": "HEAD"}},
+        client.put_item(TableName="enclave-audit-uk", Item={"pk": {"S": "TENANT#tnt_seq"}, "sk": {"S": "HEAD"}},
                         ConditionExpression="attribute_not_exists(pk)")
     except ClientError as exc:
         seen.append(exc.response["Error"]["Code"])
@@ -96,7 +96,7 @@ def test_concurrent_transactions_on_one_item_are_rejected_not_queued() -> None:
 def test_the_benchmark_runs_both_designs_closed_loop_and_paced_into_gap_free_chains() -> None:
     closed = bench_contention.run(seconds=0.2, levels=(1, 8))
     paced = bench_contention.run(seconds=0.2, levels=(1, 8), interval=0.05)
-    assert [(r["design"], r["clients"]) for r in closed] == [("f3", 1), ("f7", 1), ("f3", 8), ("f7", 8)]
+    assert [(r["design"], r["clients"]) for r in closed] == [(d, n) for n in (1, 8) for d in ("head", "sequenced")]
     assert all(r["chain_gap_free"] for r in closed + paced)
     assert all(int(str(r["answered"])) > 0 for r in closed + paced)
     assert {"requests_per_s", "p50_ms", "p99_ms", "own_p99_ms", "errors", "rejected_transactions"} <= closed[0].keys()
@@ -115,15 +115,15 @@ def test_the_containers_run_in_generator_processes_that_report_their_cpu() -> No
         assert float(str(row["model_cpu_cores"])) > 0
         assert row["errors"] == 0
         assert row["chain_gap_free"]
-    f3 = next(row for row in rows if row["design"] == "f3")
-    assert int(str(f3["rejected_transactions"])) > 0  # 8 containers on one head item: conflicts, as in process
+    head = next(row for row in rows if row["design"] == "head")
+    assert int(str(head["rejected_transactions"])) > 0  # 8 containers on one head item: conflicts, as in process
     assert "generator process(es) at" in bench_contention.verdict(rows + [
         {**row, "clients": 128} for row in rows])[1]
 
 
 def test_the_in_process_driver_is_kept() -> None:
     rows = bench_contention.run(seconds=0.2, levels=(1,), backend="model_in_process")
-    assert [r["design"] for r in rows] == ["f3", "f7"]
+    assert [r["design"] for r in rows] == ["head", "sequenced"]
     assert all(r["chain_gap_free"] and "harness_cpu_cores" in r for r in rows)
 
 
@@ -152,8 +152,9 @@ def test_the_verdict_needs_the_paced_wall_clock_p99_flat_too() -> None:
         return {"design": design, "clients": clients, "requests_per_s": rate, "p99_ms": p99, "own_p99_ms": 20.0,
                 "errors": 0, "chain_gap_free": True, "harness_cpu_cores": 1.0, **extra}
 
-    closed = [row("f3", 8, 700, 75), row("f7", 8, 21, 430), row("f3", 128, 2000, 90), row("f7", 128, 80, 3000)]
-    flat = [row("f7", 8, 21, 78, offered_per_s=80), row("f7", 128, 30, 1240, offered_per_s=1280)]
-    steep = [row("f7", 8, 21, 78, offered_per_s=80), row("f7", 128, 60, 1240, offered_per_s=1280)]
+    closed = [row("head", 8, 700, 75), row("sequenced", 8, 21, 430),
+              row("head", 128, 2000, 90), row("sequenced", 128, 80, 3000)]
+    flat = [row("sequenced", 8, 21, 78, offered_per_s=80), row("sequenced", 128, 30, 1240, offered_per_s=1280)]
+    steep = [row("sequenced", 8, 21, 78, offered_per_s=80), row("sequenced", 128, 60, 1240, offered_per_s=1280)]
     assert bench_contention.verdict(closed, flat)[0] is True
     assert bench_contention.verdict(closed, steep)[0] is False

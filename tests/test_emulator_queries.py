@@ -20,7 +20,7 @@ from devtools.emulator import SortedPartition
 from tests.conftest import Emulated
 
 REGION = "eu-west-2"
-TABLE = "f8-query-check"
+TABLE = "emulator-query-check"
 Condition = tuple[str, dict[str, Any], Callable[[str], bool]]
 
 

@@ -1,4 +1,4 @@
-"""Faults of KMS and DynamoDB injected through botocore's event system, seen through the API (F6).
+"""Faults of KMS and DynamoDB injected through botocore's event system, seen through the API.
 
 Each fault is a handler on the emulated clients' event system, removed after its test:
 

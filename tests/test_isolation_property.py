@@ -1,4 +1,4 @@
-"""Tenant isolation as a property (F6): whatever sequence of calls actors of several tenants and roles
+"""Tenant isolation as a property: whatever sequence of calls actors of several tenants and roles
 make, with ids drawn from every tenant, no response carries another tenant's data or ids.
 
 Hypothesis drives a state machine over three tenants, two in one region (UK, eu-west-2) and one in

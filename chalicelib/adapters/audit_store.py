@@ -449,7 +449,7 @@ class AuditStore:
         when a condition of one of the caller's changes failed; Throttled when DynamoDB shed the load.
 
         DynamoDB gives throttling and conflicts as reasons on whichever item they hit, the caller's
-        changes included: those are transient, not a refusal of the change (F6 fault tests)."""
+        changes included: those are transient, not a refusal of the change (the fault-injection tests)."""
         for index, code in enumerate(reasons[offset:]):
             if code == "ConditionalCheckFailed":
                 raise ChangeRejected(index, code)

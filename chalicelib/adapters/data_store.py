@@ -11,7 +11,7 @@ In the data table (point-in-time recovery; before the key move it also held the 
   enrolment and every rectification since the family-name search exists) on the ``by_name`` index;
   after erasure a tombstone without any of them.
 - ``L#<learner_id>#R#<result_id>``: an assessment result (envelopes).
-- ``L#<learner_id>#C#<at>#<consent_id>``: a consent decision (F4).
+- ``L#<learner_id>#C#<at>#<consent_id>``: a consent decision.
 
 The store refuses to touch a table of a jurisdiction whose policy does not allow this region: no
 code path can write a tenant's personal data where its law does not allow it.

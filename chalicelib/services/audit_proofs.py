@@ -147,7 +147,7 @@ class TreeHeads:
             return chunks[chunk]
 
         # store the nodes of every complete chunk not stored yet (the first time for a trail: all of them,
-        # at most MAX_CATCH_UP chunks per call: a long pre-F7 trail is built over a few calls, each resuming)
+        # at most MAX_CATCH_UP chunks per call: an old trail without tree heads is built in a few calls, each resuming)
         done = self._tree.complete_chunks(tenant_id, jurisdiction)
         if tree_size // CHUNK - done > self._max_catch_up:
             self._build(tenant_id, jurisdiction, done, done + self._max_catch_up, nodes, node, leaves, chunks)

@@ -1,4 +1,4 @@
-"""F3 end to end: a compliance officer exports the trail through the API, downloads the presigned URL
+"""The audit export end to end: a compliance officer exports the trail through the API, downloads the presigned URL
 over HTTP and the offline CLI verifies the file; a tampered copy is refused."""
 
 from __future__ import annotations

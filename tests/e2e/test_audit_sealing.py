@@ -1,4 +1,4 @@
-"""F7 end to end: ``make run`` seals audit events from the emulator's DynamoDB stream, with nobody
+"""Audit sealing end to end: ``make run`` seals audit events from the emulator's DynamoDB stream, with nobody
 reading the trail (every API route that reads the trail would seal on read, so this looks at the table)."""
 
 from __future__ import annotations

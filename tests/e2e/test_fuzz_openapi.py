@@ -1,4 +1,4 @@
-"""Fuzzing every route of ``/v1/openapi.json`` with schemathesis against the running local platform (F6).
+"""Fuzzing every route of ``/v1/openapi.json`` with schemathesis against the running local platform.
 
 For each operation of the document the platform serves, hypothesis draws requests that fit the
 document (positive) and requests that break it (negative: wrong types, missing fields, extra

@@ -1,4 +1,4 @@
-"""End to end over HTTP against the local platform started as ``make run`` starts it (issue F1, "Must show").
+"""End to end over HTTP against the local platform started as ``make run`` starts it: the regional platform's promises.
 
 One platform serves the whole session (``platform`` fixture); the SIGTERM test starts one more as
 ``python -m devtools.platform`` in a subprocess. Forged tokens are signed with moto's private key,
@@ -100,9 +100,9 @@ def test_token_cli_fails_on_stderr_only(platform: Platform) -> None:
     assert "Traceback" not in result.stderr
 
 
-# --- F1 must-show: onboarding, reads everywhere, residency ---------------------------------------
+# --- onboarding, reads everywhere, residency ------------------------------------------------------
 
-def test_f1_uk_tenant_onboarded_through_eu_west_2_is_read_from_all_four_endpoints(
+def test_uk_tenant_onboarded_through_eu_west_2_is_read_from_all_four_endpoints(
         platform: Platform, uk_admin: str, uk_tenant: dict[str, Any]) -> None:
     assert uk_tenant["home_region"] == HOME
     assert uk_tenant["jurisdiction"] == "UK"
@@ -112,13 +112,13 @@ def test_f1_uk_tenant_onboarded_through_eu_west_2_is_read_from_all_four_endpoint
         assert (status, body) == (200, entry), region
 
 
-def test_f1_tenant_scoped_route_sent_to_ap_southeast_1_is_421_with_the_eu_west_2_endpoint(
+def test_tenant_scoped_route_sent_to_ap_southeast_1_is_421_with_the_eu_west_2_endpoint(
         platform: Platform, uk_tenant: dict[str, Any]) -> None:
     staff = platform.token("tenant_staff", uk_tenant["tenant_id"])
     status, body = platform.call("ap-southeast-1", "POST", f"/v1/tenants/{uk_tenant['tenant_id']}/learners/search",
                                  staff, body={"email": "a@b.example"})
     if (status, body) == (404, NO_SUCH_ROUTE):
-        pytest.xfail("learner routes land with F2")
+        pytest.xfail("learner routes not served by this platform")
     assert_error(status, body, 421, "residency_misdirected")
     assert body["error"]["home_region"] == HOME
     assert body["error"]["endpoint"] == platform.url(HOME)
@@ -133,7 +133,7 @@ def test_onboarding_sent_to_another_region_is_421_with_the_home_endpoint(platfor
     assert directory_size(platform) == before
 
 
-# --- F1 must-show: 401 for missing, expired, forged and wrong-pool tokens -------------------------
+# --- 401 for missing, expired, forged and wrong-pool tokens -------------------------
 
 @dataclass
 class Forgery:
@@ -199,7 +199,7 @@ def test_forging_is_faithful_a_resigned_real_token_is_accepted(platform: Platfor
     assert directory_size(platform) == before + 1
 
 
-# --- F1 must-show: 403 for a wrong role, 404 for another tenant ------------------------------------
+# --- 403 for a wrong role, 404 for another tenant ------------------------------------
 
 def test_tenant_staff_cannot_onboard(platform: Platform, uk_tenant: dict[str, Any]) -> None:
     staff = platform.token("tenant_staff", uk_tenant["tenant_id"])

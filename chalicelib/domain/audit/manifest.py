@@ -51,7 +51,7 @@ def build_manifest(
     }
     if anchor_prev_hash is not None:
         manifest["anchor_prev_hash"] = anchor_prev_hash
-    if tree_head is not None:  # F7: only on an export from seq 1, a head of a size within it
+    if tree_head is not None:  # only on an export from seq 1, a head of a size within it
         if first_seq != 1 or not 1 <= tree_head["tree_size"] <= (last_seq or 0):
             raise AuditFormatError("a tree_head must be of a size from 1 to last_seq, on an export from seq 1")
         manifest["tree_head"] = {name: tree_head[name] for name in head_fields(tree_head)}
@@ -152,7 +152,7 @@ def _parse_manifest(manifest: object) -> _Manifest:
 
 
 def _parse_tree_head(head: object, tenant_id: str, first: int, last: int) -> Mapping[str, Any] | None:
-    """The manifest's signed tree head (F7 exports; absent from older ones, which verify as before)."""
+    """The manifest's signed tree head (exports from seq 1; absent from older ones, which verify as before)."""
     if head is None:
         return None
     problem = tree_head_problem(head)
