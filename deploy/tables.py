@@ -66,7 +66,7 @@ DATA = TableDef(
 KEYS = TableDef(
     # Wrapped learner keys (``L#<id>#K``) and tenant key versions (``TKEY#<v>``), same key layout as
     # the data table so one transaction writes a key with its data. No point-in-time recovery: erasing
-    # a key here reaches every copy the platform can bring back (README "Keys outside the backups").
+    # a key here reaches every copy the platform can bring back (docs/architecture.md, "Keys outside the backups").
     "KeyRecords", "enclave-keys", "jurisdiction", hash_key="pk", range_key="sk",
     point_in_time_recovery=False, stream_view="KEYS_ONLY",
 )

@@ -6,7 +6,7 @@ only holds replicas (ap-southeast-4, us-east-2, us-west-2: no stage runs there),
 ``python -m deploy.render --key-region REGION OUT.json`` writes the small template of its
 ``alias/enclave-data`` key, which encrypts the replicas there.
 
-What a stage's template holds (README "Deploying" explains each), one module per part:
+What a stage's template holds (deploy/README.md explains each), one module per part:
 
 * ``kms``: the regional data key, the audit signing key and the operations key, with their policies;
 * ``storage``: the DynamoDB tables (idempotency, the global tables of the jurisdictions homed here,
