@@ -3,7 +3,8 @@
 A child process imports the app (Enclave's as the eu-west-2 deployment, or the bare baseline: its
 one-call routes, and its ``/same-calls`` routes making Enclave's DynamoDB calls) and
 serves the load benchmark's request mix (``bench.bench_load.MIX``: read a learner, list results,
-enrol, add a result) one request at a time through Chalice's test client, against the emulator over
+enrol, add a result) one request at a time through Chalice's test client (routing with the load benchmark
+server's matcher, ``devtools.serve.IndexedRouteMatcher``, for every app), against the emulator over
 HTTP in another process: so the figures are the app's work and the SDK's, never the emulator's.
 After a warm-up, one pass without a profiler gives CPU milliseconds per request
 (``time.process_time``); a second pass under ``cProfile`` gives the functions with the most own time
@@ -44,6 +45,12 @@ botocore.client.BaseClient._make_api_call = timed_api_call
 from bench.bench_load import MIX, RESULT, learner_body
 requests, top, enclave = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "enclave"
 client = Client(app.app)
+from chalice.local import LambdaEventConverter
+from devtools.serve import IndexedRouteMatcher
+# route as the load benchmark's server (devtools.serve) routes, for every app: Chalice's own matcher splits
+# every route on every request, a cost that grows with the route count and that API Gateway bears in AWS
+client.http._local_gateway.event_converter = LambdaEventConverter(IndexedRouteMatcher(list(app.app.routes)),
+                                                                  app.app.api.binary_types)
 headers = {"Content-Type": "application/json"}
 
 def call(method, path, body=None, expect=200):

@@ -142,7 +142,10 @@ def test_the_same_calls_bare_routes_make_the_calls_enclaves_warm_routes_make(
         bare_calls.append(list(calls))
         calls.clear()
         read = client.http.get(f"{base}/{learner}")
-        assert json.loads(read.body) == {"learner_id": learner, **learner_body(1)}
+        answered = json.loads(read.body)
+        assert {name: answered[name] for name in ("learner_id", *learner_body(1))} == {"learner_id": learner,
+                                                                                      **learner_body(1)}
+        assert answered["version"] == 1  # the profile item carries Enclave's version and times
         bare_calls.append(list(calls))
         calls.clear()
         result = client.http.post(f"{base}/{learner}/results", body=json.dumps(RESULT), headers=json_headers)
@@ -157,9 +160,37 @@ def test_the_same_calls_bare_routes_make_the_calls_enclaves_warm_routes_make(
         ["TransactWriteItems"], ["BatchGetItem", "PutItem"], ["TransactWriteItems"], ["Query", "PutItem"]]
     audit = emulated.clients.dynamodb("eu-west-2").query(
         TableName=settings.audit_table("UK"), KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": "TENANT#tnt_bench"}})["Items"]
-    assert sorted(item["action"]["S"] for item in audit) == ["learner.create", "learner.read", "result.create",
-                                                             "results.read"]
+        ExpressionAttributeValues={":pk": {"S": "TENANT#tnt_bench#BARE"}})["Items"]
+    events = [json.loads(item["pending"]["S"]) for item in audit]
+    assert sorted(event["action"] for event in events) == ["learner.create", "learner.read", "result.create",
+                                                           "results.read"]
+    # each audit item is an event with Enclave's members, not a stub smaller than Enclave's
+    assert all({"actor", "resource", "request_id", "details", "event_id", "at"} <= event.keys() for event in events)
+
+
+def test_the_same_calls_results_read_queries_enclaves_key_range(emulated: Emulated,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enclave's results read queries the learner's profile and results together (``L#<id>#P`` to
+    ``L#<id>#R#~``): the bare app's queries the same range, and answers 404 for a learner with no profile."""
+    settings = Settings(region=DIRECTORY_REGION, directory_region=DIRECTORY_REGION)
+    for name, value in (("BARE_DATA_REGION", "eu-west-2"), ("BARE_DATA_TABLE", settings.data_table("UK")),
+                        ("BARE_KEY_TABLE", settings.key_table("UK")), ("BARE_AUDIT_TABLE", settings.audit_table("UK"))):
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("bare_app_range", bench_load.BARE_DIR / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    bare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bare)
+    ranges: list[tuple[str, str]] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        values = params.get("ExpressionAttributeValues", {})
+        ranges.append((values[":lo"]["S"], values[":hi"]["S"]))
+
+    bare.dynamodb("eu-west-2").meta.events.register("before-parameter-build.dynamodb.Query", seen)
+    with Client(bare.app) as client:
+        assert client.http.get("/same-calls/v1/tenants/tnt_bench/learners/lrn_none/results").status_code == 404
+    assert ranges == [("L#lrn_none#P", "L#lrn_none#R#~")]
 
 
 def test_the_hot_path_profile_reports_cpu_per_request_and_top_functions() -> None:
