@@ -108,15 +108,17 @@ class _Counting:
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._lock = threading.Lock()  # the store queries marker partitions from several threads at once
         self.scanned = 0
         self.pending_scans: list[int] = []  # items each Query of the pending markers read
         self.transactions = 0
 
     def query(self, **kwargs: Any) -> Any:
         page = self._client.query(**kwargs)
-        self.scanned += page.get("ScannedCount", 0)
-        if kwargs.get("ExpressionAttributeValues", {}).get(":lo", {}).get("S", "").startswith("PND#"):
-            self.pending_scans.append(page.get("ScannedCount", 0))
+        with self._lock:
+            self.scanned += page.get("ScannedCount", 0)
+            if kwargs.get("ExpressionAttributeValues", {}).get(":lo", {}).get("S", "").startswith("PND#"):
+                self.pending_scans.append(page.get("ScannedCount", 0))
         return page
 
     def transact_write_items(self, **kwargs: Any) -> Any:

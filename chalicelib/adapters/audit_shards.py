@@ -6,13 +6,20 @@ uses it: the head's ``seq`` + 1 then, 1 for a new chain). Below it an event is r
 partition, from it on from its event shard; a range read queries each partition that holds part of it and
 merges them in ``seq`` order, a page at a time (constant memory). No item is copied or moved: the table
 stays append-only, and a trail exported before the change verifies as it did.
+
+A read over many partitions (32 event shards, 64 marker shards) asks for the first page of every partition
+at once, from a small pool of threads this object owns (boto3 clients are thread-safe), instead of one
+round trip after another; later pages are read as the merge consumes them.
 """
 from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.adapters.dynamo_errors import translated
 from chalicelib.domain.audit_layout import ALWAYS, SHARDED, AuditLayout, tenant_pk
@@ -23,6 +30,10 @@ if TYPE_CHECKING:
 HEAD = "HEAD"
 SHARD_PAGE = 128
 """Items a page of one shard's range query holds: the merge holds one page per shard (32 x 128 events)."""
+READERS = 8
+"""Queries of one multi-partition read in flight at once (botocore's connection pool holds 10)."""
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def event_sk(seq: int) -> str:
@@ -48,6 +59,50 @@ class ChainShards:
         self._client = client
         self.layout = layout
         self._from: dict[tuple[str, str], int] = {}  # (table, tenant) -> sharded_from, once a head was seen
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _readers(self) -> ThreadPoolExecutor:
+        """The pool of reader threads, started on first use (a process that never reads starts none)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="audit-shards")
+            return self._pool
+
+    def concurrently(self, call: Callable[[T], R], args: Iterable[T]) -> list[R]:
+        """``[call(arg) for arg in args]``, the calls running side by side; the first error is raised."""
+        todo = list(args)
+        if len(todo) < 2:
+            return [call(arg) for arg in todo]
+        return list(self._readers().map(call, todo))
+
+    def queries(self, requests: list[dict[str, Any]]) -> list[Iterator[dict[str, Any]]]:
+        """The items of each Query in ``requests``, page after page. The first page of every query is asked
+        for at once, when the first item of any of them is wanted (not before: a read sees the table as it
+        is when it starts); each later page when its stream reaches it."""
+        first: list[Future[dict[str, Any]]] = []
+
+        def page_one(index: int) -> dict[str, Any]:
+            if not first:
+                if len(requests) < 2:
+                    return self._query(dict(requests[index]))
+                first.extend(self._readers().submit(self._query, dict(params)) for params in requests)
+            return first[index].result()
+
+        return [self._follow(dict(params), partial(page_one, index)) for index, params in enumerate(requests)]
+
+    def _query(self, params: dict[str, Any]) -> dict[str, Any]:
+        with translated("the audit trail"):
+            return dict(self._client.query(**params))
+
+    def _follow(self, params: dict[str, Any], first: Callable[[], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        answer = first()
+        while True:
+            yield from answer.get("Items", [])
+            if not answer.get("LastEvaluatedKey"):
+                return
+            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            answer = self._query(params)
 
     def note(self, table: str, tenant_id: str, head: dict[str, Any] | None) -> int:
         """Remember the mark a head item read elsewhere gives; return it. The mark of a chain never moves
@@ -84,9 +139,9 @@ class ChainShards:
         mark = self.boundary(table, tenant_id)
         pks = self.layout.event_pks(tenant_id, first, last, mark)
         size = page if page is not None or len(pks) == 1 else SHARD_PAGE
-        streams = [self._pages(table, pk, first, last, consistent=consistent, page=size) for pk in pks]
-        if len(streams) == 1:
-            return streams[0]
+        if len(pks) == 1:
+            return self._pages(table, pks[0], first, last, consistent=consistent, page=size)
+        streams = self.queries([self._range(table, pk, first, last, consistent=consistent, page=size) for pk in pks])
         return heapq.merge(*streams, key=lambda item: str(item["sk"]["S"]))
 
     def backwards(self, table: str, tenant_id: str, top: int, projection: str | None = None,
@@ -106,6 +161,14 @@ class ChainShards:
     def _pages(self, table: str, pk: str, low: int, high: int | None, *, descending: bool = False,
                consistent: bool = False, projection: str | None = None,
                page: int | None = None) -> Iterator[dict[str, Any]]:
+        params = self._range(table, pk, low, high, descending=descending, consistent=consistent,
+                             projection=projection, page=page)
+        return self._follow(params, lambda: self._query(params))
+
+    @staticmethod
+    def _range(table: str, pk: str, low: int, high: int | None, *, descending: bool = False,
+               consistent: bool = False, projection: str | None = None, page: int | None = None) -> dict[str, Any]:
+        """The Query of the events ``low``..``high`` (None: to the end) of partition ``pk``."""
         params: dict[str, Any] = {
             "TableName": table, "ScanIndexForward": not descending,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -117,13 +180,7 @@ class ChainShards:
             params["ProjectionExpression"] = projection
         if page:
             params["Limit"] = page
-        while True:
-            with translated("the audit trail"):
-                answer = self._client.query(**params)
-            yield from answer.get("Items", [])
-            if not answer.get("LastEvaluatedKey"):
-                return
-            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return params
 
 
 def event_of(item: dict[str, Any]) -> dict[str, Any]:

@@ -325,26 +325,24 @@ class AuditStore:
         pks = self._layout.marker_pks(tenant_id)
         if tenant_pk(tenant_id) not in pks and self._shards.has_legacy(table, tenant_id):
             pks.append(tenant_pk(tenant_id))
-        streams = [self._window(table, pk, low) for pk in pks]
+        pages = self._shards.queries([self._window(table, pk, low) for pk in pks])  # first pages side by side
+        streams = [self._still_pending_in(pk, items) for pk, items in zip(pks, pages, strict=True)]
         for pk, pending in heapq.merge(*streams, key=lambda found: str(found[1]["event_id"])):
             where[str(pending["event_id"])] = pk
             yield pending
 
-    def _window(self, table: str, pk: str, low: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(pk, pending event) of the still-pending markers of partition ``pk`` from ``low`` on, in order."""
-        params: dict[str, Any] = {
-            "TableName": table, "ConsistentRead": True, "FilterExpression": PENDING,
-            "Limit": SCAN_PAGE,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": {"S": low},
-                                          ":hi": {"S": PENDING_PREFIX + "~"}}}
-        while True:
-            with translated("the audit trail"):
-                page = self._client.query(**params)
-            yield from ((pk, json.loads(item["pending"]["S"])) for item in page.get("Items", []) if is_pending(item))
-            if not page.get("LastEvaluatedKey"):
-                return
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    @staticmethod
+    def _window(table: str, pk: str, low: str) -> dict[str, Any]:
+        """The Query of the markers of partition ``pk`` from ``low`` on that hold an event."""
+        return {"TableName": table, "ConsistentRead": True, "FilterExpression": PENDING, "Limit": SCAN_PAGE,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": {"S": low},
+                                              ":hi": {"S": PENDING_PREFIX + "~"}}}
+
+    @staticmethod
+    def _still_pending_in(pk: str, items: Iterator[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(pk, pending event) of the still-pending markers among ``items`` (partition ``pk``'s, in order)."""
+        return ((pk, json.loads(item["pending"]["S"])) for item in items if is_pending(item))
 
     def _named(self, table: str, tenant_id: str, event_ids: Sequence[str], low: str,
                where: dict[str, str]) -> list[dict[str, Any]]:

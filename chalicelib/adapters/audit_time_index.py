@@ -54,16 +54,18 @@ class AuditTimeIndex:
             first = 1 if start is None else self._least(table, pks, start, None)
             return None if first is None else (first, head)
         lower = start or BEFORE_ALL
-        late = [seq for pk in pks for seq in self._late(table, pk, lower, end)]
+        late = [seq for found in self._shards.concurrently(lambda pk: self._late(table, pk, lower, end), pks)
+                for seq in found]
         first = self._least(table, pks, lower, end)
         if first is None and not late:
             return None
         first = min([*late, *([first] if first is not None else [])])
-        lasts = [self._scan(table, pk, lower, end, ascending=False, beyond=first) for pk in pks]
+        lasts = self._shards.concurrently(
+            lambda pk: self._scan(table, pk, lower, end, ascending=False, beyond=first), pks)
         return first, max([*late, *(last for last in lasts if last is not None)])
 
     def _least(self, table: str, pks: list[str], start: str, end: str | None) -> int | None:
-        firsts = [self._scan(table, pk, start, end, ascending=True) for pk in pks]
+        firsts = self._shards.concurrently(lambda pk: self._scan(table, pk, start, end, ascending=True), pks)
         return min((first for first in firsts if first is not None), default=None)
 
     def high_water(self, table: str, tenant_id: str) -> str:
