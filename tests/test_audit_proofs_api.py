@@ -13,8 +13,7 @@ from chalicelib import composition
 from chalicelib.adapters.tree_store import CHUNK, TreeStore
 from chalicelib.cli.audit import verify_file
 from chalicelib.cli.audit_proofs import consistency_file, prove_file
-from chalicelib.domain import merkle
-from chalicelib.domain.audit import AuditEventDraft
+from chalicelib.domain.audit import AuditEventDraft, merkle
 from chalicelib.domain.audit.tree_heads import check_consistency, check_inclusion, verify_tree_head_signature
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.domain.ids import new_id

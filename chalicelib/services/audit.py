@@ -24,8 +24,8 @@ from chalicelib.domain.audit import (
     ndjson_lines,
     verify_chain,
 )
+from chalicelib.domain.audit.export_request import AuditExportCreate, Format
 from chalicelib.domain.audit.keyset import keys_document
-from chalicelib.domain.audit_exports import AuditExportCreate, Format
 from chalicelib.domain.errors import EnclaveError, PayloadTooLarge, ValidationFailed
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant

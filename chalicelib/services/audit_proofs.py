@@ -24,8 +24,7 @@ from typing import Any, Protocol
 
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.tree_store import CHUNK, TreeStore
-from chalicelib.domain import merkle
-from chalicelib.domain.audit import format_at
+from chalicelib.domain.audit import format_at, merkle
 from chalicelib.domain.audit.tree_heads import LogId, head_payload, signed_head_body
 from chalicelib.domain.errors import EnclaveError, NotFound, ServiceUnavailable, ValidationFailed
 from chalicelib.domain.tenants import Tenant

@@ -45,7 +45,7 @@ from chalicelib.adapters.directory import TenantDirectory
 from chalicelib.adapters.export_bucket import MAX_PRESIGN_SECONDS, ExportBucket
 from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.audit_exports import AuditExportCreate
+from chalicelib.domain.audit.export_request import AuditExportCreate
 from chalicelib.domain.crypto import WrappedLearnerKey
 from chalicelib.domain.errors import (
     Conflict,
