@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from chalicelib.adapters.incident_store import IncidentStore
     from chalicelib.adapters.kms_signer import KmsCheckpointSigner
     from chalicelib.adapters.webhook_store import WebhookStore
+    from chalicelib.domain.catalog import JurisdictionCatalog
     from chalicelib.domain.crypto import Keyring
     from chalicelib.domain.identity import Principal
-    from chalicelib.domain.jurisdictions import JurisdictionCatalog
     from chalicelib.domain.tenants import Tenant
     from chalicelib.domain.webhooks import SecretSealer
     from chalicelib.services.access import AccessControl

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
 from chalicelib.cli import audit_proofs, parallel_verify, trust
+from chalicelib.cli.export_files import MAX_LINE, Unreadable, last_line
 from chalicelib.domain.audit import (
     AuditFormatError,
     ChainVerifier,
@@ -41,12 +41,6 @@ from chalicelib.domain.audit.keyset import PublishedKeys
 
 PROGRESS_EVERY = 100_000
 PARALLEL_MIN_BYTES = parallel_verify.MIN_BYTES  # larger NDJSON files are verified on every core
-MAX_LINE = 16 * 1024 * 1024  # longest line (an event or the manifest) read, in bytes
-_TAIL_STEP = 64 * 1024
-
-
-class Unreadable(Exception):
-    """The file cannot be read as an export at all; the message says why (no event data)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -167,7 +161,7 @@ def _verifier(manifest: dict[str, Any], trusted: _Trust) -> ChainVerifier:
 
 def _verify_ndjson(path: str, trusted: _Trust, progress: Callable[[int], None]) -> Outcome:
     with open(path, "rb") as handle:
-        start, last = _last_line(handle)
+        start, last = last_line(handle)
         try:
             manifest = _manifest(last.decode("utf-8"))
         except UnicodeDecodeError:
@@ -181,26 +175,6 @@ def _verify_ndjson(path: str, trusted: _Trust, progress: Callable[[int], None]) 
         handle.seek(0)
         bad_line = _feed_lines(handle, start, verifier, progress)
     return manifest, verifier.finish(), None if bad_line is None else f"line {bad_line}"
-
-
-def _last_line(handle: IO[bytes]) -> tuple[int, bytes]:
-    """Offset and content of the last non-blank line (read backwards: constant memory)."""
-    size = pos = handle.seek(0, os.SEEK_END)
-    tail, step = b"", _TAIL_STEP
-    while pos > 0 and size - pos <= MAX_LINE:
-        step = min(step * 2, pos)
-        pos -= step
-        handle.seek(pos)
-        tail = handle.read(step) + tail
-        stripped = tail.rstrip()
-        cut = stripped.rfind(b"\n")
-        if cut >= 0:
-            return pos + cut + 1, stripped[cut + 1:]
-    if pos > 0:
-        raise Unreadable("the last line (the manifest) is too long")
-    if not tail.strip():
-        raise Unreadable("the file is empty")
-    return 0, tail.strip()
 
 
 def _feed_lines(handle: IO[bytes], end: int, verifier: ChainVerifier, progress: Callable[[int], None]) -> int | None:

@@ -22,11 +22,11 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile, result_sk, wrapped_learner_key
 from chalicelib.adapters.import_store import ImportStore
 from chalicelib.domain.audit import AuditEventDraft, format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.consents import ConsentCreate
 from chalicelib.domain.errors import EnclaveError, TenantOffboarding
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.imports import LEARNER_UNAVAILABLE, UNKNOWN_LEARNER, Problem, result_identity
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.keys import LearnerKey, TenantKeys
 from chalicelib.domain.learners import LearnerCreate, ResultCreate, name_key
 from chalicelib.domain.tenants import Tenant

@@ -40,6 +40,7 @@ from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.crypto import TtlCache
 from chalicelib.domain.errors import (
     Conflict,
@@ -48,7 +49,6 @@ from chalicelib.domain.errors import (
     NotFound,
 )
 from chalicelib.domain.ids import new_id, require_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.paging import PageRequest, encode_cursor
 from chalicelib.domain.requests import (
     AUTO_FULFILLED,

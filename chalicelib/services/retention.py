@@ -47,6 +47,7 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.adapters.governance_store import GovernanceStore, departure_sk
 from chalicelib.domain.audit import AuditEventDraft, format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.deadlines import iso_utc
 from chalicelib.domain.errors import (
     BadRequest,
@@ -59,7 +60,6 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.ids import require_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.retention import (
     RECORD_KINDS,
     DepartureUpdate,
