@@ -38,11 +38,11 @@ if TYPE_CHECKING:
     from chalicelib.domain.webhooks import SecretSealer
     from chalicelib.services.access import AccessControl
     from chalicelib.services.alerts import AlertJob
-    from chalicelib.services.audit import AuditService, Checkpointer
-    from chalicelib.services.audit_browse import AuditBrowser
-    from chalicelib.services.audit_keys import AuditKeyService, SigningKeys
-    from chalicelib.services.audit_proofs import AuditProofService, TreeHeads
-    from chalicelib.services.audit_sequencer import Sequencer
+    from chalicelib.services.audit.browse import AuditBrowser
+    from chalicelib.services.audit.proofs import AuditProofService, TreeHeads
+    from chalicelib.services.audit.sequencer import Sequencer
+    from chalicelib.services.audit.signing_keys import AuditKeyService, SigningKeys
+    from chalicelib.services.audit.trail import AuditService, Checkpointer
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.edge_routes import EdgeRouteSync
     from chalicelib.services.erasure import ErasureService
@@ -217,7 +217,7 @@ class Container:
 
     @cached_property
     def sequencer(self) -> Sequencer:
-        from chalicelib.services.audit_sequencer import Sequencer
+        from chalicelib.services.audit.sequencer import Sequencer
 
         return Sequencer(self.audit_store, after_tenant=self._after_tenant_sealed)
 
@@ -312,7 +312,7 @@ class Container:
     def tree_heads(self) -> TreeHeads:
         from chalicelib.adapters.tree_store import TreeStore
         from chalicelib.adapters.witness_bucket import WitnessBucket
-        from chalicelib.services.audit_proofs import TreeHeads, Witness
+        from chalicelib.services.audit.proofs import TreeHeads, Witness
 
         settings = self.settings
         tree = TreeStore(self.clients.dynamodb(settings.region), settings.audit_table)
@@ -330,7 +330,7 @@ class Container:
     def signing_keys(self) -> SigningKeys:
         """The signing key in use and the region's key history (in the home jurisdiction's audit table)."""
         from chalicelib.adapters.key_history import KeyHistory
-        from chalicelib.services.audit_keys import SigningKeys
+        from chalicelib.services.audit.signing_keys import SigningKeys
 
         home = self.jurisdictions.by_region(self.settings.region).code
         history = KeyHistory(self.clients.dynamodb(self.settings.region), self.settings.audit_table(home))
@@ -338,19 +338,19 @@ class Container:
 
     @cached_property
     def audit_keys(self) -> AuditKeyService:
-        from chalicelib.services.audit_keys import AuditKeyService
+        from chalicelib.services.audit.signing_keys import AuditKeyService
 
         return AuditKeyService(self.access, self.signing_keys)
 
     @cached_property
     def audit_proofs(self) -> AuditProofService:
-        from chalicelib.services.audit_proofs import AuditProofService
+        from chalicelib.services.audit.proofs import AuditProofService
 
         return AuditProofService(self.access, self.audit_store, self.tree_heads, self.signing_keys)
 
     @cached_property
     def checkpointer(self) -> Checkpointer:
-        from chalicelib.services.audit import Checkpointer
+        from chalicelib.services.audit.trail import Checkpointer
 
         return Checkpointer(self.audit_store, self.signing_keys, self.clock, self.settings.checkpoint_every)
 
@@ -363,14 +363,14 @@ class Container:
 
     @cached_property
     def audit(self) -> AuditService:
-        from chalicelib.services.audit import AuditService
+        from chalicelib.services.audit.trail import AuditService
 
         return AuditService(self.access, self.audit_store, self.checkpointer, self.export_bucket, self.clock,
                             self.tree_heads, self.signing_keys)
 
     @cached_property
     def audit_browser(self) -> AuditBrowser:
-        from chalicelib.services.audit_browse import AuditBrowser
+        from chalicelib.services.audit.browse import AuditBrowser
 
         return AuditBrowser(self.access, self.audit_store, self.clock)
 

@@ -18,7 +18,7 @@ from chalicelib.domain.audit.stream import read_batch
 from chalicelib.domain.audit.tree_heads import check_inclusion
 from chalicelib.domain.audit.verify import verify_chain
 from chalicelib.domain.ids import new_id
-from chalicelib.services.audit_sequencer import Sequencer
+from chalicelib.services.audit.sequencer import Sequencer
 from tests.audit_keys import partitions, tenant_items
 from tests.audit_streams import poller
 from tests.conftest import Emulated, RegionalApi, moto_jwks, regional_settings

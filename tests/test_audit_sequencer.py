@@ -18,7 +18,7 @@ from chalicelib.domain.audit.layout import MARKER_SHARDS, tenant_of_pk
 from chalicelib.domain.audit.verify import verify_chain
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.ids import new_id
-from chalicelib.services.audit_sequencer import Sequencer
+from chalicelib.services.audit.sequencer import Sequencer
 from tests.audit_keys import marker_key, tenant_items
 from tests.audit_streams import audit_store, poller, sequence
 from tests.conftest import Emulated

@@ -1,5 +1,5 @@
 """Key look-ups and the one repair of the audit table's markers that the sequencer's checks need
-(``services/audit_sequencer.py``): ``PND#`` markers of landed events, ``LND#`` landed records and ``EVT#``
+(``services/audit/sequencer.py``): ``PND#`` markers of landed events, ``LND#`` landed records and ``EVT#``
 sealed events by key (BatchGetItem, 100 keys a call, consistent, unprocessed keys asked again after a
 backoff), whether an event is already named by a finding, and an overwritten sealed marker put back as sealed.
 

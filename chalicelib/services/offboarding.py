@@ -59,7 +59,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
-from chalicelib.services.audit import AuditService
+from chalicelib.services.audit.trail import AuditService
 from chalicelib.services.context import Caller
 from chalicelib.services.holds import HoldService
 from chalicelib.services.keys import TenantKeyService

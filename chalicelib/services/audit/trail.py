@@ -31,8 +31,8 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.audit_keys import SigningKeys
-from chalicelib.services.audit_proofs import TreeHeads
+from chalicelib.services.audit.proofs import TreeHeads
+from chalicelib.services.audit.signing_keys import SigningKeys
 from chalicelib.services.context import Caller
 
 MAX_INLINE_EVENTS = 10_000

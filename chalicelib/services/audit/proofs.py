@@ -30,7 +30,7 @@ from chalicelib.domain.errors import EnclaveError, NotFound, ServiceUnavailable,
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.audit_keys import SigningKeys
+from chalicelib.services.audit.signing_keys import SigningKeys
 from chalicelib.services.context import Caller
 
 MAX_CATCH_UP = 2_000  # chunks (128,000 events) whose nodes one call may build: bounds a request's work
