@@ -53,9 +53,9 @@ if TYPE_CHECKING:
     from chalicelib.services.inbox import InboxService
     from chalicelib.services.incident_migration import IncidentMigration
     from chalicelib.services.incidents import IncidentService
-    from chalicelib.services.key_migration import KeyMigration
-    from chalicelib.services.key_rotation import KeyRotationService
-    from chalicelib.services.keys import TenantKeyService
+    from chalicelib.services.keys.migration import KeyMigration
+    from chalicelib.services.keys.rotation import KeyRotationService
+    from chalicelib.services.keys.tenant_keys import TenantKeyService
     from chalicelib.services.learners import LearnerService
     from chalicelib.services.obligations import ObligationService
     from chalicelib.services.offboarding import OffboardingService
@@ -405,7 +405,7 @@ class Container:
 
     @cached_property
     def tenant_keys(self) -> TenantKeyService:
-        from chalicelib.services.keys import TenantKeyService
+        from chalicelib.services.keys.tenant_keys import TenantKeyService
 
         return TenantKeyService(self.keyring, self.data_store, self.audit_store, now=self.clock,
                                 clock=self.monotonic, offboarded=self._offboarded)
@@ -417,7 +417,7 @@ class Container:
 
     @cached_property
     def key_rotation(self) -> KeyRotationService:
-        from chalicelib.services.key_rotation import KeyRotationService
+        from chalicelib.services.keys.rotation import KeyRotationService
 
         return KeyRotationService(self.access, self.tenant_keys, self.keyring, self.data_store, self.governance_store,
                                   self.audit_store, self.directory, self.clock, self.settings.region,
@@ -600,7 +600,7 @@ class Container:
     def key_migration(self) -> KeyMigration:
         """The one-off job moving key items out of this region's data tables."""
         from chalicelib.adapters.legacy_keys import LegacyKeyItems
-        from chalicelib.services.key_migration import KeyMigration
+        from chalicelib.services.keys.migration import KeyMigration
 
         legacy = LegacyKeyItems(self.clients.dynamodb(self.settings.region), self.data_store)
         return KeyMigration(self.directory, legacy, self.audit_store, self.settings.region)

@@ -21,7 +21,7 @@ from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 from chalicelib.services.learners import LearnerService
 from chalicelib.services.offboarding import OffboardingService
 from chalicelib.services.retention import SystemCaller

@@ -13,7 +13,7 @@ from chalicelib.adapters.cognito_jwt import StaticKeySource
 from chalicelib.adapters.data_store import DataStore, wrapped_learner_key
 from chalicelib.domain.crypto import WrappedTenantKey
 from chalicelib.domain.errors import Conflict
-from chalicelib.services.key_rotation import KeyRotationService
+from chalicelib.services.keys.rotation import KeyRotationService
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_learners_api import ALICE
 

@@ -31,7 +31,7 @@ from chalicelib.domain.keys import LearnerKey, TenantKeys
 from chalicelib.domain.learners import LearnerCreate, ResultCreate, name_key
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.consents import consent_sk, consents_resource
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 from chalicelib.services.learner_records import PROFILE
 from chalicelib.services.learners import learner_resource
 

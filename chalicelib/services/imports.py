@@ -45,7 +45,7 @@ from chalicelib.domain.text import clean_text
 from chalicelib.services.access import AccessControl, Directory
 from chalicelib.services.context import Caller
 from chalicelib.services.import_writer import Actor, ImportWriter, Outcome
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 
 
 def imports_resource(tenant_id: str, import_id: str) -> str:

@@ -62,7 +62,7 @@ from chalicelib.services.access import AccessControl
 from chalicelib.services.audit.trail import AuditService
 from chalicelib.services.context import Caller
 from chalicelib.services.holds import HoldService
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 from chalicelib.services.learners import LearnerService
 
 PACKAGE_FORMAT = "enclave.tenant-package/1"

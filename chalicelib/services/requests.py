@@ -70,7 +70,7 @@ from chalicelib.services.access_packages import AccessPackages
 from chalicelib.services.context import Caller
 from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 from chalicelib.services.learner_lists import names_of
 from chalicelib.services.learners import (
     RECTIFICATIONS_KEPT,
