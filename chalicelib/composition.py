@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from chalicelib.services.audit.trail import AuditService, Checkpointer
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.edge_routes import EdgeRouteSync
-    from chalicelib.services.erasure import ErasureService
     from chalicelib.services.event_delivery import DomainEvents, EventSeam, TrailEvents
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
@@ -60,7 +59,8 @@ if TYPE_CHECKING:
     from chalicelib.services.obligations import ObligationService
     from chalicelib.services.offboarding import OffboardingService
     from chalicelib.services.oversight import Oversight
-    from chalicelib.services.requests import RequestService
+    from chalicelib.services.requests.erasure import ErasureService
+    from chalicelib.services.requests.service import RequestService
     from chalicelib.services.research import ResearchShareService
     from chalicelib.services.restore import RestoreService
     from chalicelib.services.results import ResultService
@@ -432,7 +432,7 @@ class Container:
 
     @cached_property
     def erasure(self) -> ErasureService:
-        from chalicelib.services.erasure import ErasureService
+        from chalicelib.services.requests.erasure import ErasureService
 
         return ErasureService(self.access, self.data_store, self.learners, self.audit_store, self.clock,
                               holds=self.holds.is_held_uncounted, hold_guards=self.holds.erasure_guards,
@@ -522,7 +522,7 @@ class Container:
     @cached_property
     def requests(self) -> RequestService:
         from chalicelib.adapters.request_store import RequestStore
-        from chalicelib.services.requests import RequestService
+        from chalicelib.services.requests.service import RequestService
 
         store = RequestStore(self.clients.dynamodb(self.settings.region), self.data_store)
         return RequestService(self.access, self.data_store, store, self.tenant_keys, self.audit_store,

@@ -71,9 +71,9 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
-from chalicelib.services.erasure import ErasureService
 from chalicelib.services.holds import HoldService
 from chalicelib.services.learners import learner_resource
+from chalicelib.services.requests.erasure import ErasureService
 
 SYSTEM_SUB = "system:retention-scheduler"
 DEFAULT_BUDGET_SECONDS = 20.0

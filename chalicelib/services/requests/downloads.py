@@ -1,4 +1,4 @@
-"""Downloading an access package: ``GET .../requests/{id}/package`` (see ``services/requests.py``).
+"""Downloading an access package: ``GET .../requests/{id}/package`` (see ``services/requests/service.py``).
 
 The package is an object in the regional export bucket, sealed with the learner's own key. For a minute
 after this container fulfilled (or served) an access request it keeps the request (closed: it never

@@ -66,9 +66,7 @@ from chalicelib.domain.requests import (
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.access_packages import AccessPackages
 from chalicelib.services.context import Caller
-from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys.tenant_keys import TenantKeyService
 from chalicelib.services.learner_lists import names_of
@@ -78,12 +76,14 @@ from chalicelib.services.learners import (
     open_profile,
     rectifications_of,
 )
-from chalicelib.services.request_downloads import (
+from chalicelib.services.requests.downloads import (
     PACKAGE_RECORD,
     PACKAGE_SUFFIX,
     PackageDownloads,
     requests_resource,
 )
+from chalicelib.services.requests.erasure import ErasureService
+from chalicelib.services.requests.packages import AccessPackages
 
 
 class RequestService:
