@@ -110,7 +110,7 @@ def test_a_lost_rotation_race_is_409(containers: dict[str, composition.Container
 
 def _caller() -> Any:
     from chalicelib.domain.identity import Principal, Role
-    from chalicelib.services.retention import SystemCaller
+    from chalicelib.services.context import SystemCaller
 
     return SystemCaller(Principal("ops", "ops", Role.REGIONAL_ADMIN, REGION), "rotation-test")
 

@@ -46,7 +46,7 @@ from typing import Any, Protocol
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.adapters.governance_store import GovernanceStore, departure_sk
-from chalicelib.domain.audit import AuditEventDraft, format_at
+from chalicelib.domain.audit import format_at
 from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.deadlines import iso_utc
 from chalicelib.domain.errors import (
@@ -70,7 +70,7 @@ from chalicelib.domain.retention import (
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.context import Caller
+from chalicelib.services.context import Caller, SystemCaller
 from chalicelib.services.holds import HoldService
 from chalicelib.services.learners import learner_resource
 from chalicelib.services.requests.erasure import ErasureService
@@ -82,15 +82,6 @@ DEFAULT_BUDGET_SECONDS = 20.0
 
 class RegionDirectory(Protocol):
     def in_region(self, home_region: str) -> list[Tenant]: ...
-
-
-@dataclass(frozen=True)
-class SystemCaller(Caller):
-    """The scheduler: audited with role ``system`` (no person asked for this sweep)."""
-
-    def draft(self, action: str, resource: str, outcome: str = "success", **details: Any) -> AuditEventDraft:
-        return AuditEventDraft(actor_sub=self.principal.sub, actor_role="system", action=action, resource=resource,
-                               outcome=outcome, request_id=self.request_id, details=details)
 
 
 @dataclass
