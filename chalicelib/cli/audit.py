@@ -43,8 +43,9 @@ PROGRESS_EVERY = 100_000
 PARALLEL_MIN_BYTES = parallel_verify.MIN_BYTES  # larger NDJSON files are verified on every core
 
 
-def add_parser(subparsers: Any) -> None:
-    """Add ``audit`` (with ``verify``) to the top-level subparsers."""
+def add_parser(subparsers: Any) -> Any:
+    """Add ``audit`` (with ``verify``, ``prove`` and ``consistency``) to the top-level subparsers; its actions
+    (``witness``, which reads S3, is added to them by ``cli/__main__.py``: these offline checks import no AWS)."""
     audit = subparsers.add_parser("audit", help="audit trail tools")
     actions = audit.add_subparsers(dest="audit_command", required=True,
                                    metavar="{verify,prove,consistency,witness}")
@@ -57,22 +58,7 @@ def add_parser(subparsers: Any) -> None:
     trust.add_arguments(verify)
     verify.set_defaults(handler=_run)
     audit_proofs.add_parsers(actions)
-    witness = actions.add_parser(
-        "witness", help="compare a trail's signed tree heads with the region's witness bucket",
-        description="Compare the tree heads in FILEs (exports, proof documents, GET .../audit/heads answers) "
-                    "with the copies in the witness bucket. Exit 0 all equal, 1 a difference or a head missing.")
-    witness.add_argument("files", nargs="+", metavar="FILE", help="where the trail's heads come from")
-    witness.add_argument("--tenant", required=True, help="the tenant id")
-    witness.add_argument("--region", required=True, help="the deployment's region (its witness bucket)")
-    witness.add_argument("--bucket", help="the witness bucket (default enclave-witness-<region>)")
-    witness.add_argument("--endpoint-url", help="an S3 endpoint (the local platform's emulator)")
-    witness.set_defaults(handler=_witness)
-
-
-def _witness(args: argparse.Namespace) -> int:
-    from chalicelib.cli import witness  # boto3 only for this subcommand
-
-    return witness.run(args)
+    return actions
 
 
 def _run(args: argparse.Namespace) -> int:
