@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.services.access import AccessControl
     from chalicelib.services.audit.trail import AuditService
     from chalicelib.services.edge_routes import EdgeRouteSync
-    from chalicelib.services.event_delivery import EventSeam, TrailEvents
+    from chalicelib.services.events.delivery import EventSeam, TrailEvents
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.keys.tenant_keys import TenantKeyService

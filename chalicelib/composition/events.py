@@ -10,11 +10,11 @@ from chalicelib.composition.base import Parts
 if TYPE_CHECKING:
     from chalicelib.adapters.webhook_store import WebhookStore
     from chalicelib.domain.webhooks import SecretSealer
-    from chalicelib.services.event_delivery import DomainEvents, EventSeam, TrailEvents
+    from chalicelib.services.events.delivery import DomainEvents, EventSeam, TrailEvents
+    from chalicelib.services.events.webhook_dispatch import WebhookDispatcher
+    from chalicelib.services.events.webhooks import WebhookService
     from chalicelib.services.siem_delivery import SiemDelivery
     from chalicelib.services.siem_stream import SiemStreamService
-    from chalicelib.services.webhook_dispatch import WebhookDispatcher
-    from chalicelib.services.webhooks import WebhookService
 
 
 class EventParts(Parts):
@@ -24,7 +24,7 @@ class EventParts(Parts):
     def domain_events(self) -> DomainEvents:
         """Publishes domain events to the region's bus and queues their webhook deliveries."""
         from chalicelib.adapters.event_bus import EventBus
-        from chalicelib.services.event_delivery import DomainEvents
+        from chalicelib.services.events.delivery import DomainEvents
 
         bus = EventBus(self.clients.events(self.settings.region), self.settings.event_bus)
         return DomainEvents(bus, self.webhook_store, self.clock)
@@ -33,7 +33,7 @@ class EventParts(Parts):
     def trail_events(self) -> TrailEvents:
         """The domain events of sealed audit events, run by the sequencer after each tenant's sealing."""
         from chalicelib.adapters.event_cursor import EventCursors
-        from chalicelib.services.event_delivery import TrailEvents
+        from chalicelib.services.events.delivery import TrailEvents
 
         cursors = EventCursors(self.clients.dynamodb(self.settings.region), self.data_store)
         return TrailEvents(cursors, self.audit_store.markers, self.domain_events)
@@ -41,7 +41,7 @@ class EventParts(Parts):
     @cached_property
     def event_seam(self) -> EventSeam:
         """What the alerts job and the import worker call to publish their events."""
-        from chalicelib.services.event_delivery import EventSeam
+        from chalicelib.services.events.delivery import EventSeam
 
         return EventSeam(self.domain_events, self.settings.region, self.clock, tenant_of=self.directory.get)
 
@@ -60,7 +60,7 @@ class EventParts(Parts):
 
     @cached_property
     def webhooks(self) -> WebhookService:
-        from chalicelib.services.webhooks import WebhookService
+        from chalicelib.services.events.webhooks import WebhookService
 
         return WebhookService(self.access, self.webhook_store, self.webhook_sealer, self.audit_store, self.clock,
                               allow_local_http=self.settings.webhooks_allow_local_http)
@@ -69,7 +69,7 @@ class EventParts(Parts):
     def webhook_dispatcher(self) -> WebhookDispatcher:
         """Sends the due webhook deliveries of this region's tenants (the schedule, every minute)."""
         from chalicelib.adapters.webhook_http import HttpTransport
-        from chalicelib.services.webhook_dispatch import WebhookDispatcher
+        from chalicelib.services.events.webhook_dispatch import WebhookDispatcher
 
         return WebhookDispatcher(self.webhook_store, self.webhook_sealer, HttpTransport(), self.clock,
                                  self.jurisdictions.by_region(self.settings.region).code)
