@@ -22,7 +22,7 @@ from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller, SystemCaller
 from chalicelib.services.keys.tenant_keys import TenantKeyService
-from chalicelib.services.learners import LearnerService
+from chalicelib.services.learners.service import LearnerService
 from chalicelib.services.offboarding import OffboardingService
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_holds_retention import Clock, learner_body

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.services.holds import HoldService
     from chalicelib.services.idempotency import Idempotency
     from chalicelib.services.keys.tenant_keys import TenantKeyService
-    from chalicelib.services.learners import LearnerService
+    from chalicelib.services.learners.service import LearnerService
     from chalicelib.services.requests.erasure import ErasureService
     from chalicelib.services.siem_delivery import SiemDelivery
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from chalicelib.services.consents import ConsentService
     from chalicelib.services.holds import HoldService
     from chalicelib.services.imports import ImportService
-    from chalicelib.services.learners import LearnerService
+    from chalicelib.services.learners.service import LearnerService
     from chalicelib.services.offboarding import OffboardingService
     from chalicelib.services.research import ResearchShareService
     from chalicelib.services.restore import RestoreService
@@ -27,7 +27,7 @@ class LearnerParts(Parts):
 
     @cached_property
     def learners(self) -> LearnerService:
-        from chalicelib.services.learners import LearnerService
+        from chalicelib.services.learners.service import LearnerService
 
         return LearnerService(self.access, self.data_store, self.tenant_keys, self.audit_store, self.idempotent,
                               self.clock)

@@ -51,7 +51,7 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency, IdempotencyScope
-from chalicelib.services.learners import LearnerService, learner_resource
+from chalicelib.services.learners.service import LearnerService, learner_resource
 
 ATTEMPTS = 3
 

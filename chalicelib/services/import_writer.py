@@ -32,8 +32,8 @@ from chalicelib.domain.learners import LearnerCreate, ResultCreate, name_key
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.consents import consent_sk, consents_resource
 from chalicelib.services.keys.tenant_keys import TenantKeyService
-from chalicelib.services.learner_records import PROFILE
-from chalicelib.services.learners import learner_resource
+from chalicelib.services.learners.records import PROFILE
+from chalicelib.services.learners.service import learner_resource
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef

@@ -63,7 +63,7 @@ from chalicelib.services.audit.trail import AuditService
 from chalicelib.services.context import Caller
 from chalicelib.services.holds import HoldService
 from chalicelib.services.keys.tenant_keys import TenantKeyService
-from chalicelib.services.learners import LearnerService
+from chalicelib.services.learners.service import LearnerService
 
 PACKAGE_FORMAT = "enclave.tenant-package/1"
 CLAIM_LEASE = timedelta(minutes=15)

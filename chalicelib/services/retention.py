@@ -72,7 +72,7 @@ from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller, SystemCaller
 from chalicelib.services.holds import HoldService
-from chalicelib.services.learners import learner_resource
+from chalicelib.services.learners.service import learner_resource
 from chalicelib.services.requests.erasure import ErasureService
 
 SYSTEM_SUB = "system:retention-scheduler"

@@ -69,8 +69,8 @@ from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
 from chalicelib.services.keys.tenant_keys import TenantKeyService
-from chalicelib.services.learner_lists import names_of
-from chalicelib.services.learners import (
+from chalicelib.services.learners.lists import names_of
+from chalicelib.services.learners.service import (
     RECTIFICATIONS_KEPT,
     LearnerService,
     open_profile,
