@@ -24,10 +24,11 @@ DEMO_LEARNERS ?= 5000
 demo: venv
 	$(PY) -m devtools.demo --learners $(DEMO_LEARNERS)
 
-## lint: ruff and mypy (strict)
+## lint: ruff, mypy (strict) and the layer contracts (.importlinter, docs/layers.md)
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 ## chromium: Debian's Chromium for the console's browser tests (Playwright cannot download a browser here)
 CHROMIUM := /usr/bin/chromium

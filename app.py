@@ -19,7 +19,7 @@ from chalicelib.snapstart import register as register_snapshot_hooks
 
 if TYPE_CHECKING:  # body models are named in the routes and imported on first use (a cold start builds fewer)
     from chalicelib.domain.alerts import InboxRead, NotificationsUpdate
-    from chalicelib.domain.audit_exports import AuditExportCreate
+    from chalicelib.domain.audit.export_request import AuditExportCreate
     from chalicelib.domain.consents import ConsentCreate
     from chalicelib.domain.holds import HoldCreate, HoldLift
     from chalicelib.domain.imports import ImportCreate
@@ -341,7 +341,7 @@ def audit_activity(ctx: RequestContext, tenant_id: str) -> dict[str, Any]:
 
 
 @api.route(AUDIT + "/exports", "POST", summary="Export an audit range to the regional bucket (presigned URL)",
-           status=201, body=MODELS + "audit_exports:AuditExportCreate", roles=AUDITORS, tags=("audit",))
+           status=201, body=MODELS + "audit.export_request:AuditExportCreate", roles=AUDITORS, tags=("audit",))
 def export_audit(ctx: RequestContext, body: AuditExportCreate, tenant_id: str) -> dict[str, Any]:
     return container().audit.export(caller(ctx), tenant_id, body)
 

@@ -47,8 +47,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.cli.audit import verify_file
-from chalicelib.domain import audit, merkle
+from chalicelib.domain import audit
 from chalicelib.domain.audit import canonical as audit_canonical
+from chalicelib.domain.audit import merkle
 from chalicelib.domain.audit import verify as audit_verify
 from chalicelib.domain.audit.tree_heads import tree_head_payload, tree_head_record
 

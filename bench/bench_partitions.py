@@ -4,7 +4,7 @@ The contention benchmark's other tables measure transaction conflicts; this one 
 single busy tenant meets: a partition takes at most 1,000 write units and 3,000 read units a second
 (``bench/dynamo_partitions.py``). Two audit key designs, the same workload: ``current``, the layout of
 before (every audit item of a tenant under ``TENANT#<id>``: at 5,000 audited requests/s that partition is
-asked for several times its cap), and ``sharded``, the deployed one (``chalicelib/domain/audit_layout.py``,
+asked for several times its cap), and ``sharded``, the deployed one (``chalicelib/domain/audit/layout.py``,
 docs/audit-partitions.md). The audit table and its indexes are capped; the data table is charged and its
 busiest partition reported, not capped: its keys are not this design's (every data item of a tenant is
 under ``TENANT#<id>`` too, so 1,000 transactional data writes a second ask it for 2,000 units).
@@ -43,7 +43,7 @@ from bench.dynamo_model import ModelTable
 from bench.dynamo_partitions import KEY_DESIGNS, WRITE_CAP, PartitionLimits
 from chalicelib.adapters.audit_store import AuditStore, backoff_delay
 from chalicelib.domain.audit import AuditEventDraft
-from chalicelib.domain.audit_layout import LEGACY, SHARDED, AuditLayout, tenant_pk
+from chalicelib.domain.audit.layout import LEGACY, SHARDED, AuditLayout, tenant_pk
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 from chalicelib.domain.ids import new_id
 from deploy.tables import AUDIT, Index

@@ -26,7 +26,7 @@ from typing import Any
 
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.adapters.policy_files import load_jurisdictions
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.settings import PROJECT_ROOT, Settings
 from devtools.provision import Provisioned, provision
 

@@ -112,7 +112,7 @@ def _serve_connection(connection: Connection, client: Any, contention: Any) -> N
 def serve_model(control: Connection, design: str, tenant_id: str, latency: float) -> None:
     """The model process: accept the containers' connections, seal while told to run (sequenced), then check the chain
     and answer the conflicts counted and this process's CPU."""
-    from bench import bench_contention
+    from bench import contention_clients
     from bench.dynamo_contention import ContendedClient, Contention
     from bench.dynamo_model import ModelTable
     from chalicelib.adapters.audit_store import AuditStore
@@ -135,9 +135,9 @@ def serve_model(control: Connection, design: str, tenant_id: str, latency: float
     stop = threading.Event()
     sealer = None
     if control.recv() == "go" and design == "sequenced":
-        sealing = AuditStore(ContendedClient(real, contention), bench_contention._table_for,  # type: ignore[arg-type]
-                             bench_contention.REGION, bench_contention._now)
-        sealer = threading.Thread(target=bench_contention._sealer, args=(sealing, tenant_id, stop))
+        sealing = AuditStore(ContendedClient(real, contention), contention_clients._table_for,  # type: ignore[arg-type]
+                             contention_clients.REGION, contention_clients._now)
+        sealer = threading.Thread(target=contention_clients._sealer, args=(sealing, tenant_id, stop))
         sealer.start()
     gc.disable()
     cpu = time.process_time()
@@ -150,7 +150,7 @@ def serve_model(control: Connection, design: str, tenant_id: str, latency: float
     listener.close()
     conflicts = sum(count for name, count in contention.calls.items() if name.endswith(":conflict"))
     control.send({"cpu_s": cpu, "conflicts": conflicts,
-                  "chain_gap_free": bench_contention._chain_ok(real, tenant_id, answered)})
+                  "chain_gap_free": contention_clients._chain_ok(real, tenant_id, answered)})
 
 
 @dataclass
@@ -167,7 +167,7 @@ class Job:
 
 
 def _store(design: str, client: RemoteClient, waits: Waits) -> Any:
-    from bench import bench_contention
+    from bench import contention_clients
     from bench.head_per_request_store import HeadPerRequestStore
     from chalicelib.adapters.audit_store import AuditStore, backoff_delay
 
@@ -175,23 +175,23 @@ def _store(design: str, client: RemoteClient, waits: Waits) -> Any:
         waits.wait(backoff_delay(attempt))
 
     kind: Callable[..., Any] = HeadPerRequestStore if design == "head" else AuditStore
-    return kind(client, bench_contention._table_for, bench_contention.REGION, bench_contention._now,
+    return kind(client, contention_clients._table_for, contention_clients.REGION, contention_clients._now,
                 backoff=backoff)
 
 
 def drive_containers(control: Connection, job: Job) -> None:
     """A generator process: its containers as threads, connected before the start; at ``go`` each runs closed
     loop or paced until the deadline; answers every outcome and this process's CPU seconds over the run."""
-    from bench import bench_contention
+    from bench import contention_clients
 
     waits = Waits()
     remotes = [RemoteClient(job.address, job.authkey, waits) for _ in job.indexes]
-    outcomes = [bench_contention.Outcome() for _ in job.indexes]
+    outcomes = [contention_clients.Outcome() for _ in job.indexes]
     start = threading.Barrier(len(job.indexes) + 1)
     deadline = [float("inf")]
-    containers = [bench_contention.Client(_store(job.design, remote, waits), remote, waits, index, job.interval)
+    containers = [contention_clients.Client(_store(job.design, remote, waits), remote, waits, index, job.interval)
                   for index, remote in zip(job.indexes, remotes, strict=True)]
-    threads = [threading.Thread(target=bench_contention._client_loop,
+    threads = [threading.Thread(target=contention_clients._client_loop,
                                 args=(container, job.tenant_id, start, deadline, outcome))
                for container, outcome in zip(containers, outcomes, strict=True)]
     for thread in threads:

@@ -15,7 +15,7 @@ with ``ThrottlingError``). Burst capacity (up to 300 s of unused throughput) is 
 benchmark's load is sustained.
 
 Which partition an item lands in is pluggable: a ``KeyDesign`` names the partition key DynamoDB would hash
-for an item. Both audit designs measured write their real keys (``chalicelib/domain/audit_layout.py``), so
+for an item. Both audit designs measured write their real keys (``chalicelib/domain/audit/layout.py``), so
 their partition is the item's own ``pk``: ``current`` is the audit store writing the layout of before
 (every audit item of a tenant under ``TENANT#<id>``), ``sharded`` the store as deployed now (events,
 markers and landed records spread over shard keys). A design that only remaps keys (``pk`` plus a shard

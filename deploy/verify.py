@@ -3,7 +3,7 @@
 ``python -m deploy.verify STAGE BUILD_DIR`` (after ``make package STAGE=...``) and
 ``tests/test_deploy.py`` run the same functions:
 
-* ``expand_sam``: the SAM template translated to plain CloudFormation by ``aws-sam-translator``
+* ``expand_sam`` (``deploy.sam``): the SAM template translated to plain CloudFormation by ``aws-sam-translator``
   (what CloudFormation's ``AWS::Serverless-2016-10-31`` transform does), so the linters see the
   resources that will really exist (``AWS::Lambda::Alias``, ``AWS::ApiGateway::Stage``, ...);
 * ``cfn_lint``: cfn-lint on both the SAM template and its expansion, for the stage's region;
@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.settings import REGIONS
+from deploy.sam import expand_sam
 from deploy.stages import PROJECT_ROOT, jurisdictions, load_stage
 
 BIN = Path(sys.executable).parent
@@ -41,23 +41,6 @@ PARLIAMENT_FALSE_POSITIVES: dict[tuple[str, str], str] = {
         "kms:ResourceAliases is a condition key of the KMS 'key' resource type, valid for every action on a key "
         "(AWS Service Authorization Reference); parliament only looks at action-level keys."),
 }
-
-
-def expand_sam(template: dict[str, Any], region: str,
-               code_uri: str = "s3://enclave-artifacts/deployment.zip") -> dict[str, Any]:
-    """The SAM template as plain CloudFormation (``code_uri`` stands for the uploaded deployment.zip)."""
-    import boto3
-    from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
-    from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
-
-    sam = copy.deepcopy(template)
-    for resource in sam["Resources"].values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = code_uri
-    session = boto3.session.Session(region_name=region)
-    expanded: dict[str, Any] = Translator({}, Parser(), boto_session=session).translate(
-        sam, parameter_values={}, passthrough_metadata=True)
-    return expanded
 
 
 def cfn_lint(path: Path, region: str) -> list[str]:

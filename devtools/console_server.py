@@ -21,13 +21,12 @@ import argparse
 import json
 import mimetypes
 import os
-import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from chalicelib.settings import PROJECT_ROOT, REGIONS, LocalPlatformSettings, load_local_settings
+from chalicelib.settings import PROJECT_ROOT, REGIONS, load_local_settings
 
 CONSOLE_DIR = PROJECT_ROOT / "console"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -135,18 +134,6 @@ def serve(host: str, port: int) -> None:
     server = ThreadingHTTPServer((host, port), ConsoleHandler)
     print(f"serving the console on http://{host}:{port}", flush=True)
     server.serve_forever()
-
-
-def start_console(local: LocalPlatformSettings, env: dict[str, str], quiet: bool = False) -> subprocess.Popen[bytes]:
-    """Start the console server for ``make run`` and return once it answers (``devtools.platform`` stops it)."""
-    from devtools.platform import _wait_for
-
-    sink = subprocess.DEVNULL if quiet else None
-    process = subprocess.Popen([sys.executable, "-m", "devtools.console_server", "--host", local.host,
-                                "--port", str(local.port_base + 8)], env=env, cwd=PROJECT_ROOT,
-                               stdout=sink, stderr=sink)
-    _wait_for(f"{local.console_url}/config.json", "the console server", process)
-    return process
 
 
 def add_user(role: str, tenant: str | None, region: str) -> tuple[str, str]:

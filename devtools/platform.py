@@ -25,7 +25,6 @@ from types import FrameType
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.settings import PROJECT_ROOT, REGIONS, LocalPlatformSettings, Settings, load_local_settings
-from devtools.console_server import start_console
 from devtools.provision import Provisioned, provision
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -131,6 +130,16 @@ def _wait_for(url: str, what: str, process: subprocess.Popen[bytes], timeout: fl
         except OSError:
             time.sleep(0.1)
     raise PlatformError(f"{what} did not answer at {url} within {timeout:.0f} s")
+
+
+def start_console(local: LocalPlatformSettings, env: dict[str, str], quiet: bool = False) -> subprocess.Popen[bytes]:
+    """Start the console server for ``make run`` and return once it answers (``stop`` stops it)."""
+    sink = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen([sys.executable, "-m", "devtools.console_server", "--host", local.host,
+                                "--port", str(local.port_base + 8)], env=env, cwd=PROJECT_ROOT,
+                               stdout=sink, stderr=sink)
+    _wait_for(f"{local.console_url}/config.json", "the console server", process)
+    return process
 
 
 def banner(local: LocalPlatformSettings) -> str:

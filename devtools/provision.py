@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib.adapters.aws import AwsClients
 from chalicelib.adapters.cognito_admin import create_user_pool, find_user_pool
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.settings import REGIONS, CognitoPool, Settings
 from deploy.tables import TABLES, TableDef, create_table_kwargs
 

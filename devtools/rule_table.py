@@ -15,11 +15,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from chalicelib.adapters.policy_files import load_jurisdictions
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.jurisdictions import (
     BreachRule,
     CitedRule,
     Consent,
-    JurisdictionCatalog,
     Purpose,
     RequestRule,
     RetentionRule,

@@ -1,13 +1,13 @@
 """The raw keys of a tenant's audit items, for tests that read or tamper with the table directly.
 
-A tenant created in a test has its whole trail in the sharded layout (``domain/audit_layout.py``): sealed
+A tenant created in a test has its whole trail in the sharded layout (``domain/audit/layout.py``): sealed
 events in event shards by ``seq``, markers and landed records in marker shards by event id.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.audit_layout import SHARDED, tenant_pk
+from chalicelib.domain.audit.layout import SHARDED, tenant_pk
 
 
 def event_key(tenant_id: str, seq: int) -> dict[str, Any]:

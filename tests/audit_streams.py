@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from chalicelib.adapters.audit_store import AuditStore
-from chalicelib.services.audit_sequencer import Sequencer
+from chalicelib.services.audit.sequencer import Sequencer
 from devtools.stream_poller import StreamPoller
 from tests.conftest import Emulated
 

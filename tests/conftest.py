@@ -37,7 +37,7 @@ from chalicelib.adapters.aws import AwsClients  # noqa: E402
 from chalicelib.adapters.cognito_admin import sign_in  # noqa: E402
 from chalicelib.adapters.cognito_jwt import StaticKeySource  # noqa: E402
 from chalicelib.adapters.policy_files import load_jurisdictions  # noqa: E402
-from chalicelib.domain.jurisdictions import JurisdictionCatalog  # noqa: E402
+from chalicelib.domain.catalog import JurisdictionCatalog  # noqa: E402
 from chalicelib.settings import PROJECT_ROOT, REGIONS, Settings  # noqa: E402
 from devtools.provision import Provisioned, create_tables, drop_tables, provision  # noqa: E402
 from tests import emulator  # noqa: E402

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from deploy import verify
+from deploy.sam import expand_sam
 from deploy.stages import DEPLOY_ORDER, PROJECT_ROOT, load_stage
 
 BIN = Path(sys.executable).parent
@@ -76,7 +76,7 @@ def package_stages(root: Path) -> dict[str, Packaged]:
              "--pkg-format", "cloudformation", "--merge-template", str(out / "resources.json"), str(out)], region)
         seconds = time.perf_counter() - started
         sam = json.loads((out / "sam.json").read_text())
-        expanded = verify.expand_sam(sam, region)
+        expanded = expand_sam(sam, region)
         (out / "expanded.json").write_text(json.dumps(expanded, indent=1))
         result[stage] = Packaged(stage, region, out, sam, expanded, seconds)
     return result

@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.cli import audit as audit_cli
 from chalicelib.cli import parallel_verify
-from chalicelib.domain import merkle
-from chalicelib.domain.audit import verify_chain
+from chalicelib.domain.audit import merkle, verify_chain
 from chalicelib.domain.audit.tree_heads import tree_head_payload, tree_head_record
 from tests.test_audit_chain import ATTACKER_KEY, KEY, KEY_ID, TAMPERS, TENANT, chain, manifest_for, write_ndjson
 from tests.test_parallel_verify import SMALL_CHUNK

@@ -1,4 +1,4 @@
-"""RFC 9162 Merkle hashing and proofs over audit event hashes (chalicelib/domain/merkle.py)."""
+"""RFC 9162 Merkle hashing and proofs over audit event hashes (chalicelib/domain/audit/merkle.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from chalicelib.domain import merkle
+from chalicelib.domain.audit import merkle
 
 HASHES = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(1, 40)]
 

@@ -13,12 +13,12 @@ from chalicelib import composition
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.cognito_jwt import StaticKeySource
 from chalicelib.domain.audit import AuditEventDraft
+from chalicelib.domain.audit.layout import EVENT_SHARDS, LEGACY, MARKER_SHARDS, SEQ_BLOCK, SHARDED, tenant_pk
+from chalicelib.domain.audit.stream import read_batch
 from chalicelib.domain.audit.tree_heads import check_inclusion
 from chalicelib.domain.audit.verify import verify_chain
-from chalicelib.domain.audit_layout import EVENT_SHARDS, LEGACY, MARKER_SHARDS, SEQ_BLOCK, SHARDED, tenant_pk
-from chalicelib.domain.audit_stream import read_batch
 from chalicelib.domain.ids import new_id
-from chalicelib.services.audit_sequencer import Sequencer
+from chalicelib.services.audit.sequencer import Sequencer
 from tests.audit_keys import partitions, tenant_items
 from tests.audit_streams import poller
 from tests.conftest import Emulated, RegionalApi, moto_jwks, regional_settings

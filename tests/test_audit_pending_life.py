@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.adapters.audit_store import SEAL_BATCH
-from chalicelib.domain.audit_pending import landed_digest
+from chalicelib.domain.audit.pending import landed_digest
 from chalicelib.domain.ids import new_id
-from chalicelib.services.audit_sequencer import Sequencer
+from chalicelib.services.audit.sequencer import Sequencer
 from tests.audit_keys import marker_key
 from tests.conftest import Emulated
 from tests.test_audit_sequencer import TABLE, _draft, _items, _marker, _records, _rewrite, _store, _verifies

@@ -13,12 +13,11 @@ from chalicelib import composition
 from chalicelib.adapters.tree_store import CHUNK, TreeStore
 from chalicelib.cli.audit import verify_file
 from chalicelib.cli.audit_proofs import consistency_file, prove_file
-from chalicelib.domain import merkle
-from chalicelib.domain.audit import AuditEventDraft
+from chalicelib.domain.audit import AuditEventDraft, merkle
 from chalicelib.domain.audit.tree_heads import check_consistency, check_inclusion, verify_tree_head_signature
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.domain.ids import new_id
-from chalicelib.services.audit_proofs import TreeHeads
+from chalicelib.services.audit.proofs import TreeHeads
 from tests.audit_keys import event_key
 from tests.audit_streams import audit_store
 from tests.conftest import Emulated, RegionalApi, TokenFactory

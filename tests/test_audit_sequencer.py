@@ -14,11 +14,11 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.audit_store import PENDING_WINDOW, SCAN_PAGE, AuditStore
 from chalicelib.composition import Container, use
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, format_at
+from chalicelib.domain.audit.layout import MARKER_SHARDS, tenant_of_pk
 from chalicelib.domain.audit.verify import verify_chain
-from chalicelib.domain.audit_layout import MARKER_SHARDS, tenant_of_pk
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.ids import new_id
-from chalicelib.services.audit_sequencer import Sequencer
+from chalicelib.services.audit.sequencer import Sequencer
 from tests.audit_keys import marker_key, tenant_items
 from tests.audit_streams import audit_store, poller, sequence
 from tests.conftest import Emulated

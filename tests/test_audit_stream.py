@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.domain.audit_stream import REWRITTEN, read_batch
+from chalicelib.domain.audit.stream import REWRITTEN, read_batch
 
 PK, SK = {"S": "TENANT#tnt_1"}, {"S": "PND#20260601T090000000000-000000000001-ab"}
 LANDED = {"pk": PK, "sk": SK, "tenant_id": {"S": "tnt_1"}, "jurisdiction": {"S": "UK"},

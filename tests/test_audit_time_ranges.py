@@ -188,7 +188,7 @@ def _query(start: str | None, end: str | None, **more: str) -> str:
 
 
 def test_writers_put_at_out_of_seq_order(world: dict[str, Any]) -> None:
-    from chalicelib.domain.audit_time import STAMP_LAG
+    from chalicelib.domain.audit.time_range import STAMP_LAG
 
     written = world["written"]
     assert len(written) == WRITERS * WRITES

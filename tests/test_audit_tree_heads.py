@@ -16,8 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.cli.audit_proofs import consistency_file, prove_file
-from chalicelib.domain import merkle
-from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, format_at, seal
+from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft, format_at, merkle, seal
 from chalicelib.domain.audit.tree_heads import (
     check_consistency,
     check_inclusion,

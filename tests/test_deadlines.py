@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.domain.applicable import TenantScope, request_deadline
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.deadlines import (
     age_on,
     breach_deadlines,
@@ -16,7 +17,7 @@ from chalicelib.domain.deadlines import (
     retention_expires_at,
 )
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.jurisdictions import Deadline, JurisdictionCatalog, SpecialDay
+from chalicelib.domain.jurisdictions import Deadline, SpecialDay
 from chalicelib.settings import PROJECT_ROOT
 
 

@@ -20,8 +20,8 @@ from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.domain.events import EVENT_TYPES, DomainEvent, from_audit_event
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
-from chalicelib.services.audit_sequencer import Sequencer
-from chalicelib.services.event_delivery import DomainEvents, EventSeam, TrailEvents
+from chalicelib.services.audit.sequencer import Sequencer
+from chalicelib.services.events.delivery import DomainEvents, EventSeam, TrailEvents
 from chalicelib.settings import PROJECT_ROOT
 from tests.audit_streams import audit_store, poller
 from tests.conftest import Emulated

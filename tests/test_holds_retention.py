@@ -20,8 +20,8 @@ from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
-from chalicelib.services.erasure import ErasureService
 from chalicelib.services.holds import HoldService
+from chalicelib.services.requests.erasure import ErasureService
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_learners_api import ALICE
 from tests.test_privacy import all_items

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.policy_files import load_jurisdictions, load_overlays
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.errors import NotFound, PolicyFileError, ValidationFailed
-from chalicelib.domain.jurisdictions import STANDARD_PURPOSES, JurisdictionCatalog
+from chalicelib.domain.jurisdictions import STANDARD_PURPOSES
 from chalicelib.settings import PROJECT_ROOT
 
 POLICY_DIR = PROJECT_ROOT / "policies" / "jurisdictions"

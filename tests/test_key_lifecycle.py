@@ -29,8 +29,8 @@ from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
-from chalicelib.services.erasure import ErasureService
 from chalicelib.services.holds import HoldService
+from chalicelib.services.requests.erasure import ErasureService
 from chalicelib.services.retention import RetentionService
 from deploy.render import table_resources
 from deploy.stages import load_stage, prod_stages

@@ -20,11 +20,10 @@ from chalicelib.domain.errors import EnclaveError
 from chalicelib.domain.holds import HoldCreate
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
-from chalicelib.services.context import Caller
-from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import LearnerService
+from chalicelib.services.context import Caller, SystemCaller
+from chalicelib.services.keys.tenant_keys import TenantKeyService
+from chalicelib.services.learners.service import LearnerService
 from chalicelib.services.offboarding import OffboardingService
-from chalicelib.services.retention import SystemCaller
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_holds_retention import Clock, learner_body
 

@@ -13,7 +13,7 @@ from chalicelib.adapters.cognito_jwt import StaticKeySource
 from chalicelib.adapters.data_store import DataStore, wrapped_learner_key
 from chalicelib.domain.crypto import WrappedTenantKey
 from chalicelib.domain.errors import Conflict
-from chalicelib.services.key_rotation import KeyRotationService
+from chalicelib.services.keys.rotation import KeyRotationService
 from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
 from tests.test_learners_api import ALICE
 
@@ -110,7 +110,7 @@ def test_a_lost_rotation_race_is_409(containers: dict[str, composition.Container
 
 def _caller() -> Any:
     from chalicelib.domain.identity import Principal, Role
-    from chalicelib.services.retention import SystemCaller
+    from chalicelib.services.context import SystemCaller
 
     return SystemCaller(Principal("ops", "ops", Role.REGIONAL_ADMIN, REGION), "rotation-test")
 

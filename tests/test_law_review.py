@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.domain.applicable import TenantScope, breach_duties, request_deadline
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.settings import PROJECT_ROOT
 from tests.conftest import RegionalApi, TokenFactory
 from tests.test_holds_retention import learner_body

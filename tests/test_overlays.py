@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.domain.applicable import TenantScope, breach_duties, request_deadline
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.settings import PROJECT_ROOT
 
 # The sources the research (shared/research/jurisdictions.md, "Sources to cite") backs: a value marked

@@ -17,7 +17,7 @@ from chalicelib.adapters.siem_cursor import SiemCursors
 from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ocsf import decode
-from chalicelib.services.audit_sequencer import Sequencer
+from chalicelib.services.audit.sequencer import Sequencer
 from chalicelib.services.siem_delivery import SiemDelivery
 from chalicelib.settings import PROJECT_ROOT
 from tests.audit_streams import audit_store, poller

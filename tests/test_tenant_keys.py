@@ -15,7 +15,7 @@ from chalicelib.domain.crypto import Keyring, WrappedTenantKey
 from chalicelib.domain.errors import KeyAccessDenied, TenantKeyMissing
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant, TenantKind
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 from tests.conftest import RegionalApi, TokenFactory, capture_logs
 from tests.test_crypto import Clock, FakeProvider
 from tests.test_learners_api import ALICE

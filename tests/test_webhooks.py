@@ -13,8 +13,8 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from chalicelib.domain.events import request_overdue
 from chalicelib.domain.webhooks import RETRY_FOR
-from chalicelib.services.event_delivery import DomainEvents
-from chalicelib.services.webhook_dispatch import WebhookDispatcher
+from chalicelib.services.events.delivery import DomainEvents
+from chalicelib.services.events.webhook_dispatch import WebhookDispatcher
 from devtools.webhook_receiver import verified
 from tests.conftest import RegionalApi, TokenFactory
 
@@ -166,7 +166,7 @@ def test_a_rotated_secret_overlaps_then_only_the_new_one_signs(admin: tuple[Regi
     later = datetime.fromisoformat(rotated["previous_secret_valid_until"]) + timedelta(seconds=1)
     endpoint_item = regional.container.webhook_store.endpoint("UK", tenant_id, registered["webhook_id"])
     assert endpoint_item is not None
-    from chalicelib.services.webhook_dispatch import endpoint_of
+    from chalicelib.services.events.webhook_dispatch import endpoint_of
 
     endpoint = endpoint_of(endpoint_item, tenant_id, regional.container.webhook_sealer)
     assert len(endpoint.signing_secrets(later)) == 1

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.audit_shards import HEAD, ChainShards
 from chalicelib.adapters.dynamo_errors import translated
-from chalicelib.domain.audit_layout import tenant_pk
+from chalicelib.domain.audit.layout import tenant_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

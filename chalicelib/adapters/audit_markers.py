@@ -1,5 +1,5 @@
 """Key look-ups and the one repair of the audit table's markers that the sequencer's checks need
-(``services/audit_sequencer.py``): ``PND#`` markers of landed events, ``LND#`` landed records and ``EVT#``
+(``services/audit/sequencer.py``): ``PND#`` markers of landed events, ``LND#`` landed records and ``EVT#``
 sealed events by key (BatchGetItem, 100 keys a call, consistent, unprocessed keys asked again after a
 backoff), whether an event is already named by a finding, and an overwritten sealed marker put back as sealed.
 
@@ -8,7 +8,7 @@ it was chained (``seq``). The seal's transaction puts it only if absent, so no e
 whatever happens to its ``PND#`` marker; the sequencer puts it (without ``seq``) for an event it reports
 instead of chaining. One item per event id, keyed by it: no item every seal of a tenant writes.
 
-Where each item is: ``domain/audit_layout.py`` (a marker's partition comes from its event id; a tenant whose
+Where each item is: ``domain/audit/layout.py`` (a marker's partition comes from its event id; a tenant whose
 trail began in the legacy layout may still have markers in its base partition, looked up there too).
 The pending-marker conditions live here too, shared with ``audit_store.py``.
 """
@@ -23,9 +23,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.audit_shards import ChainShards, event_sk
 from chalicelib.adapters.dynamo_errors import error_code, translated
-from chalicelib.domain.audit_layout import tenant_pk
-from chalicelib.domain.audit_pending import altered_marker_id
-from chalicelib.domain.audit_stream import LANDED_PREFIX, PENDING_PREFIX
+from chalicelib.domain.audit.layout import tenant_pk
+from chalicelib.domain.audit.pending import altered_marker_id
+from chalicelib.domain.audit.stream import LANDED_PREFIX, PENDING_PREFIX
 from chalicelib.domain.errors import Throttled
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Reads of a tenant's sealed events across the audit table's partitions (``domain/audit_layout.py``).
+"""Reads of a tenant's sealed events across the audit table's partitions (``domain/audit/layout.py``).
 
 A chain written before the sharded layout keeps its items where they were (``TENANT#<id>``): the head
 records the first ``seq`` sealed under the sharded layout (``sharded_from``, set by the first seal that
@@ -22,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.adapters.dynamo_errors import translated
-from chalicelib.domain.audit_layout import ALWAYS, SHARDED, AuditLayout, tenant_pk
+from chalicelib.domain.audit.layout import ALWAYS, SHARDED, AuditLayout, tenant_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -1,6 +1,6 @@
 """The audit trail's storage: a hash chain per tenant, appended in the same transaction as the change.
 
-Items of the jurisdiction's audit table, spread over partition keys by ``domain/audit_layout.py`` (the head,
+Items of the jurisdiction's audit table, spread over partition keys by ``domain/audit/layout.py`` (the head,
 checkpoints and tree under ``TENANT#<id>``; sealed events under event shards by ``seq`` block; pending
 markers and landed records under marker shards by event id; docs/audit-partitions.md):
 - ``HEAD``: the chain's last ``seq`` and ``hash``; every append is conditional on it, so concurrent
@@ -45,10 +45,10 @@ from chalicelib.adapters.audit_shards import HEAD, ChainShards, event_sk
 from chalicelib.adapters.audit_time_index import AuditTimeIndex
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
-from chalicelib.domain.audit_layout import SHARDED, AuditLayout, tenant_pk
-from chalicelib.domain.audit_pending import landed_before, landed_digest, pending_event, sequenced
-from chalicelib.domain.audit_stream import PENDING_PREFIX
-from chalicelib.domain.audit_time import file_events
+from chalicelib.domain.audit.layout import SHARDED, AuditLayout, tenant_pk
+from chalicelib.domain.audit.pending import landed_before, landed_digest, pending_event, sequenced
+from chalicelib.domain.audit.stream import PENDING_PREFIX
+from chalicelib.domain.audit.time_range import file_events
 from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
 

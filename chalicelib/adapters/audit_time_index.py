@@ -1,9 +1,9 @@
 """The audit table's time index: which run of ``seq`` holds every event of a time range.
 
 Sealed events (``EVT#<seq>``) carry ``at`` = the chain's high-water mark and ``seq``
-(``domain/audit_time.py``): the ``by_shard_time`` index (``pk``, ``at``) orders the events of each event
+(``domain/audit/time_range.py``): the ``by_shard_time`` index (``pk``, ``at``) orders the events of each event
 partition as the chain does, so the first (last) event of a range is the least (greatest) of each
-partition's first (last): one short Query a partition (``domain/audit_layout.py``). Events the sealer found
+partition's first (last): one short Query a partition (``domain/audit/layout.py``). Events the sealer found
 stamped more than ``STAMP_LAG`` below the mark also get an item ``LAT#<at>#<seq>`` (no other attribute
 than ``seq``: not in the index), in the event's partition. Events chained before this index existed keep
 their own ``at`` as key: ranges reaching back to them are as complete as they were (docs/audit-time-ranges.md).
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.audit_shards import ChainShards
 from chalicelib.adapters.dynamo_errors import translated
-from chalicelib.domain.audit_layout import tenant_pk
-from chalicelib.domain.audit_time import LATE_PREFIX, STAMP_LAG, Indexed, late_key, seq_of_key, shifted
+from chalicelib.domain.audit.layout import tenant_pk
+from chalicelib.domain.audit.time_range import LATE_PREFIX, STAMP_LAG, Indexed, late_key, seq_of_key, shifted
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

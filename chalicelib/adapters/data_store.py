@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.consent_counts import since_delete
 from chalicelib.adapters.dynamo_errors import translated
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.crypto import WrappedLearnerKey, WrappedTenantKey
 from chalicelib.domain.errors import Gone, NotFound, ResidencyViolation
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -28,7 +28,7 @@ from chalicelib.adapters.policy_files import CHANGELOG, OVERLAYS, load_jurisdict
 if TYPE_CHECKING:  # the models are imported when a catalog is built (first use), not by the start-up check
     from pydantic import BaseModel
 
-    from chalicelib.domain.jurisdictions import JurisdictionCatalog
+    from chalicelib.domain.catalog import JurisdictionCatalog
 
 CACHE = Path(__file__).resolve().parent.parent / "generated" / "lawpacks.json"
 FORMAT = 2
@@ -90,7 +90,8 @@ def checked(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog | None:
 
 def cached(directory: Path, cache: Path = CACHE) -> JurisdictionCatalog | None:
     """The catalog from ``cache`` when it was built from exactly the files now in ``directory``; else None."""
-    from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
+    from chalicelib.domain.catalog import JurisdictionCatalog
+    from chalicelib.domain.jurisdictions import JurisdictionPolicy
     from chalicelib.domain.overlays import Changelog, Overlay
 
     document = _matching(directory, cache)

@@ -18,7 +18,8 @@ from chalicelib.settings import REGIONS
 if TYPE_CHECKING:  # the law packs' models are imported where a file is validated (not at start-up from the cache)
     from pydantic import ValidationError
 
-    from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy
+    from chalicelib.domain.catalog import JurisdictionCatalog
+    from chalicelib.domain.jurisdictions import JurisdictionPolicy
     from chalicelib.domain.overlays import Changelog, Overlay
 
 OVERLAYS = "overlays"
@@ -29,7 +30,8 @@ ROOT_FIELD = "<document>"
 
 def load_jurisdictions(directory: Path) -> JurisdictionCatalog:
     """Every ``*.json`` law pack of ``directory`` with its overlays and changelog, validated together."""
-    from chalicelib.domain.jurisdictions import JURISDICTION_CODES, JurisdictionCatalog
+    from chalicelib.domain.catalog import JurisdictionCatalog
+    from chalicelib.domain.jurisdictions import JURISDICTION_CODES
 
     if not directory.is_dir():
         raise PolicyFileError(str(directory), ROOT_FIELD, "no such folder of jurisdiction files")

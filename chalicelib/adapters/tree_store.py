@@ -1,7 +1,7 @@
 """Storage of each tenant's Merkle tree over its audit chain, in the jurisdiction's audit table.
 
 Items (``pk`` = ``TENANT#<id>``, the tenant's base partition; the chain's events are in event shards,
-``domain/audit_layout.py``):
+``domain/audit/layout.py``):
 
 - ``MTN#<level:02d>#<index:012d>``: ``hash`` (hex), the root of the complete subtree over leaves
   ``index * CHUNK * 2**level`` onwards. Written once, when the subtree completes; the value is
@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.audit_shards import ChainShards
 from chalicelib.adapters.dynamo_errors import error_code, translated
-from chalicelib.domain.audit_layout import SEQ_BLOCK, tenant_pk
+from chalicelib.domain.audit.layout import SEQ_BLOCK, tenant_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

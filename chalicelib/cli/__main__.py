@@ -27,9 +27,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Enclave command line tools.")
     subparsers = parser.add_subparsers(dest="command", required=True,
                                        metavar="{audit," + ",".join(LAZY_SUBCOMMANDS) + "}")
-    from chalicelib.cli import audit
+    from chalicelib.cli import audit, witness
 
-    audit.add_parser(subparsers)
+    witness.add_parser(audit.add_parser(subparsers))
     for name, (module, help_text) in LAZY_SUBCOMMANDS.items():
         if command == name:
             importlib.import_module(f"chalicelib.cli.{module}").add_parser(subparsers)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TextIO
 
 from chalicelib.cli import audit_proofs, parallel_verify, trust
+from chalicelib.cli.export_files import MAX_LINE, Unreadable, last_line
 from chalicelib.domain.audit import (
     AuditFormatError,
     ChainVerifier,
@@ -41,16 +41,11 @@ from chalicelib.domain.audit.keyset import PublishedKeys
 
 PROGRESS_EVERY = 100_000
 PARALLEL_MIN_BYTES = parallel_verify.MIN_BYTES  # larger NDJSON files are verified on every core
-MAX_LINE = 16 * 1024 * 1024  # longest line (an event or the manifest) read, in bytes
-_TAIL_STEP = 64 * 1024
 
 
-class Unreadable(Exception):
-    """The file cannot be read as an export at all; the message says why (no event data)."""
-
-
-def add_parser(subparsers: Any) -> None:
-    """Add ``audit`` (with ``verify``) to the top-level subparsers."""
+def add_parser(subparsers: Any) -> Any:
+    """Add ``audit`` (with ``verify``, ``prove`` and ``consistency``) to the top-level subparsers; its actions
+    (``witness``, which reads S3, is added to them by ``cli/__main__.py``: these offline checks import no AWS)."""
     audit = subparsers.add_parser("audit", help="audit trail tools")
     actions = audit.add_subparsers(dest="audit_command", required=True,
                                    metavar="{verify,prove,consistency,witness}")
@@ -63,22 +58,7 @@ def add_parser(subparsers: Any) -> None:
     trust.add_arguments(verify)
     verify.set_defaults(handler=_run)
     audit_proofs.add_parsers(actions)
-    witness = actions.add_parser(
-        "witness", help="compare a trail's signed tree heads with the region's witness bucket",
-        description="Compare the tree heads in FILEs (exports, proof documents, GET .../audit/heads answers) "
-                    "with the copies in the witness bucket. Exit 0 all equal, 1 a difference or a head missing.")
-    witness.add_argument("files", nargs="+", metavar="FILE", help="where the trail's heads come from")
-    witness.add_argument("--tenant", required=True, help="the tenant id")
-    witness.add_argument("--region", required=True, help="the deployment's region (its witness bucket)")
-    witness.add_argument("--bucket", help="the witness bucket (default enclave-witness-<region>)")
-    witness.add_argument("--endpoint-url", help="an S3 endpoint (the local platform's emulator)")
-    witness.set_defaults(handler=_witness)
-
-
-def _witness(args: argparse.Namespace) -> int:
-    from chalicelib.cli import witness  # boto3 only for this subcommand
-
-    return witness.run(args)
+    return actions
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -167,7 +147,7 @@ def _verifier(manifest: dict[str, Any], trusted: _Trust) -> ChainVerifier:
 
 def _verify_ndjson(path: str, trusted: _Trust, progress: Callable[[int], None]) -> Outcome:
     with open(path, "rb") as handle:
-        start, last = _last_line(handle)
+        start, last = last_line(handle)
         try:
             manifest = _manifest(last.decode("utf-8"))
         except UnicodeDecodeError:
@@ -181,26 +161,6 @@ def _verify_ndjson(path: str, trusted: _Trust, progress: Callable[[int], None]) 
         handle.seek(0)
         bad_line = _feed_lines(handle, start, verifier, progress)
     return manifest, verifier.finish(), None if bad_line is None else f"line {bad_line}"
-
-
-def _last_line(handle: IO[bytes]) -> tuple[int, bytes]:
-    """Offset and content of the last non-blank line (read backwards: constant memory)."""
-    size = pos = handle.seek(0, os.SEEK_END)
-    tail, step = b"", _TAIL_STEP
-    while pos > 0 and size - pos <= MAX_LINE:
-        step = min(step * 2, pos)
-        pos -= step
-        handle.seek(pos)
-        tail = handle.read(step) + tail
-        stripped = tail.rstrip()
-        cut = stripped.rfind(b"\n")
-        if cut >= 0:
-            return pos + cut + 1, stripped[cut + 1:]
-    if pos > 0:
-        raise Unreadable("the last line (the manifest) is too long")
-    if not tail.strip():
-        raise Unreadable("the file is empty")
-    return 0, tail.strip()
 
 
 def _feed_lines(handle: IO[bytes], end: int, verifier: ChainVerifier, progress: Callable[[int], None]) -> int | None:

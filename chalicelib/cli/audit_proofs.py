@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from chalicelib.cli import trust
+from chalicelib.cli.export_files import Unreadable as ExportUnreadable
+from chalicelib.cli.export_files import last_line
 from chalicelib.domain.audit.signing import fingerprints
 from chalicelib.domain.audit.tree_heads import ProofResult, check_consistency, check_inclusion
 
@@ -135,12 +137,9 @@ def _read_held(path: str) -> Any:
     """A JSON document, or an NDJSON export's manifest line (read from the end: any size)."""
     if path.lower().endswith(".json"):
         return _read_json(path)
-    from chalicelib.cli.audit import Unreadable as ExportUnreadable
-    from chalicelib.cli.audit import _last_line
-
     try:
         with open(path, "rb") as handle:
-            return json.loads(_last_line(handle)[1])
+            return json.loads(last_line(handle)[1])
     except OSError as exc:
         raise Unreadable(f"{exc.filename or path}: {exc.strerror or type(exc).__name__}") from None
     except (ExportUnreadable, ValueError, RecursionError):

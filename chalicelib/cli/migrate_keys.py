@@ -1,7 +1,7 @@
 """``python -m chalicelib.cli migrate-keys --jurisdiction UK``: key items out of the data table.
 
 Moves every wrapped learner key and tenant key version still held in the jurisdiction's data table
-into its key table (see ``chalicelib.services.key_migration``). Run with the deployment's settings;
+into its key table (see ``chalicelib.services.keys.migration``). Run with the deployment's settings;
 prints a JSON report; exit 0. Safe to run again.
 """
 

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from chalicelib.domain.audit import ChainVerifier, VerifyResult, fast_line
 from chalicelib.domain.audit.keyset import PublishedKeys
-from chalicelib.domain.merkle import MerkleAccumulator
+from chalicelib.domain.audit.merkle import MerkleAccumulator
 
 CHUNK_BYTES = 16 * 1024 * 1024  # per task: big enough to amortise the hand-off, small enough to stay flat
 MIN_BYTES = 64 * 1024 * 1024  # below this (~100,000 events) one core is quicker than starting workers

@@ -57,6 +57,20 @@ def witness_report(tenant_id: str, files: Sequence[str], copies: Callable[[int],
     return 0 if not bad else 1
 
 
+def add_parser(actions: Any) -> None:
+    """Add ``witness`` to the ``audit`` actions (its S3 client is imported only when it runs)."""
+    witness = actions.add_parser(
+        "witness", help="compare a trail's signed tree heads with the region's witness bucket",
+        description="Compare the tree heads in FILEs (exports, proof documents, GET .../audit/heads answers) "
+                    "with the copies in the witness bucket. Exit 0 all equal, 1 a difference or a head missing.")
+    witness.add_argument("files", nargs="+", metavar="FILE", help="where the trail's heads come from")
+    witness.add_argument("--tenant", required=True, help="the tenant id")
+    witness.add_argument("--region", required=True, help="the deployment's region (its witness bucket)")
+    witness.add_argument("--bucket", help="the witness bucket (default enclave-witness-<region>)")
+    witness.add_argument("--endpoint-url", help="an S3 endpoint (the local platform's emulator)")
+    witness.set_defaults(handler=run)
+
+
 def run(args: argparse.Namespace) -> int:
     """The subcommand: read the bucket with the caller's credentials."""
     from chalicelib.adapters.aws import AwsClients

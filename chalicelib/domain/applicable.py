@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.deadlines import as_utc, iso_utc, request_due_at
-from chalicelib.domain.jurisdictions import BreachRule, JurisdictionCatalog, JurisdictionPolicy, RequestRule
+from chalicelib.domain.jurisdictions import BreachRule, JurisdictionPolicy, RequestRule
 from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.overlays import DeadlineRule, Overlay, breach_address, value_of
 from chalicelib.domain.tenants import Tenant

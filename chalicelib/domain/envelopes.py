@@ -5,7 +5,7 @@ from __future__ import annotations
 import binascii
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -24,9 +24,6 @@ from chalicelib.domain.crypto_primitives import (
     b64url_decode,
 )
 from chalicelib.domain.errors import IntegrityError
-
-if TYPE_CHECKING:
-    from chalicelib.domain.keys import LearnerKey
 
 # ---------------------------------------------------------------------------------------------------
 # Field envelopes
@@ -86,15 +83,13 @@ class FieldCipher(_Secret):
 
     __slots__ = ("_aads", "_aead", "_base", "_header", "key_version", "learner_id", "tenant_id")
 
-    def __init__(self, key: LearnerKey) -> None:
-        self._bind(key._aead, key.tenant_id, key.learner_id, key.version)
+    def __init__(self, aead: AESGCM, tenant_id: str, learner_id: str, version: int) -> None:
+        self._bind(aead, tenant_id, learner_id, version)
 
     @classmethod
     def _bound(cls, aead: AESGCM, tenant_id: str, learner_id: str, version: int) -> FieldCipher:
         """A cipher with an arbitrary binding: only for ``verify_shredded``'s trial decryptions."""
-        cipher = cls.__new__(cls)
-        cipher._bind(aead, tenant_id, learner_id, version)
-        return cipher
+        return cls(aead, tenant_id, learner_id, version)
 
     def _bind(self, aead: AESGCM, tenant_id: str, learner_id: str, version: int) -> None:
         self._aead = aead

@@ -24,8 +24,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from chalicelib.domain.applicable import TenantScope, breach_duties
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.ids import is_valid_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 
 DEFAULT_LOOKBACK_DAYS = 30
 MAX_TENANTS = 100

@@ -1,4 +1,5 @@
-"""Jurisdiction law packs: the schema of ``policies/jurisdictions/*.json`` and the catalog of them.
+"""Jurisdiction law packs: the schema of ``policies/jurisdictions/*.json`` (the catalog of
+them is ``chalicelib.domain.catalog``).
 
 Each file is declarative data: every rule carries its ``rule`` text, the ``sources`` that back it and a
 ``confidence`` (``"unconfirmed"`` where no primary source backed the value, so a compliance officer
@@ -8,11 +9,10 @@ can review it). This module only validates and queries that data; reading the fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import date
 from functools import cache
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     BaseModel,
@@ -24,15 +24,12 @@ from pydantic import (
     model_validator,
 )
 
-from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.law_rules import CitedRule, Confidence, Frozen, IsoDate, Sector, Source, Text
 from chalicelib.domain.obligations import Obligation, distinct_obligations
 
 _Frozen = Frozen
 __all__ = ["CitedRule", "Confidence", "Frozen", "IsoDate", "Sector", "Source", "Text"]  # re-exported
-
-if TYPE_CHECKING:
-    from chalicelib.domain.overlays import Changelog, Overlay
 
 JURISDICTION_CODES: tuple[str, ...] = ("AU", "PH", "UK", "US")
 """The jurisdictions a tenant may choose; each needs a policy file."""
@@ -370,62 +367,3 @@ def _cited_rules(model: BaseModel) -> Iterator[CitedRule]:
         for child in children:
             if isinstance(child, BaseModel):
                 yield from _cited_rules(child)
-
-
-class JurisdictionCatalog:
-    """The law packs in force, by code, with their state overlays and the changelog of their values."""
-
-    def __init__(self, policies: Mapping[str, JurisdictionPolicy],
-                 overlays: Mapping[str, Overlay] | None = None, changelog: Changelog | None = None) -> None:
-        for code, policy in policies.items():
-            if code != policy.code:
-                raise ValueError(f"catalog key {code} holds the policy of {policy.code}")
-        homes = [policy.home_region for policy in policies.values()]
-        if len(set(homes)) != len(homes):
-            raise ValueError("two jurisdictions share a home region")
-        for code, overlay in (overlays or {}).items():
-            if code != overlay.code or overlay.nation not in policies:
-                raise ValueError(f"overlay {code} does not belong to a jurisdiction of the catalog")
-        self._policies = MappingProxyType(dict(policies))
-        self._by_region = MappingProxyType({policy.home_region: policy for policy in policies.values()})
-        self._overlays = MappingProxyType(dict(overlays or {}))
-        self._changelog = changelog
-
-    def get(self, code: str) -> JurisdictionPolicy:
-        policy = self._policies.get(code)
-        if policy is None:
-            raise NotFound("no such jurisdiction")
-        return policy
-
-    def all(self) -> list[JurisdictionPolicy]:
-        return [self._policies[code] for code in self.codes()]
-
-    def codes(self) -> list[str]:
-        return sorted(self._policies)
-
-    def by_region(self, region: str) -> JurisdictionPolicy:
-        """The jurisdiction whose home region this is; NotFound for any other region."""
-        policy = self._by_region.get(region)
-        if policy is None:
-            raise NotFound("no jurisdiction has this home region")
-        return policy
-
-    def overlay(self, code: str) -> Overlay | None:
-        """The overlay ``US-NY`` (nation, dash, state), or None when that state has none."""
-        return self._overlays.get(code)
-
-    def overlays_of(self, nation: str) -> list[Overlay]:
-        return [self._overlays[code] for code in sorted(self._overlays) if self._overlays[code].nation == nation]
-
-    @property
-    def changelog(self) -> Changelog | None:
-        return self._changelog
-
-    def view(self, code: str) -> dict[str, Any]:
-        """GET /v1/jurisdictions/{code}: the pack in force, its overlays by state and the changes of its values."""
-        policy = self.get(code)
-        overlays = self.overlays_of(code)
-        packs = {code, *(overlay.code for overlay in overlays)}
-        changes = [] if self._changelog is None else self._changelog.view(packs)
-        return {**policy.public_view(), "overlays": {overlay.state: overlay.public_view() for overlay in overlays},
-                "changelog": changes}

@@ -104,7 +104,7 @@ class LearnerKey(_Secret):
         self._aead = AESGCM(secret)
         self._pseudonym_key = derive_subkey(secret, _PSEUDONYM_INFO, tenant_id, version)
         self._tag_key = derive_subkey(secret, _RECORD_TAG_INFO, tenant_id, version)
-        self.cipher = FieldCipher(self)
+        self.cipher = FieldCipher(self._aead, tenant_id, learner_id, version)
 
     def record_tag(self, record_type: str, record_version: int, envelopes: Mapping[str, str]) -> str:
         """A MAC binding a record's version, its exact set of fields and each field's envelope.

@@ -26,10 +26,11 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from chalicelib.domain.applicable import TenantScope, request_deadline
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.deadlines import as_utc
 from chalicelib.domain.errors import BadRequest, ValidationFailed
 from chalicelib.domain.ids import is_valid_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog, JurisdictionPolicy, PauseReason, RequestType
+from chalicelib.domain.jurisdictions import JurisdictionPolicy, PauseReason, RequestType
 
 Status = Literal["open", "fulfilled", "rejected"]
 Urgency = Literal["overdue", "due_soon", "on_time"]

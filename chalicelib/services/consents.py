@@ -36,6 +36,7 @@ from chalicelib.adapters import consent_counts
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.consents import (
     ConsentCreate,
     ConsentRecord,
@@ -46,12 +47,11 @@ from chalicelib.domain.consents import (
 )
 from chalicelib.domain.errors import Conflict, ConsentRequired, ValidationFailed
 from chalicelib.domain.ids import new_id, require_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency, IdempotencyScope
-from chalicelib.services.learners import LearnerService, learner_resource
+from chalicelib.services.learners.service import LearnerService, learner_resource
 
 ATTEMPTS = 3
 

@@ -28,7 +28,7 @@ from chalicelib.adapters.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from chalicelib.domain.errors import BadRequest, Conflict
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef

@@ -22,18 +22,18 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile, result_sk, wrapped_learner_key
 from chalicelib.adapters.import_store import ImportStore
 from chalicelib.domain.audit import AuditEventDraft, format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.consents import ConsentCreate
 from chalicelib.domain.errors import EnclaveError, TenantOffboarding
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.imports import LEARNER_UNAVAILABLE, UNKNOWN_LEARNER, Problem, result_identity
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.keys import LearnerKey, TenantKeys
 from chalicelib.domain.learners import LearnerCreate, ResultCreate, name_key
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.consents import consent_sk, consents_resource
-from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learner_records import PROFILE
-from chalicelib.services.learners import learner_resource
+from chalicelib.services.keys.tenant_keys import TenantKeyService
+from chalicelib.services.learners.records import PROFILE
+from chalicelib.services.learners.service import learner_resource
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef

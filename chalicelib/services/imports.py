@@ -22,6 +22,7 @@ from chalicelib.adapters.data_store import DataStore
 from chalicelib.adapters.import_files import ImportBucket, ImportQueue, object_key, parse_key
 from chalicelib.adapters.import_store import ImportStore
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.errors import NotFound, TenantOffboarding
 from chalicelib.domain.ids import is_valid_id, new_id, require_id
 from chalicelib.domain.imports import (
@@ -38,14 +39,13 @@ from chalicelib.domain.imports import (
     read_csv,
     result_body,
 )
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.learners import ResultCreate
 from chalicelib.domain.tenants import Tenant
 from chalicelib.domain.text import clean_text
 from chalicelib.services.access import AccessControl, Directory
 from chalicelib.services.context import Caller
 from chalicelib.services.import_writer import Actor, ImportWriter, Outcome
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 
 
 def imports_resource(tenant_id: str, import_id: str) -> str:

@@ -25,8 +25,8 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.incident_store import IncidentStore
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
+from chalicelib.services.context import SystemCaller
 from chalicelib.services.restore import RegionDirectory
-from chalicelib.services.retention import SystemCaller
 
 SYSTEM_SUB = "system:migrate-incidents"
 ACTION = "incident.indexed"

@@ -41,12 +41,12 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.incident_store import IncidentStore
 from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.audit_time import within
+from chalicelib.domain.audit.time_range import within
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.deadlines import iso_utc
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.ids import new_id, require_id
 from chalicelib.domain.incidents import IncidentCreate, deadlines_for, learners_mentioned
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.paging import PageRequest, page
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl

@@ -17,8 +17,8 @@ from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.obligation_store import ObligationStore
 from chalicelib.domain.applicable import TenantScope, obligations_of
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.obligations import Obligation, standing
 from chalicelib.domain.obligations_api import EvidenceCreate
 from chalicelib.domain.tenants import Tenant

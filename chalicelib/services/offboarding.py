@@ -45,7 +45,7 @@ from chalicelib.adapters.directory import TenantDirectory
 from chalicelib.adapters.export_bucket import MAX_PRESIGN_SECONDS, ExportBucket
 from chalicelib.adapters.governance_store import GovernanceStore
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.audit_exports import AuditExportCreate
+from chalicelib.domain.audit.export_request import AuditExportCreate
 from chalicelib.domain.crypto import WrappedLearnerKey
 from chalicelib.domain.errors import (
     Conflict,
@@ -59,11 +59,11 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
-from chalicelib.services.audit import AuditService
+from chalicelib.services.audit.trail import AuditService
 from chalicelib.services.context import Caller
 from chalicelib.services.holds import HoldService
-from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import LearnerService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
+from chalicelib.services.learners.service import LearnerService
 
 PACKAGE_FORMAT = "enclave.tenant-package/1"
 CLAIM_LEASE = timedelta(minutes=15)

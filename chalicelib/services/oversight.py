@@ -26,9 +26,9 @@ from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.consent_counts import ConsentCounts, Counts
 from chalicelib.adapters.data_store import DataStore
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.consents import ConsentRecord, current_state
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.services.access import AccessControl
 from chalicelib.services.consents import _record as consent_record
 from chalicelib.services.context import Caller

@@ -24,8 +24,8 @@ from chalicelib.domain.ids import require_id
 from chalicelib.services.access import AccessControl
 from chalicelib.services.consents import ConsentService
 from chalicelib.services.context import Caller
-from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import LearnerService, decrypted_result, learner_resource, oldest_first
+from chalicelib.services.keys.tenant_keys import TenantKeyService
+from chalicelib.services.learners.service import LearnerService, decrypted_result, learner_resource, oldest_first
 
 ACTION = "result.share_research"
 PURPOSE = "research"

@@ -34,7 +34,7 @@ from chalicelib.adapters.legacy_keys import LegacyKeyItems
 from chalicelib.adapters.restored_copy import RestoredCopy
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tenants import Tenant
-from chalicelib.services.retention import SystemCaller
+from chalicelib.services.context import SystemCaller
 
 ERASURE_ACTIONS = frozenset({"learner.erase", "retention.shred"})
 SYSTEM_SUB = "system:restore-tool"

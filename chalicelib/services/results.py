@@ -23,7 +23,7 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
-from chalicelib.services.learners import LearnerService, decrypted_result, learner_resource, oldest_first
+from chalicelib.services.learners.service import LearnerService, decrypted_result, learner_resource, oldest_first
 
 RESULT_FIELDS = ("assessment", "score", "max_score", "taken_on")  # all personal: compared decrypted on a retry
 

@@ -46,7 +46,8 @@ from typing import Any, Protocol
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.data_store import DataStore, live_profile
 from chalicelib.adapters.governance_store import GovernanceStore, departure_sk
-from chalicelib.domain.audit import AuditEventDraft, format_at
+from chalicelib.domain.audit import format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.deadlines import iso_utc
 from chalicelib.domain.errors import (
     BadRequest,
@@ -59,7 +60,6 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.ids import require_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.retention import (
     RECORD_KINDS,
     DepartureUpdate,
@@ -70,10 +70,10 @@ from chalicelib.domain.retention import (
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.context import Caller
-from chalicelib.services.erasure import ErasureService
+from chalicelib.services.context import Caller, SystemCaller
 from chalicelib.services.holds import HoldService
-from chalicelib.services.learners import learner_resource
+from chalicelib.services.learners.service import learner_resource
+from chalicelib.services.requests.erasure import ErasureService
 
 SYSTEM_SUB = "system:retention-scheduler"
 DEFAULT_BUDGET_SECONDS = 20.0
@@ -82,15 +82,6 @@ DEFAULT_BUDGET_SECONDS = 20.0
 
 class RegionDirectory(Protocol):
     def in_region(self, home_region: str) -> list[Tenant]: ...
-
-
-@dataclass(frozen=True)
-class SystemCaller(Caller):
-    """The scheduler: audited with role ``system`` (no person asked for this sweep)."""
-
-    def draft(self, action: str, resource: str, outcome: str = "success", **details: Any) -> AuditEventDraft:
-        return AuditEventDraft(actor_sub=self.principal.sub, actor_role="system", action=action, resource=resource,
-                               outcome=outcome, request_id=self.request_id, details=details)
 
 
 @dataclass

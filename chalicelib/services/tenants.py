@@ -23,8 +23,8 @@ from chalicelib.domain.tenants import Tenant
 
 if TYPE_CHECKING:  # a tenant read (a common first request) imports neither the audit trail's nor the keys' modules
     from chalicelib.domain.audit import AuditEventDraft
+    from chalicelib.domain.catalog import JurisdictionCatalog
     from chalicelib.domain.identity import Principal
-    from chalicelib.domain.jurisdictions import JurisdictionCatalog
     from chalicelib.domain.paging import PageRequest
     from chalicelib.domain.tenant_bodies import TenantCreate
     from chalicelib.services.access import AccessControl

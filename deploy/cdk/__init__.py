@@ -5,7 +5,7 @@ before (``deploy.render`` merged into ``chalice package``'s ``sam.json``, the de
 precompiled by ``deploy.bytecode``), then ``python -m deploy.cdk`` synthesizes the CDK stack from it:
 
 * ``template``: the template a stage's stack includes: ``sam.json`` expanded to plain CloudFormation
-  by the SAM translator the deploy checks use (``deploy.verify.expand_sam``), each function's code
+  by the SAM translator the deploy checks use (``deploy.sam.expand_sam``), each function's code
   pointing at the CDK asset of ``deployment.zip``; and ``drift_problems``, which compares a
   synthesized stack with the SAM template resource by resource;
 * ``app``: the stacks. ``enclave-<stage>`` (one per production stage, in its region) includes that

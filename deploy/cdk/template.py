@@ -1,6 +1,6 @@
 """A stage's template as its CDK stack includes it, and the check that it says what the SAM template says.
 
-``included_template(sam, region, code_key)`` expands ``sam.json`` (``deploy.verify.expand_sam``) with
+``included_template(sam, region, code_key)`` expands ``sam.json`` (``deploy.sam.expand_sam``) with
 every function's ``CodeUri`` at ``s3://PLACEHOLDER_BUCKET/<code_key>``. ``code_key`` is the CDK asset's
 object key, the hash of ``deployment.zip``: the SAM translator names the published Lambda version after
 the code location (``APIHandlerVersion<hash>``), so new code publishes a new version for the ``live``
@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from deploy.sam import expand_sam
 from deploy.stages import Stage
-from deploy.verify import expand_sam
 
 Template = dict[str, Any]
 

@@ -25,7 +25,7 @@ RUNTIME = "python3.12"  # SnapStart for Python needs 3.12+; package with the sam
 METRICS_NAMESPACE = "Enclave"
 AUDIT_FAILURE_METRIC = "AuditWriteFailures"
 KEY_FAILURE_METRIC = "KeyFailures"
-"""Emitted by ``chalicelib.services.keys`` (embedded metric format) on every key or ciphertext failure."""
+"""Emitted by ``chalicelib.services.keys.tenant_keys`` (embedded metric format) on every key or ciphertext failure."""
 METRICS_SERVICE = "enclave"
 """Powertools' ``service`` dimension: ``Metrics(namespace="Enclave", service="enclave")``."""
 NOT_FOUND_BODY = '{"error":{"code":"not_found","message":"no such route"}}'

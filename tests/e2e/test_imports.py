@@ -25,7 +25,7 @@ from chalicelib.adapters.aws import AwsClients
 from chalicelib.adapters.data_store import wrapped_learner_key
 from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.domain.tenants import Tenant
-from chalicelib.services.learners import open_profile
+from chalicelib.services.learners.service import open_profile
 from chalicelib.settings import PROJECT_ROOT, REGIONS
 from tests.e2e.conftest import Platform, run_cli
 

@@ -1,7 +1,7 @@
 """Signed Merkle tree heads and the proof documents built on them (RFC 9162 / Certificate Transparency style).
 
 A tree head states that at time ``at`` the log had ``tree_size`` events with Merkle tree hash
-``root_hash`` (``chalicelib.domain.merkle``, over the tenant's first ``tree_size`` event hashes). It is
+``root_hash`` (``chalicelib.domain.audit.merkle``, over the tenant's first ``tree_size`` event hashes). It is
 signed (base64 DER ECDSA P-256, KMS ``ECDSA_SHA_256``) over RFC 8785 canonical JSON. Two formats:
 
 - version 2 (signed now): ``{"version": 2, "tenant_id", "region", "stage", "tree_size", "root_hash",
@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chalicelib.domain import merkle
+from chalicelib.domain.audit import merkle
 from chalicelib.domain.audit.canonical import MAX_SAFE_INT, canonical_bytes, event_hash, is_hash
 from chalicelib.domain.audit.keyset import PublishedKeys
 from chalicelib.domain.audit.signing import fingerprints, key_fingerprint, load_p256

@@ -25,9 +25,9 @@ from chalicelib.domain.audit.canonical import (
 )
 from chalicelib.domain.audit.keyset import PublishedKeys
 from chalicelib.domain.audit.manifest import _NO_MANIFEST, _parse_manifest
+from chalicelib.domain.audit.merkle import MerkleAccumulator
 from chalicelib.domain.audit.signing import fingerprints, key_fingerprint, load_p256, signature_ok
 from chalicelib.domain.audit.tree_heads import tree_head_signature_ok
-from chalicelib.domain.merkle import MerkleAccumulator
 
 
 @dataclass(frozen=True, slots=True)

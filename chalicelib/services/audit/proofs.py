@@ -24,14 +24,13 @@ from typing import Any, Protocol
 
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.tree_store import CHUNK, TreeStore
-from chalicelib.domain import merkle
-from chalicelib.domain.audit import format_at
+from chalicelib.domain.audit import format_at, merkle
 from chalicelib.domain.audit.tree_heads import LogId, head_payload, signed_head_body
 from chalicelib.domain.errors import EnclaveError, NotFound, ServiceUnavailable, ValidationFailed
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.audit_keys import SigningKeys
+from chalicelib.services.audit.signing_keys import SigningKeys
 from chalicelib.services.context import Caller
 
 MAX_CATCH_UP = 2_000  # chunks (128,000 events) whose nodes one call may build: bounds a request's work

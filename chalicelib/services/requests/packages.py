@@ -23,8 +23,8 @@ from chalicelib.domain.errors import Gone, IntegrityError
 from chalicelib.domain.learners import result_view
 from chalicelib.domain.requests import DataSubjectRequest
 from chalicelib.domain.tenants import Tenant
-from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learners import learner_view, oldest_first, open_profile
+from chalicelib.services.keys.tenant_keys import TenantKeyService
+from chalicelib.services.learners.service import learner_view, oldest_first, open_profile
 
 PACKAGE_FORMAT = "enclave.access-package/1"
 OTHER_LEARNER = "lrn_[another learner]"

@@ -26,8 +26,8 @@ from typing import Any
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.adapters.legacy_keys import LegacyKeyItems
 from chalicelib.domain.identity import Principal, Role
+from chalicelib.services.context import SystemCaller
 from chalicelib.services.restore import RegionHistory
-from chalicelib.services.retention import SystemCaller
 
 SYSTEM_SUB = "system:key-migration"
 MIGRATED = "keys.migrated"

@@ -24,15 +24,15 @@ from chalicelib.domain.audit import (
     ndjson_lines,
     verify_chain,
 )
+from chalicelib.domain.audit.export_request import AuditExportCreate, Format
 from chalicelib.domain.audit.keyset import keys_document
-from chalicelib.domain.audit_exports import AuditExportCreate, Format
 from chalicelib.domain.errors import EnclaveError, PayloadTooLarge, ValidationFailed
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.audit_keys import SigningKeys
-from chalicelib.services.audit_proofs import TreeHeads
+from chalicelib.services.audit.proofs import TreeHeads
+from chalicelib.services.audit.signing_keys import SigningKeys
 from chalicelib.services.context import Caller
 
 MAX_INLINE_EVENTS = 10_000

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.domain.audit_layout import tenant_of_pk
-from chalicelib.domain.audit_pending import landed_digest
+from chalicelib.domain.audit.layout import tenant_of_pk
+from chalicelib.domain.audit.pending import landed_digest
 
 PENDING_PREFIX = "PND#"
 LANDED_PREFIX = "LND#"

@@ -33,9 +33,8 @@ from chalicelib.domain.learners import name_key
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.context import Caller
-from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.retention import SystemCaller
+from chalicelib.services.context import Caller, SystemCaller
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 
 BATCH = 40
 SYSTEM_SUB = "system:key-rotation"

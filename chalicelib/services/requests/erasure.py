@@ -28,7 +28,7 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.consents import _record as consent_record
 from chalicelib.services.context import Caller
-from chalicelib.services.learners import LearnerService, learner_resource
+from chalicelib.services.learners.service import LearnerService, learner_resource
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef

@@ -40,6 +40,7 @@ from chalicelib.adapters.export_bucket import ExportBucket
 from chalicelib.adapters.request_store import RequestStore
 from chalicelib.domain.applicable import TenantScope
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.crypto import TtlCache
 from chalicelib.domain.errors import (
     Conflict,
@@ -48,7 +49,6 @@ from chalicelib.domain.errors import (
     NotFound,
 )
 from chalicelib.domain.ids import new_id, require_id
-from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.domain.paging import PageRequest, encode_cursor
 from chalicelib.domain.requests import (
     AUTO_FULFILLED,
@@ -66,24 +66,24 @@ from chalicelib.domain.requests import (
 from chalicelib.domain.tenants import Tenant
 from chalicelib.logs import logger
 from chalicelib.services.access import AccessControl
-from chalicelib.services.access_packages import AccessPackages
 from chalicelib.services.context import Caller
-from chalicelib.services.erasure import ErasureService
 from chalicelib.services.idempotency import Idempotency
-from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learner_lists import names_of
-from chalicelib.services.learners import (
+from chalicelib.services.keys.tenant_keys import TenantKeyService
+from chalicelib.services.learners.lists import names_of
+from chalicelib.services.learners.service import (
     RECTIFICATIONS_KEPT,
     LearnerService,
     open_profile,
     rectifications_of,
 )
-from chalicelib.services.request_downloads import (
+from chalicelib.services.requests.downloads import (
     PACKAGE_RECORD,
     PACKAGE_SUFFIX,
     PackageDownloads,
     requests_resource,
 )
+from chalicelib.services.requests.erasure import ErasureService
+from chalicelib.services.requests.packages import AccessPackages
 
 
 class RequestService:

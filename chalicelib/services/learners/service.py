@@ -44,9 +44,9 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency
-from chalicelib.services.keys import TenantKeyService
-from chalicelib.services.learner_lists import list_options, sorted_page, with_names
-from chalicelib.services.learner_records import (
+from chalicelib.services.keys.tenant_keys import TenantKeyService
+from chalicelib.services.learners.lists import list_options, sorted_page, with_names
+from chalicelib.services.learners.records import (
     PROFILE,
     RECTIFICATIONS_KEPT,
     decrypted_result,

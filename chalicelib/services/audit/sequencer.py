@@ -14,7 +14,7 @@ finding even when Lambda redelivers the batch:
   someone with write access to the table; the app's role cannot delete audit items) is recorded as
   ``audit.event_missing`` (``AuditEventsMissing``), or as ``pending_removed`` when the batch holds the
   deletion;
-- a ``PND#`` item changed other than by the sealer (``domain/audit_stream.py``) is recorded as
+- a ``PND#`` item changed other than by the sealer (``domain/audit/stream.py``) is recorded as
   ``audit.event_altered`` (``AuditEventsAltered``); an event put again over its sealed marker is marked
   sealed where it was chained, so it is not chained twice;
 - what is chained for an event id is the image that first landed for it (the batch's first INSERT), never
@@ -35,8 +35,8 @@ from typing import Any
 from chalicelib.adapters.audit_markers import Landed
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.domain.audit import AuditEventDraft
-from chalicelib.domain.audit_pending import altered_marker_id, landed_digest, missing_marker_id
-from chalicelib.domain.audit_stream import (
+from chalicelib.domain.audit.pending import altered_marker_id, landed_digest, missing_marker_id
+from chalicelib.domain.audit.stream import (
     PENDING_REMOVED,
     PENDING_REPLACED,
     Alteration,

@@ -1,4 +1,4 @@
-"""Downloading an access package: ``GET .../requests/{id}/package`` (see ``services/requests.py``).
+"""Downloading an access package: ``GET .../requests/{id}/package`` (see ``services/requests/service.py``).
 
 The package is an object in the regional export bucket, sealed with the learner's own key. For a minute
 after this container fulfilled (or served) an access request it keeps the request (closed: it never
@@ -23,7 +23,7 @@ from chalicelib.domain.errors import Conflict, Gone, IntegrityError
 from chalicelib.domain.requests import PACKAGE_LIFETIME, DataSubjectRequest
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
-from chalicelib.services.keys import TenantKeyService
+from chalicelib.services.keys.tenant_keys import TenantKeyService
 
 PACKAGE_RECORD = "access_package"
 """Record type bound into the package envelope (``access_package:<request_id>``, field ``package``)."""

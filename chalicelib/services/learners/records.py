@@ -1,5 +1,5 @@
 """A learner's stored items as the API shows them: profiles opened, results decrypted, list rows, and the
-rectifications a profile remembers (for ``services/learners.py`` and the services built on it)."""
+rectifications a profile remembers (for ``services/learners/service.py`` and the services built on it)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.domain.audit import format_at
-from chalicelib.domain.audit_time import in_range
+from chalicelib.domain.audit.time_range import in_range
 from chalicelib.domain.errors import BadRequest, ValidationFailed
 from chalicelib.domain.paging import page, page_request
 from chalicelib.services.access import AccessControl
