@@ -42,12 +42,14 @@ from chalicelib.adapters.audit_markers import (
     refused_landed,
 )
 from chalicelib.adapters.audit_shards import HEAD, ChainShards, event_sk
+from chalicelib.adapters.audit_summaries import count_updates, head_summary
 from chalicelib.adapters.audit_time_index import AuditTimeIndex
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
 from chalicelib.domain.audit_layout import SHARDED, AuditLayout, tenant_pk
 from chalicelib.domain.audit_pending import landed_before, landed_digest, pending_event, sequenced
 from chalicelib.domain.audit_stream import PENDING_PREFIX
+from chalicelib.domain.audit_summaries import within_days
 from chalicelib.domain.audit_time import file_events
 from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
@@ -247,6 +249,8 @@ class AuditStore:
         with self._lock_for(tenant_id):
             pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled, where)
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
+                if (fits := within_days(batch)) < len(batch):  # the day counts' items must fit the transaction
+                    pending, batch = itertools.chain(batch[fits:], pending), batch[:fits]
                 events = self._chain(tenant_id, table, batch)
                 refused: list[int] = []
                 items, high = self._seal_items(table, tenant_id, jurisdiction, batch, events, where)
@@ -405,7 +409,8 @@ class AuditStore:
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
             items.append({"Put": cast("PutTypeDef", landed_put(  # only if absent: never chained twice
                 table, marker_pk, jurisdiction, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
-        items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch), high,
+        items += count_updates(table, tenant_id, events)
+        items.append(self._head_update(table, tenant_id, first_seq, events, self._newest(tenant_id, batch), high,
                                        sharded_from if self._layout.sharded else None))
         return items, high
 
@@ -465,14 +470,17 @@ class AuditStore:
         raise ServiceUnavailable("the audit trail could not be written; retry later")
 
     @staticmethod
-    def _head_update(table: str, tenant_id: str, seq: int, event: dict[str, Any],
+    def _head_update(table: str, tenant_id: str, seq: int, events: list[dict[str, Any]],
                      last_event_id: str, high: str, sharded_from: int | None) -> TransactWriteItemTypeDef:
-        """The head moved to ``event``, conditional on it being at ``seq``; ``sharded_from`` (the sharded
-        layout's first ``seq``) is recorded by the first seal that uses the layout and never changes."""
+        """The head moved to the last of ``events``, conditional on it being at ``seq``, with the status
+        pointers they move (``adapters/audit_summaries.py``); ``sharded_from`` (the sharded layout's first
+        ``seq``) is recorded by the first seal that uses the layout and never changes."""
         condition = "attribute_not_exists(pk)" if seq == 0 else "#seq = :prev"
-        values: dict[str, Any] = {":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]},
-                                  ":last": {"S": last_event_id}, ":high": {"S": high}}
-        update = "SET #seq = :seq, #hash = :hash, last_event_id = :last, at_high = :high"
+        event = events[-1]
+        summary, values = head_summary(events)
+        values.update({":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]},
+                       ":last": {"S": last_event_id}, ":high": {"S": high}})
+        update = "SET #seq = :seq, #hash = :hash, last_event_id = :last, at_high = :high" + summary
         if sharded_from is not None:
             update += ", sharded_from = if_not_exists(sharded_from, :from)"
             values[":from"] = {"N": str(sharded_from)}
