@@ -119,7 +119,8 @@ class Oversight:
             first, last = whole_start[:13], format_at(whole_high - HOUR)[:13]
             hours.update({hour: n for hour, n in self._summaries.hours(tenant_id, jurisdiction, days).items()
                           if first <= hour <= last})
-        for part_low, part_high in ((low, min(whole_low, high)), (max(whole_high, low), high)):
+        parts = ((low, whole_low), (whole_high, high)) if whole_low < whole_high else ((low, high),)
+        for part_low, part_high in parts:
             if part_low < part_high:
                 self._count_events(tenant_id, jurisdiction, format_at(part_low), format_at(part_high), hours)
         if head.summaries_from != 1 and whole_low < whole_high:  # events sealed before the counts began
