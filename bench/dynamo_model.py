@@ -57,10 +57,13 @@ def _updated(item: Item | None, key: Item, expression: str, names: dict[str, str
             elif verb == "SET" and (match := _IF_NOT_EXISTS.match(part)):
                 existing = (item or {}).get(_name(match.group(2), names))
                 result[_name(match.group(1), names)] = existing if existing is not None else values[match.group(3)]
-            elif verb == "ADD" and (match := _ADD.match(part)):  # numbers only (the audit's hour counts)
-                name = _name(match.group(1), names)
-                before = int(result[name]["N"]) if name in result else 0
-                result[name] = {"N": str(before + int(values[match.group(2)]["N"]))}
+            elif verb == "ADD" and (match := _ADD.match(part)):  # the audit's hour counts and action blocks
+                name, value = _name(match.group(1), names), values[match.group(2)]
+                if "NS" in value:
+                    result[name] = {"NS": sorted(set(result.get(name, {}).get("NS", [])) | set(value["NS"]))}
+                else:
+                    before = int(result[name]["N"]) if name in result else 0
+                    result[name] = {"N": str(before + int(value["N"]))}
             else:
                 raise NotImplementedError(f"update {clause!r}")
     return result

@@ -370,9 +370,11 @@ class Container:
 
     @cached_property
     def audit_browser(self) -> AuditBrowser:
+        from chalicelib.adapters.audit_summaries import AuditSummaries
         from chalicelib.services.audit_browse import AuditBrowser
 
-        return AuditBrowser(self.access, self.audit_store, self.clock)
+        summaries = AuditSummaries(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
+        return AuditBrowser(self.access, self.audit_store, self.clock, summaries)
 
     @cached_property
     def oversight(self) -> Oversight:

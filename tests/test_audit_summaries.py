@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters.audit_action_index import block_of
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.audit_summaries import AuditSummaries
 from chalicelib.domain.audit import AuditEventDraft
@@ -14,7 +15,7 @@ from chalicelib.domain.audit_summaries import within_days
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
 from tests.audit_streams import poller
-from tests.conftest import Emulated
+from tests.conftest import Emulated, RegionalApi, TokenFactory
 
 
 def _table(code: str) -> str:
@@ -124,3 +125,49 @@ def test_a_seal_batch_keeps_to_two_days() -> None:
     assert within_days(batch) == 3
     assert within_days(batch[:3]) == 3
     assert within_days(batch, days=1) == 1
+
+
+def test_the_action_filter_reads_the_blocks_the_index_lists_and_finds_what_a_whole_scan_finds(
+        api: dict[str, RegionalApi], token: TokenFactory, onboard: Any) -> None:
+    eu = api["eu-west-2"]
+    tenant_id = onboard("UK")["tenant_id"]
+    store = eu.container.audit_store
+    for n in range(400):  # seven blocks of the chain; the rare action in two of them
+        store.commit(tenant_id, "UK", _draft(n, "audit.prove" if n in (5, 6, 330) else "learner.list"))
+        if n % 50 == 0:
+            store.seal(tenant_id, "UK")
+    events = list(store.events(tenant_id, "UK"))
+    rare = [e["seq"] for e in events if e["action"] == "audit.prove"]
+    listed = list(store.actions.blocks(store.table("UK"), tenant_id, "audit.prove", 0))
+    assert listed == sorted({block_of(seq) for seq in rare})
+    officer = token("compliance_officer", region="eu-west-2")
+    path = f"/v1/tenants/{tenant_id}/audit/events?action=audit.prove&limit=2"
+    status, first = eu.call("GET", path, officer)
+    assert status == 200, first
+    status, second = eu.call("GET", f"{path}&cursor={first['next_cursor']}", officer)
+    assert status == 200, second
+    assert [e["seq"] for e in first["items"] + second["items"]] == rare
+    assert second["next_cursor"] is None
+
+
+def test_a_trail_sealed_before_the_index_is_filtered_by_reading_it(
+        api: dict[str, RegionalApi], token: TokenFactory, onboard: Any) -> None:
+    eu = api["eu-west-2"]
+    tenant_id = onboard("UK")["tenant_id"]
+    store = eu.container.audit_store
+    for n in range(150):
+        store.commit(tenant_id, "UK", _draft(n, "audit.prove" if n == 3 else "learner.list"))
+    store.seal(tenant_id, "UK")
+    dynamodb = eu.container.clients.dynamodb("eu-west-2")
+    head = {"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "HEAD"}}
+    dynamodb.update_item(TableName="enclave-audit-uk", Key=head, UpdateExpression="SET summaries_from = :late",
+                         ExpressionAttributeValues={":late": {"N": "100"}})
+    for key in [{"pk": item["pk"], "sk": item["sk"]} for shard in range(4) for item in dynamodb.query(
+            TableName="enclave-audit-uk", KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"TENANT#{tenant_id}#X{shard}"}})["Items"]]:
+        dynamodb.delete_item(TableName="enclave-audit-uk", Key=key)  # sealed before the index (from seq 100)
+    store.commit(tenant_id, "UK", _draft(150, "audit.prove"))
+    officer = token("compliance_officer", region="eu-west-2")
+    status, found = eu.call("GET", f"/v1/tenants/{tenant_id}/audit/events?action=audit.prove", officer)
+    assert status == 200, found
+    assert [e["details"]["n"] for e in found["items"]] == [3, 150]

@@ -14,6 +14,8 @@ markers and landed records under marker shards by event id; docs/audit-partition
   chained twice, whatever is done to its ``PND#`` marker (``audit_markers.py``).
 - ``CKP#<seq>``: a signed checkpoint of the head at that event.
 - ``MTN#...``, ``STH#...``: the Merkle tree's nodes and signed tree heads (``adapters/tree_store.py``).
+- ``ACT#<day>`` (hour counts, in the seal transaction) and ``ACX#<action>#<chunk>`` (the blocks holding an
+  action's events, just before it): the console's summaries (``audit_summaries.py``, ``audit_action_index.py``).
 
 ``commit`` lands the event (``PND#``) and the caller's data changes in one TransactWriteItems: no change
 without its event, no event without its change; ``seal`` chains what landed (``EVT#`` + ``HEAD``).
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.audit_action_index import AuditActionIndex
 from chalicelib.adapters.audit_markers import (
     MAX_ATTEMPTS,
     PENDING,
@@ -143,6 +146,7 @@ class AuditStore:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.markers = AuditMarkers(client, table_for, self._backoff, self._shards)
+        self.actions = AuditActionIndex(client)
         """Look-ups by key and the one repair the sequencer's checks need."""
 
     def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft,
@@ -252,6 +256,7 @@ class AuditStore:
                 if (fits := within_days(batch)) < len(batch):  # the day counts' items must fit the transaction
                     pending, batch = itertools.chain(batch[fits:], pending), batch[:fits]
                 events = self._chain(tenant_id, table, batch)
+                self.actions.add(table, tenant_id, events)  # before the transaction: a superset, never a gap
                 refused: list[int] = []
                 items, high = self._seal_items(table, tenant_id, jurisdiction, batch, events, where)
                 if self._try_write(items, offset=len(items), refused=refused):
@@ -509,6 +514,9 @@ class AuditStore:
         if pk == tenant_pk(tenant_id):
             item["tenant_id"] = {"S": tenant_id}
         return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def table(self, jurisdiction: str) -> str:
+        return self._table_for(jurisdiction)
 
     def head(self, tenant_id: str, jurisdiction: str) -> tuple[int, str]:
         """The stored head (consistent read), bypassing the cache, after sealing what is pending."""

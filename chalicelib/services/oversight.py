@@ -108,20 +108,22 @@ class Oversight:
                exact_end: bool) -> Counter[str]:
         """``YYYY-MM-DDTHH`` -> events stamped in that hour within ``[low, high)``. Whole hours come from the
         counts; the part of an hour cut by ``low`` (or by an explicit ``high``: without one, ``high`` is now
-        and nothing is stamped after it) is counted from its events."""
+        and nothing is stamped after it) is counted from its events, unless the counts say its hour has none."""
         whole_low = _ceil_hour(low)
         whole_high = _ceil_hour(high) if not exact_end else _floor_hour(high)
         head = self._summaries.head(tenant_id, jurisdiction) if self._summaries else HeadSummary(0, None)
-        hours: Counter[str] = Counter()
+        counted: Counter[str] = Counter()
+        if self._summaries is not None and head.summaries_from is not None:
+            days = [format_at(_floor_hour(low) + timedelta(days=n))[:10] for n in range((high - low).days + 2)]
+            counted = self._summaries.hours(tenant_id, jurisdiction, days)
         whole_start, whole_end = format_at(whole_low), format_at(whole_high)
-        if whole_low < whole_high and self._summaries is not None and head.summaries_from is not None:
-            days = [format_at(whole_low + timedelta(days=n))[:10] for n in range((whole_high - whole_low).days + 2)]
-            first, last = whole_start[:13], format_at(whole_high - HOUR)[:13]
-            hours.update({hour: n for hour, n in self._summaries.hours(tenant_id, jurisdiction, days).items()
-                          if first <= hour <= last})
+        hours: Counter[str] = Counter({hour: n for hour, n in counted.items()
+                                       if whole_start[:13] <= hour < whole_end[:13]} if whole_low < whole_high else {})
         parts = ((low, whole_low), (whole_high, high)) if whole_low < whole_high else ((low, high),)
-        for part_low, part_high in parts:
-            if part_low < part_high:
+        for part_low, part_high in parts:  # each within one hour, or two when no whole hour is in the range
+            touched = (format_at(part_low)[:13], format_at(part_high - timedelta(microseconds=1))[:13])
+            hours_empty = head.summaries_from == 1 and not any(counted[hour] for hour in touched)
+            if part_low < part_high and not hours_empty:
                 self._count_events(tenant_id, jurisdiction, format_at(part_low), format_at(part_high), hours)
         if head.summaries_from != 1 and whole_low < whole_high:  # events sealed before the counts began
             top = None if head.summaries_from is None else head.summaries_from - 1
