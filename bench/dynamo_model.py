@@ -23,6 +23,7 @@ _EXISTS = re.compile(r"^attribute_exists\((\w+)\)$")
 _EQUALS = re.compile(r"^(#?\w+) = (:\w+)$")
 _IF_NOT_EXISTS = re.compile(r"^(#?\w+) = if_not_exists\((#?\w+), (:\w+)\)$")
 _BETWEEN = re.compile(r"^pk = (:\w+) AND sk BETWEEN (:\w+) AND (:\w+)$")
+_ADD = re.compile(r"^([#\w]+) (:\w+)$")
 _BEGINS = re.compile(r"^pk = (:\w+) AND begins_with\(sk, (:\w+)\)$")
 
 
@@ -44,7 +45,7 @@ def _holds(condition: str | None, item: Item | None, names: dict[str, str], valu
 
 def _updated(item: Item | None, key: Item, expression: str, names: dict[str, str], values: dict[str, Any]) -> Item:
     result = dict(item or key)
-    for clause in re.split(r"\s*(?=\b(?:SET|REMOVE)\b)", expression.strip()):
+    for clause in re.split(r"\s*(?=\b(?:SET|REMOVE|ADD)\b)", expression.strip()):
         if not clause:
             continue
         verb, _, rest = clause.partition(" ")
@@ -56,6 +57,13 @@ def _updated(item: Item | None, key: Item, expression: str, names: dict[str, str
             elif verb == "SET" and (match := _IF_NOT_EXISTS.match(part)):
                 existing = (item or {}).get(_name(match.group(2), names))
                 result[_name(match.group(1), names)] = existing if existing is not None else values[match.group(3)]
+            elif verb == "ADD" and (match := _ADD.match(part)):  # the audit's hour counts and action blocks
+                name, value = _name(match.group(1), names), values[match.group(2)]
+                if "NS" in value:
+                    result[name] = {"NS": sorted(set(result.get(name, {}).get("NS", [])) | set(value["NS"]))}
+                else:
+                    before = int(result[name]["N"]) if name in result else 0
+                    result[name] = {"N": str(before + int(value["N"]))}
             else:
                 raise NotImplementedError(f"update {clause!r}")
     return result

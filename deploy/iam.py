@@ -366,6 +366,8 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "audit_store.py": ("HomeJurisdictionAuditTrail",),
     "audit_markers.py": ("HomeJurisdictionAuditTrail",),
     "audit_latest.py": ("HomeJurisdictionAuditTrail",),
+    "audit_action_index.py": ("HomeJurisdictionAuditTrail",),
+    "audit_summaries.py": ("HomeJurisdictionAuditTrail",),
     "audit_time_index.py": ("HomeJurisdictionAuditTrail",),
     "audit_shards.py": ("HomeJurisdictionAuditTrail",),
     "tree_store.py": ("HomeJurisdictionAuditTrail",),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.audit.summaries import COUNT_SHARDS
 from tests.conftest import RegionalApi, TokenFactory
 from tests.test_learners_api import ALICE
 
@@ -228,3 +229,41 @@ def test_two_decisions_racing_on_one_learner_are_both_recorded_and_counted_once_
     research = next(p for p in eu.call("GET", f"/v1/tenants/{tid}/consents/coverage", officer)[1]["purposes"]
                     if p["purpose"] == "research")
     assert (research["granted"], research["not_granted"], research["no_decision"]) == (0, 1, 0)
+
+
+def test_a_trail_sealed_before_the_summaries_reads_its_status_and_activity_from_the_chain(
+        api: dict[str, RegionalApi], school: dict[str, Any]) -> None:
+    eu, officer, tid = api[UK], school["officer"], school["tenant_id"]
+    path = f"/v1/tenants/{tid}/audit"
+    assert eu.call("GET", path + "/verify", officer)[0] == 200
+    assert eu.call("POST", path + "/exports", officer, {})[0] == 201
+    status, kept = eu.call("GET", path + "/status", officer)
+    assert status == 200
+    dynamodb = eu.container.clients.dynamodb(UK)
+    head_key = {"pk": {"S": f"TENANT#{tid}"}, "sk": {"S": "HEAD"}}
+    summaries = ["summaries_from", "status_verification", "status_export"]
+    dynamodb.update_item(TableName="enclave-audit-uk", Key=head_key, UpdateExpression="REMOVE " + ", ".join(summaries))
+    for shard in range(COUNT_SHARDS):  # and no hour counts
+        for item in dynamodb.query(TableName="enclave-audit-uk", KeyConditionExpression="pk = :pk",
+                                   ExpressionAttributeValues={":pk": {"S": f"TENANT#{tid}#A{shard}"}})["Items"]:
+            dynamodb.delete_item(TableName="enclave-audit-uk", Key={"pk": item["pk"], "sk": item["sk"]})
+    for _ in range(2):  # as sealed before the summaries; then sealed with them from a later seq on
+        status, now = eu.call("GET", path + "/status", officer)
+        assert status == 200, now
+        assert (now["last_verification"], now["last_export"]) == (kept["last_verification"], kept["last_export"])
+    head = dynamodb.get_item(TableName="enclave-audit-uk", Key=head_key, ConsistentRead=True)["Item"]
+    assert int(head["summaries_from"]["N"]) > kept["last_export"]["seq"]
+    status, body = eu.call("GET", path + "/activity", officer)
+    assert status == 200, body
+    assert sum(hour["events"] for hour in body["hours"]) == now["events"] + 1  # the last status read itself
+
+
+def test_activity_between_two_moments_inside_hours_counts_exactly_the_events_between(
+        api: dict[str, RegionalApi], school: dict[str, Any]) -> None:
+    eu, officer, tid = api[UK], school["officer"], school["tenant_id"]
+    events = list(eu.container.audit_store.events(tid, "UK"))
+    low, high = events[2]["at"], events[-2]["at"]  # cut inside hours: those parts are counted from the events
+    status, body = eu.call("GET", f"/v1/tenants/{tid}/audit/activity?from={low}&to={high}", officer)
+    assert status == 200, body
+    expected = sum(1 for event in events if low <= event["at"] < high)
+    assert sum(hour["events"] for hour in body["hours"]) == expected

@@ -1,8 +1,8 @@
 """The newest sealed events of a tenant's chain that match, read from the head backwards.
 
-A tenant's audit status (its last verification and last export) comes from the chain's own events:
-they are the record, so there is no second copy to drift. Reading backwards stops at the first match of
-each kind, so a chain verified or exported recently costs one or two pages whatever its length.
+The audit status and the activity chart read the summaries the seal keeps (``adapters/audit_summaries.py``);
+a trail sealed before those began is read here, from below the first ``seq`` they cover. Reading backwards
+stops at the first match of each kind.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ class AuditLatest:
         self._shards = shards or ChainShards(client)
 
     def newest(self, tenant_id: str, jurisdiction: str, kinds: int,
-               kind_of: Callable[[dict[str, Any]], str | None]) -> dict[str, dict[str, Any]]:
-        """kind -> the newest event ``kind_of`` names that kind, stopping once ``kinds`` kinds are found."""
+               kind_of: Callable[[dict[str, Any]], str | None], top: int | None = None) -> dict[str, dict[str, Any]]:
+        """kind -> the newest event (at or below ``top``) ``kind_of`` names that kind, stopping once ``kinds``
+        kinds are found."""
         found: dict[str, dict[str, Any]] = {}
-        for event in self.backwards(tenant_id, jurisdiction):
+        for event in self.backwards(tenant_id, jurisdiction, top):
             kind = kind_of(event)
             if kind is not None and kind not in found:
                 found[kind] = event
@@ -42,8 +43,9 @@ class AuditLatest:
                     break
         return found
 
-    def backwards(self, tenant_id: str, jurisdiction: str) -> Iterator[dict[str, Any]]:
-        """The sealed events from the head down, page by page (stop iterating to stop reading)."""
+    def backwards(self, tenant_id: str, jurisdiction: str, top: int | None = None) -> Iterator[dict[str, Any]]:
+        """The sealed events from the head (or ``top`` when below it) down, page by page (stop iterating to
+        stop reading)."""
         table = self._table_for(jurisdiction)
         with translated("the audit trail"):
             head = self._client.get_item(TableName=table, ConsistentRead=True,
@@ -51,5 +53,8 @@ class AuditLatest:
         if head is None:
             return
         self._shards.note(table, tenant_id, head)
-        for item in self._shards.backwards(table, tenant_id, int(head["seq"]["N"]), projection="event", page=PAGE):
+        last = int(head["seq"]["N"]) if top is None else min(top, int(head["seq"]["N"]))
+        if last < 1:
+            return
+        for item in self._shards.backwards(table, tenant_id, last, projection="event", page=PAGE):
             yield json.loads(item["event"]["S"])

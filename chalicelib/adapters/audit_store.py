@@ -14,6 +14,8 @@ markers and landed records under marker shards by event id; docs/audit-partition
   chained twice, whatever is done to its ``PND#`` marker (``audit_markers.py``).
 - ``CKP#<seq>``: a signed checkpoint of the head at that event.
 - ``MTN#...``, ``STH#...``: the Merkle tree's nodes and signed tree heads (``adapters/tree_store.py``).
+- ``ACT#<day>`` (hour counts, in the seal transaction) and ``ACX#<action>#<chunk>`` (the blocks holding an
+  action's events, just before it): the console's summaries (``audit_summaries.py``, ``audit_action_index.py``).
 
 ``commit`` lands the event (``PND#``) and the caller's data changes in one TransactWriteItems: no change
 without its event, no event without its change; ``seal`` chains what landed (``EVT#`` + ``HEAD``).
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.audit_action_index import AuditActionIndex
 from chalicelib.adapters.audit_markers import (
     MAX_ATTEMPTS,
     PENDING,
@@ -42,12 +45,14 @@ from chalicelib.adapters.audit_markers import (
     refused_landed,
 )
 from chalicelib.adapters.audit_shards import HEAD, ChainShards, event_sk
+from chalicelib.adapters.audit_summaries import count_updates, head_summary
 from chalicelib.adapters.audit_time_index import AuditTimeIndex
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit import GENESIS_HASH, AuditEventDraft
 from chalicelib.domain.audit.layout import SHARDED, AuditLayout, tenant_pk
 from chalicelib.domain.audit.pending import landed_before, landed_digest, pending_event, sequenced
 from chalicelib.domain.audit.stream import PENDING_PREFIX
+from chalicelib.domain.audit.summaries import within_days
 from chalicelib.domain.audit.time_range import file_events
 from chalicelib.domain.cache import TtlCache
 from chalicelib.domain.errors import ServiceUnavailable, Throttled
@@ -141,6 +146,7 @@ class AuditStore:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.markers = AuditMarkers(client, table_for, self._backoff, self._shards)
+        self.actions = AuditActionIndex(client)
         """Look-ups by key and the one repair the sequencer's checks need."""
 
     def commit(self, tenant_id: str, jurisdiction: str, draft: AuditEventDraft,
@@ -247,7 +253,10 @@ class AuditStore:
         with self._lock_for(tenant_id):
             pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled, where)
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
+                if (fits := within_days(batch)) < len(batch):  # the day counts' items must fit the transaction
+                    pending, batch = itertools.chain(batch[fits:], pending), batch[:fits]
                 events = self._chain(tenant_id, table, batch)
+                self.actions.add(table, tenant_id, events)  # before the transaction: a superset, never a gap
                 refused: list[int] = []
                 items, high = self._seal_items(table, tenant_id, jurisdiction, batch, events, where)
                 if self._try_write(items, offset=len(items), refused=refused):
@@ -403,7 +412,8 @@ class AuditStore:
                 "ExpressionAttributeValues": {":seq": {"N": str(event["seq"])}}}})
             items.append({"Put": cast("PutTypeDef", landed_put(  # only if absent: never chained twice
                 table, marker_pk, jurisdiction, str(pending["event_id"]), landed_digest(pending), int(event["seq"])))})
-        items.append(self._head_update(table, tenant_id, first_seq, events[-1], self._newest(tenant_id, batch), high,
+        items += count_updates(table, tenant_id, events)
+        items.append(self._head_update(table, tenant_id, first_seq, events, self._newest(tenant_id, batch), high,
                                        sharded_from if self._layout.sharded else None))
         return items, high
 
@@ -463,14 +473,17 @@ class AuditStore:
         raise ServiceUnavailable("the audit trail could not be written; retry later")
 
     @staticmethod
-    def _head_update(table: str, tenant_id: str, seq: int, event: dict[str, Any],
+    def _head_update(table: str, tenant_id: str, seq: int, events: list[dict[str, Any]],
                      last_event_id: str, high: str, sharded_from: int | None) -> TransactWriteItemTypeDef:
-        """The head moved to ``event``, conditional on it being at ``seq``; ``sharded_from`` (the sharded
-        layout's first ``seq``) is recorded by the first seal that uses the layout and never changes."""
+        """The head moved to the last of ``events``, conditional on it being at ``seq``, with the status
+        pointers they move (``adapters/audit_summaries.py``); ``sharded_from`` (the sharded layout's first
+        ``seq``) is recorded by the first seal that uses the layout and never changes."""
         condition = "attribute_not_exists(pk)" if seq == 0 else "#seq = :prev"
-        values: dict[str, Any] = {":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]},
-                                  ":last": {"S": last_event_id}, ":high": {"S": high}}
-        update = "SET #seq = :seq, #hash = :hash, last_event_id = :last, at_high = :high"
+        event = events[-1]
+        summary, values = head_summary(events)
+        values.update({":seq": {"N": str(event["seq"])}, ":hash": {"S": event["hash"]},
+                       ":last": {"S": last_event_id}, ":high": {"S": high}})
+        update = "SET #seq = :seq, #hash = :hash, last_event_id = :last, at_high = :high" + summary
         if sharded_from is not None:
             update += ", sharded_from = if_not_exists(sharded_from, :from)"
             values[":from"] = {"N": str(sharded_from)}
@@ -499,6 +512,9 @@ class AuditStore:
         if pk == tenant_pk(tenant_id):
             item["tenant_id"] = {"S": tenant_id}
         return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def table(self, jurisdiction: str) -> str:
+        return self._table_for(jurisdiction)
 
     def head(self, tenant_id: str, jurisdiction: str) -> tuple[int, str]:
         """The stored head (consistent read), bypassing the cache, after sealing what is pending."""

@@ -103,20 +103,24 @@ class AuditParts(Parts):
 
     @cached_property
     def audit_browser(self) -> AuditBrowser:
+        from chalicelib.adapters.audit_summaries import AuditSummaries
         from chalicelib.services.audit.browse import AuditBrowser
 
-        return AuditBrowser(self.access, self.audit_store, self.clock)
+        summaries = AuditSummaries(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
+        return AuditBrowser(self.access, self.audit_store, self.clock, summaries)
 
     @cached_property
     def oversight(self) -> Oversight:
         from chalicelib.adapters.audit_latest import AuditLatest
+        from chalicelib.adapters.audit_summaries import AuditSummaries
         from chalicelib.adapters.consent_counts import ConsentCounts
         from chalicelib.services.oversight import Oversight
 
         latest = AuditLatest(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
         counts = ConsentCounts(self.clients.dynamodb(self.settings.region), self.data_store.table)
+        summaries = AuditSummaries(self.clients.dynamodb(self.settings.region), self.settings.audit_table)
         return Oversight(self.access, self.audit_store, latest, self.data_store, self.jurisdictions, self.clock,
-                         counts)
+                         counts, summaries)
 
     @cached_property
     def signer(self) -> KmsCheckpointSigner:
