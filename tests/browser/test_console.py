@@ -17,7 +17,7 @@ import pytest
 
 from chalicelib.adapters.cognito_admin import create_user_with_password, find_user_pool
 from chalicelib.settings import PROJECT_ROOT
-from tests.e2e.conftest import Platform
+from tests.support.platform import Platform
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

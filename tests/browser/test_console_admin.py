@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from chalicelib.settings import PROJECT_ROOT
-from tests.e2e.conftest import Platform
-from tests.e2e.test_console import AXE, SHOTS, UK, days_ago, enrol, onboard, onboard_in, sign_in
+from tests.browser.test_console import AXE, SHOTS, UK, days_ago, enrol, onboard, onboard_in, sign_in
+from tests.support.platform import Platform
 
 DOCS = PROJECT_ROOT / "docs" / "console"
 AU = "ap-southeast-2"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Platform
-from tests.e2e.test_console import accessible, onboard, sign_in
+from tests.browser.test_console import accessible, onboard, sign_in
+from tests.support.platform import Platform
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

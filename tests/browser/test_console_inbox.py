@@ -17,8 +17,8 @@ import pytest
 
 from chalicelib.adapters.cognito_admin import LOCAL_MAIL_DOMAIN
 from chalicelib.settings import PROJECT_ROOT
-from tests.e2e.conftest import Platform, cli_environment
-from tests.e2e.test_console import UK, accessible, days_ago, enrol, onboard, sign_in
+from tests.browser.test_console import UK, accessible, days_ago, enrol, onboard, sign_in
+from tests.support.platform import Platform, cli_environment
 
 pytest.importorskip("playwright.sync_api")
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from chalicelib.settings import PROJECT_ROOT
-from tests.e2e.conftest import Platform
-from tests.e2e.test_console import UK, accessible, onboard, sign_in
+from tests.browser.test_console import UK, accessible, onboard, sign_in
+from tests.support.platform import Platform
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from devtools.webhook_receiver import handler
-from tests.e2e.conftest import Platform
-from tests.e2e.test_console import UK, accessible, enrol, onboard, sign_in
+from tests.browser.test_console import UK, accessible, enrol, onboard, sign_in
+from tests.support.platform import Platform
 
 DEADLINE_SECONDS = 60.0
 """The sequencer polls every 0.2 s and the local dispatcher runs every 5 s: far below this."""

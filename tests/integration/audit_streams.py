@@ -10,7 +10,7 @@ import boto3
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.services.audit_sequencer import Sequencer
 from devtools.stream_poller import StreamPoller
-from tests.conftest import Emulated
+from tests.integration.conftest import Emulated
 
 
 def audit_store(emulated: Emulated, region: str = "eu-west-2",

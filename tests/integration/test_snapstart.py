@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib import composition, snapstart
 from chalicelib.domain.learners import LearnerCreate
-from tests.conftest import RegionalApi, TokenFactory
+from tests.integration.conftest import RegionalApi, TokenFactory
 
 REGION = "eu-west-2"
 LEARNER = {"given_name": "Ada", "family_name": "Byron", "email": "ada@example.org", "date_of_birth": "2010-12-10"}

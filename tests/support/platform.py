@@ -1,4 +1,5 @@
-"""The local platform, started the way ``make run`` starts it, once for the session, on free ports.
+"""The local platform, started the way ``make run`` starts it, on free ports: the e2e and browser tests' ``platform``
+(the session fixture of tests/conftest.py, so one platform serves both levels).
 
 Ports come from ``devtools.ports`` (random, below the kernel's ephemeral range, probed by binding),
 so a developer's ``make run`` and parallel runs do not clash. Tokens come from
@@ -8,19 +9,17 @@ as a developer uses it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from chalicelib.adapters.aws import AwsClients
@@ -29,7 +28,7 @@ from devtools.platform import PlatformError, RunningPlatform, start
 from devtools.ports import DEFAULT_PORTS, HOST, free_local_settings, port_is_free, ports_of
 
 __all__ = ["DEFAULT_PORTS", "HOST", "Platform", "cli_environment", "free_local_settings", "port_is_free", "ports_of",
-           "run_cli"]
+           "run_cli", "running_platform"]
 
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
@@ -91,26 +90,9 @@ class Platform:
         return response.status_code, payload
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One Chromium for the session, shared by every browser test module (a fresh context per test keeps
-    them apart; Playwright's sync API allows one driver per process)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `make test` installs it (apt-get install -y chromium)")
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def platform() -> Iterator[Platform]:
+@contextlib.contextmanager
+def running_platform() -> Iterator[Platform]:
+    """Start the platform on free ports (twice at most: another process may take a probed port first)."""
     began = time.monotonic()
     for attempt in range(2):  # another process may take a probed port before the platform binds it
         local = free_local_settings()

@@ -27,10 +27,10 @@ from chalicelib.domain.audit import (
     verify_chain,
 )
 from chalicelib.domain.errors import ServiceUnavailable
-from tests.audit_keys import tenant_items
-from tests.audit_streams import sequence
-from tests.conftest import Emulated
-from tests.emulator import serialise_requests
+from tests.integration.audit_streams import sequence
+from tests.integration.conftest import Emulated
+from tests.integration.emulator import serialise_requests
+from tests.support.audit_keys import tenant_items
 
 THREADS, WRITES = 8, 200
 TABLE = "enclave-audit-uk"

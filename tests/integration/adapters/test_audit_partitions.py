@@ -19,11 +19,12 @@ from chalicelib.domain.audit_layout import EVENT_SHARDS, LEGACY, MARKER_SHARDS, 
 from chalicelib.domain.audit_stream import read_batch
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
-from tests.audit_keys import partitions, tenant_items
-from tests.audit_streams import poller
-from tests.conftest import Emulated, RegionalApi, moto_jwks, regional_settings
-from tests.test_audit_api import _bucket_and_key, get_audit, ndjson, trail  # noqa: F401 - the fixture
-from tests.test_audit_chain import manifest_for
+from tests.conftest import moto_jwks
+from tests.integration.api.test_audit_api import _bucket_and_key, get_audit, ndjson, trail  # noqa: F401 - the fixture
+from tests.integration.audit_streams import poller
+from tests.integration.conftest import Emulated, RegionalApi, regional_settings
+from tests.support.audit_keys import partitions, tenant_items
+from tests.unit.domain.test_audit_chain import manifest_for
 
 REGION = "eu-west-2"
 TABLE = "enclave-audit-uk"

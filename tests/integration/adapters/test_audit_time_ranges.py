@@ -33,10 +33,11 @@ from chalicelib.adapters.cognito_jwt import StaticKeySource
 from chalicelib.cli.audit import verify_file
 from chalicelib.domain.audit import AuditEventDraft, format_at
 from chalicelib.domain.ids import new_id
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.emulator import serialise_requests
-from tests.test_audit_api import _bucket_and_key
-from tests.test_holds_retention import Clock
+from tests.conftest import moto_jwks
+from tests.integration.api.test_audit_api import _bucket_and_key
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.integration.emulator import serialise_requests
+from tests.integration.services.test_holds_retention import Clock
 
 UK = "eu-west-2"
 WRITERS, WRITES = 16, 30

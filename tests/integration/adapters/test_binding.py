@@ -7,8 +7,9 @@ from typing import Any
 
 from chalicelib import composition
 from chalicelib.adapters.data_store import profile_sk, result_sk, tenant_pk
-from tests.conftest import RegionalApi, TokenFactory, capture_logs
-from tests.test_learners_api import ALICE
+from tests.conftest import capture_logs
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import RegionalApi, TokenFactory
 
 REGION = "eu-west-2"
 

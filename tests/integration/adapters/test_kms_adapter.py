@@ -17,7 +17,7 @@ from chalicelib.adapters.kms import KmsDataKeyProvider
 from chalicelib.domain.crypto import Keyring, tenant_key_context
 from chalicelib.domain.errors import EnclaveError, IntegrityError, KeyAccessDenied, ServiceUnavailable, Throttled
 from chalicelib.domain.ids import new_id
-from tests.conftest import Emulated
+from tests.integration.conftest import Emulated
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient

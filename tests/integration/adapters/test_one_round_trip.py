@@ -17,8 +17,9 @@ from chalicelib.domain.errors import ProcessingRestricted
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.services.consents import ConsentService
 from chalicelib.services.context import Caller
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.test_learners_api import ALICE
+from tests.conftest import moto_jwks
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
 
 REGION = "eu-west-2"
 RESULT = {"assessment": "Latin", "score": 1, "max_score": 2, "taken_on": "2026-01-05"}

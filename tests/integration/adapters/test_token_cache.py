@@ -7,7 +7,8 @@ import pytest
 
 from chalicelib.adapters.cognito_jwt import CognitoTokenVerifier, StaticKeySource
 from chalicelib.domain.errors import Unauthenticated
-from tests.conftest import Emulated, TokenFactory, moto_jwks
+from tests.conftest import moto_jwks
+from tests.integration.conftest import Emulated, TokenFactory
 
 
 class CountingKeys(StaticKeySource):

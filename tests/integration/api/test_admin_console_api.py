@@ -8,9 +8,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.conftest import Emulated, RegionalApi, TokenFactory
-from tests.test_holds_retention import learner_body
-from tests.test_privacy import all_items
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
+from tests.integration.services.test_holds_retention import learner_body
+from tests.integration.services.test_privacy import all_items
 
 UK, AU = "eu-west-2", "ap-southeast-2"
 LIFT_REASON = "Settled with Mrs Philippa Quarrington-Holt on 3 March"

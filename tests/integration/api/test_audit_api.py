@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from chalicelib import composition
-from tests.audit_keys import event_key
-from tests.conftest import Emulated, RegionalApi, TokenFactory
-from tests.test_learners_api import ALICE
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
+from tests.support.audit_keys import event_key
 
 PERSONAL = ("Alice", "Liddell", "alice.liddell@example.org", "2012-05-04", "Lorina", "lorina@example.org")
 

@@ -15,10 +15,10 @@ from chalicelib.cli.audit import verify_file
 from chalicelib.cli.audit_proofs import consistency_file, prove_file
 from chalicelib.domain.audit.signing import public_key_pem
 from chalicelib.domain.audit.tree_heads import check_inclusion, head_payload
-from tests.conftest import Emulated, RegionalApi, TokenFactory
-from tests.test_audit_api import get_audit
-from tests.test_audit_proofs_api import _land
-from tests.test_learners_api import ALICE
+from tests.integration.api.test_audit_api import get_audit
+from tests.integration.api.test_audit_proofs_api import _land
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
 
 REGION = "eu-west-2"
 WARNING = "WARNING: no --keys given"

@@ -19,11 +19,11 @@ from chalicelib.domain.audit.tree_heads import check_consistency, check_inclusio
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_proofs import TreeHeads
-from tests.audit_keys import event_key
-from tests.audit_streams import audit_store
-from tests.conftest import Emulated, RegionalApi, TokenFactory
-from tests.test_audit_api import get_audit
-from tests.test_learners_api import ALICE
+from tests.integration.api.test_audit_api import get_audit
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.audit_streams import audit_store
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
+from tests.support.audit_keys import event_key
 
 REGION = "eu-west-2"
 

@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.adapters.cognito_admin import create_user_pool, sign_in
 from chalicelib.settings import CognitoPool
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks
+from tests.conftest import moto_jwks
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
 
 REGION = "us-east-1"  # US tenants live here, so a platform admin's POST /v1/tenants here would succeed
 DIRECTORY_TABLE = "enclave-directory"

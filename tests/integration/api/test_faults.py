@@ -29,8 +29,9 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
-from tests.audit_keys import tenant_items
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
+from tests.conftest import moto_jwks
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.support.audit_keys import tenant_items
 
 REGION = "eu-west-2"
 DATA, KEYS, AUDIT = "enclave-data-uk", "enclave-keys-uk", "enclave-audit-uk"

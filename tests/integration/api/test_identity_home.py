@@ -29,8 +29,8 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.http import RouteSpec
 from chalicelib.services.access import AccessControl
 from chalicelib.settings import PROJECT_ROOT, REGIONS
-from tests.conftest import Emulated, RegionalApi, TokenFactory
-from tests.test_privacy import all_items
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
+from tests.integration.services.test_privacy import all_items
 
 HOME = "eu-west-2"
 OTHER_POOLS = tuple(region for region in REGIONS if region != HOME)

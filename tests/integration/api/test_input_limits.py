@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from chalicelib import composition
-from tests.audit_keys import tenant_items
-from tests.conftest import Emulated, RegionalApi, TokenFactory
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
+from tests.support.audit_keys import tenant_items
 
 REGION = "eu-west-2"
 DATA, AUDIT = "enclave-data-uk", "enclave-audit-uk"

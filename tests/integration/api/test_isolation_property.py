@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from chalicelib import composition
-from tests.conftest import RegionalApi, TokenFactory
+from tests.integration.conftest import RegionalApi, TokenFactory
 
 REGIONS = ("eu-west-2", "us-east-1")
 EXAMPLES = int(os.environ.get("ENCLAVE_PROPERTY_EXAMPLES", "25"))  # more (and random) for a deeper local run

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Emulated, RegionalApi, TokenFactory
-from tests.test_privacy import all_items
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
+from tests.integration.services.test_privacy import all_items
 
 UK = "eu-west-2"
 PEOPLE = [("Zadie", "Smith"), ("Ada", "Lovelace"), ("Mary", "Shelley"), ("Grace", "Van der Berg"),

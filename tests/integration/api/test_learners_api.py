@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HOME, Emulated, RegionalApi, TokenFactory
+from tests.integration.conftest import HOME, Emulated, RegionalApi, TokenFactory
 
 ALICE = {
     "given_name": "Alice", "family_name": "Liddell", "email": "Alice.Liddell@Example.org",

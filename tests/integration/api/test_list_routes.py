@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import RegionalApi, TokenFactory
-from tests.test_audit_api import get_audit, ndjson
-from tests.test_learners_api import ALICE, enrol, learners_path
+from tests.integration.api.test_audit_api import get_audit, ndjson
+from tests.integration.api.test_learners_api import ALICE, enrol, learners_path
+from tests.integration.conftest import RegionalApi, TokenFactory
 
 UK = "eu-west-2"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RegionalApi, TokenFactory
-from tests.test_learners_api import ALICE
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import RegionalApi, TokenFactory
 
 UK = "eu-west-2"
 NAMES = ("Alice", "Liddell", "alice.liddell@example.org", "Lorina", "lorina@example.org")

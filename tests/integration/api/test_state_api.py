@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import HOME, RegionalApi, TokenFactory
-from tests.test_holds_retention import learner_body
+from tests.integration.conftest import HOME, RegionalApi, TokenFactory
+from tests.integration.services.test_holds_retention import learner_body
 
 US, AU = HOME["US"], HOME["AU"]
 

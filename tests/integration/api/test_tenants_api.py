@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HOME, RegionalApi, TokenFactory
+from tests.integration.conftest import HOME, RegionalApi, TokenFactory
 
 REGIONS = list(HOME.values())
 
@@ -45,7 +45,8 @@ def test_onboarded_tenant_is_known_to_every_region(api: dict[str, RegionalApi], 
     assert tenant["home_region"] == "eu-west-2"
     assert tenant["tenant_id"].startswith("tnt_")
     assert tenant["created_at"].endswith("Z")
-    assert tenant.pop("edge_route") == "disabled"  # no routing table configured (tests/test_edge_routes.py has one)
+    # no routing table configured (tests/integration/services/test_edge_routes.py has one)
+    assert tenant.pop("edge_route") == "disabled"
     for region in REGIONS:
         status, body = api[region].call("GET", f"/v1/tenants/{tenant['tenant_id']}", admin)
         assert status == 200, region

@@ -15,7 +15,7 @@ from bench.dynamo_model import ModelTable
 from bench.f3_audit_store import F3AuditStore
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
 from chalicelib.domain.audit import AuditEventDraft
-from tests.conftest import Emulated
+from tests.integration.conftest import Emulated
 
 REGION = "eu-west-2"
 

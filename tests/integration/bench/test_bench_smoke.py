@@ -28,7 +28,7 @@ from bench import (
 )
 from bench.load_generator import RESULT, learner_body
 from chalicelib.settings import PROJECT_ROOT, Settings
-from tests.conftest import DIRECTORY_REGION, Emulated, RegionalApi, TokenFactory
+from tests.integration.conftest import DIRECTORY_REGION, Emulated, RegionalApi, TokenFactory
 
 
 def test_cold_start_serves_the_event_in_both_apps_and_profiles_the_import() -> None:

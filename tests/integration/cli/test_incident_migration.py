@@ -11,8 +11,8 @@ from typing import Any
 
 from chalicelib import composition
 from chalicelib.cli.__main__ import main as cli
-from tests.conftest import Emulated, RegionalApi, TokenFactory
-from tests.test_holds_retention import learner_body
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
+from tests.integration.services.test_holds_retention import learner_body
 
 US = "us-east-1"
 TABLE = "enclave-data-us"

@@ -22,8 +22,8 @@ from chalicelib.adapters.legacy_keys import LegacyKeyItems
 from chalicelib.cli.__main__ import main as cli
 from chalicelib.domain.crypto import StoredField, WrappedLearnerKey, verify_shredded
 from deploy.tables import DATA, create_table_kwargs
-from tests.conftest import Emulated, RegionalApi, TokenFactory
-from tests.test_learners_api import ALICE
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
 
 RESTORED = "enclave-data-uk-restored"
 EU = "eu-west-2"

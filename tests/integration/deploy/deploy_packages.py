@@ -1,7 +1,7 @@
 """Every production stage packaged as ``make package`` does, once per test session.
 
-The session fixture ``packaged`` (tests/conftest.py) calls ``package_stages``; the deploy tests of the
-SAM templates (test_deploy.py) and of the CDK app (test_deploy_cdk.py) read the same packages. Each stage
+The session fixture ``packaged`` (tests/integration/deploy/conftest.py) calls ``package_stages``; the deploy
+tests of the SAM templates (test_deploy.py) and of the CDK app (test_deploy_cdk.py) read the same packages. Each stage
 is rendered (``python -m deploy.render``) and packaged with ``chalice package --merge-template`` into a
 temporary folder, in subprocesses (importing ``app.py`` with a stage's environment must not leak into the
 test process). The first stage downloads the Lambda wheels; Chalice caches them in ``.chalice/deployments``

@@ -1,7 +1,7 @@
 """The deploy artifacts of every production stage, checked offline as before a real deployment.
 
-The stages are packaged once per session (fixture ``packaged``, tests/deploy_packages.py: rendered and
-packaged with ``chalice package --merge-template``, the SAM template also expanded to plain CloudFormation
+The stages are packaged once per session (fixture ``packaged``, tests/integration/deploy/deploy_packages.py:
+rendered and packaged with ``chalice package --merge-template``, the SAM template also expanded to plain CloudFormation
 with ``aws-sam-translator``) so that cfn-lint and checkov see the resources that will really exist.
 """
 
@@ -21,7 +21,7 @@ from deploy import iam, verify
 from deploy.render import ALIAS_NAME, NOT_FOUND_BODY, SKIPS
 from deploy.stages import DEPLOY_ORDER, DIRECTORY_STAGE, PROJECT_ROOT, jurisdictions, key_only_regions, load_stage
 from deploy.tables import AUDIT, DATA, DIRECTORY, IDEMPOTENCY, KEYS
-from tests.deploy_packages import Packaged, run
+from tests.integration.deploy.deploy_packages import Packaged, run
 
 STAGES = list(DEPLOY_ORDER)
 BIN = Path(sys.executable).parent

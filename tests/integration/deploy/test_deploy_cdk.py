@@ -24,7 +24,7 @@ from deploy.cdk import cli
 from deploy.cdk.template import REPLICA_KEYS_STACK, SAM_TYPES, drift_problems, included_template, validation_findings
 from deploy.render import SKIPS
 from deploy.stages import DEPLOY_ORDER, DIRECTORY_STAGE, PROJECT_ROOT, key_only_regions, load_stage
-from tests.deploy_packages import Packaged, run
+from tests.integration.deploy.deploy_packages import Packaged, run
 
 STAGES = list(DEPLOY_ORDER)
 GLOBAL_ENTRY = {"GlobalEntry": "AWS::CloudFront::Distribution", "TenantRouter": "AWS::CloudFront::Function",

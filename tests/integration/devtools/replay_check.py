@@ -1,7 +1,7 @@
 """Replay reproduces the emulator's state exactly: run in a fresh interpreter (moto's backends are global).
 
-``python -m tests.replay_check DIR`` serves a journaled emulator in this process, runs calls of every
-persisted service through it over HTTP (DynamoDB writes and a transaction, KMS keys symmetric and
+``python -m tests.integration.devtools.replay_check DIR`` serves a journaled emulator in this process, runs calls
+of every persisted service through it over HTTP (DynamoDB writes and a transaction, KMS keys symmetric and
 asymmetric, an alias, a deletion scheduled, Cognito pools, users, groups and a sign-in, S3 puts and a
 delete), with a snapshot in the middle; flattens the live state; empties moto; loads the snapshot and
 replays the journal; flattens again; and prints, as JSON, the paths that differ and whether a ciphertext

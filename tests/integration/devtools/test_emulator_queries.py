@@ -17,7 +17,7 @@ import pytest
 from moto.backends import get_backend
 
 from devtools.emulator import SortedPartition
-from tests.conftest import Emulated
+from tests.integration.conftest import Emulated
 
 REGION = "eu-west-2"
 TABLE = "f8-query-check"

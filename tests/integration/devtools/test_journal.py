@@ -87,8 +87,8 @@ def test_reads_are_not_journaled_and_writes_and_unknown_actions_are() -> None:
 
 def test_replay_over_the_snapshot_reproduces_the_state_exactly(tmp_path: Path) -> None:
     """Ids moto generates, key material, times: the replayed state equals the live one, field by field."""
-    done = subprocess.run([sys.executable, "-m", "tests.replay_check", str(tmp_path)], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run([sys.executable, "-m", "tests.integration.devtools.replay_check", str(tmp_path)],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replayed_records"] > 10, "most of the work is after the snapshot"

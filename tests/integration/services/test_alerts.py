@@ -26,7 +26,8 @@ from chalicelib.domain.alerts import Alert, Recipient
 from chalicelib.domain.audit import AuditEventDraft
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.services.alerts import AlertJob
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
+from tests.conftest import moto_jwks
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
 
 REGION = "eu-west-2"
 LEARNER = {"given_name": "Philippa", "family_name": "Quennell", "email": "philippa.quennell@school.test",

@@ -17,10 +17,19 @@ from chalicelib.adapters.audit_store import SEAL_BATCH
 from chalicelib.domain.audit_pending import landed_digest
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
-from tests.audit_keys import marker_key
-from tests.conftest import Emulated
-from tests.test_audit_sequencer import TABLE, _draft, _items, _marker, _records, _rewrite, _store, _verifies
-from tests.test_one_round_trip import counted
+from tests.integration.adapters.test_one_round_trip import counted
+from tests.integration.conftest import Emulated
+from tests.integration.services.test_audit_sequencer import (
+    TABLE,
+    _draft,
+    _items,
+    _marker,
+    _records,
+    _rewrite,
+    _store,
+    _verifies,
+)
+from tests.support.audit_keys import marker_key
 
 FORGED_ACTION = "learner.erase"
 FORGED_SUB = "someone-else"

@@ -19,11 +19,11 @@ from chalicelib.domain.audit_layout import MARKER_SHARDS, tenant_of_pk
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.ids import new_id
 from chalicelib.services.audit_sequencer import Sequencer
-from tests.audit_keys import marker_key, tenant_items
-from tests.audit_streams import audit_store, poller, sequence
-from tests.conftest import Emulated
-from tests.test_audit_chain import manifest_for
-from tests.test_one_round_trip import counted
+from tests.integration.adapters.test_one_round_trip import counted
+from tests.integration.audit_streams import audit_store, poller, sequence
+from tests.integration.conftest import Emulated
+from tests.support.audit_keys import marker_key, tenant_items
+from tests.unit.domain.test_audit_chain import manifest_for
 
 TABLE = "enclave-audit-uk"
 

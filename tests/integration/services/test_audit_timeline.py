@@ -25,13 +25,14 @@ from chalicelib.cli.witness import witness_report
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.audit.signing import load_p256
 from chalicelib.domain.audit.tree_heads import check_consistency, check_inclusion, head_payload
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.test_audit_export_tree_head import signed_head, with_tree_head
-from tests.test_audit_proofs_api import _draft
-from tests.test_audit_tree_heads import PEM, chain, inclusion
+from tests.conftest import moto_jwks
+from tests.integration.api.test_audit_proofs_api import _draft
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.support import FIXTURES
+from tests.unit.cli.test_audit_export_tree_head import signed_head, with_tree_head
+from tests.unit.cli.test_audit_tree_heads import PEM, chain, inclusion
 
 REGION = "eu-west-2"
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 class Clock:
@@ -162,8 +163,8 @@ def test_old_format_checkpoints_and_heads_still_verify(tmp_path: Path, capsys: p
     old_keys.write_text(json.dumps({"keys": [{"key_id": "k1", "public_key": PEM,
                                               "valid_from": "2026-01-01T00:00:00.000000Z"}]}))
     assert prove_file(str(path), keys_file=str(old_keys)) == 0
-    from tests.test_audit_chain import chain as export_chain
-    from tests.test_audit_chain import write_ndjson
+    from tests.unit.domain.test_audit_chain import chain as export_chain
+    from tests.unit.domain.test_audit_chain import write_ndjson
 
     exported = export_chain(12)
     trail = write_ndjson(tmp_path / "f7.ndjson", exported, with_tree_head(exported, signed_head(exported[:10])))

@@ -21,7 +21,8 @@ from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
 from chalicelib.adapters.data_store import wrapped_learner_key
 from chalicelib.settings import REGIONS
-from tests.conftest import HOME, Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
+from tests.conftest import moto_jwks
+from tests.integration.conftest import HOME, Emulated, RegionalApi, TokenFactory, regional_settings
 
 ANCHOR = datetime.combine(datetime.now(UTC).date(), clock_time(12, 0), tzinfo=UTC)
 TODAY = ANCHOR.date()

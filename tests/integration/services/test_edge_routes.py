@@ -1,6 +1,6 @@
 """The global entry's routing table (CloudFront KeyValueStore) kept in step with the directory.
 
-The store's client is a fake following the documented interface (``tests/edge_kvs.py``; moto has no
+The store's client is a fake following the documented interface (``tests/integration/services/edge_kvs.py``; moto has no
 ``cloudfront-keyvaluestore``), injected through the adapter's and the container's constructors.
 """
 
@@ -18,9 +18,10 @@ from chalicelib.domain.ids import is_valid_id, new_id
 from chalicelib.domain.tenants import Tenant, TenantKind
 from chalicelib.services.edge_routes import EdgeRouteSync
 from chalicelib.settings import REGIONS
-from tests.conftest import HOME, Emulated, RegionalApi, TokenFactory, capture_logs, moto_jwks, regional_settings
-from tests.edge_kvs import ARN, FakeKeyValueStore
-from tests.test_holds_retention import Clock, learner_body
+from tests.conftest import capture_logs, moto_jwks
+from tests.integration.conftest import HOME, Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.integration.services.edge_kvs import ARN, FakeKeyValueStore
+from tests.integration.services.test_holds_retention import Clock, learner_body
 
 
 def no_wait(attempt: int) -> None:

@@ -23,8 +23,8 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.audit_sequencer import Sequencer
 from chalicelib.services.event_delivery import DomainEvents, EventSeam, TrailEvents
 from chalicelib.settings import PROJECT_ROOT
-from tests.audit_streams import audit_store, poller
-from tests.conftest import Emulated
+from tests.integration.audit_streams import audit_store, poller
+from tests.integration.conftest import Emulated
 
 REGION = "eu-west-2"
 BUS = f"enclave-events-{REGION}"

@@ -22,9 +22,10 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
 from chalicelib.services.erasure import ErasureService
 from chalicelib.services.holds import HoldService
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.test_learners_api import ALICE
-from tests.test_privacy import all_items
+from tests.conftest import moto_jwks
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.integration.services.test_privacy import all_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib import composition
 from chalicelib.adapters.import_files import object_key
-from tests.conftest import Emulated, RegionalApi, TokenFactory
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
 
 REGION = "eu-west-2"
 BUCKET = f"enclave-exports-{REGION}"

@@ -12,9 +12,10 @@ import pytest
 
 from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
-from tests.conftest import HOME, Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.test_holds_retention import Clock, learner_body
-from tests.test_privacy import all_items
+from tests.conftest import moto_jwks
+from tests.integration.conftest import HOME, Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.integration.services.test_holds_retention import Clock, learner_body
+from tests.integration.services.test_privacy import all_items
 
 US = "us-east-1"
 DISCOVERED = "2026-01-30T22:15:00Z"

@@ -35,9 +35,18 @@ from chalicelib.services.retention import RetentionService
 from deploy.render import table_resources
 from deploy.stages import load_stage, prod_stages
 from deploy.tables import AUDIT, DATA, KEYS
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.test_holds_retention import REASON, US, Clock, enrol_leaver, learner_body, raw_items, tenant_report
-from tests.test_restore import RESTORED, _copy_table
+from tests.conftest import moto_jwks
+from tests.integration.cli.test_restore import RESTORED, _copy_table
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.integration.services.test_holds_retention import (
+    REASON,
+    US,
+    Clock,
+    enrol_leaver,
+    learner_body,
+    raw_items,
+    tenant_report,
+)
 
 EU = "eu-west-2"
 RESULT = {"assessment": "Latin", "score": 1, "max_score": 2, "taken_on": "2026-01-05"}

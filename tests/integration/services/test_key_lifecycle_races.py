@@ -25,8 +25,9 @@ from chalicelib.services.keys import TenantKeyService
 from chalicelib.services.learners import LearnerService
 from chalicelib.services.offboarding import OffboardingService
 from chalicelib.services.retention import SystemCaller
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.test_holds_retention import Clock, learner_body
+from tests.conftest import moto_jwks
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.integration.services.test_holds_retention import Clock, learner_body
 
 EU = "eu-west-2"
 ADMIN = Caller(Principal("offboarding-admin", "offboarding-admin", Role.PLATFORM_ADMIN, EU), "req-offboard")

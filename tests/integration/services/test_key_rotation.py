@@ -14,8 +14,9 @@ from chalicelib.adapters.data_store import DataStore, wrapped_learner_key
 from chalicelib.domain.crypto import WrappedTenantKey
 from chalicelib.domain.errors import Conflict
 from chalicelib.services.key_rotation import KeyRotationService
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.test_learners_api import ALICE
+from tests.conftest import moto_jwks
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
 
 REGION = "eu-west-2"
 

@@ -16,9 +16,9 @@ from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.domain.applicable import TenantScope, breach_duties, request_deadline
 from chalicelib.domain.jurisdictions import JurisdictionCatalog
 from chalicelib.settings import PROJECT_ROOT
-from tests.conftest import RegionalApi, TokenFactory
-from tests.test_holds_retention import learner_body
-from tests.test_state_api import AU, US, onboard
+from tests.integration.api.test_state_api import AU, US, onboard
+from tests.integration.conftest import RegionalApi, TokenFactory
+from tests.integration.services.test_holds_retention import learner_body
 
 REVIEW_DAY = "2026-12-04"
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import HOME, RegionalApi, TokenFactory
-from tests.test_requests import Clock, clocked
+from tests.integration.conftest import HOME, RegionalApi, TokenFactory
+from tests.integration.services.test_requests import Clock, clocked
 
 __all__ = ["clocked"]  # a fixture used by name
 

@@ -23,9 +23,10 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.context import Caller
 from chalicelib.services.holds import HoldService
 from chalicelib.services.offboarding import OffboardingService
-from tests.conftest import Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
-from tests.test_holds_retention import Clock, learner_body
-from tests.test_privacy import all_items, all_objects
+from tests.conftest import moto_jwks
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory, regional_settings
+from tests.integration.services.test_holds_retention import Clock, learner_body
+from tests.integration.services.test_privacy import all_items, all_objects
 
 EU = "eu-west-2"
 

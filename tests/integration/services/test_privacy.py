@@ -18,8 +18,9 @@ from chalicelib.adapters.data_store import DataStore, envelopes_of, wrapped_lear
 from chalicelib.domain.crypto import StoredField, verify_shredded
 from chalicelib.domain.errors import ResidencyViolation
 from chalicelib.settings import REGIONS
-from tests.audit_streams import poller
-from tests.conftest import HOME, Emulated, RegionalApi, TokenFactory, capture_logs, moto_jwks, regional_settings
+from tests.conftest import capture_logs, moto_jwks
+from tests.integration.audit_streams import poller
+from tests.integration.conftest import HOME, Emulated, RegionalApi, TokenFactory, regional_settings
 
 DISTINCT = {
     "PH": ("Maricel", "Dimaculangan", "Maricel.Dimaculangan@Paaralan.ph", "2011-02-17", "Rosario Dimaculangan",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from tests.conftest import HOME, RegionalApi
-from tests.test_requests import UK, Clock, School, clocked, person, school
+from tests.integration.conftest import HOME, RegionalApi
+from tests.integration.services.test_requests import UK, Clock, School, clocked, person, school
 
 __all__ = ["clocked", "school"]  # fixtures used by name
 

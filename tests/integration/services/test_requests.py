@@ -15,7 +15,8 @@ import pytest
 from chalicelib import composition
 from chalicelib.adapters.cognito_jwt import StaticKeySource
 from chalicelib.domain.requests import PACKAGE_LIFETIME
-from tests.conftest import HOME, Emulated, RegionalApi, TokenFactory, moto_jwks, regional_settings
+from tests.conftest import moto_jwks
+from tests.integration.conftest import HOME, Emulated, RegionalApi, TokenFactory, regional_settings
 
 UK = "eu-west-2"
 

@@ -20,8 +20,8 @@ from chalicelib.domain.ocsf import decode
 from chalicelib.services.audit_sequencer import Sequencer
 from chalicelib.services.siem_delivery import SiemDelivery
 from chalicelib.settings import PROJECT_ROOT
-from tests.audit_streams import audit_store, poller
-from tests.conftest import Emulated, RegionalApi, TokenFactory
+from tests.integration.audit_streams import audit_store, poller
+from tests.integration.conftest import Emulated, RegionalApi, TokenFactory
 
 REGION = "eu-west-2"
 BUCKET = f"enclave-siem-{REGION}"

@@ -16,9 +16,10 @@ from chalicelib.domain.errors import KeyAccessDenied, TenantKeyMissing
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.tenants import Tenant, TenantKind
 from chalicelib.services.keys import TenantKeyService
-from tests.conftest import RegionalApi, TokenFactory, capture_logs
-from tests.test_crypto import Clock, FakeProvider
-from tests.test_learners_api import ALICE
+from tests.conftest import capture_logs
+from tests.integration.api.test_learners_api import ALICE
+from tests.integration.conftest import RegionalApi, TokenFactory
+from tests.unit.domain.test_crypto import Clock, FakeProvider
 
 
 class RevocableProvider(FakeProvider):

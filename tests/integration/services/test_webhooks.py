@@ -16,7 +16,7 @@ from chalicelib.domain.webhooks import RETRY_FOR
 from chalicelib.services.event_delivery import DomainEvents
 from chalicelib.services.webhook_dispatch import WebhookDispatcher
 from devtools.webhook_receiver import verified
-from tests.conftest import RegionalApi, TokenFactory
+from tests.integration.conftest import RegionalApi, TokenFactory
 
 REGION = "eu-west-2"
 URL = "https://hooks.school.example/enclave"

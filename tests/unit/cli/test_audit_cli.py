@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.cli import audit as audit_cli
-from tests.test_audit_chain import (
+from tests.support import REPO
+from tests.unit.domain.test_audit_chain import (
     ATTACKER_KEY,
     KEY,
     TAMPERS,
@@ -28,7 +29,7 @@ from tests.test_audit_chain import (
     write_ndjson,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 FORMATS = ("ndjson", "csv")
 
 

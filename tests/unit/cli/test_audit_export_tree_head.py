@@ -17,10 +17,18 @@ from chalicelib.cli import parallel_verify
 from chalicelib.domain import merkle
 from chalicelib.domain.audit import verify_chain
 from chalicelib.domain.audit.tree_heads import tree_head_payload, tree_head_record
-from tests.test_audit_chain import ATTACKER_KEY, KEY, KEY_ID, TAMPERS, TENANT, chain, manifest_for, write_ndjson
-from tests.test_parallel_verify import SMALL_CHUNK
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.support import FIXTURES
+from tests.unit.cli.test_parallel_verify import SMALL_CHUNK
+from tests.unit.domain.test_audit_chain import (
+    ATTACKER_KEY,
+    KEY,
+    KEY_ID,
+    TAMPERS,
+    TENANT,
+    chain,
+    manifest_for,
+    write_ndjson,
+)
 
 
 def signed_head(events: list[dict[str, Any]], key: ec.EllipticCurvePrivateKey = KEY,

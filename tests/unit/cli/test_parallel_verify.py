@@ -17,7 +17,7 @@ import pytest
 from chalicelib.cli import audit as audit_cli
 from chalicelib.cli import parallel_verify
 from chalicelib.domain.audit import ChainVerifier, VerifyResult
-from tests.test_audit_chain import TAMPERS, chain, manifest_for, tampered, write_ndjson
+from tests.unit.domain.test_audit_chain import TAMPERS, chain, manifest_for, tampered, write_ndjson
 
 SMALL_CHUNK = 1500  # bytes: two or three lines per task
 

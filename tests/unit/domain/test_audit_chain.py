@@ -2,7 +2,7 @@
 
 Checkpoints are signed with a local EC P-256 key standing in for the regional KMS key. The
 helpers at the top (``chain``, ``manifest_for``, ``write_ndjson``, ``write_csv``, ``TAMPERS``) are
-shared with ``tests/test_audit_cli.py``.
+shared with ``tests/unit/cli/test_audit_cli.py``.
 """
 
 from __future__ import annotations
