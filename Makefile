@@ -37,9 +37,14 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-## test: lint, then every test (unit, integration on moto in-process, end-to-end on the local platform)
+## test: lint, then every test: tests/unit, tests/integration (moto in process), tests/e2e (the local
+## platform over HTTP), tests/browser (the console in Chromium); docs/testing.md says what goes where
 test: lint chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## unit: the fast part, tests/unit (no emulator, no platform, no browser): under a minute
+unit: venv
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 ## bench: benchmarks, each figure next to a baseline measured in the same run
 bench: venv

@@ -1,9 +1,9 @@
 """Audited requests of ONE tenant under contention: the head-per-request design against the sequenced one (no head).
 
 Both run behind ``dynamo_contention``, over ``bench/dynamo_model.py`` (DynamoDB's semantics for these
-calls, checked against the emulator by tests/test_bench_contention.py), the model in a process of its own and
-the containers in generator processes (``bench/contention_processes.py``: one per core beyond the model's, each
-reporting its CPU, so a reader sees whether the generators had headroom); ``backend="model_in_process"``
+calls, checked against the emulator by tests/integration/bench/test_bench_contention.py), the model in a process of
+its own and the containers in generator processes (``bench/contention_processes.py``: one per core beyond the
+model's, each reporting its CPU, so a reader sees whether the generators had headroom); ``backend="model_in_process"``
 keeps everything in this process as before; the emulator itself, moto, is measured in process at 1 and 8
 clients as a cross-check, CPU-bound: 10 ms per call and DynamoDB's
 transaction-conflict rule (concurrent transactions on one item: all but one cancelled with

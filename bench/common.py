@@ -1,7 +1,7 @@
 """What the benchmarks share: statistics over repetitions, free ports, and an AWS emulator over HTTP.
 
 The emulator is ``python -m devtools.emulator``: moto's server with the two faithfulness fixes the test
-suite uses (``tests.emulator``): transactions that do not copy whole tables, and each request applied
+suite uses (``tests.integration.emulator``): transactions that do not copy whole tables, and each request applied
 atomically. Without them a TransactWriteItems in moto costs time proportional to the table's size and
 concurrent requests can corrupt moto's dicts: both would be measured as Enclave's cost, since
 Enclave's every write is a transaction and its bare baselines use plain puts.

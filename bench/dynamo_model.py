@@ -5,8 +5,8 @@ two cores it, not the audit design, caps a run at ~150 audited requests/s whatev
 in AWS that work is DynamoDB's, on its own fleet. This model keeps DynamoDB's semantics for exactly the
 calls the audit stores make (GetItem, BatchGetItem, PutItem, UpdateItem, Query on the table's key,
 TransactWriteItems with all-or-nothing conditions and CancellationReasons) at a few microseconds each, and
-refuses anything else (``NotImplementedError``) rather than guess. tests/test_bench_contention.py runs the
-same script of audit operations on it and on the emulator and requires identical chains and errors.
+refuses anything else (``NotImplementedError``) rather than guess. tests/integration/bench/test_bench_contention.py
+runs the same script of audit operations on it and on the emulator and requires identical chains and errors.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Chalice reads ``iam_policy_file`` as static JSON (``autogen_policy: false``), for ``chalice package``
 and ``chalice deploy`` alike. This module is where those files are written by hand, statement by
 statement; ``python -m deploy.iam`` regenerates them and ``python -m deploy.iam --check`` (run by
-``tests/test_deploy.py``) fails when a committed file differs from what this module says.
+``tests/integration/deploy/test_deploy.py``) fails when a committed file differs from what this module says.
 
 Rules every statement follows:
 

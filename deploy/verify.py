@@ -1,7 +1,7 @@
 """Offline checks of a packaged stage, as a release engineer runs them before deploying.
 
 ``python -m deploy.verify STAGE BUILD_DIR`` (after ``make package STAGE=...``) and
-``tests/test_deploy.py`` run the same functions:
+``tests/integration/deploy/test_deploy.py`` run the same functions:
 
 * ``expand_sam`` (``deploy.sam``): the SAM template translated to plain CloudFormation by ``aws-sam-translator``
   (what CloudFormation's ``AWS::Serverless-2016-10-31`` transform does), so the linters see the

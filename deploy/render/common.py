@@ -47,7 +47,8 @@ SSE_ACTIONS = [
 ]
 
 # The checkov findings that do not apply, by check id; the reason goes into the resource's Metadata.
-# Only checks that actually fire are listed (tests/test_deploy.py fails on a skip that is not needed).
+# Only checks that actually fire are listed (tests/integration/deploy/test_deploy.py fails on a skip that is not
+# needed).
 SKIPS: dict[str, str] = {
     "CKV_AWS_117": "Not in a VPC: the function reaches only AWS regional endpoints (DynamoDB, KMS, S3) and "
                    "Cognito's JWKS over TLS; a VPC would add NAT or endpoints without narrowing any data path.",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import Platform
+from tests.support.platform import Platform
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.audit_keys import tenant_items
-from tests.e2e.conftest import Platform
+from tests.support.audit_keys import tenant_items
+from tests.support.platform import Platform
 
 pytestmark = pytest.mark.e2e
 

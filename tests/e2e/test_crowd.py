@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from devtools.crowd import crowd
-from tests.e2e.conftest import Platform
+from tests.support.platform import Platform
 
 pytestmark = pytest.mark.e2e
 

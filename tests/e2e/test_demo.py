@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.settings import PROJECT_ROOT
 from devtools.demo import SCHOOLS, WALKTHROUGH, generated_learners, seed, variables
-from tests.e2e.conftest import Platform, cli_environment
+from tests.support.platform import Platform, cli_environment
 
 LEARNERS = 24
 

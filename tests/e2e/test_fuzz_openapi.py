@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chalicelib.adapters.cognito_admin import find_user_pool, sign_in
-from tests.e2e.conftest import Platform
+from tests.support.platform import Platform
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,7 @@ from chalicelib.adapters.policy_files import load_jurisdictions
 from chalicelib.domain.tenants import Tenant
 from chalicelib.services.learners.service import open_profile
 from chalicelib.settings import PROJECT_ROOT, REGIONS
-from tests.e2e.conftest import Platform, run_cli
+from tests.support.platform import Platform, run_cli
 
 HOME = "eu-west-2"
 BUCKET = f"enclave-exports-{HOME}"

@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from chalicelib.settings import PROJECT_ROOT, LocalPlatformSettings
-from tests.e2e.conftest import cli_environment, free_local_settings, run_cli
+from tests.support.platform import cli_environment, free_local_settings, run_cli
 
 HOME = "eu-west-2"
 SNAPSHOT_SECONDS = "0.3"

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from chalicelib.adapters.cognito_admin import create_user_pool, sign_in
 from chalicelib.settings import PROJECT_ROOT, REGIONS, LocalPlatformSettings
 from devtools.platform import PlatformError, start
-from tests.e2e.conftest import HOST, Platform, cli_environment, free_local_settings, port_is_free, ports_of, run_cli
-from tests.test_auth_tokens import claims_of, forge, fresh, tampered, unsigned
+from tests.integration.api.test_auth_tokens import claims_of, forge, fresh, tampered, unsigned
+from tests.support.platform import HOST, Platform, cli_environment, free_local_settings, port_is_free, ports_of, run_cli
 
 pytestmark = pytest.mark.e2e
 

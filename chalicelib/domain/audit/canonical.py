@@ -10,7 +10,7 @@ floats) whose serialization is ASCII, the C ``json`` encoder with sorted keys an
 writes the same bytes: ASCII keys sort the same by code point as by UTF-16 unit; both escape exactly
 ``"``, ``\\``, ``\\b \\f \\n \\r \\t`` (short forms) and other control characters (``\\u00xx``, lower-case
 hex) and nothing else; integers, ``true``, ``false``, ``null`` print alike. Everything else (floats,
-non-ASCII, subclasses, tuples) takes the ``rfc8785`` path. Tests in ``tests/test_audit_chain.py``
+non-ASCII, subclasses, tuples) takes the ``rfc8785`` path. Tests in ``tests/unit/domain/test_audit_chain.py``
 check both against ``rfc8785`` on generated and mutated data.
 """
 

@@ -1,7 +1,7 @@
 """Verification of an exported chain, event by event in constant memory, against its manifest.
 
 Fast path: an NDJSON line in exactly the form ``event_line`` writes is checked without parsing (see
-``_FAST_EVENT``); tests in ``tests/test_audit_chain.py`` check it against the general path.
+``_FAST_EVENT``); tests in ``tests/unit/domain/test_audit_chain.py`` check it against the general path.
 """
 
 from __future__ import annotations
