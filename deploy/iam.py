@@ -365,6 +365,7 @@ ADAPTER_STATEMENTS: dict[str, tuple[str, ...]] = {
     "incident_store.py": ("HomeJurisdictionPersonalData",),
     "audit_store.py": ("HomeJurisdictionAuditTrail",),
     "audit_markers.py": ("HomeJurisdictionAuditTrail",),
+    "dynamo_batch.py": ("HomeJurisdictionAuditTrail",),  # the audit adapters' batched reads
     "audit_latest.py": ("HomeJurisdictionAuditTrail",),
     "audit_action_index.py": ("HomeJurisdictionAuditTrail",),
     "audit_summaries.py": ("HomeJurisdictionAuditTrail",),

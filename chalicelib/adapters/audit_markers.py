@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.audit_shards import ChainShards, event_sk
+from chalicelib.adapters.dynamo_batch import batch_get_all
 from chalicelib.adapters.dynamo_errors import error_code, translated
 from chalicelib.domain.audit.layout import tenant_pk
 from chalicelib.domain.audit.pending import altered_marker_id
 from chalicelib.domain.audit.stream import LANDED_PREFIX, PENDING_PREFIX
-from chalicelib.domain.errors import Throttled
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,11 +35,10 @@ PENDING = "attribute_exists(pending)"
 """The scan's filter and the seal's condition: a marker holding an event. It is still to be chained only
 without ``sealed_seq`` as well (``is_pending``, checked on what the scan returns; the expression stays one
 clause, which the contention bench's table model evaluates)."""
-BATCH_GET = 100  # BatchGetItem's limit of keys per call
 MAX_ATTEMPTS = 50
 
 
-__all__ = ["BATCH_GET", "MAX_ATTEMPTS", "PENDING", "AuditMarkers", "Landed", "event_sk", "is_pending", "landed_put",
+__all__ = ["MAX_ATTEMPTS", "PENDING", "AuditMarkers", "Landed", "event_sk", "is_pending", "landed_put",
            "landed_sk", "refused_landed", "tenant_pk"]
 
 
@@ -186,21 +185,5 @@ class AuditMarkers:
         return result
 
     def _batch_get(self, table: str, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The items of ``keys`` that exist; keys DynamoDB leaves unprocessed (throttling, the 16 MB
-        answer limit) are asked again after a backoff, Throttled (429) when they never are."""
-        found: list[dict[str, Any]] = []
-        unique = list({(key["pk"]["S"], key["sk"]["S"]): key for key in keys}.values())
-        for start in range(0, len(unique), BATCH_GET):
-            request: dict[str, Any] = {table: {"Keys": unique[start:start + BATCH_GET], "ConsistentRead": True}}
-            for attempt in range(MAX_ATTEMPTS):
-                if attempt:
-                    self._backoff(attempt)
-                with translated("the audit trail"):
-                    page = self._client.batch_get_item(RequestItems=request)
-                found += page.get("Responses", {}).get(table, [])
-                request = dict(page.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-            else:
-                raise Throttled("the audit trail is throttled; retry later", retry_after=1)
-        return found
+        return batch_get_all(self._client, table, keys, what="the audit trail", backoff=self._backoff,
+                             attempts=MAX_ATTEMPTS)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.audit_shards import HEAD
+from chalicelib.adapters.dynamo_batch import batch_get_all
 from chalicelib.adapters.dynamo_errors import translated
 from chalicelib.domain.audit.layout import tenant_pk
 from chalicelib.domain.audit.summaries import (
@@ -26,14 +27,12 @@ from chalicelib.domain.audit.summaries import (
     hour_counts,
     newest_entries,
 )
-from chalicelib.domain.errors import Throttled
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 POINTERS = {VERIFICATION: "status_verification", EXPORT: "status_export"}
-BATCH_GET = 100
 MAX_ATTEMPTS = 8
 
 
@@ -112,19 +111,6 @@ class AuditSummaries:
                     counts[f"{day}T{name[1:]}"] += int(value["N"])
         return counts
 
-    def _batch_get(self, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(keys), BATCH_GET):
-            request: dict[str, Any] = {table: {"Keys": keys[start:start + BATCH_GET], "ConsistentRead": True}}
-            for attempt in range(MAX_ATTEMPTS):
-                if attempt:
-                    self._backoff(attempt)
-                with translated("the audit trail"):
-                    page = self._client.batch_get_item(RequestItems=request)
-                found += page.get("Responses", {}).get(table, [])
-                request = dict(page.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-            else:
-                raise Throttled("the audit trail is throttled; retry later", retry_after=1)
-        return found
+    def _batch_get(self, table: str, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return batch_get_all(self._client, table, keys, what="the audit trail", backoff=self._backoff,
+                             attempts=MAX_ATTEMPTS)
