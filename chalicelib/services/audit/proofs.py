@@ -108,10 +108,14 @@ class TreeHeads:
         """Sign, store and witness the head of the tree as it is now, at ``tree_size`` (the trail's size now)."""
         root_of = root_of or self.root_of(tenant_id, jurisdiction, tree_size)
         root = root_of(0, tree_size).hex()
-        key_id = self._keys.current()  # recorded in the key history before the head's time is taken
-        now = self._clock()
-        body = signed_head_body(LogId(tenant_id, self._region, self._stage), tree_size, root, format_at(now), key_id)
-        _, signature = self._keys.signer.sign(head_payload(body), key_id)
+        log = LogId(tenant_id, self._region, self._stage)
+
+        def build(key_id: str) -> tuple[bytes, tuple[dict[str, Any], datetime]]:
+            now = self._clock()  # the key is recorded in the key history before the head's time is taken
+            body = signed_head_body(log, tree_size, root, format_at(now), key_id)
+            return head_payload(body), (body, now)
+
+        _, signature, (body, now) = self._keys.sign_current(build)
         head = {**body, "signature": signature}
         stored = self._tree.put_head(jurisdiction, head)
         if stored is head:

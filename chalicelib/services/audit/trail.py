@@ -65,9 +65,11 @@ class Checkpointer:
             logger.warning("periodic checkpoint skipped", extra={"seq": event["seq"]})
 
     def sign(self, jurisdiction: str, tenant_id: str, seq: int, head_hash: str) -> dict[str, Any]:
-        current = self._keys.current()  # recorded in the key history before the checkpoint's time is taken
-        at = format_at(self._clock())
-        key_id, signature = self._keys.signer.sign(checkpoint_payload(tenant_id, seq, head_hash, at), current)
+        def build(key: str) -> tuple[bytes, str]:  # the key is recorded before the checkpoint's time is taken
+            at = format_at(self._clock())
+            return checkpoint_payload(tenant_id, seq, head_hash, at), at
+
+        key_id, signature, at = self._keys.sign_current(build)
         checkpoint = {"tenant_id": tenant_id, "seq": seq, "head_hash": head_hash, "at": at,
                       "key_id": key_id, "signature": signature}
         self._store.put_checkpoint(jurisdiction, checkpoint)
@@ -126,8 +128,8 @@ class AuditService:
             manifest = self._manifest(tenant, tally, start, end)
             self._bucket.upload_lines(key + ".manifest.json", [manifest_line(manifest)], "application/json")
             result["manifest_url"] = self._bucket.presigned_get(key + ".manifest.json")
-        if self._keys is not None:  # the key set as published when exported: `audit verify --keys`
-            keys = json.dumps(keys_document(self._keys.published()), indent=2) + "\n"
+        if self._keys is not None:  # the key set as recorded when exported: `audit verify --keys`
+            keys = json.dumps(keys_document(self._keys.recorded()), indent=2) + "\n"
             self._bucket.upload_lines(key + ".keys.json", [keys], "application/json")
             result["keys_url"] = self._bucket.presigned_get(key + ".keys.json")
         expires = self._clock() + timedelta(seconds=MAX_PRESIGN_SECONDS)

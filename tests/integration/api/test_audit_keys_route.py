@@ -159,6 +159,27 @@ def test_a_signature_outside_its_keys_validity_is_refused(api: dict[str, Regiona
     assert f"signed at {head_at}, outside the validity" in capsys.readouterr().err
 
 
+def test_a_warm_container_signs_with_one_kms_call(api: dict[str, RegionalApi], tenant: dict[str, Any],
+                                                  tmp_path: Path) -> None:
+    """The signing key's id is remembered: a head signed after the first costs one KMS Sign, no DescribeKey."""
+    _proof(api, tenant, tmp_path / "first.json", "proof?seq=1")  # the container has signed once
+    kms = api[REGION].container.clients.kms(REGION)  # the one client per region the signer uses
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    kms.meta.events.register("before-call.kms", count)
+    try:
+        _land(api, tenant["tenant_id"], 100)  # the seal crosses a hundred: a checkpoint and a head are signed
+        after = _proof(api, tenant, tmp_path / "after.json", "proof?seq=100")
+    finally:
+        kms.meta.events.unregister("before-call.kms", count)
+    assert after["tree_head"]["tree_size"] >= 100
+    assert calls, "nothing was signed"
+    assert set(calls) == {"Sign"}, calls
+
+
 def test_key_history_survives_a_key_change(api: dict[str, RegionalApi], tenant: dict[str, Any],
                                            token: TokenFactory, emulated: Emulated, tmp_path: Path) -> None:
     """Last in this module: it points the region's signing alias at a new key and back."""
