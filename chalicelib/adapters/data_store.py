@@ -20,7 +20,7 @@ code path can write a tenant's personal data where its law does not allow it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.consent_counts import since_delete
@@ -56,6 +56,23 @@ def result_sk(learner_id: str, result_id: str) -> str:
 
 def lookup_pk(tenant_id: str, field: str, token: str) -> str:
     return f"{tenant_id}#{field}#{token}"
+
+
+CONSENT_SUMMARY = ("consent_seen", "consent_state")
+
+
+def consent_summary(seen: int, state: Mapping[str, bool]) -> dict[str, Any]:
+    """A profile's summary of its consent decisions (nothing personal: a count and purpose -> granted)."""
+    return {"consent_seen": {"N": str(seen)},
+            "consent_state": {"S": json.dumps(dict(state), separators=(",", ":"), sort_keys=True)}}
+
+
+def consents_of(profile: Mapping[str, Any]) -> tuple[int, dict[str, bool]] | None:
+    """``(seen, state)`` from a profile item's summary; None for a profile written before it had one."""
+    if "consent_seen" not in profile or "consent_state" not in profile:
+        return None
+    return int(profile["consent_seen"]["N"]), {str(k): bool(v) for k, v in
+                                                json.loads(profile["consent_state"]["S"]).items()}
 
 
 class DataStore:
@@ -339,11 +356,13 @@ class DataStore:
     def profile_put(self, jurisdiction: str, tenant_id: str, learner_id: str, envelopes: dict[str, str],
                     email_token: str, meta: dict[str, Any], *, expected_version: int | None = None,
                     tag: str | None = None, name_token: str | None = None,
-                    consent_at: str | None = None,
+                    consent_at: str | None = None, consents: Mapping[str, Any] | None = None,
                     rectifications: list[tuple[int, str]] | None = None) -> TransactWriteItemTypeDef:
         """The profile item; new (``expected_version`` None) or replacing exactly that version of a live
         profile whose processing is not restricted (a restriction keeps the version: the put would drop it)
-        and whose latest consent decision is still ``consent_at`` (carried over: see ``consent_mark``)."""
+        and whose latest consent decision is still ``consent_at`` (carried over with the decisions' summary
+        ``consents``, the replaced item's ``consent_seen``/``consent_state``: see ``consent_mark``). A new
+        profile starts with a summary of no decision."""
         item: dict[str, Any] = {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)},
             "fields": {"S": json.dumps(envelopes, separators=(",", ":"), sort_keys=True)},
@@ -356,6 +375,10 @@ class DataStore:
         if name_token is not None:
             item["name_pk"] = {"S": lookup_pk(tenant_id, "family_name", name_token)}
             item["name_sk"] = {"S": learner_id}
+        if expected_version is None:
+            item.update(consent_summary(0, {}))
+        else:
+            item.update({name: consents[name] for name in CONSENT_SUMMARY if consents and name in consents})
         if rectifications is not None:  # the versions written by rectification, and when (not personal)
             item["rectifications"] = {"S": json.dumps(rectifications, separators=(",", ":"))}
         put: Any = {"TableName": self.table(jurisdiction), "Item": item}
@@ -382,18 +405,24 @@ class DataStore:
             "ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
             "ExpressionAttributeValues": {":v": {"N": str(version)}}}}
 
-    def consent_mark(self, jurisdiction: str, tenant_id: str, learner_id: str, at: str,
-                     version: int) -> TransactWriteItemTypeDef:
-        """The profile notes ``at`` as its latest consent decision: only a live, unrestricted profile still at
+    def consent_mark(self, jurisdiction: str, tenant_id: str, learner_id: str, at: str, version: int,
+                     seen: int, state: Mapping[str, bool]) -> TransactWriteItemTypeDef:
+        """The profile notes ``at`` as its latest consent decision and the decisions' summary after it
+        (``seen`` + 1 decisions, ``state`` in force per purpose): only a live, unrestricted profile still at
         ``version`` (the one whose date of birth the decision was checked against) whose previous decision
-        is older, so "latest" is well defined without reading the ledger first."""
+        is older, so "latest" is well defined without reading the ledger first. The summary lets the next
+        decision on a profile cached here skip reading the ledger (the per-learner count the decision's
+        transaction also moves guards it: see ``consent_counts.decided``)."""
+        summary = consent_summary(seen + 1, state)
         return {"Update": {"TableName": self.table(jurisdiction), "Key": {
             "pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}},
-            "UpdateExpression": "SET consent_at = :at",
-            "ConditionExpression": "#v = :v AND attribute_not_exists(erased_at) AND attribute_not_exists("
-                                   "restricted_at) AND (attribute_not_exists(consent_at) OR consent_at < :at)",
+            "UpdateExpression": "SET consent_at = :at, consent_seen = :seen, consent_state = :state",
+            "ConditionExpression": "attribute_exists(pk) AND #v = :v AND attribute_not_exists(erased_at) AND "
+                                   "attribute_not_exists(restricted_at) AND (attribute_not_exists(consent_at) "
+                                   "OR consent_at < :at)",
             "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": {":v": {"N": str(version)}, ":at": {"S": at}}}}
+            "ExpressionAttributeValues": {":v": {"N": str(version)}, ":at": {"S": at},
+                                          ":seen": summary["consent_seen"], ":state": summary["consent_state"]}}}
 
     def tombstone_put(self, jurisdiction: str, tenant_id: str, learner_id: str, erased_at: str,
                       fingerprint: str) -> TransactWriteItemTypeDef:

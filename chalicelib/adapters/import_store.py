@@ -12,7 +12,7 @@ Items (``pk`` = ``TENANT#<tenant_id>``):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -123,10 +123,21 @@ class ImportStore:
 
     def problems(self, jurisdiction: str, tenant_id: str, import_id: str) -> list[dict[str, Any]]:
         """Every recorded chunk's problems, in row order."""
-        found: list[dict[str, Any]] = []
-        for item in self._query(jurisdiction, tenant_id, chunk_sk(import_id, 0)[:-6]):
-            found += json.loads(item["problems"]["S"])
-        return sorted(found, key=lambda p: (p["row"], p["field"]))
+        return _in_row_order(self._query(jurisdiction, tenant_id, chunk_sk(import_id, 0)[:-6]))
+
+    def record_with_problems(self, jurisdiction: str, tenant_id: str,
+                             import_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The import's record and every recorded chunk's problems, in row order: one query, as the record
+        and its chunks share the key prefix ``IMPORT#<import_id>`` (ids are of one length: no other import's
+        key starts with it)."""
+        record: dict[str, Any] | None = None
+        chunks: list[dict[str, Any]] = []
+        for item in self._query(jurisdiction, tenant_id, import_sk(import_id)):
+            if item["sk"]["S"] == import_sk(import_id):
+                record = _plain(item)
+            else:
+                chunks.append(item)
+        return record, _in_row_order(chunks)
 
     def _query(self, jurisdiction: str, tenant_id: str, prefix: str) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {
@@ -175,3 +186,10 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
         elif "S" in value:
             out[name] = value["S"]
     return out
+
+
+def _in_row_order(chunks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for item in chunks:
+        found += json.loads(item["problems"]["S"])
+    return sorted(found, key=lambda p: (p["row"], p["field"]))

@@ -29,12 +29,13 @@ the clock has not moved on), so "latest" is well defined even with a coarse or f
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters import consent_counts
 from chalicelib.adapters.audit_store import AuditStore, ChangeRejected
-from chalicelib.adapters.data_store import DataStore, live_profile
+from chalicelib.adapters.data_store import DataStore, consent_summary, consents_of, live_profile
 from chalicelib.domain.audit import format_at
 from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.consents import (
@@ -51,13 +52,32 @@ from chalicelib.domain.tenants import Tenant
 from chalicelib.services.access import AccessControl
 from chalicelib.services.context import Caller
 from chalicelib.services.idempotency import Idempotency, IdempotencyScope
+from chalicelib.services.learners.records import open_profile
 from chalicelib.services.learners.service import LearnerService, learner_resource
 
 ATTEMPTS = 3
 
 
+MARK = 1  # the index of the profile's update among a decision's changes; the per-learner count follows it
+
+
 class _Raced(Exception):
-    """Another decision on the learner was written between this one's read and its write."""
+    """Another decision on the learner (or a rectification) was written between this one's read and its write."""
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What a decision needs of the learner before it is written."""
+
+    item: dict[str, Any]  # the profile item (ciphertext), whose version the decision is conditioned on
+    plain: dict[str, Any]  # its decrypted fields (the date of birth)
+    seen: int  # decisions counted so far
+    state: dict[str, bool]  # purpose -> granted, the decision in force
+    last_at: str | None  # the latest decision's time
+
+
+def _time_of(item: dict[str, Any]) -> str | None:
+    return str(item["consent_at"]["S"]) if "consent_at" in item else None
 
 
 AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -88,30 +108,46 @@ class ConsentService:
 
     def record(self, caller: Caller, tenant_id: str, learner_id: str, body: ConsentCreate,
                idempotency_key: str | None = None) -> dict[str, Any]:
-        """Append a decision; a retry with the same ``Idempotency-Key`` answers the first record."""
+        """Append a decision; a retry with the same ``Idempotency-Key`` answers the first record.
+
+        The first attempt trusts the profile this container read or wrote within the minute (the date of
+        birth, and the decisions' summary the previous decision left on it): one round trip. Its
+        transaction is conditional on what it trusted, so when another decision or a rectification landed
+        meanwhile it is refused, and the next attempt reads the learner's ledger."""
         tenant = self._access.tenant(caller.principal, tenant_id, "consent.create")
         require_id(learner_id, "lrn", "learner")
         scope = (self._idempotency.scope(caller, tenant, f"consents/{learner_id}", body, idempotency_key)
                  if self._idempotency else None)
-        for _ in range(ATTEMPTS - 1):  # another decision on this learner landed between the read and the write
+        for attempt in range(ATTEMPTS):
             try:
-                return self._record_once(caller, tenant, learner_id, body, scope)
+                return self._record_once(caller, tenant, learner_id, body, scope, warm=attempt == 0)
             except _Raced:
                 continue
-        try:
-            return self._record_once(caller, tenant, learner_id, body, scope)
-        except _Raced:
-            raise Conflict("the learner changed meanwhile; retry") from None
+        raise Conflict("the learner changed meanwhile; retry")
+
+    def _known(self, tenant: Tenant, learner_id: str, warm: bool) -> _Known:
+        """The profile item, its decrypted fields and the decisions' summary. ``warm``: the profile from this
+        container's short caches (no read) or one read of profile and key, its summary trusted (the
+        transaction checks it); otherwise, or for a profile written before it carried a summary, one query
+        of the learner's profile and consent items (the ledger itself)."""
+        if warm:
+            item, plain = self._learners.profile_for_write(tenant, learner_id)  # cached, or one read
+            summary = consents_of(item)
+            if summary is not None:
+                seen, state = summary
+                return _Known(item, dict(plain), seen, state, _time_of(item))
+        item, key, items = self._learners.with_records(tenant, learner_id, "C")
+        history = in_order([_record(record) for record in items])
+        state = {purpose: record.granted for purpose, record in current_state(history).items()}
+        last = max((record.at for record in history), default=None)
+        return _Known(item, dict(open_profile(key, item)), len(history), state, last)
 
     def _record_once(self, caller: Caller, tenant: Tenant, learner_id: str, body: ConsentCreate,
-                     scope: IdempotencyScope | None) -> dict[str, Any]:
+                     scope: IdempotencyScope | None, warm: bool) -> dict[str, Any]:
         policy = self._jurisdictions.get(tenant.jurisdiction)
-        # The consent age needs the decrypted date of birth and the order the previous decision: both come
-        # from one query of the learner's items (and the key from the short cache when warm)
-        plain, items = self._learners.profile_with_records(tenant, learner_id, "C")
-        date_of_birth = date.fromisoformat(str(plain["date_of_birth"]))
-        history = in_order([_record(item) for item in items])
-        moment = self._next_moment(history)
+        known = self._known(tenant, learner_id, warm)
+        date_of_birth = date.fromisoformat(str(known.plain["date_of_birth"]))
+        moment = self._next_moment(known.last_at)
         resource = consents_resource(tenant.tenant_id, learner_id)
         try:
             accepted = check_decision(policy, body, date_of_birth, moment.date())
@@ -129,25 +165,30 @@ class ConsentService:
         attributes["record_id"] = attributes.pop("consent_id")
         put = self._store.record_put(tenant.jurisdiction, tenant.tenant_id,
                                      consent_sk(learner_id, record.at, record.consent_id), {}, attributes)
-        check = self._store.learner_processable_check(tenant.jurisdiction, tenant.tenant_id, learner_id)
-        before = current_state(history).get(body.purpose)
+        state = {**known.state, body.purpose: record.granted}
+        version = int(known.item["version"]["N"])
+        mark = self._store.consent_mark(tenant.jurisdiction, tenant.tenant_id, learner_id, record.at, version,
+                                        known.seen, state)
         counted = consent_counts.decided(self._store.table(tenant.jurisdiction), tenant.tenant_id, learner_id,
-                                         body.purpose, None if before is None else before.granted,
-                                         record.granted, len(history))
+                                         body.purpose, known.state.get(body.purpose), record.granted, known.seen)
         details = {k: v for k, v in record.view().items() if k != "at" and v is not None}
         draft = caller.draft("consent.create", f"{resource}/{record.consent_id}", learner_id=learner_id, **details)
         claims = self._idempotency.claims(scope, record.consent_id) if self._idempotency else []
         try:
-            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, check, *counted, *claims])
+            self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft, [put, mark, *counted, *claims])
         except ChangeRejected as exc:
             earlier = self._idempotency.earlier(scope) if self._idempotency else None
             if earlier is not None:
                 return self._earlier(tenant, learner_id, earlier)
-            if exc.index == 2:  # the counted decisions moved on: another decision landed since the read
-                raise _Raced from None
-            # erased or restricted since the read: 410 / 409 processing_restricted
+            self._learners.forget_learner(tenant.tenant_id, learner_id)
+            # erased or restricted since the read: 410 / 409 processing_restricted; else (rectified, or another
+            # decision counted since what this attempt knew) the next attempt reads the ledger
             self._learners.profile_with_records(tenant, learner_id, "C")
+            if exc.index in (MARK, MARK + 1):
+                raise _Raced from None
             raise Conflict("the learner changed meanwhile; retry") from None
+        self._learners.note_profile(tenant, learner_id, {**known.item, "consent_at": {"S": record.at},
+                                                         **consent_summary(known.seen + 1, state)})
         return record.view()
 
     def _earlier(self, tenant: Tenant, learner_id: str, consent_id: str) -> dict[str, Any]:
@@ -156,10 +197,11 @@ class ConsentService:
                 return earlier.view()
         raise Conflict("the consent of this Idempotency-Key is not recorded; retry with a new key")
 
-    def _next_moment(self, history: list[ConsentRecord]) -> datetime:
+    def _next_moment(self, last_at: str | None) -> datetime:
+        """Now, or a microsecond after the learner's latest decision when the clock has not passed it."""
         now = self._clock().astimezone(UTC)
-        if history:
-            last = max(datetime.strptime(r.at, AT_FORMAT).replace(tzinfo=UTC) for r in history)
+        if last_at is not None:
+            last = datetime.strptime(last_at, AT_FORMAT).replace(tzinfo=UTC)
             if now <= last:
                 return last + TICK
         return now

@@ -98,10 +98,9 @@ class ImportService:
         """State, counts and the error report (rows, fields, codes: no value from the file)."""
         tenant = self._access.tenant(caller.principal, tenant_id, "import.read")
         require_id(import_id, "imp", "import")
-        record = self._imports.record(tenant.jurisdiction, tenant.tenant_id, import_id)
+        record, problems = self._imports.record_with_problems(tenant.jurisdiction, tenant.tenant_id, import_id)
         if record is None:
             raise NotFound("no such import")
-        problems = self._imports.problems(tenant.jurisdiction, tenant.tenant_id, import_id)
         if "problem" in record:
             problems.insert(0, json.loads(record["problem"]))
         self._audit.commit(tenant.tenant_id, tenant.jurisdiction,

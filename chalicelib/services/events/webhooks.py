@@ -84,7 +84,7 @@ class WebhookService:
 
     def delete(self, caller: Caller, tenant_id: str, webhook_id: str) -> dict[str, Any]:
         tenant = self._access.tenant(caller.principal, tenant_id, "webhook.manage")
-        self._existing(tenant, webhook_id)
+        require_id(webhook_id, "whk", "webhook endpoint")  # an unknown id: the delete's condition answers 404
         draft = caller.draft("webhook.delete", webhooks_resource(tenant.tenant_id, webhook_id), webhook_id=webhook_id)
         try:
             self._audit.commit(tenant.tenant_id, tenant.jurisdiction, draft,

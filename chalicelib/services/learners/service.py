@@ -292,6 +292,7 @@ class LearnerService:
                                       tag=key.record_tag(PROFILE, new_meta["version"], envelopes),
                                       name_token=keys.blind_index("family_name", name_key(str(plain["family_name"]))),
                                       consent_at=profile["consent_at"]["S"] if "consent_at" in profile else None,
+                                      consents=profile,
                                       rectifications=rectified(profile, new_meta["version"], new_meta["updated_at"]))
         draft = caller.draft("learner.update", learner_resource(tenant.tenant_id, learner_id),
                              learner_id=learner_id, fields=sorted(changes), version=new_meta["version"])

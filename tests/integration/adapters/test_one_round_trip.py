@@ -295,33 +295,53 @@ def test_a_hold_no_marker_counts_still_blocks_the_erasure(warm: Warm, emulated: 
 CONSENT = {"purpose": "analytics", "decision": "granted", "given_by": "learner"}
 
 
-def test_a_warm_consent_reads_the_learners_decisions_once_and_writes_once(warm: Warm, emulated: Emulated) -> None:
-    """The date of birth comes from the profile read here; the learner's decisions are read once (the consent
-    coverage counts need the purpose's previous decision, and the ledger's order the latest), then one write."""
+def test_a_warm_consent_is_one_round_trip(warm: Warm, emulated: Emulated) -> None:
+    """The date of birth and the learner's decisions so far (their summary on the profile) come from the profile
+    read here: one write; the next decision builds on the profile as that write left it."""
     lid = warm.enrol()
     with counted(emulated) as calls:
         status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
     assert status == 201, body
-    assert calls.names == ["Query", "TransactWriteItems"]
+    assert calls.names == ["TransactWriteItems"]
     with counted(emulated) as calls:
         status, later = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff,
                                        {**CONSENT, "decision": "withdrawn"})
     assert status == 201, later
-    assert calls.names == ["Query", "TransactWriteItems"]
+    assert calls.names == ["TransactWriteItems"]
     assert later["at"] > body["at"]
     current = warm.other.call("GET", f"{warm.learners}/{lid}/consents", warm.staff)[1]["current"]
     assert current["analytics"]["decision"] == "withdrawn"
 
 
-def test_a_cold_consent_reads_its_records_and_key_once(warm: Warm, emulated: Emulated) -> None:
-    """Not read here within the minute: one query of the learner's items (profile and decisions: the consent age
-    needs the decrypted date of birth, the coverage counts the previous decision), the key, one write."""
+def test_a_cold_consent_reads_profile_and_key_once(warm: Warm, emulated: Emulated) -> None:
+    """Not read here within the minute: one read of profile and key (the consent age needs the decrypted date of
+    birth; the decisions' summary rides on the profile), one write."""
     warm.enrol()   # the tenant's keys are warm here; the learner below is not
     lid = warm.other.call("POST", warm.learners, warm.staff, ALICE)[1]["learner_id"]
     with counted(emulated) as calls:
         status, body = warm.mine.call("POST", f"{warm.learners}/{lid}/consents", warm.staff, CONSENT)
     assert status == 201, body
-    assert calls.names == ["Query", "GetItem", "TransactWriteItems"]
+    assert calls.names == ["BatchGetItem", "TransactWriteItems"]
+
+
+def test_a_decision_counted_elsewhere_after_the_read_is_built_on_not_lost(warm: Warm, emulated: Emulated,
+                                                                         token: TokenFactory) -> None:
+    """The summary this container cached is stale (another container decided since): the write is refused
+    and the next attempt reads the ledger, so the counts move from the decision really in force."""
+    lid = warm.enrol()
+    path = f"{warm.learners}/{lid}/consents"
+    assert warm.mine.call("GET", f"{warm.learners}/{lid}", warm.staff)[0] == 200  # cached here
+    assert warm.other.call("POST", path, warm.staff, CONSENT)[0] == 201  # granted, elsewhere
+    with counted(emulated) as calls:
+        status, body = warm.mine.call("POST", path, warm.staff, {**CONSENT, "decision": "withdrawn"})
+    assert status == 201, body
+    assert calls.names[0] == "TransactWriteItems"  # the warm attempt, refused
+    assert calls.names[-1] == "TransactWriteItems"
+    assert "Query" in calls.names  # the ledger read for the second attempt
+    officer = token("compliance_officer", region=REGION)
+    purposes = warm.mine.call("GET", f"/v1/tenants/{warm.tid}/consents/coverage", officer)[1]["purposes"]
+    analytics = next(p for p in purposes if p["purpose"] == "analytics")
+    assert (analytics["granted"], analytics["not_granted"]) == (0, 1)
 
 
 def test_a_birth_date_rectified_elsewhere_after_the_read_decides_the_consent_age(warm: Warm) -> None:

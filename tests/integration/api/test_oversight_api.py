@@ -194,12 +194,18 @@ class _DecisionLandsMeanwhile:
     def __init__(self, real: Any, meanwhile: Any) -> None:
         self._real, self._meanwhile = real, meanwhile
 
-    def profile_with_records(self, *args: Any) -> Any:
-        read = self._real.profile_with_records(*args)
-        if self._meanwhile is not None:
-            meanwhile, self._meanwhile = self._meanwhile, None
-            meanwhile()
-        return read
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._real, name)
+        if name not in {"profile_for_write", "with_records", "profile_with_records"}:
+            return real
+
+        def read_then_land(*args: Any, **kwargs: Any) -> Any:
+            read = real(*args, **kwargs)
+            if self._meanwhile is not None:
+                meanwhile, self._meanwhile = self._meanwhile, None
+                meanwhile()
+            return read
+        return read_then_land
 
 
 def test_two_decisions_racing_on_one_learner_are_both_recorded_and_counted_once_each(
