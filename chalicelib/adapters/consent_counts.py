@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo_errors import translated
+from chalicelib.adapters.dynamo_batch import batch_get
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -124,13 +124,7 @@ class ConsentCounts:
         table = self._table_for(jurisdiction)
         keys = [{"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": SINCE_SK}},
                 *(_shard_key(tenant_id, n) for n in range(SHARDS))]
-        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-        items: list[dict[str, Any]] = []
-        while request:
-            with translated("the data store"):
-                page = self._client.batch_get_item(RequestItems=request)
-            items += page.get("Responses", {}).get(table, [])
-            request = dict(page.get("UnprocessedKeys") or {})
+        items = batch_get(self._client, ((table, key) for key in keys), what="the data store").get(table, [])
         if not any(item["sk"]["S"] == SINCE_SK for item in items):
             return None
         totals: dict[str, int] = {}

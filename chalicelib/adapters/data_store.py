@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.consent_counts import since_delete
+from chalicelib.adapters.dynamo_batch import batch_get
 from chalicelib.adapters.dynamo_errors import translated
 from chalicelib.domain.catalog import JurisdictionCatalog
 from chalicelib.domain.crypto import WrappedLearnerKey, WrappedTenantKey
@@ -198,17 +199,10 @@ class DataStore:
     def learner_items(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, dict[str, Any]]:
         """The learner's key and profile items (one BatchGetItem over both tables), by kind ``K`` / ``P``."""
         pk = {"S": tenant_pk(tenant_id)}
-        wanted = {self.table(jurisdiction): {"pk": pk, "sk": {"S": profile_sk(learner_id)}},
-                  self.key_table(jurisdiction): {"pk": pk, "sk": {"S": learner_key_sk(learner_id)}}}
-        request: dict[str, Any] = {table: {"Keys": [key], "ConsistentRead": True} for table, key in wanted.items()}
-        found: dict[str, dict[str, Any]] = {}
-        while request:
-            with translated("the data store"):
-                page = self._client.batch_get_item(RequestItems=request)
-            for items in page.get("Responses", {}).values():
-                found.update({item["sk"]["S"].rsplit("#", 1)[-1]: item for item in items})
-            request = dict(page.get("UnprocessedKeys") or {})
-        return found
+        wanted = [(self.table(jurisdiction), {"pk": pk, "sk": {"S": profile_sk(learner_id)}}),
+                  (self.key_table(jurisdiction), {"pk": pk, "sk": {"S": learner_key_sk(learner_id)}})]
+        tables = batch_get(self._client, wanted, what="the data store")
+        return {item["sk"]["S"].rsplit("#", 1)[-1]: item for items in tables.values() for item in items}
 
     def learner_key_item(self, jurisdiction: str, tenant_id: str, learner_id: str) -> dict[str, Any] | None:
         with translated("the data store"):
@@ -293,57 +287,29 @@ class DataStore:
 
     def learner_keys(self, jurisdiction: str, tenant_id: str, learner_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The key items of ``learner_ids`` (BatchGetItem, 100 at a time), by learner id; erased ones absent."""
-        found: dict[str, dict[str, Any]] = {}
-        table = self.key_table(jurisdiction)
-        for start in range(0, len(learner_ids), 100):
-            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": learner_key_sk(learner_id)}}
-                    for learner_id in learner_ids[start:start + 100]]
-            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                with translated("the data store"):
-                    page = self._client.batch_get_item(RequestItems=request)
-                found.update({item["sk"]["S"].split("#")[1]: item for item in page.get("Responses", {}).get(table, [])})
-                request = dict(page.get("UnprocessedKeys") or {})
-        return found
+        table, pk = self.key_table(jurisdiction), {"S": tenant_pk(tenant_id)}
+        items = batch_get(self._client, ((table, {"pk": pk, "sk": {"S": learner_key_sk(learner_id)}})
+                                         for learner_id in learner_ids), what="the data store").get(table, [])
+        return {item["sk"]["S"].split("#")[1]: item for item in items}
 
     def profiles_of(self, jurisdiction: str, tenant_id: str, learner_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The profile items of ``learner_ids`` (BatchGetItem, 100 at a time), by learner id."""
-        found: dict[str, dict[str, Any]] = {}
-        table = self.table(jurisdiction)
-        unique = list(dict.fromkeys(learner_ids))
-        for start in range(0, len(unique), 100):
-            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": profile_sk(learner_id)}}
-                    for learner_id in unique[start:start + 100]]
-            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                with translated("the data store"):
-                    page = self._client.batch_get_item(RequestItems=request)
-                found.update({item["sk"]["S"].split("#")[1]: item for item in page.get("Responses", {}).get(table, [])})
-                request = dict(page.get("UnprocessedKeys") or {})
-        return found
+        table, pk = self.table(jurisdiction), {"S": tenant_pk(tenant_id)}
+        items = batch_get(self._client, ((table, {"pk": pk, "sk": {"S": profile_sk(learner_id)}})
+                                         for learner_id in learner_ids), what="the data store").get(table, [])
+        return {item["sk"]["S"].split("#")[1]: item for item in items}
 
     def profiles_and_keys(self, jurisdiction: str, tenant_id: str, learner_ids: list[str],
                           ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """The profile and key items of ``learner_ids``, by learner id: one BatchGetItem over both tables per
         50 learners (erased keys absent)."""
-        profiles: dict[str, dict[str, Any]] = {}
-        keys: dict[str, dict[str, Any]] = {}
         data, key_table, pk = self.table(jurisdiction), self.key_table(jurisdiction), {"S": tenant_pk(tenant_id)}
-        unique = list(dict.fromkeys(learner_ids))
-        for start in range(0, len(unique), 50):
-            chunk = unique[start:start + 50]
-            request: dict[str, Any] = {
-                data: {"Keys": [{"pk": pk, "sk": {"S": profile_sk(i)}} for i in chunk], "ConsistentRead": True},
-                key_table: {"Keys": [{"pk": pk, "sk": {"S": learner_key_sk(i)}} for i in chunk],
-                            "ConsistentRead": True}}
-            while request:
-                with translated("the data store"):
-                    page = self._client.batch_get_item(RequestItems=request)
-                responses = page.get("Responses", {})
-                profiles.update({item["sk"]["S"].split("#")[1]: item for item in responses.get(data, [])})
-                keys.update({item["sk"]["S"].split("#")[1]: item for item in responses.get(key_table, [])})
-                request = dict(page.get("UnprocessedKeys") or {})
-        return profiles, keys
+        wanted = [pair for learner_id in dict.fromkeys(learner_ids)
+                  for pair in ((data, {"pk": pk, "sk": {"S": profile_sk(learner_id)}}),
+                               (key_table, {"pk": pk, "sk": {"S": learner_key_sk(learner_id)}}))]
+        tables = batch_get(self._client, wanted, what="the data store")
+        return ({item["sk"]["S"].split("#")[1]: item for item in tables.get(data, [])},
+                {item["sk"]["S"].split("#")[1]: item for item in tables.get(key_table, [])})
 
     def learner_key_put(self, jurisdiction: str, record: WrappedLearnerKey) -> TransactWriteItemTypeDef:
         return {"Put": {"TableName": self.key_table(jurisdiction), "Item": {

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.data_store import DataStore, tenant_pk
+from chalicelib.adapters.dynamo_batch import batch_get
 from chalicelib.adapters.dynamo_errors import error_code, translated
 
 if TYPE_CHECKING:
@@ -163,19 +164,10 @@ class ImportStore:
 
     def claimed(self, jurisdiction: str, tenant_id: str, kind: str, tokens: Sequence[str]) -> set[str]:
         """Which of ``tokens`` were claimed by an earlier import (BatchGetItem, 100 a call)."""
-        table = self._store.table(jurisdiction)
-        found: set[str] = set()
-        unique = list(dict.fromkeys(tokens))
-        for start in range(0, len(unique), 100):
-            keys = [{"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"{ROW_PREFIX}{kind}#{token}"}}
-                    for token in unique[start:start + 100]]
-            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "sk"}}
-            while request:
-                with translated("the import store"):
-                    page = self._client.batch_get_item(RequestItems=request)
-                found.update(item["sk"]["S"].rsplit("#", 1)[-1] for item in page.get("Responses", {}).get(table, []))
-                request = dict(page.get("UnprocessedKeys") or {})
-        return found
+        table, pk = self._store.table(jurisdiction), {"S": tenant_pk(tenant_id)}
+        items = batch_get(self._client, ((table, {"pk": pk, "sk": {"S": f"{ROW_PREFIX}{kind}#{token}"}})
+                                         for token in tokens), what="the import store", projection="sk")
+        return {item["sk"]["S"].rsplit("#", 1)[-1] for item in items.get(table, [])}
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
