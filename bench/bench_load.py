@@ -32,10 +32,11 @@ round (ABBA), so neither app always goes first or always follows the other's wri
 one ratio (Enclave's throughput / the same-calls app's); the kind's ratio is the median of its pairs' ratios,
 their min-max beside it. ``warmup`` rounds run first and are discarded (first requests, connection pools,
 caches). Throughput per variant is the median over the measured rounds (min-max beside it), latency
-percentiles pool every measured request of the variant. CPU
-milliseconds per request of the server, the emulator and the generators come from ``/proc`` and the
-generators' own clocks: with every process on the same two cores, the throughput ratio at saturation tends to
-the ratio of total CPU per request, the emulator's included, which in AWS is DynamoDB's and not ours.
+percentiles pool every measured request of the variant; ``load_1min_min_max`` is the machine's 1-minute load
+average when the variant's phases started (what else ran). CPU milliseconds per request of the server, the
+emulator and the generators come from ``/proc`` and the generators' own clocks: with every process on the same
+two cores, the throughput ratio at saturation tends to the ratio of total CPU per request, the emulator's
+included, which in AWS is DynamoDB's and not ours.
 Goal: enclave at least 85 % of the same-calls bare app's throughput for every kind, 0 errors.
 
 Run ``python -m bench.bench_load``.
@@ -125,6 +126,7 @@ def phase(server: Server, emulator_pid: int, tenants: dict[str, list[str]], clie
     """``requests`` requests from ``clients`` clients in generator processes; throughput, latencies, errors and
     CPU per request of the server, the emulator and the generators."""
     generators = _start_generators(server, tenants, clients, requests, seed, mix)
+    load = os.getloadavg()[0]
     cpu_before = (_cpu_seconds(server.process.pid), _cpu_seconds(emulator_pid))
     started = time.perf_counter()
     for process in generators:
@@ -150,7 +152,7 @@ def phase(server: Server, emulator_pid: int, tenants: dict[str, list[str]], clie
             "latencies": [ms for a in answers for ms in a["latencies"]], "errors": [e for a in answers
                                                                                   for e in a["errors"]],
             "server_cpu_ms": cpu[0], "emulator_cpu_ms": cpu[1], "generator_cpu_ms": generator_cpu * 1000 / requests,
-            "generator_cores": generator_cpu / seconds, "generators": len(generators)}
+            "generator_cores": generator_cpu / seconds, "generators": len(generators), "load_1min": load}
 
 
 @contextmanager
@@ -251,6 +253,7 @@ def _row(variant: str, kind: str, clients: int, requests: int, runs: list[dict[s
         "generators": runs[0]["generators"],
         "generator_cpu_ms_per_req": _median([p["generator_cpu_ms"] for p in runs]),
         "generator_cpu_cores": _median([p["generator_cores"] for p in runs]),
+        "load_1min_min_max": f"{min(p['load_1min'] for p in runs):.1f}-{max(p['load_1min'] for p in runs):.1f}",
         "first_errors": "; ".join(sorted(set(errors))[:3]),
     }
 
@@ -297,7 +300,7 @@ def run(clients: int = 8, requests: int = 300, rounds: int = 3, tenants: int = 4
     order = ("variant", "kind", "clients", "requests", "rounds", "req_per_s", "req_per_s_min_max",
              "ratio_to_same_calls", "pair_ratio_min_max", "ratio_to_bare_1_call", "p50_ms", "p95_ms", "p99_ms",
              "errors", "server_cpu_ms_per_req", "cpu_ratio_to_same_calls", "emulator_cpu_ms_per_req", "generators",
-             "generator_cpu_ms_per_req", "generator_cpu_cores", "first_errors")
+             "generator_cpu_ms_per_req", "generator_cpu_cores", "load_1min_min_max", "first_errors")
     return [{column: row[column] for column in order} for row in rows.values()]
 
 
