@@ -27,16 +27,16 @@ each generator's CPU per request and the cores it used are reported beside the s
 
 The ratio is paired, so that the shared machine's noise cancels: a round runs every phase once, each on fresh
 tenants seeded alike (so the emulator's partitions are the same size for both apps), with each kind's two
-phases (same-calls bare app, Enclave) back to back, and the order of the whole round reversed every other
-round (ABBA), so neither app always goes first or always follows the other's writes. Each adjacent pair gives
-one ratio (Enclave's throughput / the same-calls app's); the kind's ratio is the median of its pairs' ratios,
-their min-max beside it. ``warmup`` rounds run first and are discarded (first requests, connection pools,
-caches). Throughput per variant is the median over the measured rounds (min-max beside it), latency
-percentiles pool every measured request of the variant; ``load_1min_min_max`` is the machine's 1-minute load
-average when the variant's phases started (what else ran). CPU milliseconds per request of the server, the
-emulator and the generators come from ``/proc`` and the generators' own clocks: with every process on the same
-two cores, the throughput ratio at saturation tends to the ratio of total CPU per request, the emulator's
-included, which in AWS is DynamoDB's and not ours.
+phases (same-calls bare app, Enclave) back to back (both set up first, then measured one after the other), and
+the order of the whole round reversed every other round (ABBA), so neither app always goes first or always
+follows the other's writes. Each adjacent pair gives one ratio (Enclave's throughput / the same-calls app's);
+the kind's ratio is the median of its pairs' ratios, their min-max beside it. ``warmup`` rounds run first and
+are discarded (first requests, connection pools, caches). Throughput per variant is the median over the
+measured rounds (min-max beside it), latency percentiles pool every measured request of the variant;
+``load_1min_min_max`` is the machine's 1-minute load average when the variant's phases started (what else
+ran). CPU milliseconds per request of the server, the emulator and the generators come from ``/proc`` and the
+generators' own clocks: with every process on the same two cores, the throughput ratio at saturation tends to
+the ratio of total CPU per request, the emulator's included, which in AWS is DynamoDB's and not ours.
 Goal: enclave at least 85 % of the same-calls bare app's throughput for every kind, 0 errors.
 
 Run ``python -m bench.bench_load``.
@@ -44,6 +44,7 @@ Run ``python -m bench.bench_load``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -280,12 +281,17 @@ def run(clients: int = 8, requests: int = 300, rounds: int = 3, tenants: int = 4
                    "bare_same_calls": Server("bare_same_calls", bare.process, bare.port, prefix="/same-calls")}
         measured: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in phases}
         for round_ in range(warmup + rounds):
-            for variant, kind in (phases if round_ % 2 == 0 else tuple(reversed(phases))):
-                tenant_ids = _onboard(enclave, emulated, tenants, tag=f"{round_}{variant[0]}{kind[0]}{len(variant)}")
-                seeded = _seed(by_name[variant], tenant_ids, seed_learners)
-                result = phase(by_name[variant], emulated.pid, seeded, clients, requests, round_ + 1, kind)
-                if round_ >= warmup:
-                    measured[(variant, kind)].append(result)
+            sequence = phases if round_ % 2 == 0 else tuple(reversed(phases))
+            for _, group in itertools.groupby(sequence, key=lambda p: p[1]):
+                # set up every phase of the kind first, so that its phases are measured seconds apart, not
+                # a set-up's length apart: a burst of other work on the machine then hits both of a pair
+                seeded = {(variant, kind): _seed(by_name[variant], _onboard(
+                    enclave, emulated, tenants, tag=f"{round_}{variant[0]}{kind[0]}{len(variant)}"), seed_learners)
+                    for variant, kind in group}
+                for (variant, kind), learners in seeded.items():
+                    result = phase(by_name[variant], emulated.pid, learners, clients, requests, round_ + 1, kind)
+                    if round_ >= warmup:
+                        measured[(variant, kind)].append(result)
     rows = {key: _row(*key, clients, requests, runs) for key, runs in measured.items()}
     one_call = rows.get(("bare", "mix"))
     for (variant, kind), row in rows.items():
