@@ -23,10 +23,18 @@ id asked for is the id answered): anything else is an error.
 
 The clients run in generator processes of their own (``bench/load_generator.py``), one per core beyond the
 server's (at least one, never the benchmark's own process), so that the client side is not what saturates;
-each generator's CPU per request and the cores it used are reported beside the server's. Phases alternate
-(variants in turn, the order reversed every round) for ``rounds`` rounds, each on fresh tenants; throughput
-is the median over rounds (min-max beside it), latency percentiles pool every request of the variant. CPU
-milliseconds per request of the server, the emulator and the generators come from ``/proc`` and the
+each generator's CPU per request and the cores it used are reported beside the server's.
+
+The ratio is paired, so that the shared machine's noise cancels: a round runs every phase once, each on fresh
+tenants seeded alike (so the emulator's partitions are the same size for both apps), with each kind's two
+phases (same-calls bare app, Enclave) back to back (both set up first, then measured one after the other), and
+the order of the whole round reversed every other round (ABBA), so neither app always goes first or always
+follows the other's writes. Each adjacent pair gives one ratio (Enclave's throughput / the same-calls app's);
+the kind's ratio is the median of its pairs' ratios, their min-max beside it. ``warmup`` rounds run first and
+are discarded (first requests, connection pools, caches). Throughput per variant is the median over the
+measured rounds (min-max beside it), latency percentiles pool every measured request of the variant;
+``load_1min_min_max`` is the machine's 1-minute load average when the variant's phases started (what else
+ran). CPU milliseconds per request of the server, the emulator and the generators come from ``/proc`` and the
 generators' own clocks: with every process on the same two cores, the throughput ratio at saturation tends to
 the ratio of total CPU per request, the emulator's included, which in AWS is DynamoDB's and not ours.
 Goal: enclave at least 85 % of the same-calls bare app's throughput for every kind, 0 errors.
@@ -36,6 +44,7 @@ Run ``python -m bench.bench_load``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -118,6 +127,7 @@ def phase(server: Server, emulator_pid: int, tenants: dict[str, list[str]], clie
     """``requests`` requests from ``clients`` clients in generator processes; throughput, latencies, errors and
     CPU per request of the server, the emulator and the generators."""
     generators = _start_generators(server, tenants, clients, requests, seed, mix)
+    load = os.getloadavg()[0]
     cpu_before = (_cpu_seconds(server.process.pid), _cpu_seconds(emulator_pid))
     started = time.perf_counter()
     for process in generators:
@@ -143,7 +153,7 @@ def phase(server: Server, emulator_pid: int, tenants: dict[str, list[str]], clie
             "latencies": [ms for a in answers for ms in a["latencies"]], "errors": [e for a in answers
                                                                                   for e in a["errors"]],
             "server_cpu_ms": cpu[0], "emulator_cpu_ms": cpu[1], "generator_cpu_ms": generator_cpu * 1000 / requests,
-            "generator_cores": generator_cpu / seconds, "generators": len(generators)}
+            "generator_cores": generator_cpu / seconds, "generators": len(generators), "load_1min": load}
 
 
 @contextmanager
@@ -244,43 +254,59 @@ def _row(variant: str, kind: str, clients: int, requests: int, runs: list[dict[s
         "generators": runs[0]["generators"],
         "generator_cpu_ms_per_req": _median([p["generator_cpu_ms"] for p in runs]),
         "generator_cpu_cores": _median([p["generator_cores"] for p in runs]),
+        "load_1min_min_max": f"{min(p['load_1min'] for p in runs):.1f}-{max(p['load_1min'] for p in runs):.1f}",
         "first_errors": "; ".join(sorted(set(errors))[:3]),
     }
 
 
+def _pair_ratios(enclave: list[dict[str, Any]], same: list[dict[str, Any]]) -> list[float]:
+    """Enclave's throughput over the same-calls app's, per round (the two phases ran back to back)."""
+    return [mine["throughput"] / theirs["throughput"] for mine, theirs in zip(enclave, same, strict=True)]
+
+
 def run(clients: int = 8, requests: int = 300, rounds: int = 3, tenants: int = 4,
-        seed_learners: int = 4, phases: tuple[tuple[str, str], ...] = PHASES) -> list[dict[str, object]]:
+        seed_learners: int = 4, phases: tuple[tuple[str, str], ...] = PHASES,
+        warmup: int = 0) -> list[dict[str, object]]:
     """One row per (variant, kind): throughput (median, min-max over rounds), latency percentiles, errors, CPU
     per request of server, emulator and generators, and ratios to the same-calls bare app of the same kind
-    (``ratio_to_same_calls``, the goal's) and to the one-call bare app's mix (``ratio_to_bare_1_call``).
+    (``ratio_to_same_calls``, the goal's: the median of the per-round paired ratios, ``pair_ratio_min_max``
+    their spread) and to the one-call bare app's mix (``ratio_to_bare_1_call``).
 
-    Every phase gets ``tenants`` fresh tenants seeded with ``seed_learners`` learners: the emulator's
-    Query walks a whole partition (DynamoDB's does not), so phases on ever-growing partitions would
-    measure the emulator's growth rather than the apps.
+    ``warmup`` rounds run first, in the same order, and are discarded. Every phase gets ``tenants`` fresh
+    tenants seeded with ``seed_learners`` learners: the emulator's Query walks a whole partition (DynamoDB's
+    does not), so phases on ever-growing partitions would measure the emulator's growth rather than the apps.
     """
     with emulator(regions=(REGION,)) as emulated, servers(emulated) as (enclave, bare):
         by_name = {"enclave": enclave, "bare": bare,
                    "bare_same_calls": Server("bare_same_calls", bare.process, bare.port, prefix="/same-calls")}
         measured: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in phases}
-        for round_ in range(rounds):
-            for variant, kind in (phases if round_ % 2 == 0 else tuple(reversed(phases))):
-                tenant_ids = _onboard(enclave, emulated, tenants, tag=f"{round_}{variant[0]}{kind[0]}{len(variant)}")
-                seeded = _seed(by_name[variant], tenant_ids, seed_learners)
-                measured[(variant, kind)].append(phase(by_name[variant], emulated.pid, seeded, clients, requests,
-                                                       round_ + 1, kind))
+        for round_ in range(warmup + rounds):
+            sequence = phases if round_ % 2 == 0 else tuple(reversed(phases))
+            for _, group in itertools.groupby(sequence, key=lambda p: p[1]):
+                # set up every phase of the kind first, so that its phases are measured seconds apart, not
+                # a set-up's length apart: a burst of other work on the machine then hits both of a pair
+                seeded = {(variant, kind): _seed(by_name[variant], _onboard(
+                    enclave, emulated, tenants, tag=f"{round_}{variant[0]}{kind[0]}{len(variant)}"), seed_learners)
+                    for variant, kind in group}
+                for (variant, kind), learners in seeded.items():
+                    result = phase(by_name[variant], emulated.pid, learners, clients, requests, round_ + 1, kind)
+                    if round_ >= warmup:
+                        measured[(variant, kind)].append(result)
     rows = {key: _row(*key, clients, requests, runs) for key, runs in measured.items()}
     one_call = rows.get(("bare", "mix"))
-    for (_, kind), row in rows.items():
+    for (variant, kind), row in rows.items():
         same = rows.get(("bare_same_calls", kind))
-        row["ratio_to_same_calls"] = _ratio(float(row["req_per_s"]), float(same["req_per_s"])) if same else "n/a"
+        pairs = _pair_ratios(measured[(variant, kind)], measured[("bare_same_calls", kind)]) if same else []
+        row["ratio_to_same_calls"] = round(statistics.median(pairs), 3) if pairs else "n/a"
+        row["pair_ratio_min_max"] = f"{min(pairs):.2f}-{max(pairs):.2f}" if pairs else "n/a"
         row["cpu_ratio_to_same_calls"] = _ratio(row["server_cpu_ms_per_req"], same["server_cpu_ms_per_req"], 2) \
             if same else "n/a"
         row["ratio_to_bare_1_call"] = (_ratio(float(row["req_per_s"]), float(one_call["req_per_s"]))
                                        if one_call and kind == "mix" else "")
     order = ("variant", "kind", "clients", "requests", "rounds", "req_per_s", "req_per_s_min_max",
-             "ratio_to_same_calls", "ratio_to_bare_1_call", "p50_ms", "p95_ms", "p99_ms", "errors",
-             "server_cpu_ms_per_req", "cpu_ratio_to_same_calls", "emulator_cpu_ms_per_req", "generators",
-             "generator_cpu_ms_per_req", "generator_cpu_cores", "first_errors")
+             "ratio_to_same_calls", "pair_ratio_min_max", "ratio_to_bare_1_call", "p50_ms", "p95_ms", "p99_ms",
+             "errors", "server_cpu_ms_per_req", "cpu_ratio_to_same_calls", "emulator_cpu_ms_per_req", "generators",
+             "generator_cpu_ms_per_req", "generator_cpu_cores", "load_1min_min_max", "first_errors")
     return [{column: row[column] for column in order} for row in rows.values()]
 
 
@@ -296,9 +322,11 @@ def verdict(rows: list[dict[str, object]]) -> tuple[bool, str]:
         ratio = float(str(mine["ratio_to_same_calls"]))
         errors = int(str(mine["errors"])) + int(str(same["errors"]))
         met = met and ratio >= GOAL_RATIO and errors == 0
-        parts.append(f"{kind} {ratio:.0%} (server CPU {mine['server_cpu_ms_per_req']} vs "
+        parts.append(f"{kind} {ratio:.0%} (pairs {mine['pair_ratio_min_max']}; server CPU "
+                     f"{mine['server_cpu_ms_per_req']} vs "
                      f"{same['server_cpu_ms_per_req']} ms/request)")
-    text = "enclave's throughput as a share of the same-calls bare app's: " + ", ".join(parts)
+    text = "enclave's throughput as a share of the same-calls bare app's (median of paired rounds): " \
+        + ", ".join(parts)
     one_call = by.get(("enclave", "mix"))
     if one_call is not None and one_call["ratio_to_bare_1_call"] != "":
         text += f"; {float(str(one_call['ratio_to_bare_1_call'])):.0%} of the one-call bare app (continuity)"

@@ -34,3 +34,13 @@ def test_a_broken_law_pack_stops_start_up_naming_file_and_field(tmp_path: Path) 
     assert done.returncode != 0
     assert "UK.json" in done.stderr
     assert "consent.age" in done.stderr
+
+
+def test_what_the_first_request_built_leaves_full_collections_once_and_only_once() -> None:
+    script = ("import gc\nfrom chalicelib.http import freeze_long_lived\nassert gc.get_freeze_count() == 0\n"
+              "freeze_long_lived()\nfrozen = gc.get_freeze_count()\nassert frozen > 10_000, frozen\n"
+              "later = [[] for _ in range(1000)]\nfreeze_long_lived()\n"
+              "assert gc.get_freeze_count() == frozen, 'only what the first request built is frozen'\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr

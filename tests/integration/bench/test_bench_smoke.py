@@ -71,7 +71,8 @@ def test_load_runs_every_variant_and_kind_from_a_generator_process_without_error
         assert row["requests"] == 6
         assert row["errors"] == 0, row["first_errors"]
         assert row["generators"] == min(2, bench_load.generator_count())
-        assert {"req_per_s", "ratio_to_same_calls", "ratio_to_bare_1_call", "p99_ms", "server_cpu_ms_per_req",
+        assert {"req_per_s", "ratio_to_same_calls", "pair_ratio_min_max", "ratio_to_bare_1_call", "p99_ms",
+                "server_cpu_ms_per_req",
                 "cpu_ratio_to_same_calls", "generator_cpu_ms_per_req", "generator_cpu_cores"} <= row.keys()
     assert "generator process" in bench_load.verdict(rows)[1]
 
@@ -246,3 +247,9 @@ def test_only_reruns_the_sections_it_names_and_keeps_the_others_in_the_report(tm
     assert second.count("| 4a. Field encryption |") == 1
     assert "| 4c. Audit export memory |" in second
     assert "Only 4a. Field encryption ran now" in second
+
+
+def test_load_ratio_pairs_each_round_of_enclave_with_the_same_round_of_the_baseline() -> None:
+    enclave = [{"throughput": 90.0}, {"throughput": 50.0}, {"throughput": 100.0}]
+    same = [{"throughput": 100.0}, {"throughput": 50.0}, {"throughput": 125.0}]
+    assert bench_load._pair_ratios(enclave, same) == [0.9, 1.0, 0.8]
