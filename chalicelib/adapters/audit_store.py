@@ -539,12 +539,16 @@ class AuditStore:
             yield json.loads(item["event"]["S"])
 
     def seq_range(self, tenant_id: str, jurisdiction: str, start: str | None,
-                  end: str | None) -> tuple[int, int] | None:
+                  end: str | None, seal: bool = True) -> tuple[int, int] | None:
         """The shortest run of ``seq`` holding every event with ``start <= at < end`` (None: unbounded), after
-        sealing what is pending; it may hold events stamped outside the range between those inside."""
-        self.seal(tenant_id, jurisdiction)
+        sealing what is pending; it may hold events stamped outside the range between those inside.
+
+        ``seal=False``: the caller sealed earlier in the same request (what landed before the request is
+        chained already; another scan would only add what landed since), and the head it saw is kept."""
+        if seal:
+            self.seal(tenant_id, jurisdiction)
         table = self._table_for(jurisdiction)
-        if end is None:  # every sealed event: the head as stored (another container may have sealed)
+        if end is None and seal:  # every sealed event: the head as stored (another container may have sealed)
             self._heads.pop(tenant_id, None)
         head = self._head(tenant_id, table)[0]
         return self._time_index.seq_run(table, tenant_id, start, end, head)
