@@ -109,6 +109,38 @@ class ChangeRejected(Exception):
         self.code = code
 
 
+class ScanTickets:
+    """Which seal-on-read passes of a tenant began after a given moment and completed, in this process.
+
+    A pass finds every event landed before it began; so a read whose seal waited for the tenant's lock while
+    a pass that began after the read asked ran to its end has nothing left to seal of what landed before it
+    (reads of one screen arriving together share one pass, not one each, one after the other)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._begun: dict[str, int] = {}
+        self._completed: dict[str, int] = {}
+
+    def asked(self, tenant_id: str) -> int:
+        """The number of passes begun so far: a pass numbered above it begins after this call."""
+        with self._guard:
+            return self._begun.get(tenant_id, 0)
+
+    def covered(self, tenant_id: str, asked: int) -> bool:
+        """Whether a pass begun after ``asked`` completed."""
+        with self._guard:
+            return self._completed.get(tenant_id, 0) > asked
+
+    def begin(self, tenant_id: str) -> int:
+        with self._guard:
+            number = self._begun[tenant_id] = self._begun.get(tenant_id, 0) + 1
+            return number
+
+    def done(self, tenant_id: str, number: int) -> None:
+        with self._guard:
+            self._completed[tenant_id] = max(self._completed.get(tenant_id, 0), number)
+
+
 class AuditStore:
     """Appends events to per-tenant hash chains and reads them back in order."""
 
@@ -145,6 +177,7 @@ class AuditStore:
                                                                                   SEALED_HERE_SECONDS)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._scans = ScanTickets()
         self.markers = AuditMarkers(client, table_for, self._backoff, self._shards)
         self.actions = AuditActionIndex(client)
         """Look-ups by key and the one repair the sequencer's checks need."""
@@ -250,7 +283,12 @@ class AuditStore:
         sealed = lost = size = 0
         settled: set[str] = set()  # event ids this call found already chained or reported: not retried
         where: dict[str, str] = {}  # event id -> the partition its pending marker was found in
+        on_read = scan and not named and not images
+        asked = self._scans.asked(tenant_id)
         with self._lock_for(tenant_id):
+            if on_read and self._scans.covered(tenant_id, asked):
+                return 0
+            scan_number = self._scans.begin(tenant_id) if on_read else None
             pending = self._unsettled(table, tenant_id, named, scan, images or {}, settled, where)
             while batch := list(itertools.islice(pending, SEAL_BATCH)):
                 if (fits := within_days(batch)) < len(batch):  # the day counts' items must fit the transaction
@@ -278,6 +316,8 @@ class AuditStore:
                     raise ServiceUnavailable("the audit trail is busy; retry later")
                 self._backoff(lost)
                 pending = itertools.chain(self._still_pending(table, tenant_id, batch, settled), pending)
+            if scan_number is not None:
+                self._scans.done(tenant_id, scan_number)
         if sealed and self._after_seal is not None:
             self._after_seal(tenant_id, jurisdiction, size, sealed)
         return sealed
@@ -539,12 +579,16 @@ class AuditStore:
             yield json.loads(item["event"]["S"])
 
     def seq_range(self, tenant_id: str, jurisdiction: str, start: str | None,
-                  end: str | None) -> tuple[int, int] | None:
+                  end: str | None, seal: bool = True) -> tuple[int, int] | None:
         """The shortest run of ``seq`` holding every event with ``start <= at < end`` (None: unbounded), after
-        sealing what is pending; it may hold events stamped outside the range between those inside."""
-        self.seal(tenant_id, jurisdiction)
+        sealing what is pending; it may hold events stamped outside the range between those inside.
+
+        ``seal=False``: the caller sealed earlier in the same request (what landed before the request is
+        chained already; another scan would only add what landed since), and the head it saw is kept."""
+        if seal:
+            self.seal(tenant_id, jurisdiction)
         table = self._table_for(jurisdiction)
-        if end is None:  # every sealed event: the head as stored (another container may have sealed)
+        if end is None and seal:  # every sealed event: the head as stored (another container may have sealed)
             self._heads.pop(tenant_id, None)
         head = self._head(tenant_id, table)[0]
         return self._time_index.seq_run(table, tenant_id, start, end, head)

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 OFFBOARD_SK = "OFFBOARD"
 """The tenant's offboarding item (in the data table; ``GovernanceStore`` writes it)."""
+PROFILE_READ_AHEAD = 2
+"""Items a page of the learner list reads per learner it answers (the profile, and some of its records)."""
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -423,7 +425,9 @@ class DataStore:
         projection = "sk, created_at, updated_at, erased_at, restricted_at"
         if with_fields:
             projection += ", #f, #v, tag"
-        extra: dict[str, Any] = {"ProjectionExpression": projection}
+        # a page of the query holds the learners' other items too (results, consents): a few per learner;
+        # without a limit DynamoDB answers up to 1 MB, the profiles of the whole tenant for the first 25
+        extra: dict[str, Any] = {"ProjectionExpression": projection, "Limit": min(1000, PROFILE_READ_AHEAD * limit)}
         if with_fields:
             extra["ExpressionAttributeNames"] = {"#f": "fields", "#v": "version"}
         items = self._paged(self.table(jurisdiction), tenant_id, low, "L#~", **extra)

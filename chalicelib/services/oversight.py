@@ -137,7 +137,7 @@ class Oversight:
 
     def _count_events(self, tenant_id: str, jurisdiction: str, start: str, end: str, hours: Counter[str]) -> None:
         """Add the events stamped in ``[start, end)`` (found through the time index) to ``hours``."""
-        seqs = self._audit.seq_range(tenant_id, jurisdiction, start, end)
+        seqs = self._audit.seq_range(tenant_id, jurisdiction, start, end, seal=False)  # sealed by ``activity``
         if seqs is None:
             return
         for event in self._audit.events(tenant_id, jurisdiction, seqs[0], seqs[1]):

@@ -17,6 +17,7 @@ from chalicelib.adapters.audit_action_index import block_of, block_seqs
 from chalicelib.adapters.audit_store import AuditStore
 from chalicelib.adapters.audit_summaries import AuditSummaries
 from chalicelib.domain.audit import format_at
+from chalicelib.domain.audit.layout import EVENT_SHARDS
 from chalicelib.domain.audit.time_range import in_range
 from chalicelib.domain.errors import BadRequest, ValidationFailed
 from chalicelib.domain.paging import page, page_request
@@ -46,7 +47,8 @@ class AuditBrowser:
         last: str | None = None
         if seqs is not None and max(seqs[0], after + 1) <= seqs[1]:
             first, scanned = max(seqs[0], after + 1), 0
-            for run_low, run_high in self._runs(tenant.tenant_id, tenant.jurisdiction, wanted, first, seqs[1]):
+            runs = self._runs(tenant.tenant_id, tenant.jurisdiction, wanted, first, seqs[1])
+            for run_low, run_high in (window for run in runs for window in windows(*run)):
                 for event in self._store.events(tenant.tenant_id, tenant.jurisdiction, run_low, run_high):
                     scanned += 1
                     if in_range(event, low or "", high) and _matches(event, wanted):
@@ -82,6 +84,17 @@ class AuditBrowser:
                 return
             if max(low, start) <= min(high, last):
                 yield max(low, start), min(high, last)
+
+
+def windows(low: int, high: int) -> Iterator[tuple[int, int]]:
+    """``low``..``high`` in runs of whole blocks of the chain, 1, 2, 4... up to one per event shard: a page
+    that fills early reads one Query, not the first page of every shard the run spans; a sparse filter soon
+    reads the shards side by side."""
+    size = 1
+    while low <= high:
+        end = min(high, block_seqs(block_of(low) + size - 1)[1])
+        yield low, end
+        low, size = end + 1, min(size * 2, EVENT_SHARDS)
 
 
 def _filters(query: Mapping[str, str]) -> dict[str, str]:

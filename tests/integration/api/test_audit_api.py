@@ -263,3 +263,40 @@ def test_refused_attempts_are_recorded_in_the_target_tenants_trail(
     # to a trail that lives in eu-west-2
     assert api["us-east-1"].call("GET", path, probe)[0] == 404
     assert len([e for e in ndjson(get_audit(eu, trail)[1])[0] if e["outcome"] == "denied"]) == 2
+
+
+def test_a_page_of_the_trail_reads_the_blocks_it_shows_and_the_cursor_goes_on_from_there(
+        api: dict[str, RegionalApi], trail: dict[str, Any], token: TokenFactory) -> None:
+    """The first page of a trail longer than a block reads one block (one Query of one event shard), not the
+    first page of every shard; following the cursor still shows every event once, in order."""
+    eu, tid = api["eu-west-2"], trail["tenant_id"]
+    staff = token("tenant_staff", tid, "eu-west-2")
+    for _ in range(70):  # more events than a block holds (64)
+        assert eu.call("GET", f"/v1/tenants/{tid}/learners?limit=1", staff)[0] == 200
+    path = f"/v1/tenants/{tid}/audit/events"
+    client = eu.container.clients.dynamodb("eu-west-2")
+    shards: list[str] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        if ":lo" in params.get("ExpressionAttributeValues", {}) and \
+                params["ExpressionAttributeValues"][":lo"]["S"].startswith("EVT#"):
+            shards.append(params["ExpressionAttributeValues"][":pk"]["S"])
+
+    client.meta.events.register("provide-client-params.dynamodb.Query", seen)
+    try:
+        status, first = eu.call("GET", f"{path}?limit=10", trail["officer"])
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.Query", seen)
+    assert status == 200, first
+    assert [event["seq"] for event in first["items"]] == list(range(1, 11))
+    assert len(shards) == 1, shards
+    seqs, cursor = [], ""
+    while True:
+        status, page = eu.call("GET", f"{path}?limit=25{cursor}", trail["officer"])
+        assert status == 200, page
+        seqs += [event["seq"] for event in page["items"]]
+        if not page["next_cursor"]:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) > 64

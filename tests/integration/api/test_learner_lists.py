@@ -218,3 +218,36 @@ def test_a_learner_enrolled_before_the_name_index_is_found_by_name_once_next_wri
     assert status == 200, rotated  # the rotation re-indexes every profile under the new key version
     assert [i["learner_id"] for i in search(api, school, {"family_name": "shelley"})[1]["items"]] == [learner]
     assert len(search(api, school, {"family_name": "Lovelace"})[1]["items"]) == 2  # the others too, new tokens
+
+
+def test_a_page_of_learners_reads_a_page_of_items_not_the_whole_school(
+        api: dict[str, RegionalApi], school: dict[str, Any]) -> None:
+    """A page of two reads a few items (the school's first page of a query once held every learner, up to
+    1 MB), and the pages still go through every learner once, with an erased one among them."""
+    tid = school["tenant_id"]
+    assert api[UK].call("DELETE", f"/v1/tenants/{tid}/learners/{school['learners']['Ada Lovelace']}",
+                        school["admin"])[0] == 200
+    client = api[UK].container.clients.dynamodb(UK)
+    read: list[int] = []
+
+    def counted(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "Query":
+            read.append(len(parsed.get("Items", [])))
+
+    client.meta.events.register("after-call.dynamodb.Query", counted)
+    seen: list[str] = []
+    cursor = ""
+    try:
+        while True:
+            status, listed = api[UK].call("GET", f"/v1/tenants/{tid}/learners?limit=2{cursor}", school["staff"])
+            assert status == 200, listed
+            assert len(listed["items"]) <= 2
+            seen += [item["learner_id"] for item in listed["items"]]
+            if not listed["next_cursor"]:
+                break
+            cursor = f"&cursor={listed['next_cursor']}"
+    finally:
+        client.meta.events.unregister("after-call.dynamodb.Query", counted)
+    assert sorted(seen) == sorted(school["learners"].values())
+    assert read
+    assert max(read) <= 4  # a page of two reads at most twice as many items

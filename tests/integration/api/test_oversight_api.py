@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -273,3 +273,44 @@ def test_activity_between_two_moments_inside_hours_counts_exactly_the_events_bet
     assert status == 200, body
     expected = sum(1 for event in events if low <= event["at"] < high)
     assert sum(hour["events"] for hour in body["hours"]) == expected
+
+
+def _scan_queries(eu: RegionalApi, call: Any) -> tuple[Any, int]:
+    """``call()``'s answer and how many Queries of the pending markers (the seal-on-read's scan) it made."""
+    client = eu.container.clients.dynamodb(UK)
+    scans: list[str] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        if params.get("FilterExpression") == "attribute_exists(pending)":
+            scans.append(params["ExpressionAttributeValues"][":pk"]["S"])
+
+    client.meta.events.register("provide-client-params.dynamodb.Query", seen)
+    try:
+        answer = call()
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.Query", seen)
+    return answer, len(scans)
+
+
+def test_activity_scans_the_pending_markers_once_and_still_counts_what_landed_before_it(
+        api: dict[str, RegionalApi], school: dict[str, Any], token: TokenFactory) -> None:
+    """The chart's read seals what is pending once (as the status read does), not again for the hour it counts
+    from the events: an enrolment landed just before it is in the chart, and in the status read after it."""
+    eu, officer, tid = api[UK], school["officer"], school["tenant_id"]
+    path = f"/v1/tenants/{tid}/audit"
+    (status, head), status_scan = _scan_queries(eu, lambda: eu.call("GET", path + "/status", officer))
+    assert status == 200
+    assert status_scan > 0
+    staff = token("tenant_staff", tid, UK)
+    assert eu.call("POST", f"/v1/tenants/{tid}/learners", staff, {**ALICE, "email": "late@example.org"})[0] == 201
+    since = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")  # within an hour: counted
+    (status, body), activity_scan = _scan_queries(eu, lambda: eu.call("GET", f"{path}/activity?from={since}",
+                                                                       officer))
+    assert status == 200, body
+    assert activity_scan == status_scan  # one pass over the marker partitions
+    status, after = eu.call("GET", path + "/status", officer)
+    # the enrolment and the status read before the chart are in it; the chart's own read is not
+    assert sum(hour["events"] for hour in body["hours"]) >= 2
+    assert after["events"] == head["events"] + 3  # status read, enrolment, chart read
+    chained = {e["action"] for e in eu.container.audit_store.events(tid, "UK", head["events"] + 1)}
+    assert {"audit.status", "learner.create"} <= chained
