@@ -4,8 +4,10 @@ moto sorts the whole table and sizes every item of the partition on every Query,
 the partition costs O(partition) (a tenant's partition holds all its learners). Each partition keeps its
 range keys sorted (``SortedPartition``, maintained on every put and delete), so a Query finds its range
 by bisection. The items found and their order are those of moto's own code, which still runs, given
-the items of the range. Queries on a secondary index still scan the table. ``devtools.emulator.install``
-applies it.
+the items of the range. A Query on a secondary index has no partition to bisect (moto keeps no index):
+the table's items are sifted once for the index's key values, by plain comparisons of the stored values,
+and moto's own code runs on what matched (it compares every item's attributes as ``DynamoType``s, ~5 us an
+item: 0.3 s a Query on a table of 60,000 items). ``devtools.emulator.install`` applies it.
 """
 
 from __future__ import annotations
@@ -148,7 +150,9 @@ def partition_queries(lock: threading.RLock) -> None:
     def partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs)
         hash_key = bound.arguments.get("hash_key")
-        if bound.arguments.get("index_name") or hash_key is None or not self.range_key_attr:
+        if bound.arguments.get("index_name"):
+            return _index_query(self, bound.arguments.get("hash_key_conditions") or [], original, args, kwargs)
+        if hash_key is None or not self.range_key_attr:
             return original(self, *args, **kwargs)
         partition = _partition(self, hash_key)
         start_key, limit = bound.arguments.get("exclusive_start_key"), bound.arguments.get("limit")
@@ -158,6 +162,18 @@ def partition_queries(lock: threading.RLock) -> None:
                                                     bound.arguments.get("range_objs") or [], after,
                                                     limit if forward and isinstance(limit, int) else None)
         _QUERYING.table, _QUERYING.items = self, items
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _QUERYING.table = _QUERYING.items = None
+
+    def _index_query(self: Table, conditions: list[tuple[str, DynamoType]], original: Any, args: Any,
+                     kwargs: Any) -> Any:
+        """moto's index Query over only the items whose attributes equal the Query's index key values."""
+        wanted = [(name, value.type, value.value) for name, value in conditions]
+        if not wanted:
+            return original(self, *args, **kwargs)
+        _QUERYING.table, _QUERYING.items = self, [item for item in _every_item(self) if _matches(item, wanted)]
         try:
             return original(self, *args, **kwargs)
         finally:
@@ -174,3 +190,21 @@ def partition_queries(lock: threading.RLock) -> None:
 
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
+
+
+def _every_item(table: Table) -> Any:
+    """Every item of the table, as moto holds them (partitions of items, or items by hash key)."""
+    if table.range_key_attr:
+        return (item for partition in table.items.values() for item in partition.values())
+    return iter(table.items.values())
+
+
+def _matches(item: Any, wanted: list[tuple[str, str, Any]]) -> bool:
+    attrs = getattr(item, "attrs", None)
+    if attrs is None:
+        return False
+    for name, kind, value in wanted:
+        found = attrs.get(name)
+        if found is None or found.type != kind or found.value != value:
+            return False
+    return True

@@ -110,3 +110,67 @@ def test_a_table_restored_from_a_snapshot_keeps_answering_and_ordering(dynamodb:
     items = dynamodb.scan(TableName=TABLE)["Items"]
     check_all(dynamodb, {item["sk"]["S"] for item in items if item["pk"]["S"] == "T1"})
     assert all(isinstance(value, SortedPartition) for value in table.items.values() if value)
+
+
+INDEXED = "emulator-index-check"
+
+
+@pytest.fixture(scope="module")
+def indexed(emulated: Emulated) -> Iterator[Any]:
+    client = emulated.clients.dynamodb(REGION)
+    client.create_table(
+        TableName=INDEXED, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
+                              for name in ("pk", "sk", "lookup_pk", "lookup_sk")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_lookup", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "lookup_pk", "KeyType": "HASH"},
+                                               {"AttributeName": "lookup_sk", "KeyType": "RANGE"}]}])
+    yield client
+    client.delete_table(TableName=INDEXED)
+
+
+def _index_query(client: Any, lookup: str, after: str | None, limit: int | None) -> list[str]:
+    found: list[str] = []
+    start: dict[str, Any] | None = None
+    expression = "lookup_pk = :l" + (" AND lookup_sk > :a" if after else "")
+    values = {":l": {"S": lookup}, **({":a": {"S": after}} if after else {})}
+    while True:
+        page = client.query(TableName=INDEXED, IndexName="by_lookup", KeyConditionExpression=expression,
+                            ExpressionAttributeValues=values, **({"Limit": limit} if limit else {}),
+                            **({"ExclusiveStartKey": start} if start else {}))
+        found += [item["sk"]["S"] for item in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return found
+
+
+def test_an_index_query_matches_a_brute_force_answer_through_puts_updates_and_deletes(indexed: Any) -> None:
+    """The emulator sifts the table for an index Query's key values; updates in place move items in and out."""
+    rng = random.Random(7)
+    held: dict[str, tuple[str, str]] = {}  # sk -> (lookup_pk, lookup_sk)
+    for n in range(60):
+        sk, lookup = f"Q#{n:03d}", (rng.choice(["REQ#uk", "REQ#us", "INC#uk"]), f"2026-12-{rng.randint(1, 28):02d}")
+        indexed.put_item(TableName=INDEXED, Item={"pk": {"S": f"T{n % 3}"}, "sk": {"S": sk},
+                                                  "lookup_pk": {"S": lookup[0]}, "lookup_sk": {"S": lookup[1]}})
+        held[sk] = lookup
+    for n in range(0, 60, 7):  # moved to another index key in place, or out of the index
+        key = {"pk": {"S": f"T{n % 3}"}, "sk": {"S": f"Q#{n:03d}"}}
+        if n % 2:
+            indexed.update_item(TableName=INDEXED, Key=key, UpdateExpression="SET lookup_pk = :l",
+                                ExpressionAttributeValues={":l": {"S": "REQ#us"}})
+            held[f"Q#{n:03d}"] = ("REQ#us", held[f"Q#{n:03d}"][1])
+        else:
+            indexed.update_item(TableName=INDEXED, Key=key, UpdateExpression="REMOVE lookup_pk")
+            del held[f"Q#{n:03d}"]
+    indexed.delete_item(TableName=INDEXED, Key={"pk": {"S": "T1"}, "sk": {"S": "Q#001"}})
+    held.pop("Q#001", None)
+    for lookup in ("REQ#uk", "REQ#us", "INC#uk", "none"):
+        for after in (None, "2026-12-14"):
+            expected = [sk for sk, _ in sorted(((sk, at) for sk, (pk, at) in held.items()
+                                                if pk == lookup and (after is None or at > after)),
+                                               key=lambda pair: (pair[1], pair[0]))]
+            for limit in (None, 4):
+                found = _index_query(indexed, lookup, after, limit)
+                assert sorted(found) == sorted(expected), (lookup, after, limit)
+                assert [held[sk][1] for sk in found] == sorted(held[sk][1] for sk in found)
