@@ -44,12 +44,49 @@ def moto_jwks(kind: str = "public") -> dict[str, Any]:
     return document
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its level, the folder under tests/ it lives in."""
+SHARED_GROUPS = {("integration", "deploy"): "deploy"}
+"""Folders whose files share one expensive session fixture: the packaged stages (deploy; they also share
+Chalice's wheel cache in .chalice/deployments)."""
+
+
+def xdist_group(parts: tuple[str, ...]) -> str:
+    """The worker group of a test file (``parts``: its path under tests/): its shared folder's, else the file.
+
+    Under ``pytest -n N --dist loadgroup`` (``make test``) a group runs whole on one worker: a module's tests
+    keep their order and module fixtures (``fresh_tables``), and the stages are packaged once. Each worker
+    that runs e2e or browser files starts its own local platform (free ports, its own data folder)."""
+    for prefix, group in SHARED_GROUPS.items():
+        if parts[:len(prefix)] == prefix:
+            return group
+    return "/".join(parts)
+
+
+LONGEST = ("e2e/test_imports.py",)
+"""Files that take minutes on their own (the 20,000-row import): handed out first under xdist, so that no
+worker is left running one while the other has nothing more to do."""
+
+
+def run_order(item: pytest.Item) -> tuple[int, int]:
+    """Under xdist: the longest files, then the platform's levels (slow per file), then the rest."""
+    path = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
+    level = path.split("/", 1)[0]
+    return (0 if path in LONGEST else 1, 0 if level in ("e2e", "browser") else 1)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which names each test by its group
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its level, the folder under tests/ it lives in, and with its worker group.
+
+    A worker of ``--dist loadgroup`` also orders the collection (``run_order``): with ``--no-loadscope-reorder``
+    the groups are handed out in that order."""
     for item in items:
-        level = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
-        if level in LEVELS:
-            item.add_marker(level)
+        parts = item.path.relative_to(TESTS).parts if item.path.is_relative_to(TESTS) else ()
+        if parts and parts[0] in LEVELS:
+            item.add_marker(parts[0])
+        if parts:
+            item.add_marker(pytest.mark.xdist_group(xdist_group(parts)))
+    if getattr(config.option, "loadgroup", False):
+        items.sort(key=run_order)  # stable: a file's tests keep their order
 
 
 @contextlib.contextmanager
