@@ -126,7 +126,8 @@ def captured_logs() -> Iterator[io.StringIO]:
 
 @pytest.fixture(scope="session")
 def platform() -> Iterator[Platform]:
-    """The local platform (tests/support/platform.py), started once for the e2e and browser tests together."""
+    """The local platform (tests/support/platform.py), started once per process (per xdist worker) for the e2e
+    and browser tests together."""
     from tests.support.platform import running_platform
 
     with running_platform() as started:
