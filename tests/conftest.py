@@ -67,11 +67,14 @@ and synthesizing it; sixteen writers racing on one trail), longest first: handed
 no worker is left running one of them while the others have nothing more to do."""
 
 
-def run_order(item: pytest.Item) -> tuple[int, int]:
-    """Under xdist: the longest files, then the platform's levels (slow per file), then the rest."""
+def run_order(item: pytest.Item) -> tuple[int, int, int]:
+    """Under xdist: the browser files first, on platforms still small (as in one process, where tests/browser
+    is collected first: the officer's screens list every tenant of the platform, and after the e2e files'
+    thousands of learners they missed their 20 s waits), then the longest files, the e2e files, the rest."""
     path = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
+    level = path.split("/", 1)[0]
     rank = next((n for n, prefix in enumerate(LONGEST) if path.startswith(prefix)), len(LONGEST))
-    return (rank, 0 if path.split("/", 1)[0] in ("e2e", "browser") else 1)
+    return (0 if level == "browser" else 1, rank, 0 if level == "e2e" else 1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
