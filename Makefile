@@ -38,9 +38,13 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 ## test: lint, then every test: tests/unit, tests/integration (moto in process), tests/e2e (the local
-## platform over HTTP), tests/browser (the console in Chromium); docs/testing.md says what goes where
+## platform over HTTP), tests/browser (the console in Chromium); docs/testing.md says what goes where.
+## The tests run on TEST_WORKERS processes (pytest-xdist: one per core, at most 4, each worker that runs e2e
+## or browser files starts a platform of its own), a file (or the deploy folder) whole on one worker, the
+## longest first (tests/conftest.py); TEST_WORKERS=0 runs them all in this one process.
+TEST_WORKERS ?= auto
 test: lint chromium
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## unit: the fast part, tests/unit (no emulator, no platform, no browser): under a minute
 unit: venv

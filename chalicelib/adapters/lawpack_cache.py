@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import types
 from collections.abc import Mapping
@@ -65,7 +66,9 @@ def build(directory: Path, target: Path = CACHE) -> JurisdictionCatalog:
                 "overlays": {overlay.code: overlay.model_dump(mode="json") for overlay in overlays},
                 "changelog": (catalog.changelog or Changelog()).model_dump(mode="json")}
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(document, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    written = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # readers in other processes see a whole file
+    written.write_text(json.dumps(document, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    os.replace(written, target)
     return catalog
 
 
