@@ -369,8 +369,10 @@ def _scenarios() -> list[Scenario]:
             why="recording an access request is one transaction like any write, but fulfilling it at once builds "
                 "the package the law asks for: everything held on the learner (1 query; the key from the "
                 "minute's cache), the requests about them (1 query) and every audit event that names them (the "
-                "tenant's trail, its pending events sealed first: the audit routes' budget), sealed into the "
-                "bucket; the request is then closed in its own transaction, checking the sealing key still exists"),
+                "tenant's trail, its pending events sealed first: the audit routes' budget, whose reads are "
+                "spread over the audit keys' partitions, one Query each, side by side, so that one tenant's "
+                "trail stays under DynamoDB's per-partition caps), sealed into the bucket; the request is then "
+                "closed in its own transaction, checking the sealing key still exists"),
         Scenario("GET", "/v1/tenants/{tenant_id}/requests/{request_id}/package", "download",
                  lambda h: Request("GET", f"{tenant(h)}/requests/{h.new_access_request()}/package", "tenant_admin"),
                  why="the package is an object in the bucket, sealed with the learner's key: reading it is the "
@@ -525,9 +527,10 @@ GOALS = {
     "read": "1 read + 1 audit event put (a PutItem: no transaction, no head), 0 KMS",
     "named-list": "1 page query + 1 BatchGetItem (the listed learners' profiles and keys: their names) + 1 audit "
                   "event put, 0 KMS",
-    "package": "1 transaction (the request) + the package's reads (the learner's items, the requests about them, "
-               "the audit trail: <= 3 queries and <= 1 sealing transaction) + 1 S3 put + 1 transaction (closed), "
-               "0 KMS",
+    "package": "1 transaction (the request) + the package's reads: the learner's items and the requests about "
+               "them (<= 2 data-table queries) and every audit event naming them (the audit routes' reads: the "
+               "pending markers' partitions, what is pending sealed first in <= 1 transaction, then the event "
+               "shards over the trail) + 1 S3 put + 1 transaction (closed), 0 KMS",
     "download": "1 S3 GetObject (the sealed package) + 1 transaction (the audit event and a check that the "
                 "learner's key still exists), 0 KMS",
     "search": "1 index query + 1 consistent read of what it found + 1 audit event put, 0 KMS",
@@ -549,6 +552,12 @@ class Tally:
     """One request's calls, summed the ways the goals need."""
 
     counts: Counter[tuple[str, str]]
+    details: Counter[str] = field(default_factory=Counter)  # DynamoDB calls described with their table
+
+    @property
+    def data_queries(self) -> int:
+        """Queries of the personal-data table (not of the audit table or the keys)."""
+        return sum(n for detail, n in self.details.items() if detail.startswith("Query(data "))
 
     def __getitem__(self, name: str) -> int:
         """``t["PutItem"]``: DynamoDB calls of that operation; ``t["s3.GetObject"]``: another service's."""
@@ -583,7 +592,7 @@ MET: dict[str, Callable[[Tally], bool]] = {
                              and t["kms.GenerateDataKey"] == t.kms == 1 and not t.other),
     "named-list": lambda t: (t["Query"] == 1 and t["BatchGetItem"] <= 1 and t.reads <= 2
                              and t.writes == t["PutItem"] == 1 and t.kms == 0 and not t.other),
-    "package": lambda t: (t.reads <= 4 and t["GetItem"] == 0 and 2 <= t["TransactWriteItems"] <= 3
+    "package": lambda t: (t.reads == t["Query"] and t.data_queries <= 2 and 2 <= t["TransactWriteItems"] <= 3
                           and t.writes == t["TransactWriteItems"] and t.kms == 0
                           and t.other == t["s3.PutObject"] == 1),
     "download": lambda t: (t.reads == 0 and t.writes == t["TransactWriteItems"] == 1 and t.kms == 0
@@ -599,11 +608,11 @@ MET: dict[str, Callable[[Tally], bool]] = {
 }
 
 
-def _goal(kind: str, counts: Counter[tuple[str, str]]) -> tuple[str, str]:
-    """(goal, verdict) for a request of ``kind`` that made ``counts`` calls."""
+def _goal(kind: str, counts: Counter[tuple[str, str]], details: Counter[str] | None = None) -> tuple[str, str]:
+    """(goal, verdict) for a request of ``kind`` that made ``counts`` calls (``details``: its DynamoDB calls)."""
     if kind == "batch":
         return GOALS[kind], "n/a"
-    return GOALS[kind], "met" if MET[kind](Tally(counts)) else "MISSED"
+    return GOALS[kind], "met" if MET[kind](Tally(counts, details or Counter())) else "MISSED"
 
 
 @contextmanager
@@ -689,11 +698,11 @@ def run() -> list[dict[str, object]]:
                              "goal": "", "verdict": "not measured"})
                 continue
             counts = Counter(harness.clients.calls)
-            goal, verdict = _goal(scenario.kind, counts)
-            if scenario.why:
-                goal += f"; why: {scenario.why}"
             details = Counter(d for (service, _), d in zip(harness.clients.calls, harness.clients.details,
                                                            strict=True) if service == "dynamodb")
+            goal, verdict = _goal(scenario.kind, counts, details)
+            if scenario.why:
+                goal += f"; why: {scenario.why}"
             rows.append({
                 "route": f"{scenario.method} {scenario.path}", "kind": scenario.kind,
                 "dynamodb": sum(n for (s, _), n in counts.items() if s == "dynamodb"),

@@ -87,6 +87,14 @@ class Client:
     def read(self, learner_id: str) -> None:
         self._call(self.session, "GET", f"/learners/{learner_id}")
 
+    def seal(self) -> None:
+        """The tenant's trail sealed up to now (an officer's status read seals what is pending): a fill's
+        trail is not still being chained while the grown tenant is measured."""
+        officer = self.token("--role", "compliance_officer", "--region", HOME)
+        reply = self.session.get(f"{self.local.endpoint_of(HOME)}/v1/tenants/{self.tenant}/audit/status",
+                                 headers={"Authorization": f"Bearer {officer}"}, timeout=600)
+        reply.raise_for_status()
+
 
 def _rates(client: Client, rng: random.Random) -> tuple[float, float]:
     """Median over ``ROUNDS`` rounds of ``MEASURED`` sequential enrolments, then of reads."""
@@ -201,8 +209,10 @@ def run(learners: int = 20_000, threads: int = 4, journal: bool = True,
                 _fill(each, MEASURED, threads)
                 for learner_id in each.learners[:20]:  # warm-up, not measured: first connections, caches
                     each.read(learner_id)
+            client.seal()
             small = _rates(client, rng)
             fill_rate = _fill(client, learners, threads)
+            client.seal()
             large = _rates(client, rng)
             enrol, read = _interleaved(reference, client, rng, rounds)
         finally:
