@@ -181,10 +181,12 @@ class ConsentService:
             if earlier is not None:
                 return self._earlier(tenant, learner_id, earlier)
             self._learners.forget_learner(tenant.tenant_id, learner_id)
-            # erased or restricted since the read: 410 / 409 processing_restricted; else (rectified, or another
-            # decision counted since what this attempt knew) the next attempt reads the ledger
+            if exc.index == MARK + 1:  # another decision counted since: the next attempt reads the ledger
+                raise _Raced from None
+            # erased or restricted since the read: 410 / 409 processing_restricted; else (rectified) the next
+            # attempt reads the ledger
             self._learners.profile_with_records(tenant, learner_id, "C")
-            if exc.index in (MARK, MARK + 1):
+            if exc.index == MARK:
                 raise _Raced from None
             raise Conflict("the learner changed meanwhile; retry") from None
         self._learners.note_profile(tenant, learner_id, {**known.item, "consent_at": {"S": record.at},
