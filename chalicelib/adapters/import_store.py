@@ -122,10 +122,6 @@ class ImportStore:
             return "Item" in self._client.get_item(**self._key(jurisdiction, tenant_id, chunk_sk(import_id, chunk)),
                                                    ConsistentRead=True, ProjectionExpression="pk")
 
-    def problems(self, jurisdiction: str, tenant_id: str, import_id: str) -> list[dict[str, Any]]:
-        """Every recorded chunk's problems, in row order."""
-        return _in_row_order(self._query(jurisdiction, tenant_id, chunk_sk(import_id, 0)[:-6]))
-
     def record_with_problems(self, jurisdiction: str, tenant_id: str,
                              import_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The import's record and every recorded chunk's problems, in row order: one query, as the record
